@@ -1,0 +1,54 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "guardrail",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "guardrail", targets: ["guardrail"]),
+        .library(name: "GuardrailCore", targets: ["GuardrailCore"]),
+        .library(name: "GuardrailEngine", targets: ["GuardrailEngine"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-crypto.git", "3.12.3"..<"5.0.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+    ],
+    targets: [
+        // libyaml's event API: the manifest decoder streams events and keeps a mark on every value.
+        .systemLibrary(
+            name: "CYAML",
+            pkgConfig: "yaml-0.1",
+            providers: [.apt(["libyaml-dev"])]
+        ),
+        // The pure core: YAML, manifests, model, diff, plan and its rendering. No I/O.
+        .target(
+            name: "GuardrailCore",
+            dependencies: [
+                "CYAML",
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Observation and apply against live systems: Postgres, the lock, audit, migrations.
+        .target(
+            name: "GuardrailEngine",
+            dependencies: [
+                "GuardrailCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "guardrail",
+            dependencies: [
+                "GuardrailCore",
+                "GuardrailEngine",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "GuardrailCoreTests", dependencies: ["GuardrailCore"], resources: [.copy("Golden")]),
+        .testTarget(name: "GuardrailEngineTests", dependencies: ["GuardrailEngine", "GuardrailCore"]),
+        .testTarget(name: "GuardrailCLITests", dependencies: ["guardrail", "GuardrailEngine", "GuardrailCore"]),
+    ]
+)

@@ -1,0 +1,121 @@
+/// Where one environment's live state is: its Postgres, Prometheus, rules target and backup folder.
+///
+/// One file per environment in `environments/`, named after it (`environments/production.yaml`).
+public struct Environment: Sendable {
+    public enum DriftMode: String, Hashable, Sendable, Codable, CaseIterable { case enforce, warn }
+    public enum AlertTarget: String, Hashable, Sendable, Codable, CaseIterable { case prometheus, mimir }
+
+    public struct Postgres: Sendable {
+        public var url: TemplatedString
+        /// The schema Guardrail keeps its own state in.
+        public var schema: String
+        /// How long one apply may wait for a table lock before giving up (Postgres `lock_timeout`).
+        public var lockTimeout: GuardrailDuration
+        public var statementTimeout: GuardrailDuration?
+    }
+
+    public struct Prometheus: Sendable {
+        public var url: TemplatedString
+    }
+
+    public struct Alerts: Sendable {
+        public var target: AlertTarget
+        public var rulesDirectory: TemplatedString?
+        public var url: TemplatedString?
+        public var tenant: TemplatedString?
+        public var namespacePrefix: String?
+    }
+
+    public struct Backups: Sendable {
+        public var directory: TemplatedString
+    }
+
+    public struct Controller: Sendable {
+        public var interval: GuardrailDuration
+        public var listen: String
+        public var drift: [String: DriftMode]
+        public var adminToken: TemplatedString?
+    }
+
+    public var name: String
+    public var location: SourceLocation
+    public var postgres: Postgres
+    public var prometheus: Prometheus?
+    public var alerts: Alerts?
+    public var backups: Backups?
+    public var controller: Controller?
+
+    static let kind = "Environment"
+    static let specKeys = ["postgres", "prometheus", "alerts", "backups", "controller"]
+}
+
+extension Environment {
+    static func decode(metadata: ObjectMetadata, spec: FieldReader, fileStem: String) -> Environment? {
+        let reader = spec.reader
+        if let problem = NameRules.dnsLabel(metadata.name) {
+            reader.error("invalid Environment name \"\(metadata.name)\"", detail: problem, at: metadata.nameMark)
+        } else if metadata.name != fileStem {
+            reader.error("Environment \"\(metadata.name)\" is in a file named \(fileStem)",
+                         detail: "Each environment lives in environments/<name>.yaml, so `--env \(metadata.name)` finds it; rename the file or the environment.",
+                         at: metadata.nameMark)
+        }
+
+        func templated(_ fields: FieldReader, _ key: String, required: Bool = false) -> TemplatedString? {
+            guard let node = required ? fields.required(key) : fields.node(key) else { return nil }
+            guard let raw = reader.string(node, "\(fields.context).\(key)") else { return nil }
+            let value = TemplatedString(raw: raw, location: reader.location(node.mark))
+            if case .failure(let d) = value.pieces() { reader.diagnostics.append(d); return nil }
+            return value
+        }
+
+        var postgres: Postgres?
+        if let pg = spec.fields("postgres", allowed: ["url", "schema", "lockTimeout", "statementTimeout"], required: true) {
+            let schema = pg.string("schema") ?? "guardrail"
+            if pg.has("schema"), schema.isEmpty || schema.utf8.count > 63 {
+                reader.error("invalid schema name \"\(schema)\"", detail: "Postgres identifiers have 1 to 63 bytes.", at: pg.node("schema")!.mark)
+            }
+            if let url = templated(pg, "url", required: true) {
+                postgres = Postgres(url: url, schema: schema, lockTimeout: pg.duration("lockTimeout") ?? .seconds(30),
+                                    statementTimeout: pg.duration("statementTimeout"))
+            }
+        }
+        var prometheus: Prometheus?
+        if let p = spec.fields("prometheus", allowed: ["url"]), let url = templated(p, "url", required: true) {
+            prometheus = Prometheus(url: url)
+        }
+        var alerts: Alerts?
+        if let a = spec.fields("alerts", allowed: ["target", "rulesDir", "url", "tenant", "namespacePrefix"]),
+           let target = a.oneOf("target", as: AlertTarget.self, required: true) {
+            alerts = Alerts(target: target, rulesDirectory: templated(a, "rulesDir"), url: templated(a, "url"),
+                            tenant: templated(a, "tenant"), namespacePrefix: a.string("namespacePrefix"))
+            if target == .prometheus, alerts?.rulesDirectory == nil, !a.has("rulesDir") {
+                reader.error("alerts.rulesDir is required for the prometheus target", detail: "Name the directory the Prometheus server loads rule files from.", at: a.mark)
+            }
+            if target == .mimir, !a.has("url") {
+                reader.error("alerts.url is required for the mimir target", detail: "Give the ruler's base URL, such as http://mimir:8080.", at: a.mark)
+            }
+        }
+        var backups: Backups?
+        if let b = spec.fields("backups", allowed: ["directory"]), let directory = templated(b, "directory", required: true) {
+            backups = Backups(directory: directory)
+        }
+        var controller: Controller?
+        if let c = spec.fields("controller", allowed: ["interval", "listen", "drift", "adminToken"]) {
+            var drift: [String: DriftMode] = [:]
+            if let d = c.node("drift"), case .mapping(let m) = d {
+                for entry in m.entries {
+                    guard let kind = reader.string(entry.key, "a kind in controller.drift"),
+                          let mode = reader.oneOf(entry.value, "controller.drift.\(kind)", as: DriftMode.self) else { continue }
+                    drift[kind] = mode
+                }
+            } else if let d = c.node("drift") {
+                reader.error("controller.drift must be a mapping", detail: "Map each kind to enforce or warn, such as {tenant: enforce}.", at: d.mark)
+            }
+            controller = Controller(interval: c.duration("interval") ?? .seconds(30), listen: c.string("listen") ?? "127.0.0.1:8080",
+                                    drift: drift, adminToken: templated(c, "adminToken"))
+        }
+        guard let postgres else { return nil }
+        return Environment(name: metadata.name, location: metadata.location, postgres: postgres, prometheus: prometheus,
+                           alerts: alerts, backups: backups, controller: controller)
+    }
+}

@@ -1,0 +1,139 @@
+/// Everything the configuration folders declare, decoded and cross-checked.
+public struct Configuration: Sendable {
+    public var tenants: [Tenant] = []
+    public var environments: [String: Environment] = [:]
+    /// Where each object is declared, for errors that Postgres or a later stage finds.
+    public var locations: [Address: SourceLocation] = [:]
+    /// The files that were read, relative to the configuration root.
+    public var files: [String] = []
+
+    public init() {}
+
+    /// Counts by kind, for "Validated ..." and "No changes" summaries.
+    public var objectCounts: [(kind: String, count: Int)] {
+        [(Tenant.kind, tenants.count), (Environment.kind, environments.count)]
+    }
+}
+
+/// One configuration file's bytes, read by the caller.
+public struct ManifestSource: Sendable {
+    /// The path shown in diagnostics, relative to the configuration root: `manifests/tenants.yaml`.
+    public var path: String
+    public var bytes: [UInt8]
+
+    public init(path: String, bytes: [UInt8]) {
+        self.path = path
+        self.bytes = bytes
+    }
+}
+
+/// Turns manifest files into a `Configuration`, reporting every problem it finds.
+///
+/// Pure: the caller reads the files. Folders decide what a file may hold: `environments/` holds
+/// Environment documents only; `manifests/` and `policies/` hold the other kinds.
+public enum ConfigurationLoader {
+    public static let apiVersion = "guardrail/v1"
+    /// The kinds a document may have today. A kind is an error until it is implemented.
+    public static let manifestKinds = [Tenant.kind]
+    static let documentKeys = ["apiVersion", "kind", "metadata", "spec"]
+    static let metadataKeys = ["name", "labels", "annotations"]
+
+    public static func load(_ sources: [ManifestSource]) -> (Configuration, Diagnostics) {
+        let diagnostics = Diagnostics()
+        var configuration = Configuration()
+        var firstSeen: [Address: SourceLocation] = [:]
+        var tenantIDs: [String: (name: String, location: SourceLocation)] = [:]
+
+        for source in sources.sorted(by: { $0.path < $1.path }) {
+            configuration.files.append(source.path)
+            let folder = source.path.split(separator: "/").first.map(String.init) ?? ""
+            if folder == "alerts" {
+                diagnostics.error("alert rule files are not supported yet", detail: "Guardrail does not manage Prometheus rules in this version; move the file out of alerts/.",
+                                  at: .file(source.path))
+                continue
+            }
+            let parsed = YAMLParser.parse(source.bytes, file: source.path)
+            diagnostics.append(contentsOf: parsed.diagnostics)
+            let reader = NodeReader(file: source.path, diagnostics: diagnostics)
+            for document in parsed.documents {
+                guard let envelope = decodeEnvelope(document, reader: reader, folder: folder) else { continue }
+                let (kind, metadata, spec) = envelope
+                let address: Address
+                switch kind {
+                case Environment.kind:
+                    let stem = fileStem(source.path)
+                    guard let environment = Environment.decode(metadata: metadata, spec: spec, fileStem: stem) else { continue }
+                    address = Address(prefix: "environment", name: environment.name)
+                    if firstSeen[address] == nil { configuration.environments[environment.name] = environment }
+                case Tenant.kind:
+                    guard let tenant = Tenant.decode(metadata: metadata, spec: spec) else { continue }
+                    address = tenant.address
+                    if let other = tenantIDs[tenant.id], other.name != tenant.name {
+                        reader.error("duplicate tenant id \(tenant.id)",
+                                     detail: "Tenant \"\(other.name)\" at \(other.location) already has this id; every tenant needs its own.",
+                                     at: spec.node("id")?.mark ?? metadata.nameMark)
+                        continue
+                    }
+                    if firstSeen[address] == nil {
+                        configuration.tenants.append(tenant)
+                        tenantIDs[tenant.id] = (tenant.name, metadata.nameLocation)
+                    }
+                default:
+                    continue
+                }
+                if let first = firstSeen[address] {
+                    reader.error("duplicate \(kind) name \"\(metadata.name)\"",
+                                 detail: "\(address) is already declared at \(first); names are unique within a kind.",
+                                 at: metadata.nameMark)
+                } else {
+                    firstSeen[address] = metadata.nameLocation
+                    configuration.locations[address] = metadata.nameLocation
+                }
+            }
+        }
+        return (configuration, diagnostics)
+    }
+
+    static func fileStem(_ path: String) -> String {
+        let last = path.split(separator: "/").last.map(String.init) ?? path
+        if let dot = last.lastIndex(of: ".") { return String(last[..<dot]) }
+        return last
+    }
+
+    private static func decodeEnvelope(_ document: YAMLDocument, reader: NodeReader, folder: String)
+        -> (String, ObjectMetadata, FieldReader)? {
+        guard let top = reader.fields(document.root, "the document", allowed: documentKeys) else { return nil }
+        guard let apiVersion = top.string("apiVersion", required: true), let kind = top.string("kind", required: true) else { return nil }
+        guard apiVersion == Self.apiVersion else {
+            reader.error("unknown apiVersion \"\(apiVersion)\"", detail: "Guardrail reads \(Self.apiVersion) documents.", at: top.node("apiVersion")!.mark)
+            return nil
+        }
+        let kindMark = top.node("kind")!.mark
+        let known = manifestKinds + [Environment.kind]
+        guard known.contains(kind) else {
+            var detail = ""
+            if let s = Suggestion.closest(to: kind, among: known) { detail = "Did you mean \"\(s)\"? " }
+            detail += "Known kinds: \(known.joined(separator: ", "))."
+            reader.error("unknown kind \"\(kind)\"", detail: detail, at: kindMark)
+            return nil
+        }
+        if (kind == Environment.kind) != (folder == "environments") {
+            let detail = kind == Environment.kind
+                ? "Environment documents belong in environments/<name>.yaml."
+                : "environments/ holds Environment documents only; put \(kind) documents in manifests/ or policies/."
+            reader.error("\(kind) document in \(folder)/", detail: detail, at: kindMark)
+            return nil
+        }
+        guard let meta = top.fields("metadata", allowed: metadataKeys, required: true) else { return nil }
+        guard let nameNode = meta.required("name"), let name = reader.string(nameNode, "metadata.name") else { return nil }
+        let labels = meta.node("labels").flatMap {
+            reader.stringMap($0, "metadata.labels", validateKey: NameRules.labelKey, validateValue: NameRules.labelValue)
+        } ?? [:]
+        let annotations = meta.node("annotations").flatMap { reader.stringMap($0, "metadata.annotations") } ?? [:]
+        let specKeys = kind == Environment.kind ? Environment.specKeys : Tenant.specKeys
+        guard let spec = top.fields("spec", allowed: specKeys, required: true) else { return nil }
+        let metadata = ObjectMetadata(name: name, nameMark: nameNode.mark, labels: labels, annotations: annotations,
+                                      location: reader.location(document.root.mark), nameLocation: reader.location(nameNode.mark))
+        return (kind, metadata, FieldReader(reader: reader, context: "\(kind) spec", mark: spec.mark, entries: spec.entries))
+    }
+}

@@ -1,0 +1,244 @@
+import Foundation
+
+/// Reads typed values out of YAML nodes, reporting every problem with its `file:line:column`.
+///
+/// Decoding never stops at the first problem: a bad value is reported and skipped, so one run of
+/// `guardrail validate` lists everything that is wrong in a file.
+public struct NodeReader: Sendable {
+    public let file: String
+    public let diagnostics: Diagnostics
+
+    public init(file: String, diagnostics: Diagnostics) {
+        self.file = file
+        self.diagnostics = diagnostics
+    }
+
+    public func location(_ mark: YAMLMark) -> SourceLocation {
+        SourceLocation(file: file, line: mark.line, column: mark.column)
+    }
+
+    public func error(_ summary: String, detail: String = "", at mark: YAMLMark) {
+        diagnostics.error(summary, detail: detail, at: location(mark))
+    }
+
+    /// Opens a mapping whose keys must all be in `allowed`; unknown and repeated keys are reported here.
+    public func fields(_ node: YAMLNode, _ context: String, allowed: [String]) -> FieldReader? {
+        guard case .mapping(let mapping) = node else {
+            if case .scalar(let s) = node, s.resolved == .null {
+                return FieldReader(reader: self, context: context, mark: node.mark, entries: [:])
+            }
+            error("\(context) must be a mapping", detail: "Found \(node.kindDescription) here; write it as `key: value` lines.", at: node.mark)
+            return nil
+        }
+        var entries: [String: (key: YAMLMark, value: YAMLNode)] = [:]
+        entries.reserveCapacity(mapping.entries.count)
+        for entry in mapping.entries {
+            guard case .scalar(let keyScalar) = entry.key else {
+                error("keys in \(context) must be plain words", detail: "Found \(entry.key.kindDescription) used as a key.", at: entry.key.mark)
+                continue
+            }
+            let key = keyScalar.value
+            if let first = entries[key] {
+                error("duplicate key \"\(key)\" in \(context)",
+                      detail: "The key is already set at line \(first.key.line), column \(first.key.column); YAML keeps only one of them, so remove one.",
+                      at: keyScalar.mark)
+                continue
+            }
+            guard allowed.contains(key) else {
+                var detail = ""
+                if let suggestion = Suggestion.closest(to: key, among: allowed) {
+                    detail = "Did you mean \"\(suggestion)\"? "
+                }
+                detail += allowed.isEmpty ? "\(context) takes no keys." : "Allowed keys: \(allowed.joined(separator: ", "))."
+                error("unknown key \"\(key)\" in \(context)", detail: detail, at: keyScalar.mark)
+                continue
+            }
+            entries[key] = (keyScalar.mark, entry.value)
+        }
+        return FieldReader(reader: self, context: context, mark: mapping.mark, entries: entries)
+    }
+
+    public func string(_ node: YAMLNode, _ what: String) -> String? {
+        guard case .scalar(let scalar) = node else {
+            error("\(what) must be a string", detail: "Found \(node.kindDescription).", at: node.mark)
+            return nil
+        }
+        switch scalar.resolved {
+        case .string(let value):
+            return value
+        case .null:
+            error("\(what) must be a string", detail: "It is empty (null); give it a value or remove the key.", at: node.mark)
+        default:
+            // Rejecting `version: 1.10` here beats silently storing "1.1".
+            error("\(what) must be a string", detail: "Found \(scalar.resolved.kindDescription) `\(scalar.value)`; quote it (\"\(scalar.value)\") if you meant the text.", at: node.mark)
+        }
+        return nil
+    }
+
+    public func bool(_ node: YAMLNode, _ what: String) -> Bool? {
+        if case .scalar(let scalar) = node, case .bool(let value) = scalar.resolved { return value }
+        let found = (node.scalarText.map { "`\($0)`" }) ?? node.kindDescription
+        error("\(what) must be true or false", detail: "Found \(found); YAML's yes/no/on/off are not booleans here.", at: node.mark)
+        return nil
+    }
+
+    public func int(_ node: YAMLNode, _ what: String, range: ClosedRange<Int>? = nil) -> Int? {
+        guard case .scalar(let scalar) = node, case .int(let value) = scalar.resolved else {
+            let found = (node.scalarText.map { "`\($0)`" }) ?? node.kindDescription
+            error("\(what) must be a whole number", detail: "Found \(found).", at: node.mark)
+            return nil
+        }
+        if let range, !range.contains(value) {
+            error("\(what) is out of range", detail: "It must be between \(range.lowerBound) and \(range.upperBound); found \(value).", at: node.mark)
+            return nil
+        }
+        return value
+    }
+
+    public func number(_ node: YAMLNode, _ what: String) -> Double? {
+        if case .scalar(let scalar) = node {
+            switch scalar.resolved {
+            case .int(let v): return Double(v)
+            case .float(let v) where v.isFinite: return v
+            default: break
+            }
+        }
+        let found = (node.scalarText.map { "`\($0)`" }) ?? node.kindDescription
+        error("\(what) must be a number", detail: "Found \(found).", at: node.mark)
+        return nil
+    }
+
+    public func uuid(_ node: YAMLNode, _ what: String) -> String? {
+        guard let text = string(node, what) else { return nil }
+        guard let uuid = UUID(uuidString: text) else {
+            error("\(what) is not a valid UUID", detail: "Found \"\(text)\"; a UUID looks like 3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c11.", at: node.mark)
+            return nil
+        }
+        return uuid.uuidString.lowercased()
+    }
+
+    public func duration(_ node: YAMLNode, _ what: String) -> GuardrailDuration? {
+        guard case .scalar(let scalar) = node else {
+            error("\(what) must be a duration", detail: "Found \(node.kindDescription).", at: node.mark)
+            return nil
+        }
+        switch GuardrailDuration.parse(scalar.value) {
+        case .success(let d): return d
+        case .failure(let problem):
+            error("\(what) is not a valid duration", detail: "\(problem.message) Durations look like 90s, 5m, 1h30m or 7d.", at: node.mark)
+            return nil
+        }
+    }
+
+    public func stringList(_ node: YAMLNode, _ what: String) -> [(value: String, mark: YAMLMark)]? {
+        guard case .sequence(let sequence) = node else {
+            if case .scalar(let s) = node, s.resolved == .null { return [] }
+            error("\(what) must be a list", detail: "Found \(node.kindDescription); write it as [a, b] or as `- item` lines.", at: node.mark)
+            return nil
+        }
+        var result: [(String, YAMLMark)] = []
+        for item in sequence.items {
+            if let s = string(item, "an item of \(what)") { result.append((s, item.mark)) }
+        }
+        return result
+    }
+
+    /// A map of strings to strings, such as labels; keys are checked by `validateKey` when given.
+    public func stringMap(_ node: YAMLNode, _ what: String, validateKey: ((String) -> String?)? = nil,
+                          validateValue: ((String) -> String?)? = nil) -> [String: String]? {
+        guard case .mapping(let mapping) = node else {
+            if case .scalar(let s) = node, s.resolved == .null { return [:] }
+            error("\(what) must be a mapping", detail: "Found \(node.kindDescription).", at: node.mark)
+            return nil
+        }
+        var result: [String: String] = [:]
+        var seen: [String: YAMLMark] = [:]
+        for entry in mapping.entries {
+            guard let key = string(entry.key, "a key of \(what)") else { continue }
+            if let first = seen[key] {
+                error("duplicate key \"\(key)\" in \(what)", detail: "It is already set at line \(first.line), column \(first.column).", at: entry.key.mark)
+                continue
+            }
+            seen[key] = entry.key.mark
+            if let problem = validateKey?(key) {
+                error("invalid key \"\(key)\" in \(what)", detail: problem, at: entry.key.mark)
+                continue
+            }
+            guard let value = string(entry.value, "the value of \(what).\(key)") else { continue }
+            if let problem = validateValue?(value) {
+                error("invalid value for \"\(key)\" in \(what)", detail: problem, at: entry.value.mark)
+                continue
+            }
+            result[key] = value
+        }
+        return result
+    }
+
+    /// One of a fixed set of words, with a suggestion for near misses.
+    public func oneOf<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ what: String, as type: T.Type) -> T? where T.RawValue == String {
+        guard let text = string(node, what) else { return nil }
+        if let value = T(rawValue: text) { return value }
+        let options = T.allCases.map(\.rawValue)
+        var detail = ""
+        if let suggestion = Suggestion.closest(to: text, among: options) { detail = "Did you mean \"\(suggestion)\"? " }
+        detail += "It must be one of: \(options.joined(separator: ", "))."
+        error("\(what) has an unknown value \"\(text)\"", detail: detail, at: node.mark)
+        return nil
+    }
+}
+
+extension YAMLNode {
+    var scalarText: String? {
+        if case .scalar(let s) = self { return s.value }
+        return nil
+    }
+}
+
+/// The keys of one mapping, already checked against the allowed set.
+public struct FieldReader: Sendable {
+    public let reader: NodeReader
+    public let context: String
+    public let mark: YAMLMark
+    let entries: [String: (key: YAMLMark, value: YAMLNode)]
+
+    public var location: SourceLocation { reader.location(mark) }
+
+    public func node(_ key: String) -> YAMLNode? {
+        guard let node = entries[key]?.value else { return nil }
+        return node
+    }
+
+    public func has(_ key: String) -> Bool { entries[key] != nil }
+
+    public func keyMark(_ key: String) -> YAMLMark? { entries[key]?.key }
+
+    /// The value for `key`, or an error at the mapping when a required key is absent.
+    public func required(_ key: String) -> YAMLNode? {
+        if let node = node(key) { return node }
+        reader.error("missing required field \"\(key)\" in \(context)", detail: "Add `\(key):` to \(context).", at: mark)
+        return nil
+    }
+
+    private func value<T>(_ key: String, required: Bool, _ read: (YAMLNode, String) -> T?) -> T? {
+        guard let node = required ? self.required(key) : node(key) else { return nil }
+        return read(node, "\(context).\(key)")
+    }
+
+    public func string(_ key: String, required: Bool = false) -> String? { value(key, required: required, reader.string) }
+    public func bool(_ key: String, required: Bool = false) -> Bool? { value(key, required: required, reader.bool) }
+    public func uuid(_ key: String, required: Bool = false) -> String? { value(key, required: required, reader.uuid) }
+    public func number(_ key: String, required: Bool = false) -> Double? { value(key, required: required, reader.number) }
+    public func duration(_ key: String, required: Bool = false) -> GuardrailDuration? { value(key, required: required, reader.duration) }
+    public func int(_ key: String, required: Bool = false, range: ClosedRange<Int>? = nil) -> Int? {
+        value(key, required: required) { reader.int($0, $1, range: range) }
+    }
+    public func stringList(_ key: String, required: Bool = false) -> [(value: String, mark: YAMLMark)]? {
+        value(key, required: required, reader.stringList)
+    }
+    public func oneOf<T: RawRepresentable & CaseIterable>(_ key: String, as type: T.Type, required: Bool = false) -> T? where T.RawValue == String {
+        value(key, required: required) { reader.oneOf($0, $1, as: type) }
+    }
+    public func fields(_ key: String, allowed: [String], required: Bool = false) -> FieldReader? {
+        value(key, required: required) { reader.fields($0, $1, allowed: allowed) }
+    }
+}

@@ -1,0 +1,104 @@
+/// A JSON-like value: the common currency of plans, so any kind's attributes can be diffed,
+/// rendered and saved without the renderer knowing the kind.
+public enum AttributeValue: Hashable, Sendable, Codable, CustomStringConvertible {
+    case null
+    case bool(Bool)
+    case int(Int)
+    case double(Double)
+    case string(String)
+    case list([AttributeValue])
+    case map([String: AttributeValue])
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.singleValueContainer()
+        if c.decodeNil() { self = .null }
+        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
+        else if let i = try? c.decode(Int.self) { self = .int(i) }
+        else if let d = try? c.decode(Double.self) { self = .double(d) }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let l = try? c.decode([AttributeValue].self) { self = .list(l) }
+        else { self = .map(try c.decode([String: AttributeValue].self)) }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.singleValueContainer()
+        switch self {
+        case .null: try c.encodeNil()
+        case .bool(let b): try c.encode(b)
+        case .int(let i): try c.encode(i)
+        case .double(let d): try c.encode(d)
+        case .string(let s): try c.encode(s)
+        case .list(let l): try c.encode(l)
+        case .map(let m): try c.encode(m)
+        }
+    }
+
+    /// Single-line rendering in the style of the plan: strings quoted, maps and lists in braces.
+    public var description: String {
+        switch self {
+        case .null: "null"
+        case .bool(let b): b ? "true" : "false"
+        case .int(let i): String(i)
+        case .double(let d): d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d)
+        case .string(let s): Self.quote(s)
+        case .list(let l): "[" + l.map(\.description).joined(separator: ", ") + "]"
+        case .map(let m): "{" + m.keys.sorted().map { "\($0) = \(m[$0]!.description)" }.joined(separator: ", ") + "}"
+        }
+    }
+
+    /// A JSON-style quoted string, with control characters escaped so a value can never forge output lines.
+    public static func quote(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20 || scalar.value == 0x7f || (0x80...0x9f).contains(scalar.value):
+                out += "\\u{\(String(scalar.value, radix: 16))}"
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
+    public var boolValue: Bool? { if case .bool(let b) = self { b } else { nil } }
+    public var intValue: Int? { if case .int(let i) = self { i } else { nil } }
+    public var mapValue: [String: AttributeValue]? { if case .map(let m) = self { m } else { nil } }
+    public var listValue: [AttributeValue]? { if case .list(let l) = self { l } else { nil } }
+
+    /// Canonical JSON text: keys sorted, no whitespace. The input to fingerprints.
+    public var canonicalJSON: String {
+        switch self {
+        case .null, .bool, .int: description
+        case .double(let d): d.isFinite ? description : "null"
+        case .string(let s): Self.quote(s)
+        case .list(let l): "[" + l.map(\.canonicalJSON).joined(separator: ",") + "]"
+        case .map(let m): "{" + m.keys.sorted().map { Self.quote($0) + ":" + m[$0]!.canonicalJSON }.joined(separator: ",") + "}"
+        }
+    }
+}
+
+/// The attributes of one object, by name.
+public typealias Attributes = [String: AttributeValue]
+
+extension Dictionary where Key == String, Value == String {
+    /// A string map as an attribute value (labels, annotations).
+    public var attributeValue: AttributeValue { .map(mapValues { .string($0) }) }
+}
+
+extension AttributeValue {
+    /// A map of strings, as labels are stored; nil when any value is not a string.
+    public var stringMap: [String: String]? {
+        guard case .map(let m) = self else { return nil }
+        var out: [String: String] = [:]
+        for (k, v) in m {
+            guard case .string(let s) = v else { return nil }
+            out[k] = s
+        }
+        return out
+    }
+}

@@ -1,0 +1,41 @@
+/// One step of a plan: what happens to one object, and why.
+public struct Change: Hashable, Sendable, Codable {
+    public enum Action: String, Hashable, Sendable, Codable, CaseIterable {
+        case create, update, delete, replace
+    }
+
+    public var address: Address
+    public var kind: String
+    public var action: Action
+    /// The live attributes, absent for `create`.
+    public var before: Attributes?
+    /// The desired attributes, absent for `delete`.
+    public var after: Attributes?
+    public var hazards: [Hazard]
+    public var reason: String
+
+    public init(address: Address, kind: String, action: Action, before: Attributes?, after: Attributes?,
+                hazards: [Hazard] = [], reason: String) {
+        self.address = address
+        self.kind = kind
+        self.action = action
+        self.before = before
+        self.after = after
+        self.hazards = hazards
+        self.reason = reason
+    }
+
+    /// The attributes whose value differs, sorted; every attribute for creates and deletes.
+    public var changedAttributes: [String] {
+        let keys = Set((before ?? [:]).keys).union((after ?? [:]).keys)
+        return keys.filter { before?[$0] != after?[$0] }.sorted()
+    }
+
+    public func blockingHazards(_ overrides: HazardOverrides) -> [Hazard] {
+        hazards.filter { !overrides.permits($0) }
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case address, kind, action, before, after, hazards, reason
+    }
+}

@@ -1,0 +1,70 @@
+/// Computes the changes that turn observed state into desired state. Pure: no I/O, no clock.
+public enum Diff {
+    /// Changes for one kind, in apply order: deletes, then replaces, updates and creates, each sorted by name.
+    ///
+    /// An object is matched by name. A change to an attribute the kind marks immutable makes a `replace`.
+    public static func changes<R: Resource>(desired: [R], observed: [R]) -> [Change] {
+        var observedByName: [String: R] = [:]
+        observedByName.reserveCapacity(observed.count)
+        for object in observed { observedByName[object.name] = object }
+        let desiredNames = Set(desired.map(\.name))
+
+        var deletes: [Change] = []
+        var replaces: [Change] = []
+        var updates: [Change] = []
+        var creates: [Change] = []
+
+        for object in observed where !desiredNames.contains(object.name) {
+            deletes.append(Change(
+                address: object.address, kind: R.kind, action: .delete, before: object.attributes, after: nil,
+                hazards: [Hazard(.destroys, R.destroyHazard)],
+                reason: "\(object.address) exists live but is not in the configuration"))
+        }
+        for object in desired {
+            guard let live = observedByName[object.name] else {
+                creates.append(Change(address: object.address, kind: R.kind, action: .create, before: nil,
+                                      after: object.attributes, reason: "\(object.address) is in the configuration but does not exist live"))
+                continue
+            }
+            if live == object { continue }
+            let before = live.attributes, after = object.attributes
+            guard before != after else { continue }
+            let changed = Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
+            let forcing = changed.filter { R.immutableAttributes.contains($0) }
+            if forcing.isEmpty {
+                updates.append(Change(address: object.address, kind: R.kind, action: .update, before: before, after: after,
+                                      reason: "\(changed.joined(separator: ", ")) differ\(changed.count == 1 ? "s" : "") from the configuration"))
+            } else {
+                replaces.append(Change(
+                    address: object.address, kind: R.kind, action: .replace, before: before, after: after,
+                    hazards: [Hazard(.destroys, "\(forcing.joined(separator: ", ")) cannot change in place: " + R.destroyHazard)],
+                    reason: "\(forcing.joined(separator: ", ")) changed, which forces replacement"))
+            }
+        }
+        let byName: (Change, Change) -> Bool = { $0.address.name < $1.address.name }
+        return deletes.sorted(by: byName) + replaces.sorted(by: byName) + updates.sorted(by: byName) + creates.sorted(by: byName)
+    }
+
+    /// Marks deletes that remove every managed object of a kind, or more than half of them, as a mass delete.
+    ///
+    /// This is what stops an empty or missing folder from wiping a kind: the plan still lists the
+    /// deletes, but `apply` refuses them without `--allow-mass-delete`.
+    public static func guardMassDeletes(_ changes: [Change], observedCount: [String: Int]) -> [Change] {
+        var deletesByKind: [String: Int] = [:]
+        for change in changes where change.action == .delete { deletesByKind[change.kind, default: 0] += 1 }
+        var flagged: Set<String> = []
+        for (kind, deletes) in deletesByKind {
+            let managed = observedCount[kind] ?? deletes
+            if deletes == managed || deletes * 2 > managed { flagged.insert(kind) }
+        }
+        guard !flagged.isEmpty else { return changes }
+        return changes.map { change in
+            guard change.action == .delete, flagged.contains(change.kind) else { return change }
+            var copy = change
+            let deletes = deletesByKind[change.kind]!, managed = observedCount[change.kind] ?? deletes
+            let scope = deletes == managed ? "every one of the \(managed)" : "\(deletes) of the \(managed)"
+            copy.hazards.append(Hazard(.massDelete, "the plan deletes \(scope) managed \(change.kind) objects; an empty or missing folder looks like this"))
+            return copy
+        }
+    }
+}

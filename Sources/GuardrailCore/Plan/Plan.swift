@@ -1,0 +1,96 @@
+import Crypto
+
+/// What `apply` will do: an ordered list of changes, with a fingerprint of the live state each one
+/// touches so a saved plan can be refused when the world moved on.
+///
+/// A plan is a plain Codable value; the text, JSON and Markdown views render it without changing it.
+public struct Plan: Hashable, Sendable, Codable {
+    /// Bumped when the JSON shape changes incompatibly. CI parses this.
+    public static let currentFormatVersion = "1.0"
+
+    public var formatVersion: String
+    public var id: String
+    public var environment: String
+    public var createdAt: String
+    public var gitCommit: String?
+    public var changes: [Change]
+    /// How many objects of each kind were compared, desired and live together.
+    public var compared: [String: Int]
+    /// Live-state fingerprints of every address the plan touches; "absent" for objects that do not exist.
+    public var fingerprints: [String: String]
+    /// Notes that do not block, such as a schema that a first apply will create.
+    public var notes: [String]
+
+    public init(id: String, environment: String, createdAt: String, gitCommit: String? = nil, changes: [Change],
+                compared: [String: Int], fingerprints: [String: String], notes: [String] = []) {
+        self.formatVersion = Self.currentFormatVersion
+        self.id = id
+        self.environment = environment
+        self.createdAt = createdAt
+        self.gitCommit = gitCommit
+        self.changes = changes
+        self.compared = compared
+        self.fingerprints = fingerprints
+        self.notes = notes
+    }
+
+    public struct Summary: Hashable, Sendable, Codable {
+        public var add = 0
+        public var change = 0
+        public var destroy = 0
+    }
+
+    /// Counted the way Terraform counts: a replace is one add and one destroy.
+    public var summary: Summary {
+        var s = Summary()
+        for change in changes {
+            switch change.action {
+            case .create: s.add += 1
+            case .update: s.change += 1
+            case .delete: s.destroy += 1
+            case .replace: s.add += 1; s.destroy += 1
+            }
+        }
+        return s
+    }
+
+    public var hasChanges: Bool { !changes.isEmpty }
+
+    /// Every hazard that the given overrides do not let through, with the change it belongs to.
+    public func blockingHazards(_ overrides: HazardOverrides) -> [(Change, Hazard)] {
+        changes.flatMap { change in change.blockingHazards(overrides).map { (change, $0) } }
+    }
+
+    /// Keeps only the changes `--target` selects.
+    public func targeting(_ patterns: [String]) -> Plan {
+        guard !patterns.isEmpty else { return self }
+        var copy = self
+        copy.changes = changes.filter { change in patterns.contains { change.address.matches(target: $0) } }
+        let kept = Set(copy.changes.map(\.address.description))
+        copy.fingerprints = fingerprints.filter { kept.contains($0.key) }
+        return copy
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case formatVersion = "format_version"
+        case id = "plan_id"
+        case environment
+        case createdAt = "created_at"
+        case gitCommit = "git_commit"
+        case changes, compared, fingerprints, notes
+    }
+}
+
+/// A short hash of an object's live attributes, so a saved plan can tell whether it changed.
+public enum Fingerprint {
+    public static let absent = "absent"
+
+    public static func of(_ attributes: Attributes?) -> String {
+        guard let attributes else { return absent }
+        let digest = SHA256.hash(data: Array(AttributeValue.map(attributes).canonicalJSON.utf8))
+        return digest.map { byte in
+            let hex = String(byte, radix: 16)
+            return byte < 16 ? "0" + hex : hex
+        }.joined()
+    }
+}
