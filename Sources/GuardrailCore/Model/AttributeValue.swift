@@ -75,10 +75,30 @@ public enum AttributeValue: Hashable, Sendable, Codable, CustomStringConvertible
         switch self {
         case .null, .bool, .int: description
         case .double(let d): d.isFinite ? description : "null"
-        case .string(let s): Self.quote(s)
+        case .string(let s): Self.jsonQuote(s)
         case .list(let l): "[" + l.map(\.canonicalJSON).joined(separator: ",") + "]"
-        case .map(let m): "{" + m.keys.sorted().map { Self.quote($0) + ":" + m[$0]!.canonicalJSON }.joined(separator: ",") + "}"
+        case .map(let m): "{" + m.keys.sorted().map { Self.jsonQuote($0) + ":" + m[$0]!.canonicalJSON }.joined(separator: ",") + "}"
         }
+    }
+
+    /// A JSON string literal (RFC 8259 escapes).
+    public static func jsonQuote(_ s: String) -> String {
+        var out = "\""
+        out.reserveCapacity(s.utf8.count + 2)
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            case _ where scalar.value < 0x20:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            default: out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
     }
 }
 

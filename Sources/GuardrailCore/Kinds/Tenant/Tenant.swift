@@ -1,3 +1,5 @@
+import Foundation
+
 /// A customer of the platform: a brokerage, or the internal test tenant.
 ///
 /// ```yaml
@@ -38,13 +40,13 @@ public struct Tenant: Resource, Hashable {
     }
 
     public init(name: String, attributes: Attributes) throws {
-        guard let id = attributes["id"]?.stringValue else { throw AttributeError.missing("id", in: Self.kind) }
+        guard let id = attributes["id"]?.stringValue, let uuid = UUID(uuidString: id) else { throw AttributeError.missing("id", in: Self.kind) }
         guard let displayName = attributes["display_name"]?.stringValue else { throw AttributeError.missing("display_name", in: Self.kind) }
         guard let status = attributes["status"]?.stringValue.flatMap(Status.init(rawValue:)) else {
             throw AttributeError.missing("status", in: Self.kind)
         }
         guard let labels = (attributes["labels"] ?? .map([:])).stringMap else { throw AttributeError.missing("labels", in: Self.kind) }
-        self.init(name: name, id: id, displayName: displayName, status: status, labels: labels)
+        self.init(name: name, id: uuid.uuidString.lowercased(), displayName: displayName, status: status, labels: labels)
     }
 }
 

@@ -1,0 +1,95 @@
+/// The live state Guardrail observed, in the same value types as the configuration.
+public struct LiveState: Sendable {
+    /// Guardrail's schema version, or nil when the schema does not exist yet.
+    public var schemaVersion: Int?
+    public var tenants: [Tenant]
+
+    public init(schemaVersion: Int?, tenants: [Tenant] = []) {
+        self.schemaVersion = schemaVersion
+        self.tenants = tenants
+    }
+
+    /// The live attributes of each address asked for; nil for objects that do not exist.
+    public func attributes(of addresses: some Sequence<Address>) -> [Address: Attributes?] {
+        var tenantsByName: [String: Tenant]?
+        var result: [Address: Attributes?] = [:]
+        for address in addresses {
+            switch address.prefix {
+            case Tenant.addressPrefix:
+                if tenantsByName == nil { tenantsByName = Dictionary(tenants.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
+                result[address] = .some(tenantsByName![address.name]?.attributes)
+            default:
+                result[address] = .some(nil)
+            }
+        }
+        return result
+    }
+}
+
+/// Builds plans from desired and live state, and checks saved plans against fresh live state. Pure.
+public enum PlanBuilder {
+    public struct Context: Sendable {
+        public var environment: String
+        public var planID: String
+        public var createdAt: String
+        public var gitCommit: String?
+        public var schema: String
+        public var targets: [String]
+
+        public init(environment: String, planID: String, createdAt: String, gitCommit: String? = nil, schema: String = "guardrail", targets: [String] = []) {
+            self.environment = environment
+            self.planID = planID
+            self.createdAt = createdAt
+            self.gitCommit = gitCommit
+            self.schema = schema
+            self.targets = targets
+        }
+    }
+
+    /// Diffs every kind, in dependency order, and guards mass deletes before `--target` narrows the plan.
+    public static func plan(desired: Configuration, live: LiveState, context: Context) -> Plan {
+        var changes: [Change] = []
+        changes += Diff.changes(desired: desired.tenants, observed: live.tenants)
+        changes = Diff.guardMassDeletes(changes, observedCount: [Tenant.kind: live.tenants.count])
+
+        var notes: [String] = []
+        if live.schemaVersion == nil {
+            notes.append("Guardrail's schema \"\(context.schema)\" does not exist in this database yet; the first apply creates it.")
+        }
+        var fingerprints: [String: String] = [:]
+        fingerprints.reserveCapacity(changes.count)
+        for change in changes { fingerprints[change.address.description] = Fingerprint.of(change.before) }
+        let compared = [Tenant.kind: Set(desired.tenants.map(\.name)).union(live.tenants.map(\.name)).count]
+        let plan = Plan(id: context.planID, environment: context.environment, createdAt: context.createdAt, gitCommit: context.gitCommit,
+                        changes: changes, compared: compared, fingerprints: fingerprints, notes: notes)
+        return plan.targeting(context.targets)
+    }
+
+    /// An object whose live state no longer matches what the plan saw.
+    public struct Staleness: Sendable, Equatable, CustomStringConvertible {
+        public var address: String
+        public var planned: String
+        public var live: String
+
+        public var description: String {
+            let was = planned == Fingerprint.absent ? "did not exist" : "existed"
+            let now = live == Fingerprint.absent ? "has since been deleted" : (planned == Fingerprint.absent ? "has since been created" : "has since changed")
+            return "\(address) \(was) when the plan was made and \(now)"
+        }
+    }
+
+    /// The first object (by address) whose live fingerprint differs from the saved one, if any.
+    public static func staleness(of plan: Plan, against live: LiveState) -> Staleness? {
+        let addresses = plan.fingerprints.keys.compactMap { key -> Address? in
+            guard let dot = key.firstIndex(of: ".") else { return nil }
+            return Address(prefix: String(key[..<dot]), name: String(key[key.index(after: dot)...]))
+        }
+        let current = live.attributes(of: addresses)
+        for address in addresses.sorted() {
+            let planned = plan.fingerprints[address.description]!
+            let now = Fingerprint.of(current[address] ?? nil)
+            if planned != now { return Staleness(address: address.description, planned: planned, live: now) }
+        }
+        return nil
+    }
+}

@@ -1,0 +1,78 @@
+import Foundation
+import GuardrailCore
+import Logging
+import PostgresNIO
+
+/// Reads and writes `<schema>.tenants`.
+enum TenantStore: KindStore {
+    typealias Object = Tenant
+    static let sinceSchemaVersion = 1
+    static let tables = ["tenants"]
+
+    static func observe(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Tenant] {
+        // Labels come back as two sorted arrays so no JSON is parsed client-side.
+        let rows = try await connection.query("""
+            SELECT t.name, t.id, t.display_name, t.status,
+                   coalesce(l.keys, '{}'), coalesce(l.vals, '{}')
+            FROM \(unescaped: schema.qualifying("tenants")) t
+            LEFT JOIN LATERAL (
+                SELECT array_agg(key ORDER BY key) AS keys, array_agg(value ORDER BY key) AS vals
+                FROM jsonb_each_text(t.labels)
+            ) l ON true
+            """, logger: logger)
+        var tenants: [Tenant] = []
+        for try await (name, id, displayName, status, keys, values) in rows.decode((String, UUID, String, String, [String], [String]).self) {
+            var labels: [String: String] = [:]
+            labels.reserveCapacity(keys.count)
+            for (k, v) in zip(keys, values) { labels[k] = v }
+            tenants.append(Tenant(name: name, id: id.uuidString.lowercased(), displayName: displayName,
+                                  status: Tenant.Status(rawValue: status) ?? .active, labels: labels))
+        }
+        return tenants
+    }
+
+    static func apply(_ changes: [Change], on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+        let table = schema.qualifying("tenants")
+        let removed = changes.filter { $0.action == .delete || $0.action == .replace }.map(\.address.name)
+        let updated = try objects(changes.filter { $0.action == .update })
+        let created = try objects(changes.filter { $0.action == .create || $0.action == .replace })
+
+        if !removed.isEmpty {
+            try await connection.query("DELETE FROM \(unescaped: table) WHERE name = ANY(\(removed))", logger: logger)
+        }
+        if !updated.isEmpty {
+            let c = Columns(updated)
+            try await connection.query("""
+                UPDATE \(unescaped: table) AS t
+                SET id = u.id, display_name = u.display_name, status = u.status, labels = u.labels::jsonb, updated_at = now()
+                FROM unnest(\(c.names)::text[], \(c.ids)::uuid[], \(c.displayNames)::text[], \(c.statuses)::text[], \(c.labels)::text[])
+                     AS u(name, id, display_name, status, labels)
+                WHERE t.name = u.name
+                """, logger: logger)
+        }
+        if !created.isEmpty {
+            let c = Columns(created)
+            try await connection.query("""
+                INSERT INTO \(unescaped: table) (name, id, display_name, status, labels)
+                SELECT u.name, u.id, u.display_name, u.status, u.labels::jsonb
+                FROM unnest(\(c.names)::text[], \(c.ids)::uuid[], \(c.displayNames)::text[], \(c.statuses)::text[], \(c.labels)::text[])
+                     AS u(name, id, display_name, status, labels)
+                """, logger: logger)
+        }
+    }
+
+    /// Tenants as parallel arrays, bound as one parameter each and unnested server-side.
+    private struct Columns {
+        var names: [String] = [], ids: [UUID] = [], displayNames: [String] = [], statuses: [String] = [], labels: [String] = []
+
+        init(_ tenants: [Tenant]) {
+            for t in tenants {
+                names.append(t.name)
+                ids.append(UUID(uuidString: t.id)!)
+                displayNames.append(t.displayName)
+                statuses.append(t.status.rawValue)
+                labels.append(t.labels.attributeValue.canonicalJSON)
+            }
+        }
+    }
+}

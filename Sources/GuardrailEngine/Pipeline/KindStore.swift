@@ -1,0 +1,32 @@
+import GuardrailCore
+import Logging
+import PostgresNIO
+
+/// How one kind is read from and written to Postgres. Each kind's folder has one.
+///
+/// `observe` reads every object of the kind in one query, whatever their number. `apply` executes
+/// that kind's changes from a plan with a few set-based statements (deletes, updates, inserts), never
+/// one round trip per object. Both run inside a transaction the pipeline owns.
+protocol KindStore {
+    associatedtype Object: Resource
+    /// The schema version that created this kind's table; older schemas have none of these objects.
+    static var sinceSchemaVersion: Int { get }
+    /// The tables `apply` writes, locked in this order before the plan is checked.
+    static var tables: [String] { get }
+    static func observe(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Object]
+    static func apply(_ changes: [Change], on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws
+}
+
+extension KindStore {
+    /// The objects of each change's `after` side, rebuilt from the plan's attributes.
+    static func objects(_ changes: [Change]) throws -> [Object] {
+        try changes.compactMap { change in
+            guard let after = change.after else { return nil }
+            do {
+                return try Object(name: change.address.name, attributes: after)
+            } catch {
+                throw DatabaseError.other("the plan's entry for \(change.address) is unreadable: \(error)")
+            }
+        }
+    }
+}

@@ -1,0 +1,151 @@
+import Foundation
+import GuardrailCore
+import Logging
+import PostgresNIO
+
+/// One run's connection to an environment: observes live state, and applies plans under the apply lock.
+///
+/// `plan` only reads, in one read-only REPEATABLE READ transaction, and takes no lock. `apply` takes the
+/// environment's advisory lock on a separate connection, then makes every Postgres change of the
+/// plan in one transaction: migrations, each kind's statements and the audit record commit together
+/// or not at all.
+public final class Session: @unchecked Sendable {
+    public let environment: ResolvedEnvironment
+    public let connection: PostgresConnection
+    private var lock: AdvisoryLock?
+    private var logger: Logger { environment.database.logger }
+    private var schema: SQLIdentifier { environment.database.schema }
+
+    private init(environment: ResolvedEnvironment, connection: PostgresConnection) {
+        self.environment = environment
+        self.connection = connection
+    }
+
+    public static func open(_ environment: ResolvedEnvironment, applicationName: String) async throws -> Session {
+        let connection = try await environment.database.connect(applicationName: applicationName)
+        return Session(environment: environment, connection: connection)
+    }
+
+    public func close() async {
+        await lock?.release()
+        lock = nil
+        try? await connection.close()
+    }
+
+    /// Takes the apply lock, waiting up to `timeout`. Released by `close()`.
+    public func acquireLock(timeout: GuardrailDuration, applicationName: String) async throws {
+        guard lock == nil else { return }
+        lock = try await AdvisoryLock.acquire(database: environment.database, environment: environment.name,
+                                              applicationName: applicationName, timeout: timeout)
+    }
+
+    /// Reads every kind in one consistent snapshot. Never writes, so it works with a read-only role
+    /// and against a database Guardrail has never touched.
+    public func observe() async throws -> LiveState {
+        try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading live state") { c in
+            try await Self.observeAll(c, schema: schema, logger: logger)
+        }
+    }
+
+    static func observeAll(_ c: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> LiveState {
+        let version = try await Migrations.currentVersion(c, schema: schema, logger: logger)
+        var live = LiveState(schemaVersion: version)
+        guard let version else { return live }
+        if version >= TenantStore.sinceSchemaVersion {
+            live.tenants = try await TenantStore.observe(c, schema: schema, logger: logger)
+        }
+        return live
+    }
+
+    /// A plan for `configuration` against live state now.
+    public func plan(_ configuration: Configuration, targets: [String] = [], gitCommit: String? = nil, now: Date = Date()) async throws -> Plan {
+        let live = try await observe()
+        let context = PlanBuilder.Context(environment: environment.name, planID: UUID().uuidString.lowercased(),
+                                          createdAt: ISO8601DateFormatter().string(from: now), gitCommit: gitCommit,
+                                          schema: schema.name, targets: targets)
+        return PlanBuilder.plan(desired: configuration, live: live, context: context)
+    }
+
+    public struct ApplyReport: Sendable {
+        public var summary: Plan.Summary
+        public var migrations: [Int]
+    }
+
+    public enum ApplyRefusal: Error, CustomStringConvertible, Sendable {
+        case wrongEnvironment(plan: String, requested: String)
+        case alreadyApplied(planID: String, at: String)
+        case stale(PlanBuilder.Staleness)
+        case blocked([String])
+        case unsupportedFormat(String)
+        case notLocked
+
+        public var description: String {
+            switch self {
+            case .wrongEnvironment(let plan, let requested):
+                "the saved plan is for environment \"\(plan)\", not \"\(requested)\"; run apply with --env \(plan)"
+            case .alreadyApplied(let id, let at):
+                "saved plan \(id) was already applied at \(at); a plan can be applied once. Run `guardrail plan` again for a new one"
+            case .stale(let staleness):
+                "saved plan is stale: the plan file can no longer be applied because \(staleness). Run `guardrail plan` again"
+            case .blocked(let lines):
+                "the plan has hazards that need explicit approval:\n" + lines.map { "  " + $0 }.joined(separator: "\n")
+            case .unsupportedFormat(let version):
+                "the saved plan has format_version \(version), which this Guardrail cannot read (it reads \(Plan.currentFormatVersion))"
+            case .notLocked:
+                "apply needs the apply lock; this is a bug in Guardrail"
+            }
+        }
+    }
+
+    /// Applies exactly the plan's changes, after checking that every object it touches is as it was.
+    public func apply(_ plan: Plan, overrides: HazardOverrides, osUser: String) async throws -> ApplyReport {
+        guard lock != nil else { throw ApplyRefusal.notLocked }
+        guard plan.formatVersion == Plan.currentFormatVersion else { throw ApplyRefusal.unsupportedFormat(plan.formatVersion) }
+        guard plan.environment == environment.name else {
+            throw ApplyRefusal.wrongEnvironment(plan: plan.environment, requested: environment.name)
+        }
+        let blocked = plan.blockingHazards(overrides)
+        guard blocked.isEmpty else {
+            throw ApplyRefusal.blocked(blocked.map { "\($0.0.address): \($0.1.kind.rawValue): \($0.1.message) (needs \($0.1.kind.override ?? "review"))" })
+        }
+        let schema = self.schema, logger = self.logger, environment = self.environment
+        return try await connection.transaction(logger: logger, context: "applying the plan") { c in
+            try await c.query("SELECT set_config('lock_timeout', \("\(environment.lockTimeout.milliseconds)ms"), true)", logger: logger)
+            if let statementTimeout = environment.statementTimeout {
+                try await c.query("SELECT set_config('statement_timeout', \("\(statementTimeout.milliseconds)ms"), true)", logger: logger)
+            }
+            let wasVersion = try await Migrations.currentVersion(c, schema: schema, logger: logger)
+            let migrated = try await Migrations.migrate(c, schema: schema, logger: logger)
+
+            if wasVersion != nil {
+                let rows = try await c.query(
+                    "SELECT applied_at::text FROM \(unescaped: schema.qualifying("audit_log")) WHERE plan_id = \(UUID(uuidString: plan.id) ?? UUID())",
+                    logger: logger)
+                for try await (at) in rows.decode(String.self) { throw ApplyRefusal.alreadyApplied(planID: plan.id, at: at) }
+            }
+            // A fixed lock order, so two writers can never deadlock on these tables.
+            for table in TenantStore.tables {
+                try await c.query("LOCK TABLE \(unescaped: schema.qualifying(table)) IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+            }
+            let live = try await Self.observeAll(c, schema: schema, logger: logger)
+            if let staleness = PlanBuilder.staleness(of: plan, against: live) { throw ApplyRefusal.stale(staleness) }
+
+            var byKind: [String: [Change]] = [:]
+            for change in plan.changes { byKind[change.kind, default: []].append(change) }
+            for kind in byKind.keys where kind != Tenant.kind {
+                throw DatabaseError.other("the plan contains \(kind) changes, which this Guardrail cannot apply")
+            }
+            if let tenants = byKind[Tenant.kind] {
+                try await TenantStore.apply(tenants, on: c, schema: schema, logger: logger)
+            }
+            try await AuditLog.record(plan, osUser: osUser, on: c, schema: schema, logger: logger)
+            return ApplyReport(summary: plan.summary, migrations: migrated.map(\.version))
+        }
+    }
+
+    /// The most recent applies, newest first.
+    public func history(limit: Int) async throws -> [AuditLog.Entry] {
+        guard try await Migrations.currentVersion(connection, schema: schema, logger: logger) != nil else { return [] }
+        return try await AuditLog.recent(limit: limit, on: connection, schema: schema, logger: logger)
+    }
+}

@@ -1,0 +1,87 @@
+import GuardrailCore
+import Logging
+import PostgresNIO
+
+/// Guardrail's own schema, created and upgraded by numbered migrations.
+///
+/// Migrations run inside the apply's transaction (Postgres DDL is transactional), so a failed first
+/// apply leaves no half-made schema. Each migration is recorded in `schema_migrations`; re-running
+/// is a no-op.
+public enum Migrations {
+    public struct Migration: Sendable {
+        public var version: Int
+        public var name: String
+        public var statements: @Sendable (SQLIdentifier) -> [String]
+    }
+
+    public static let all: [Migration] = [
+        Migration(version: 1, name: "tenants and audit log") { s in [
+            """
+            CREATE TABLE \(s.qualifying("tenants")) (
+                name text PRIMARY KEY,
+                id uuid NOT NULL UNIQUE,
+                display_name text NOT NULL,
+                status text NOT NULL CHECK (status IN ('active', 'suspended', 'offboarding')),
+                labels jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(labels) = 'object'),
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            """
+            CREATE TABLE \(s.qualifying("audit_log")) (
+                plan_id uuid PRIMARY KEY,
+                environment text NOT NULL,
+                git_commit text,
+                os_user text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                added integer NOT NULL,
+                changed integer NOT NULL,
+                destroyed integer NOT NULL,
+                changes jsonb NOT NULL
+            )
+            """,
+            "CREATE INDEX ON \(s.qualifying("audit_log")) (applied_at DESC)",
+        ] },
+    ]
+
+    public static var latestVersion: Int { all.last!.version }
+
+    /// The schema's version, or nil when Guardrail has never run against this database. Read-only.
+    public static func currentVersion(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> Int? {
+        let rows = try await connection.query(
+            "SELECT to_regclass(quote_ident(\(schema.name)) || '.schema_migrations') IS NOT NULL", logger: logger)
+        var exists = false
+        for try await (flag) in rows.decode(Bool.self) { exists = flag }
+        guard exists else { return nil }
+        let versions = try await connection.query(
+            "SELECT coalesce(max(version), 0) FROM \(unescaped: schema.qualifying("schema_migrations"))", logger: logger)
+        for try await (version) in versions.decode(Int.self) { return version }
+        return 0
+    }
+
+    /// Brings the schema to the latest version. Call inside the apply transaction, under the apply lock.
+    @discardableResult
+    public static func migrate(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Migration] {
+        let current = try await currentVersion(connection, schema: schema, logger: logger)
+        if current == nil {
+            try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema.quoted)", logger: logger)
+            try await connection.query("""
+                CREATE TABLE IF NOT EXISTS \(unescaped: schema.qualifying("schema_migrations")) (
+                    version integer PRIMARY KEY,
+                    name text NOT NULL,
+                    applied_at timestamptz NOT NULL DEFAULT now()
+                )
+                """, logger: logger)
+        }
+        let pending = all.filter { $0.version > (current ?? 0) }
+        for migration in pending {
+            for statement in migration.statements(schema) {
+                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+            }
+            try await connection.query(
+                "INSERT INTO \(unescaped: schema.qualifying("schema_migrations")) (version, name) VALUES (\(migration.version), \(migration.name))",
+                logger: logger)
+        }
+        return pending
+    }
+}

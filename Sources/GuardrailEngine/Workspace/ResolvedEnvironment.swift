@@ -1,0 +1,29 @@
+import Foundation
+import GuardrailCore
+
+/// An environment with its variables expanded: ready to connect to.
+public struct ResolvedEnvironment: Sendable {
+    public var name: String
+    public var database: Database
+    public var lockTimeout: GuardrailDuration
+    public var statementTimeout: GuardrailDuration?
+
+    /// Expands `${VAR}` references from `processEnvironment` and parses the database URL.
+    public static func resolve(_ environment: Environment, processEnvironment: [String: String] = ProcessInfo.processInfo.environment) throws -> ResolvedEnvironment {
+        let urlText: String
+        switch environment.postgres.url.expand(processEnvironment) {
+        case .success(let text): urlText = text
+        case .failure(let diagnostic): throw DiagnosticError(diagnostic)
+        }
+        let url: DatabaseURL
+        do {
+            url = try DatabaseURL(parsing: urlText)
+        } catch let error as DatabaseURL.ParseError {
+            // The message never includes the URL itself: it may hold a password.
+            throw DiagnosticError(.error("invalid postgres.url for environment \"\(environment.name)\"", detail: error.description + ".",
+                                         at: environment.postgres.url.location))
+        }
+        return ResolvedEnvironment(name: environment.name, database: Database(url: url, schema: environment.postgres.schema),
+                                   lockTimeout: environment.postgres.lockTimeout, statementTimeout: environment.postgres.statementTimeout)
+    }
+}
