@@ -41,16 +41,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(
-            name: "guardrail",
+        // The command line: one command per file, parsing and printing only.
+        .target(
+            name: "GuardrailCLI",
             dependencies: [
                 "GuardrailCore",
                 "GuardrailEngine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
+        .executableTarget(name: "guardrail", dependencies: ["GuardrailCLI"]),
         .testTarget(name: "GuardrailCoreTests", dependencies: ["GuardrailCore"], resources: [.copy("Golden")]),
         .testTarget(name: "GuardrailEngineTests", dependencies: ["GuardrailEngine", "GuardrailCore"]),
-        .testTarget(name: "GuardrailCLITests", dependencies: ["guardrail", "GuardrailEngine", "GuardrailCore"]),
+        .testTarget(name: "GuardrailCLITests", dependencies: ["GuardrailCLI", "GuardrailEngine", "GuardrailCore"]),
     ]
 )

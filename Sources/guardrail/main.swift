@@ -1,2 +1,3 @@
-import ArgumentParser
-print("x")
+import GuardrailCLI
+
+await GuardrailCommand.run(CommandLine.arguments.dropFirst().map { $0 })

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import GuardrailCore
+import GuardrailEngine
+
+/// `guardrail apply`: makes the environment match the configuration, or applies a saved plan.
+struct ApplyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "apply",
+        abstract: "Apply the configuration to an environment, or apply a saved plan.",
+        discussion: """
+            Without a plan file, apply plans, shows the plan and asks for confirmation (or needs \
+            --auto-approve when not on a terminal). With a plan file, it applies exactly that plan after \
+            checking that nothing it touches has changed since. All Postgres changes happen in one \
+            transaction under the environment's apply lock.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var environment: EnvironmentOptions
+    @OptionGroup var hazards: HazardOptions
+
+    @Argument(help: ArgumentHelp("A plan saved by `guardrail plan --out`.", valueName: "plan-file"))
+    var planFile: String?
+
+    @Flag(name: .long, help: "Apply without asking for confirmation.")
+    var autoApprove = false
+
+    @Option(name: .long, help: ArgumentHelp("How long to wait for another apply to finish (e.g. 30s).", valueName: "duration"))
+    var lockTimeout: GuardrailDuration = .seconds(10)
+
+    @Option(name: .long, help: ArgumentHelp("Apply only this address, or everything below it (repeatable).", valueName: "address"))
+    var target: [String] = []
+
+    func validate() throws {
+        if planFile != nil, !target.isEmpty {
+            throw ValidationError("--target cannot be combined with a saved plan; target when you run `guardrail plan --out`.")
+        }
+    }
+
+    func run() async throws {
+        let configuration = try global.loadConfiguration()
+        let resolved = try environment.resolve(in: configuration)
+        let savedPlan = try planFile.map { path in try withDiagnostics { try PlanFile.read(path) } }
+        let color = Console.useColor(disabled: global.noColor)
+        let overrides = hazards.overrides
+        let user = Console.osUser
+        let applicationName = "guardrail apply (\(user)@\(Console.hostName))"
+
+        let session = try await withDiagnostics { try await Session.open(resolved, applicationName: applicationName) }
+        do {
+            try await withDiagnostics { try await session.acquireLock(timeout: lockTimeout, applicationName: applicationName + " lock") }
+            let plan: Plan
+            if let savedPlan {
+                plan = savedPlan
+            } else {
+                plan = try await withDiagnostics {
+                    try await session.plan(configuration, targets: target, gitCommit: global.workspace.gitCommit())
+                }
+            }
+            Console.out(TextPlanRenderer(color: color, overrides: overrides).render(plan))
+            guard plan.hasChanges else {
+                await session.close()
+                return
+            }
+            if !plan.blockingHazards(overrides).isEmpty {
+                Console.error("error: " + Session.ApplyRefusal.blocked(plan.blockingHazards(overrides).map {
+                    "\($0.0.address): \($0.1.kind.rawValue): \($0.1.message) (needs \($0.1.kind.override ?? "review"))"
+                }).description)
+                throw ExitCode.failure
+            }
+            if savedPlan == nil, !autoApprove {
+                guard Console.stdinIsTerminal else {
+                    Console.error("error: apply needs confirmation, and standard input is not a terminal\n  Pass --auto-approve to apply without asking, or save a plan with `guardrail plan --out FILE` and apply that.")
+                    throw ExitCode.failure
+                }
+                Console.out("\nDo you want to perform these actions in environment \"\(plan.environment)\"?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+                guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+                    Console.error("Apply cancelled.")
+                    throw ExitCode.failure
+                }
+            }
+            let report = try await withDiagnostics { try await session.apply(plan, overrides: overrides, osUser: user) }
+            let s = report.summary
+            Console.out("\nApply complete! Resources: \(s.add) added, \(s.change) changed, \(s.destroy) destroyed.\n")
+            await session.close()
+        } catch {
+            await session.close()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import GuardrailCore
+import GuardrailEngine
+
+/// `guardrail`: reconciles a platform's operational state with the YAML in Git.
+public struct GuardrailCommand: AsyncParsableCommand {
+    public static let configuration = CommandConfiguration(
+        commandName: "guardrail",
+        abstract: "Plan and apply a platform's operational state from YAML manifests.",
+        discussion: """
+            Reads manifests/, policies/, alerts/ and environments/ from the current directory (or --dir), \
+            compares them with the live state of an environment, and plans and applies the difference.
+            """,
+        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, HistoryCommand.self]
+    )
+
+    public init() {}
+
+    /// Runs the command line and exits. Every error exits 1, as the plan contract promises CI;
+    /// `--detailed-exitcode` adds 2 (changes) and 3 (changes blocked by hazards).
+    public static func run(_ arguments: [String]) async -> Never {
+        do {
+            var command = try parseAsRoot(arguments)
+            if var async = command as? any AsyncParsableCommand {
+                try await async.run()
+            } else {
+                try command.run()
+            }
+            Foundation.exit(0)
+        } catch let code as ExitCode {
+            Foundation.exit(code.rawValue)
+        } catch {
+            let code = exitCode(for: error)
+            if code == .success {
+                print(fullMessage(for: error))
+                Foundation.exit(0)
+            }
+            Console.error(fullMessage(for: error))
+            Foundation.exit(1)
+        }
+    }
+}

@@ -1,0 +1,92 @@
+import ArgumentParser
+import Foundation
+import GuardrailCore
+import GuardrailEngine
+
+/// Options every command shares.
+struct GlobalOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The configuration directory.", valueName: "dir"))
+    var dir: String = "."
+
+    @Flag(name: .long, help: "Never colour the output.")
+    var noColor = false
+
+    var workspace: Workspace { Workspace(root: dir) }
+
+    /// Loads the configuration; prints every diagnostic and fails if any is an error.
+    func loadConfiguration() throws -> Configuration {
+        let (configuration, diagnostics) = try withDiagnostics { try workspace.load() }
+        Console.diagnostics(diagnostics.sorted)
+        if diagnostics.hasErrors {
+            let n = diagnostics.errors.count
+            Console.error("\(n) error\(n == 1 ? "" : "s") in the configuration; nothing was planned.")
+            throw ExitCode.failure
+        }
+        return configuration
+    }
+}
+
+/// `--env`, shared by the commands that talk to an environment.
+struct EnvironmentOptions: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("The environment, from environments/<env>.yaml. Defaults to $GUARDRAIL_ENV or local.", valueName: "env"))
+    var env: String?
+
+    var name: String { env ?? ProcessInfo.processInfo.environment["GUARDRAIL_ENV"] ?? "local" }
+
+    func resolve(in configuration: Configuration) throws -> ResolvedEnvironment {
+        guard let environment = configuration.environments[name] else {
+            let known = configuration.environments.keys.sorted()
+            Console.error("error: unknown environment \"\(name)\"\n  " + (known.isEmpty
+                ? "There are no environments; add environments/\(name).yaml."
+                : "Known environments: \(known.joined(separator: ", ")) (from environments/)."))
+            throw ExitCode.failure
+        }
+        return try withDiagnostics { try ResolvedEnvironment.resolve(environment) }
+    }
+}
+
+/// `--allow-destroy` and `--allow-mass-delete`.
+struct HazardOptions: ParsableArguments {
+    @Flag(name: .long, help: "Allow changes that destroy objects (deleting a tenant, dropping a policy).")
+    var allowDestroy = false
+
+    @Flag(name: .long, help: "Allow deleting all of a kind's managed objects, or more than half of them.")
+    var allowMassDelete = false
+
+    var overrides: HazardOverrides { HazardOverrides(allowDestroy: allowDestroy, allowMassDelete: allowMassDelete) }
+}
+
+extension GuardrailDuration: ExpressibleByArgument {
+    public init?(argument: String) {
+        guard case .success(let d) = GuardrailDuration.parse(argument) else { return nil }
+        self = d
+    }
+}
+
+/// Prints diagnostics and Postgres errors readably, and turns them into exit code 1.
+func withDiagnostics<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch {
+        try report(error)
+    }
+}
+
+func withDiagnostics<T>(_ body: () async throws -> T) async throws -> T {
+    do {
+        return try await body()
+    } catch {
+        try report(error)
+    }
+}
+
+private func report(_ error: any Error) throws -> Never {
+    switch error {
+    case let e as ExitCode: throw e
+    case let e as DiagnosticError: Console.diagnostics(e.diagnostics)
+    case let e as Diagnostic: Console.diagnostics([e])
+    case let e as CleanExit: throw e
+    default: Console.error("error: \(error)")
+    }
+    throw ExitCode.failure
+}

@@ -1,0 +1,99 @@
+# Shared helpers for scripts/demo, scripts/test and scripts/bench. Source it; do not run it.
+# Everything here starts servers on loopback ports inside temporary directories and never relies on
+# anything a previous run left behind.
+
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+# Installs Debian packages that are missing (CI and fresh machines start with nothing extra).
+ensure_packages() {
+    local missing=()
+    for pkg in "$@"; do
+        dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    log "installing ${missing[*]}"
+    local sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo apt-get update -qq >/dev/null
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+}
+
+ensure_build_dependencies() {
+    ensure_packages libyaml-dev postgresql-15 postgresql-client-15
+    [ -x "$PG_BIN/initdb" ] || die "PostgreSQL 15 server binaries not found in $PG_BIN"
+}
+
+free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Runs a command as the user that owns the throwaway cluster (initdb refuses to run as root).
+as_pg_user() {
+    if [ "$(id -u)" -eq 0 ]; then
+        runuser -u "$PG_OS_USER" -- "$@"
+    else
+        "$@"
+    fi
+}
+
+# start_postgres DIR: a private cluster in DIR on a free loopback port, with password authentication.
+# Sets PGHOST PGPORT PG_DIR PG_SUPERUSER PG_PASSWORD and ADMIN_URL, and writes DIR/stop.
+start_postgres() {
+    PG_DIR=$1
+    mkdir -p "$PG_DIR"
+    PG_OS_USER=$(id -un)
+    if [ "$(id -u)" -eq 0 ]; then
+        PG_OS_USER=postgres
+        id postgres >/dev/null 2>&1 || useradd --system --no-create-home postgres
+        chown "$PG_OS_USER" "$PG_DIR"
+    fi
+    PG_SUPERUSER=guardrail_admin
+    PG_PASSWORD=$(python3 -c 'import secrets; print("pw-" + secrets.token_hex(12))')
+    PGPORT=$(free_port)
+    PGHOST=127.0.0.1
+    local pwfile="$PG_DIR/.pw"
+    printf '%s\n' "$PG_PASSWORD" > "$pwfile"
+    chmod 600 "$pwfile"
+    [ "$(id -u)" -eq 0 ] && chown "$PG_OS_USER" "$pwfile"
+    as_pg_user "$PG_BIN/initdb" -D "$PG_DIR/data" -U "$PG_SUPERUSER" --pwfile="$pwfile" \
+        --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 \
+        || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
+    rm -f "$pwfile"
+    as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -p $PGPORT -k $PG_DIR -c fsync=off -c max_connections=200" start >/dev/null \
+        || { cat "$PG_DIR/postgres.log" >&2; die "postgres did not start"; }
+    cat > "$PG_DIR/stop" <<STOP
+#!/usr/bin/env bash
+# Stops the throwaway Postgres started by Guardrail's scripts and removes its directory.
+if [ "\$(id -u)" -eq 0 ]; then runuser -u $PG_OS_USER -- $PG_BIN/pg_ctl -D $PG_DIR/data -m fast stop; else $PG_BIN/pg_ctl -D $PG_DIR/data -m fast stop; fi
+rm -rf $PG_DIR
+STOP
+    chmod +x "$PG_DIR/stop"
+    ADMIN_URL="postgres://$PG_SUPERUSER:$PG_PASSWORD@127.0.0.1:$PGPORT/postgres?sslmode=disable"
+    export PGHOST PGPORT PG_DIR PG_SUPERUSER PG_PASSWORD ADMIN_URL
+}
+
+stop_postgres() {
+    [ -n "${PG_DIR:-}" ] && [ -d "$PG_DIR/data" ] || return 0
+    as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -m fast -w stop >/dev/null 2>&1 || true
+}
+
+# psql as the superuser against database $1 (default postgres).
+pg_psql() {
+    local db=${1:-postgres}; shift || true
+    PGPASSWORD=$PG_PASSWORD psql -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PGPORT" -U "$PG_SUPERUSER" -d "$db" "$@"
+}
+
+# build_guardrail [release|debug]: builds the CLI and sets GUARDRAIL to its path.
+build_guardrail() {
+    local config=${1:-debug}
+    log "building guardrail ($config; the first build compiles dependencies and takes several minutes)"
+    (cd "$ROOT" && swift build -c "$config" --product guardrail 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' | tail -20) >&2
+    GUARDRAIL="$ROOT/.build/$config/guardrail"
+    [ -x "$GUARDRAIL" ] || die "build failed"
+    export GUARDRAIL
+}
