@@ -51,8 +51,18 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "guardrail", dependencies: ["GuardrailCLI"]),
+        // Shared by the integration tiers: throwaway databases, the example configuration, running the CLI.
+        .target(
+            name: "GuardrailTestSupport",
+            dependencies: [
+                "GuardrailCore",
+                "GuardrailEngine",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ],
+            path: "Tests/GuardrailTestSupport"
+        ),
         .testTarget(name: "GuardrailCoreTests", dependencies: ["GuardrailCore"], resources: [.copy("Golden")]),
-        .testTarget(name: "GuardrailEngineTests", dependencies: ["GuardrailEngine", "GuardrailCore"]),
-        .testTarget(name: "GuardrailCLITests", dependencies: ["GuardrailCLI", "GuardrailEngine", "GuardrailCore"]),
+        .testTarget(name: "GuardrailEngineTests", dependencies: ["GuardrailEngine", "GuardrailCore", "GuardrailTestSupport"]),
+        .testTarget(name: "GuardrailCLITests", dependencies: ["GuardrailCLI", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport"]),
     ]
 )

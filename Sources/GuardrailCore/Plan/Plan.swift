@@ -38,6 +38,12 @@ public struct Plan: Hashable, Sendable, Codable {
         public var add = 0
         public var change = 0
         public var destroy = 0
+
+        public init(add: Int = 0, change: Int = 0, destroy: Int = 0) {
+            self.add = add
+            self.change = change
+            self.destroy = destroy
+        }
     }
 
     /// Counted the way Terraform counts: a replace is one add and one destroy.

@@ -77,7 +77,8 @@ public enum DatabaseError: Error, CustomStringConvertible, Sendable {
             }
             return DatabaseError.other("\(context): \(psql.code)")
         }
-        return DatabaseError.other("\(context): \(error)")
+        // Guardrail's own errors (refusals, diagnostics, cancellation) pass through unchanged.
+        return error
     }
 
     public var sqlState: String? {

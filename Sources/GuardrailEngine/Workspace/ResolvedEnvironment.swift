@@ -8,6 +8,13 @@ public struct ResolvedEnvironment: Sendable {
     public var lockTimeout: GuardrailDuration
     public var statementTimeout: GuardrailDuration?
 
+    public init(name: String, database: Database, lockTimeout: GuardrailDuration = .seconds(10), statementTimeout: GuardrailDuration? = nil) {
+        self.name = name
+        self.database = database
+        self.lockTimeout = lockTimeout
+        self.statementTimeout = statementTimeout
+    }
+
     /// Expands `${VAR}` references from `processEnvironment` and parses the database URL.
     public static func resolve(_ environment: Environment, processEnvironment: [String: String] = ProcessInfo.processInfo.environment) throws -> ResolvedEnvironment {
         let urlText: String

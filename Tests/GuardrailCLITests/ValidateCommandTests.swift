@@ -1,0 +1,50 @@
+import Foundation
+import GuardrailTestSupport
+import Testing
+
+@Suite("validate from the command line")
+struct ValidateCommandTests {
+    @Test("the example configuration validates offline with no database")
+    func exampleConfigurationValidates() throws {
+        let result = try CommandRunner.run(["validate"], in: Fixtures.repositoryRoot)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.stdout.hasPrefix("Configuration is valid:"))
+    }
+
+    @Test("--dir reads the configuration from another directory")
+    func dirOption() throws {
+        let result = try CommandRunner.run(["validate", "--dir", Fixtures.repositoryRoot.path], in: URL(fileURLWithPath: "/"))
+        #expect(result.status == 0, "\(result.output)")
+    }
+
+    @Test("every problem in every file is reported in one run as file:line:column: error:, and the exit code is 1")
+    func reportsEveryProblem() throws {
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/a.yaml": """
+                apiVersion: guardrail/v1
+                kind: Tenant
+                metadata: {name: acme}
+                spec: {id: not-a-uuid, displayname: Acme}
+                ---
+                apiVersion: guardrail/v1
+                kind: Tennant
+                metadata: {name: x}
+                spec: {}
+
+                """,
+            "manifests/b.yaml": "apiVersion: guardrail/v1\nkind: Tenant\nmetadata: {name: b\nspec: {}\n",
+            "environments/local.yaml": Fixtures.localEnvironmentYAML.replacingOccurrences(of: "lockTimeout: 5s", with: "lockTimeout: 5 seconds"),
+        ])
+        let result = try CommandRunner.run(["validate"], in: dir)
+        #expect(result.status == 1)
+        let lines = result.stderr.split(separator: "\n").filter { $0.contains(": error: ") }.map(String.init)
+        #expect(lines.contains { $0.hasPrefix("environments/local.yaml:5:") && $0.contains("not a valid duration") })
+        #expect(lines.contains { $0.hasPrefix("manifests/a.yaml:4:") && $0.contains("not a valid UUID") })
+        #expect(lines.contains { $0.hasPrefix("manifests/a.yaml:4:") && $0.contains("unknown key \"displayname\"") })
+        #expect(lines.contains { $0.hasPrefix("manifests/a.yaml:7:7:") && $0.contains("unknown kind \"Tennant\"") })
+        #expect(lines.contains { $0.hasPrefix("manifests/b.yaml:") && $0.contains("YAML syntax error") })
+        #expect(result.stderr.contains("Did you mean \"displayName\"?"))
+        #expect(result.stderr.contains("Did you mean \"Tenant\"?"))
+        #expect(!result.stderr.contains("Fatal error"))
+    }
+}

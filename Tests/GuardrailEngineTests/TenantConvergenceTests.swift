@@ -1,0 +1,85 @@
+import Foundation
+import GuardrailCore
+import GuardrailEngine
+import GuardrailTestSupport
+import Testing
+
+/// Plan, apply, plan again: the second plan is empty. Against a real Postgres.
+@Suite("Tenant convergence", .enabled(if: TestPostgres.isAvailable, "needs the Postgres that scripts/test starts"))
+struct TenantConvergenceTests {
+    @Test("the example configuration converges: apply, then a fresh plan has no changes")
+    func exampleConfigurationConverges() async throws {
+        let db = try await TestPostgres.createDatabase()
+        defer { Task { await db.drop() } }
+        let configuration = try Fixtures.exampleConfiguration()
+        #expect(configuration.tenants.count >= 13)
+
+        let session = try await Session.open(db.environment(), applicationName: "test")
+        let first = try await session.plan(configuration)
+        #expect(first.summary.add == configuration.tenants.count)
+        #expect(first.summary.change == 0 && first.summary.destroy == 0)
+        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
+        let report = try await session.apply(first, overrides: HazardOverrides(), osUser: "tester")
+        #expect(report.summary.add == configuration.tenants.count)
+        #expect(report.migrations == Migrations.all.map(\.version))
+        let second = try await session.plan(configuration)
+        #expect(second.changes.isEmpty, "plan after apply: \(second.changes.map(\.address))")
+        await session.close()
+
+        let count = try await db.scalar("SELECT count(*) FROM guardrail.tenants")
+        #expect(count == String(configuration.tenants.count))
+    }
+
+    @Test("a 1,000-tenant estate converges, then converges again after updates, deletes and a replace")
+    func generatedEstateConverges() async throws {
+        let db = try await TestPostgres.createDatabase()
+        defer { Task { await db.drop() } }
+        let session = try await Session.open(db.environment(), applicationName: "test")
+        defer { Task { await session.close() } }
+        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
+
+        let initial = Fixtures.generatedConfiguration(tenants: 1_000)
+        _ = try await session.apply(try await session.plan(initial), overrides: HazardOverrides(), osUser: "tester")
+        #expect(try await session.plan(initial).changes.isEmpty)
+
+        // Rename every display name, drop 100 tenants, change one id (a replace), add 50.
+        var next = Fixtures.generatedConfiguration(tenants: 1_050, displayPrefix: "Realty")
+        next.tenants.removeAll { t in Int(t.name.split(separator: "-").last!)! % 10 == 3 }
+        let replaced = next.tenants.firstIndex { $0.name == "brokerage-7" }!
+        next.tenants[replaced].id = Fixtures.tenantID(7, seed: 99)
+        next.tenants[0].labels["tier"] = "enterprise"
+
+        let plan = try await session.plan(next)
+        let s = plan.summary
+        #expect(plan.changes.filter { $0.action == .delete }.count == 100)
+        #expect(plan.changes.filter { $0.action == .replace }.map(\.address.description) == ["tenant.brokerage-7"])
+        #expect(s.change == 1_000 - 100 - 1)
+        #expect(plan.changes.filter { $0.action == .create }.count == 45)
+        _ = try await session.apply(plan, overrides: HazardOverrides(allowDestroy: true), osUser: "tester")
+        let after = try await session.plan(next)
+        #expect(after.changes.isEmpty, "plan after apply: \(after.changes.prefix(5).map(\.address))")
+
+        let id = try await db.scalar("SELECT id FROM guardrail.tenants WHERE name = 'brokerage-7'")
+        #expect(id == Fixtures.tenantID(7, seed: 99))
+        let labels = try await db.scalar("SELECT labels->>'tier' FROM guardrail.tenants WHERE name = 'brokerage-0'")
+        #expect(labels == "enterprise")
+    }
+
+    @Test("labels, quotes, unicode and newlines in values round-trip without a diff")
+    func awkwardValuesRoundTrip() async throws {
+        let db = try await TestPostgres.createDatabase()
+        defer { Task { await db.drop() } }
+        let session = try await Session.open(db.environment(), applicationName: "test")
+        defer { Task { await session.close() } }
+        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
+        var configuration = Configuration()
+        configuration.tenants = [
+            Tenant(name: "quotes", id: Fixtures.tenantID(1), displayName: "O'Brien \"Realty\"; DROP TABLE tenants; --"),
+            Tenant(name: "unicode", id: Fixtures.tenantID(2), displayName: "Zürich Immobilien 🏠\nline two", labels: ["a.b/c-d": "x_y.z", "empty": ""]),
+            Tenant(name: "suspended", id: Fixtures.tenantID(3), displayName: "S", status: .suspended),
+        ]
+        _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "tester")
+        #expect(try await session.plan(configuration).changes.isEmpty)
+        #expect(try await db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = 'quotes'") == "O'Brien \"Realty\"; DROP TABLE tenants; --")
+    }
+}

@@ -1,0 +1,40 @@
+#!/usr/bin/env python3
+"""Writes a large Guardrail configuration for scripts/bench: tenants in the DESIGN shape, plus the
+`local` environment. Deterministic, so runs compare. Also writes tenants.csv for the COPY floor."""
+import argparse, os, uuid
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--tenants", type=int, default=10000)
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    os.makedirs(f"{args.out}/manifests", exist_ok=True)
+    os.makedirs(f"{args.out}/environments", exist_ok=True)
+    regions = ["us-east", "us-west", "eu-west"]
+    tiers = ["starter", "growth", "enterprise"]
+    with open(f"{args.out}/manifests/tenants.yaml", "w") as f, open(f"{args.out}/tenants.csv", "w") as csv:
+        for i in range(args.tenants):
+            tid = uuid.uuid5(uuid.NAMESPACE_URL, f"guardrail-bench/{i}")
+            cohort = "internal" if i == 0 else "customer"
+            f.write(f"""---
+apiVersion: guardrail/v1
+kind: Tenant
+metadata:
+  name: brokerage-{i:05d}
+  labels: {{cohort: {cohort}, region: {regions[i % 3]}, tier: {tiers[i % 3]}}}
+spec:
+  id: {tid}
+  displayName: Brokerage {i:05d} Realty
+  status: active
+""")
+            csv.write(f'brokerage-{i:05d},{tid},Brokerage {i:05d} Realty,active,"{{""cohort"": ""{cohort}"", ""region"": ""{regions[i % 3]}"", ""tier"": ""{tiers[i % 3]}""}}"\n')
+    with open(f"{args.out}/environments/local.yaml", "w") as f:
+        f.write("""apiVersion: guardrail/v1
+kind: Environment
+metadata: {name: local}
+spec:
+  postgres: {url: "${DATABASE_URL}", schema: guardrail, lockTimeout: 30s}
+""")
+
+if __name__ == "__main__":
+    main()
