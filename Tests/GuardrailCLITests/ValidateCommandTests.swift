@@ -47,4 +47,16 @@ struct ValidateCommandTests {
         #expect(result.stderr.contains("Did you mean \"Tenant\"?"))
         #expect(!result.stderr.contains("Fatal error"))
     }
+
+    @Test("a drift mode for an unknown kind is a reference error at its key, with a suggestion")
+    func unknownDriftKindIsReported() throws {
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 1),
+            "environments/local.yaml": Fixtures.localEnvironmentYAML + "  controller: {drift: {tenants: enforce}}\n",
+        ])
+        let result = try CommandRunner.run(["validate"], in: dir)
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("environments/local.yaml:6:24: error: controller.drift names an unknown kind \"tenants\""), "\(result.stderr)")
+        #expect(result.stderr.contains("Did you mean \"tenant\"?"))
+    }
 }

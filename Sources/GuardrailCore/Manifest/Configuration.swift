@@ -1,6 +1,7 @@
 /// Everything the configuration folders declare, decoded and cross-checked.
 public struct Configuration: Sendable {
     public var tenants: [Tenant] = []
+    public var backupSchedules: [BackupSchedule] = []
     public var environments: [String: Environment] = [:]
     /// Where each object is declared, for errors that Postgres or a later stage finds.
     public var locations: [Address: SourceLocation] = [:]
@@ -11,7 +12,7 @@ public struct Configuration: Sendable {
 
     /// Counts by kind, for "Validated ..." and "No changes" summaries.
     public var objectCounts: [(kind: String, count: Int)] {
-        [(Tenant.kind, tenants.count), (Environment.kind, environments.count)]
+        [(Tenant.kind, tenants.count), (BackupSchedule.kind, backupSchedules.count), (Environment.kind, environments.count)]
     }
 }
 
@@ -34,7 +35,19 @@ public struct ManifestSource: Sendable {
 public enum ConfigurationLoader {
     public static let apiVersion = "guardrail/v1"
     /// The kinds a document may have today. A kind is an error until it is implemented.
-    public static let manifestKinds = [Tenant.kind]
+    public static let manifestKinds = [Tenant.kind, BackupSchedule.kind]
+    /// The first word of each kind's addresses (`tenant` in `tenant.acme`), as `--target` and drift modes name kinds.
+    public static let addressPrefixes = [Tenant.addressPrefix, BackupSchedule.addressPrefix]
+
+    /// The keys each kind's `spec` may have.
+    static func specKeys(for kind: String) -> [String] {
+        switch kind {
+        case Environment.kind: Environment.specKeys
+        case Tenant.kind: Tenant.specKeys
+        case BackupSchedule.kind: BackupSchedule.specKeys
+        default: []
+        }
+    }
     static let documentKeys = ["apiVersion", "kind", "metadata", "spec"]
     static let metadataKeys = ["name", "labels", "annotations"]
 
@@ -78,6 +91,10 @@ public enum ConfigurationLoader {
                         configuration.tenants.append(tenant)
                         tenantIDs[tenant.id] = (tenant.name, metadata.nameLocation)
                     }
+                case BackupSchedule.kind:
+                    guard let schedule = BackupSchedule.decode(metadata: metadata, spec: spec) else { continue }
+                    address = schedule.address
+                    if firstSeen[address] == nil { configuration.backupSchedules.append(schedule) }
                 default:
                     continue
                 }
@@ -103,7 +120,9 @@ public enum ConfigurationLoader {
     private static func decodeEnvelope(_ document: YAMLDocument, reader: NodeReader, folder: String)
         -> (String, ObjectMetadata, FieldReader)? {
         guard let top = reader.fields(document.root, "the document", allowed: documentKeys) else { return nil }
-        guard let apiVersion = top.string("apiVersion", required: true), let kind = top.string("kind", required: true) else { return nil }
+        // Top-level values are named by their key alone ("kind must be a string"), not "the document.kind".
+        guard let apiVersionNode = top.required("apiVersion"), let apiVersion = reader.string(apiVersionNode, "apiVersion"),
+              let kindNode = top.required("kind"), let kind = reader.string(kindNode, "kind") else { return nil }
         guard apiVersion == Self.apiVersion else {
             reader.error("unknown apiVersion \"\(apiVersion)\"", detail: "Guardrail reads \(Self.apiVersion) documents.", at: top.node("apiVersion")!.mark)
             return nil
@@ -124,16 +143,17 @@ public enum ConfigurationLoader {
             reader.error("\(kind) document in \(folder)/", detail: detail, at: kindMark)
             return nil
         }
-        guard let meta = top.fields("metadata", allowed: metadataKeys, required: true) else { return nil }
+        guard let metaNode = top.required("metadata"), let meta = reader.fields(metaNode, "metadata", allowed: metadataKeys) else { return nil }
         guard let nameNode = meta.required("name"), let name = reader.string(nameNode, "metadata.name") else { return nil }
         let labels = meta.node("labels").flatMap {
             reader.stringMap($0, "metadata.labels", validateKey: NameRules.labelKey, validateValue: NameRules.labelValue)
         } ?? [:]
         let annotations = meta.node("annotations").flatMap { reader.stringMap($0, "metadata.annotations") } ?? [:]
-        let specKeys = kind == Environment.kind ? Environment.specKeys : Tenant.specKeys
-        guard let spec = top.fields("spec", allowed: specKeys, required: true) else { return nil }
+        let specKeys = specKeys(for: kind)
+        // Opened with the kind's own context, so an unknown or repeated key reads "in Tenant spec".
+        guard let specNode = top.required("spec"), let spec = reader.fields(specNode, "\(kind) spec", allowed: specKeys) else { return nil }
         let metadata = ObjectMetadata(name: name, nameMark: nameNode.mark, labels: labels, annotations: annotations,
                                       location: reader.location(document.root.mark), nameLocation: reader.location(nameNode.mark))
-        return (kind, metadata, FieldReader(reader: reader, context: "\(kind) spec", mark: spec.mark, entries: spec.entries))
+        return (kind, metadata, spec)
     }
 }

@@ -13,9 +13,12 @@ public struct Change: Hashable, Sendable, Codable {
     public var after: Attributes?
     public var hazards: [Hazard]
     public var reason: String
+    /// Facts a reviewer wants that are not attributes, such as a schedule's next run times. Never diffed.
+    public var details: [String]
 
     public init(address: Address, kind: String, action: Action, before: Attributes?, after: Attributes?,
-                hazards: [Hazard] = [], reason: String) {
+                hazards: [Hazard] = [], reason: String, details: [String] = []) {
+        self.details = details
         self.address = address
         self.kind = kind
         self.action = action
@@ -36,6 +39,18 @@ public struct Change: Hashable, Sendable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case address, kind, action, before, after, hazards, reason
+        case address, kind, action, before, after, hazards, reason, details
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        address = try c.decode(Address.self, forKey: .address)
+        kind = try c.decode(String.self, forKey: .kind)
+        action = try c.decode(Action.self, forKey: .action)
+        before = try c.decodeIfPresent(Attributes.self, forKey: .before)
+        after = try c.decodeIfPresent(Attributes.self, forKey: .after)
+        hazards = try c.decode([Hazard].self, forKey: .hazards)
+        reason = try c.decode(String.self, forKey: .reason)
+        details = try c.decodeIfPresent([String].self, forKey: .details) ?? []
     }
 }

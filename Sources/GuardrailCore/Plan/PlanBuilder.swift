@@ -1,25 +1,35 @@
+import Foundation
+
 /// The live state Guardrail observed, in the same value types as the configuration.
 public struct LiveState: Sendable {
     /// Guardrail's schema version, or nil when the schema does not exist yet.
     public var schemaVersion: Int?
     public var tenants: [Tenant]
+    public var backupSchedules: [BackupSchedule]
 
-    public init(schemaVersion: Int?, tenants: [Tenant] = []) {
+    public init(schemaVersion: Int?, tenants: [Tenant] = [], backupSchedules: [BackupSchedule] = []) {
         self.schemaVersion = schemaVersion
         self.tenants = tenants
+        self.backupSchedules = backupSchedules
     }
 
     /// The live attributes of each address asked for; nil for objects that do not exist.
     public func attributes(of addresses: some Sequence<Address>) -> [Address: Attributes?] {
-        var tenantsByName: [String: Tenant]?
+        var indexes: [String: [String: Attributes]] = [:]
+        func index<R: Resource>(_ objects: [R]) -> [String: Attributes] {
+            if let cached = indexes[R.addressPrefix] { return cached }
+            var byName: [String: Attributes] = [:]
+            byName.reserveCapacity(objects.count)
+            for object in objects { byName[object.name] = object.attributes }
+            indexes[R.addressPrefix] = byName
+            return byName
+        }
         var result: [Address: Attributes?] = [:]
         for address in addresses {
             switch address.prefix {
-            case Tenant.addressPrefix:
-                if tenantsByName == nil { tenantsByName = Dictionary(tenants.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
-                result[address] = .some(tenantsByName![address.name]?.attributes)
-            default:
-                result[address] = .some(nil)
+            case Tenant.addressPrefix: result[address] = .some(index(tenants)[address.name])
+            case BackupSchedule.addressPrefix: result[address] = .some(index(backupSchedules)[address.name])
+            default: result[address] = .some(nil)
             }
         }
         return result
@@ -35,8 +45,12 @@ public enum PlanBuilder {
         public var gitCommit: String?
         public var schema: String
         public var targets: [String]
+        /// The clock, for what depends on it (a schedule's next runs). Injected so plans are reproducible.
+        public var now: Date
 
-        public init(environment: String, planID: String, createdAt: String, gitCommit: String? = nil, schema: String = "guardrail", targets: [String] = []) {
+        public init(environment: String, planID: String, createdAt: String, gitCommit: String? = nil, schema: String = "guardrail",
+                    targets: [String] = [], now: Date = Date(timeIntervalSince1970: 0)) {
+            self.now = now
             self.environment = environment
             self.planID = planID
             self.createdAt = createdAt
@@ -50,7 +64,11 @@ public enum PlanBuilder {
     public static func plan(desired: Configuration, live: LiveState, context: Context) -> Plan {
         var changes: [Change] = []
         changes += Diff.changes(desired: desired.tenants, observed: live.tenants)
-        changes = Diff.guardMassDeletes(changes, observedCount: [Tenant.kind: live.tenants.count])
+        changes += BackupSchedule.describe(Diff.changes(desired: desired.backupSchedules, observed: live.backupSchedules),
+                                           desired: desired.backupSchedules, now: context.now)
+        changes = Diff.guardMassDeletes(changes, observedCount: [
+            Tenant.kind: live.tenants.count, BackupSchedule.kind: live.backupSchedules.count,
+        ])
 
         var notes: [String] = []
         if live.schemaVersion == nil {
@@ -59,7 +77,10 @@ public enum PlanBuilder {
         var fingerprints: [String: String] = [:]
         fingerprints.reserveCapacity(changes.count)
         for change in changes { fingerprints[change.address.description] = Fingerprint.of(change.before) }
-        let compared = [Tenant.kind: Set(desired.tenants.map(\.name)).union(live.tenants.map(\.name)).count]
+        func count<R: Resource>(_ desired: [R], _ live: [R]) -> Int { Set(desired.map(\.name)).union(live.map(\.name)).count }
+        var compared: [String: Int] = [Tenant.kind: count(desired.tenants, live.tenants)]
+        let schedules = count(desired.backupSchedules, live.backupSchedules)
+        if schedules > 0 { compared[BackupSchedule.kind] = schedules }
         let plan = Plan(id: context.planID, environment: context.environment, createdAt: context.createdAt, gitCommit: context.gitCommit,
                         changes: changes, compared: compared, fingerprints: fingerprints, notes: notes)
         return plan.targeting(context.targets)

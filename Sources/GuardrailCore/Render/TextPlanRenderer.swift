@@ -71,6 +71,7 @@ public struct TextPlanRenderer: Sendable {
     func renderChange(_ change: Change) -> String {
         var out = "  " + paint("# \(change.address)", .bold) + " \(verb(change.action))\n"
         if change.action != .create { out += paint("  # (\(change.reason))", .dim) + "\n" }
+        for detail in change.details { out += paint("  # \(detail)", .dim) + "\n" }
         for hazard in change.hazards {
             var line = "  ! \(hazard.kind.rawValue): \(hazard.message)"
             if let flag = hazard.kind.override {

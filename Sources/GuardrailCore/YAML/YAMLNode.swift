@@ -94,8 +94,9 @@ public enum ResolvedScalar: Equatable, Sendable {
             if value == "false" || value == "False" || value == "FALSE" { return .bool(false) }
         case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "+"), UInt8(ascii: "."):
             if let int = Int(value) { return .int(int) }
-            if value.hasPrefix("0x"), let int = Int(value.dropFirst(2), radix: 16) { return .int(int) }
-            if value.hasPrefix("0o"), let int = Int(value.dropFirst(2), radix: 8) { return .int(int) }
+            // `Int(_:radix:)` takes a sign, which the core schema's 0x/0o forms do not: `0x-1` is a string.
+            if value.hasPrefix("0x"), value.dropFirst(2).first?.isHexDigit == true, let int = Int(value.dropFirst(2), radix: 16) { return .int(int) }
+            if value.hasPrefix("0o"), value.dropFirst(2).first?.isHexDigit == true, let int = Int(value.dropFirst(2), radix: 8) { return .int(int) }
             switch value {
             case ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF": return .float(.infinity)
             case "-.inf", "-.Inf", "-.INF": return .float(-.infinity)

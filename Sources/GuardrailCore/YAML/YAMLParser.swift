@@ -11,7 +11,8 @@ public enum YAMLParser {
     }
 
     /// Aliases are expanded by value; this many per stream is far past any real manifest and stops
-    /// "billion laughs" documents from blowing up the decoder.
+    /// "billion laughs" documents from blowing up the decoder. An alias to a node that itself holds
+    /// aliases counts each of those again, since expanding it copies them all.
     static let aliasLimit = 10_000
 
     public static func parse(_ bytes: [UInt8], file: String) -> Result {
@@ -25,8 +26,8 @@ public enum YAMLParser {
     }
 
     private enum Frame {
-        case mapping(YAMLMapping, pendingKey: YAMLNode?, anchor: String?)
-        case sequence(YAMLSequence, anchor: String?)
+        case mapping(YAMLMapping, pendingKey: YAMLNode?, anchor: String?, aliasesAtStart: Int)
+        case sequence(YAMLSequence, anchor: String?, aliasesAtStart: Int)
     }
 
     private static func parse(_ buffer: UnsafeBufferPointer<UInt8>, file: String) -> Result {
@@ -43,28 +44,29 @@ public enum YAMLParser {
 
         var documents: [YAMLDocument] = []
         var stack: [Frame] = []
-        var anchors: [String: YAMLNode] = [:]
+        // Each anchored node with the number of alias expansions inside it.
+        var anchors: [String: (node: YAMLNode, expansions: Int)] = [:]
         var aliasCount = 0
         var root: YAMLNode?
         var event = yaml_event_t()
 
-        func finish(_ node: YAMLNode, anchor: String?) -> Diagnostic? {
-            if let anchor { anchors[anchor] = node }
+        func finish(_ node: YAMLNode, anchor: String?, expansions: Int = 0) -> Diagnostic? {
+            if let anchor { anchors[anchor] = (node, expansions) }
             guard let top = stack.popLast() else {
                 root = node
                 return nil
             }
             switch top {
-            case .mapping(var mapping, let pendingKey, let a):
+            case .mapping(var mapping, let pendingKey, let a, let start):
                 if let key = pendingKey {
                     mapping.entries.append(.init(key: key, value: node))
-                    stack.append(.mapping(mapping, pendingKey: nil, anchor: a))
+                    stack.append(.mapping(mapping, pendingKey: nil, anchor: a, aliasesAtStart: start))
                 } else {
-                    stack.append(.mapping(mapping, pendingKey: node, anchor: a))
+                    stack.append(.mapping(mapping, pendingKey: node, anchor: a, aliasesAtStart: start))
                 }
-            case .sequence(var sequence, let a):
+            case .sequence(var sequence, let a, let start):
                 sequence.items.append(node)
-                stack.append(.sequence(sequence, anchor: a))
+                stack.append(.sequence(sequence, anchor: a, aliasesAtStart: start))
             }
             return nil
         }
@@ -97,19 +99,21 @@ public enum YAMLParser {
                 _ = finish(node, anchor: scalar.anchor.map { String(cString: $0) })
             case YAML_SEQUENCE_START_EVENT:
                 let anchor = event.data.sequence_start.anchor.map { String(cString: $0) }
-                stack.append(.sequence(YAMLSequence(mark: mark), anchor: anchor))
+                stack.append(.sequence(YAMLSequence(mark: mark), anchor: anchor, aliasesAtStart: aliasCount))
             case YAML_MAPPING_START_EVENT:
                 let anchor = event.data.mapping_start.anchor.map { String(cString: $0) }
-                stack.append(.mapping(YAMLMapping(mark: mark), pendingKey: nil, anchor: anchor))
+                stack.append(.mapping(YAMLMapping(mark: mark), pendingKey: nil, anchor: anchor, aliasesAtStart: aliasCount))
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                 guard let top = stack.popLast() else { break }
                 switch top {
-                case .mapping(let mapping, _, let anchor): _ = finish(.mapping(mapping), anchor: anchor)
-                case .sequence(let sequence, let anchor): _ = finish(.sequence(sequence), anchor: anchor)
+                case .mapping(let mapping, _, let anchor, let start):
+                    _ = finish(.mapping(mapping), anchor: anchor, expansions: aliasCount - start)
+                case .sequence(let sequence, let anchor, let start):
+                    _ = finish(.sequence(sequence), anchor: anchor, expansions: aliasCount - start)
                 }
             case YAML_ALIAS_EVENT:
                 let name = String(cString: event.data.alias.anchor)
-                aliasCount += 1
+                aliasCount += 1 + (anchors[name]?.expansions ?? 0)
                 guard aliasCount <= aliasLimit else {
                     return Result(documents: documents, diagnostics: [.error(
                         "too many YAML aliases",
@@ -122,7 +126,7 @@ public enum YAMLParser {
                         detail: "No anchor &\(name) is defined before this point in the document.",
                         at: SourceLocation(file: file, line: mark.line, column: mark.column))])
                 }
-                _ = finish(target, anchor: nil)
+                _ = finish(target.node, anchor: nil)
             default:
                 break
             }

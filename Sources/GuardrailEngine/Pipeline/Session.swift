@@ -54,6 +54,9 @@ public final class Session: @unchecked Sendable {
         if version >= TenantStore.sinceSchemaVersion {
             live.tenants = try await TenantStore.observe(c, schema: schema, logger: logger)
         }
+        if version >= BackupScheduleStore.sinceSchemaVersion {
+            live.backupSchedules = try await BackupScheduleStore.observe(c, schema: schema, logger: logger)
+        }
         return live
     }
 
@@ -62,7 +65,7 @@ public final class Session: @unchecked Sendable {
         let live = try await observe()
         let context = PlanBuilder.Context(environment: environment.name, planID: UUID().uuidString.lowercased(),
                                           createdAt: ISO8601DateFormatter().string(from: now), gitCommit: gitCommit,
-                                          schema: schema.name, targets: targets)
+                                          schema: schema.name, targets: targets, now: now)
         return PlanBuilder.plan(desired: configuration, live: live, context: context)
     }
 
@@ -124,7 +127,7 @@ public final class Session: @unchecked Sendable {
                 for try await (at) in rows.decode(String.self) { throw ApplyRefusal.alreadyApplied(planID: plan.id, at: at) }
             }
             // A fixed lock order, so two writers can never deadlock on these tables.
-            for table in TenantStore.tables {
+            for table in TenantStore.tables + BackupScheduleStore.tables {
                 try await c.query("LOCK TABLE \(unescaped: schema.qualifying(table)) IN SHARE ROW EXCLUSIVE MODE", logger: logger)
             }
             let live = try await Self.observeAll(c, schema: schema, logger: logger)
@@ -132,11 +135,14 @@ public final class Session: @unchecked Sendable {
 
             var byKind: [String: [Change]] = [:]
             for change in plan.changes { byKind[change.kind, default: []].append(change) }
-            for kind in byKind.keys where kind != Tenant.kind {
+            for kind in byKind.keys where ![Tenant.kind, BackupSchedule.kind].contains(kind) {
                 throw DatabaseError.other("the plan contains \(kind) changes, which this Guardrail cannot apply")
             }
             if let tenants = byKind[Tenant.kind] {
                 try await TenantStore.apply(tenants, on: c, schema: schema, logger: logger)
+            }
+            if let schedules = byKind[BackupSchedule.kind] {
+                try await BackupScheduleStore.apply(schedules, on: c, schema: schema, logger: logger)
             }
             try await AuditLog.record(plan, osUser: osUser, on: c, schema: schema, logger: logger)
             return ApplyReport(summary: plan.summary, migrations: migrated.map(\.version))

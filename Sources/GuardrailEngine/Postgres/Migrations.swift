@@ -42,6 +42,49 @@ public enum Migrations {
             """,
             "CREATE INDEX ON \(s.qualifying("audit_log")) (applied_at DESC)",
         ] },
+        Migration(version: 2, name: "backup schedules, runs and drills") { s in [
+            """
+            CREATE TABLE \(s.qualifying("backup_schedules")) (
+                name text PRIMARY KEY,
+                spec jsonb NOT NULL CHECK (jsonb_typeof(spec) = 'object'),
+                created_at timestamptz NOT NULL DEFAULT now(),
+                updated_at timestamptz NOT NULL DEFAULT now()
+            )
+            """,
+            // scheduled_for is the cron time a run was due at (NULL for `backup run`); the unique index
+            // is what lets two ticks race for a due backup and only one of them win.
+            """
+            CREATE TABLE \(s.qualifying("backup_runs")) (
+                id bigserial PRIMARY KEY,
+                schedule text NOT NULL,
+                scheduled_for timestamptz,
+                status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'pruned')),
+                started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                finished_at timestamptz,
+                size_bytes bigint,
+                sha256 text,
+                file text,
+                error text,
+                pruned_at timestamptz
+            )
+            """,
+            "CREATE UNIQUE INDEX ON \(s.qualifying("backup_runs")) (schedule, scheduled_for)",
+            "CREATE INDEX ON \(s.qualifying("backup_runs")) (schedule, status, finished_at DESC)",
+            """
+            CREATE TABLE \(s.qualifying("backup_drills")) (
+                id bigserial PRIMARY KEY,
+                schedule text NOT NULL,
+                scheduled_for timestamptz,
+                backup_run_id bigint REFERENCES \(s.qualifying("backup_runs")) (id) ON DELETE SET NULL,
+                status text NOT NULL CHECK (status IN ('running', 'succeeded', 'failed')),
+                started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+                finished_at timestamptz,
+                checks jsonb NOT NULL DEFAULT '[]',
+                error text
+            )
+            """,
+            "CREATE UNIQUE INDEX ON \(s.qualifying("backup_drills")) (schedule, scheduled_for)",
+        ] },
     ]
 
     public static var latestVersion: Int { all.last!.version }

@@ -7,8 +7,12 @@ public struct ResolvedEnvironment: Sendable {
     public var database: Database
     public var lockTimeout: GuardrailDuration
     public var statementTimeout: GuardrailDuration?
+    /// Where backups are written, when the environment has backups.
+    public var backupDirectory: String?
 
-    public init(name: String, database: Database, lockTimeout: GuardrailDuration = .seconds(10), statementTimeout: GuardrailDuration? = nil) {
+    public init(name: String, database: Database, lockTimeout: GuardrailDuration = .seconds(10), statementTimeout: GuardrailDuration? = nil,
+                backupDirectory: String? = nil) {
+        self.backupDirectory = backupDirectory
         self.name = name
         self.database = database
         self.lockTimeout = lockTimeout
@@ -30,7 +34,15 @@ public struct ResolvedEnvironment: Sendable {
             throw DiagnosticError(.error("invalid postgres.url for environment \"\(environment.name)\"", detail: error.description + ".",
                                          at: environment.postgres.url.location))
         }
+        var backupDirectory: String?
+        if let directory = environment.backups?.directory {
+            switch directory.expand(processEnvironment) {
+            case .success(let text): backupDirectory = text
+            case .failure(let diagnostic): throw DiagnosticError(diagnostic)
+            }
+        }
         return ResolvedEnvironment(name: environment.name, database: Database(url: url, schema: environment.postgres.schema),
-                                   lockTimeout: environment.postgres.lockTimeout, statementTimeout: environment.postgres.statementTimeout)
+                                   lockTimeout: environment.postgres.lockTimeout, statementTimeout: environment.postgres.statementTimeout,
+                                   backupDirectory: backupDirectory)
     }
 }

@@ -106,6 +106,15 @@ extension Environment {
                 for entry in m.entries {
                     guard let kind = reader.string(entry.key, "a kind in controller.drift"),
                           let mode = reader.oneOf(entry.value, "controller.drift.\(kind)", as: DriftMode.self) else { continue }
+                    let known = ConfigurationLoader.addressPrefixes
+                    guard known.contains(kind) else {
+                        var detail = ""
+                        if let s = Suggestion.closest(to: kind, among: known) { detail = "Did you mean \"\(s)\"? " }
+                        reader.error("controller.drift names an unknown kind \"\(kind)\"",
+                                     detail: detail + "Drift modes are set per kind, by the first word of its addresses: \(known.joined(separator: ", ")).",
+                                     at: entry.key.mark)
+                        continue
+                    }
                     drift[kind] = mode
                 }
             } else if let d = c.node("drift") {

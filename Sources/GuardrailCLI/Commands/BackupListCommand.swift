@@ -1,0 +1,55 @@
+import ArgumentParser
+import Foundation
+import GuardrailEngine
+
+/// `guardrail backup list`: each schedule against its RPO, then recent runs and drills.
+struct BackupListCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list",
+        abstract: "Show each schedule's recovery-point status, and recent backups and drills.")
+
+    @OptionGroup var options: BackupOptions
+
+    @Argument(help: "Only this schedule.")
+    var name: String?
+
+    @Option(name: .long, help: "How many runs to list.")
+    var limit: Int = 20
+
+    func run() async throws {
+        let runner = try options.runner()
+        let now = Date()
+        let (statuses, runs, drills) = try await withDiagnostics {
+            (try await runner.status(now: now), try await runner.runs(schedule: name, limit: limit), try await runner.drills(schedule: name, limit: limit))
+        }
+        let iso = ISO8601DateFormatter()
+        var summary = [["SCHEDULE", "LAST GOOD BACKUP", "RPO", "STATUS", "NEXT RUN", "LAST DRILL"]]
+        for s in statuses where name == nil || s.schedule.name == name {
+            summary.append([s.schedule.name, BackupFormat.age(s.age), s.schedule.rpo.description, s.meetsRPO ? "ok" : "RPO BREACHED",
+                            s.nextRun.map { iso.string(from: $0) } ?? "-", s.lastDrill?.status ?? "never"])
+        }
+        guard summary.count > 1 else {
+            Console.out("No backup schedules are applied in this environment.\n")
+            return
+        }
+        Console.out(BackupFormat.table(summary))
+        if !runs.isEmpty {
+            var rows = [["RUN", "SCHEDULE", "STATUS", "STARTED", "AGE", "SIZE", "FILE / ERROR"]]
+            for r in runs {
+                rows.append([String(r.id), r.schedule, r.status.rawValue, iso.string(from: r.startedAt),
+                             BackupFormat.age(r.finishedAt.map { now.timeIntervalSince($0) }), BackupFormat.size(r.sizeBytes),
+                             r.error ?? r.file ?? ""])
+            }
+            Console.out("\n" + BackupFormat.table(rows))
+        }
+        if !drills.isEmpty {
+            var rows = [["DRILL", "SCHEDULE", "STATUS", "STARTED", "DURATION", "CHECKS"]]
+            for d in drills {
+                let duration = d.finishedAt.map { String(format: "%.1fs", $0.timeIntervalSince(d.startedAt)) } ?? "-"
+                let passed = d.checks.filter(\.passed).count
+                rows.append([String(d.id), d.schedule, d.status, iso.string(from: d.startedAt), duration, "\(passed)/\(d.checks.count) passed"])
+            }
+            Console.out("\n" + BackupFormat.table(rows))
+        }
+    }
+}

@@ -1,0 +1,24 @@
+import ArgumentParser
+import GuardrailEngine
+
+/// `guardrail backup run NAME`: one backup now, then pruning by retention.
+struct BackupRunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run one backup of a schedule now, then prune old backups by its retention.")
+
+    @OptionGroup var options: BackupOptions
+
+    @Argument(help: "The backup schedule's name.")
+    var name: String
+
+    func run() async throws {
+        let runner = try options.runner()
+        let run = try await withDiagnostics {
+            let schedule = try await runner.schedule(named: name)
+            return try await runner.backup(schedule)
+        }
+        guard let run else { return }
+        Console.out("Backup \(name) succeeded: \(run.file ?? "") (\(BackupFormat.size(run.sizeBytes)), sha256 \(run.sha256 ?? "")).\n")
+    }
+}

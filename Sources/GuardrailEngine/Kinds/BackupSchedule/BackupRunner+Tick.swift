@@ -1,0 +1,73 @@
+import Foundation
+import GuardrailCore
+
+extension BackupRunner {
+    /// What one tick did.
+    public struct TickReport: Sendable {
+        public var backups: [Run] = []
+        public var drills: [Drill] = []
+        /// Due work that another runner had already claimed.
+        public var alreadyClaimed: [String] = []
+        public var errors: [String] = []
+    }
+
+    /// Runs every backup and drill that is due: the latest cron time at or before `now` that has no run
+    /// yet. A time missed while nothing was running is caught up once; older missed times are not
+    /// replayed. Claims are rows with a unique (schedule, time), so concurrent ticks never double up.
+    /// One schedule's failure does not stop the others.
+    public func tick(now: Date = Date()) async throws -> TickReport {
+        var report = TickReport()
+        for schedule in try await schedules() {
+            if let due = schedule.schedule.previousRun(atOrBefore: now, in: schedule.timeZone) {
+                do {
+                    if let run = try await backup(schedule, scheduledFor: due, now: { now }) {
+                        report.backups.append(run)
+                    } else {
+                        report.alreadyClaimed.append("backup.\(schedule.name) at \(due)")
+                    }
+                } catch {
+                    report.errors.append("\(error)")
+                }
+            }
+            if let drill = schedule.restoreDrill, let due = drill.schedule.previousRun(atOrBefore: now, in: schedule.timeZone) {
+                do {
+                    if let result = try await self.drill(schedule, scheduledFor: due) {
+                        report.drills.append(result)
+                        if result.status != "succeeded" { report.errors.append("drill of \(schedule.name) failed: \(result.error ?? "")") }
+                    } else {
+                        report.alreadyClaimed.append("drill of backup.\(schedule.name) at \(due)")
+                    }
+                } catch {
+                    report.errors.append("\(error)")
+                }
+            }
+        }
+        return report
+    }
+
+    /// Where a schedule stands against its recovery point objective.
+    public struct Status: Sendable {
+        public var schedule: BackupSchedule
+        public var lastSuccess: Run?
+        public var lastRun: Run?
+        public var lastDrill: Drill?
+        /// Seconds since the newest good backup finished; nil when there is none.
+        public var age: TimeInterval?
+        public var meetsRPO: Bool
+        public var nextRun: Date?
+    }
+
+    public func status(now: Date = Date()) async throws -> [Status] {
+        var result: [Status] = []
+        for schedule in try await schedules() {
+            let runs = try await runs(schedule: schedule.name, limit: 1_000)
+            let success = runs.first { $0.status == .succeeded }
+            let age = success?.finishedAt.map { now.timeIntervalSince($0) }
+            result.append(Status(schedule: schedule, lastSuccess: success, lastRun: runs.first,
+                                 lastDrill: try await drills(schedule: schedule.name, limit: 1).first, age: age,
+                                 meetsRPO: age.map { $0 * 1000 <= Double(schedule.rpo.milliseconds) } ?? false,
+                                 nextRun: schedule.nextRuns(after: now, count: 1).first))
+        }
+        return result
+    }
+}

@@ -1,0 +1,387 @@
+import Crypto
+import Foundation
+import GuardrailCore
+import Logging
+import PostgresNIO
+
+/// Runs backups and restore drills for the schedules applied in an environment, and records each one.
+///
+/// A backup is written under a temporary name, checked with `pg_restore --list`, checksummed and only
+/// then renamed into place, so a failure never leaves a partial file where a good one is expected.
+public struct BackupRunner: Sendable {
+    public let environment: ResolvedEnvironment
+    public let directory: String
+    private var database: Database { environment.database }
+    private var schema: SQLIdentifier { environment.database.schema }
+    private var logger: Logger { environment.database.logger }
+
+    public init(environment: ResolvedEnvironment) throws {
+        guard let directory = environment.backupDirectory else {
+            throw DiagnosticError(.error("environment \"\(environment.name)\" has no backups directory",
+                                         detail: "Add spec.backups.directory to environments/\(environment.name).yaml."))
+        }
+        self.environment = environment
+        self.directory = directory
+    }
+
+    /// One recorded backup run.
+    public struct Run: Sendable, Equatable {
+        public enum Status: String, Sendable { case running, succeeded, failed, pruned }
+        public var id: Int
+        public var schedule: String
+        public var scheduledFor: Date?
+        public var status: Status
+        public var startedAt: Date
+        public var finishedAt: Date?
+        public var sizeBytes: Int?
+        public var sha256: String?
+        public var file: String?
+        public var error: String?
+    }
+
+    /// One recorded restore drill.
+    public struct Drill: Sendable, Equatable {
+        public var id: Int
+        public var schedule: String
+        public var backupRunID: Int?
+        public var status: String
+        public var startedAt: Date
+        public var finishedAt: Date?
+        public var checks: [DrillCheck]
+        public var error: String?
+    }
+
+    public struct DrillCheck: Sendable, Equatable, Codable {
+        public var name: String
+        public var passed: Bool
+        public var detail: String
+    }
+
+    public struct Failure: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    // MARK: - Schedules
+
+    /// The schedules applied in the environment (live state, not the manifests).
+    public func schedules() async throws -> [BackupSchedule] {
+        try await database.withConnection(applicationName: "guardrail backup") { c in
+            guard let version = try await Migrations.currentVersion(c, schema: schema, logger: logger),
+                  version >= BackupScheduleStore.sinceSchemaVersion else { return [] }
+            return try await BackupScheduleStore.observe(c, schema: schema, logger: logger)
+        }
+    }
+
+    public func schedule(named name: String) async throws -> BackupSchedule {
+        let all = try await schedules()
+        guard let schedule = all.first(where: { $0.name == name }) else {
+            var hint = all.isEmpty ? "No backup schedules are applied yet; run `guardrail apply` first." : "Applied schedules: \(all.map(\.name).joined(separator: ", "))."
+            if let s = Suggestion.closest(to: name, among: all.map(\.name)) { hint = "Did you mean \"\(s)\"? " + hint }
+            throw DiagnosticError(.error("no backup schedule \"\(name)\" in environment \"\(environment.name)\"", detail: hint))
+        }
+        return schedule
+    }
+
+    // MARK: - Backups
+
+    /// Runs one backup now (or for the cron time `scheduledFor`, claimed so only one runner takes it),
+    /// then prunes by retention. Returns nil when another runner already claimed `scheduledFor`.
+    @discardableResult
+    public func backup(_ schedule: BackupSchedule, scheduledFor: Date? = nil, now: @Sendable () -> Date = Date.init) async throws -> Run? {
+        guard let id = try await claimRun(schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
+        let folder = URL(fileURLWithPath: directory).appendingPathComponent(schedule.name, isDirectory: true)
+        let stamp = Self.fileStamp(now())
+        let final = folder.appendingPathComponent("\(schedule.name)-\(stamp)-\(id).dump")
+        let partial = folder.appendingPathComponent(".\(schedule.name)-\(stamp)-\(id).dump.partial")
+        do {
+            do {
+                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            } catch {
+                throw Failure(description: "cannot create the backup directory \(folder.path): \(Self.reason(error))")
+            }
+            let env = database.url.libpqEnvironment(database: schedule.database, applicationName: "guardrail backup \(schedule.name)")
+            let dump = try await ExternalCommand(executable: try PostgresTools.path(of: "pg_dump"),
+                                                 arguments: ["--format=custom", "--file=\(partial.path)", "--no-password"],
+                                                 environment: env).run()
+            guard dump.status == 0 else { throw Failure(description: "pg_dump failed: " + Self.lastLines(dump.stderr)) }
+            let list = try await ExternalCommand(executable: try PostgresTools.path(of: "pg_restore"),
+                                                 arguments: ["--list", partial.path]).run(limit: 4096)
+            guard list.status == 0 else { throw Failure(description: "the archive pg_dump wrote is not readable by pg_restore: " + Self.lastLines(list.stderr)) }
+            let (size, digest) = try Self.checksum(partial)
+            guard rename(partial.path, final.path) == 0 else {
+                throw Failure(description: "cannot move the backup into place at \(final.path): \(String(cString: strerror(errno)))")
+            }
+            try await finishRun(id: id, status: .succeeded, size: size, sha256: digest, file: final.path, error: nil)
+        } catch {
+            try? FileManager.default.removeItem(at: partial)
+            let message = (error as? Failure)?.description ?? "\(error)"
+            try await finishRun(id: id, status: .failed, size: nil, sha256: nil, file: nil, error: message)
+            throw Failure(description: "backup \(schedule.name) failed: \(message)")
+        }
+        _ = try await prune(schedule, now: now())
+        return try await runs(schedule: schedule.name, limit: 1_000).first { $0.id == id }
+    }
+
+    /// Deletes the files of backups that retention no longer keeps, newest good backup excepted.
+    public func prune(_ schedule: BackupSchedule, now: Date) async throws -> [Int] {
+        let good = try await runs(schedule: schedule.name, limit: 100_000).filter { $0.status == .succeeded }
+        let prunable = BackupRetention.prunable(good.compactMap { run in run.finishedAt.map { .init(id: run.id, finishedAt: $0) } },
+                                                retention: schedule.retention, now: now)
+        guard !prunable.isEmpty else { return [] }
+        for run in good where prunable.contains(run.id) {
+            if let file = run.file { try? FileManager.default.removeItem(atPath: file) }
+        }
+        try await database.withConnection(applicationName: "guardrail backup") { c in
+            try await c.query("""
+                UPDATE \(unescaped: schema.qualifying("backup_runs")) SET status = 'pruned', pruned_at = clock_timestamp()
+                WHERE id = ANY(\(prunable))
+                """, logger: logger)
+        }
+        return prunable
+    }
+
+    private func claimRun(schedule: String, scheduledFor: Date?) async throws -> Int? {
+        try await database.withConnection(applicationName: "guardrail backup") { c in
+            let rows = try await c.query("""
+                INSERT INTO \(unescaped: schema.qualifying("backup_runs")) (schedule, scheduled_for, status)
+                VALUES (\(schedule), \(scheduledFor), 'running')
+                ON CONFLICT (schedule, scheduled_for) DO NOTHING
+                RETURNING id
+                """, logger: logger)
+            for try await (id) in rows.decode(Int.self) { return id }
+            return nil
+        }
+    }
+
+    private func finishRun(id: Int, status: Run.Status, size: Int?, sha256: String?, file: String?, error: String?) async throws {
+        try await database.withConnection(applicationName: "guardrail backup") { c in
+            try await c.query("""
+                UPDATE \(unescaped: schema.qualifying("backup_runs"))
+                SET status = \(status.rawValue), finished_at = clock_timestamp(), size_bytes = \(size), sha256 = \(sha256),
+                    file = \(file), error = \(error)
+                WHERE id = \(id)
+                """, logger: logger)
+        }
+    }
+
+    /// Recorded runs, newest first.
+    public func runs(schedule: String? = nil, limit: Int = 50) async throws -> [Run] {
+        try await database.withConnection(applicationName: "guardrail backup") { c in
+            let rows = try await c.query("""
+                SELECT id, schedule, scheduled_for, status, started_at, finished_at, size_bytes, sha256, file, error
+                FROM \(unescaped: schema.qualifying("backup_runs"))
+                WHERE \(schedule)::text IS NULL OR schedule = \(schedule)
+                ORDER BY started_at DESC, id DESC LIMIT \(limit)
+                """, logger: logger)
+            var result: [Run] = []
+            for try await (id, name, due, status, started, finished, size, sha, file, error)
+                in rows.decode((Int, String, Date?, String, Date, Date?, Int?, String?, String?, String?).self) {
+                result.append(Run(id: id, schedule: name, scheduledFor: due, status: Run.Status(rawValue: status) ?? .failed,
+                                  startedAt: started, finishedAt: finished, sizeBytes: size, sha256: sha, file: file, error: error))
+            }
+            return result
+        }
+    }
+
+    // MARK: - Restore drills
+
+    /// Restores the newest good backup into a scratch database, runs the schedule's checks, records the
+    /// result and drops the scratch database. Returns nil when another runner claimed `scheduledFor`.
+    @discardableResult
+    public func drill(_ schedule: BackupSchedule, scheduledFor: Date? = nil) async throws -> Drill? {
+        let checks = schedule.restoreDrill ?? BackupSchedule.RestoreDrill(schedule: schedule.schedule)
+        guard let id = try await claimDrill(schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
+        var results: [DrillCheck] = []
+        var backupID: Int?
+        var failure: String?
+        // Named after the source database so an operator can tell whose scratch copy it is.
+        let source = schedule.database ?? database.url.database
+        let scratch = "guardrail_drill_\(source.prefix(30))_\(id)_\(UUID().uuidString.prefix(6).lowercased())"
+        var created = false
+        do {
+            guard let newest = try await runs(schedule: schedule.name, limit: 100_000).first(where: { $0.status == .succeeded }),
+                  let file = newest.file else {
+                throw Failure(description: "there is no successful backup of \(schedule.name) to restore")
+            }
+            backupID = newest.id
+            let (_, digest) = try Self.checksum(URL(fileURLWithPath: file))
+            guard digest == newest.sha256 else {
+                throw Failure(description: "the archive \(file) does not match the checksum recorded when it was written; it is corrupted")
+            }
+            results.append(DrillCheck(name: "checksum", passed: true, detail: "sha256 \(digest.prefix(12))… matches"))
+
+            try await database.withConnection(applicationName: "guardrail drill") { c in
+                try await c.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(SQLIdentifier(scratch).quoted)"), logger: logger)
+            }
+            created = true
+            let env = database.url.libpqEnvironment(database: scratch, applicationName: "guardrail drill \(schedule.name)")
+            let restore = try await ExternalCommand(executable: try PostgresTools.path(of: "pg_restore"),
+                                                    arguments: ["--dbname=\(scratch)", "--exit-on-error", "--no-password", file],
+                                                    environment: env).run()
+            guard restore.status == 0 else { throw Failure(description: "pg_restore failed: " + Self.lastLines(restore.stderr)) }
+            results.append(DrillCheck(name: "restore", passed: true, detail: "pg_restore into a scratch database succeeded"))
+
+            var scratchURL = database.url
+            scratchURL.database = scratch
+            let scratchDB = Database(url: scratchURL, schema: schema.name)
+            var sourceURL = database.url
+            sourceURL.database = source
+            let sourceDB = Database(url: sourceURL, schema: schema.name)
+            results += try await scratchDB.withConnection(applicationName: "guardrail drill") { restored in
+                var out: [DrillCheck] = []
+                for check in checks.rowCounts {
+                    out.append(try await Self.rowCount(check, on: restored, logger: logger))
+                }
+                if checks.rlsPolicies {
+                    let source = try await sourceDB.withConnection(applicationName: "guardrail drill") { try await Self.policies(on: $0, logger: logger) }
+                    let copy = try await Self.policies(on: restored, logger: logger)
+                    let missing = source.subtracting(copy).sorted()
+                    out.append(DrillCheck(name: "rls policies", passed: missing.isEmpty,
+                                          detail: missing.isEmpty ? "all \(source.count) policies and RLS flags restored"
+                                              : "missing after restore: " + missing.prefix(10).joined(separator: ", ")))
+                }
+                for check in checks.sql {
+                    out.append(try await Self.sqlCheck(check, on: restored, logger: logger))
+                }
+                return out
+            }
+            if let bad = results.first(where: { !$0.passed }) { failure = "check \"\(bad.name)\" failed: \(bad.detail)" }
+        } catch {
+            failure = (error as? Failure)?.description ?? "\(error)"
+        }
+        if created {
+            _ = try? await database.withConnection(applicationName: "guardrail drill") { c in
+                try await c.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(SQLIdentifier(scratch).quoted) WITH (FORCE)"), logger: logger)
+            }
+        }
+        let checksJSON = String(decoding: try JSONEncoder().encode(results), as: UTF8.self)
+        try await database.withConnection(applicationName: "guardrail drill") { c in
+            try await c.query("""
+                UPDATE \(unescaped: schema.qualifying("backup_drills"))
+                SET status = \(failure == nil ? "succeeded" : "failed"), finished_at = clock_timestamp(),
+                    backup_run_id = \(backupID), checks = \(checksJSON)::jsonb, error = \(failure)
+                WHERE id = \(id)
+                """, logger: logger)
+        }
+        return try await drills(schedule: schedule.name, limit: 100).first { $0.id == id }
+    }
+
+    private func claimDrill(schedule: String, scheduledFor: Date?) async throws -> Int? {
+        try await database.withConnection(applicationName: "guardrail drill") { c in
+            let rows = try await c.query("""
+                INSERT INTO \(unescaped: schema.qualifying("backup_drills")) (schedule, scheduled_for, status)
+                VALUES (\(schedule), \(scheduledFor), 'running')
+                ON CONFLICT (schedule, scheduled_for) DO NOTHING
+                RETURNING id
+                """, logger: logger)
+            for try await (id) in rows.decode(Int.self) { return id }
+            return nil
+        }
+    }
+
+    /// Recorded drills, newest first.
+    public func drills(schedule: String? = nil, limit: Int = 50) async throws -> [Drill] {
+        try await database.withConnection(applicationName: "guardrail drill") { c in
+            let rows = try await c.query("""
+                SELECT id, schedule, backup_run_id, status, started_at, finished_at, checks::text, error
+                FROM \(unescaped: schema.qualifying("backup_drills"))
+                WHERE \(schedule)::text IS NULL OR schedule = \(schedule)
+                ORDER BY started_at DESC, id DESC LIMIT \(limit)
+                """, logger: logger)
+            var result: [Drill] = []
+            for try await (id, name, run, status, started, finished, checks, error)
+                in rows.decode((Int, String, Int?, String, Date, Date?, String, String?).self) {
+                let parsed = (try? JSONDecoder().decode([DrillCheck].self, from: Data(checks.utf8))) ?? []
+                result.append(Drill(id: id, schedule: name, backupRunID: run, status: status, startedAt: started, finishedAt: finished,
+                                    checks: parsed, error: error))
+            }
+            return result
+        }
+    }
+
+    static func rowCount(_ check: BackupSchedule.RowCountCheck, on c: PostgresConnection, logger: Logger) async throws -> DrillCheck {
+        let parts = check.table.split(separator: ".", maxSplits: 1).map(String.init)
+        let table = SQLIdentifier(parts[0]).qualifying(parts[1])
+        do {
+            let rows = try await c.query("SELECT count(*) FROM \(unescaped: table)", logger: logger)
+            var count = 0
+            for try await (n) in rows.decode(Int.self) { count = n }
+            return DrillCheck(name: "rows in \(check.table)", passed: count >= check.min, detail: "\(count) rows (at least \(check.min) expected)")
+        } catch {
+            return DrillCheck(name: "rows in \(check.table)", passed: false, detail: "\(DatabaseError.wrap(error, context: "counting rows"))")
+        }
+    }
+
+    /// `schema.table: policy` for every policy, plus `schema.table: RLS enabled/forced` flags.
+    static func policies(on c: PostgresConnection, logger: Logger) async throws -> Set<String> {
+        let rows = try await c.query("""
+            SELECT n.nspname || '.' || t.relname || ': policy ' || p.polname
+            FROM pg_policy p JOIN pg_class t ON t.oid = p.polrelid JOIN pg_namespace n ON n.oid = t.relnamespace
+            UNION ALL
+            SELECT n.nspname || '.' || t.relname || ': row level security ' ||
+                   CASE WHEN t.relforcerowsecurity THEN 'forced' ELSE 'enabled' END
+            FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace
+            WHERE t.relrowsecurity AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+            """, logger: logger)
+        var result: Set<String> = []
+        for try await (line) in rows.decode(String.self) { result.insert(line) }
+        return result
+    }
+
+    static func sqlCheck(_ check: BackupSchedule.SQLCheck, on c: PostgresConnection, logger: Logger) async throws -> DrillCheck {
+        do {
+            return try await c.transaction("BEGIN READ ONLY", logger: logger, context: "running check \(check.name)") { t in
+                let rows = try await t.query(PostgresQuery(unsafeSQL: check.query), logger: logger)
+                var values: [Bool] = []
+                for try await (value) in rows.decode(Bool.self) { values.append(value) }
+                guard values.count == 1 else {
+                    return DrillCheck(name: check.name, passed: false, detail: "the query returned \(values.count) rows; it must return one boolean")
+                }
+                return DrillCheck(name: check.name, passed: values[0], detail: values[0] ? "true" : "returned false")
+            }
+        } catch {
+            return DrillCheck(name: check.name, passed: false, detail: "\(DatabaseError.wrap(error, context: "running the check"))")
+        }
+    }
+
+    // MARK: - Helpers
+
+    static func fileStamp(_ date: Date) -> String {
+        let f = DateFormatter()
+        f.locale = Locale(identifier: "en_US_POSIX")
+        f.timeZone = TimeZone(identifier: "UTC")
+        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
+        return f.string(from: date)
+    }
+
+    /// Size and SHA-256 of a file, read in chunks.
+    static func checksum(_ url: URL) throws -> (Int, String) {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else {
+            throw Failure(description: "cannot read \(url.path)")
+        }
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        var size = 0
+        while true {
+            let chunk = handle.readData(ofLength: 1 << 20)
+            if chunk.isEmpty { break }
+            size += chunk.count
+            hasher.update(data: chunk)
+        }
+        let hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return (size, hex)
+    }
+
+    static func lastLines(_ text: String, count: Int = 5) -> String {
+        let lines = text.split(separator: "\n").suffix(count).joined(separator: " | ")
+        return lines.isEmpty ? "no error output" : String(lines.prefix(2000))
+    }
+
+    static func reason(_ error: any Error) -> String {
+        let ns = error as NSError
+        if let underlying = ns.userInfo[NSUnderlyingErrorKey] as? NSError, underlying.domain == NSPOSIXErrorDomain {
+            return String(cString: strerror(Int32(underlying.code)))
+        }
+        return ns.localizedDescription
+    }
+}

@@ -1,0 +1,116 @@
+import Foundation
+
+/// Runs a program such as `pg_dump` and waits for it without blocking a Swift concurrency thread.
+///
+/// Secrets travel in the child's environment (`PGPASSWORD`), never in its arguments, which any
+/// user on the machine can read from the process table.
+struct ExternalCommand: Sendable {
+    var executable: String
+    var arguments: [String]
+    var environment: [String: String] = [:]
+
+    struct Result: Sendable {
+        var status: Int32
+        var stdout: String
+        var stderr: String
+    }
+
+    struct LaunchError: Error, CustomStringConvertible {
+        var executable: String
+        var reason: String
+        var description: String { "cannot run \(executable): \(reason)" }
+    }
+
+    /// Runs to completion. Output beyond `limit` bytes per stream is dropped (the tail of stderr is what explains a failure).
+    func run(limit: Int = 64 * 1024) async throws -> Result {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var env = ProcessInfo.processInfo.environment
+        for (key, value) in environment { env[key] = value }
+        process.environment = env
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw LaunchError(executable: executable, reason: error.localizedDescription)
+        }
+        let executable = self.executable
+        return try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                let group = DispatchGroup()
+                nonisolated(unsafe) var outData = Data(), errData = Data()
+                group.enter()
+                DispatchQueue.global().async { outData = Self.read(out.fileHandleForReading, limit: limit); group.leave() }
+                group.enter()
+                DispatchQueue.global().async { errData = Self.read(err.fileHandleForReading, limit: limit); group.leave() }
+                group.wait()
+                process.waitUntilExit()
+                _ = executable
+                continuation.resume(returning: Result(status: process.terminationStatus,
+                                                      stdout: String(decoding: outData, as: UTF8.self),
+                                                      stderr: String(decoding: errData, as: UTF8.self)))
+            }
+        }
+    }
+
+    /// Reads a pipe to its end, keeping the last `limit` bytes.
+    private static func read(_ handle: FileHandle, limit: Int) -> Data {
+        var kept = Data()
+        while true {
+            let chunk = handle.availableData
+            if chunk.isEmpty { break }
+            kept.append(chunk)
+            if kept.count > limit { kept = kept.suffix(limit) }
+        }
+        return kept
+    }
+}
+
+/// Where the PostgreSQL client programs are: `GUARDRAIL_PG_BIN`, else the newest
+/// `/usr/lib/postgresql/N/bin` (pg_dump must be at least the server's version), else `PATH`.
+enum PostgresTools {
+    static func path(of tool: String) throws -> String {
+        let fm = FileManager.default
+        if let dir = ProcessInfo.processInfo.environment["GUARDRAIL_PG_BIN"], !dir.isEmpty {
+            let candidate = dir + "/" + tool
+            if fm.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        if let versions = try? fm.contentsOfDirectory(atPath: "/usr/lib/postgresql") {
+            for version in versions.compactMap(Int.init).sorted(by: >) {
+                let candidate = "/usr/lib/postgresql/\(version)/bin/\(tool)"
+                if fm.isExecutableFile(atPath: candidate) { return candidate }
+            }
+        }
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") {
+            let candidate = "\(dir)/\(tool)"
+            if fm.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        throw ExternalCommand.LaunchError(executable: tool, reason: "not found; install postgresql-client or set GUARDRAIL_PG_BIN")
+    }
+}
+
+extension DatabaseURL {
+    /// libpq environment variables for this URL, for pg_dump and pg_restore. The password goes here,
+    /// not on the command line.
+    func libpqEnvironment(database: String? = nil, applicationName: String) -> [String: String] {
+        var env: [String: String] = [
+            "PGUSER": user,
+            "PGDATABASE": database ?? self.database,
+            "PGAPPNAME": applicationName,
+            "PGSSLMODE": sslMode.rawValue,
+            "PGCONNECT_TIMEOUT": "10",
+        ]
+        if let socket = unixSocketPath {
+            env["PGHOST"] = (socket as NSString).deletingLastPathComponent
+        } else {
+            env["PGHOST"] = host
+        }
+        env["PGPORT"] = String(port)
+        env["PGPASSWORD"] = password?.value ?? ""
+        return env
+    }
+}

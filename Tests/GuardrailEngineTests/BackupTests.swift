@@ -1,0 +1,219 @@
+import Foundation
+import GuardrailCore
+import GuardrailEngine
+import GuardrailTestSupport
+import Testing
+
+/// Backups against a real Postgres with the real pg_dump and pg_restore.
+@Suite("Backups", .enabled(if: TestPostgres.isAvailable, "needs the Postgres that scripts/test starts"))
+struct BackupTests {
+    struct Fixture {
+        var db: TestDatabase
+        var directory: URL
+        var environment: ResolvedEnvironment
+        var runner: BackupRunner
+
+        func files() throws -> [String] {
+            guard let e = FileManager.default.enumerator(atPath: directory.path) else { return [] }
+            return e.compactMap { $0 as? String }.filter { $0.hasSuffix(".dump") || $0.hasSuffix(".partial") }.sorted()
+        }
+    }
+
+    static func schedule(_ name: String = "nightly", keep: Int = 14, database: String? = nil,
+                         drill: BackupSchedule.RestoreDrill? = nil) -> BackupSchedule {
+        BackupSchedule(name: name, database: database, schedule: try! CronSchedule.parse("0 2 * * *").get(), timezone: "UTC",
+                       retention: .init(keep: keep), rpo: .seconds(26 * 3600), restoreDrill: drill)
+    }
+
+    /// A database with a few tenants, an RLS-protected table, and the given schedules applied.
+    func fixture(_ schedules: [BackupSchedule], directory: URL? = nil) async throws -> Fixture {
+        let db = try await TestPostgres.createDatabase()
+        let dir = directory ?? FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-backups-\(UUID().uuidString)")
+        var environment = db.environment()
+        environment.backupDirectory = dir.path
+        var configuration = Fixtures.generatedConfiguration(tenants: 5)
+        configuration.backupSchedules = schedules
+        let session = try await Session.open(environment, applicationName: "test")
+        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
+        _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "tester")
+        await session.close()
+        try await db.execute("""
+            CREATE TABLE public.properties (id serial PRIMARY KEY, tenant_id uuid NOT NULL, address text);
+            INSERT INTO public.properties (tenant_id, address) SELECT id, 'Main St ' || name FROM guardrail.tenants;
+            ALTER TABLE public.properties ENABLE ROW LEVEL SECURITY;
+            ALTER TABLE public.properties FORCE ROW LEVEL SECURITY;
+            CREATE POLICY tenant_isolation ON public.properties USING (tenant_id = current_setting('app.current_tenant_id')::uuid);
+            """)
+        return Fixture(db: db, directory: dir, environment: environment, runner: try BackupRunner(environment: environment))
+    }
+
+    @Test("a schedule converges: apply then plan is empty; the plan shows the next three runs in its time zone")
+    func scheduleConverges() async throws {
+        let db = try await TestPostgres.createDatabase()
+        defer { Task { await db.drop() } }
+        let session = try await Session.open(db.environment(), applicationName: "test")
+        defer { Task { await session.close() } }
+        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
+        var configuration = Configuration()
+        var berlin = Self.schedule(drill: .init(schedule: try CronSchedule.parse("0 4 * * 0").get(),
+                                                rowCounts: [.init(table: "public.properties", min: 1)], sql: [.init(name: "x", query: "SELECT true")]))
+        berlin.timezone = "Europe/Berlin"
+        configuration.backupSchedules = [berlin, Self.schedule("hourly", keep: 48)]
+        let now = Date(timeIntervalSince1970: 1_795_000_000) // 2026-11-18 11:06:40 UTC
+        let plan = try await session.plan(configuration, now: now)
+        #expect(plan.summary.add == 2)
+        let nightly = try #require(plan.changes.first { $0.address.description == "backup.nightly" })
+        #expect(nightly.details.first == "next runs (Europe/Berlin): 2026-11-19 02:00 GMT+1, 2026-11-20 02:00 GMT+1, 2026-11-21 02:00 GMT+1")
+        _ = try await session.apply(plan, overrides: HazardOverrides(), osUser: "t")
+        #expect(try await session.plan(configuration).changes.isEmpty)
+
+        configuration.backupSchedules[0].retention = .init(keep: 7, maxAge: .seconds(86_400 * 10))
+        let update = try await session.plan(configuration)
+        #expect(update.changes.map(\.action) == [.update])
+        _ = try await session.apply(update, overrides: HazardOverrides(), osUser: "t")
+        #expect(try await session.plan(configuration).changes.isEmpty)
+
+        configuration.backupSchedules.removeLast()
+        let delete = try await session.plan(configuration)
+        #expect(delete.changes.first?.hazards.contains { $0.kind == .destroys } == true)
+        await #expect(throws: Session.ApplyRefusal.self) { try await session.apply(delete, overrides: HazardOverrides(), osUser: "t") }
+    }
+
+    @Test("a backup writes a verified, checksummed archive and records the run")
+    func backupRecordsRun() async throws {
+        let f = try await fixture([Self.schedule()])
+        defer { Task { await f.db.drop() } }
+        let run = try #require(try await f.runner.backup(try await f.runner.schedule(named: "nightly")))
+        #expect(run.status == .succeeded)
+        let file = try #require(run.file)
+        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+        #expect(data.count == run.sizeBytes)
+        #expect(data.prefix(5) == Data("PGDMP".utf8), "custom-format archives start with PGDMP")
+        #expect(try f.files().allSatisfy { !$0.hasSuffix(".partial") })
+        let digest = try await f.db.scalar("SELECT sha256 FROM guardrail.backup_runs WHERE id = \(run.id)")
+        #expect(digest == run.sha256 && digest?.count == 64)
+    }
+
+    @Test("pg_dump failing (the database is gone) leaves no file and a failed run with pg_dump's reason")
+    func dumpFailureLeavesNothing() async throws {
+        let f = try await fixture([Self.schedule(database: "no_such_database")])
+        defer { Task { await f.db.drop() } }
+        await #expect(throws: BackupRunner.Failure.self) { try await f.runner.backup(try await f.runner.schedule(named: "nightly")) }
+        #expect(try f.files().isEmpty)
+        let row = try await f.db.rows("SELECT status, error FROM guardrail.backup_runs").first
+        #expect(row?[0] == "failed")
+        #expect(row?[1]?.contains("no_such_database") == true, "\(String(describing: row))")
+    }
+
+    @Test("pg_dump failing part-way (a table it may not read) leaves no partial file")
+    func dumpPermissionFailure() async throws {
+        let f = try await fixture([Self.schedule()])
+        defer { Task { await f.db.drop() } }
+        let role = "dumper_\(f.db.name)"
+        try await f.db.execute("CREATE ROLE \(role) LOGIN PASSWORD 'dumper-pw'; GRANT USAGE ON SCHEMA guardrail TO \(role); GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA guardrail TO \(role); GRANT USAGE ON ALL SEQUENCES IN SCHEMA guardrail TO \(role);")
+        var url = f.db.url
+        url.user = role
+        url.password = Secret("dumper-pw")
+        var environment = f.environment
+        environment.database = Database(url: url, schema: "guardrail")
+        let runner = try BackupRunner(environment: environment)
+        let error = await #expect(throws: BackupRunner.Failure.self) { try await runner.backup(try await runner.schedule(named: "nightly")) }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("permission denied"))
+        #expect(!"\(error.map { "\($0)" } ?? "")".contains("dumper-pw"))
+        #expect(try f.files().isEmpty)
+        try await f.db.execute("DROP OWNED BY \(role); DROP ROLE \(role)")
+    }
+
+    @Test("an unwritable backup directory gives a clear error and a failed run")
+    func unwritableDirectory() async throws {
+        let blocker = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-not-a-dir-\(UUID().uuidString)")
+        try Data("x".utf8).write(to: blocker)
+        let f = try await fixture([Self.schedule()], directory: blocker.appendingPathComponent("backups"))
+        defer { Task { await f.db.drop() } }
+        let error = await #expect(throws: BackupRunner.Failure.self) { try await f.runner.backup(try await f.runner.schedule(named: "nightly")) }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("cannot create the backup directory"))
+        #expect(try await f.db.scalar("SELECT status FROM guardrail.backup_runs") == "failed")
+    }
+
+    @Test("a restore drill proves the data and the RLS policies came back, and drops its scratch database")
+    func drillProvesRestore() async throws {
+        let drill = BackupSchedule.RestoreDrill(schedule: try CronSchedule.parse("0 4 * * 0").get(),
+                                                rowCounts: [.init(table: "public.properties", min: 5), .init(table: "guardrail.tenants", min: 5)],
+                                                rlsPolicies: true,
+                                                sql: [.init(name: "five tenants", query: "SELECT count(*) = 5 FROM guardrail.tenants")])
+        let f = try await fixture([Self.schedule(drill: drill)])
+        defer { Task { await f.db.drop() } }
+        let schedule = try await f.runner.schedule(named: "nightly")
+        try await f.runner.backup(schedule)
+        let result = try #require(try await f.runner.drill(schedule))
+        #expect(result.status == "succeeded", "\(result)")
+        #expect(result.checks.map(\.name) == ["checksum", "restore", "rows in public.properties", "rows in guardrail.tenants", "rls policies", "five tenants"])
+        #expect(result.checks.allSatisfy { $0.passed })
+        #expect(result.checks.first { $0.name == "rls policies" }?.detail.contains("2 policies") == true)
+        #expect(try await f.db.scalar("SELECT count(*) FROM pg_database WHERE datname LIKE 'guardrail_drill_\(f.db.name)_%'") == "0")
+    }
+
+    @Test("a drill fails when a check fails: too few rows, or an assertion returning false")
+    func drillReportsFailedChecks() async throws {
+        let drill = BackupSchedule.RestoreDrill(schedule: try CronSchedule.parse("0 4 * * 0").get(),
+                                                rowCounts: [.init(table: "public.properties", min: 1000)],
+                                                sql: [.init(name: "impossible", query: "SELECT false")])
+        let f = try await fixture([Self.schedule(drill: drill)])
+        defer { Task { await f.db.drop() } }
+        let schedule = try await f.runner.schedule(named: "nightly")
+        try await f.runner.backup(schedule)
+        let result = try #require(try await f.runner.drill(schedule))
+        #expect(result.status == "failed")
+        #expect(result.checks.filter { !$0.passed }.map(\.name) == ["rows in public.properties", "impossible"])
+    }
+
+    @Test("a corrupted archive is caught by the drill")
+    func corruptedArchiveIsCaught() async throws {
+        let f = try await fixture([Self.schedule()])
+        defer { Task { await f.db.drop() } }
+        let schedule = try await f.runner.schedule(named: "nightly")
+        let run = try #require(try await f.runner.backup(schedule))
+        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: run.file!))
+        try handle.seek(toOffset: UInt64(run.sizeBytes! / 2))
+        try handle.write(contentsOf: Data(repeating: 0xFF, count: 64))
+        try handle.close()
+        let result = try #require(try await f.runner.drill(schedule))
+        #expect(result.status == "failed")
+        #expect(result.error?.contains("corrupted") == true)
+    }
+
+    @Test("two ticks at once run a due backup only once")
+    func concurrentTicksRunOnce() async throws {
+        let f = try await fixture([Self.schedule()])
+        defer { Task { await f.db.drop() } }
+        let now = Date()
+        async let a = f.runner.tick(now: now)
+        async let b = f.runner.tick(now: now)
+        let (ra, rb) = try await (a, b)
+        #expect(ra.backups.count + rb.backups.count == 1)
+        #expect(ra.alreadyClaimed.count + rb.alreadyClaimed.count == 1)
+        #expect(try f.files().count == 1)
+        // A later tick in the same cron period has nothing to do.
+        let again = try await f.runner.tick(now: now.addingTimeInterval(60))
+        #expect(again.backups.isEmpty && again.errors.isEmpty)
+    }
+
+    @Test("retention never deletes the last good backup, even when every later run failed")
+    func retentionKeepsLastGood() async throws {
+        let f = try await fixture([Self.schedule(keep: 1)])
+        defer { Task { await f.db.drop() } }
+        let schedule = try await f.runner.schedule(named: "nightly")
+        let good = try #require(try await f.runner.backup(schedule))
+        let second = try #require(try await f.runner.backup(schedule))
+        #expect(try await f.db.scalar("SELECT status FROM guardrail.backup_runs WHERE id = \(good.id)") == "pruned")
+        #expect(!FileManager.default.fileExists(atPath: good.file!))
+        // Every run after this fails (the database vanishes from the schedule's point of view).
+        try await f.db.execute("UPDATE guardrail.backup_schedules SET spec = jsonb_set(spec, '{database}', '\"gone_db\"')")
+        let failing = try await f.runner.schedule(named: "nightly")
+        for _ in 0..<3 { _ = try? await f.runner.backup(failing) }
+        _ = try await f.runner.prune(failing, now: Date().addingTimeInterval(365 * 86_400))
+        #expect(try await f.db.scalar("SELECT status FROM guardrail.backup_runs WHERE id = \(second.id)") == "succeeded")
+        #expect(FileManager.default.fileExists(atPath: second.file!))
+        #expect(try await f.db.scalar("SELECT count(*) FROM guardrail.backup_runs WHERE status = 'failed'") == "3")
+    }
+}
