@@ -133,6 +133,35 @@ struct RenderingTests {
         #expect(text.contains(#"display_name = "Acme" -> "Evil\n  + tenant \"forged\" {\r\u{1b}[2K\u{1b}]0;pwned\u{7}\u{9b}31m\u{0}""#))
     }
 
+    /// Live names are not validated like configured ones: the tenants table takes any text, and a saved
+    /// plan file can be edited. Such a name must not forge a line in either the text or the Markdown plan.
+    static let forgedNamePlan: Plan = {
+        let evil = "old\n  + tenant \"forged\" {\r\n| create | `tenant.forged` | |\u{1B}[2K"
+        let changes = Diff.changes(desired: [Tenant](), observed: [Tenant(name: evil, id: acmeID, displayName: "Old")])
+        return Plan(id: "p", environment: "staging", createdAt: "t", changes: changes, compared: ["Tenant": 1], fingerprints: [:])
+    }()
+
+    @Test func liveNameWithControlCharactersCannotForgeTextLines() {
+        let text = TextPlanRenderer(color: false).render(Self.forgedNamePlan)
+        let lines = text.split(separator: "\n", omittingEmptySubsequences: false)
+        #expect(!lines.contains { $0.hasPrefix("  + tenant \"forged\"") }, "\(text)")
+        #expect(!lines.contains { $0.hasPrefix("| create |") })
+        #expect(!text.contains("\r"))
+        #expect(!text.contains("\u{1B}"))
+        #expect(lines.filter { $0.hasPrefix("  # tenant.") }.count == 1)
+        #expect(lines.contains(#"  # tenant.old\n  + tenant "forged" {\r\n| create | `tenant.forged` | |\u{1b}[2K will be destroyed"#))
+    }
+
+    @Test func liveNameWithControlCharactersCannotForgeMarkdownRows() {
+        let markdown = MarkdownPlanRenderer().render(Self.forgedNamePlan)
+        let outsideCode = markdown.components(separatedBy: "<details>").first ?? markdown
+        let rows = outsideCode.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| Kind") && !$0.hasPrefix("| Tenant") && !$0.hasPrefix("| |") }
+        #expect(rows.count == 1, "\(outsideCode)")
+        #expect(rows.first?.hasPrefix("| delete | `tenant.old") == true)
+        #expect(!markdown.contains("\r"))
+        #expect(!markdown.contains("\u{1B}"))
+    }
+
     @Test func quoteEscapesEveryControlCharacter() {
         #expect(AttributeValue.quote("a\"b\\c\nd\re\tf\u{1B}g\u{7F}h\u{85}i") == #""a\"b\\c\nd\re\tf\u{1b}g\u{7f}h\u{85}i""#)
         for scalar in (0..<0x20).map({ Unicode.Scalar($0)! }) + [Unicode.Scalar(0x7F)!] + (0x80...0x9F).map({ Unicode.Scalar($0)! }) {

@@ -13,7 +13,7 @@ public struct ObjectMetadata: Sendable {
 public enum NameRules {
     /// A DNS label, as Kubernetes names are: lowercase letters, digits and `-`, at most 63 characters.
     public static func dnsLabel(_ name: String) -> String? {
-        let bytes = Array(name.utf8)
+        let bytes = name.utf8
         guard !bytes.isEmpty, bytes.count <= 63 else {
             return "Names must have 1 to 63 characters; this one has \(bytes.count)."
         }
@@ -36,6 +36,7 @@ public enum NameRules {
 
     /// A label key: an optional DNS-style prefix and `/`, then up to 63 letters, digits, `-`, `_` or `.`.
     public static func labelKey(_ key: String) -> String? {
+        if !key.utf8.contains(UInt8(ascii: "/")) { return labelValue(key, allowEmpty: false) }
         let parts = key.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count <= 2 else { return "A label key has at most one '/'." }
         if parts.count == 2, dottedName(String(parts[0])) != nil {
@@ -47,7 +48,7 @@ public enum NameRules {
     public static func labelValue(_ value: String) -> String? { labelValue(value, allowEmpty: true) }
 
     private static func labelValue(_ value: String, allowEmpty: Bool) -> String? {
-        let bytes = Array(value.utf8)
+        let bytes = value.utf8
         if bytes.isEmpty { return allowEmpty ? nil : "A label key cannot be empty." }
         guard bytes.count <= 63 else { return "Labels have at most 63 characters." }
         func alnum(_ b: UInt8) -> Bool { (b >= 97 && b <= 122) || (b >= 65 && b <= 90) || (b >= 48 && b <= 57) }

@@ -154,7 +154,7 @@ public struct BackupRunner: Sendable {
     }
 
     private func finishRun(id: Int, status: Run.Status, size: Int?, sha256: String?, file: String?, error: String?) async throws {
-        try await database.withConnection(applicationName: "guardrail backup") { c in
+        _ = try await database.withConnection(applicationName: "guardrail backup") { c in
             try await c.query("""
                 UPDATE \(unescaped: schema.qualifying("backup_runs"))
                 SET status = \(status.rawValue), finished_at = clock_timestamp(), size_bytes = \(size), sha256 = \(sha256),
@@ -237,7 +237,8 @@ public struct BackupRunner: Sendable {
                     let copy = try await Self.policies(on: restored, logger: logger)
                     let missing = source.subtracting(copy).sorted()
                     out.append(DrillCheck(name: "rls policies", passed: missing.isEmpty,
-                                          detail: missing.isEmpty ? "all \(source.count) policies and RLS flags restored"
+                                          detail: source.isEmpty ? "the source has no row-level security to compare"
+                                              : missing.isEmpty ? "all \(source.count) policies and RLS flags restored"
                                               : "missing after restore: " + missing.prefix(10).joined(separator: ", ")))
                 }
                 for check in checks.sql {

@@ -1,0 +1,63 @@
+import Foundation
+import GuardrailTestSupport
+import Testing
+
+@Suite("backup from the command line", .enabled(if: TestPostgres.isAvailable, "needs the Postgres that scripts/test starts"))
+struct BackupCommandTests {
+    static let schedule = """
+        apiVersion: guardrail/v1
+        kind: BackupSchedule
+        metadata: {name: nightly}
+        spec:
+          schedule: "0 2 * * *"
+          timezone: UTC
+          retention: {keep: 3}
+          rpo: 26h
+          restoreDrill:
+            schedule: "0 4 * * 0"
+            checks: {rowCounts: [{table: guardrail.tenants, min: 2}]}
+
+        """
+
+    @Test("backup run, drill and list work end to end, and an unknown schedule is named with a suggestion")
+    func runDrillList() async throws {
+        let db = try await TestPostgres.createDatabase()
+        defer { Task { await db.drop() } }
+        let backups = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-cli-backups-\(UUID().uuidString)")
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3),
+            "manifests/backups.yaml": Self.schedule,
+            "environments/local.yaml": Fixtures.localEnvironmentYAML + "  backups: {directory: \"${GUARDRAIL_BACKUP_DIR}\"}\n",
+        ])
+        let env = ["DATABASE_URL": db.urlString, "GUARDRAIL_BACKUP_DIR": backups.path]
+        var transcript = ""
+        func run(_ args: [String]) throws -> CommandResult {
+            let r = try CommandRunner.run(args, in: dir, environment: env)
+            transcript += r.output
+            return r
+        }
+        let plan = try run(["plan", "--env", "local"])
+        #expect(plan.stdout.contains("# next runs (UTC): "), "\(plan.output)")
+        #expect(try run(["apply", "--env", "local", "--auto-approve"]).status == 0)
+
+        let backup = try run(["backup", "run", "nightly", "--env", "local"])
+        #expect(backup.status == 0, "\(backup.output)")
+        #expect(backup.stdout.contains("Backup nightly succeeded: \(backups.path)/nightly/nightly-"))
+
+        let drill = try run(["backup", "drill", "nightly", "--env", "local"])
+        #expect(drill.status == 0, "\(drill.output)")
+        let line = drill.stdout.split(separator: "\n").first { $0.hasPrefix("rows in guardrail.tenants") }.map(String.init) ?? ""
+        #expect(line.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") == "rows in guardrail.tenants pass 3 rows (at least 2 expected)")
+
+        let list = try run(["backup", "list", "--env", "local"])
+        #expect(list.status == 0)
+        #expect(list.stdout.contains("nightly"))
+        #expect(list.stdout.contains(" ok "), "\(list.stdout)")
+
+        let unknown = try run(["backup", "run", "nighty", "--env", "local"])
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("no backup schedule \"nighty\""))
+        #expect(unknown.stderr.contains("Did you mean \"nightly\"?"))
+        #expect(!transcript.contains(db.password))
+    }
+}
