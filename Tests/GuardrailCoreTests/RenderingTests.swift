@@ -256,7 +256,8 @@ struct RenderingTests {
     @Test func markdownEscapesPipesAndHTMLOutsideCode() {
         #expect(MarkdownPlanRenderer.escapeText("a | b <script>alert(1)</script> & `x` *y* _z_ [l](u)\nnext")
                 == #"a \| b &lt;script&gt;alert(1)&lt;/script&gt; &amp; \`x\` \*y\* \_z\_ \[l\](u) next"#)
-        #expect(MarkdownPlanRenderer.escapeCode("a`b|c\nd") == "a'b¦c d")
+        #expect(MarkdownPlanRenderer.escapeCode("a`b|c\nd\r\u{1B}") == #"a'b¦c\nd\r\u{1b}"#)
+        #expect(MarkdownPlanRenderer.escapeText("crlf\r\nbell\u{7}") == #"crlf bell\u{7}"#)
 
         var plan = Self.emptyPlan
         plan.environment = "prod`|x"

@@ -45,7 +45,7 @@ enum BackupFormat {
     static func table(_ rows: [[String]]) -> String {
         let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max()! }
         return rows.map { row in
-            row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+            row.enumerated().map { $0.element.padded(to: widths[$0.offset]) }
                 .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
         }.joined(separator: "\n") + "\n"
     }

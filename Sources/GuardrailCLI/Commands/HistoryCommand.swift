@@ -39,7 +39,7 @@ struct HistoryCommand: AsyncParsableCommand {
         }
         let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max()! }
         for row in rows {
-            Console.out(row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+            Console.out(row.enumerated().map { $0.element.padded(to: widths[$0.offset]) }
                 .joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n")
         }
     }

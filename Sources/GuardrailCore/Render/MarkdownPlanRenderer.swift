@@ -95,8 +95,8 @@ public struct MarkdownPlanRenderer: Sendable {
             case ">": out += "&gt;"
             case "&": out += "&amp;"
             case "`", "*", "_", "[", "]", "\\": out += "\\\(ch)"
-            case "\n", "\r": out += " "
-            default: out.append(ch)
+            case "\n", "\r", "\r\n": out += " "
+            default: out += AttributeValue.escapingControlCharacters(String(ch))
             }
         }
         return out
@@ -104,7 +104,7 @@ public struct MarkdownPlanRenderer: Sendable {
 
     /// Text inside single backticks cannot contain a backtick or a pipe (in a table).
     static func escapeCode(_ s: String) -> String {
-        s.replacingOccurrences(of: "`", with: "'").replacingOccurrences(of: "|", with: "¦").replacingOccurrences(of: "\n", with: " ")
+        AttributeValue.escapingControlCharacters(s).replacingOccurrences(of: "`", with: "'").replacingOccurrences(of: "|", with: "¦")
     }
 
     static func longestBacktickRun(_ s: String) -> Int {

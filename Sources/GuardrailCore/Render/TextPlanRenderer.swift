@@ -69,11 +69,13 @@ public struct TextPlanRenderer: Sendable {
     }
 
     func renderChange(_ change: Change) -> String {
-        var out = "  " + paint("# \(change.address)", .bold) + " \(verb(change.action))\n"
-        if change.action != .create { out += paint("  # (\(change.reason))", .dim) + "\n" }
-        for detail in change.details { out += paint("  # \(detail)", .dim) + "\n" }
+        // Addresses, reasons and messages can carry live names; escaped, they cannot forge a line.
+        let bare = AttributeValue.escapingControlCharacters
+        var out = "  " + paint("# \(bare(change.address.description))", .bold) + " \(verb(change.action))\n"
+        if change.action != .create { out += paint("  # (\(bare(change.reason)))", .dim) + "\n" }
+        for detail in change.details { out += paint("  # \(bare(detail))", .dim) + "\n" }
         for hazard in change.hazards {
-            var line = "  ! \(hazard.kind.rawValue): \(hazard.message)"
+            var line = "  ! \(hazard.kind.rawValue): \(bare(hazard.message))"
             if let flag = hazard.kind.override {
                 line += overrides.permits(hazard) ? " (allowed by \(flag))" : " (blocked: needs \(flag))"
             }
@@ -117,13 +119,13 @@ public struct TextPlanRenderer: Sendable {
     }
 
     private func attribute(_ key: String, pad: Int, sign: String, value: AttributeValue, indent: Int, toNull: Bool = false) -> String {
-        let lead = String(repeating: " ", count: indent) + signPaint(sign) + " " + key.padding(toLength: pad, withPad: " ", startingAt: 0) + " = "
+        let lead = String(repeating: " ", count: indent) + signPaint(sign) + " " + key.padded(to: pad) + " = "
         if case .map(let m) = value, !m.isEmpty {
             var out = lead + "{\n"
             let innerPad = m.keys.map { AttributeValue.quote($0).count }.max() ?? 0
             for k in m.keys.sorted() {
                 out += String(repeating: " ", count: indent + 4) + signPaint(sign) + " "
-                    + AttributeValue.quote(k).padding(toLength: innerPad, withPad: " ", startingAt: 0) + " = " + m[k]!.description
+                    + AttributeValue.quote(k).padded(to: innerPad) + " = " + m[k]!.description
                     + (toNull ? " -> null" : "") + "\n"
             }
             return out + String(repeating: " ", count: indent + 2) + "}\n"
@@ -137,12 +139,12 @@ public struct TextPlanRenderer: Sendable {
         guard let before else { return attribute(key, pad: pad, sign: "+", value: after ?? .null, indent: indent) }
         guard let after else { return attribute(key, pad: pad, sign: "-", value: before, indent: indent, toNull: true) }
         if case .map(let b) = before, case .map(let a) = after {
-            var out = String(repeating: " ", count: indent) + signPaint("~") + " " + key.padding(toLength: pad, withPad: " ", startingAt: 0) + " = {\n"
+            var out = String(repeating: " ", count: indent) + signPaint("~") + " " + key.padded(to: pad) + " = {\n"
             let keys = Set(b.keys).union(a.keys).sorted()
             let innerPad = keys.map { AttributeValue.quote($0).count }.max() ?? 0
             var unchanged = 0
             for k in keys {
-                let qk = AttributeValue.quote(k).padding(toLength: innerPad, withPad: " ", startingAt: 0)
+                let qk = AttributeValue.quote(k).padded(to: innerPad)
                 let lead = String(repeating: " ", count: indent + 4)
                 switch (b[k], a[k]) {
                 case let (x?, y?) where x == y: unchanged += 1
@@ -157,7 +159,7 @@ public struct TextPlanRenderer: Sendable {
             }
             return out + String(repeating: " ", count: indent + 2) + "}" + suffix + "\n"
         }
-        return String(repeating: " ", count: indent) + signPaint("~") + " " + key.padding(toLength: pad, withPad: " ", startingAt: 0)
+        return String(repeating: " ", count: indent) + signPaint("~") + " " + key.padded(to: pad)
             + " = \(before) -> \(after)" + suffix + "\n"
     }
 }
