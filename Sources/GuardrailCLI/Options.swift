@@ -14,8 +14,9 @@ struct GlobalOptions: ParsableArguments {
     var workspace: Workspace { Workspace(root: dir) }
 
     /// Loads the configuration; prints every diagnostic and fails if any is an error.
-    func loadConfiguration() throws -> Configuration {
-        let (configuration, diagnostics) = try withDiagnostics { try workspace.load() }
+    /// With `environmentsOnly`, reads just `environments/`, for commands that need no manifests.
+    func loadConfiguration(environmentsOnly: Bool = false) throws -> Configuration {
+        let (configuration, diagnostics) = try withDiagnostics { try environmentsOnly ? workspace.loadEnvironments() : workspace.load() }
         Console.diagnostics(diagnostics.sorted)
         if diagnostics.hasErrors {
             let n = diagnostics.errors.count

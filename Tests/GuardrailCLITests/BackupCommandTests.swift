@@ -54,6 +54,12 @@ struct BackupCommandTests {
         #expect(list.stdout.contains("nightly"))
         #expect(list.stdout.contains(" ok "), "\(list.stdout)")
 
+        let metrics = try run(["backup", "list", "--env", "local", "--format", "prometheus"])
+        #expect(metrics.stdout.contains("guardrail_backup_rpo_met{schedule=\"nightly\"} 1"), "\(metrics.stdout)")
+        #expect(metrics.stdout.contains("guardrail_backup_rpo_seconds{schedule=\"nightly\"} 93600"))
+        #expect(metrics.stdout.contains("guardrail_backup_drill_last_success{schedule=\"nightly\"} 1"))
+        #expect(metrics.stdout.contains("# TYPE guardrail_backup_last_size_bytes gauge"))
+
         let unknown = try run(["backup", "run", "nighty", "--env", "local"])
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no backup schedule \"nighty\""))

@@ -52,9 +52,30 @@ def yaml_files():
             files += [os.path.join(d, f) for f in sorted(os.listdir(d)) if f.endswith((".yaml", ".yml"))]
     return files
 
+def bench_backups(genv):
+    """backup run and drill versus plain pg_dump and pg_restore of the same database."""
+    import shutil, tempfile
+    bindir = os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin")
+    out = tempfile.mkdtemp(prefix="guardrail-bench-backups-")
+    env = dict(genv, GUARDRAIL_BACKUP_DIR=out)
+    pgenv = dict(os.environ, PGPASSWORD=PG["password"], PGHOST=PG["host"], PGPORT=PG["port"], PGUSER=PG["user"])
+    backup_t = timed(lambda: run([G, "backup", "run", "nightly", "--env", "local"], env))
+    dump = os.path.join(out, "floor.dump")
+    floor_dump_t = timed(lambda: run([f"{bindir}/pg_dump", "--format=custom", f"--file={dump}", "--dbname=bench_apply"], pgenv))
+    report("backup run: pg_dump of the estate", backup_t, floor_dump_t, "pg_dump -Fc alone", 1.2)
+    drill_t = timed(lambda: run([G, "backup", "drill", "nightly", "--env", "local"], env), runs=max(3, RUNS // 2))
+    def floor_restore():
+        psql("postgres", "-c", "DROP DATABASE IF EXISTS bench_restore")
+        psql("postgres", "-c", "CREATE DATABASE bench_restore")
+        run([f"{bindir}/pg_restore", "--dbname=bench_restore", "--exit-on-error", dump], pgenv)
+        psql("postgres", "-c", "DROP DATABASE bench_restore WITH (FORCE)")
+    floor_restore_t = timed(floor_restore, runs=max(3, RUNS // 2))
+    report("backup drill: restore and check", drill_t, floor_restore_t, "createdb + pg_restore + dropdb", 1.2)
+    shutil.rmtree(out, ignore_errors=True)
+
 def main():
     files = yaml_files()
-    genv = dict(os.environ, DATABASE_URL=url("bench_apply"), NO_COLOR="1")
+    genv = dict(os.environ, DATABASE_URL=url("bench_apply"), NO_COLOR="1", GUARDRAIL_BACKUP_DIR="/nonexistent-set-per-bench")
     tenants_lines = sum(1 for _ in open(os.path.join(ESTATE, "manifests/tenants.yaml")))
 
     # apply of 10,000 new tenants, each run into a fresh database.
@@ -81,6 +102,8 @@ def main():
     validate_t = timed(lambda: run([G, "validate"], genv))
     floor_parse_t = timed(lambda: run([YE, *files]))
     report("validate: offline decode", validate_t, floor_parse_t, "libyaml events", 3.0)
+
+    bench_backups(genv)
 
     print(f"\nEstate: {tenants_lines:,} lines of tenant YAML in {len(files)} files; median of {RUNS} runs each.\n")
     print(f"{'measure':40} {'guardrail':>10} {'floor':>10}  {'ratio':>6}  {'target':>7}  floor is")

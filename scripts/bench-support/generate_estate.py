@@ -28,12 +28,28 @@ spec:
   status: active
 """)
             csv.write(f'brokerage-{i:05d},{tid},Brokerage {i:05d} Realty,active,"{{""cohort"": ""{cohort}"", ""region"": ""{regions[i % 3]}"", ""tier"": ""{tiers[i % 3]}""}}"\n')
+    with open(f"{args.out}/manifests/backups.yaml", "w") as f:
+        f.write("""apiVersion: guardrail/v1
+kind: BackupSchedule
+metadata: {name: nightly}
+spec:
+  schedule: "0 2 * * *"
+  timezone: UTC
+  retention: {keep: 1000}
+  rpo: 26h
+  restoreDrill:
+    schedule: "0 4 * * 0"
+    checks:
+      rowCounts: [{table: guardrail.tenants, min: 1}]
+      rlsPolicies: true
+""")
     with open(f"{args.out}/environments/local.yaml", "w") as f:
         f.write("""apiVersion: guardrail/v1
 kind: Environment
 metadata: {name: local}
 spec:
   postgres: {url: "${DATABASE_URL}", schema: guardrail, lockTimeout: 30s}
+  backups: {directory: "${GUARDRAIL_BACKUP_DIR}"}
 """)
 
 if __name__ == "__main__":

@@ -18,7 +18,7 @@ struct BackupOptions: ParsableArguments {
     @OptionGroup var environment: EnvironmentOptions
 
     func runner() throws -> BackupRunner {
-        let configuration = try global.loadConfiguration()
+        let configuration = try global.loadConfiguration(environmentsOnly: true)
         let resolved = try environment.resolve(in: configuration)
         return try withDiagnostics { try BackupRunner(environment: resolved) }
     }

@@ -16,11 +16,20 @@ struct BackupListCommand: AsyncParsableCommand {
     @Option(name: .long, help: "How many runs to list.")
     var limit: Int = 20
 
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, prometheus }
+
+    @Option(name: .long, help: "text, or prometheus for the metrics exposition format (last success, duration, size, RPO, drill result).")
+    var format: Format = .text
+
     func run() async throws {
         let runner = try options.runner()
         let now = Date()
         let (statuses, runs, drills) = try await withDiagnostics {
             (try await runner.status(now: now), try await runner.runs(schedule: name, limit: limit), try await runner.drills(schedule: name, limit: limit))
+        }
+        if format == .prometheus {
+            Console.out(BackupMetrics.render(statuses.filter { name == nil || $0.schedule.name == name }))
+            return
         }
         let iso = ISO8601DateFormatter()
         var summary = [["SCHEDULE", "LAST GOOD BACKUP", "RPO", "STATUS", "NEXT RUN", "LAST DRILL"]]

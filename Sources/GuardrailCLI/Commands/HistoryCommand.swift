@@ -14,7 +14,7 @@ struct HistoryCommand: AsyncParsableCommand {
     var limit: Int = 20
 
     func run() async throws {
-        let configuration = try global.loadConfiguration()
+        let configuration = try global.loadConfiguration(environmentsOnly: true)
         let resolved = try environment.resolve(in: configuration)
         let entries = try await withDiagnostics {
             let session = try await Session.open(resolved, applicationName: "guardrail history")

@@ -22,8 +22,11 @@ public enum AuditLog {
             var entry: Attributes = [
                 "address": .string(change.address.description),
                 "action": .string(change.action.rawValue),
-                "changed": .list(change.changedAttributes.map { .string($0) }),
             ]
+            // For creates and deletes every attribute changed; saying so 10,000 times costs the insert.
+            if change.action == .update || change.action == .replace {
+                entry["changed"] = .list(change.changedAttributes.map { .string($0) })
+            }
             if let before = change.before { entry["before"] = .map(before) }
             if let after = change.after { entry["after"] = .map(after) }
             return .map(entry)

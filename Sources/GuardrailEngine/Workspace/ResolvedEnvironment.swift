@@ -9,10 +9,13 @@ public struct ResolvedEnvironment: Sendable {
     public var statementTimeout: GuardrailDuration?
     /// Where backups are written, when the environment has backups.
     public var backupDirectory: String?
+    /// Why the backup directory could not be resolved (a missing variable), reported when a backup needs it.
+    public var backupDirectoryProblem: Diagnostic?
 
     public init(name: String, database: Database, lockTimeout: GuardrailDuration = .seconds(10), statementTimeout: GuardrailDuration? = nil,
-                backupDirectory: String? = nil) {
+                backupDirectory: String? = nil, backupDirectoryProblem: Diagnostic? = nil) {
         self.backupDirectory = backupDirectory
+        self.backupDirectoryProblem = backupDirectoryProblem
         self.name = name
         self.database = database
         self.lockTimeout = lockTimeout
@@ -34,15 +37,17 @@ public struct ResolvedEnvironment: Sendable {
             throw DiagnosticError(.error("invalid postgres.url for environment \"\(environment.name)\"", detail: error.description + ".",
                                          at: environment.postgres.url.location))
         }
+        // Only the backup commands need the directory, so a missing variable there does not stop plan or apply.
         var backupDirectory: String?
+        var backupProblem: Diagnostic?
         if let directory = environment.backups?.directory {
             switch directory.expand(processEnvironment) {
             case .success(let text): backupDirectory = text
-            case .failure(let diagnostic): throw DiagnosticError(diagnostic)
+            case .failure(let diagnostic): backupProblem = diagnostic
             }
         }
         return ResolvedEnvironment(name: environment.name, database: Database(url: url, schema: environment.postgres.schema),
                                    lockTimeout: environment.postgres.lockTimeout, statementTimeout: environment.postgres.statementTimeout,
-                                   backupDirectory: backupDirectory)
+                                   backupDirectory: backupDirectory, backupDirectoryProblem: backupProblem)
     }
 }

@@ -12,10 +12,10 @@ public struct Workspace: Sendable {
     }
 
     /// Every `.yaml`/`.yml` file under the configuration folders, with paths relative to the root.
-    public func sources() throws -> [ManifestSource] {
+    public func sources(folders: [String] = Workspace.folders) throws -> [ManifestSource] {
         let fm = FileManager.default
         var sources: [ManifestSource] = []
-        for folder in Self.folders {
+        for folder in folders {
             let base = root.appendingPathComponent(folder, isDirectory: true)
             var isDirectory: ObjCBool = false
             guard fm.fileExists(atPath: base.path, isDirectory: &isDirectory), isDirectory.boolValue else { continue }
@@ -36,6 +36,12 @@ public struct Workspace: Sendable {
     /// Reads and decodes the whole configuration. Diagnostics include every problem found.
     public func load() throws -> (Configuration, Diagnostics) {
         ConfigurationLoader.load(try sources())
+    }
+
+    /// Reads only `environments/`: for commands that act on live state (backups, history) and need
+    /// the environment but not the desired state, so they do not pay for decoding every manifest.
+    public func loadEnvironments() throws -> (Configuration, Diagnostics) {
+        ConfigurationLoader.load(try sources(folders: ["environments"]))
     }
 
     /// The commit the configuration is at, when it is a Git checkout; read from `.git` without running git.

@@ -16,6 +16,7 @@ public struct BackupRunner: Sendable {
     private var logger: Logger { environment.database.logger }
 
     public init(environment: ResolvedEnvironment) throws {
+        if let problem = environment.backupDirectoryProblem { throw DiagnosticError(problem) }
         guard let directory = environment.backupDirectory else {
             throw DiagnosticError(.error("environment \"\(environment.name)\" has no backups directory",
                                          detail: "Add spec.backups.directory to environments/\(environment.name).yaml."))

@@ -1,0 +1,48 @@
+import Foundation
+
+/// Backup status in the Prometheus text exposition format, for the controller's `/metrics` and for
+/// `guardrail backup list --format prometheus` (a node_exporter textfile collector can serve that).
+///
+/// The freshness alert each schedule implies is
+/// `time() - guardrail_backup_last_success_timestamp_seconds > guardrail_backup_rpo_seconds`.
+public enum BackupMetrics {
+    public static func render(_ statuses: [BackupRunner.Status]) -> String {
+        var out = ""
+        func family(_ name: String, _ help: String, _ type: String = "gauge", _ value: (BackupRunner.Status) -> Double?) {
+            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
+            for s in statuses.sorted(by: { $0.schedule.name < $1.schedule.name }) {
+                guard let v = value(s) else { continue }
+                out += "\(name){schedule=\"\(escape(s.schedule.name))\"} \(format(v))\n"
+            }
+        }
+        family("guardrail_backup_last_success_timestamp_seconds", "When the newest successful backup finished (Unix time).") {
+            $0.lastSuccess?.finishedAt?.timeIntervalSince1970
+        }
+        family("guardrail_backup_last_duration_seconds", "How long the newest successful backup took.") { s in
+            guard let run = s.lastSuccess, let end = run.finishedAt else { return nil }
+            return end.timeIntervalSince(run.startedAt)
+        }
+        family("guardrail_backup_last_size_bytes", "Size of the newest successful backup.") { $0.lastSuccess?.sizeBytes.map(Double.init) }
+        family("guardrail_backup_rpo_seconds", "The schedule's recovery point objective.") { Double($0.schedule.rpo.milliseconds) / 1000 }
+        family("guardrail_backup_rpo_met", "1 when the newest successful backup is within the RPO, else 0.") { $0.meetsRPO ? 1 : 0 }
+        family("guardrail_backup_last_run_failed", "1 when the most recent backup run failed.") { s in
+            s.lastRun.map { $0.status == .failed ? 1 : 0 }
+        }
+        family("guardrail_backup_drill_last_success", "1 when the most recent restore drill passed, 0 when it failed.") { s in
+            guard let drill = s.lastDrill, drill.status != "running" else { return nil }
+            return drill.status == "succeeded" ? 1 : 0
+        }
+        family("guardrail_backup_drill_last_timestamp_seconds", "When the most recent restore drill finished (Unix time).") {
+            $0.lastDrill?.finishedAt?.timeIntervalSince1970
+        }
+        return out
+    }
+
+    static func escape(_ value: String) -> String {
+        value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"").replacingOccurrences(of: "\n", with: "\\n")
+    }
+
+    static func format(_ v: Double) -> String {
+        v == v.rounded() && abs(v) < 1e15 ? String(Int64(v)) : String(v)
+    }
+}
