@@ -16,6 +16,12 @@ public enum Fixtures {
         return configuration
     }
 
+    /// The application's tables (scripts/sql/app-schema.sql), which the example policies and grants
+    /// name; load it into a database before planning the example configuration.
+    public static func appSchemaSQL() throws -> String {
+        try String(contentsOf: repositoryRoot.appendingPathComponent("scripts/sql/app-schema.sql"), encoding: .utf8)
+    }
+
     /// A deterministic UUID for tenant number `i`.
     public static func tenantID(_ i: Int, seed: Int = 0) -> String {
         let hex = String(format: "%012x", i)

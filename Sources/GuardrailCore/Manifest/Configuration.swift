@@ -2,6 +2,9 @@
 public struct Configuration: Sendable {
     public var tenants: [Tenant] = []
     public var environments: [String: Environment] = [:]
+    // Row-level security and role grants, from policies/.
+    public var rowLevelSecurity: [RowLevelSecurity] = []
+    public var roleGrants: [RoleGrants] = []
     /// Where each object is declared, for errors that Postgres or a later stage finds.
     public var locations: [Address: SourceLocation] = [:]
     /// The files that were read, relative to the configuration root.
@@ -11,7 +14,8 @@ public struct Configuration: Sendable {
 
     /// Counts by kind, for "Validated ..." and "No changes" summaries.
     public var objectCounts: [(kind: String, count: Int)] {
-        [(Tenant.kind, tenants.count), (Environment.kind, environments.count)]
+        [(Tenant.kind, tenants.count), (Environment.kind, environments.count),
+         (RowLevelSecurity.kind, rowLevelSecurity.count), (RoleGrants.kind, roleGrants.count)]
     }
 }
 
@@ -34,7 +38,7 @@ public struct ManifestSource: Sendable {
 public enum ConfigurationLoader {
     public static let apiVersion = "guardrail/v1"
     /// The kinds a document may have today. A kind is an error until it is implemented.
-    public static let manifestKinds = [Tenant.kind]
+    public static let manifestKinds = [Tenant.kind, RowLevelSecurity.kind, RoleGrants.kind]
     static let documentKeys = ["apiVersion", "kind", "metadata", "spec"]
     static let metadataKeys = ["name", "labels", "annotations"]
 
@@ -78,6 +82,14 @@ public enum ConfigurationLoader {
                         configuration.tenants.append(tenant)
                         tenantIDs[tenant.id] = (tenant.name, metadata.nameLocation)
                     }
+                case RowLevelSecurity.kind:
+                    guard let rls = RowLevelSecurity.decode(metadata: metadata, spec: spec) else { continue }
+                    address = rls.address
+                    if firstSeen[address] == nil { configuration.rowLevelSecurity.append(rls) }
+                case RoleGrants.kind:
+                    guard let grants = RoleGrants.decode(metadata: metadata, spec: spec) else { continue }
+                    address = grants.address
+                    if firstSeen[address] == nil { configuration.roleGrants.append(grants) }
                 default:
                     continue
                 }
@@ -92,6 +104,15 @@ public enum ConfigurationLoader {
             }
         }
         return (configuration, diagnostics)
+    }
+
+    static func specKeys(for kind: String) -> [String] {
+        switch kind {
+        case Environment.kind: Environment.specKeys
+        case RowLevelSecurity.kind: RowLevelSecurity.specKeys
+        case RoleGrants.kind: RoleGrants.specKeys
+        default: Tenant.specKeys
+        }
     }
 
     static func fileStem(_ path: String) -> String {
@@ -130,8 +151,7 @@ public enum ConfigurationLoader {
             reader.stringMap($0, "metadata.labels", validateKey: NameRules.labelKey, validateValue: NameRules.labelValue)
         } ?? [:]
         let annotations = meta.node("annotations").flatMap { reader.stringMap($0, "metadata.annotations") } ?? [:]
-        let specKeys = kind == Environment.kind ? Environment.specKeys : Tenant.specKeys
-        guard let spec = top.fields("spec", allowed: specKeys, required: true) else { return nil }
+        guard let spec = top.fields("spec", allowed: specKeys(for: kind), required: true) else { return nil }
         let metadata = ObjectMetadata(name: name, nameMark: nameNode.mark, labels: labels, annotations: annotations,
                                       location: reader.location(document.root.mark), nameLocation: reader.location(nameNode.mark))
         return (kind, metadata, FieldReader(reader: reader, context: "\(kind) spec", mark: spec.mark, entries: spec.entries))

@@ -3,6 +3,8 @@ public struct LiveState: Sendable {
     /// Guardrail's schema version, or nil when the schema does not exist yet.
     public var schemaVersion: Int?
     public var tenants: [Tenant]
+    /// Row-level security and role grants, for the tables and roles in scope.
+    public var catalog = CatalogState()
 
     public init(schemaVersion: Int?, tenants: [Tenant] = []) {
         self.schemaVersion = schemaVersion
@@ -12,12 +14,16 @@ public struct LiveState: Sendable {
     /// The live attributes of each address asked for; nil for objects that do not exist.
     public func attributes(of addresses: some Sequence<Address>) -> [Address: Attributes?] {
         var tenantsByName: [String: Tenant]?
+        var catalogByAddress: [Address: Attributes]?
         var result: [Address: Attributes?] = [:]
         for address in addresses {
             switch address.prefix {
             case Tenant.addressPrefix:
                 if tenantsByName == nil { tenantsByName = Dictionary(tenants.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
                 result[address] = .some(tenantsByName![address.name]?.attributes)
+            case RowLevelSecurity.addressPrefix, RoleGrants.addressPrefix:
+                if catalogByAddress == nil { catalogByAddress = catalog.attributesByAddress() }
+                result[address] = .some(catalogByAddress![address])
             default:
                 result[address] = .some(nil)
             }
@@ -51,6 +57,8 @@ public enum PlanBuilder {
         var changes: [Change] = []
         changes += Diff.changes(desired: desired.tenants, observed: live.tenants)
         changes = Diff.guardMassDeletes(changes, observedCount: [Tenant.kind: live.tenants.count])
+        // Roles and grants before row-level security, since policies name the roles.
+        changes += CatalogPlan.changes(desired: desired, live: live.catalog)
 
         var notes: [String] = []
         if live.schemaVersion == nil {
@@ -59,9 +67,11 @@ public enum PlanBuilder {
         var fingerprints: [String: String] = [:]
         fingerprints.reserveCapacity(changes.count)
         for change in changes { fingerprints[change.address.description] = Fingerprint.of(change.before) }
-        let compared = [Tenant.kind: Set(desired.tenants.map(\.name)).union(live.tenants.map(\.name)).count]
+        var compared = [Tenant.kind: Set(desired.tenants.map(\.name)).union(live.tenants.map(\.name)).count]
+        compared.merge(CatalogPlan.compared(desired: desired, live: live.catalog)) { a, _ in a }
         let plan = Plan(id: context.planID, environment: context.environment, createdAt: context.createdAt, gitCommit: context.gitCommit,
-                        changes: changes, compared: compared, fingerprints: fingerprints, notes: notes)
+                        changes: changes, compared: compared, fingerprints: fingerprints, notes: notes,
+                        findings: CatalogPlan.findings(desired: desired, live: live.catalog))
         return plan.targeting(context.targets)
     }
 

@@ -42,6 +42,20 @@ public enum Migrations {
             """,
             "CREATE INDEX ON \(s.qualifying("audit_log")) (applied_at DESC)",
         ] },
+        // The tables and roles whose row-level security and grants Guardrail has changed, so that
+        // deleting a manifest plans their release while objects it never touched stay out of plans.
+        Migration(version: 2, name: "managed catalog objects") { s in [
+            """
+            CREATE TABLE \(s.qualifying("managed_catalog_objects")) (
+                kind text NOT NULL CHECK (kind IN ('RowLevelSecurity', 'RoleGrants')),
+                schema_name text NOT NULL DEFAULT '',
+                name text NOT NULL,
+                created_by_guardrail boolean NOT NULL DEFAULT false,
+                since timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (kind, schema_name, name)
+            )
+            """,
+        ] },
     ]
 
     public static var latestVersion: Int { all.last!.version }
