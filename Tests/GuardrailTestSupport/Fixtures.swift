@@ -63,6 +63,15 @@ public enum Fixtures {
         return configuration
     }
 
+    /// Decodes manifest files given as text (path -> YAML), plus the `local` environment; fails on any error.
+    public static func configuration(_ files: [String: String]) throws -> Configuration {
+        var sources = files.map { ManifestSource(path: $0.key, bytes: Array($0.value.utf8)) }
+        sources.append(ManifestSource(path: "environments/local.yaml", bytes: Array(localEnvironmentYAML.utf8)))
+        let (configuration, diagnostics) = ConfigurationLoader.load(sources)
+        if diagnostics.hasErrors { throw DiagnosticError(diagnostics.sorted) }
+        return configuration
+    }
+
     public static let localEnvironmentYAML = """
         apiVersion: guardrail/v1
         kind: Environment
