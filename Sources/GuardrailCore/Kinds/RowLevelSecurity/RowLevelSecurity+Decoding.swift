@@ -90,7 +90,7 @@ extension RowLevelSecurity {
             guard let text = reader.string(node, "\(label) \(key)") else { return nil }
             if let command, !allowed {
                 let other = key == "using" ? "withCheck" : "using"
-                reader.error("\(key) is not allowed on a \(command.rawValue) policy",
+                reader.error("\(key) is not allowed on \(command == .insert ? "an" : "a") \(command.rawValue) policy",
                              detail: "Postgres rejects \(sqlClause) on FOR \(command.rawValue.uppercased()) policies; \(command == .insert ? "an insert policy checks new rows with withCheck only" : "use \(other) instead, or command: all").",
                              at: fields.keyMark(key)!)
                 return nil

@@ -19,8 +19,9 @@ extension RowLevelSecurity {
             for policy in rls.policies {
                 let address = Self.address(rls.table, policy: policy.name)
                 if policy.using == nil, policy.withCheck == nil {
-                    findings.append(Finding(address: address,
-                        message: "the policy has neither using nor withCheck, so it admits no rows (a permissive policy without expressions grants nothing)"))
+                    findings.append(Finding(address: address, message: policy.mode == .permissive
+                        ? "the policy has neither using nor withCheck, so it admits no rows"
+                        : "the policy has neither using nor withCheck, so it restricts nothing"))
                 }
                 for role in policy.roles where role != Policy.publicRole {
                     if live.roles[role]?.superuser == true {
@@ -32,7 +33,7 @@ extension RowLevelSecurity {
                         continue
                     }
                     if !rls.forced, let facts, facts.owner == role || facts.rolesWithOwnerPrivileges.contains(role) {
-                        let how = facts.owner == role ? "owns \(rls.table)" : "has the privileges of \(rls.table)'s owner \(facts.owner)"
+                        let how = facts.owner == role ? "owns \(rls.table)" : "has the privileges of \(facts.owner), which owns \(rls.table)"
                         findings.append(Finding(address: address,
                             message: "the policy does nothing for \(role): it \(how), and owners bypass row-level security unless the table is forced (set forced: true)"))
                     }
