@@ -22,7 +22,7 @@ enum CatalogPipeline {
         state.tables = rls.tables
         state.tableFacts = rls.facts
         let grants = try await RoleGrantsStore.observe(c, grantRoles: scope.grantRoles.union(state.managedRoles), otherRoles: scope.policyRoles,
-                                                       schemas: scope.grantSchemas, tables: scope.grantTables, logger: logger)
+                                                       schemas: scope.grantSchemas, tables: scope.grantTables, ownSchema: schema.name, logger: logger)
         state.roles = grants.roles
         state.roleGrants = grants.grants
         state.tablesInSchema = grants.tablesInSchema
@@ -35,9 +35,23 @@ enum CatalogPipeline {
     ///
     /// Every problem is reported at the manifest line that causes it, with Postgres's own message
     /// where Postgres found it; any error stops the plan.
-    static func prepare(_ configuration: Configuration, live: CatalogState, on connection: PostgresConnection, logger: Logger) async throws -> Configuration {
+    static func prepare(_ configuration: Configuration, live: CatalogState, ownSchema: String,
+                        on connection: PostgresConnection, logger: Logger) async throws -> Configuration {
         guard !configuration.rowLevelSecurity.isEmpty || !configuration.roleGrants.isEmpty else { return configuration }
         var diagnostics: [Diagnostic] = []
+        let ownSchemaProblem = "Guardrail keeps its own state in schema \(IdentifierSyntax.display(ownSchema)) and manages its access itself."
+        for rls in configuration.rowLevelSecurity where rls.table.schema == ownSchema {
+            diagnostics.append(.error("\(rls.table) belongs to Guardrail", detail: ownSchemaProblem, at: configuration.locations[rls.address]))
+        }
+        for grants in configuration.roleGrants {
+            for table in grants.namedTables.sorted() where table.schema == ownSchema {
+                diagnostics.append(.error("\(table) belongs to Guardrail", detail: ownSchemaProblem, at: grants.sources[.table(table)]))
+            }
+            if grants.namedSchemas.contains(ownSchema) {
+                diagnostics.append(.error("schema \(IdentifierSyntax.display(ownSchema)) belongs to Guardrail", detail: ownSchemaProblem, at: grants.sources[.schema(ownSchema)]))
+            }
+        }
+        guard diagnostics.isEmpty else { throw DiagnosticError(diagnostics) }
         let declaredRoles = Set(configuration.roleGrants.map(\.role))
         var present: [RowLevelSecurity] = []
         for rls in configuration.rowLevelSecurity {

@@ -12,9 +12,9 @@ import PostgresNIO
 public final class Session: @unchecked Sendable {
     public let environment: ResolvedEnvironment
     public let connection: PostgresConnection
-    private var lock: AdvisoryLock?
-    private var logger: Logger { environment.database.logger }
-    private var schema: SQLIdentifier { environment.database.schema }
+    private(set) var lock: AdvisoryLock?
+    var logger: Logger { environment.database.logger }
+    var schema: SQLIdentifier { environment.database.schema }
 
     private init(environment: ResolvedEnvironment, connection: PostgresConnection) {
         self.environment = environment
@@ -65,7 +65,7 @@ public final class Session: @unchecked Sendable {
     /// A plan for `configuration` against live state now.
     public func plan(_ configuration: Configuration, targets: [String] = [], gitCommit: String? = nil, now: Date = Date()) async throws -> Plan {
         let live = try await observe(scope: CatalogScope(configuration))
-        let configuration = try await CatalogPipeline.prepare(configuration, live: live.catalog, on: connection, logger: logger)
+        let configuration = try await CatalogPipeline.prepare(configuration, live: live.catalog, ownSchema: schema.name, on: connection, logger: logger)
         let context = PlanBuilder.Context(environment: environment.name, planID: UUID().uuidString.lowercased(),
                                           createdAt: ISO8601DateFormatter().string(from: now), gitCommit: gitCommit,
                                           schema: schema.name, targets: targets)

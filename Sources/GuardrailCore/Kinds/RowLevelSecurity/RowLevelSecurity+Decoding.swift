@@ -121,7 +121,8 @@ extension RowLevelSecurity {
         var seen: Set<String> = []
         var roles: [String] = []
         for (role, roleMark) in items {
-            let name = role.uppercased() == Policy.publicRole ? Policy.publicRole : role
+            // The keyword, in either case Postgres users write it; a role can never be named "public".
+            let name = role == "PUBLIC" || role == "public" ? Policy.publicRole : role
             if ["CURRENT_USER", "CURRENT_ROLE", "SESSION_USER"].contains(role.uppercased()) {
                 reader.error("\(role) is not allowed in \(label) roles",
                              detail: "It would mean whoever runs Guardrail; name the role itself.", at: roleMark)
@@ -141,7 +142,7 @@ extension RowLevelSecurity {
             roles.append(name)
         }
         if roles.contains(Policy.publicRole), roles.count > 1 {
-            let publicMark = items.first { $0.value.uppercased() == Policy.publicRole }!.mark
+            let publicMark = items.first { $0.value == "PUBLIC" || $0.value == "public" }!.mark
             reader.error("PUBLIC cannot be combined with other roles in \(label)",
                          detail: "PUBLIC already means every role, and Postgres ignores the others; write [PUBLIC] alone or list the roles.",
                          at: publicMark)

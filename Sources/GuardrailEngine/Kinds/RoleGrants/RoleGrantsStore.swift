@@ -7,7 +7,7 @@ import PostgresNIO
 /// Observing is one query: the attributes of every role asked about, the managed privileges
 /// (SELECT/INSERT/UPDATE/DELETE from each table's ACL, through `aclexplode`) of the roles in scope,
 /// and the tables of the schemas that `schemas:` grants name. A role's privileges on tables it owns
-/// are implicit, so they are neither observed nor managed.
+/// are implicit, so they are neither observed nor managed; nor are privileges on Guardrail's own schema.
 enum RoleGrantsStore {
     struct Observation: Sendable {
         var roles: [String: CatalogState.RoleFacts] = [:]
@@ -21,7 +21,7 @@ enum RoleGrantsStore {
     static let relationKinds = "('r', 'p', 'v', 'm', 'f')"
 
     static func observe(_ connection: PostgresConnection, grantRoles: Set<String>, otherRoles: Set<String>,
-                        schemas: Set<String>, tables: Set<QualifiedName>, logger: Logger) async throws -> Observation {
+                        schemas: Set<String>, tables: Set<QualifiedName>, ownSchema: String, logger: Logger) async throws -> Observation {
         var observation = Observation()
         let askedRoles = grantRoles.union(otherRoles).sorted()
         guard !askedRoles.isEmpty || !schemas.isEmpty || !tables.isEmpty else { return observation }
@@ -36,7 +36,7 @@ enum RoleGrantsStore {
             CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) AS a
             JOIN pg_catalog.pg_roles g ON g.oid = a.grantee
             WHERE c.relkind IN \(unescaped: relationKinds) AND c.relacl IS NOT NULL
-              AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_toast%'
+              AND n.nspname NOT IN ('pg_catalog', 'information_schema', \(ownSchema)) AND n.nspname NOT LIKE 'pg\\_toast%'
               AND g.rolname = ANY(\(grantRoles.sorted())::text[]) AND a.grantee <> c.relowner
               AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
             UNION ALL
