@@ -13,22 +13,31 @@ struct TenantConvergenceTests {
         defer { Task { await db.drop() } }
         let configuration = try Fixtures.exampleConfiguration()
         #expect(configuration.tenants.count >= 13)
+        #expect(configuration.rowLevelSecurity.count == 7)
+        #expect(configuration.roleGrants.map(\.role).sorted() == ["admin", "analyst", "app_user", "ops", "underwriter", "viewer"])
+        try await db.execute(try Fixtures.appSchemaSQL())
 
         let session = try await Session.open(db.environment(), applicationName: "test")
         let first = try await session.plan(configuration)
-        let objects = configuration.tenants.count + configuration.backupSchedules.count
-        #expect(first.summary.add == objects)
-        #expect(first.summary.change == 0 && first.summary.destroy == 0)
+        let tenantChanges = first.changes.filter { $0.kind == Tenant.kind }
+        #expect(tenantChanges.count == configuration.tenants.count && tenantChanges.allSatisfy { $0.action == .create })
+        #expect(first.changes.filter { $0.kind == RowLevelSecurity.policyKind }.map(\.action) == Array(repeating: .create, count: 7))
+        #expect(first.summary.destroy == 0)
         try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
         let report = try await session.apply(first, overrides: HazardOverrides(), osUser: "tester")
-        #expect(report.summary.add == objects)
+        #expect(report.summary == first.summary)
         #expect(report.migrations == Migrations.all.map(\.version))
         let second = try await session.plan(configuration)
         #expect(second.changes.isEmpty, "plan after apply: \(second.changes.map(\.address))")
+        #expect(second.findings.isEmpty, "\(second.findings)")
         await session.close()
 
         let count = try await db.scalar("SELECT count(*) FROM guardrail.tenants")
         #expect(count == String(configuration.tenants.count))
+        let secured = try await db.scalar("SELECT count(*) FROM pg_class WHERE relrowsecurity AND relforcerowsecurity AND relnamespace = 'public'::regnamespace")
+        #expect(secured == "7")
+        #expect(try await db.scalar("SELECT has_table_privilege('underwriter', 'public.pipeline_state', 'UPDATE')") == "t")
+        #expect(try await db.scalar("SELECT has_table_privilege('viewer', 'public.dlq_messages', 'SELECT')") == "f")
     }
 
     @Test("a 1,000-tenant estate converges, then converges again after updates, deletes and a replace")

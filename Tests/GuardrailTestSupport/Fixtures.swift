@@ -16,6 +16,12 @@ public enum Fixtures {
         return configuration
     }
 
+    /// The application's tables (scripts/sql/app-schema.sql), which the example policies and grants
+    /// name; load it into a database before planning the example configuration.
+    public static func appSchemaSQL() throws -> String {
+        try String(contentsOf: repositoryRoot.appendingPathComponent("scripts/sql/app-schema.sql"), encoding: .utf8)
+    }
+
     /// A deterministic UUID for tenant number `i`.
     public static func tenantID(_ i: Int, seed: Int = 0) -> String {
         let hex = String(format: "%012x", i)
@@ -54,6 +60,15 @@ public enum Fixtures {
         ]
         let (configuration, diagnostics) = ConfigurationLoader.load(sources)
         precondition(!diagnostics.hasErrors, "generated configuration is invalid: \(diagnostics.errors)")
+        return configuration
+    }
+
+    /// Decodes manifest files given as text (path -> YAML), plus the `local` environment; fails on any error.
+    public static func configuration(_ files: [String: String]) throws -> Configuration {
+        var sources = files.map { ManifestSource(path: $0.key, bytes: Array($0.value.utf8)) }
+        sources.append(ManifestSource(path: "environments/local.yaml", bytes: Array(localEnvironmentYAML.utf8)))
+        let (configuration, diagnostics) = ConfigurationLoader.load(sources)
+        if diagnostics.hasErrors { throw DiagnosticError(diagnostics.sorted) }
         return configuration
     }
 

@@ -36,6 +36,16 @@ public enum TestPostgres {
         url.database = name
         return TestDatabase(name: name, url: url, adminURL: admin)
     }
+
+    /// Runs one statement on the server's maintenance database as the admin user (roles are
+    /// cluster-wide, so tests drop the ones they made here).
+    public static func execute(adminSQL: String) async throws {
+        guard let adminURL else { throw Missing() }
+        let database = Database(url: try DatabaseURL(parsing: adminURL), schema: "guardrail")
+        try await database.withConnection(applicationName: "guardrail tests") { c in
+            try await c.query(PostgresQuery(unsafeSQL: adminSQL), logger: TestDatabase.logger)
+        }
+    }
 }
 
 /// One throwaway database.

@@ -3,6 +3,9 @@ public struct Configuration: Sendable {
     public var tenants: [Tenant] = []
     public var backupSchedules: [BackupSchedule] = []
     public var environments: [String: Environment] = [:]
+    // Row-level security and role grants, from policies/.
+    public var rowLevelSecurity: [RowLevelSecurity] = []
+    public var roleGrants: [RoleGrants] = []
     /// Where each object is declared, for errors that Postgres or a later stage finds.
     public var locations: [Address: SourceLocation] = [:]
     /// The files that were read, relative to the configuration root.
@@ -12,7 +15,8 @@ public struct Configuration: Sendable {
 
     /// Counts by kind, for "Validated ..." and "No changes" summaries.
     public var objectCounts: [(kind: String, count: Int)] {
-        [(Tenant.kind, tenants.count), (BackupSchedule.kind, backupSchedules.count), (Environment.kind, environments.count)]
+        [(Tenant.kind, tenants.count), (BackupSchedule.kind, backupSchedules.count), (Environment.kind, environments.count),
+         (RowLevelSecurity.kind, rowLevelSecurity.count), (RoleGrants.kind, roleGrants.count)]
     }
 }
 
@@ -35,9 +39,9 @@ public struct ManifestSource: Sendable {
 public enum ConfigurationLoader {
     public static let apiVersion = "guardrail/v1"
     /// The kinds a document may have today. A kind is an error until it is implemented.
-    public static let manifestKinds = [Tenant.kind, BackupSchedule.kind]
+    public static let manifestKinds = [Tenant.kind, RowLevelSecurity.kind, RoleGrants.kind, BackupSchedule.kind]
     /// The first word of each kind's addresses (`tenant` in `tenant.acme`), as `--target` and drift modes name kinds.
-    public static let addressPrefixes = [Tenant.addressPrefix, BackupSchedule.addressPrefix]
+    public static let addressPrefixes = [Tenant.addressPrefix, RowLevelSecurity.addressPrefix, RoleGrants.addressPrefix, BackupSchedule.addressPrefix]
 
     /// The keys each kind's `spec` may have.
     static func specKeys(for kind: String) -> [String] {
@@ -45,6 +49,8 @@ public enum ConfigurationLoader {
         case Environment.kind: Environment.specKeys
         case Tenant.kind: Tenant.specKeys
         case BackupSchedule.kind: BackupSchedule.specKeys
+        case RowLevelSecurity.kind: RowLevelSecurity.specKeys
+        case RoleGrants.kind: RoleGrants.specKeys
         default: []
         }
     }
@@ -95,6 +101,14 @@ public enum ConfigurationLoader {
                     guard let schedule = BackupSchedule.decode(metadata: metadata, spec: spec) else { continue }
                     address = schedule.address
                     if firstSeen[address] == nil { configuration.backupSchedules.append(schedule) }
+                case RowLevelSecurity.kind:
+                    guard let rls = RowLevelSecurity.decode(metadata: metadata, spec: spec) else { continue }
+                    address = rls.address
+                    if firstSeen[address] == nil { configuration.rowLevelSecurity.append(rls) }
+                case RoleGrants.kind:
+                    guard let grants = RoleGrants.decode(metadata: metadata, spec: spec) else { continue }
+                    address = grants.address
+                    if firstSeen[address] == nil { configuration.roleGrants.append(grants) }
                 default:
                     continue
                 }

@@ -20,9 +20,11 @@ public struct Plan: Hashable, Sendable, Codable {
     public var fingerprints: [String: String]
     /// Notes that do not block, such as a schema that a first apply will create.
     public var notes: [String]
+    /// Warnings about the desired state itself, such as a policy that binds nobody.
+    public var findings: [Finding]
 
     public init(id: String, environment: String, createdAt: String, gitCommit: String? = nil, changes: [Change],
-                compared: [String: Int], fingerprints: [String: String], notes: [String] = []) {
+                compared: [String: Int], fingerprints: [String: String], notes: [String] = [], findings: [Finding] = []) {
         self.formatVersion = Self.currentFormatVersion
         self.id = id
         self.environment = environment
@@ -32,6 +34,7 @@ public struct Plan: Hashable, Sendable, Codable {
         self.compared = compared
         self.fingerprints = fingerprints
         self.notes = notes
+        self.findings = findings
     }
 
     public struct Summary: Hashable, Sendable, Codable {
@@ -74,6 +77,7 @@ public struct Plan: Hashable, Sendable, Codable {
         copy.changes = changes.filter { change in patterns.contains { change.address.matches(target: $0) } }
         let kept = Set(copy.changes.map(\.address.description))
         copy.fingerprints = fingerprints.filter { kept.contains($0.key) }
+        copy.findings = findings.filter { finding in patterns.contains { finding.address.matches(target: $0) } }
         return copy
     }
 
@@ -83,7 +87,22 @@ public struct Plan: Hashable, Sendable, Codable {
         case environment
         case createdAt = "created_at"
         case gitCommit = "git_commit"
-        case changes, compared, fingerprints, notes
+        case changes, compared, fingerprints, notes, findings
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        formatVersion = try c.decode(String.self, forKey: .formatVersion)
+        id = try c.decode(String.self, forKey: .id)
+        environment = try c.decode(String.self, forKey: .environment)
+        createdAt = try c.decode(String.self, forKey: .createdAt)
+        gitCommit = try c.decodeIfPresent(String.self, forKey: .gitCommit)
+        changes = try c.decode([Change].self, forKey: .changes)
+        compared = try c.decode([String: Int].self, forKey: .compared)
+        fingerprints = try c.decode([String: String].self, forKey: .fingerprints)
+        notes = try c.decodeIfPresent([String].self, forKey: .notes) ?? []
+        // Plans saved before findings existed have none.
+        findings = try c.decodeIfPresent([Finding].self, forKey: .findings) ?? []
     }
 }
 

@@ -6,6 +6,8 @@ public struct LiveState: Sendable {
     public var schemaVersion: Int?
     public var tenants: [Tenant]
     public var backupSchedules: [BackupSchedule]
+    /// Row-level security and role grants, for the tables and roles in scope.
+    public var catalog = CatalogState()
 
     public init(schemaVersion: Int?, tenants: [Tenant] = [], backupSchedules: [BackupSchedule] = []) {
         self.schemaVersion = schemaVersion
@@ -24,11 +26,15 @@ public struct LiveState: Sendable {
             indexes[R.addressPrefix] = byName
             return byName
         }
+        var catalogByAddress: [Address: Attributes]?
         var result: [Address: Attributes?] = [:]
         for address in addresses {
             switch address.prefix {
             case Tenant.addressPrefix: result[address] = .some(index(tenants)[address.name])
             case BackupSchedule.addressPrefix: result[address] = .some(index(backupSchedules)[address.name])
+            case RowLevelSecurity.addressPrefix, RoleGrants.addressPrefix:
+                if catalogByAddress == nil { catalogByAddress = catalog.attributesByAddress() }
+                result[address] = .some(catalogByAddress![address])
             default: result[address] = .some(nil)
             }
         }
@@ -69,6 +75,8 @@ public enum PlanBuilder {
         changes = Diff.guardMassDeletes(changes, observedCount: [
             Tenant.kind: live.tenants.count, BackupSchedule.kind: live.backupSchedules.count,
         ])
+        // Roles and grants before row-level security, since policies name the roles.
+        changes += CatalogPlan.changes(desired: desired, live: live.catalog)
 
         var notes: [String] = []
         if live.schemaVersion == nil {
@@ -81,8 +89,10 @@ public enum PlanBuilder {
         var compared: [String: Int] = [Tenant.kind: count(desired.tenants, live.tenants)]
         let schedules = count(desired.backupSchedules, live.backupSchedules)
         if schedules > 0 { compared[BackupSchedule.kind] = schedules }
+        compared.merge(CatalogPlan.compared(desired: desired, live: live.catalog)) { a, _ in a }
         let plan = Plan(id: context.planID, environment: context.environment, createdAt: context.createdAt, gitCommit: context.gitCommit,
-                        changes: changes, compared: compared, fingerprints: fingerprints, notes: notes)
+                        changes: changes, compared: compared, fingerprints: fingerprints, notes: notes,
+                        findings: CatalogPlan.findings(desired: desired, live: live.catalog))
         return plan.targeting(context.targets)
     }
 

@@ -14,6 +14,9 @@ public struct MarkdownPlanRenderer: Sendable {
         var head = "### Guardrail plan for `\(Self.escapeCode(plan.environment))`\n\n"
         for note in plan.notes { head += "> " + Self.escapeText(note) + "\n" }
         if !plan.notes.isEmpty { head += "\n" }
+        if !plan.findings.isEmpty {
+            head += "**Warnings:**\n\n" + plan.findings.map { "- `\(Self.escapeCode($0.address.description))`: \(Self.escapeText($0.message))\n" }.joined() + "\n"
+        }
         guard plan.hasChanges else {
             return head + "**No changes.** Live state matches the configuration. Compared \(TextPlanRenderer.describeCounts(plan.compared)).\n"
         }

@@ -24,7 +24,7 @@ public struct TextPlanRenderer: Sendable {
         guard plan.hasChanges else {
             out += paint("No changes.", .bold) + " Live state matches the configuration.\n\n"
             out += "Compared \(Self.describeCounts(plan.compared)) in environment \"\(plan.environment)\".\n"
-            return out
+            return out + renderFindings(plan.findings)
         }
         out += "Guardrail will perform the following actions in environment \"\(plan.environment)\":\n\n"
         for change in plan.changes {
@@ -39,13 +39,24 @@ public struct TextPlanRenderer: Sendable {
             let objects = Set(blocked.map { $0.0.address }).count
             out += "\n" + paint("Blocked:", .red) + " \(objects) change\(objects == 1 ? "" : "s") need\(objects == 1 ? "s" : "") \(flags.joined(separator: " and ")) to apply.\n"
         }
+        return out + renderFindings(plan.findings)
+    }
+
+    /// Warnings about the configuration itself, after the summary as Terraform prints its warnings.
+    func renderFindings(_ findings: [Finding]) -> String {
+        guard !findings.isEmpty else { return "" }
+        var out = "\n" + paint("Warnings:", .yellow) + "\n"
+        for finding in findings { out += paint("  ! \(finding.address): \(finding.message)", .yellow) + "\n" }
         return out
     }
 
     static func describeCounts(_ compared: [String: Int]) -> String {
         let parts = compared.keys.sorted().map { kind -> String in
             let n = compared[kind]!
-            return "\(n) \(kind.lowercased())\(n == 1 ? "" : "s")"
+            // Acronyms keep their case: "RLS policy" -> "RLS policies".
+            let word = kind.split(separator: " ").map { $0.allSatisfy(\.isUppercase) && $0.count > 1 ? String($0) : $0.lowercased() }.joined(separator: " ")
+            guard n != 1 else { return "1 \(word)" }
+            return word.hasSuffix("y") ? "\(n) \(word.dropLast())ies" : "\(n) \(word)s"
         }
         return parts.isEmpty ? "nothing" : parts.joined(separator: ", ")
     }

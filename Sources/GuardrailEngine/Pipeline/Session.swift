@@ -12,9 +12,9 @@ import PostgresNIO
 public final class Session: @unchecked Sendable {
     public let environment: ResolvedEnvironment
     public let connection: PostgresConnection
-    private var lock: AdvisoryLock?
-    private var logger: Logger { environment.database.logger }
-    private var schema: SQLIdentifier { environment.database.schema }
+    private(set) var lock: AdvisoryLock?
+    var logger: Logger { environment.database.logger }
+    var schema: SQLIdentifier { environment.database.schema }
 
     private init(environment: ResolvedEnvironment, connection: PostgresConnection) {
         self.environment = environment
@@ -40,16 +40,21 @@ public final class Session: @unchecked Sendable {
     }
 
     /// Reads every kind in one consistent snapshot. Never writes, so it works with a read-only role
-    /// and against a database Guardrail has never touched.
-    public func observe() async throws -> LiveState {
+    /// and against a database Guardrail has never touched. `scope` names the catalog objects
+    /// (tables, roles) the configuration declares; the ones Guardrail manages are added to it.
+    public func observe(scope: CatalogScope = CatalogScope()) async throws -> LiveState {
         try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading live state") { c in
-            try await Self.observeAll(c, schema: schema, logger: logger)
+            try await Self.observeAll(c, schema: schema, scope: scope, logger: logger)
         }
     }
 
-    static func observeAll(_ c: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> LiveState {
+    static func observeAll(_ c: PostgresConnection, schema: SQLIdentifier, scope: CatalogScope, logger: Logger) async throws -> LiveState {
+        // Every name Guardrail writes is schema-qualified; an empty search_path makes pg_get_expr
+        // print policy expressions fully qualified, and nothing can be shadowed.
+        try await c.query("SELECT pg_catalog.set_config('search_path', '', true)", logger: logger)
         let version = try await Migrations.currentVersion(c, schema: schema, logger: logger)
         var live = LiveState(schemaVersion: version)
+        live.catalog = try await CatalogPipeline.observe(c, schema: schema, schemaVersion: version, scope: scope, logger: logger)
         guard let version else { return live }
         if version >= TenantStore.sinceSchemaVersion {
             live.tenants = try await TenantStore.observe(c, schema: schema, logger: logger)
@@ -62,7 +67,8 @@ public final class Session: @unchecked Sendable {
 
     /// A plan for `configuration` against live state now.
     public func plan(_ configuration: Configuration, targets: [String] = [], gitCommit: String? = nil, now: Date = Date()) async throws -> Plan {
-        let live = try await observe()
+        let live = try await observe(scope: CatalogScope(configuration))
+        let configuration = try await CatalogPipeline.prepare(configuration, live: live.catalog, ownSchema: schema.name, on: connection, logger: logger)
         let context = PlanBuilder.Context(environment: environment.name, planID: UUID().uuidString.lowercased(),
                                           createdAt: ISO8601DateFormatter().string(from: now), gitCommit: gitCommit,
                                           schema: schema.name, targets: targets, now: now)
@@ -130,12 +136,13 @@ public final class Session: @unchecked Sendable {
             for table in TenantStore.tables + BackupScheduleStore.tables {
                 try await c.query("LOCK TABLE \(unescaped: schema.qualifying(table)) IN SHARE ROW EXCLUSIVE MODE", logger: logger)
             }
-            let live = try await Self.observeAll(c, schema: schema, logger: logger)
+            try await CatalogPipeline.lockTables(for: plan, on: c, logger: logger)
+            let live = try await Self.observeAll(c, schema: schema, scope: CatalogScope(plan), logger: logger)
             if let staleness = PlanBuilder.staleness(of: plan, against: live) { throw ApplyRefusal.stale(staleness) }
 
             var byKind: [String: [Change]] = [:]
             for change in plan.changes { byKind[change.kind, default: []].append(change) }
-            for kind in byKind.keys where ![Tenant.kind, BackupSchedule.kind].contains(kind) {
+            for kind in byKind.keys where ![Tenant.kind, BackupSchedule.kind].contains(kind) && !CatalogPipeline.isCatalogKind(kind) {
                 throw DatabaseError.other("the plan contains \(kind) changes, which this Guardrail cannot apply")
             }
             if let tenants = byKind[Tenant.kind] {
@@ -144,6 +151,7 @@ public final class Session: @unchecked Sendable {
             if let schedules = byKind[BackupSchedule.kind] {
                 try await BackupScheduleStore.apply(schedules, on: c, schema: schema, logger: logger)
             }
+            try await CatalogPipeline.apply(plan.changes.filter { CatalogPipeline.isCatalogKind($0.kind) }, on: c, schema: schema, logger: logger)
             try await AuditLog.record(plan, osUser: osUser, on: c, schema: schema, logger: logger)
             return ApplyReport(summary: plan.summary, migrations: migrated.map(\.version))
         }

@@ -85,6 +85,20 @@ public enum Migrations {
             """,
             "CREATE UNIQUE INDEX ON \(s.qualifying("backup_drills")) (schedule, scheduled_for)",
         ] },
+        // The tables and roles whose row-level security and grants Guardrail has changed, so that
+        // deleting a manifest plans their release while objects it never touched stay out of plans.
+        Migration(version: 3, name: "managed catalog objects") { s in [
+            """
+            CREATE TABLE \(s.qualifying("managed_catalog_objects")) (
+                kind text NOT NULL CHECK (kind IN ('RowLevelSecurity', 'RoleGrants')),
+                schema_name text NOT NULL DEFAULT '',
+                name text NOT NULL,
+                created_by_guardrail boolean NOT NULL DEFAULT false,
+                since timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (kind, schema_name, name)
+            )
+            """,
+        ] },
     ]
 
     public static var latestVersion: Int { all.last!.version }

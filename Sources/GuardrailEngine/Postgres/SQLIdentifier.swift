@@ -1,3 +1,5 @@
+import GuardrailCore
+
 /// A Postgres identifier (schema, table, role), quoted for splicing into DDL.
 ///
 /// Values always travel as bound parameters; identifiers cannot be bound, so this type is the one
@@ -21,4 +23,22 @@ public struct SQLIdentifier: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { quoted }
+}
+
+extension SQLIdentifier {
+    /// `"schema"."table"` for a table in any schema.
+    public static func qualified(_ table: QualifiedName) -> String {
+        SQLIdentifier(table.schema).qualifying(table.name)
+    }
+
+    /// Roles for a `TO` or `FROM` clause: each quoted, and PUBLIC as the keyword, never a role named "PUBLIC".
+    public static func roleList(_ roles: [String]) -> String {
+        roles.map { $0 == RowLevelSecurity.Policy.publicRole ? "PUBLIC" : SQLIdentifier($0).quoted }.joined(separator: ", ")
+    }
+
+    /// A `search_path` value: each schema quoted, in order, then `pg_temp` last so that temporary
+    /// tables never shadow the names an expression means.
+    public static func searchPath(_ schemas: [String]) -> String {
+        (schemas.map { SQLIdentifier($0).quoted } + ["pg_temp"]).joined(separator: ", ")
+    }
 }

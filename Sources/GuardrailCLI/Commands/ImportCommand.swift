@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import GuardrailCore
+import GuardrailEngine
+
+/// `guardrail import`: writes manifests for live objects the configuration does not declare yet, and
+/// records them as managed, so an immediate plan is empty.
+struct ImportCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "import",
+        abstract: "Write manifests for live objects, so Guardrail can manage them (adoption).",
+        discussion: """
+            rls: every table with row-level security enabled or forced, or with policies, outside the \
+            system schemas. grants: every role holding SELECT, INSERT, UPDATE or DELETE on such tables. \
+            Objects the configuration already declares are skipped. The manifests are written to \
+            policies/imported-<kind>.yaml (or --out), and the objects are recorded as managed in \
+            Guardrail's schema: deleting their manifests later plans their removal.
+            """
+    )
+
+    enum Kind: String, ExpressibleByArgument, CaseIterable { case rls, grants }
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var environment: EnvironmentOptions
+
+    @Argument(help: ArgumentHelp("What to import: rls or grants.", valueName: "kind"))
+    var kind: Kind
+
+    @Option(name: .long, help: ArgumentHelp("The file to write, relative to the configuration directory.", valueName: "file"))
+    var out: String?
+
+    @Flag(name: .long, help: "Overwrite the file if it exists.")
+    var force = false
+
+    @Option(name: .long, help: ArgumentHelp("How long to wait for the apply lock (e.g. 30s).", valueName: "duration"))
+    var lockTimeout: GuardrailDuration = .seconds(10)
+
+    func run() async throws {
+        let configuration = try global.loadConfiguration()
+        let resolved = try environment.resolve(in: configuration)
+        let relative = out ?? "policies/imported-\(kind.rawValue).yaml"
+        let path = URL(fileURLWithPath: relative, relativeTo: global.workspace.root).standardizedFileURL
+        if FileManager.default.fileExists(atPath: path.path), !force {
+            Console.error("error: \(relative) already exists\n  Pass --force to overwrite it, or --out to write another file.")
+            throw ExitCode.failure
+        }
+        let applicationName = "guardrail import (\(Console.osUser)@\(Console.hostName))"
+        let session = try await withDiagnostics { try await Session.open(resolved, applicationName: applicationName) }
+        do {
+            let header = "Imported by `guardrail import \(kind.rawValue)` from environment \"\(resolved.name)\"."
+            let text: String
+            var tables: [QualifiedName] = [], roles: [String] = []
+            switch kind {
+            case .rls:
+                let found = try await withDiagnostics {
+                    try await session.discoverRowLevelSecurity(excluding: Set(configuration.rowLevelSecurity.map(\.table)))
+                }
+                tables = found.map(\.table)
+                text = RowLevelSecurity.manifestYAML(found, header: header + "\nExpressions are as Postgres stores them, fully qualified, so searchPath is empty.")
+            case .grants:
+                let found = try await withDiagnostics { try await session.discoverRoleGrants(excluding: Set(configuration.roleGrants.map(\.role))) }
+                roles = found.map(\.role)
+                text = RoleGrants.manifestYAML(found, header: header)
+            }
+            guard !tables.isEmpty || !roles.isEmpty else {
+                Console.error("Nothing to import: every live \(kind == .rls ? "table with row-level security" : "role with table privileges") is already in the configuration.")
+                await session.close()
+                return
+            }
+            // What is written must read back; a failure here is a bug, and nothing is recorded.
+            let (_, diagnostics) = ConfigurationLoader.load([ManifestSource(path: relative, bytes: Array(text.utf8))])
+            guard !diagnostics.hasErrors else {
+                Console.diagnostics(diagnostics.sorted)
+                Console.error("error: the imported manifests do not validate; this is a bug in Guardrail, and nothing was written")
+                throw ExitCode.failure
+            }
+            try withDiagnostics {
+                do {
+                    try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try Data(text.utf8).write(to: path, options: .atomic)
+                } catch {
+                    throw DiagnosticError(.error("cannot write \(relative)", detail: error.localizedDescription))
+                }
+            }
+            try await withDiagnostics {
+                try await session.acquireLock(timeout: lockTimeout, applicationName: applicationName + " lock")
+                try await session.adopt(tables: tables, roles: roles)
+            }
+            let count = tables.count + roles.count
+            let noun = kind == .rls ? "table\(count == 1 ? "" : "s") with row-level security" : "role\(count == 1 ? "" : "s")"
+            Console.out("Imported \(count) \(noun) into \(relative); Guardrail now manages \(count == 1 ? "it" : "them").\n")
+            Console.out("Run `guardrail plan --env \(resolved.name)`: it should show no changes.\n")
+            await session.close()
+        } catch {
+            await session.close()
+            throw error
+        }
+    }
+}

@@ -1,0 +1,46 @@
+/// Writes YAML scalars that read back as exactly the same string.
+public enum YAMLText {
+    /// The string as a YAML scalar: plain when that is unambiguous (`tenant_isolation`,
+    /// `public.properties`), otherwise double-quoted with JSON-style escapes.
+    public static func scalar(_ s: String) -> String {
+        isSafePlain(s) ? s : quoted(s)
+    }
+
+    /// A flow sequence of scalars: `[a, "b c"]`.
+    public static func list(_ items: [String]) -> String {
+        "[" + items.map(scalar).joined(separator: ", ") + "]"
+    }
+
+    /// Double-quoted. Beyond JSON's escapes, the characters YAML treats as line breaks or may drop
+    /// (NEL, the line and paragraph separators, BOM, C1 controls) are escaped too.
+    public static func quoted(_ s: String) -> String {
+        var out = "\""
+        for scalar in s.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\t": out += "\\t"
+            case "\r": out += "\\r"
+            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
+                || scalar.value == 0x2028 || scalar.value == 0x2029 || scalar.value == 0xFEFF:
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
+            default:
+                out.unicodeScalars.append(scalar)
+            }
+        }
+        return out + "\""
+    }
+
+    private static let reserved: Set<String> = ["true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"]
+
+    /// Letters, digits, `_`, `.` and `-`, starting with a letter or `_`, and not a word YAML reads as
+    /// something else.
+    static func isSafePlain(_ s: String) -> Bool {
+        guard let first = s.unicodeScalars.first, !reserved.contains(s.lowercased()) else { return false }
+        func isLetter(_ c: Unicode.Scalar) -> Bool { ("a"..."z").contains(c) || ("A"..."Z").contains(c) || c == "_" }
+        guard isLetter(first) else { return false }
+        return s.unicodeScalars.allSatisfy { isLetter($0) || ("0"..."9").contains($0) || $0 == "." || $0 == "-" }
+    }
+}

@@ -1,0 +1,292 @@
+import Foundation
+import GuardrailCore
+import Logging
+import PostgresNIO
+
+/// Proves tenant isolation by trying to break it: as each application role, acting for tenant A,
+/// it reads, inserts, moves, updates and deletes rows of tenant B.
+///
+/// Everything happens in one transaction that is always rolled back. For each table it first
+/// inserts one row for tenant A and one for tenant B as the connecting user (which must bypass
+/// row-level security: a superuser or a BYPASSRLS role), so a leak has something to show. Then, for
+/// each role, in a savepoint: `SET LOCAL ROLE`, set the tenant setting to A, and run the checks.
+/// A rejected write (row-level security or a missing privilege) and an invisible row are isolation;
+/// a visible or writable row of B is a leak; any other error means the check could not run.
+public enum IsolationVerifier {
+    public struct Options: Sendable {
+        public var tables: [QualifiedName]
+        public var roles: [String]
+        public var tenantColumn: String
+        public var setting: String
+        public var tenantA: String
+        public var tenantB: String
+
+        public init(tables: [QualifiedName], roles: [String], tenantColumn: String = "tenant_id",
+                    setting: String = "app.current_tenant_id", tenantA: String, tenantB: String) {
+            self.tables = tables
+            self.roles = roles
+            self.tenantColumn = tenantColumn
+            self.setting = setting
+            self.tenantA = tenantA
+            self.tenantB = tenantB
+        }
+    }
+
+    public enum Outcome: String, Sendable {
+        /// The role could not see or write the other tenant's rows.
+        case isolated
+        /// The role saw or wrote a row of the other tenant.
+        case leak = "LEAK"
+        /// The check did not apply (the table has no tenant column).
+        case skipped
+        /// The check could not run; isolation is unproven.
+        case failed = "could not check"
+    }
+
+    public struct Check: Sendable {
+        public var table: QualifiedName
+        public var role: String
+        public var name: String
+        public var outcome: Outcome
+        public var detail: String
+    }
+
+    public struct Report: Sendable {
+        public var checks: [Check]
+        public var leaks: Int { checks.filter { $0.outcome == .leak }.count }
+        public var failures: Int { checks.filter { $0.outcome == .failed }.count }
+        public var proven: Bool { leaks == 0 && failures == 0 }
+    }
+
+    struct Column: Sendable {
+        var name: String
+        var category: String
+        var typeName: String
+        var required: Bool
+        var firstEnumLabel: String?
+    }
+
+    static func verify(_ options: Options, on c: PostgresConnection, logger: Logger) async throws -> Report {
+        try await c.query("BEGIN", logger: logger)
+        do {
+            let report = try await run(options, on: c, logger: logger)
+            try await c.query("ROLLBACK", logger: logger)
+            return report
+        } catch {
+            _ = try? await c.query("ROLLBACK", logger: logger)
+            throw DatabaseError.wrap(error, context: "verifying tenant isolation")
+        }
+    }
+
+    private static func run(_ options: Options, on c: PostgresConnection, logger: Logger) async throws -> Report {
+        try await c.query("SELECT pg_catalog.set_config('search_path', '', true)", logger: logger)
+        let columns = try await observeColumns(options.tables, on: c, logger: logger)
+        var checks: [Check] = []
+        for table in options.tables {
+            let cols = columns[table] ?? []
+            guard cols.contains(where: { $0.name == options.tenantColumn }) else {
+                checks.append(Check(table: table, role: "-", name: "tenant column", outcome: .skipped,
+                                    detail: cols.isEmpty ? "the table does not exist" : "no \(options.tenantColumn) column"))
+                continue
+            }
+            let fixture = Fixture(table: table, columns: cols, tenantColumn: options.tenantColumn)
+            // The connecting user writes one row per tenant; it must not be subject to the policies,
+            // and row_security = off makes Postgres say so instead of filtering silently.
+            try await c.query("SAVEPOINT guardrail_fixture", logger: logger)
+            do {
+                try await c.query("SELECT pg_catalog.set_config('row_security', 'off', true)", logger: logger)
+                for tenant in [options.tenantA, options.tenantB] {
+                    try await c.query(fixture.insert(tenant: tenant), logger: logger)
+                }
+                try await c.query("SELECT pg_catalog.set_config('row_security', 'on', true)", logger: logger)
+                try await c.query("RELEASE SAVEPOINT guardrail_fixture", logger: logger)
+            } catch {
+                try await c.query("ROLLBACK TO SAVEPOINT guardrail_fixture", logger: logger)
+                checks.append(Check(table: table, role: "-", name: "test rows", outcome: .failed,
+                                    detail: "could not insert a row per tenant as the connecting user: \(message(error)). Run verify as a superuser or a BYPASSRLS role."))
+                continue
+            }
+            for role in options.roles {
+                checks += try await checkRole(role, table: table, fixture: fixture, options: options, on: c, logger: logger)
+            }
+        }
+        return Report(checks: checks)
+    }
+
+    private static func checkRole(_ role: String, table: QualifiedName, fixture: Fixture, options: Options,
+                                  on c: PostgresConnection, logger: Logger) async throws -> [Check] {
+        try await c.query("SAVEPOINT guardrail_role", logger: logger)
+        var checks: [Check] = []
+        func check(_ name: String, _ outcome: Outcome, _ detail: String) {
+            checks.append(Check(table: table, role: role, name: name, outcome: outcome, detail: detail))
+        }
+        do {
+            try await c.query(PostgresQuery(unsafeSQL: "SET LOCAL ROLE \(SQLIdentifier(role).quoted)"), logger: logger)
+            try await c.query("SELECT pg_catalog.set_config(\(options.setting), \(options.tenantA), true)", logger: logger)
+        } catch {
+            try await c.query("ROLLBACK TO SAVEPOINT guardrail_role", logger: logger)
+            return [Check(table: table, role: role, name: "act as role", outcome: .failed, detail: message(error))]
+        }
+        let t = SQLIdentifier.qualified(table), col = SQLIdentifier(options.tenantColumn).quoted
+        let a = options.tenantA, b = options.tenantB
+
+        // Reading: no row of any tenant but A may be visible. A's own test row should be.
+        var own = 0
+        switch try await attempt(on: c, logger: logger, {
+            let rows = try await c.query("""
+                SELECT count(*) FILTER (WHERE \(unescaped: col)::text IS DISTINCT FROM \(a)), count(*) FILTER (WHERE \(unescaped: col)::text = \(a))
+                FROM \(unescaped: t)
+                """, logger: logger)
+            var other = 0
+            for try await (n, mine) in rows.decode((Int, Int).self) { other = n; own = mine }
+            return other
+        }) {
+        case .value(let n):
+            n == 0 ? check("read other tenants' rows", .isolated, "none visible; \(own) of tenant A's visible")
+                : check("read other tenants' rows", .leak, "\(n) row\(n == 1 ? "" : "s") of other tenants visible")
+        case .rejected(let why): check("read other tenants' rows", .isolated, why)
+        case .error(let why): check("read other tenants' rows", .failed, why)
+        }
+        // Inserting a row for B.
+        switch try await attempt(on: c, logger: logger, { try await c.query(fixture.insert(tenant: b), logger: logger); return 1 }) {
+        case .value: check("insert a row for tenant B", .leak, "the insert succeeded")
+        case .rejected(let why): check("insert a row for tenant B", .isolated, why)
+        case .error(let why): check("insert a row for tenant B", .failed, why)
+        }
+        // Moving A's row to B.
+        switch try await attempt(on: c, logger: logger, {
+            try await count(c, """
+                WITH u AS (UPDATE \(unescaped: t) SET \(unescaped: col) = (pg_catalog.json_populate_record(NULL::\(unescaped: t), \(fixture.tenantJSON(b))::json)).\(unescaped: col)
+                           WHERE \(unescaped: col)::text = \(a) RETURNING 1)
+                SELECT count(*) FROM u
+                """, logger: logger)
+        }) {
+        case .value(let n): n == 0 ? check("move a row to tenant B", .isolated, "no row of tenant A visible to move") : check("move a row to tenant B", .leak, "\(n) row\(n == 1 ? "" : "s") moved to tenant B")
+        case .rejected(let why): check("move a row to tenant B", .isolated, why)
+        case .error(let why): check("move a row to tenant B", .failed, why)
+        }
+        // Updating and deleting B's rows.
+        let writes: [(String, String, PostgresQuery)] = [
+            ("update tenant B's rows", "updated",
+             "WITH u AS (UPDATE \(unescaped: t) SET \(unescaped: col) = \(unescaped: col) WHERE \(unescaped: col)::text = \(b) RETURNING 1) SELECT count(*) FROM u"),
+            ("delete tenant B's rows", "deleted",
+             "WITH d AS (DELETE FROM \(unescaped: t) WHERE \(unescaped: col)::text = \(b) RETURNING 1) SELECT count(*) FROM d"),
+        ]
+        for (name, verb, query) in writes {
+            switch try await attempt(on: c, logger: logger, { try await count(c, query, logger: logger) }) {
+            case .value(let n): n == 0 ? check(name, .isolated, "no rows \(verb)") : check(name, .leak, "\(n) row\(n == 1 ? "" : "s") \(verb)")
+            case .rejected(let why): check(name, .isolated, why)
+            case .error(let why): check(name, .failed, why)
+            }
+        }
+        try await c.query("ROLLBACK TO SAVEPOINT guardrail_role", logger: logger)
+        return checks
+    }
+
+    enum Attempt {
+        case value(Int)
+        /// Postgres refused: row-level security or a missing privilege.
+        case rejected(String)
+        case error(String)
+    }
+
+    /// Runs one check in a savepoint that is always rolled back, so checks never see each other's writes.
+    private static func attempt(on c: PostgresConnection, logger: Logger, _ body: () async throws -> Int) async throws -> Attempt {
+        try await c.query("SAVEPOINT guardrail_check", logger: logger)
+        let result: Attempt
+        do {
+            result = .value(try await body())
+        } catch {
+            let wrapped = DatabaseError.wrap(error, context: "check")
+            if let db = wrapped as? DatabaseError, case .server(let state, let text, _, _, _) = db, state == "42501" {
+                result = .rejected(text.contains("row-level security") ? "rejected by row-level security" : "rejected: \(text)")
+            } else {
+                result = .error(message(error))
+            }
+        }
+        try await c.query("ROLLBACK TO SAVEPOINT guardrail_check", logger: logger)
+        return result
+    }
+
+    private static func count(_ c: PostgresConnection, _ query: PostgresQuery, logger: Logger) async throws -> Int {
+        let rows = try await c.query(query, logger: logger)
+        for try await (n) in rows.decode(Int.self) { return n }
+        return 0
+    }
+
+    private static func message(_ error: any Error) -> String {
+        let wrapped = DatabaseError.wrap(error, context: "check")
+        if let db = wrapped as? DatabaseError, case .server(let state, let text, _, _, _) = db { return "\(text) (SQLSTATE \(state))" }
+        return "\(wrapped)"
+    }
+
+    private static func observeColumns(_ tables: [QualifiedName], on c: PostgresConnection, logger: Logger) async throws -> [QualifiedName: [Column]] {
+        let rows = try await c.query("""
+            SELECT n.nspname::text, cl.relname::text, a.attname::text, t.typcategory::text, coalesce(bt.typname, t.typname)::text,
+                   a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '',
+                   (SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = coalesce(bt.oid, t.oid) ORDER BY e.enumsortorder LIMIT 1)
+            FROM unnest(\(tables.map(\.schema))::text[], \(tables.map(\.name))::text[]) AS want(schema_name, table_name)
+            JOIN pg_catalog.pg_namespace n ON n.nspname = want.schema_name
+            JOIN pg_catalog.pg_class cl ON cl.relnamespace = n.oid AND cl.relname = want.table_name
+            JOIN pg_catalog.pg_attribute a ON a.attrelid = cl.oid AND a.attnum > 0 AND NOT a.attisdropped
+            JOIN pg_catalog.pg_type t ON t.oid = a.atttypid
+            LEFT JOIN pg_catalog.pg_type bt ON bt.oid = t.typbasetype AND t.typtype = 'd'
+            ORDER BY 1, 2, a.attnum
+            """, logger: logger)
+        var result: [QualifiedName: [Column]] = [:]
+        for try await (schema, table, name, category, typeName, required, label) in rows.decode((String, String, String, String, String, Bool, String?).self) {
+            result[QualifiedName(schema: schema, name: table), default: []].append(
+                Column(name: name, category: category, typeName: typeName, required: required, firstEnumLabel: label))
+        }
+        return result
+    }
+
+    /// The test row for a tenant: the tenant column, plus a plausible value for every column that
+    /// needs one (NOT NULL without a default), given as JSON and typed by `json_populate_record`.
+    struct Fixture: Sendable {
+        var table: QualifiedName
+        var columns: [Column]
+        var tenantColumn: String
+
+        var filled: [Column] { columns.filter { $0.name == tenantColumn || $0.required } }
+
+        func json(tenant: String) -> String {
+            var fields: [String] = []
+            for column in filled {
+                let value = column.name == tenantColumn ? AttributeValue.jsonQuote(tenant) : Self.sample(column)
+                fields.append(AttributeValue.jsonQuote(column.name) + ":" + value)
+            }
+            return "{" + fields.joined(separator: ",") + "}"
+        }
+
+        func tenantJSON(_ tenant: String) -> String {
+            "{" + AttributeValue.jsonQuote(tenantColumn) + ":" + AttributeValue.jsonQuote(tenant) + "}"
+        }
+
+        func insert(tenant: String) -> PostgresQuery {
+            let t = SQLIdentifier.qualified(table)
+            let names = filled.map { SQLIdentifier($0.name).quoted }.joined(separator: ", ")
+            return "INSERT INTO \(unescaped: t) (\(unescaped: names)) SELECT \(unescaped: names) FROM pg_catalog.json_populate_record(NULL::\(unescaped: t), \(json(tenant: tenant))::json)"
+        }
+
+        static func sample(_ column: Column) -> String {
+            switch column.typeName {
+            case "uuid": return AttributeValue.jsonQuote(UUID().uuidString.lowercased())
+            case "json", "jsonb": return "{}"
+            case "date": return "\"2025-06-01\""
+            case "timestamp", "timestamptz": return "\"2025-06-01T00:00:00Z\""
+            case "time", "timetz": return "\"12:00:00\""
+            case "interval": return "\"1 hour\""
+            case "bool": return "false"
+            default: break
+            }
+            switch column.category {
+            case "S": return AttributeValue.jsonQuote("gv-" + String(UUID().uuidString.prefix(6)).lowercased())
+            case "N": return String(Int.random(in: 1...1_000_000))
+            case "A": return "[]"
+            case "E": return AttributeValue.jsonQuote(column.firstEnumLabel ?? "")
+            default: return "null"
+            }
+        }
+    }
+}
