@@ -201,7 +201,7 @@ struct RenderingTests {
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         #expect(object["format_version"] as? String == "1.0")
         #expect(Set(object.keys) == ["format_version", "plan_id", "environment", "created_at", "git_commit", "summary", "blocked",
-                                     "changes", "compared", "fingerprints", "notes"])
+                                     "changes", "compared", "fingerprints", "notes", "findings"])
         #expect(object["plan_id"] as? String == Self.goldenPlan.id)
         let summary = try #require(object["summary"] as? [String: Int])
         #expect(summary == ["add": 2, "change": 1, "destroy": 2])
