@@ -188,7 +188,7 @@ struct ApplySafetyTests {
         #expect(entry.osUser == "alice")
         #expect(entry.gitCommit == "0123456789abcdef0123456789abcdef01234567")
         #expect(entry.added == 4)
-        let changes = try await db.scalar("SELECT jsonb_array_length(changes) FROM guardrail.audit_log")
+        let changes = try await db.scalar("SELECT json_array_length(changes) FROM guardrail.audit_log")
         #expect(changes == "4")
     }
 

@@ -35,7 +35,7 @@ public enum AuditLog {
             INSERT INTO \(unescaped: schema.qualifying("audit_log"))
                 (plan_id, environment, git_commit, os_user, added, changed, destroyed, changes)
             VALUES (\(UUID(uuidString: plan.id) ?? UUID()), \(plan.environment), \(plan.gitCommit), \(osUser),
-                    \(s.add), \(s.change), \(s.destroy), \(changes)::jsonb)
+                    \(s.add), \(s.change), \(s.destroy), \(changes)::json)
             """, logger: logger)
     }
 

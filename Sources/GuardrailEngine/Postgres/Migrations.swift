@@ -99,6 +99,10 @@ public enum Migrations {
             )
             """,
         ] },
+        // json keeps the text as written: large applies record their changes without building jsonb.
+        Migration(version: 4, name: "audit changes as json") { s in [
+            "ALTER TABLE \(s.qualifying("audit_log")) ALTER COLUMN changes TYPE json USING changes::json",
+        ] },
     ]
 
     public static var latestVersion: Int { all.last!.version }
