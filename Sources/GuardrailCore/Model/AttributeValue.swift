@@ -48,51 +48,13 @@ public enum AttributeValue: Hashable, Sendable, Codable, CustomStringConvertible
 
     /// A JSON-style quoted string, with control characters escaped so a value can never forge output lines.
     public static func quote(_ s: String) -> String {
-        if !needsEscaping(s, allowHighControls: false) { return "\"" + s + "\"" }
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20 || scalar.value == 0x7f || (0x80...0x9f).contains(scalar.value):
-                out += "\\u{\(String(scalar.value, radix: 16))}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        TextEscaping.escape(s, .display, quoted: true)
     }
 
     /// Text with control characters escaped as in `quote`, but unquoted: for names and messages printed
     /// bare in a plan, which can come from live state and must not start a line of their own.
     public static func escapingControlCharacters(_ s: String) -> String {
-        func isControl(_ v: UInt32) -> Bool { v < 0x20 || v == 0x7f || (0x80...0x9f).contains(v) }
-        guard s.unicodeScalars.contains(where: { isControl($0.value) }) else { return s }
-        var out = ""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where isControl(scalar.value): out += "\\u{\(String(scalar.value, radix: 16))}"
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out
-    }
-
-    /// Whether `s` has a quote, a backslash or a control character; most values have none, and then
-    /// quoting is a plain concatenation. C1 controls (U+0080–U+009F) are two UTF-8 bytes, 0xC2 0x80–0x9F.
-    static func needsEscaping(_ s: String, allowHighControls: Bool) -> Bool {
-        var previous: UInt8 = 0
-        for byte in s.utf8 {
-            if byte < 0x20 || byte == 0x22 || byte == 0x5C || byte == 0x7F { return true }
-            if !allowHighControls, previous == 0xC2, byte >= 0x80, byte <= 0x9F { return true }
-            previous = byte
-        }
-        return false
+        TextEscaping.escape(s, .display, quoted: false)
     }
 
     public var stringValue: String? { if case .string(let s) = self { s } else { nil } }
@@ -114,23 +76,7 @@ public enum AttributeValue: Hashable, Sendable, Codable, CustomStringConvertible
 
     /// A JSON string literal (RFC 8259 escapes).
     public static func jsonQuote(_ s: String) -> String {
-        if !needsEscaping(s, allowHighControls: true) { return "\"" + s + "\"" }
-        var out = "\""
-        out.reserveCapacity(s.utf8.count + 2)
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            case _ where scalar.value < 0x20:
-                let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-            default: out.unicodeScalars.append(scalar)
-            }
-        }
-        return out + "\""
+        TextEscaping.escape(s, .json, quoted: true)
     }
 }
 

@@ -129,61 +129,54 @@ public struct CronSchedule: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    /// The next `count` run times strictly after `date`, in `timeZone`'s wall clock.
+    /// The run times of each matching day, walking from `date`'s day forwards (or backwards), in
+    /// `timeZone`'s wall clock, until `visit` returns false or eight years have passed (which covers
+    /// every leap-day and weekday combination a valid expression can need).
     ///
-    /// A wall-clock time that a daylight-saving jump skips runs at the first instant after the gap; a
-    /// time that occurs twice runs once, at its first occurrence.
-    public func nextRuns(after date: Date, in timeZone: TimeZone, count: Int) -> [Date] {
+    /// A wall time inside a daylight-saving gap resolves to just after the gap, and a wall time that
+    /// occurs twice resolves to its first occurrence.
+    private func walk(from date: Date, in timeZone: TimeZone, backwards: Bool, _ visit: (Date) -> Bool) {
         var calendar = Calendar(identifier: .gregorian)
         calendar.timeZone = timeZone
-        var runs: [Date] = []
-        let sortedHours = hours.sorted(), sortedMinutes = minutes.sorted()
+        let hourOrder = backwards ? hours.sorted(by: >) : hours.sorted()
+        let minuteOrder = backwards ? minutes.sorted(by: >) : minutes.sorted()
         var day = calendar.startOfDay(for: date)
-        // Eight years covers every leap-day and weekday combination a valid expression can need.
         for _ in 0..<(366 * 8) {
             let parts = calendar.dateComponents([.year, .month, .day, .weekday], from: day)
             if let year = parts.year, let month = parts.month, let dom = parts.day, let weekday = parts.weekday,
                matchesDay(month: month, day: dom, weekday: weekday - 1) {
-                for hour in sortedHours {
-                    for minute in sortedMinutes {
+                for hour in hourOrder {
+                    for minute in minuteOrder {
                         let wanted = DateComponents(year: year, month: month, day: dom, hour: hour, minute: minute)
-                        // A wall time inside a daylight-saving gap resolves to just after it; the
-                        // strictly-increasing check keeps it from running twice.
                         guard let candidate = calendar.date(from: wanted), calendar.component(.day, from: candidate) == dom else { continue }
-                        if candidate > date, runs.last.map({ $0 < candidate }) ?? true {
-                            runs.append(candidate)
-                            if runs.count == count { return runs }
-                        }
+                        if !visit(candidate) { return }
                     }
                 }
             }
-            guard let next = calendar.date(byAdding: .day, value: 1, to: day) else { break }
+            guard let next = calendar.date(byAdding: .day, value: backwards ? -1 : 1, to: day) else { return }
             day = next
+        }
+    }
+
+    /// The next `count` run times strictly after `date`, in `timeZone`'s wall clock. A gap-shifted time
+    /// that lands on another run is kept once.
+    public func nextRuns(after date: Date, in timeZone: TimeZone, count: Int) -> [Date] {
+        var runs: [Date] = []
+        guard count > 0 else { return runs }
+        walk(from: date, in: timeZone, backwards: false) { candidate in
+            if candidate > date, runs.last.map({ $0 < candidate }) ?? true { runs.append(candidate) }
+            return runs.count < count
         }
         return runs
     }
 
     /// The latest run time at or before `date` (within the past eight years), for catching up missed runs.
     public func previousRun(atOrBefore date: Date, in timeZone: TimeZone) -> Date? {
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = timeZone
-        var day = calendar.startOfDay(for: date)
-        let sortedHours = hours.sorted(by: >), sortedMinutes = minutes.sorted(by: >)
-        for _ in 0..<(366 * 8) {
-            let parts = calendar.dateComponents([.year, .month, .day, .weekday], from: day)
-            if let year = parts.year, let month = parts.month, let dom = parts.day, let weekday = parts.weekday,
-               matchesDay(month: month, day: dom, weekday: weekday - 1) {
-                for hour in sortedHours {
-                    for minute in sortedMinutes {
-                        guard let candidate = calendar.date(from: DateComponents(year: year, month: month, day: dom, hour: hour, minute: minute)),
-                              calendar.component(.day, from: candidate) == dom else { continue }
-                        if candidate <= date { return candidate }
-                    }
-                }
-            }
-            guard let previous = calendar.date(byAdding: .day, value: -1, to: day) else { break }
-            day = previous
+        var found: Date?
+        walk(from: date, in: timeZone, backwards: true) { candidate in
+            if candidate <= date { found = candidate }
+            return found == nil
         }
-        return nil
+        return found
     }
 }

@@ -89,7 +89,7 @@ public struct BackupRunner: Sendable {
     /// then prunes by retention. Returns nil when another runner already claimed `scheduledFor`.
     @discardableResult
     public func backup(_ schedule: BackupSchedule, scheduledFor: Date? = nil, now: @Sendable () -> Date = Date.init) async throws -> Run? {
-        guard let id = try await claimRun(schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
+        guard let id = try await claim("backup_runs", schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
         let folder = URL(fileURLWithPath: directory).appendingPathComponent(schedule.name, isDirectory: true)
         let stamp = Self.fileStamp(now())
         let final = folder.appendingPathComponent("\(schedule.name)-\(stamp)-\(id).dump")
@@ -141,10 +141,12 @@ public struct BackupRunner: Sendable {
         return prunable
     }
 
-    private func claimRun(schedule: String, scheduledFor: Date?) async throws -> Int? {
+    /// Inserts a 'running' row into `table` for (schedule, scheduledFor); nil when that row already
+    /// exists, that is when another runner claimed the same due time first.
+    private func claim(_ table: String, schedule: String, scheduledFor: Date?) async throws -> Int? {
         try await database.withConnection(applicationName: "guardrail backup") { c in
             let rows = try await c.query("""
-                INSERT INTO \(unescaped: schema.qualifying("backup_runs")) (schedule, scheduled_for, status)
+                INSERT INTO \(unescaped: schema.qualifying(table)) (schedule, scheduled_for, status)
                 VALUES (\(schedule), \(scheduledFor), 'running')
                 ON CONFLICT (schedule, scheduled_for) DO NOTHING
                 RETURNING id
@@ -191,7 +193,7 @@ public struct BackupRunner: Sendable {
     @discardableResult
     public func drill(_ schedule: BackupSchedule, scheduledFor: Date? = nil) async throws -> Drill? {
         let checks = schedule.restoreDrill ?? BackupSchedule.RestoreDrill(schedule: schedule.schedule)
-        guard let id = try await claimDrill(schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
+        guard let id = try await claim("backup_drills", schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
         var results: [DrillCheck] = []
         var backupID: Int?
         var failure: String?
@@ -266,19 +268,6 @@ public struct BackupRunner: Sendable {
                 """, logger: logger)
         }
         return try await drills(schedule: schedule.name, limit: 100).first { $0.id == id }
-    }
-
-    private func claimDrill(schedule: String, scheduledFor: Date?) async throws -> Int? {
-        try await database.withConnection(applicationName: "guardrail drill") { c in
-            let rows = try await c.query("""
-                INSERT INTO \(unescaped: schema.qualifying("backup_drills")) (schedule, scheduled_for, status)
-                VALUES (\(schedule), \(scheduledFor), 'running')
-                ON CONFLICT (schedule, scheduled_for) DO NOTHING
-                RETURNING id
-                """, logger: logger)
-            for try await (id) in rows.decode(Int.self) { return id }
-            return nil
-        }
     }
 
     /// Recorded drills, newest first.
