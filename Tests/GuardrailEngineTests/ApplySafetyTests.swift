@@ -10,8 +10,7 @@ struct ApplySafetyTests {
     /// A database with `count` generated tenants applied, and an open, locked session on it.
     func seeded(_ count: Int) async throws -> (TestDatabase, Session, Configuration) {
         let db = try await TestPostgres.createDatabase()
-        let session = try await Session.open(db.environment(), applicationName: "test")
-        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
+        let session = try await db.lockedSession()
         let configuration = Fixtures.generatedConfiguration(tenants: count)
         _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "tester")
         return (db, session, configuration)
@@ -115,9 +114,8 @@ struct ApplySafetyTests {
     func failedFirstApplyLeavesNoSchema() async throws {
         let db = try await TestPostgres.createDatabase()
         defer { Task { await db.drop() } }
-        let session = try await Session.open(db.environment(), applicationName: "test")
+        let session = try await db.lockedSession()
         defer { Task { await session.close() } }
-        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
         var configuration = Configuration()
         configuration.tenants = [Tenant(name: "a", id: Fixtures.tenantID(1), displayName: "A"),
                                  Tenant(name: "b", id: Fixtures.tenantID(1), displayName: "B")]
@@ -176,9 +174,8 @@ struct ApplySafetyTests {
     func applyIsAudited() async throws {
         let db = try await TestPostgres.createDatabase()
         defer { Task { await db.drop() } }
-        let session = try await Session.open(db.environment(), applicationName: "test")
+        let session = try await db.lockedSession()
         defer { Task { await session.close() } }
-        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
         let plan = try await session.plan(Fixtures.generatedConfiguration(tenants: 4), gitCommit: "0123456789abcdef0123456789abcdef01234567")
         _ = try await session.apply(plan, overrides: HazardOverrides(), osUser: "alice")
         let history = try await session.history(limit: 10)
@@ -196,9 +193,8 @@ struct ApplySafetyTests {
     func migrationsAreIdempotent() async throws {
         let db = try await TestPostgres.createDatabase()
         defer { Task { await db.drop() } }
-        let session = try await Session.open(db.environment(), applicationName: "test")
+        let session = try await db.lockedSession()
         defer { Task { await session.close() } }
-        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
         _ = try await session.apply(try await session.plan(Fixtures.generatedConfiguration(tenants: 1)), overrides: HazardOverrides(), osUser: "t")
         var next = Fixtures.generatedConfiguration(tenants: 2)
         next.tenants[0].displayName = "x"

@@ -33,8 +33,7 @@ struct BackupTests {
         environment.backupDirectory = dir.path
         var configuration = Fixtures.generatedConfiguration(tenants: 5)
         configuration.backupSchedules = schedules
-        let session = try await Session.open(environment, applicationName: "test")
-        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
+        let session = try await db.lockedSession(environment)
         _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "tester")
         await session.close()
         try await db.execute("""
@@ -51,9 +50,8 @@ struct BackupTests {
     func scheduleConverges() async throws {
         let db = try await TestPostgres.createDatabase()
         defer { Task { await db.drop() } }
-        let session = try await Session.open(db.environment(), applicationName: "test")
+        let session = try await db.lockedSession()
         defer { Task { await session.close() } }
-        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
         var configuration = Configuration()
         var berlin = Self.schedule(drill: .init(schedule: try CronSchedule.parse("0 4 * * 0").get(),
                                                 rowCounts: [.init(table: "public.properties", min: 1)], sql: [.init(name: "x", query: "SELECT true")]))

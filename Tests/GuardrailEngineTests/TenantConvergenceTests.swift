@@ -44,9 +44,8 @@ struct TenantConvergenceTests {
     func generatedEstateConverges() async throws {
         let db = try await TestPostgres.createDatabase()
         defer { Task { await db.drop() } }
-        let session = try await Session.open(db.environment(), applicationName: "test")
+        let session = try await db.lockedSession()
         defer { Task { await session.close() } }
-        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
 
         let initial = Fixtures.generatedConfiguration(tenants: 1_000)
         _ = try await session.apply(try await session.plan(initial), overrides: HazardOverrides(), osUser: "tester")
@@ -79,9 +78,8 @@ struct TenantConvergenceTests {
     func awkwardValuesRoundTrip() async throws {
         let db = try await TestPostgres.createDatabase()
         defer { Task { await db.drop() } }
-        let session = try await Session.open(db.environment(), applicationName: "test")
+        let session = try await db.lockedSession()
         defer { Task { await session.close() } }
-        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
         var configuration = Configuration()
         configuration.tenants = [
             Tenant(name: "quotes", id: Fixtures.tenantID(1), displayName: "O'Brien \"Realty\"; DROP TABLE tenants; --"),

@@ -130,3 +130,12 @@ public struct TestDatabase: Sendable {
         }
     }
 }
+
+extension TestDatabase {
+    /// A session on this database holding the apply lock, as `guardrail apply` runs.
+    public func lockedSession(_ environment: ResolvedEnvironment? = nil) async throws -> Session {
+        let session = try await Session.open(environment ?? self.environment(), applicationName: "test")
+        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
+        return session
+    }
+}
