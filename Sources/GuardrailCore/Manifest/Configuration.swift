@@ -1,6 +1,8 @@
 /// Everything the configuration folders declare, decoded and cross-checked.
 public struct Configuration: Sendable {
     public var tenants: [Tenant] = []
+    public var flags: [FeatureFlag] = []
+    public var guardrails: [Guardrail] = []
     public var environments: [String: Environment] = [:]
     /// Where each object is declared, for errors that Postgres or a later stage finds.
     public var locations: [Address: SourceLocation] = [:]
@@ -11,7 +13,8 @@ public struct Configuration: Sendable {
 
     /// Counts by kind, for "Validated ..." and "No changes" summaries.
     public var objectCounts: [(kind: String, count: Int)] {
-        [(Tenant.kind, tenants.count), (Environment.kind, environments.count)]
+        [(Tenant.kind, tenants.count), (FeatureFlag.kind, flags.count), (Guardrail.kind, guardrails.count),
+         (Environment.kind, environments.count)]
     }
 }
 
@@ -34,7 +37,7 @@ public struct ManifestSource: Sendable {
 public enum ConfigurationLoader {
     public static let apiVersion = "guardrail/v1"
     /// The kinds a document may have today. A kind is an error until it is implemented.
-    public static let manifestKinds = [Tenant.kind]
+    public static let manifestKinds = [Tenant.kind, FeatureFlag.kind, Guardrail.kind]
     static let documentKeys = ["apiVersion", "kind", "metadata", "spec"]
     static let metadataKeys = ["name", "labels", "annotations"]
 
@@ -43,6 +46,7 @@ public enum ConfigurationLoader {
         var configuration = Configuration()
         var firstSeen: [Address: SourceLocation] = [:]
         var tenantIDs: [String: (name: String, location: SourceLocation)] = [:]
+        var references: [ManifestReference] = []
 
         for source in sources.sorted(by: { $0.path < $1.path }) {
             configuration.files.append(source.path)
@@ -78,6 +82,14 @@ public enum ConfigurationLoader {
                         configuration.tenants.append(tenant)
                         tenantIDs[tenant.id] = (tenant.name, metadata.nameLocation)
                     }
+                case FeatureFlag.kind:
+                    guard let flag = FeatureFlag.decode(metadata: metadata, spec: spec, references: &references) else { continue }
+                    address = flag.address
+                    if firstSeen[address] == nil { configuration.flags.append(flag) }
+                case Guardrail.kind:
+                    guard let guardrail = Guardrail.decode(metadata: metadata, spec: spec) else { continue }
+                    address = guardrail.address
+                    if firstSeen[address] == nil { configuration.guardrails.append(guardrail) }
                 default:
                     continue
                 }
@@ -91,7 +103,19 @@ public enum ConfigurationLoader {
                 }
             }
         }
+        // Names are checked once every file is read: a flag may come before the tenants it names.
+        ManifestReference.check(references, target: "tenant", known: configuration.tenants.map(\.name), into: diagnostics)
+        ManifestReference.check(references, target: "guardrail", known: configuration.guardrails.map(\.name), into: diagnostics)
         return (configuration, diagnostics)
+    }
+
+    static func specKeys(for kind: String) -> [String] {
+        switch kind {
+        case Environment.kind: Environment.specKeys
+        case FeatureFlag.kind: FeatureFlag.specKeys
+        case Guardrail.kind: Guardrail.specKeys
+        default: Tenant.specKeys
+        }
     }
 
     static func fileStem(_ path: String) -> String {
@@ -130,8 +154,7 @@ public enum ConfigurationLoader {
             reader.stringMap($0, "metadata.labels", validateKey: NameRules.labelKey, validateValue: NameRules.labelValue)
         } ?? [:]
         let annotations = meta.node("annotations").flatMap { reader.stringMap($0, "metadata.annotations") } ?? [:]
-        let specKeys = kind == Environment.kind ? Environment.specKeys : Tenant.specKeys
-        guard let spec = top.fields("spec", allowed: specKeys, required: true) else { return nil }
+        guard let spec = top.fields("spec", allowed: specKeys(for: kind), required: true) else { return nil }
         let metadata = ObjectMetadata(name: name, nameMark: nameNode.mark, labels: labels, annotations: annotations,
                                       location: reader.location(document.root.mark), nameLocation: reader.location(nameNode.mark))
         return (kind, metadata, FieldReader(reader: reader, context: "\(kind) spec", mark: spec.mark, entries: spec.entries))

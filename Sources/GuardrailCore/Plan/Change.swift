@@ -13,6 +13,8 @@ public struct Change: Hashable, Sendable, Codable {
     public var after: Attributes?
     public var hazards: [Hazard]
     public var reason: String
+    /// For a flag change that starts a rollout: its phases, cohorts and guardrails.
+    public var rollout: RolloutPreview?
 
     public init(address: Address, kind: String, action: Action, before: Attributes?, after: Attributes?,
                 hazards: [Hazard] = [], reason: String) {
@@ -36,6 +38,6 @@ public struct Change: Hashable, Sendable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case address, kind, action, before, after, hazards, reason
+        case address, kind, action, before, after, hazards, reason, rollout
     }
 }

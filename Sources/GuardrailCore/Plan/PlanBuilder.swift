@@ -3,21 +3,34 @@ public struct LiveState: Sendable {
     /// Guardrail's schema version, or nil when the schema does not exist yet.
     public var schemaVersion: Int?
     public var tenants: [Tenant]
+    public var flags: [FeatureFlag]
+    public var guardrails: [Guardrail]
 
-    public init(schemaVersion: Int?, tenants: [Tenant] = []) {
+    public init(schemaVersion: Int?, tenants: [Tenant] = [], flags: [FeatureFlag] = [], guardrails: [Guardrail] = []) {
         self.schemaVersion = schemaVersion
         self.tenants = tenants
+        self.flags = flags
+        self.guardrails = guardrails
     }
 
     /// The live attributes of each address asked for; nil for objects that do not exist.
     public func attributes(of addresses: some Sequence<Address>) -> [Address: Attributes?] {
         var tenantsByName: [String: Tenant]?
+        var flagsByName: [String: FeatureFlag]?
+        var guardrailsByName: [String: Guardrail]?
+        func index<R: Resource>(_ objects: [R]) -> [String: R] { Dictionary(objects.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
         var result: [Address: Attributes?] = [:]
         for address in addresses {
             switch address.prefix {
             case Tenant.addressPrefix:
-                if tenantsByName == nil { tenantsByName = Dictionary(tenants.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a }) }
+                if tenantsByName == nil { tenantsByName = index(tenants) }
                 result[address] = .some(tenantsByName![address.name]?.attributes)
+            case FeatureFlag.addressPrefix:
+                if flagsByName == nil { flagsByName = index(flags) }
+                result[address] = .some(flagsByName![address.name]?.attributes)
+            case Guardrail.addressPrefix:
+                if guardrailsByName == nil { guardrailsByName = index(guardrails) }
+                result[address] = .some(guardrailsByName![address.name]?.attributes)
             default:
                 result[address] = .some(nil)
             }
@@ -50,7 +63,11 @@ public enum PlanBuilder {
     public static func plan(desired: Configuration, live: LiveState, context: Context) -> Plan {
         var changes: [Change] = []
         changes += Diff.changes(desired: desired.tenants, observed: live.tenants)
-        changes = Diff.guardMassDeletes(changes, observedCount: [Tenant.kind: live.tenants.count])
+        changes += Diff.changes(desired: desired.guardrails, observed: live.guardrails)
+        changes += Diff.changes(desired: desired.flags, observed: live.flags)
+        changes = Diff.guardMassDeletes(changes, observedCount: [Tenant.kind: live.tenants.count, FeatureFlag.kind: live.flags.count,
+                                                                 Guardrail.kind: live.guardrails.count])
+        changes = RolloutPreview.annotate(changes, desired: desired)
 
         var notes: [String] = []
         if live.schemaVersion == nil {
@@ -59,7 +76,10 @@ public enum PlanBuilder {
         var fingerprints: [String: String] = [:]
         fingerprints.reserveCapacity(changes.count)
         for change in changes { fingerprints[change.address.description] = Fingerprint.of(change.before) }
-        let compared = [Tenant.kind: Set(desired.tenants.map(\.name)).union(live.tenants.map(\.name)).count]
+        let compared = [Tenant.kind: Set(desired.tenants.map(\.name)).union(live.tenants.map(\.name)).count,
+                        FeatureFlag.kind: Set(desired.flags.map(\.name)).union(live.flags.map(\.name)).count,
+                        Guardrail.kind: Set(desired.guardrails.map(\.name)).union(live.guardrails.map(\.name)).count]
+            .filter { $0.key == Tenant.kind || $0.value > 0 }
         let plan = Plan(id: context.planID, environment: context.environment, createdAt: context.createdAt, gitCommit: context.gitCommit,
                         changes: changes, compared: compared, fingerprints: fingerprints, notes: notes)
         return plan.targeting(context.targets)

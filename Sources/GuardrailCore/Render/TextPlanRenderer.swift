@@ -98,6 +98,9 @@ public struct TextPlanRenderer: Sendable {
         }
         if hidden > 0 { out += paint("        # (\(hidden) unchanged attribute\(hidden == 1 ? "" : "s") hidden)", .dim) + "\n" }
         out += "    }\n"
+        if let rollout = change.rollout {
+            out += rollout.lines(indent: 4).map { paint($0, .cyan) + "\n" }.joined()
+        }
         return out
     }
 

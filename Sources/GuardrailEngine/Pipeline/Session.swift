@@ -13,8 +13,8 @@ public final class Session: @unchecked Sendable {
     public let environment: ResolvedEnvironment
     public let connection: PostgresConnection
     private var lock: AdvisoryLock?
-    private var logger: Logger { environment.database.logger }
-    private var schema: SQLIdentifier { environment.database.schema }
+    var logger: Logger { environment.database.logger }
+    var schema: SQLIdentifier { environment.database.schema }
 
     private init(environment: ResolvedEnvironment, connection: PostgresConnection) {
         self.environment = environment
@@ -53,6 +53,10 @@ public final class Session: @unchecked Sendable {
         guard let version else { return live }
         if version >= TenantStore.sinceSchemaVersion {
             live.tenants = try await TenantStore.observe(c, schema: schema, logger: logger)
+        }
+        if version >= FlagStore.sinceSchemaVersion {
+            live.guardrails = try await GuardrailStore.observe(c, schema: schema, logger: logger)
+            live.flags = try await FlagStore.observe(c, schema: schema, logger: logger)
         }
         return live
     }
@@ -124,7 +128,7 @@ public final class Session: @unchecked Sendable {
                 for try await (at) in rows.decode(String.self) { throw ApplyRefusal.alreadyApplied(planID: plan.id, at: at) }
             }
             // A fixed lock order, so two writers can never deadlock on these tables.
-            for table in TenantStore.tables {
+            for table in TenantStore.tables + GuardrailStore.tables + FlagStore.tables {
                 try await c.query("LOCK TABLE \(unescaped: schema.qualifying(table)) IN SHARE ROW EXCLUSIVE MODE", logger: logger)
             }
             let live = try await Self.observeAll(c, schema: schema, logger: logger)
@@ -132,12 +136,19 @@ public final class Session: @unchecked Sendable {
 
             var byKind: [String: [Change]] = [:]
             for change in plan.changes { byKind[change.kind, default: []].append(change) }
-            for kind in byKind.keys where kind != Tenant.kind {
+            for kind in byKind.keys where ![Tenant.kind, Guardrail.kind, FeatureFlag.kind].contains(kind) {
                 throw DatabaseError.other("the plan contains \(kind) changes, which this Guardrail cannot apply")
             }
             if let tenants = byKind[Tenant.kind] {
                 try await TenantStore.apply(tenants, on: c, schema: schema, logger: logger)
             }
+            if let guardrails = byKind[Guardrail.kind] {
+                try await GuardrailStore.apply(guardrails, on: c, schema: schema, logger: logger)
+            }
+            if let flags = byKind[FeatureFlag.kind] {
+                try await FlagStore.apply(flags, on: c, schema: schema, logger: logger)
+            }
+            try await RolloutReconciler.afterApply(c, schema: schema, logger: logger, before: live, changes: plan.changes, now: Date(), actor: osUser)
             try await AuditLog.record(plan, osUser: osUser, on: c, schema: schema, logger: logger)
             return ApplyReport(summary: plan.summary, migrations: migrated.map(\.version))
         }

@@ -42,6 +42,7 @@ public enum Migrations {
             """,
             "CREATE INDEX ON \(s.qualifying("audit_log")) (applied_at DESC)",
         ] },
+        Migration(version: 2, name: "feature flags, guardrails, cohort ledger and rollouts", statements: FlagSchema.statements),
     ]
 
     public static var latestVersion: Int { all.last!.version }
