@@ -84,10 +84,10 @@ struct FlagManifestTests {
                 guardrails: [bounce-rte]
 
             """)
-        #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:6:43: error: unknown tenant \"acmee\" in flag.channel.sms overrides.disable") }, "\(problems)")
+        #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:6:41: error: unknown tenant \"acmee\" in flag.channel.sms overrides.disable") }, "\(problems)")
         #expect(problems.contains { $0.contains("Did you mean \"acme\"?") })
         #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:9:33: error: unknown tenant \"nobody\" in flag.channel.sms rollout.phases[0].tenants") }, "\(problems)")
-        #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:11:19: error: unknown guardrail \"bounce-rte\"") && $0.contains("Did you mean \"bounce-rate\"?") }, "\(problems)")
+        #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:11:18: error: unknown guardrail \"bounce-rte\"") && $0.contains("Did you mean \"bounce-rate\"?") }, "\(problems)")
     }
 
     @Test("percent out of range, decreasing percents, bad durations and bad onBreach are each reported where they are")
@@ -108,7 +108,7 @@ struct FlagManifestTests {
 
             """)
         #expect(configuration.flags.isEmpty)
-        #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:8:33: error: rollout.phases[0].bake is not a valid duration") }, "\(problems)")
+        #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:8:29: error: rollout.phases[0].bake is not a valid duration") }, "\(problems)")
         #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:9:19: error: phase \"5%\" lowers the percent from 25 to 5") }, "\(problems)")
         #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:10:19: error: rollout.phases[2].percent is out of range") }, "\(problems)")
         #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:11:9: error: rollout.phases[3] selects no tenants") }, "\(problems)")
@@ -129,7 +129,7 @@ struct FlagManifestTests {
                   - {precent: 5}
 
             """)
-        #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:6:40: error: tenant \"acme\" is listed twice in overrides") }, "\(problems)")
+        #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:6:41: error: tenant \"acme\" is listed twice in overrides") }, "\(problems)")
         #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:9:10: error: unknown key \"precent\" in rollout.phases[0]") && $0.contains("Did you mean \"percent\"?") }, "\(problems)")
     }
 

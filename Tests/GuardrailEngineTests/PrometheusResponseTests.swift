@@ -6,7 +6,7 @@ import Testing
 /// How Prometheus API answers are read, without a server (the documented response shapes).
 @Suite("Prometheus responses")
 struct PrometheusResponseTests {
-    func read(_ status: UInt = 200, _ json: String) -> MetricOutcome {
+    func read(_ json: String, status: UInt = 200) -> MetricOutcome {
         PrometheusClient.interpret(status: status, body: Data(json.utf8))
     }
 
@@ -30,9 +30,9 @@ struct PrometheusResponseTests {
         let several = read(#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"1"},"value":[1,"1"]},{"metric":{"a":"2"},"value":[1,"2"]}]}}"#)
         guard case .error(let m1) = several, m1.contains("2 series") else { Issue.record("several: \(several)"); return }
         guard case .error = read(#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#) else { Issue.record("matrix"); return }
-        let bad = read(400, #"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#)
+        let bad = read(#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#, status: 400)
         guard case .error(let m2) = bad, m2.contains("bad_data"), m2.contains("parse error") else { Issue.record("bad: \(bad)"); return }
-        guard case .error = read(502, "<html>bad gateway</html>") else { Issue.record("html"); return }
+        guard case .error = read("<html>bad gateway</html>", status: 502) else { Issue.record("html"); return }
     }
 
     @Test("the form body escapes everything PromQL regexes contain")

@@ -46,7 +46,7 @@ struct RolloutPrometheusTests {
         /// Ticks every 200 ms until `done` or the timeout; returns the phases seen.
         @discardableResult
         func tick(until done: (String, Int) -> Bool, timeout: Double) async throws -> [Int] {
-            var phases: [Int] = []
+            var phases: [Int] = [try await rollout().phase]
             let deadline = Date().addingTimeInterval(timeout)
             while Date() < deadline {
                 _ = try await session.tick(metrics: client, actor: "test")
@@ -132,7 +132,8 @@ struct RolloutPrometheusTests {
 
         try r.serve(errors: 300, only: canary)
         let query = #"sum(gr_errors{suite="\#(r.suite)"})"#
-        try await r.waitForPrometheus(query) { if case .value(let v) = $0 { v > 1000 } else { false } }
+        let breaching = Double(canary.count * 300)
+        try await r.waitForPrometheus(query) { if case .value(let v) = $0 { v >= breaching } else { false } }
         let shown = Date()
         try await r.tick(until: { status, _ in status == "rolled-back" }, timeout: 20)
         let elapsed = Date().timeIntervalSince(shown)

@@ -16,11 +16,12 @@ struct TenantConvergenceTests {
 
         let session = try await Session.open(db.environment(), applicationName: "test")
         let first = try await session.plan(configuration)
-        #expect(first.summary.add == configuration.tenants.count)
+        let objects = configuration.tenants.count + configuration.flags.count + configuration.guardrails.count
+        #expect(first.summary.add == objects)
         #expect(first.summary.change == 0 && first.summary.destroy == 0)
         try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
         let report = try await session.apply(first, overrides: HazardOverrides(), osUser: "tester")
-        #expect(report.summary.add == configuration.tenants.count)
+        #expect(report.summary.add == objects)
         #expect(report.migrations == Migrations.all.map(\.version))
         let second = try await session.plan(configuration)
         #expect(second.changes.isEmpty, "plan after apply: \(second.changes.map(\.address))")

@@ -16,6 +16,7 @@ public enum TestPrometheus {
     public static var isAvailable: Bool { (url != nil && TestPostgres.adminURL != nil) || TestPostgres.required }
 
     public struct Missing: Error, CustomStringConvertible {
+        public init() {}
         public var description: String { "GUARDRAIL_TEST_PROMETHEUS_URL is not set; run the tests through ./scripts/test, which starts Prometheus" }
     }
 

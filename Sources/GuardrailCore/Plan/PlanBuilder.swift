@@ -76,10 +76,11 @@ public enum PlanBuilder {
         var fingerprints: [String: String] = [:]
         fingerprints.reserveCapacity(changes.count)
         for change in changes { fingerprints[change.address.description] = Fingerprint.of(change.before) }
-        let compared = [Tenant.kind: Set(desired.tenants.map(\.name)).union(live.tenants.map(\.name)).count,
-                        FeatureFlag.kind: Set(desired.flags.map(\.name)).union(live.flags.map(\.name)).count,
-                        Guardrail.kind: Set(desired.guardrails.map(\.name)).union(live.guardrails.map(\.name)).count]
-            .filter { $0.key == Tenant.kind || $0.value > 0 }
+        func count<R: Resource>(_ desired: [R], _ live: [R]) -> Int { Set(desired.map(\.name)).union(live.map(\.name)).count }
+        var compared: [String: Int] = [Tenant.kind: count(desired.tenants, live.tenants)]
+        for (kind, n) in [(FeatureFlag.kind, count(desired.flags, live.flags)), (Guardrail.kind, count(desired.guardrails, live.guardrails))] where n > 0 {
+            compared[kind] = n
+        }
         let plan = Plan(id: context.planID, environment: context.environment, createdAt: context.createdAt, gitCommit: context.gitCommit,
                         changes: changes, compared: compared, fingerprints: fingerprints, notes: notes)
         return plan.targeting(context.targets)

@@ -2,7 +2,7 @@ import ArgumentParser
 import GuardrailCore
 import GuardrailEngine
 
-/// `guardrail flag kill FLAG`: Turn the flag off for every tenant at once, until it is released.
+/// `guardrail flag kill FLAG`: turn the flag off for every tenant at once, until it is released.
 struct FlagKillCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "kill", abstract: "Turn the flag off for every tenant at once, until it is released.")
 

@@ -2,7 +2,7 @@ import ArgumentParser
 import GuardrailCore
 import GuardrailEngine
 
-/// `guardrail rollout abort FLAG`: Stop the rollout and return to the pre-rollout cohort.
+/// `guardrail rollout abort FLAG`: stop the rollout and return to the pre-rollout cohort.
 struct RolloutAbortCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "abort", abstract: "Stop the rollout and return to the pre-rollout cohort.")
 

@@ -2,7 +2,7 @@ import ArgumentParser
 import GuardrailCore
 import GuardrailEngine
 
-/// `guardrail rollout pause FLAG`: Hold the rollout at its current phase; guardrails keep watching it.
+/// `guardrail rollout pause FLAG`: hold the rollout at its current phase; guardrails keep watching it.
 struct RolloutPauseCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "pause", abstract: "Hold the rollout at its current phase; guardrails keep watching it.")
 

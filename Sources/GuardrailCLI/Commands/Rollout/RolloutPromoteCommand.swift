@@ -2,7 +2,7 @@ import ArgumentParser
 import GuardrailCore
 import GuardrailEngine
 
-/// `guardrail rollout promote FLAG`: Advance to the next phase now, without waiting for the bake time.
+/// `guardrail rollout promote FLAG`: advance to the next phase now, without waiting for the bake time.
 struct RolloutPromoteCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "promote", abstract: "Advance to the next phase now, without waiting for the bake time.")
 

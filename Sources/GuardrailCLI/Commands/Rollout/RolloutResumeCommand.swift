@@ -2,7 +2,7 @@ import ArgumentParser
 import GuardrailCore
 import GuardrailEngine
 
-/// `guardrail rollout resume FLAG`: Let a paused rollout advance again.
+/// `guardrail rollout resume FLAG`: let a paused rollout advance again.
 struct RolloutResumeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "resume", abstract: "Let a paused rollout advance again.")
 

@@ -2,7 +2,7 @@ import ArgumentParser
 import GuardrailCore
 import GuardrailEngine
 
-/// `guardrail rollout retry FLAG`: Start a rolled-back rollout again from its first phase.
+/// `guardrail rollout retry FLAG`: start a rolled-back rollout again from its first phase.
 struct RolloutRetryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "retry", abstract: "Start a rolled-back rollout again from its first phase.")
 

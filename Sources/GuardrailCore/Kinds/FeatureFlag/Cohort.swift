@@ -5,8 +5,8 @@ import Crypto
 /// Eligible tenants are the active ones that no `disable` override names. They are ranked by
 /// SHA-256 of the flag's salt and the tenant id, which is stable across runs, machines and tenant
 /// order. Phase *i* holds the tenants every phase up to *i* names explicitly (by name or selector)
-/// plus the first ⌈p/100 × N⌉ eligible tenants by rank, where p is the phase's percent and N the
-/// number of eligible tenants. Percents never decrease, so raising one only ever adds tenants.
+/// plus the first ⌈p/100 × N⌉ other eligible tenants by rank, where p is the phase's percent and N
+/// the number of eligible tenants. Percents never decrease, so raising one only ever adds tenants.
 ///
 ///     let cohorts = CohortPlan(flag: email, tenants: configuration.tenants)
 ///     cohorts.phases[1].added   // the tenant names the canary phase adds
@@ -38,22 +38,29 @@ public struct CohortPlan: Sendable {
         }
         var members: [String] = []
         var seen: Set<String> = []
+        var explicit: Set<String> = []
         var highest = 0
         var out: [Phase] = []
         for phase in rollout.phases {
             var added: [String] = []
             let named = Set(phase.tenants)
-            for tenant in ranked where !seen.contains(tenant.id) && (named.contains(tenant.name) || phase.selects(labels: tenant.labels)) {
-                seen.insert(tenant.id)
+            for tenant in ranked where !explicit.contains(tenant.id) && (named.contains(tenant.name) || phase.selects(labels: tenant.labels)) {
+                explicit.insert(tenant.id)
+                if !seen.insert(tenant.id).inserted { continue }
                 members.append(tenant.id)
                 added.append(tenant.name)
             }
             highest = max(highest, phase.percent ?? 0)
             let requested = Self.requestedCount(percent: highest, of: ranked.count)
-            for tenant in ranked.prefix(requested) where !seen.contains(tenant.id) {
-                seen.insert(tenant.id)
-                members.append(tenant.id)
-                added.append(tenant.name)
+            // The first `requested` tenants by rank that no phase so far names explicitly. Removing
+            // named tenants from the ranking only moves others up, so earlier picks stay in.
+            var picked = 0
+            for tenant in ranked where picked < requested && !explicit.contains(tenant.id) {
+                picked += 1
+                if seen.insert(tenant.id).inserted {
+                    members.append(tenant.id)
+                    added.append(tenant.name)
+                }
             }
             out.append(Phase(name: phase.name, percent: phase.percent, requestedByPercent: phase.percent == nil ? 0 : requested,
                              memberIDs: members, added: added))

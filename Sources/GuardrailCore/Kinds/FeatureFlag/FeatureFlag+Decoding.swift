@@ -75,7 +75,20 @@ extension FeatureFlag {
                 var highest: (percent: Int, phase: String, mark: YAMLMark)?
                 for (index, item) in sequence.items.enumerated() {
                     guard let p = reader.fields(item, "rollout.phases[\(index)]", allowed: phaseKeys) else { ok = false; continue }
-                    guard let phase = decodePhase(p, index: index, address: address, references: &references) else { ok = false; continue }
+                    let phase = decodePhase(p, index: index, address: address, references: &references)
+                    // Checked from the raw value, so a phase with another problem still takes part.
+                    if let node = p.node("percent"), case .scalar(let scalar) = node, case .int(let percent) = scalar.resolved {
+                        let label = phase?.name ?? "\(percent)%"
+                        if let highest, percent < highest.percent {
+                            reader.error("phase \"\(label)\" lowers the percent from \(highest.percent) to \(percent)",
+                                         detail: "Percents must not decrease from phase to phase (phase \"\(highest.phase)\" at line \(highest.mark.line) has \(highest.percent)); a rollout only ever adds tenants.",
+                                         at: node.mark)
+                            ok = false
+                        } else {
+                            highest = (percent, label, node.mark)
+                        }
+                    }
+                    guard let phase else { ok = false; continue }
                     let nameMark = p.node("name")?.mark ?? p.mark
                     if let first = names[phase.name] {
                         reader.error("duplicate phase name \"\(phase.name)\" in rollout.phases",
@@ -83,16 +96,6 @@ extension FeatureFlag {
                         ok = false
                     }
                     names[phase.name] = nameMark
-                    if let percent = phase.percent, let percentMark = p.node("percent")?.mark {
-                        if let highest, percent < highest.percent {
-                            reader.error("phase \"\(phase.name)\" lowers the percent from \(highest.percent) to \(percent)",
-                                         detail: "Percents must not decrease from phase to phase (phase \"\(highest.phase)\" at line \(highest.mark.line) has \(highest.percent)); a rollout only ever adds tenants.",
-                                         at: percentMark)
-                            ok = false
-                        } else {
-                            highest = (percent, phase.name, percentMark)
-                        }
-                    }
                     phases.append(phase)
                 }
             } else {

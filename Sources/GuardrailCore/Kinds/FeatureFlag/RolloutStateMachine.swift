@@ -229,7 +229,8 @@ public struct RolloutStateMachine: Sendable {
         (state, [.reject(why)])
     }
 
-    func phaseName(_ index: Int) -> String {
+    /// The name of phase `index`, or "?" past the end.
+    public func phaseName(_ index: Int) -> String {
         rollout.phases.indices.contains(index) ? rollout.phases[index].name : "?"
     }
 
