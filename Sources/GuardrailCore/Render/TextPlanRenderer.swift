@@ -44,8 +44,7 @@ public struct TextPlanRenderer: Sendable {
 
     static func describeCounts(_ compared: [String: Int]) -> String {
         let parts = compared.keys.sorted().map { kind -> String in
-            let n = compared[kind]!
-            return "\(n) \(kind.lowercased())\(n == 1 ? "" : "s")"
+            KindNames.count(compared[kind]!, of: kind)
         }
         return parts.isEmpty ? "nothing" : parts.joined(separator: ", ")
     }

@@ -16,6 +16,9 @@ public struct CohortPlan: Sendable {
         public var percent: Int?
         /// ⌈p/100 × N⌉: how many tenants the percent asks for.
         public var requestedByPercent: Int
+        /// How many the percent actually picks: fewer than requested when too few tenants are left
+        /// besides the explicitly named ones.
+        public var pickedByPercent: Int
         /// Every tenant in the cohort at this phase (cumulative), in rank order, by id.
         public var memberIDs: [String]
         /// The tenant names this phase adds to the previous one, in rank order.
@@ -63,7 +66,7 @@ public struct CohortPlan: Sendable {
                 }
             }
             out.append(Phase(name: phase.name, percent: phase.percent, requestedByPercent: phase.percent == nil ? 0 : requested,
-                             memberIDs: members, added: added))
+                             pickedByPercent: phase.percent == nil ? 0 : picked, memberIDs: members, added: added))
         }
         phases = out
     }

@@ -9,6 +9,7 @@ public struct RolloutPreview: Hashable, Sendable, Codable {
         /// p/100 × N before rounding up, for "5% of 13 = 0.65 → 1".
         public var exactByPercent: Double?
         public var requestedByPercent: Int
+        public var pickedByPercent: Int
         /// Tenants in the cohort at this phase, cumulative.
         public var cohortSize: Int
         public var addedCount: Int
@@ -46,7 +47,7 @@ public struct RolloutPreview: Hashable, Sendable, Codable {
         eligible = plan.eligibleCount
         phases = zip(rollout.phases, plan.phases).map { spec, cohort in
             Phase(name: spec.name, percent: spec.percent, exactByPercent: spec.percent.map { Double($0) * Double(plan.eligibleCount) / 100 },
-                  requestedByPercent: cohort.requestedByPercent, cohortSize: cohort.memberIDs.count, addedCount: cohort.added.count,
+                  requestedByPercent: cohort.requestedByPercent, pickedByPercent: cohort.pickedByPercent, cohortSize: cohort.memberIDs.count, addedCount: cohort.added.count,
                   added: Array(cohort.added.prefix(Self.namesShown)), bake: spec.bake.description)
         }
         self.guardrails = rollout.guardrails.map { name in
@@ -83,7 +84,9 @@ public struct RolloutPreview: Hashable, Sendable, Codable {
         for (i, phase) in phases.enumerated() {
             var selection: String
             if let percent = phase.percent, let exact = phase.exactByPercent {
-                selection = "\(percent)% of \(eligible) = \(Self.format(exact)) -> \(phase.requestedByPercent) by rank"
+                selection = "\(percent)% of \(eligible) = \(Self.format(exact)) -> \(phase.requestedByPercent)"
+                selection += phase.pickedByPercent < phase.requestedByPercent
+                    ? " (every one of the \(phase.pickedByPercent) not named)" : " by rank"
             } else {
                 selection = "named tenants only"
             }

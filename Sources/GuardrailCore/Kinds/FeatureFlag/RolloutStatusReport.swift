@@ -182,7 +182,7 @@ public struct FlagExplanation: Sendable {
             out.append(line)
         } else if enabled && !overriddenOff {
             if tenantStatus != "active" && !overriddenOn {
-                out.append("the tenant is \(tenantStatus); rollouts include active tenants only")
+                out.append("the tenant is \(tenantStatus); rollouts and flags that are on for everyone include active tenants only")
             } else if let rolloutStatus, let phase {
                 out.append("not in the cohort: the rollout is \(rolloutStatus) at phase \(phase + 1)" + (phaseName.map { " (\($0))" } ?? "")
                            + (rolloutStatus == "rolled-back" ? ", which keeps only the pre-rollout cohort" : ", and this tenant's rank is not reached yet"))

@@ -59,14 +59,17 @@ extension Guardrail {
             GuardrailVerdict(guardrail: name, kind: kind, query: query, value: value, threshold: thresholdDescription, samples: samples, message: message)
         }
         var sampleCount: Double?
+        // Kept on "too few samples" verdicts, so the event log shows what the value was.
+        var seen: Double? = nil
+        if case .value(let v) = reading.value, !v.isNaN { seen = v }
         if let minSamples {
             switch reading.samples ?? .noData("the sample query was not run") {
             case .error(let e): return make(.error, "the sample query failed: \(e)")
-            case .noData: return make(.insufficientSamples, samples: 0, "no samples yet (needs at least \(AttributeValue.double(minSamples.min)))")
+            case .noData: return make(.insufficientSamples, value: seen, samples: 0, "no samples yet (needs at least \(AttributeValue.double(minSamples.min)))")
             case .value(let n):
                 sampleCount = n
                 if n.isNaN || n < minSamples.min {
-                    return make(.insufficientSamples, samples: n.isNaN ? 0 : n,
+                    return make(.insufficientSamples, value: seen, samples: n.isNaN ? 0 : n,
                                 "\(AttributeValue.double(n.isNaN ? 0 : n)) samples, fewer than the \(AttributeValue.double(minSamples.min)) needed to judge")
                 }
             }
