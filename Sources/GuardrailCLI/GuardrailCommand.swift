@@ -13,7 +13,7 @@ public struct GuardrailCommand: AsyncParsableCommand {
             compares them with the live state of an environment, and plans and applies the difference.
             """,
         subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, HistoryCommand.self, ImportCommand.self, VerifyCommand.self,
-                      BackupCommand.self]
+                      RolloutCommand.self, FlagCommand.self, BackupCommand.self]
     )
 
     public init() {}

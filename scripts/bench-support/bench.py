@@ -25,8 +25,8 @@ def recreate(db):
     psql("postgres", "-c", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     psql("postgres", "-c", f"CREATE DATABASE {db}")
 
-def run(cmd, env=None, ok=(0,)):
-    p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ESTATE)
+def run(cmd, env=None, ok=(0,), cwd=None):
+    p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=cwd or ESTATE)
     if p.returncode not in ok:
         sys.stderr.write(p.stderr.decode())
         raise SystemExit(f"command failed ({p.returncode}): {' '.join(cmd)}")
@@ -104,12 +104,53 @@ def main():
     report("validate: offline decode", validate_t, floor_parse_t, "libyaml events", 3.0)
 
     bench_backups(genv)
+    rates = bench_flags(plan_t) if os.environ.get("FLAGS_ESTATE") else []
 
     print(f"\nEstate: {tenants_lines:,} lines of tenant YAML in {len(files)} files; median of {RUNS} runs each.\n")
     print(f"{'measure':40} {'guardrail':>10} {'floor':>10}  {'ratio':>6}  {'target':>7}  floor is")
     for name, value, floor, floor_name, ratio, target in results:
         mark = "ok" if ratio <= target else "OVER"
         print(f"{name:40} {value:9.3f}s {floor:9.3f}s  {ratio:5.2f}x  {'<=' + str(target) + 'x':>7}  {floor_name}  [{mark}]")
+
+    for name, value, floor, floor_name, target in rates:
+        ratio = value / floor if floor > 0 else 0.0
+        mark = "ok" if ratio >= target else "UNDER"
+        print(f"{name:40} {value:8.0f}/s {floor:8.0f}/s  {ratio:5.2f}x  {'>=' + str(target) + 'x':>7}  {floor_name}  [{mark}]")
+
+def pgbench_tps(db, script, seconds):
+    path = os.path.join(os.environ.get("BENCH_DIR", "/tmp"), "pgbench.sql")
+    with open(path, "w") as f:
+        f.write(script)
+    env = dict(os.environ, PGPASSWORD=PG["password"])
+    out = subprocess.run([os.path.join(os.environ["PG_BIN"], "pgbench"), "-n", "-M", "prepared", "-c", "2", "-j", "2", "-T", str(seconds), "-f", path,
+                          "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], db], env=env, check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        if line.startswith("tps = "):
+            return float(line.split()[2])
+    raise SystemExit("pgbench printed no tps line:\n" + out)
+
+def bench_flags(tenants_plan_t):
+    """100 flags over the same estate: plan, one rollout tick, and flag_enabled against a primary-key lookup."""
+    fe = os.environ["FLAGS_ESTATE"]
+    fenv = dict(os.environ, DATABASE_URL=url("bench_flags"), NO_COLOR="1")
+    recreate("bench_flags")
+    changes_t = timed(lambda: run([G, "plan", "--env", "local"], fenv, cwd=fe))
+    report("plan: 100 new flags, cohort previews", changes_t, tenants_plan_t, "tenants-only plan (no changes)", 3.0)
+    run([G, "apply", "--env", "local", "--auto-approve"], fenv, cwd=fe)
+    flags_plan_t = timed(lambda: run([G, "plan", "--env", "local", "--detailed-exitcode"], fenv, cwd=fe))
+    report("plan: no changes, + 100 flags", flags_plan_t, tenants_plan_t, "tenants-only plan (no changes)", 1.5)
+    tick_t = timed(lambda: run([G, "rollout", "tick", "--env", "local"], fenv, cwd=fe))
+    report("rollout tick: 50 rollouts, 100 flags", tick_t, tenants_plan_t, "tenants-only plan (no changes)", 1.5)
+    psql("bench_flags", "-c", "CREATE TABLE bench_ids AS SELECT row_number() OVER (ORDER BY id)::int AS i, id FROM guardrail.tenants; "
+         "ALTER TABLE bench_ids ADD PRIMARY KEY (i); ANALYZE")
+    n = int(subprocess.run(["psql", "-X", "-A", "-t", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-d", "bench_flags", "-c",
+                            "SELECT count(*) FROM bench_ids"], env=dict(os.environ, PGPASSWORD=PG["password"]), capture_output=True, text=True).stdout)
+    seconds = int(os.environ.get("BENCH_PGBENCH_SECONDS", "5"))
+    head = f"\\set i random(1, {n})\n"
+    flag_tps = pgbench_tps("bench_flags", head + "SELECT guardrail.flag_enabled('bench.flag-002', b.id) FROM bench_ids b WHERE b.i = :i;\n", seconds)
+    pk_tps = pgbench_tps("bench_flags", head + "SELECT EXISTS (SELECT 1 FROM guardrail.flag_cohorts c WHERE c.flag = 'bench.flag-002' "
+                         "AND c.tenant_id = b.id) FROM bench_ids b WHERE b.i = :i;\n", seconds)
+    return [("flag_enabled calls", flag_tps, pk_tps, "primary-key lookup, same table", 0.5)]
 
 if __name__ == "__main__":
     main()

@@ -7,6 +7,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--tenants", type=int, default=10000)
     ap.add_argument("--out", required=True)
+    ap.add_argument("--flags", type=int, default=0, help="also write N feature flags and their guardrails")
     args = ap.parse_args()
     os.makedirs(f"{args.out}/manifests", exist_ok=True)
     os.makedirs(f"{args.out}/environments", exist_ok=True)
@@ -50,6 +51,46 @@ metadata: {name: local}
 spec:
   postgres: {url: "${DATABASE_URL}", schema: guardrail, lockTimeout: 30s}
   backups: {directory: "${GUARDRAIL_BACKUP_DIR}"}
+""")
+        if args.flags:
+            f.write('  prometheus: {url: "${PROMETHEUS_URL:-http://127.0.0.1:9090}"}\n')
+    if args.flags:
+        write_flags(args.out, args.flags)
+
+def write_flags(out, count):
+    """A quarter of the flags mid-rollout, a quarter disabled with a rollout plan, half on for everyone."""
+    with open(f"{out}/manifests/guardrails.yaml", "w") as f:
+        for name, metric in (("bench-errors", "http_errors"), ("bench-bounces", "email_bounced")):
+            f.write(f"""---
+apiVersion: guardrail/v1
+kind: Guardrail
+metadata: {{name: {name}}}
+spec:
+  query: sum(rate({metric}_total{{tenant_id=~"{{{{cohort}}}}"}}[5m])) / sum(rate(requests_total{{tenant_id=~"{{{{cohort}}}}"}}[5m]))
+  max: 0.02
+  interval: 1s
+  failures: 2
+""")
+    with open(f"{out}/manifests/flags.yaml", "w") as f:
+        for i in range(count):
+            kind = i % 4
+            f.write(f"""---
+apiVersion: guardrail/v1
+kind: FeatureFlag
+metadata: {{name: bench.flag-{i:03d}}}
+spec:
+  enabled: {"false" if kind == 1 else "true"}
+  overrides: {{enable: [brokerage-{(i * 7) % 100:05d}], disable: [brokerage-{(i * 13) % 100 + 100:05d}]}}
+""")
+            if kind < 2:
+                f.write("""  rollout:
+    phases:
+      - {name: internal, tenants: {selector: {cohort: internal}}, bake: 1h}
+      - {name: canary, percent: 5, bake: 2h}
+      - {percent: 25, bake: 3h}
+      - {percent: 50, bake: 4h}
+      - {percent: 100}
+    guardrails: [bench-errors, bench-bounces]
 """)
 
 if __name__ == "__main__":

@@ -97,3 +97,60 @@ build_guardrail() {
     [ -x "$GUARDRAIL" ] || die "build failed"
     export GUARDRAIL
 }
+
+# wait_for_http URL SECONDS: polls until URL answers 200.
+wait_for_http() {
+    python3 - "$1" "$2" <<'PY'
+import sys, time, urllib.request
+url, deadline = sys.argv[1], time.time() + float(sys.argv[2])
+while time.time() < deadline:
+    try:
+        if urllib.request.urlopen(url, timeout=1).status == 200:
+            sys.exit(0)
+    except Exception:
+        time.sleep(0.2)
+sys.exit(1)
+PY
+}
+
+# start_prometheus DIR: Debian's Prometheus on a free loopback port, scraping every second a metrics
+# endpoint that serves the *.prom files tests write into DIR/metrics. Sets PROMETHEUS_URL and
+# METRICS_DIR, and writes DIR/stop.
+start_prometheus() {
+    PROM_DIR=$1
+    ensure_packages prometheus
+    mkdir -p "$PROM_DIR/metrics" "$PROM_DIR/data"
+    METRICS_DIR="$PROM_DIR/metrics"
+    local metrics_port prom_port
+    metrics_port=$(free_port)
+    prom_port=$(free_port)
+    python3 "$ROOT/scripts/lib/metrics-endpoint.py" "$METRICS_DIR" "$metrics_port" >"$PROM_DIR/metrics-endpoint.log" 2>&1 &
+    echo $! > "$PROM_DIR/metrics-endpoint.pid"
+    cat > "$PROM_DIR/prometheus.yml" <<YML
+global:
+  scrape_interval: 1s
+  evaluation_interval: 1s
+scrape_configs:
+  - job_name: guardrail-test
+    honor_labels: true
+    static_configs:
+      - targets: ["127.0.0.1:$metrics_port"]
+YML
+    prometheus --config.file="$PROM_DIR/prometheus.yml" --storage.tsdb.path="$PROM_DIR/data" \
+        --web.listen-address="127.0.0.1:$prom_port" --web.enable-lifecycle >"$PROM_DIR/prometheus.log" 2>&1 &
+    echo $! > "$PROM_DIR/prometheus.pid"
+    PROMETHEUS_URL="http://127.0.0.1:$prom_port"
+    wait_for_http "$PROMETHEUS_URL/-/ready" 60 || { tail -20 "$PROM_DIR/prometheus.log" >&2; die "prometheus did not become ready"; }
+    cat > "$PROM_DIR/stop" <<STOP
+#!/usr/bin/env bash
+# Stops the throwaway Prometheus and metrics endpoint started by Guardrail's scripts.
+kill \$(cat $PROM_DIR/prometheus.pid) \$(cat $PROM_DIR/metrics-endpoint.pid) 2>/dev/null || true
+STOP
+    chmod +x "$PROM_DIR/stop"
+    export PROMETHEUS_URL METRICS_DIR PROM_DIR
+}
+
+stop_prometheus() {
+    [ -n "${PROM_DIR:-}" ] && [ -x "$PROM_DIR/stop" ] && "$PROM_DIR/stop"
+    return 0
+}

@@ -14,7 +14,7 @@ struct ValidateCommand: ParsableCommand {
     func run() throws {
         let configuration = try global.loadConfiguration()
         let counts = configuration.objectCounts.filter { $0.count > 0 }
-            .map { "\($0.count) \($0.kind.lowercased())\($0.count == 1 ? "" : "s")" }
+            .map { KindNames.count($0.count, of: $0.kind) }
         let files = configuration.files.count
         Console.out("Configuration is valid: \(counts.isEmpty ? "no objects" : counts.joined(separator: ", ")) in \(files) file\(files == 1 ? "" : "s").\n")
     }

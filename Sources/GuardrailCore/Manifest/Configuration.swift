@@ -2,6 +2,8 @@
 public struct Configuration: Sendable {
     public var tenants: [Tenant] = []
     public var backupSchedules: [BackupSchedule] = []
+    public var flags: [FeatureFlag] = []
+    public var guardrails: [Guardrail] = []
     public var environments: [String: Environment] = [:]
     // Row-level security and role grants, from policies/.
     public var rowLevelSecurity: [RowLevelSecurity] = []
@@ -15,7 +17,8 @@ public struct Configuration: Sendable {
 
     /// Counts by kind, for "Validated ..." and "No changes" summaries.
     public var objectCounts: [(kind: String, count: Int)] {
-        [(Tenant.kind, tenants.count), (BackupSchedule.kind, backupSchedules.count), (Environment.kind, environments.count),
+        [(Tenant.kind, tenants.count), (FeatureFlag.kind, flags.count), (Guardrail.kind, guardrails.count),
+         (BackupSchedule.kind, backupSchedules.count), (Environment.kind, environments.count),
          (RowLevelSecurity.kind, rowLevelSecurity.count), (RoleGrants.kind, roleGrants.count)]
     }
 }
@@ -39,9 +42,10 @@ public struct ManifestSource: Sendable {
 public enum ConfigurationLoader {
     public static let apiVersion = "guardrail/v1"
     /// The kinds a document may have today. A kind is an error until it is implemented.
-    public static let manifestKinds = [Tenant.kind, RowLevelSecurity.kind, RoleGrants.kind, BackupSchedule.kind]
+    public static let manifestKinds = [Tenant.kind, FeatureFlag.kind, Guardrail.kind, RowLevelSecurity.kind, RoleGrants.kind, BackupSchedule.kind]
     /// The first word of each kind's addresses (`tenant` in `tenant.acme`), as `--target` and drift modes name kinds.
-    public static let addressPrefixes = [Tenant.addressPrefix, RowLevelSecurity.addressPrefix, RoleGrants.addressPrefix, BackupSchedule.addressPrefix]
+    public static let addressPrefixes = [Tenant.addressPrefix, FeatureFlag.addressPrefix, Guardrail.addressPrefix, RowLevelSecurity.addressPrefix,
+                                          RoleGrants.addressPrefix, BackupSchedule.addressPrefix]
 
     /// The keys each kind's `spec` may have.
     static func specKeys(for kind: String) -> [String] {
@@ -62,6 +66,7 @@ public enum ConfigurationLoader {
         var configuration = Configuration()
         var firstSeen: [Address: SourceLocation] = [:]
         var tenantIDs: [String: (name: String, location: SourceLocation)] = [:]
+        var references: [ManifestReference] = []
 
         for source in sources.sorted(by: { $0.path < $1.path }) {
             configuration.files.append(source.path)
@@ -109,6 +114,14 @@ public enum ConfigurationLoader {
                     guard let grants = RoleGrants.decode(metadata: metadata, spec: spec) else { continue }
                     address = grants.address
                     if firstSeen[address] == nil { configuration.roleGrants.append(grants) }
+                case FeatureFlag.kind:
+                    guard let flag = FeatureFlag.decode(metadata: metadata, spec: spec, references: &references) else { continue }
+                    address = flag.address
+                    if firstSeen[address] == nil { configuration.flags.append(flag) }
+                case Guardrail.kind:
+                    guard let guardrail = Guardrail.decode(metadata: metadata, spec: spec) else { continue }
+                    address = guardrail.address
+                    if firstSeen[address] == nil { configuration.guardrails.append(guardrail) }
                 default:
                     continue
                 }
@@ -122,7 +135,19 @@ public enum ConfigurationLoader {
                 }
             }
         }
+        // Names are checked once every file is read: a flag may come before the tenants it names.
+        ManifestReference.check(references, target: "tenant", known: configuration.tenants.map(\.name), into: diagnostics)
+        ManifestReference.check(references, target: "guardrail", known: configuration.guardrails.map(\.name), into: diagnostics)
         return (configuration, diagnostics)
+    }
+
+    static func specKeys(for kind: String) -> [String] {
+        switch kind {
+        case Environment.kind: Environment.specKeys
+        case FeatureFlag.kind: FeatureFlag.specKeys
+        case Guardrail.kind: Guardrail.specKeys
+        default: Tenant.specKeys
+        }
     }
 
     static func fileStem(_ path: String) -> String {

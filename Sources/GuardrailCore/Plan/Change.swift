@@ -15,6 +15,8 @@ public struct Change: Hashable, Sendable, Codable {
     public var reason: String
     /// Facts a reviewer wants that are not attributes, such as a schedule's next run times. Never diffed.
     public var details: [String]
+    /// For a flag change that starts a rollout: its phases, cohorts and guardrails.
+    public var rollout: RolloutPreview?
 
     public init(address: Address, kind: String, action: Action, before: Attributes?, after: Attributes?,
                 hazards: [Hazard] = [], reason: String, details: [String] = []) {
@@ -39,7 +41,7 @@ public struct Change: Hashable, Sendable, Codable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case address, kind, action, before, after, hazards, reason, details
+        case address, kind, action, before, after, hazards, reason, details, rollout
     }
 
     public init(from decoder: any Decoder) throws {
@@ -52,5 +54,6 @@ public struct Change: Hashable, Sendable, Codable {
         hazards = try c.decode([Hazard].self, forKey: .hazards)
         reason = try c.decode(String.self, forKey: .reason)
         details = try c.decodeIfPresent([String].self, forKey: .details) ?? []
+        rollout = try c.decodeIfPresent(RolloutPreview.self, forKey: .rollout)
     }
 }

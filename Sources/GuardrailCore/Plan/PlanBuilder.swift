@@ -6,12 +6,17 @@ public struct LiveState: Sendable {
     public var schemaVersion: Int?
     public var tenants: [Tenant]
     public var backupSchedules: [BackupSchedule]
+    public var flags: [FeatureFlag]
+    public var guardrails: [Guardrail]
     /// Row-level security and role grants, for the tables and roles in scope.
     public var catalog = CatalogState()
 
-    public init(schemaVersion: Int?, tenants: [Tenant] = [], backupSchedules: [BackupSchedule] = []) {
+    public init(schemaVersion: Int?, tenants: [Tenant] = [], flags: [FeatureFlag] = [], guardrails: [Guardrail] = [],
+                backupSchedules: [BackupSchedule] = []) {
         self.schemaVersion = schemaVersion
         self.tenants = tenants
+        self.flags = flags
+        self.guardrails = guardrails
         self.backupSchedules = backupSchedules
     }
 
@@ -31,6 +36,8 @@ public struct LiveState: Sendable {
         for address in addresses {
             switch address.prefix {
             case Tenant.addressPrefix: result[address] = .some(index(tenants)[address.name])
+            case FeatureFlag.addressPrefix: result[address] = .some(index(flags)[address.name])
+            case Guardrail.addressPrefix: result[address] = .some(index(guardrails)[address.name])
             case BackupSchedule.addressPrefix: result[address] = .some(index(backupSchedules)[address.name])
             case RowLevelSecurity.addressPrefix, RoleGrants.addressPrefix:
                 if catalogByAddress == nil { catalogByAddress = catalog.attributesByAddress() }
@@ -70,11 +77,15 @@ public enum PlanBuilder {
     public static func plan(desired: Configuration, live: LiveState, context: Context) -> Plan {
         var changes: [Change] = []
         changes += Diff.changes(desired: desired.tenants, observed: live.tenants)
+        changes += Diff.changes(desired: desired.guardrails, observed: live.guardrails)
+        changes += Diff.changes(desired: desired.flags, observed: live.flags)
         changes += BackupSchedule.describe(Diff.changes(desired: desired.backupSchedules, observed: live.backupSchedules),
                                            desired: desired.backupSchedules, now: context.now)
         changes = Diff.guardMassDeletes(changes, observedCount: [
-            Tenant.kind: live.tenants.count, BackupSchedule.kind: live.backupSchedules.count,
+            Tenant.kind: live.tenants.count, FeatureFlag.kind: live.flags.count, Guardrail.kind: live.guardrails.count,
+            BackupSchedule.kind: live.backupSchedules.count,
         ])
+        changes = RolloutPreview.annotate(changes, desired: desired)
         // Roles and grants before row-level security, since policies name the roles.
         changes += CatalogPlan.changes(desired: desired, live: live.catalog)
 
@@ -87,8 +98,10 @@ public enum PlanBuilder {
         for change in changes { fingerprints[change.address.description] = Fingerprint.of(change.before) }
         func count<R: Resource>(_ desired: [R], _ live: [R]) -> Int { Set(desired.map(\.name)).union(live.map(\.name)).count }
         var compared: [String: Int] = [Tenant.kind: count(desired.tenants, live.tenants)]
-        let schedules = count(desired.backupSchedules, live.backupSchedules)
-        if schedules > 0 { compared[BackupSchedule.kind] = schedules }
+        for (kind, n) in [(FeatureFlag.kind, count(desired.flags, live.flags)), (Guardrail.kind, count(desired.guardrails, live.guardrails)),
+                          (BackupSchedule.kind, count(desired.backupSchedules, live.backupSchedules))] where n > 0 {
+            compared[kind] = n
+        }
         compared.merge(CatalogPlan.compared(desired: desired, live: live.catalog)) { a, _ in a }
         let plan = Plan(id: context.planID, environment: context.environment, createdAt: context.createdAt, gitCommit: context.gitCommit,
                         changes: changes, compared: compared, fingerprints: fingerprints, notes: notes,

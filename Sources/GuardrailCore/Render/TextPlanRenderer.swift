@@ -52,11 +52,7 @@ public struct TextPlanRenderer: Sendable {
 
     static func describeCounts(_ compared: [String: Int]) -> String {
         let parts = compared.keys.sorted().map { kind -> String in
-            let n = compared[kind]!
-            // Acronyms keep their case: "RLS policy" -> "RLS policies".
-            let word = kind.split(separator: " ").map { $0.allSatisfy(\.isUppercase) && $0.count > 1 ? String($0) : $0.lowercased() }.joined(separator: " ")
-            guard n != 1 else { return "1 \(word)" }
-            return word.hasSuffix("y") ? "\(n) \(word.dropLast())ies" : "\(n) \(word)s"
+            KindNames.count(compared[kind]!, of: kind)
         }
         return parts.isEmpty ? "nothing" : parts.joined(separator: ", ")
     }
@@ -112,6 +108,9 @@ public struct TextPlanRenderer: Sendable {
         }
         if hidden > 0 { out += paint("        # (\(hidden) unchanged attribute\(hidden == 1 ? "" : "s") hidden)", .dim) + "\n" }
         out += "    }\n"
+        if let rollout = change.rollout {
+            out += rollout.lines(indent: 4).map { paint($0, .cyan) + "\n" }.joined()
+        }
         return out
     }
 

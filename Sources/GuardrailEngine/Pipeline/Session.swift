@@ -62,6 +62,10 @@ public final class Session: @unchecked Sendable {
         if version >= BackupScheduleStore.sinceSchemaVersion {
             live.backupSchedules = try await BackupScheduleStore.observe(c, schema: schema, logger: logger)
         }
+        if version >= FlagStore.sinceSchemaVersion {
+            live.guardrails = try await GuardrailStore.observe(c, schema: schema, logger: logger)
+            live.flags = try await FlagStore.observe(c, schema: schema, logger: logger)
+        }
         return live
     }
 
@@ -133,7 +137,7 @@ public final class Session: @unchecked Sendable {
                 for try await (at) in rows.decode(String.self) { throw ApplyRefusal.alreadyApplied(planID: plan.id, at: at) }
             }
             // A fixed lock order, so two writers can never deadlock on these tables.
-            for table in TenantStore.tables + BackupScheduleStore.tables {
+            for table in TenantStore.tables + GuardrailStore.tables + FlagStore.tables + BackupScheduleStore.tables {
                 try await c.query("LOCK TABLE \(unescaped: schema.qualifying(table)) IN SHARE ROW EXCLUSIVE MODE", logger: logger)
             }
             try await CatalogPipeline.lockTables(for: plan, on: c, logger: logger)
@@ -142,16 +146,23 @@ public final class Session: @unchecked Sendable {
 
             var byKind: [String: [Change]] = [:]
             for change in plan.changes { byKind[change.kind, default: []].append(change) }
-            for kind in byKind.keys where ![Tenant.kind, BackupSchedule.kind].contains(kind) && !CatalogPipeline.isCatalogKind(kind) {
+            for kind in byKind.keys where ![Tenant.kind, Guardrail.kind, FeatureFlag.kind, BackupSchedule.kind].contains(kind) && !CatalogPipeline.isCatalogKind(kind) {
                 throw DatabaseError.other("the plan contains \(kind) changes, which this Guardrail cannot apply")
             }
             if let tenants = byKind[Tenant.kind] {
                 try await TenantStore.apply(tenants, on: c, schema: schema, logger: logger)
             }
+            if let guardrails = byKind[Guardrail.kind] {
+                try await GuardrailStore.apply(guardrails, on: c, schema: schema, logger: logger)
+            }
+            if let flags = byKind[FeatureFlag.kind] {
+                try await FlagStore.apply(flags, on: c, schema: schema, logger: logger)
+            }
             if let schedules = byKind[BackupSchedule.kind] {
                 try await BackupScheduleStore.apply(schedules, on: c, schema: schema, logger: logger)
             }
             try await CatalogPipeline.apply(plan.changes.filter { CatalogPipeline.isCatalogKind($0.kind) }, on: c, schema: schema, logger: logger)
+            try await RolloutReconciler.afterApply(c, schema: schema, logger: logger, before: live, changes: plan.changes, now: Date(), actor: osUser)
             try await AuditLog.record(plan, osUser: osUser, on: c, schema: schema, logger: logger)
             return ApplyReport(summary: plan.summary, migrations: migrated.map(\.version))
         }

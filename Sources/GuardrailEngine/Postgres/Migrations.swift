@@ -103,6 +103,7 @@ public enum Migrations {
         Migration(version: 4, name: "audit changes as json") { s in [
             "ALTER TABLE \(s.qualifying("audit_log")) ALTER COLUMN changes TYPE json USING changes::json",
         ] },
+        Migration(version: 5, name: "feature flags, guardrails, cohort ledger and rollouts", statements: FlagSchema.statements),
     ]
 
     public static var latestVersion: Int { all.last!.version }

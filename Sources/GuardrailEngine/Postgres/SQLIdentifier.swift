@@ -23,6 +23,18 @@ public struct SQLIdentifier: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String { quoted }
+
+    /// A function body as a dollar-quoted string, with a tag the body does not contain, so
+    /// identifiers spliced into the body can never end the string early.
+    public static func dollarQuoted(_ body: String) -> String {
+        var tag = "$guardrail$"
+        var n = 0
+        while body.contains(tag) {
+            n += 1
+            tag = "$guardrail\(n)$"
+        }
+        return tag + body + tag
+    }
 }
 
 extension SQLIdentifier {

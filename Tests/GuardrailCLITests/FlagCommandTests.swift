@@ -1,0 +1,114 @@
+import Foundation
+import GuardrailTestSupport
+import Testing
+
+/// The rollout and flag commands as an operator runs them.
+@Suite("rollout and flag commands", .enabled(if: TestPostgres.isAvailable, "needs the Postgres that scripts/test starts"))
+struct FlagCommandTests {
+    static let flags = """
+        apiVersion: guardrail/v1
+        kind: Guardrail
+        metadata: {name: error-ratio}
+        spec:
+          query: sum(cli_errors{tenant_id=~"{{cohort}}"}) / sum(cli_requests{tenant_id=~"{{cohort}}"})
+          max: 0.05
+          interval: 1s
+        ---
+        apiVersion: guardrail/v1
+        kind: FeatureFlag
+        metadata: {name: launch.test}
+        spec:
+          enabled: true
+          overrides: {disable: [brokerage-3]}
+          rollout:
+            phases:
+              - {name: internal, tenants: {selector: {cohort: internal}}, bake: 1h}
+              - {name: canary, percent: 10, bake: 1h}
+              - {percent: 100}
+            guardrails: [error-ratio]
+
+        """
+
+    static let environment = Fixtures.localEnvironmentYAML + "  prometheus: {url: \"${PROMETHEUS_URL}\"}\n"
+
+    func workspace() async throws -> (TestDatabase, URL, [String: String]) {
+        let db = try await TestPostgres.createDatabase()
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 20),
+            "manifests/flags.yaml": Self.flags,
+            "environments/local.yaml": Self.environment,
+        ])
+        return (db, dir, ["DATABASE_URL": db.urlString, "PROMETHEUS_URL": TestPrometheus.url ?? "http://127.0.0.1:1"])
+    }
+
+    @Test("plan shows the rollout with each phase's cohort; status, pause, resume, promote, kill, eval and release work from the command line")
+    func operatorFlow() async throws {
+        let (db, dir, env) = try await workspace()
+        defer { Task { await db.drop() } }
+        func run(_ args: String...) throws -> CommandResult { try CommandRunner.run(args, in: dir, environment: env) }
+
+        let plan = try run("plan", "--env", "local")
+        #expect(plan.status == 0, "\(plan.output)")
+        #expect(plan.stdout.contains("rollout: starts at phase 1 on apply; on breach: rollback; 19 eligible tenants"), "\(plan.stdout)")
+        #expect(plan.stdout.contains("1. internal  named tenants only; cohort 1 (5.26%); bake 1h"), "\(plan.stdout)")
+        #expect(plan.stdout.contains("2. canary    10% of 19 = 1.9 -> 2 by rank; cohort 3 (15.79%); bake 1h"), "\(plan.stdout)")
+        #expect(plan.stdout.contains("adds 1: brokerage-0"))
+        #expect(try run("apply", "--env", "local", "--auto-approve").status == 0)
+
+        let status = try run("rollout", "status", "launch.test", "--env", "local")
+        #expect(status.status == 0, "\(status.output)")
+        #expect(status.stdout.hasPrefix("flag.launch.test: PROGRESSING  1 of 19 eligible tenants enabled"), "\(status.stdout)")
+        #expect(status.stdout.contains("▶ 1. internal"))
+        #expect(status.stdout.contains("error-ratio  <= 0.05"))
+
+        #expect(try run("rollout", "pause", "launch.test", "--env", "local", "--reason", "checking dashboards").stdout.contains("paused by"))
+        let again = try run("rollout", "pause", "launch.test", "--env", "local")
+        #expect(again.status == 1)
+        #expect(again.stderr.contains("the rollout is paused, not progressing"), "\(again.stderr)")
+        #expect(try run("rollout", "resume", "flag.launch.test", "--env", "local").status == 0)
+        let promote = try run("rollout", "promote", "launch.test", "--env", "local")
+        #expect(promote.stdout.contains("advanced to phase 2 (canary): promoted by"), "\(promote.output)")
+
+        #expect(try run("flag", "kill", "launch.test", "--env", "local").status == 0)
+        let killed = try run("flag", "eval", "launch.test", "--tenant", "brokerage-0", "--env", "local")
+        #expect(killed.stdout.hasPrefix("flag.launch.test for tenant brokerage-0 (\(Fixtures.tenantID(0))): OFF"), "\(killed.output)")
+        #expect(killed.stdout.contains("the flag is killed"))
+        #expect(try run("rollout", "status", "launch.test", "--env", "local").stdout.hasPrefix("flag.launch.test: KILLED"))
+        #expect(try run("flag", "release", "launch.test", "--env", "local").status == 0)
+        let on = try run("flag", "eval", "launch.test", "--tenant", Fixtures.tenantID(0), "--env", "local")
+        #expect(on.stdout.contains("): ON"), "\(on.output)")
+        #expect(on.stdout.contains("reason \"phase 1 (internal)\""))
+        let disabled = try run("flag", "eval", "launch.test", "--tenant", "brokerage-3", "--env", "local")
+        #expect(disabled.stdout.contains("OFF") && disabled.stdout.contains("overrides.disable names this tenant"), "\(disabled.output)")
+
+        // The current phase is the controller's: a plan after all this has no changes.
+        #expect(try run("plan", "--env", "local", "--detailed-exitcode").status == 0)
+        let history = try run("rollout", "status", "launch.test", "--env", "local")
+        for word in ["pause", "resume", "promote", "kill", "release"] { #expect(history.stdout.contains("  \(word) "), "\(word) in \(history.stdout)") }
+    }
+
+    @Test("rollout tick evaluates against the environment's Prometheus and says what it decided")
+    func tickFromTheCommandLine() async throws {
+        let (db, dir, env) = try await workspace()
+        defer { Task { await db.drop() } }
+        #expect(try CommandRunner.run(["apply", "--env", "local", "--auto-approve"], in: dir, environment: env).status == 0)
+        let tick = try CommandRunner.run(["rollout", "tick", "--env", "local"], in: dir, environment: env)
+        #expect(tick.status == 0, "\(tick.output)")
+        #expect(tick.stdout.contains("flag.launch.test: progressing at phase 1 (internal)"), "\(tick.stdout)")
+        // No series exist for these tenants, so the guardrail has no data and the rollout holds.
+        #expect(tick.stdout.contains("error-ratio: no-data"), "\(tick.stdout)")
+    }
+
+    @Test("commands on an unknown flag or a flag without a rollout fail with a sentence saying why")
+    func unknownFlag() async throws {
+        let (db, dir, env) = try await workspace()
+        defer { Task { await db.drop() } }
+        #expect(try CommandRunner.run(["apply", "--env", "local", "--auto-approve"], in: dir, environment: env).status == 0)
+        let unknown = try CommandRunner.run(["rollout", "pause", "launch.tset", "--env", "local"], in: dir, environment: env)
+        #expect(unknown.status == 1)
+        #expect(unknown.stderr.contains("there is no flag \"launch.tset\""), "\(unknown.stderr)")
+        let bad = try CommandRunner.run(["flag", "kill", "Not A Flag", "--env", "local"], in: dir, environment: env)
+        #expect(bad.status != 0)
+        #expect(bad.stderr.contains("is not a flag name"), "\(bad.stderr)")
+    }
+}
