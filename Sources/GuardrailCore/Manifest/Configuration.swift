@@ -53,6 +53,8 @@ public enum ConfigurationLoader {
         case Environment.kind: Environment.specKeys
         case Tenant.kind: Tenant.specKeys
         case BackupSchedule.kind: BackupSchedule.specKeys
+        case FeatureFlag.kind: FeatureFlag.specKeys
+        case Guardrail.kind: Guardrail.specKeys
         case RowLevelSecurity.kind: RowLevelSecurity.specKeys
         case RoleGrants.kind: RoleGrants.specKeys
         default: []
@@ -139,15 +141,6 @@ public enum ConfigurationLoader {
         ManifestReference.check(references, target: "tenant", known: configuration.tenants.map(\.name), into: diagnostics)
         ManifestReference.check(references, target: "guardrail", known: configuration.guardrails.map(\.name), into: diagnostics)
         return (configuration, diagnostics)
-    }
-
-    static func specKeys(for kind: String) -> [String] {
-        switch kind {
-        case Environment.kind: Environment.specKeys
-        case FeatureFlag.kind: FeatureFlag.specKeys
-        case Guardrail.kind: Guardrail.specKeys
-        default: Tenant.specKeys
-        }
     }
 
     static func fileStem(_ path: String) -> String {
