@@ -37,8 +37,9 @@ struct FlagConvergenceTests {
 
     func fixture() async throws -> Fixture {
         let db = try await TestPostgres.createDatabase()
-        let session = try await Session.open(db.environment(), applicationName: "test")
-        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
+        // The example configuration's policies/ protect the application's tables.
+        try await db.execute(try Fixtures.appSchemaSQL())
+        let session = try await db.lockedSession()
         return Fixture(db: db, session: session)
     }
 
