@@ -37,10 +37,18 @@ struct FlagConvergenceTests {
 
     func fixture() async throws -> Fixture {
         let db = try await TestPostgres.createDatabase()
-        // The example configuration's policies/ protect the application's tables.
-        try await db.execute(try Fixtures.appSchemaSQL())
         let session = try await db.lockedSession()
         return Fixture(db: db, session: session)
+    }
+
+    /// The example tenants, flags and guardrails. Its roles and policies are left out: roles are
+    /// cluster-wide, so suites applying them in parallel databases would race to create the same role.
+    static func example() throws -> Configuration {
+        var c = try Fixtures.exampleConfiguration()
+        c.rowLevelSecurity = []
+        c.roleGrants = []
+        c.backupSchedules = []
+        return c
     }
 
     static func emailOn(_ configuration: Configuration, enabled: Bool = true, overrides: FeatureFlag.Overrides? = nil) -> Configuration {
@@ -55,7 +63,7 @@ struct FlagConvergenceTests {
     func exampleConverges() async throws {
         let f = try await fixture()
         defer { Task { await f.close() } }
-        let configuration = try Fixtures.exampleConfiguration()
+        let configuration = try Self.example()
         #expect(configuration.flags.count == 6)
         #expect(configuration.guardrails.count == 3)
         let plan = try await f.apply(configuration)
@@ -78,7 +86,7 @@ struct FlagConvergenceTests {
     func enablingStartsTheRollout() async throws {
         let f = try await fixture()
         defer { Task { await f.close() } }
-        let base = try Fixtures.exampleConfiguration()
+        let base = try Self.example()
         try await f.apply(base)
         let on = Self.emailOn(base)
         let plan = try await f.session.plan(on)
@@ -111,7 +119,7 @@ struct FlagConvergenceTests {
     func loweringExposureIsImmediate() async throws {
         let f = try await fixture()
         defer { Task { await f.close() } }
-        let base = Self.emailOn(try Fixtures.exampleConfiguration())
+        let base = Self.emailOn(try Self.example())
         try await f.apply(base)
         for _ in 0..<3 { try await f.session.command("channel.email", .promote(by: "ops"), actor: "ops") }
         let at50 = try await f.enabledNames("channel.email")
@@ -144,7 +152,7 @@ struct FlagConvergenceTests {
     func killAndRelease() async throws {
         let f = try await fixture()
         defer { Task { await f.close() } }
-        let base = Self.emailOn(try Fixtures.exampleConfiguration(), overrides: .init(enable: ["acme-realty"]))
+        let base = Self.emailOn(try Self.example(), overrides: .init(enable: ["acme-realty"]))
         try await f.apply(base)
         let before = try await f.enabledNames("channel.email")
         #expect(before == ["acme-realty", "test-tenant"])
@@ -176,7 +184,7 @@ struct FlagConvergenceTests {
     func abortAndRetry() async throws {
         let f = try await fixture()
         defer { Task { await f.close() } }
-        let base = Self.emailOn(try Fixtures.exampleConfiguration(), overrides: .init(enable: ["acme-realty"]))
+        let base = Self.emailOn(try Self.example(), overrides: .init(enable: ["acme-realty"]))
         try await f.apply(base)
         try await f.session.command("channel.email", .promote(by: "ops"), actor: "ops")
         try await f.session.command("channel.email", .abort(by: "ops"), actor: "ops")
