@@ -80,7 +80,8 @@ enum CatalogPipeline {
                                           at: grants.sources[.schema(schema)] ?? configuration.locations[grants.address]))
             }
         }
-        let canonical = try await PolicyCanonicalizer.canonicalize(present, locations: configuration.locations, on: connection, logger: logger)
+        let canonical = try await PolicyCanonicalizer.canonicalize(present, facts: live.tableFacts, locations: configuration.locations,
+                                                                   on: connection, logger: logger)
         diagnostics += canonical.diagnostics
         guard diagnostics.isEmpty else { throw DiagnosticError(diagnostics) }
         var prepared = configuration
