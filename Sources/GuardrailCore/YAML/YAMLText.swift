@@ -11,26 +11,20 @@ public enum YAMLText {
         "[" + items.map(scalar).joined(separator: ", ") + "]"
     }
 
-    /// Double-quoted. Beyond JSON's escapes, the characters YAML treats as line breaks or may drop
-    /// (NEL, the line and paragraph separators, BOM, C1 controls) are escaped too.
+    /// Double-quoted, with JSON's escapes; and, since JSON passes them through but YAML treats them
+    /// as line breaks or may drop them, NEL, the C1 controls, the line and paragraph separators and
+    /// the BOM escaped as well.
     public static func quoted(_ s: String) -> String {
-        var out = "\""
-        for scalar in s.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\t": out += "\\t"
-            case "\r": out += "\\r"
-            case _ where scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value)
-                || scalar.value == 0x2028 || scalar.value == 0x2029 || scalar.value == 0xFEFF:
+        var out = ""
+        for scalar in AttributeValue.jsonQuote(s).unicodeScalars {
+            if (0x7F...0x9F).contains(scalar.value) || scalar.value == 0x2028 || scalar.value == 0x2029 || scalar.value == 0xFEFF {
                 let hex = String(scalar.value, radix: 16)
-                out += "\\u" + String(repeating: "0", count: max(0, 4 - hex.count)) + hex
-            default:
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
                 out.unicodeScalars.append(scalar)
             }
         }
-        return out + "\""
+        return out
     }
 
     private static let reserved: Set<String> = ["true", "false", "null", "yes", "no", "on", "off", "y", "n", "~"]

@@ -49,40 +49,37 @@ extension RowLevelSecurity {
         return turnsOff ? [tableChange] + policyChanges : policyChanges + [tableChange]
     }
 
+    /// The table-level change; a deleted manifest of a managed table is a delete that turns both flags off.
     private static func tableChange(desired: RowLevelSecurity?, live: RowLevelSecurity) -> Change? {
-        let address = live.address
-        guard let desired else {
-            var hazards: [Hazard] = []
-            if live.enabled {
-                hazards.append(Hazard(.destroys, "disables row-level security on \(live.table): no policy restricts it any more"))
-                hazards.append(Hazard(.widensAccess, "every role with privileges on \(live.table) sees and writes all of its rows"))
-            } else if live.forced {
-                hazards.append(Hazard(.widensAccess, "removes FORCE ROW LEVEL SECURITY from \(live.table)"))
-            }
-            return Change(address: address, kind: kind, action: .delete, before: live.attributes, after: nil, hazards: hazards,
-                          reason: "\(address) is managed by Guardrail but no longer in the configuration; its policies are dropped and row-level security is turned off")
-        }
-        guard desired.enabled != live.enabled || desired.forced != live.forced else { return nil }
+        let target = desired ?? RowLevelSecurity(table: live.table, enabled: false, forced: false)
+        guard desired == nil || target.enabled != live.enabled || target.forced != live.forced else { return nil }
         var hazards: [Hazard] = []
         var what: [String] = []
-        if !live.enabled, desired.enabled {
+        if !live.enabled, target.enabled {
             what.append("enables row-level security")
             hazards.append(Hazard(.mayBreakQueries, "enabling row-level security on \(live.table) hides every row that no permissive policy admits, for every role but its owner and BYPASSRLS roles"))
         }
-        if live.enabled, !desired.enabled {
+        if live.enabled, !target.enabled {
             what.append("disables row-level security")
             hazards.append(Hazard(.destroys, "disables row-level security on \(live.table): its policies stop applying"))
             hazards.append(Hazard(.widensAccess, "every role with privileges on \(live.table) sees and writes all of its rows"))
         }
-        if !live.forced, desired.forced {
+        if !live.forced, target.forced {
             what.append("forces it on the owner")
             hazards.append(Hazard(.mayBreakQueries, "FORCE ROW LEVEL SECURITY makes the owner of \(live.table) subject to its policies"))
         }
-        if live.forced, !desired.forced {
+        if live.forced, !target.forced {
             what.append("stops forcing it on the owner")
-            hazards.append(Hazard(.widensAccess, "NO FORCE ROW LEVEL SECURITY lets the owner of \(live.table) bypass its policies"))
+            // Lifting RLS altogether already says the owner is unrestricted.
+            if target.enabled || !live.enabled {
+                hazards.append(Hazard(.widensAccess, "NO FORCE ROW LEVEL SECURITY lets the owner of \(live.table) bypass its policies"))
+            }
         }
-        return Change(address: address, kind: kind, action: .update, before: live.attributes, after: desired.attributes, hazards: hazards,
+        guard desired != nil else {
+            return Change(address: live.address, kind: kind, action: .delete, before: live.attributes, after: nil, hazards: hazards,
+                          reason: "\(live.address) is managed by Guardrail but no longer in the configuration; its policies are dropped and row-level security is turned off")
+        }
+        return Change(address: live.address, kind: kind, action: .update, before: live.attributes, after: target.attributes, hazards: hazards,
                       reason: what.joined(separator: " and ") + " on \(live.table)")
     }
 

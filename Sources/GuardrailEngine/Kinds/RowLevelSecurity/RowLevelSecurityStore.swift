@@ -53,20 +53,6 @@ enum RowLevelSecurityStore {
         return observation
     }
 
-    /// Runs the plan's row-level security changes, in the plan's order, inside the caller's transaction.
-    ///
-    /// The caller has locked the tables. Each change is one or two statements; an error names the
-    /// change it came from and rolls back the whole apply.
-    static func apply(_ change: Change, on connection: PostgresConnection, logger: Logger) async throws {
-        for statement in try statements(for: change) {
-            do {
-                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-            } catch {
-                throw DatabaseError.wrap(error, context: "applying \(change.address)")
-            }
-        }
-    }
-
     /// The DDL for one change. Identifiers go through `SQLIdentifier`; expressions were checked by
     /// `PolicyExpressionSyntax` when the manifest was read and are in the server's canonical form.
     static func statements(for change: Change) throws -> [String] {
