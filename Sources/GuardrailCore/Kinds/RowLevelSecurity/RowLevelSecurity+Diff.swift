@@ -80,13 +80,13 @@ extension RowLevelSecurity {
                           reason: "\(live.address) is managed by Guardrail but no longer in the configuration; its policies are dropped and row-level security is turned off")
         }
         return Change(address: live.address, kind: kind, action: .update, before: live.attributes, after: target.attributes, hazards: hazards,
-                      reason: what.joined(separator: " and ") + " on \(live.table)")
+                      reason: "\(live.table): " + what.joined(separator: " and "))
     }
 
     private static func createChange(_ policy: Policy, on table: QualifiedName) -> Change {
         let who = describe(policy.roles)
         let hazard = policy.mode == .permissive
-            ? Hazard(.widensAccess, "adds a permissive policy: \(who) gain \(describe(policy.command)) on the rows it admits")
+            ? Hazard(.widensAccess, "adds a permissive policy: \(who) \(agree(who, "gains", "gain")) \(describe(policy.command)) on the rows it admits")
             : Hazard(.mayBreakQueries, "adds a restrictive policy: \(describe(policy.command)) by \(who) must also pass it")
         return Change(address: address(table, policy: policy.name), kind: policyKind, action: .create, before: nil,
                       after: policy.attributes(on: table), hazards: [hazard],
@@ -97,7 +97,7 @@ extension RowLevelSecurity {
         let address = address(table, policy: policy.name)
         var hazards = [Hazard(.destroys, "drops policy \(AttributeValue.quote(policy.name)) from \(table)")]
         hazards.append(policy.mode == .permissive
-            ? Hazard(.mayBreakQueries, "\(describe(policy.roles)) lose the rows only this permissive policy admitted")
+            ? Hazard(.mayBreakQueries, "\(describe(policy.roles)) \(agree(describe(policy.roles), "loses", "lose")) the rows only this permissive policy admitted")
             : Hazard(.widensAccess, "removes a restriction on \(describe(policy.command)) by \(describe(policy.roles))"))
         let reason = tableReleased
             ? "\(table) is no longer in the configuration"
@@ -140,13 +140,13 @@ extension RowLevelSecurity {
             let (gained, lost) = roleDelta(from: current, to: policy)
             if let gained {
                 hazards.append(policy.mode == .permissive
-                    ? Hazard(.widensAccess, "\(gained) gain access through this permissive policy")
-                    : Hazard(.mayBreakQueries, "\(gained) become subject to this restrictive policy"))
+                    ? Hazard(.widensAccess, "\(gained) \(agree(gained, "gains", "gain")) access through this permissive policy")
+                    : Hazard(.mayBreakQueries, "\(gained) \(agree(gained, "becomes", "become")) subject to this restrictive policy"))
             }
             if let lost {
                 hazards.append(policy.mode == .permissive
-                    ? Hazard(.mayBreakQueries, "\(lost) lose access through this permissive policy")
-                    : Hazard(.widensAccess, "\(lost) are no longer restricted by this policy"))
+                    ? Hazard(.mayBreakQueries, "\(lost) \(agree(lost, "loses", "lose")) access through this permissive policy")
+                    : Hazard(.widensAccess, "\(lost) \(agree(lost, "is", "are")) no longer restricted by this policy"))
             }
         }
         if current.using != policy.using { changed.append("using") }
@@ -191,6 +191,11 @@ extension RowLevelSecurity {
         let commands = a.command == .all || a.command == b.command
         let roles = a.appliesToEveryone || (!b.appliesToEveryone && Set(b.roles).isSubset(of: a.roles))
         return commands && roles
+    }
+
+    /// The verb form for a subject such as "viewer", "app_user, viewer" or "every role".
+    static func agree(_ subject: String, _ singular: String, _ plural: String) -> String {
+        subject.contains(", ") || subject.hasPrefix("roles ") ? plural : singular
     }
 
     static func describe(_ roles: [String]) -> String {
