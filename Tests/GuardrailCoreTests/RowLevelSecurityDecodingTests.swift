@@ -169,3 +169,26 @@ extension Result where Failure == IdentifierSyntax.Problem {
         return nil
     }
 }
+
+@Suite("Imported manifests")
+struct ImportedManifestTests {
+    @Test("manifests written for live tables and roles decode back to exactly the same objects")
+    func manifestsRoundTrip() throws {
+        let table = QualifiedName(schema: "My Schema", name: "Lease \"Terms\".v2")
+        let rls = RowLevelSecurity(table: table, enabled: true, forced: false, searchPath: [], policies: [
+            .init(name: "yes", command: .select, mode: .restrictive, roles: ["PUBLIC"], using: "(a = 'x: y # z'::text)"),
+            .init(name: "tab\tand \"quote\" \u{2028} line", command: .insert, roles: ["true", "Role Two", "null"],
+                  withCheck: "(EXISTS ( SELECT 1\n   FROM public.t\n  WHERE (t.b = \\'\\\\')))"),
+        ])
+        let grants = RoleGrantsState(role: "on", login: true, privileges: [
+            table: [.select, .update], QualifiedName(schema: "public", name: "a"): [.select, .update], QualifiedName(schema: "public", name: "b"): [.delete],
+        ])
+        let yaml = RowLevelSecurity.manifestYAML([rls], header: "header\nsecond line") + RoleGrants.manifestYAML([grants], header: "grants")
+        let (configuration, diagnostics) = ConfigurationLoader.load([ManifestSource(path: "policies/imported.yaml", bytes: Array(yaml.utf8))])
+        #expect(!diagnostics.hasErrors, "\(diagnostics.all)\n\(yaml)")
+        #expect(configuration.rowLevelSecurity == [rls])
+        let decoded = try #require(configuration.roleGrants.first)
+        #expect(decoded.state(in: CatalogState()) == grants)
+        #expect(yaml.contains(#"    - tables: ["\"My Schema\".\"Lease \"\"Terms\"\".v2\"", public.a]"# + "\n      privileges: [select, update]"), "\(yaml)")
+    }
+}

@@ -73,6 +73,37 @@ def bench_backups(genv):
     report("backup drill: restore and check", drill_t, floor_restore_t, "createdb + pg_restore + dropdb", 1.2)
     shutil.rmtree(out, ignore_errors=True)
 
+RLS_CATALOG_QUERY = """
+SET search_path = '';
+SELECT n.nspname, c.relname, c.relrowsecurity, c.relforcerowsecurity, pg_catalog.pg_get_userbyid(c.relowner),
+       p.polname, p.polcmd, p.polpermissive, p.polroles,
+       pg_catalog.pg_get_expr(p.polqual, p.polrelid), pg_catalog.pg_get_expr(p.polwithcheck, p.polrelid)
+FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN pg_catalog.pg_policy p ON p.polrelid = c.oid
+WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
+"""
+
+def rls_row():
+    """Plan with no changes over 100 tables and 200 policies (canonicalization included), against
+    psql reading the same catalog rows."""
+    rls = os.path.join(ESTATE, "rls")
+    if not os.path.isdir(rls):
+        return
+    recreate("bench_rls")
+    psql("bench_rls", "-f", os.path.join(rls, "schema.sql"))
+    renv = dict(os.environ, DATABASE_URL=url("bench_rls"), NO_COLOR="1")
+    def in_rls(cmd, ok=(0,)):
+        p = subprocess.run(cmd, env=renv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=rls)
+        if p.returncode not in ok:
+            sys.stderr.write(p.stderr.decode())
+            raise SystemExit(f"command failed ({p.returncode}): {' '.join(cmd)}")
+    in_rls([G, "apply", "--env", "local", "--auto-approve"])
+    in_rls([G, "plan", "--env", "local", "--detailed-exitcode"])  # converged: exit 0, or this fails
+    plan_t = timed(lambda: in_rls([G, "plan", "--env", "local", "--detailed-exitcode"]))
+    floor_t = timed(lambda: psql("bench_rls", "-c", RLS_CATALOG_QUERY))
+    tables = sum(1 for line in open(os.path.join(rls, "schema.sql")) if line.startswith("CREATE TABLE"))
+    report(f"plan: no changes, {2 * tables} policies/{tables} tables", plan_t, floor_t, "psql reading the same catalog rows", 3.0)
+
 def main():
     files = yaml_files()
     genv = dict(os.environ, DATABASE_URL=url("bench_apply"), NO_COLOR="1", GUARDRAIL_BACKUP_DIR="/nonexistent-set-per-bench")
@@ -98,6 +129,8 @@ def main():
         psql("bench_apply", "-c", "SELECT name, id, display_name, status, labels FROM guardrail.tenants")
     floor_plan_t = timed(floor_plan)
     report("plan: no changes, 10,000 tenants", plan_t, floor_plan_t, "libyaml events + psql SELECT", 3.0)
+
+    rls_row()
 
     validate_t = timed(lambda: run([G, "validate"], genv))
     floor_parse_t = timed(lambda: run([YE, *files]))

@@ -8,6 +8,7 @@ def main():
     ap.add_argument("--tenants", type=int, default=10000)
     ap.add_argument("--out", required=True)
     ap.add_argument("--flags", type=int, default=0, help="also write N feature flags and their guardrails")
+    ap.add_argument("--rls-tables", type=int, default=100)
     args = ap.parse_args()
     os.makedirs(f"{args.out}/manifests", exist_ok=True)
     os.makedirs(f"{args.out}/environments", exist_ok=True)
@@ -91,6 +92,45 @@ spec:
       - {percent: 50, bake: 4h}
       - {percent: 100}
     guardrails: [bench-errors, bench-bounces]
+""")
+
+    write_rls_estate(f"{args.out}/rls", args.rls_tables)
+
+def write_rls_estate(out, tables):
+    """A separate configuration for the row-level security bench: `tables` tenant tables with two
+    policies each (2 x tables policies), the SQL that creates the tables, and the `local` environment."""
+    os.makedirs(f"{out}/policies", exist_ok=True)
+    os.makedirs(f"{out}/environments", exist_ok=True)
+    with open(f"{out}/schema.sql", "w") as sql, open(f"{out}/policies/rls.yaml", "w") as f:
+        sql.write("DO $$ BEGIN CREATE ROLE bench_app; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$;\n")
+        for i in range(tables):
+            sql.write(f"CREATE TABLE public.t{i:03d} (id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, tenant_id uuid NOT NULL, "
+                      f"owner_id uuid, status text NOT NULL DEFAULT 'open', amount numeric, created_at timestamptz NOT NULL DEFAULT now());\n")
+            f.write(f"""---
+apiVersion: guardrail/v1
+kind: RowLevelSecurity
+metadata: {{name: public.t{i:03d}}}
+spec:
+  enabled: true
+  forced: true
+  searchPath: [public]
+  policies:
+    - name: tenant_isolation
+      roles: [bench_app]
+      using: tenant_id = current_setting('app.current_tenant_id')::uuid
+      withCheck: tenant_id = current_setting('app.current_tenant_id')::uuid
+    - name: open_recent
+      command: select
+      as: restrictive
+      roles: [bench_app]
+      using: status <> 'archived' AND created_at > now() - interval '{(i % 12) + 1} months' AND coalesce(amount, 0) >= {i}
+""")
+    with open(f"{out}/environments/local.yaml", "w") as f:
+        f.write("""apiVersion: guardrail/v1
+kind: Environment
+metadata: {name: local}
+spec:
+  postgres: {url: "${DATABASE_URL}", schema: guardrail, lockTimeout: 30s}
 """)
 
 if __name__ == "__main__":

@@ -44,11 +44,15 @@ public struct CatalogState: Sendable {
         public var partitioned: Bool
         /// Policy roles (from the configuration) that own the table or have its owner's privileges.
         public var rolesWithOwnerPrivileges: Set<String>
+        /// The first ordinary (not generated) column. The canonicalizer partitions its scratch copy
+        /// by it, because a partitioned table has no storage and is several times cheaper to create.
+        public var firstColumn: String?
 
-        public init(owner: String, partitioned: Bool = false, rolesWithOwnerPrivileges: Set<String> = []) {
+        public init(owner: String, partitioned: Bool = false, rolesWithOwnerPrivileges: Set<String> = [], firstColumn: String? = nil) {
             self.owner = owner
             self.partitioned = partitioned
             self.rolesWithOwnerPrivileges = rolesWithOwnerPrivileges
+            self.firstColumn = firstColumn
         }
     }
 

@@ -11,8 +11,9 @@ public enum YAMLText {
         "[" + items.map(scalar).joined(separator: ", ") + "]"
     }
 
-    /// Double-quoted. Beyond JSON's escapes, the characters YAML treats as line breaks or may drop
-    /// (NEL, the line and paragraph separators, BOM, C1 controls) are escaped too.
+    /// Double-quoted, with JSON's escapes; and, since JSON passes them through but YAML treats them
+    /// as line breaks or may drop them, NEL, the C1 controls, the line and paragraph separators and
+    /// the BOM escaped as well.
     public static func quoted(_ s: String) -> String {
         TextEscaping.escape(s, .yaml, quoted: true)
     }

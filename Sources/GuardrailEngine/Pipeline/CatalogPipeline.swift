@@ -80,7 +80,8 @@ enum CatalogPipeline {
                                           at: grants.sources[.schema(schema)] ?? configuration.locations[grants.address]))
             }
         }
-        let canonical = try await PolicyCanonicalizer.canonicalize(present, locations: configuration.locations, on: connection, logger: logger)
+        let canonical = try await PolicyCanonicalizer.canonicalize(present, facts: live.tableFacts, locations: configuration.locations,
+                                                                   on: connection, logger: logger)
         diagnostics += canonical.diagnostics
         guard diagnostics.isEmpty else { throw DiagnosticError(diagnostics) }
         var prepared = configuration
@@ -119,14 +120,21 @@ enum CatalogPipeline {
         var adoptedTables: Set<QualifiedName> = [], releasedTables: Set<QualifiedName> = []
         var adoptedRoles: Set<String> = [], releasedRoles: Set<String> = [], createdRoles: Set<String> = []
         for change in changes {
+            let statements = change.kind == RoleGrants.kind
+                ? try RoleGrantsStore.statements(for: change) : try RowLevelSecurityStore.statements(for: change)
+            for statement in statements {
+                do {
+                    try await c.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                } catch {
+                    throw DatabaseError.wrap(error, context: "applying \(change.address)")
+                }
+            }
             switch change.kind {
             case RoleGrants.kind:
-                try await RoleGrantsStore.apply(change, on: c, logger: logger)
                 guard let role = (change.after ?? change.before)?["role"]?.stringValue else { continue }
                 if change.action == .delete { releasedRoles.insert(role) } else { adoptedRoles.insert(role) }
                 if change.action == .create { createdRoles.insert(role) }
             default:
-                try await RowLevelSecurityStore.apply(change, on: c, logger: logger)
                 guard let table = try? QualifiedName(attributes: change.after ?? change.before ?? [:], kind: change.kind) else { continue }
                 if change.kind == RowLevelSecurity.kind, change.action == .delete { releasedTables.insert(table) } else { adoptedTables.insert(table) }
             }

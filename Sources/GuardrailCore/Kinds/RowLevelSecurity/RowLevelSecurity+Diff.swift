@@ -49,47 +49,44 @@ extension RowLevelSecurity {
         return turnsOff ? [tableChange] + policyChanges : policyChanges + [tableChange]
     }
 
+    /// The table-level change; a deleted manifest of a managed table is a delete that turns both flags off.
     private static func tableChange(desired: RowLevelSecurity?, live: RowLevelSecurity) -> Change? {
-        let address = live.address
-        guard let desired else {
-            var hazards: [Hazard] = []
-            if live.enabled {
-                hazards.append(Hazard(.destroys, "disables row-level security on \(live.table): no policy restricts it any more"))
-                hazards.append(Hazard(.widensAccess, "every role with privileges on \(live.table) sees and writes all of its rows"))
-            } else if live.forced {
-                hazards.append(Hazard(.widensAccess, "removes FORCE ROW LEVEL SECURITY from \(live.table)"))
-            }
-            return Change(address: address, kind: kind, action: .delete, before: live.attributes, after: nil, hazards: hazards,
-                          reason: "\(address) is managed by Guardrail but no longer in the configuration; its policies are dropped and row-level security is turned off")
-        }
-        guard desired.enabled != live.enabled || desired.forced != live.forced else { return nil }
+        let target = desired ?? RowLevelSecurity(table: live.table, enabled: false, forced: false)
+        guard desired == nil || target.enabled != live.enabled || target.forced != live.forced else { return nil }
         var hazards: [Hazard] = []
         var what: [String] = []
-        if !live.enabled, desired.enabled {
+        if !live.enabled, target.enabled {
             what.append("enables row-level security")
             hazards.append(Hazard(.mayBreakQueries, "enabling row-level security on \(live.table) hides every row that no permissive policy admits, for every role but its owner and BYPASSRLS roles"))
         }
-        if live.enabled, !desired.enabled {
+        if live.enabled, !target.enabled {
             what.append("disables row-level security")
             hazards.append(Hazard(.destroys, "disables row-level security on \(live.table): its policies stop applying"))
             hazards.append(Hazard(.widensAccess, "every role with privileges on \(live.table) sees and writes all of its rows"))
         }
-        if !live.forced, desired.forced {
+        if !live.forced, target.forced {
             what.append("forces it on the owner")
             hazards.append(Hazard(.mayBreakQueries, "FORCE ROW LEVEL SECURITY makes the owner of \(live.table) subject to its policies"))
         }
-        if live.forced, !desired.forced {
+        if live.forced, !target.forced {
             what.append("stops forcing it on the owner")
-            hazards.append(Hazard(.widensAccess, "NO FORCE ROW LEVEL SECURITY lets the owner of \(live.table) bypass its policies"))
+            // Lifting RLS altogether already says the owner is unrestricted.
+            if target.enabled || !live.enabled {
+                hazards.append(Hazard(.widensAccess, "NO FORCE ROW LEVEL SECURITY lets the owner of \(live.table) bypass its policies"))
+            }
         }
-        return Change(address: address, kind: kind, action: .update, before: live.attributes, after: desired.attributes, hazards: hazards,
-                      reason: what.joined(separator: " and ") + " on \(live.table)")
+        guard desired != nil else {
+            return Change(address: live.address, kind: kind, action: .delete, before: live.attributes, after: nil, hazards: hazards,
+                          reason: "\(live.address) is managed by Guardrail but no longer in the configuration; its policies are dropped and row-level security is turned off")
+        }
+        return Change(address: live.address, kind: kind, action: .update, before: live.attributes, after: target.attributes, hazards: hazards,
+                      reason: "\(live.table): " + what.joined(separator: " and "))
     }
 
     private static func createChange(_ policy: Policy, on table: QualifiedName) -> Change {
         let who = describe(policy.roles)
         let hazard = policy.mode == .permissive
-            ? Hazard(.widensAccess, "adds a permissive policy: \(who) gain \(describe(policy.command)) on the rows it admits")
+            ? Hazard(.widensAccess, "adds a permissive policy: \(who) \(agree(who, "gains", "gain")) \(describe(policy.command)) on the rows it admits")
             : Hazard(.mayBreakQueries, "adds a restrictive policy: \(describe(policy.command)) by \(who) must also pass it")
         return Change(address: address(table, policy: policy.name), kind: policyKind, action: .create, before: nil,
                       after: policy.attributes(on: table), hazards: [hazard],
@@ -100,7 +97,7 @@ extension RowLevelSecurity {
         let address = address(table, policy: policy.name)
         var hazards = [Hazard(.destroys, "drops policy \(AttributeValue.quote(policy.name)) from \(table)")]
         hazards.append(policy.mode == .permissive
-            ? Hazard(.mayBreakQueries, "\(describe(policy.roles)) lose the rows only this permissive policy admitted")
+            ? Hazard(.mayBreakQueries, "\(describe(policy.roles)) \(agree(describe(policy.roles), "loses", "lose")) the rows only this permissive policy admitted")
             : Hazard(.widensAccess, "removes a restriction on \(describe(policy.command)) by \(describe(policy.roles))"))
         let reason = tableReleased
             ? "\(table) is no longer in the configuration"
@@ -143,13 +140,13 @@ extension RowLevelSecurity {
             let (gained, lost) = roleDelta(from: current, to: policy)
             if let gained {
                 hazards.append(policy.mode == .permissive
-                    ? Hazard(.widensAccess, "\(gained) gain access through this permissive policy")
-                    : Hazard(.mayBreakQueries, "\(gained) become subject to this restrictive policy"))
+                    ? Hazard(.widensAccess, "\(gained) \(agree(gained, "gains", "gain")) access through this permissive policy")
+                    : Hazard(.mayBreakQueries, "\(gained) \(agree(gained, "becomes", "become")) subject to this restrictive policy"))
             }
             if let lost {
                 hazards.append(policy.mode == .permissive
-                    ? Hazard(.mayBreakQueries, "\(lost) lose access through this permissive policy")
-                    : Hazard(.widensAccess, "\(lost) are no longer restricted by this policy"))
+                    ? Hazard(.mayBreakQueries, "\(lost) \(agree(lost, "loses", "lose")) access through this permissive policy")
+                    : Hazard(.widensAccess, "\(lost) \(agree(lost, "is", "are")) no longer restricted by this policy"))
             }
         }
         if current.using != policy.using { changed.append("using") }
@@ -194,6 +191,11 @@ extension RowLevelSecurity {
         let commands = a.command == .all || a.command == b.command
         let roles = a.appliesToEveryone || (!b.appliesToEveryone && Set(b.roles).isSubset(of: a.roles))
         return commands && roles
+    }
+
+    /// The verb form for a subject such as "viewer", "app_user, viewer" or "every role".
+    static func agree(_ subject: String, _ singular: String, _ plural: String) -> String {
+        subject.contains(", ") || subject.hasPrefix("roles ") ? plural : singular
     }
 
     static func describe(_ roles: [String]) -> String {

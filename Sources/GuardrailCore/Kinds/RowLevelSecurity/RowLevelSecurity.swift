@@ -20,6 +20,9 @@
 ///       withCheck: tenant_id = current_setting('app.current_tenant_id')::uuid
 /// ```
 ///
+/// `enabled` defaults to true and `forced` to false; a policy's `command` defaults to `all` and `as`
+/// to `permissive`, as in Postgres. `roles` and `searchPath` must be given.
+///
 /// Policy expressions are compared in the form Postgres stores them: the engine creates each desired
 /// expression on a scratch copy of the table, under `searchPath`, and reads it back with
 /// `pg_get_expr` under an empty search_path, exactly as it reads the live policies.

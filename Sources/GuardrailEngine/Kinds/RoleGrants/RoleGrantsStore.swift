@@ -82,17 +82,6 @@ enum RoleGrantsStore {
         return observation
     }
 
-    /// Runs one RoleGrants change inside the caller's transaction.
-    static func apply(_ change: Change, on connection: PostgresConnection, logger: Logger) async throws {
-        for statement in try statements(for: change) {
-            do {
-                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-            } catch {
-                throw DatabaseError.wrap(error, context: "applying \(change.address)")
-            }
-        }
-    }
-
     static func statements(for change: Change) throws -> [String] {
         func state(_ attributes: Attributes?) throws -> RoleGrantsState? {
             guard let attributes else { return nil }

@@ -12,7 +12,8 @@ import PostgresNIO
 /// 1. sets search_path to the manifest's `searchPath`, with `pg_temp` last so a scratch table never
 ///    shadows the real one in a subquery;
 /// 2. creates a temporary table with the real table's name, `(LIKE schema.table)`, so qualified
-///    column references (`properties.tenant_id`) and dropped columns behave as on the real table;
+///    column references (`properties.tenant_id`) and dropped columns behave as on the real table
+///    (partitioned, so that it has no storage to create);
 /// 3. creates one policy per distinct expression on it;
 /// 4. reads each back with `pg_get_expr` under `search_path = ''`, exactly as live policies are read.
 ///
@@ -26,9 +27,9 @@ enum PolicyCanonicalizer {
         var diagnostics: [Diagnostic]
     }
 
-    static func canonicalize(_ desired: [RowLevelSecurity], locations: [Address: SourceLocation],
+    static func canonicalize(_ desired: [RowLevelSecurity], facts: [QualifiedName: CatalogState.TableFacts], locations: [Address: SourceLocation],
                              on connection: PostgresConnection, logger: Logger) async throws -> Result {
-        let work = Work(desired)
+        let work = Work(desired, facts: facts)
         guard !work.expressions.isEmpty else { return Result(tables: desired, diagnostics: []) }
         let rows: [Row]
         do {
@@ -76,7 +77,7 @@ enum PolicyCanonicalizer {
         /// Expression index by table index and text, so a text used twice on a table is canonicalized once.
         var index: [Int: [String: Int]] = [:]
 
-        init(_ desired: [RowLevelSecurity]) {
+        init(_ desired: [RowLevelSecurity], facts: [QualifiedName: CatalogState.TableFacts] = [:]) {
             self.desired = desired
             for (offset, rls) in desired.enumerated() {
                 let t = offset + 1
@@ -85,7 +86,11 @@ enum PolicyCanonicalizer {
                 let scratch = SQLIdentifier(rls.table.name).quoted
                 tableNames.append(rls.table.name)
                 tablePaths.append(SQLIdentifier.searchPath(rls.searchPath))
-                tableSetup.append("CREATE TEMPORARY TABLE \(scratch) (LIKE \(SQLIdentifier.qualified(rls.table)))")
+                // Partitioned, the copy has no storage (no file, no TOAST table), which makes it several
+                // times cheaper; any column works as the key through `IS NULL`, which is always boolean.
+                var setup = "CREATE TEMPORARY TABLE \(scratch) (LIKE \(SQLIdentifier.qualified(rls.table)))"
+                if let column = facts[rls.table]?.firstColumn { setup += " PARTITION BY LIST ((\(SQLIdentifier(column).quoted) IS NULL))" }
+                tableSetup.append(setup)
                 // Two manifests' tables can share a name in different schemas; the scratch copy of
                 // the first must be gone before the second is made.
                 let reused = desired[(offset + 1)...].contains { $0.table.name == rls.table.name }

@@ -23,6 +23,8 @@ enum RowLevelSecurityStore {
                    pg_catalog.pg_get_userbyid(c.relowner)::text,
                    ARRAY(SELECT r.rolname::text FROM pg_catalog.pg_roles r
                          WHERE r.rolname = ANY(\(policyRoles.sorted())::text[]) AND pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE')),
+                   (SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum LIMIT 1),
                    p.polname::text, p.polcmd::text, p.polpermissive,
                    ARRAY(SELECT CASE WHEN x.r = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(x.r)::text END
                          FROM pg_catalog.unnest(p.polroles) AS x(r)),
@@ -32,37 +34,23 @@ enum RowLevelSecurityStore {
             JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = want.table_name AND c.relkind IN ('r', 'p')
             LEFT JOIN pg_catalog.pg_policy p ON p.polrelid = c.oid
             """, logger: logger)
-        typealias Row = (String, String, Bool, Bool, Bool, String, [String], String?, String?, Bool?, [String]?, String?, String?)
+        typealias Row = (String, String, Bool, Bool, Bool, String, [String], String?, String?, String?, Bool?, [String]?, String?, String?)
         var policies: [QualifiedName: [RowLevelSecurity.Policy]] = [:]
         for try await row in rows.decode(Row.self) {
             let table = QualifiedName(schema: row.0, name: row.1)
             if observation.tables[table] == nil {
                 observation.tables[table] = RowLevelSecurity(table: table, enabled: row.3, forced: row.4)
-                observation.facts[table] = CatalogState.TableFacts(owner: row.5, partitioned: row.2, rolesWithOwnerPrivileges: Set(row.6))
+                observation.facts[table] = CatalogState.TableFacts(owner: row.5, partitioned: row.2, rolesWithOwnerPrivileges: Set(row.6), firstColumn: row.7)
             }
-            guard let name = row.7, let code = row.8, let permissive = row.9, let roles = row.10 else { continue }
+            guard let name = row.8, let code = row.9, let permissive = row.10, let roles = row.11 else { continue }
             guard let command = RowLevelSecurity.Command(catalogCode: code) else {
                 throw DatabaseError.other("policy \(name) on \(table) has a command Guardrail does not know (polcmd \(code))")
             }
             policies[table, default: []].append(RowLevelSecurity.Policy(
-                name: name, command: command, mode: permissive ? .permissive : .restrictive, roles: roles, using: row.11, withCheck: row.12))
+                name: name, command: command, mode: permissive ? .permissive : .restrictive, roles: roles, using: row.12, withCheck: row.13))
         }
         for (table, list) in policies { observation.tables[table]?.policies = list.sorted { $0.name < $1.name } }
         return observation
-    }
-
-    /// Runs the plan's row-level security changes, in the plan's order, inside the caller's transaction.
-    ///
-    /// The caller has locked the tables. Each change is one or two statements; an error names the
-    /// change it came from and rolls back the whole apply.
-    static func apply(_ change: Change, on connection: PostgresConnection, logger: Logger) async throws {
-        for statement in try statements(for: change) {
-            do {
-                try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
-            } catch {
-                throw DatabaseError.wrap(error, context: "applying \(change.address)")
-            }
-        }
     }
 
     /// The DDL for one change. Identifiers go through `SQLIdentifier`; expressions were checked by
