@@ -29,4 +29,18 @@ extension KindStore {
             }
         }
     }
+
+    /// A plan's changes split the way every store writes them: names to delete (deletes and the old
+    /// half of replaces), objects to update, objects to insert (creates and the new half of replaces).
+    static func split(_ changes: [Change]) throws -> (removed: [String], updated: [Object], created: [Object]) {
+        (changes.filter { $0.action == .delete || $0.action == .replace }.map(\.address.name),
+         try objects(changes.filter { $0.action == .update }),
+         try objects(changes.filter { $0.action == .create || $0.action == .replace }))
+    }
+
+    /// Deletes the named rows of `table` in one statement.
+    static func delete(_ names: [String], from table: String, on connection: PostgresConnection, logger: Logger) async throws {
+        guard !names.isEmpty else { return }
+        try await connection.query("DELETE FROM \(unescaped: table) WHERE name = ANY(\(names))", logger: logger)
+    }
 }

@@ -12,10 +12,12 @@ enum FlagSchema {
     @Sendable static func statements(_ s: SQLIdentifier) -> [String] {
         let flagEnabledBody = """
 
-            SELECT EXISTS (
-                SELECT 1 FROM \(s.qualifying("flag_cohorts")) c JOIN \(s.qualifying("flags")) f ON f.name = c.flag
-                WHERE c.flag = $1 AND c.tenant_id = $2 AND NOT f.killed
-            )
+            BEGIN
+                RETURN EXISTS (
+                    SELECT 1 FROM \(s.qualifying("flag_cohorts")) c JOIN \(s.qualifying("flags")) f ON f.name = c.flag
+                    WHERE c.flag = $1 AND c.tenant_id = $2 AND NOT f.killed
+                );
+            END
 
             """
         return [
@@ -84,11 +86,12 @@ enum FlagSchema {
             )
             """,
             "CREATE INDEX ON \(s.qualifying("rollout_events")) (flag, id DESC)",
-            // STABLE and a single SELECT: the planner inlines it into callers' queries, and each call
-            // is two primary-key probes.
+            // PL/pgSQL, not SQL: a SQL function whose body has a sub-select is never inlined and plans
+            // that sub-select again on every call, while PL/pgSQL keeps the plan for the session. Each
+            // call is then two primary-key probes.
             """
             CREATE FUNCTION \(s.qualifying("flag_enabled"))(flag text, tenant uuid) RETURNS boolean
-            LANGUAGE sql STABLE PARALLEL SAFE AS \(SQLIdentifier.dollarQuoted(flagEnabledBody))
+            LANGUAGE plpgsql STABLE PARALLEL SAFE AS \(SQLIdentifier.dollarQuoted(flagEnabledBody))
             """,
         ]
     }

@@ -42,7 +42,7 @@ extension Session {
         let cohorts = try await RolloutStore.ledgerIDs(flags: active.map(\.name), on: connection, schema: schema, logger: logger)
 
         // Evaluate every due guardrail of every rollout at once.
-        var work: [(flag: String, guardrail: Guardrail, cohort: [String], control: [String])] = []
+        var work: [(flag: String, guardrail: Guardrail, cohort: String?, control: String?)] = []
         var evaluatedAgainst: [String: RolloutState] = [:]
         for flag in active {
             guard var state = runtimes[flag.name]?.rollout else { continue }
@@ -51,12 +51,17 @@ extension Session {
             let machine = RolloutStateMachine(rollout: flag.rollout!, guardrails: guardrailsByName)
             let due = machine.due(state, now: now)
             guard !due.isEmpty else { continue }
+            // Each regex is built once per flag, and the control group's only when a due guardrail needs it.
             let cohort = cohorts[flag.name] ?? []
-            let inCohort = Set(cohort)
-            let control = CohortPlan(flag: flag, tenants: tenants).ranked.map(\.id).filter { !inCohort.contains($0) }
+            let cohortRegex = QueryTemplate.regex(ids: cohort)
+            var controlRegex: String?
+            if due.contains(where: { guardrailsByName[$0].map(QueryTemplate.needsControl) == true }) {
+                let inCohort = Set(cohort)
+                controlRegex = QueryTemplate.regex(ids: CohortPlan(flag: flag, tenants: tenants).rankedIDs.filter { !inCohort.contains($0) })
+            }
             for name in due {
                 guard let g = guardrailsByName[name] else { continue }
-                work.append((flag.name, g, cohort, control))
+                work.append((flag.name, g, cohortRegex, controlRegex))
             }
         }
         let verdicts = await withTaskGroup(of: (String, GuardrailVerdict).self) { group in
@@ -93,14 +98,14 @@ extension Session {
         }
     }
 
-    /// Runs one guardrail against the cohort: its query, the control group's for `compare`, and the sample count.
-    static func evaluate(_ guardrail: Guardrail, cohort: [String], control: [String], metrics: any MetricsSource) async -> GuardrailVerdict {
+    /// Runs one guardrail against the cohort: its query, the control group's for `compare`, and the
+    /// sample count. The regexes come from `QueryTemplate.regex`; nil means an empty group.
+    static func evaluate(_ guardrail: Guardrail, cohort: String?, control controlRegex: String?, metrics: any MetricsSource) async -> GuardrailVerdict {
         let usesCohort = QueryTemplate.placeholders(in: guardrail.query).contains("cohort")
-        guard let cohortRegex = QueryTemplate.regex(ids: cohort) ?? (usesCohort ? nil : "") else {
+        // An empty group matches nothing; a regex of nothing would match unlabelled series instead.
+        guard let cohortRegex = cohort ?? (usesCohort ? nil : "") else {
             return guardrail.verdict(for: GuardrailReading(value: .noData("the cohort is empty")))
         }
-        // An empty control group matches nothing; a regex of nothing would match unlabelled series instead.
-        let controlRegex = QueryTemplate.regex(ids: control)
         func expand(_ q: String, cohort: String) -> String? {
             if controlRegex == nil, QueryTemplate.placeholders(in: q).contains("control") { return nil }
             return QueryTemplate.expand(q, cohort: cohort, control: controlRegex ?? "")

@@ -21,12 +21,8 @@ enum GuardrailStore: KindStore {
 
     static func apply(_ changes: [Change], on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
         let table = schema.qualifying("guardrails")
-        let removed = changes.filter { $0.action == .delete || $0.action == .replace }.map(\.address.name)
-        let updated = try objects(changes.filter { $0.action == .update })
-        let created = try objects(changes.filter { $0.action == .create || $0.action == .replace })
-        if !removed.isEmpty {
-            try await connection.query("DELETE FROM \(unescaped: table) WHERE name = ANY(\(removed))", logger: logger)
-        }
+        let (removed, updated, created) = try split(changes)
+        try await delete(removed, from: table, on: connection, logger: logger)
         if !updated.isEmpty {
             try await connection.query("""
                 UPDATE \(unescaped: table) AS t SET query = u.query, spec = u.spec::jsonb, updated_at = now()

@@ -33,13 +33,9 @@ enum TenantStore: KindStore {
 
     static func apply(_ changes: [Change], on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
         let table = schema.qualifying("tenants")
-        let removed = changes.filter { $0.action == .delete || $0.action == .replace }.map(\.address.name)
-        let updated = try objects(changes.filter { $0.action == .update })
-        let created = try objects(changes.filter { $0.action == .create || $0.action == .replace })
+        let (removed, updated, created) = try split(changes)
+        try await delete(removed, from: table, on: connection, logger: logger)
 
-        if !removed.isEmpty {
-            try await connection.query("DELETE FROM \(unescaped: table) WHERE name = ANY(\(removed))", logger: logger)
-        }
         if !updated.isEmpty {
             let c = Columns(updated)
             try await connection.query("""
