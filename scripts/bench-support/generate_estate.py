@@ -57,6 +57,7 @@ spec:
             f.write('  prometheus: {url: "${PROMETHEUS_URL:-http://127.0.0.1:9090}"}\n')
     if args.flags:
         write_flags(args.out, args.flags)
+    write_rls_estate(f"{args.out}/rls", args.rls_tables)
 
 def write_flags(out, count):
     """A quarter of the flags mid-rollout, a quarter disabled with a rollout plan, half on for everyone."""
@@ -93,8 +94,6 @@ spec:
       - {percent: 100}
     guardrails: [bench-errors, bench-bounces]
 """)
-
-    write_rls_estate(f"{args.out}/rls", args.rls_tables)
 
 def write_rls_estate(out, tables):
     """A separate configuration for the row-level security bench: `tables` tenant tables with two
