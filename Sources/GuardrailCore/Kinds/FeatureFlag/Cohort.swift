@@ -19,8 +19,10 @@ public struct CohortPlan: Sendable {
         /// How many the percent actually picks: fewer than requested when too few tenants are left
         /// besides the explicitly named ones.
         public var pickedByPercent: Int
-        /// Every tenant in the cohort at this phase (cumulative), in rank order, by id.
-        public var memberIDs: [String]
+        /// How many tenants the cohort holds at this phase (cumulative).
+        public var memberCount: Int
+        /// The ids this phase adds to the previous one; `CohortPlan.memberIDs(through:)` has the whole cohort.
+        public var addedIDs: [String]
         /// The tenant names this phase adds to the previous one, in rank order.
         public var added: [String]
     }
@@ -50,15 +52,17 @@ public struct CohortPlan: Sendable {
         }
         var inCohort = [Bool](repeating: false, count: order.count)
         var isExplicit = [Bool](repeating: false, count: order.count)
-        var members: [String] = []
+        var memberCount = 0
         var highest = 0
         var out: [Phase] = []
         for phase in rollout.phases {
             var added: [String] = []
+            var addedIDs: [String] = []
             func add(_ rank: Int) {
                 guard !inCohort[rank] else { return }
                 inCohort[rank] = true
-                members.append(tenants[order[rank]].id)
+                memberCount += 1
+                addedIDs.append(tenants[order[rank]].id)
                 added.append(tenants[order[rank]].name)
             }
             let named = Set(phase.tenants)
@@ -81,9 +85,15 @@ public struct CohortPlan: Sendable {
                 add(rank)
             }
             out.append(Phase(name: phase.name, percent: phase.percent, requestedByPercent: phase.percent == nil ? 0 : requested,
-                             pickedByPercent: phase.percent == nil ? 0 : picked, memberIDs: members, added: added))
+                             pickedByPercent: phase.percent == nil ? 0 : picked, memberCount: memberCount, addedIDs: addedIDs, added: added))
         }
         phases = out
+    }
+
+    /// Every tenant id in the cohort at phase `index`, in the order the phases added them.
+    public func memberIDs(through index: Int) -> [String] {
+        guard !phases.isEmpty else { return [] }
+        return phases[0...min(max(index, 0), phases.count - 1)].flatMap(\.addedIDs)
     }
 
     /// ⌈p/100 × n⌉ in integer arithmetic, so 5% of 20 is exactly 1.
@@ -168,8 +178,7 @@ extension CohortPlan {
             for i in 0...upTo {
                 let phase = plan.phases[i]
                 let reason = "phase \(i + 1) (\(phase.name))"
-                let previous = i == 0 ? 0 : plan.phases[i - 1].memberIDs.count
-                for id in phase.memberIDs[previous...] where seen.insert(id).inserted {
+                for id in phase.addedIDs where seen.insert(id).inserted {
                     entries.append(LedgerEntry(tenantID: id, reason: reason))
                 }
             }

@@ -47,7 +47,7 @@ public struct RolloutPreview: Hashable, Sendable, Codable {
         eligible = plan.eligibleCount
         phases = zip(rollout.phases, plan.phases).map { spec, cohort in
             Phase(name: spec.name, percent: spec.percent, exactByPercent: spec.percent.map { Double($0) * Double(plan.eligibleCount) / 100 },
-                  requestedByPercent: cohort.requestedByPercent, pickedByPercent: cohort.pickedByPercent, cohortSize: cohort.memberIDs.count, addedCount: cohort.added.count,
+                  requestedByPercent: cohort.requestedByPercent, pickedByPercent: cohort.pickedByPercent, cohortSize: cohort.memberCount, addedCount: cohort.added.count,
                   added: Array(cohort.added.prefix(Self.namesShown)), bake: spec.bake.description)
         }
         self.guardrails = rollout.guardrails.map { name in
@@ -62,16 +62,28 @@ public struct RolloutPreview: Hashable, Sendable, Codable {
     public static func annotate(_ changes: [Change], desired: Configuration) -> [Change] {
         guard changes.contains(where: { $0.kind == FeatureFlag.kind }) else { return changes }
         let flags = Dictionary(desired.flags.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        return changes.map { change in
-            guard change.kind == FeatureFlag.kind, change.action != .delete, let flag = flags[change.address.name], flag.rollout != nil else { return change }
+        var work: [(index: Int, flag: FeatureFlag, starts: Bool)] = []
+        for (index, change) in changes.enumerated() {
+            guard change.kind == FeatureFlag.kind, change.action != .delete, let flag = flags[change.address.name], flag.rollout != nil else { continue }
             let wasEnabled = change.before?["enabled"]?.boolValue ?? false
             let rolloutChanged = change.before?["rollout"] != change.after?["rollout"]
             let starts = flag.enabled && (!wasEnabled || rolloutChanged)
-            guard starts || (change.action == .create && !flag.enabled) || rolloutChanged else { return change }
-            var copy = change
-            copy.rollout = RolloutPreview(flag: flag, tenants: desired.tenants, guardrails: desired.guardrails, startsOnApply: starts)
-            return copy
+            guard starts || (change.action == .create && !flag.enabled) || rolloutChanged else { continue }
+            work.append((index, flag, starts))
         }
+        // Each preview ranks every tenant for its flag's salt; they are independent, so use every core.
+        let jobs = work
+        let tenants = desired.tenants, guardrails = desired.guardrails
+        var previews = [RolloutPreview?](repeating: nil, count: jobs.count)
+        previews.withUnsafeMutableBufferPointer { out in
+            nonisolated(unsafe) let out = out
+            DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
+                out[i] = RolloutPreview(flag: jobs[i].flag, tenants: tenants, guardrails: guardrails, startsOnApply: jobs[i].starts)
+            }
+        }
+        var annotated = changes
+        for (i, item) in jobs.enumerated() { annotated[item.index].rollout = previews[i] }
+        return annotated
     }
 
     /// The preview as plan text, indented to sit under the object's attributes.
