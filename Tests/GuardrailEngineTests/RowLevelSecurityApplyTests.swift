@@ -242,12 +242,14 @@ struct RowLevelSecurityApplyTests {
         }
     }
 
-    @Test("grants converge: schema grants expand to the schema's tables, extra privileges are revoked, and login is managed")
+    @Test("grants converge: schema grants expand to the schema's tables and views but not partitions, extra privileges are revoked, and login is managed")
     func grantsConverge() async throws {
         let setup = Self.setup + """
             CREATE SCHEMA reporting;
             CREATE TABLE reporting.daily (day date);
             CREATE VIEW reporting.weekly AS SELECT day FROM reporting.daily;
+            CREATE TABLE reporting.parted (day date) PARTITION BY RANGE (day);
+            CREATE TABLE reporting.parted_2025 PARTITION OF reporting.parted FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
             CREATE ROLE analyst_{s} LOGIN;
             GRANT SELECT, TRUNCATE ON public.offers TO analyst_{s};
             GRANT INSERT ON public.properties TO analyst_{s};
@@ -275,7 +277,7 @@ struct RowLevelSecurityApplyTests {
                 FROM information_schema.role_table_grants WHERE grantee = 'analyst_\(h.suffix)' GROUP BY 1 ORDER BY 1
                 """)
             #expect(privileges == [["public.offers", "SELECT,TRUNCATE,UPDATE"], ["public.properties", "SELECT,UPDATE"],
-                                   ["reporting.daily", "SELECT"], ["reporting.weekly", "SELECT"]])
+                                   ["reporting.daily", "SELECT"], ["reporting.parted", "SELECT"], ["reporting.weekly", "SELECT"]])
             #expect(try await h.db.scalar("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'analyst_\(h.suffix)'") == "f")
         }
     }
