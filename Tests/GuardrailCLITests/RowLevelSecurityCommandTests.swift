@@ -142,6 +142,27 @@ struct RowLevelSecurityCommandTests {
         #expect(open.stdout.contains("2 leaks"), "\(open.stdout)")
     }
 
+    @Test("verify isolation flags a partition the role can query directly, bypassing its parent's policies")
+    func verifyCatchesAnOpenPartition() async throws {
+        let f = try await fixture("""
+            CREATE TABLE public.events (tenant_id uuid NOT NULL, at timestamptz NOT NULL DEFAULT now()) PARTITION BY RANGE (at);
+            CREATE TABLE public.events_old PARTITION OF public.events FOR VALUES FROM ('2000-01-01') TO ('2001-01-01');
+            CREATE TABLE public.events_rest PARTITION OF public.events DEFAULT;
+            GRANT SELECT, INSERT ON public.events TO {role};
+            """)
+        defer { Task { await f.cleanUp() } }
+        try f.write("policies/rls.yaml", Self.isolation.replacingOccurrences(of: "public.properties", with: "public.events"))
+        #expect(try f.run(["apply", "--env", "local", "--auto-approve"]).status == 0)
+        let closed = try f.run(["verify", "isolation", "--env", "local"])
+        #expect(closed.status == 0, "\(closed.output)")
+        #expect(closed.stdout.contains("public.events_rest  \(f.role)  partition of events used directly  isolated  no privileges on the partition"), "\(closed.stdout)")
+
+        try await f.db.execute("GRANT SELECT ON public.events_old TO \(f.role)")
+        let open = try f.run(["verify", "isolation", "--env", "local"])
+        #expect(open.status == 1, "\(open.output)")
+        #expect(open.stdout.contains("public.events_old   \(f.role)  partition of events used directly  LEAK      SELECT granted on a partition without row-level security"), "\(open.stdout)")
+    }
+
     @Test("plan shows findings as warnings in text and JSON, and an invalid expression fails at its line with Postgres's message")
     func findingsAndPlanTimeErrors() async throws {
         let f = try await fixture("ALTER ROLE {role} BYPASSRLS;")

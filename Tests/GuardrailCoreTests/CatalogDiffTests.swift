@@ -173,6 +173,8 @@ struct CatalogDiffTests {
         var forced = desired
         forced.forced = true
         #expect(RowLevelSecurity.findings(desired: [forced], live: live).count == 2)
+        #expect(RowLevelSecurity.findings(desired: [Self.table([Policy(name: "p", roles: ["PUBLIC"], using: "true")])], live: live).map(\.message)
+                == ["its PUBLIC policies do nothing for its owner owner: owners bypass row-level security unless the table is forced (set forced: true)"])
         #expect(RowLevelSecurity.findings(desired: [Self.table(enabled: false, [Self.tenantPolicy])], live: live).map(\.message)
                 == ["row-level security is disabled, so none of its 1 policy applies"])
         #expect(RowLevelSecurity.findings(desired: [Self.table([Policy(name: "r", mode: .restrictive, roles: ["app"])])], live: live).map(\.message) == [

@@ -242,12 +242,14 @@ struct RowLevelSecurityApplyTests {
         }
     }
 
-    @Test("grants converge: schema grants expand to the schema's tables, extra privileges are revoked, and login is managed")
+    @Test("grants converge: schema grants expand to the schema's tables and views but not partitions, extra privileges are revoked, and login is managed")
     func grantsConverge() async throws {
         let setup = Self.setup + """
             CREATE SCHEMA reporting;
             CREATE TABLE reporting.daily (day date);
             CREATE VIEW reporting.weekly AS SELECT day FROM reporting.daily;
+            CREATE TABLE reporting.parted (day date) PARTITION BY RANGE (day);
+            CREATE TABLE reporting.parted_2025 PARTITION OF reporting.parted FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
             CREATE ROLE analyst_{s} LOGIN;
             GRANT SELECT, TRUNCATE ON public.offers TO analyst_{s};
             GRANT INSERT ON public.properties TO analyst_{s};
@@ -275,7 +277,7 @@ struct RowLevelSecurityApplyTests {
                 FROM information_schema.role_table_grants WHERE grantee = 'analyst_\(h.suffix)' GROUP BY 1 ORDER BY 1
                 """)
             #expect(privileges == [["public.offers", "SELECT,TRUNCATE,UPDATE"], ["public.properties", "SELECT,UPDATE"],
-                                   ["reporting.daily", "SELECT"], ["reporting.weekly", "SELECT"]])
+                                   ["reporting.daily", "SELECT"], ["reporting.parted", "SELECT"], ["reporting.weekly", "SELECT"]])
             #expect(try await h.db.scalar("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'analyst_\(h.suffix)'") == "f")
         }
     }
@@ -298,6 +300,59 @@ struct RowLevelSecurityApplyTests {
             #expect(!messages.contains { $0.contains("app_\(h.suffix)") })
             let forced = try await h.plan(Self.manifest("public.offers", forced: true, policies: [#"{name: t, roles: [app_{s}, owner_{s}], using: "true"}"#]))
             #expect(forced.findings.isEmpty)
+        }
+    }
+
+    @Test("a saved plan is refused when a policy it touches was changed by someone else since, naming the policy")
+    func stalePolicyPlanIsRefused() async throws {
+        try await CatalogHarness.with(Self.setup) { h in
+            try await h.apply(Self.manifest(policies: [Self.tenantPolicy]))
+            let plan = try await h.plan(Self.manifest(policies: [#"{name: tenant, roles: [PUBLIC], using: "tenant_id IS NOT NULL"}"#]))
+            #expect(plan.changes.map(\.address.description) == ["rls.public.properties.policy.tenant"])
+            try await h.db.execute("ALTER POLICY tenant ON public.properties USING (tenant_id IS NULL)")
+            let error = await #expect(throws: Session.ApplyRefusal.self) {
+                try await h.session.apply(plan, overrides: HazardOverrides(), osUser: "tester")
+            }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("rls.public.properties.policy.tenant existed when the plan was made and has since changed"))
+            #expect(try await h.policies("public.properties").first?[4] == "(tenant_id IS NULL)")
+        }
+    }
+
+    @Test("planning row-level security and grants needs only SELECT and TEMP, as CI's read-only role has, and leaves nothing behind")
+    func planWorksWithAReadOnlyRole() async throws {
+        try await CatalogHarness.with(Self.setup) { h in
+            let yaml = Self.manifest(policies: [Self.tenantPolicy]) + """
+                ---
+                apiVersion: guardrail/v1
+                kind: RoleGrants
+                metadata: {name: app_{s}}
+                spec: {grants: [{tables: [public.properties], privileges: [select]}]}
+
+                """
+            try await h.apply(yaml)
+            let reader = "ro_\(h.suffix)"
+            try await h.db.execute("""
+                CREATE ROLE \(reader) LOGIN PASSWORD 'ro-secret';
+                GRANT CONNECT, TEMPORARY ON DATABASE \(h.db.name) TO \(reader);
+                GRANT USAGE ON SCHEMA guardrail TO \(reader);
+                GRANT SELECT ON ALL TABLES IN SCHEMA guardrail TO \(reader);
+                GRANT SELECT ON public.properties TO \(reader);
+                """)
+            var url = h.db.url
+            url.user = reader
+            url.password = Secret("ro-secret")
+            let session = try await Session.open(ResolvedEnvironment(name: "local", database: Database(url: url, schema: "guardrail")), applicationName: "ci")
+            let plan: Plan
+            do {
+                plan = try await session.plan(try h.configuration(yaml))
+                await session.close()
+            } catch {
+                await session.close()
+                throw error
+            }
+            #expect(plan.changes.isEmpty, "\(plan.changes.map(\.address))")
+            #expect(try await h.db.scalar("SELECT count(*) FROM pg_class WHERE relpersistence = 't'") == "0")
+            try await h.db.execute("DROP OWNED BY \(reader); DROP ROLE \(reader)")
         }
     }
 }

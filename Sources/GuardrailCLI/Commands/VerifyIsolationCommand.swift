@@ -12,7 +12,9 @@ struct VerifyIsolationCommand: AsyncParsableCommand {
         discussion: """
             For every table with a RowLevelSecurity manifest and enabled: true, and for every role its \
             policies name (or each --role), sets the role and the tenant setting to tenant A, then tries \
-            to read tenant B's rows, insert a row for B, move a row to B, and update and delete B's rows. \
+            to read tenant B's rows, insert a row for B, move a row to B, and update and delete B's rows; \
+            for a partitioned table it also checks that no role can use a partition without row-level \
+            security directly. \
             It writes one test row per tenant first, so the connecting user must bypass row-level \
             security (a superuser or BYPASSRLS role). Everything runs in one transaction that is rolled \
             back. Exits 1 if any check finds a leak or cannot run.

@@ -12,6 +12,11 @@ extension RowLevelSecurity {
                 }
                 continue
             }
+            // PUBLIC includes the owner, but the owner bypasses every policy of a table that is not forced.
+            if !rls.forced, let facts, rls.policies.contains(where: \.appliesToEveryone) {
+                findings.append(Finding(address: rls.address,
+                    message: "its PUBLIC policies do nothing for its owner \(facts.owner): owners bypass row-level security unless the table is forced (set forced: true)"))
+            }
             if !rls.policies.contains(where: { $0.mode == .permissive }) {
                 findings.append(Finding(address: rls.address,
                     message: "row-level security is enabled with no permissive policy, so every role but the owner sees no rows and can write none"))

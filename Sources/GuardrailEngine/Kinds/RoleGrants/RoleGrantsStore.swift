@@ -8,6 +8,8 @@ import PostgresNIO
 /// (SELECT/INSERT/UPDATE/DELETE from each table's ACL, through `aclexplode`) of the roles in scope,
 /// and the tables of the schemas that `schemas:` grants name. A role's privileges on tables it owns
 /// are implicit, so they are neither observed nor managed; nor are privileges on Guardrail's own schema.
+/// A `schemas:` grant covers the schema's tables, views and foreign tables but not partitions: a
+/// role that can query a partition directly bypasses the row-level security of its parent.
 enum RoleGrantsStore {
     struct Observation: Sendable {
         var roles: [String: CatalogState.RoleFacts] = [:]
@@ -44,7 +46,7 @@ enum RoleGrantsStore {
             FROM pg_catalog.pg_namespace n WHERE n.nspname = ANY(\(schemas.sorted())::text[])
             UNION ALL
             SELECT 'table', pg_catalog.pg_get_userbyid(c.relowner)::text, n.nspname::text, c.relname::text,
-                   CASE WHEN n.nspname = ANY(\(schemas.sorted())::text[]) THEN 'in-schema' END, NULL, NULL, NULL
+                   CASE WHEN n.nspname = ANY(\(schemas.sorted())::text[]) AND NOT c.relispartition THEN 'in-schema' END, NULL, NULL, NULL
             FROM pg_catalog.pg_class c
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             WHERE c.relkind IN \(unescaped: relationKinds)

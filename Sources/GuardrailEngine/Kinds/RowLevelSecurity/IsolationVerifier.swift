@@ -110,7 +110,42 @@ public enum IsolationVerifier {
                 checks += try await checkRole(role, table: table, fixture: fixture, options: options, on: c, logger: logger)
             }
         }
+        checks += try await checkPartitions(options, on: c, logger: logger)
         return Report(checks: checks)
+    }
+
+    /// A partition queried directly is governed by its own row-level security, not its parent's: a
+    /// role with privileges on a partition that has none reads and writes every tenant's rows there.
+    private static func checkPartitions(_ options: Options, on c: PostgresConnection, logger: Logger) async throws -> [Check] {
+        let rows = try await c.query("""
+            SELECT n.nspname::text, cl.relname::text, pn.nspname::text, pc.relname::text, pc.relrowsecurity, r.role,
+                   ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p
+                         WHERE pg_catalog.has_table_privilege(r.role, pc.oid, p))
+            FROM unnest(\(options.tables.map(\.schema))::text[], \(options.tables.map(\.name))::text[]) AS want(schema_name, table_name)
+            JOIN pg_catalog.pg_namespace n ON n.nspname = want.schema_name
+            JOIN pg_catalog.pg_class cl ON cl.relnamespace = n.oid AND cl.relname = want.table_name AND cl.relkind = 'p'
+            CROSS JOIN LATERAL pg_catalog.pg_partition_tree(cl.oid) AS tree
+            JOIN pg_catalog.pg_class pc ON pc.oid = tree.relid AND pc.oid <> cl.oid
+            JOIN pg_catalog.pg_namespace pn ON pn.oid = pc.relnamespace
+            CROSS JOIN unnest(\(options.roles)::text[]) AS r(role)
+            WHERE EXISTS (SELECT 1 FROM pg_catalog.pg_roles x WHERE x.rolname = r.role)
+            ORDER BY 1, 2, 3, 4, 6
+            """, logger: logger)
+        var checks: [Check] = []
+        for try await (_, parent, schema, name, secured, role, privileges) in rows.decode((String, String, String, String, Bool, String, [String]).self) {
+            let partition = QualifiedName(schema: schema, name: name)
+            let check = "partition of \(IdentifierSyntax.display(parent)) used directly"
+            if privileges.isEmpty {
+                checks.append(Check(table: partition, role: role, name: check, outcome: .isolated, detail: "no privileges on the partition"))
+            } else if secured {
+                checks.append(Check(table: partition, role: role, name: check, outcome: .isolated,
+                                    detail: "\(privileges.joined(separator: ", ")) granted, under the partition's own row-level security"))
+            } else {
+                checks.append(Check(table: partition, role: role, name: check, outcome: .leak,
+                                    detail: "\(privileges.joined(separator: ", ")) granted on a partition without row-level security"))
+            }
+        }
+        return checks
     }
 
     private static func checkRole(_ role: String, table: QualifiedName, fixture: Fixture, options: Options,
