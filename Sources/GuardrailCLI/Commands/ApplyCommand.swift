@@ -81,6 +81,7 @@ struct ApplyCommand: AsyncParsableCommand {
                 }
             }
             let report = try await withDiagnostics { try await session.apply(plan, overrides: overrides, osUser: user) }
+            for step in report.alertSteps { Console.out("alerts: \(step)\n") }
             let s = report.summary
             Console.out("\nApply complete! Resources: \(s.add) added, \(s.change) changed, \(s.destroy) destroyed.\n")
             await session.close()

@@ -8,6 +8,8 @@ public struct Configuration: Sendable {
     // Row-level security and role grants, from policies/.
     public var rowLevelSecurity: [RowLevelSecurity] = []
     public var roleGrants: [RoleGrants] = []
+    /// Prometheus rule groups, from alerts/ (one namespace per file).
+    public var ruleGroups: [RuleGroup] = []
     /// Where each object is declared, for errors that Postgres or a later stage finds.
     public var locations: [Address: SourceLocation] = [:]
     /// The files that were read, relative to the configuration root.
@@ -19,7 +21,7 @@ public struct Configuration: Sendable {
     public var objectCounts: [(kind: String, count: Int)] {
         [(Tenant.kind, tenants.count), (FeatureFlag.kind, flags.count), (Guardrail.kind, guardrails.count),
          (BackupSchedule.kind, backupSchedules.count), (Environment.kind, environments.count),
-         (RowLevelSecurity.kind, rowLevelSecurity.count), (RoleGrants.kind, roleGrants.count)]
+         (CatalogPlan.comparedTables, rowLevelSecurity.count), (CatalogPlan.comparedRoles, roleGrants.count), (RuleGroup.kind, ruleGroups.count)]
     }
 }
 
@@ -45,7 +47,7 @@ public enum ConfigurationLoader {
     public static let manifestKinds = [Tenant.kind, FeatureFlag.kind, Guardrail.kind, RowLevelSecurity.kind, RoleGrants.kind, BackupSchedule.kind]
     /// The first word of each kind's addresses (`tenant` in `tenant.acme`), as `--target` and drift modes name kinds.
     public static let addressPrefixes = [Tenant.addressPrefix, FeatureFlag.addressPrefix, Guardrail.addressPrefix, RowLevelSecurity.addressPrefix,
-                                          RoleGrants.addressPrefix, BackupSchedule.addressPrefix]
+                                          RoleGrants.addressPrefix, BackupSchedule.addressPrefix, RuleGroup.addressPrefix]
 
     /// The keys each kind's `spec` may have.
     static func specKeys(for kind: String) -> [String] {
@@ -74,8 +76,20 @@ public enum ConfigurationLoader {
             configuration.files.append(source.path)
             let folder = source.path.split(separator: "/").first.map(String.init) ?? ""
             if folder == "alerts" {
-                diagnostics.error("alert rule files are not supported yet", detail: "Guardrail does not manage Prometheus rules in this version; move the file out of alerts/.",
-                                  at: .file(source.path))
+                // Plain Prometheus rule files, not Guardrail documents: the namespace is the file's name.
+                guard let namespace = RuleFile.namespace(ofFile: source.path, diagnostics: diagnostics) else { continue }
+                for group in RuleFile.decode(source.bytes, path: source.path, namespace: namespace, diagnostics: diagnostics) {
+                    if let first = firstSeen[group.address] {
+                        diagnostics.error("duplicate rule group \(group.address)", detail: "\(group.address) is already declared at \(first); two files have the namespace \(namespace).",
+                                          at: group.location)
+                        continue
+                    }
+                    if let location = group.location {
+                        firstSeen[group.address] = location
+                        configuration.locations[group.address] = location
+                    }
+                    configuration.ruleGroups.append(group)
+                }
                 continue
             }
             let parsed = YAMLParser.parse(source.bytes, file: source.path)

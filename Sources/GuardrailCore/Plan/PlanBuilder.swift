@@ -8,6 +8,8 @@ public struct LiveState: Sendable {
     public var backupSchedules: [BackupSchedule]
     public var flags: [FeatureFlag]
     public var guardrails: [Guardrail]
+    /// The rule groups in the namespaces Guardrail owns on the environment's alerts target.
+    public var ruleGroups: [RuleGroup] = []
     /// Row-level security and role grants, for the tables and roles in scope.
     public var catalog = CatalogState()
 
@@ -39,6 +41,7 @@ public struct LiveState: Sendable {
             case FeatureFlag.addressPrefix: result[address] = .some(index(flags)[address.name])
             case Guardrail.addressPrefix: result[address] = .some(index(guardrails)[address.name])
             case BackupSchedule.addressPrefix: result[address] = .some(index(backupSchedules)[address.name])
+            case RuleGroup.addressPrefix: result[address] = .some(index(ruleGroups)[address.name])
             case RowLevelSecurity.addressPrefix, RoleGrants.addressPrefix:
                 if catalogByAddress == nil { catalogByAddress = catalog.attributesByAddress() }
                 result[address] = .some(catalogByAddress![address])
@@ -60,10 +63,15 @@ public enum PlanBuilder {
         public var targets: [String]
         /// The clock, for what depends on it (a schedule's next runs). Injected so plans are reproducible.
         public var now: Date
+        /// Whether the environment has an alerts target; without one, alerts/ is not planned.
+        public var managesAlerts: Bool
+        /// Why alerts are not managed, for the plan's note; a generic note when nil.
+        public var unmanagedAlertsReason: String?
 
         public init(environment: String, planID: String, createdAt: String, gitCommit: String? = nil, schema: String = "guardrail",
-                    targets: [String] = [], now: Date = Date(timeIntervalSince1970: 0)) {
+                    targets: [String] = [], now: Date = Date(timeIntervalSince1970: 0), managesAlerts: Bool = false) {
             self.now = now
+            self.managesAlerts = managesAlerts
             self.environment = environment
             self.planID = planID
             self.createdAt = createdAt
@@ -88,8 +96,16 @@ public enum PlanBuilder {
         changes = RolloutPreview.annotate(changes, desired: desired)
         // Roles and grants before row-level security, since policies name the roles.
         changes += CatalogPlan.changes(desired: desired, live: live.catalog)
-
+        // Alert rules last: they are applied over HTTP once the Postgres transaction has committed.
         var notes: [String] = []
+        let desiredRules = context.managesAlerts ? desired.ruleGroups + GeneratedRules.groups(for: desired) : []
+        if context.managesAlerts {
+            changes += RuleGroup.changes(desired: desiredRules, live: live.ruleGroups)
+        } else if !desired.ruleGroups.isEmpty {
+            notes.append(context.unmanagedAlertsReason
+                         ?? "Environment \"\(context.environment)\" has no alerts target, so the \(KindNames.count(desired.ruleGroups.count, of: RuleGroup.kind)) in alerts/ are not planned.")
+        }
+
         if live.schemaVersion == nil {
             notes.append("Guardrail's schema \"\(context.schema)\" does not exist in this database yet; the first apply creates it.")
         }
@@ -99,7 +115,8 @@ public enum PlanBuilder {
         func count<R: Resource>(_ desired: [R], _ live: [R]) -> Int { Set(desired.map(\.name)).union(live.map(\.name)).count }
         var compared: [String: Int] = [Tenant.kind: count(desired.tenants, live.tenants)]
         for (kind, n) in [(FeatureFlag.kind, count(desired.flags, live.flags)), (Guardrail.kind, count(desired.guardrails, live.guardrails)),
-                          (BackupSchedule.kind, count(desired.backupSchedules, live.backupSchedules))] where n > 0 {
+                          (BackupSchedule.kind, count(desired.backupSchedules, live.backupSchedules)),
+                          (RuleGroup.kind, count(desiredRules, live.ruleGroups))] where n > 0 {
             compared[kind] = n
         }
         compared.merge(CatalogPlan.compared(desired: desired, live: live.catalog)) { a, _ in a }

@@ -71,17 +71,31 @@ public final class Session: @unchecked Sendable {
 
     /// A plan for `configuration` against live state now.
     public func plan(_ configuration: Configuration, targets: [String] = [], gitCommit: String? = nil, now: Date = Date()) async throws -> Plan {
-        let live = try await observe(scope: CatalogScope(configuration))
+        var live = try await observe(scope: CatalogScope(configuration))
+        if let rules = environment.rulesTarget { live.ruleGroups = try await rules.observe() }
         let configuration = try await CatalogPipeline.prepare(configuration, live: live.catalog, ownSchema: schema.name, on: connection, logger: logger)
-        let context = PlanBuilder.Context(environment: environment.name, planID: UUID().uuidString.lowercased(),
+        var context = PlanBuilder.Context(environment: environment.name, planID: UUID().uuidString.lowercased(),
                                           createdAt: ISO8601DateFormatter().string(from: now), gitCommit: gitCommit,
-                                          schema: schema.name, targets: targets, now: now)
-        return PlanBuilder.plan(desired: configuration, live: live, context: context)
+                                          schema: schema.name, targets: targets, now: now, managesAlerts: environment.rulesTarget != nil)
+        context.unmanagedAlertsReason = environment.alertsNote
+        let plan = PlanBuilder.plan(desired: configuration, live: live, context: context)
+        return try await checkRules(plan, configuration: configuration, now: now)
     }
 
     public struct ApplyReport: Sendable {
         public var summary: Plan.Summary
         public var migrations: [Int]
+        /// What the alert rules target did, after the Postgres transaction committed.
+        public var alertSteps: [String] = []
+    }
+
+    /// The Postgres part of an apply committed, but a change over HTTP (alert rules) failed afterwards.
+    public struct PartialApply: Error, CustomStringConvertible, Sendable {
+        public var planID: String
+        public var reason: String
+        public var description: String {
+            "the Postgres changes of plan \(planID) were committed, but \(reason)\n  Run `guardrail plan` to see what is left."
+        }
     }
 
     public enum ApplyRefusal: Error, CustomStringConvertible, Sendable {
@@ -122,7 +136,18 @@ public final class Session: @unchecked Sendable {
             throw ApplyRefusal.blocked(blocked.map { "\($0.0.address): \($0.1.kind.rawValue): \($0.1.message) (needs \($0.1.kind.override ?? "review"))" })
         }
         let schema = self.schema, logger = self.logger, environment = self.environment
-        return try await connection.transaction(logger: logger, context: "applying the plan") { c in
+        // Alert rules live outside Postgres: read them now, so a stale plan is refused before anything changes.
+        let ruleChanges = plan.changes.filter { $0.kind == RuleGroup.kind }
+        let touchesRules = !ruleChanges.isEmpty || plan.fingerprints.keys.contains { $0.hasPrefix(RuleGroup.addressPrefix + ".") }
+        var liveRules: [RuleGroup] = []
+        if touchesRules {
+            guard let target = environment.rulesTarget else {
+                throw DatabaseError.other("the plan changes alert rules, but environment \"\(environment.name)\" has no alerts target in this run")
+            }
+            liveRules = try await target.observe()
+        }
+        let observedRules = liveRules
+        var report = try await connection.transaction(logger: logger, context: "applying the plan") { c in
             try await c.query("SELECT set_config('lock_timeout', \("\(environment.lockTimeout.milliseconds)ms"), true)", logger: logger)
             if let statementTimeout = environment.statementTimeout {
                 try await c.query("SELECT set_config('statement_timeout', \("\(statementTimeout.milliseconds)ms"), true)", logger: logger)
@@ -141,12 +166,13 @@ public final class Session: @unchecked Sendable {
                 try await c.query("LOCK TABLE \(unescaped: schema.qualifying(table)) IN SHARE ROW EXCLUSIVE MODE", logger: logger)
             }
             try await CatalogPipeline.lockTables(for: plan, on: c, logger: logger)
-            let live = try await Self.observeAll(c, schema: schema, scope: CatalogScope(plan), logger: logger)
+            var live = try await Self.observeAll(c, schema: schema, scope: CatalogScope(plan), logger: logger)
+            live.ruleGroups = observedRules
             if let staleness = PlanBuilder.staleness(of: plan, against: live) { throw ApplyRefusal.stale(staleness) }
 
             var byKind: [String: [Change]] = [:]
             for change in plan.changes { byKind[change.kind, default: []].append(change) }
-            for kind in byKind.keys where ![Tenant.kind, Guardrail.kind, FeatureFlag.kind, BackupSchedule.kind].contains(kind) && !CatalogPipeline.isCatalogKind(kind) {
+            for kind in byKind.keys where ![Tenant.kind, Guardrail.kind, FeatureFlag.kind, BackupSchedule.kind, RuleGroup.kind].contains(kind) && !CatalogPipeline.isCatalogKind(kind) {
                 throw DatabaseError.other("the plan contains \(kind) changes, which this Guardrail cannot apply")
             }
             if let tenants = byKind[Tenant.kind] {
@@ -166,6 +192,14 @@ public final class Session: @unchecked Sendable {
             try await AuditLog.record(plan, osUser: osUser, on: c, schema: schema, logger: logger)
             return ApplyReport(summary: plan.summary, migrations: migrated.map(\.version))
         }
+        if let target = environment.rulesTarget, !ruleChanges.isEmpty {
+            do {
+                report.alertSteps = try await target.apply(ruleChanges, live: observedRules).steps
+            } catch {
+                throw PartialApply(planID: plan.id, reason: "\(error)")
+            }
+        }
+        return report
     }
 
     /// The most recent applies, newest first.

@@ -11,6 +11,12 @@ public struct ResolvedEnvironment: Sendable {
     public var backupDirectory: String?
     /// Why the backup directory could not be resolved (a missing variable), reported when a backup needs it.
     public var backupDirectoryProblem: Diagnostic?
+    /// The Prometheus guardrails and rule checks query, when the environment names one.
+    public var prometheusURL: String?
+    /// Where alert rules are applied; nil when the environment manages none.
+    public var rulesTarget: (any RulesTarget)?
+    /// Why an environment with an `alerts` block manages no rules in this run (an empty rulesDir).
+    public var alertsNote: String?
 
     public init(name: String, database: Database, lockTimeout: GuardrailDuration = .seconds(10), statementTimeout: GuardrailDuration? = nil,
                 backupDirectory: String? = nil, backupDirectoryProblem: Diagnostic? = nil) {
@@ -46,8 +52,38 @@ public struct ResolvedEnvironment: Sendable {
             case .failure(let diagnostic): backupProblem = diagnostic
             }
         }
-        return ResolvedEnvironment(name: environment.name, database: Database(url: url, schema: environment.postgres.schema),
-                                   lockTimeout: environment.postgres.lockTimeout, statementTimeout: environment.postgres.statementTimeout,
-                                   backupDirectory: backupDirectory, backupDirectoryProblem: backupProblem)
+        var resolved = ResolvedEnvironment(name: environment.name, database: Database(url: url, schema: environment.postgres.schema),
+                                           lockTimeout: environment.postgres.lockTimeout, statementTimeout: environment.postgres.statementTimeout,
+                                           backupDirectory: backupDirectory, backupDirectoryProblem: backupProblem)
+        func expand(_ value: TemplatedString) throws -> String {
+            switch value.expand(processEnvironment) {
+            case .success(let text): return text
+            case .failure(let diagnostic): throw DiagnosticError(diagnostic)
+            }
+        }
+        // Only rule checks and the prometheus alerts target need the URL, so a missing variable fails only them.
+        if let prometheus = environment.prometheus { resolved.prometheusURL = try? expand(prometheus.url) }
+        if let alerts = environment.alerts {
+            switch alerts.target {
+            case .prometheus:
+                let directory = try alerts.rulesDirectory.map(expand) ?? ""
+                if directory.isEmpty {
+                    resolved.alertsNote = "alerts.rulesDir of environment \"\(environment.name)\" is empty, so alert rules are not managed in this run."
+                } else {
+                    if let prometheus = environment.prometheus, resolved.prometheusURL == nil { _ = try expand(prometheus.url) }
+                    guard let url = resolved.prometheusURL else {
+                        throw DiagnosticError(.error("the prometheus alerts target of environment \"\(environment.name)\" needs spec.prometheus.url",
+                                                     detail: "Guardrail reloads that Prometheus after writing rule files and confirms the load through its API.",
+                                                     at: environment.location))
+                    }
+                    resolved.rulesTarget = PrometheusRulesDirectory(directory: directory, prometheus: PrometheusClient(baseURL: url))
+                }
+            case .mimir:
+                let url = try alerts.url.map(expand) ?? ""
+                let tenant = try alerts.tenant.map(expand)
+                resolved.rulesTarget = MimirRuler(baseURL: url, tenant: tenant.flatMap { $0.isEmpty ? nil : $0 }, namespacePrefix: alerts.namespacePrefix ?? "")
+            }
+        }
+        return resolved
     }
 }

@@ -1,0 +1,227 @@
+import Foundation
+import GuardrailCore
+
+/// A Prometheus server whose `rule_files` include a directory Guardrail owns: one `<namespace>.yaml`
+/// per namespace. Apply writes each file atomically, reloads Prometheus, and confirms through
+/// `GET /api/v1/rules` that every group is loaded as written; otherwise it puts the previous files
+/// back and reloads again.
+public struct PrometheusRulesDirectory: RulesTarget {
+    public var directory: String
+    public var prometheus: PrometheusClient
+    /// How long to wait for Prometheus to show the groups after a reload.
+    public var confirmTimeout: TimeInterval
+
+    public init(directory: String, prometheus: PrometheusClient, confirmTimeout: TimeInterval = 30) {
+        self.directory = directory.hasSuffix("/") && directory.count > 1 ? String(directory.dropLast()) : directory
+        self.prometheus = prometheus
+        self.confirmTimeout = confirmTimeout
+    }
+
+    public var description: String { "the rules directory \(directory) of Prometheus at \(HTTPExchange.redacted(prometheus.baseURL))" }
+
+    func path(of namespace: String) -> String { directory + "/" + namespace + ".yaml" }
+
+    /// The rule files in the directory; a missing directory holds none.
+    public func observe() async throws -> [RuleGroup] {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: directory, isDirectory: &isDirectory) else { return [] }
+        guard isDirectory.boolValue else { throw DiagnosticError(.error("alerts.rulesDir \(directory) is not a directory", detail: "Point it at the directory Prometheus loads rule files from.")) }
+        let names: [String]
+        do {
+            names = try fm.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".") && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) }.sorted()
+        } catch {
+            throw DiagnosticError(.error("cannot read the rules directory \(directory)", detail: error.localizedDescription))
+        }
+        let diagnostics = Diagnostics()
+        var groups: [RuleGroup] = []
+        for name in names {
+            let path = directory + "/" + name
+            guard let data = fm.contents(atPath: path) else {
+                throw DiagnosticError(.error("cannot read the live rule file \(path)", detail: "Check that Guardrail may read the rules directory."))
+            }
+            guard let namespace = RuleFile.namespace(ofFile: path, diagnostics: diagnostics, allowGenerated: true) else { continue }
+            groups += RuleFile.decode([UInt8](data), path: path, namespace: namespace, diagnostics: diagnostics)
+        }
+        if diagnostics.hasErrors {
+            var errors = diagnostics.errors
+            errors.insert(.error("a live rule file in \(directory) is not one Guardrail can read",
+                                 detail: "Guardrail owns this directory; fix or remove the file so the next apply can rewrite it."), at: 0)
+            throw DiagnosticError(errors)
+        }
+        return groups
+    }
+
+    public func apply(_ changes: [Change], live: [RuleGroup]) async throws -> RulesApplyReport {
+        let (after, touched) = try RuleNamespaces.after(changes, live: live)
+        guard !touched.isEmpty else { return RulesApplyReport(steps: []) }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        // What each touched file held before, to put back if Prometheus does not take the new rules.
+        var previous: [String: Data?] = [:]
+        for namespace in touched { previous[namespace] = FileManager.default.contents(atPath: path(of: namespace)) }
+
+        var steps: [String] = []
+        do {
+            for namespace in touched {
+                if let groups = after[namespace], !groups.isEmpty {
+                    try Self.writeAtomically(Data(RuleGroup.ruleFile(groups).utf8), to: path(of: namespace))
+                    steps.append("wrote \(path(of: namespace)) (\(KindNames.count(groups.count, of: "group")))")
+                } else {
+                    try? FileManager.default.removeItem(atPath: path(of: namespace))
+                    steps.append("removed \(path(of: namespace))")
+                }
+            }
+        } catch {
+            let restored = await restore(previous)
+            throw RulesApplyError(reason: "cannot write the rule files: \(error.localizedDescription)", restored: restored)
+        }
+        do {
+            try await prometheus.reload()
+            steps.append("Prometheus reloaded")
+            let expected = touched.flatMap { after[$0] ?? [] }
+            let confirmed = try await confirm(expected: expected, removedFrom: touched)
+            steps.append(confirmed)
+        } catch {
+            var reason = "\(error)"
+            if let detail = await promtoolExplanation(touched) { reason += "\n  promtool check rules says: " + detail }
+            let restored = await restore(previous)
+            throw RulesApplyError(reason: reason, restored: restored)
+        }
+        return RulesApplyReport(steps: steps)
+    }
+
+    /// Polls `GET /api/v1/rules` until the touched files hold exactly the expected groups, loaded as written.
+    func confirm(expected: [RuleGroup], removedFrom touched: [String]) async throws -> String {
+        let deadline = Date().addingTimeInterval(confirmTimeout)
+        let files = Set(touched.map(path(of:)))
+        var lastProblem = "no answer yet"
+        var formatted: [String: String] = [:]
+        while true {
+            do {
+                let loaded = try await prometheus.loadedRuleGroups().filter { files.contains($0.file) }
+                if let problem = await RuleLoadConfirmation.problem(expected: expected, loaded: loaded, path: path(of:), formatted: &formatted,
+                                                                   format: { await prometheus.formatted($0) }) {
+                    lastProblem = problem
+                } else {
+                    if await prometheus.serverMetric("prometheus_config_last_reload_successful") == 0 {
+                        lastProblem = "prometheus_config_last_reload_successful is 0"
+                    } else {
+                        return "Prometheus loaded \(KindNames.count(expected.count, of: "group")) from \(KindNames.count(touched.count, of: "file"))"
+                    }
+                }
+            } catch {
+                lastProblem = "\(error)"
+            }
+            if Date() >= deadline {
+                throw PrometheusAdminError("Prometheus did not load the rules as written within \(Int(confirmTimeout))s: \(lastProblem). Check that its rule_files include \(directory)/*.yaml")
+            }
+            try await Task.sleep(nanoseconds: 250_000_000)
+        }
+    }
+
+    /// Puts the previous files back and reloads; says what happened, for the error message.
+    func restore(_ previous: [String: Data?]) async -> String {
+        var failures: [String] = []
+        for (namespace, data) in previous.sorted(by: { $0.key < $1.key }) {
+            do {
+                if let data { try Self.writeAtomically(data, to: path(of: namespace)) }
+                else if FileManager.default.fileExists(atPath: path(of: namespace)) { try FileManager.default.removeItem(atPath: path(of: namespace)) }
+            } catch {
+                failures.append("\(path(of: namespace)): \(error.localizedDescription)")
+            }
+        }
+        guard failures.isEmpty else { return "Restoring the previous rule files failed for " + failures.joined(separator: "; ") + "; fix them by hand." }
+        do {
+            try await prometheus.reload()
+            return "The previous rule files were restored and Prometheus reloaded them."
+        } catch {
+            return "The previous rule files were restored, but reloading Prometheus failed again: \(error)"
+        }
+    }
+
+    /// promtool's reason, when it is installed: Prometheus's reload answer does not say which rule failed.
+    func promtoolExplanation(_ namespaces: [String]) async -> String? {
+        guard let promtool = Promtool.path else { return nil }
+        let files = namespaces.map(path(of:)).filter { FileManager.default.fileExists(atPath: $0) }
+        guard !files.isEmpty, let result = try? await ExternalCommand(executable: promtool, arguments: ["check", "rules"] + files).run(),
+              result.status != 0 else { return nil }
+        let text = (result.stderr + result.stdout).split(separator: "\n").filter { !$0.hasPrefix("Checking ") && !$0.contains("SUCCESS") }
+        return text.prefix(5).joined(separator: " ")
+    }
+
+    /// Write to a temporary file in the same directory, then rename over the target: Prometheus
+    /// never reads half a file.
+    static func writeAtomically(_ data: Data, to path: String) throws {
+        let url = URL(fileURLWithPath: path)
+        let temporary = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).guardrail-\(UUID().uuidString)")
+        guard FileManager.default.createFile(atPath: temporary.path, contents: data, attributes: [.posixPermissions: 0o644]) else {
+            throw CocoaError(.fileWriteNoPermission, userInfo: [NSFilePathErrorKey: temporary.path])
+        }
+        guard rename(temporary.path, path) == 0 else {
+            let code = errno
+            try? FileManager.default.removeItem(at: temporary)
+            throw POSIXError(POSIXErrorCode(rawValue: code) ?? .EIO)
+        }
+    }
+}
+
+/// Whether Prometheus shows the groups as Guardrail wrote them. Pure, apart from asking the server
+/// to print an expression the way it prints loaded ones.
+enum RuleLoadConfirmation {
+    static func problem(expected: [RuleGroup], loaded: [LoadedRuleGroup], path: (String) -> String, formatted: inout [String: String],
+                        format: (String) async -> String?) async -> String? {
+        var byKey: [String: LoadedRuleGroup] = [:]
+        for group in loaded { byKey[group.file + "\u{0}" + group.name] = group }
+        for group in expected {
+            guard let live = byKey.removeValue(forKey: path(group.namespace) + "\u{0}" + group.group) else {
+                return "group \(group.group) of \(path(group.namespace)) is not loaded"
+            }
+            guard live.rules.count == group.rules.count else {
+                return "group \(group.group) has \(live.rules.count) rules loaded, not \(group.rules.count)"
+            }
+            if let interval = group.interval, abs(live.interval - interval.seconds) > 0.001 {
+                return "group \(group.group) is loaded with interval \(live.interval)s, not \(interval)"
+            }
+            for (rule, loadedRule) in zip(group.rules, live.rules) {
+                let type = rule.kind == .alert ? "alerting" : "recording"
+                guard loadedRule.name == rule.name, loadedRule.type == type else {
+                    return "group \(group.group) has \(loadedRule.type) rule \(loadedRule.name) where \(rule.title) was written"
+                }
+                if let error = loadedRule.lastError, loadedRule.health == "err" {
+                    return "\(rule.title) in group \(group.group) is unhealthy: \(error)"
+                }
+                if rule.kind == .alert {
+                    guard abs(loadedRule.duration - (rule.forDuration?.seconds ?? 0)) < 0.001,
+                          abs(loadedRule.keepFiringFor - (rule.keepFiringFor?.seconds ?? 0)) < 0.001,
+                          loadedRule.annotations == rule.annotations else {
+                        return "\(rule.title) in group \(group.group) is loaded with other settings than written"
+                    }
+                }
+                guard loadedRule.labels == rule.labels else { return "\(rule.title) in group \(group.group) is loaded with other labels than written" }
+                let loadedKey = PromQLText.comparisonKey(loadedRule.query)
+                if loadedKey != PromQLText.comparisonKey(rule.expr) {
+                    // Prometheus prints loaded expressions in its own form; compare with that form of ours.
+                    if formatted[rule.expr] == nil, let text = await format(rule.expr) { formatted[rule.expr] = text }
+                    if let text = formatted[rule.expr], PromQLText.comparisonKey(text) != loadedKey {
+                        return "\(rule.title) in group \(group.group) is loaded with the expression \(loadedRule.query)"
+                    }
+                }
+            }
+        }
+        if let stray = byKey.values.sorted(by: { $0.name < $1.name }).first {
+            return "group \(stray.name) is still loaded from \(stray.file)"
+        }
+        return nil
+    }
+}
+
+/// Prometheus's `promtool`, when it is installed.
+public enum Promtool {
+    public static var path: String? {
+        for dir in (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":") + ["/usr/bin"] {
+            let candidate = "\(dir)/promtool"
+            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+        }
+        return nil
+    }
+}

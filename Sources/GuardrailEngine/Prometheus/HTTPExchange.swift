@@ -1,0 +1,168 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import NIOHTTP1
+
+/// One HTTP request and its answer, for the Prometheus and ruler clients: status and body, or why
+/// there was no answer. Bodies are capped so a misbehaving server cannot exhaust memory.
+struct HTTPExchange: Sendable {
+    var status: UInt
+    var body: Data
+
+    var text: String { String(decoding: body, as: UTF8.self) }
+    var succeeded: Bool { (200..<300).contains(status) }
+
+    struct Unreachable: Error, CustomStringConvertible {
+        var url: String
+        var reason: String
+        var description: String { "\(url) did not answer: \(reason)" }
+    }
+
+    static func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: String? = nil,
+                     timeout: TimeAmount = .seconds(10), limit: Int = 32 << 20) async throws -> HTTPExchange {
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        for (name, value) in headers { request.headers.add(name: name, value: value) }
+        if let body { request.body = .bytes(ByteBuffer(string: body)) }
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+            let buffer = try await response.body.collect(upTo: limit)
+            return HTTPExchange(status: response.status.code, body: Data(buffer.readableBytesView))
+        } catch {
+            throw Unreachable(url: Self.redacted(url), reason: PrometheusClient.describe(error))
+        }
+    }
+
+    /// The URL without user information, which may hold a password.
+    static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.user != nil || components.password != nil else { return url }
+        components.user = nil
+        components.password = nil
+        return components.string ?? url
+    }
+
+    /// A path segment percent-encoded: everything but unreserved characters.
+    static func pathSegment(_ text: String) -> String {
+        let allowed = CharacterSet(charactersIn: "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
+        return text.addingPercentEncoding(withAllowedCharacters: allowed) ?? ""
+    }
+}
+
+/// What the Prometheus query API said, kept apart: a refused query (`bad_data`: it does not parse)
+/// is the user's mistake; an unreachable server or a timeout is not.
+enum QueryAnswer: Sendable {
+    /// The sample values of the result: one per series of a vector, or the scalar.
+    case success([Double])
+    case refused(type: String, message: String)
+    case failed(String)
+}
+
+extension PrometheusClient {
+    /// `POST /api/v1/query`, answered as parsed JSON `data`, a refusal, or a failure.
+    func instantQuery(_ promql: String) async -> QueryAnswer {
+        let exchange: HTTPExchange
+        do {
+            exchange = try await HTTPExchange.send(.POST, baseURL + "/api/v1/query",
+                                                   headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
+                                                   body: "query=" + Self.formEncode(promql), timeout: timeout)
+        } catch {
+            return .failed("\(error)")
+        }
+        guard let json = try? JSONSerialization.jsonObject(with: exchange.body) as? [String: Any] else {
+            return .failed("Prometheus answered HTTP \(exchange.status) with a body that is not JSON")
+        }
+        guard json["status"] as? String == "success" else {
+            return .refused(type: json["errorType"] as? String ?? "error", message: json["error"] as? String ?? "no message")
+        }
+        let data = json["data"] as? [String: Any] ?? [:]
+        func number(_ pair: Any?) -> Double? {
+            guard let pair = pair as? [Any], pair.count == 2, let text = pair[1] as? String else { return nil }
+            return Double(text)
+        }
+        if data["resultType"] as? String == "scalar" { return .success(number(data["result"]).map { [$0] } ?? []) }
+        return .success((data["result"] as? [[String: Any]] ?? []).compactMap { number($0["value"]) })
+    }
+
+    /// `GET /api/v1/rules`: every group Prometheus has loaded, with the file it came from.
+    func loadedRuleGroups() async throws -> [LoadedRuleGroup] {
+        let exchange = try await HTTPExchange.send(.GET, baseURL + "/api/v1/rules", headers: [("Accept", "application/json")], timeout: timeout)
+        guard exchange.succeeded else {
+            throw PrometheusAdminError("Prometheus answered HTTP \(exchange.status) to GET /api/v1/rules: \(exchange.text.prefix(300))")
+        }
+        return try LoadedRuleGroup.parse(exchange.body)
+    }
+
+    /// `POST /-/reload` (needs `--web.enable-lifecycle`). Throws Prometheus's own message when the reload fails.
+    func reload() async throws {
+        let exchange = try await HTTPExchange.send(.POST, baseURL + "/-/reload", timeout: .seconds(60))
+        guard exchange.succeeded else {
+            let message = exchange.text.trimmingCharacters(in: .whitespacesAndNewlines)
+            if exchange.status == 403 || exchange.status == 404 {
+                throw PrometheusAdminError("Prometheus refused POST /-/reload (HTTP \(exchange.status): \(message)); start it with --web.enable-lifecycle")
+            }
+            throw PrometheusAdminError("Prometheus could not reload (HTTP \(exchange.status)): \(message)")
+        }
+    }
+
+    /// One gauge from the server's own `/metrics`, such as `prometheus_config_last_reload_successful`.
+    func serverMetric(_ name: String) async -> Double? {
+        guard let exchange = try? await HTTPExchange.send(.GET, baseURL + "/metrics", timeout: timeout), exchange.succeeded else { return nil }
+        for line in exchange.text.split(separator: "\n") where line.hasPrefix(name + " ") {
+            return Double(line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces))
+        }
+        return nil
+    }
+
+    /// `GET /api/v1/format_query`: the expression as Prometheus prints it; nil when unavailable.
+    func formatted(_ promql: String) async -> String? {
+        guard let exchange = try? await HTTPExchange.send(.POST, baseURL + "/api/v1/format_query",
+                                                          headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                                                          body: "query=" + Self.formEncode(promql), timeout: timeout),
+              exchange.succeeded,
+              let json = try? JSONSerialization.jsonObject(with: exchange.body) as? [String: Any] else { return nil }
+        return json["data"] as? String
+    }
+}
+
+struct PrometheusAdminError: Error, CustomStringConvertible {
+    var description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// A group as `GET /api/v1/rules` reports it: the file it was loaded from, and each rule's state.
+struct LoadedRuleGroup: Sendable, Equatable {
+    struct Rule: Sendable, Equatable {
+        var name: String
+        var type: String
+        var query: String
+        var duration: Double
+        var keepFiringFor: Double
+        var labels: [String: String]
+        var annotations: [String: String]
+        var health: String
+        var lastError: String?
+    }
+
+    var name: String
+    var file: String
+    var interval: Double
+    var limit: Int
+    var rules: [Rule]
+
+    static func parse(_ body: Data) throws -> [LoadedRuleGroup] {
+        guard let json = try? JSONSerialization.jsonObject(with: body) as? [String: Any], json["status"] as? String == "success",
+              let data = json["data"] as? [String: Any], let groups = data["groups"] as? [[String: Any]] else {
+            throw PrometheusAdminError("Prometheus's GET /api/v1/rules answer is not what its API documents")
+        }
+        return groups.map { g in
+            let rules = (g["rules"] as? [[String: Any]] ?? []).map { r in
+                Rule(name: r["name"] as? String ?? "", type: r["type"] as? String ?? "", query: r["query"] as? String ?? "",
+                     duration: (r["duration"] as? NSNumber)?.doubleValue ?? 0, keepFiringFor: (r["keepFiringFor"] as? NSNumber)?.doubleValue ?? 0,
+                     labels: r["labels"] as? [String: String] ?? [:], annotations: r["annotations"] as? [String: String] ?? [:],
+                     health: r["health"] as? String ?? "unknown", lastError: (r["lastError"] as? String).flatMap { $0.isEmpty ? nil : $0 })
+            }
+            return LoadedRuleGroup(name: g["name"] as? String ?? "", file: g["file"] as? String ?? "",
+                                   interval: (g["interval"] as? NSNumber)?.doubleValue ?? 0, limit: (g["limit"] as? NSNumber)?.intValue ?? 0, rules: rules)
+        }
+    }
+}
