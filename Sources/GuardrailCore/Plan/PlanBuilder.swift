@@ -41,7 +41,7 @@ public struct LiveState: Sendable {
             case FeatureFlag.addressPrefix: result[address] = .some(index(flags)[address.name])
             case Guardrail.addressPrefix: result[address] = .some(index(guardrails)[address.name])
             case BackupSchedule.addressPrefix: result[address] = .some(index(backupSchedules)[address.name])
-            case RuleGroup.addressPrefix: result[address] = .some(index(ruleGroups)[address.name])
+            case RuleGroup.addressPrefix: result[address] = .some(index(ruleGroups)[address.name].map(RuleGroup.fingerprintForm))
             case RowLevelSecurity.addressPrefix, RoleGrants.addressPrefix:
                 if catalogByAddress == nil { catalogByAddress = catalog.attributesByAddress() }
                 result[address] = .some(catalogByAddress![address])
@@ -111,7 +111,12 @@ public enum PlanBuilder {
         }
         var fingerprints: [String: String] = [:]
         fingerprints.reserveCapacity(changes.count)
-        for change in changes { fingerprints[change.address.description] = Fingerprint.of(change.before) }
+        for change in changes {
+            // A rule group's plan shows live expressions as the configuration spells them; its
+            // fingerprint is of the normalized form, which both spellings share.
+            let before = change.kind == RuleGroup.kind ? change.before.map(RuleGroup.fingerprintForm) : change.before
+            fingerprints[change.address.description] = Fingerprint.of(before)
+        }
         func count<R: Resource>(_ desired: [R], _ live: [R]) -> Int { Set(desired.map(\.name)).union(live.map(\.name)).count }
         var compared: [String: Int] = [Tenant.kind: count(desired.tenants, live.tenants)]
         for (kind, n) in [(FeatureFlag.kind, count(desired.flags, live.flags)), (Guardrail.kind, count(desired.guardrails, live.guardrails)),

@@ -22,6 +22,18 @@ extension RuleGroup {
         return Diff.guardMassDeletes(Diff.changes(desired: desired, observed: aligned), observedCount: [kind: live.count])
     }
 
+    /// Attributes with every expression replaced by its comparison key: what a saved plan's
+    /// fingerprint covers, so spacing-only edits on the live side do not make a plan stale.
+    public static func fingerprintForm(_ attributes: Attributes) -> Attributes {
+        var copy = attributes
+        for (key, value) in attributes where key.hasPrefix("rules[") {
+            guard var rule = value.mapValue, let expr = rule["expr"]?.stringValue else { continue }
+            rule["expr"] = .string(PromQLText.comparisonKey(expr))
+            copy[key] = .map(rule)
+        }
+        return copy
+    }
+
     /// The rules of a change that are new or different: what the plan checks for noise.
     public static func changedRules(in change: Change) -> [Int] {
         guard let after = change.after else { return [] }
