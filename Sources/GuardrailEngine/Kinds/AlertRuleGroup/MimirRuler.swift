@@ -139,7 +139,7 @@ public struct MimirRuler: RulesTarget {
             }
         }
         return failures.isEmpty
-            ? "The \(KindNames.count(done.count, of: "group")) already changed on the ruler were put back as they were."
+            ? "Put back the \(KindNames.count(done.count, of: "group")) this apply had already changed on the ruler."
             : "Putting back the groups already changed failed for " + failures.joined(separator: "; ") + "; check the ruler by hand."
     }
 

@@ -1,0 +1,141 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import Yams
+
+/// An in-process Mimir/Cortex-compatible ruler, following its documented configuration API:
+///
+/// - `GET /prometheus/config/v1/rules`: every namespace of the tenant, as YAML; 404 when there are none;
+/// - `GET .../rules/{namespace}` and `GET .../rules/{namespace}/{group}`: 404 when missing;
+/// - `POST .../rules/{namespace}`: one group as a YAML body; 202 Accepted, 400 for an invalid group;
+/// - `DELETE .../rules/{namespace}/{group}` and `DELETE .../rules/{namespace}`: 202 Accepted;
+/// - every request needs `X-Scope-OrgID` (401 without); namespaces and groups are percent-encoded.
+///
+/// Groups are parsed and re-emitted with Yams, not with Guardrail's decoder, so what comes back is
+/// re-marshalled YAML, as a real ruler's is. `injectFailures` makes the next requests of a method
+/// answer with the given statuses (409 conflicts, 429 rate limits).
+public final class FakeRuler: @unchecked Sendable {
+    private let lock = NSLock()
+    /// tenant -> namespace -> groups (in the order posted; a re-post replaces in place).
+    private var store: [String: [String: [Node]]] = [:]
+    private var failures: [String: [Int]] = [:]
+    private(set) public var requests: [String] = []
+    private var task: Task<Void, any Error>?
+    public private(set) var url = ""
+
+    public init() {}
+
+    /// Starts on a free loopback port and returns once it accepts connections.
+    public func start() async throws {
+        let router = Router()
+        let base = "/prometheus/config/v1/rules"
+        router.get(RouterPath(base)) { request, _ in try self.handle(request, namespace: nil, group: nil) }
+        router.get(RouterPath(base + "/:namespace")) { request, context in try self.handle(request, namespace: context.parameters.get("namespace"), group: nil) }
+        router.get(RouterPath(base + "/:namespace/:group")) { request, context in
+            try self.handle(request, namespace: context.parameters.get("namespace"), group: context.parameters.get("group"))
+        }
+        router.post(RouterPath(base + "/:namespace")) { request, context in
+            let body = try await request.body.collect(upTo: 1 << 20)
+            return try self.handle(request, namespace: context.parameters.get("namespace"), group: nil, body: String(buffer: body))
+        }
+        router.delete(RouterPath(base + "/:namespace")) { request, context in try self.handle(request, namespace: context.parameters.get("namespace"), group: nil) }
+        router.delete(RouterPath(base + "/:namespace/:group")) { request, context in
+            try self.handle(request, namespace: context.parameters.get("namespace"), group: context.parameters.get("group"))
+        }
+        let ready = AsyncStream<Int>.makeStream()
+        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestPostgres.logger)
+        task = Task { try await app.run() }
+        var iterator = ready.stream.makeAsyncIterator()
+        let port = await iterator.next() ?? 0
+        url = "http://127.0.0.1:\(port)"
+    }
+
+    public func stop() {
+        task?.cancel()
+        task = nil
+    }
+
+    /// The next requests with this method answer these statuses, in order, without acting; a 0
+    /// lets that request through.
+    public func injectFailures(_ method: String, _ statuses: [Int]) {
+        lock.withLock { failures[method, default: []] += statuses }
+    }
+
+    /// Stores a group directly, as another team's tool would have.
+    public func seed(tenant: String, namespace: String, groupYAML: String) throws {
+        guard let node = try Yams.compose(yaml: groupYAML) else { return }
+        lock.withLock { store[tenant, default: [:]][namespace, default: []].append(node) }
+    }
+
+    /// The namespaces a tenant has, sorted.
+    public func namespaces(tenant: String) -> [String] {
+        lock.withLock { (store[tenant] ?? [:]).filter { !$0.value.isEmpty }.keys.sorted() }
+    }
+
+    public func groupNames(tenant: String, namespace: String) -> [String] {
+        lock.withLock { (store[tenant]?[namespace] ?? []).compactMap { $0["name"]?.string } }
+    }
+
+    private func text(_ status: HTTPResponse.Status, _ body: String, yaml: Bool = false) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = yaml ? "application/yaml" : "text/plain; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    private func handle(_ request: Request, namespace rawNamespace: String?, group rawGroup: String?, body: String? = nil) throws -> Response {
+        let method = request.method.rawValue
+        let namespace = rawNamespace.flatMap { $0.removingPercentEncoding }
+        let group = rawGroup.flatMap { $0.removingPercentEncoding }
+        return lock.withLock { () -> Response in
+            requests.append("\(method) \(request.uri.path)")
+            if var queued = failures[method], !queued.isEmpty {
+                let status = queued.removeFirst()
+                failures[method] = queued
+                if status != 0 {
+                    return text(HTTPResponse.Status(code: status), status == 429 ? "per-user rules limit reached" : "conflict: the rule group is being modified")
+                }
+            }
+            guard let tenant = request.headers[HTTPField.Name("X-Scope-OrgID")!], !tenant.isEmpty else {
+                return text(.unauthorized, "no org id")
+            }
+            var namespaces = store[tenant] ?? [:]
+            defer { store[tenant] = namespaces }
+            switch (method, namespace, group) {
+            case ("GET", nil, _):
+                let all = namespaces.filter { !$0.value.isEmpty }
+                guard !all.isEmpty else { return text(.notFound, "no rule groups found") }
+                return text(.ok, emit(.mapping(Node.Mapping(all.keys.sorted().map { (Node(stringLiteral: $0), Node.sequence(Node.Sequence(all[$0]!))) }))), yaml: true)
+            case ("GET", let ns?, nil):
+                guard let groups = namespaces[ns], !groups.isEmpty else { return text(.notFound, "no rule groups found") }
+                return text(.ok, emit(.mapping(Node.Mapping([(Node(stringLiteral: ns), Node.sequence(Node.Sequence(groups)))]))), yaml: true)
+            case ("GET", let ns?, let name?):
+                guard let node = namespaces[ns]?.first(where: { $0["name"]?.string == name }) else { return text(.notFound, "group does not exist") }
+                return text(.ok, emit(node), yaml: true)
+            case ("POST", let ns?, nil):
+                guard let body, let node = try? Yams.compose(yaml: body), case .mapping = node, let name = node["name"]?.string, !name.isEmpty,
+                      node["rules"]?.sequence != nil else {
+                    return text(.badRequest, "invalid rule group: a group needs a name and rules")
+                }
+                var groups = namespaces[ns] ?? []
+                if let index = groups.firstIndex(where: { $0["name"]?.string == name }) { groups[index] = node } else { groups.append(node) }
+                namespaces[ns] = groups
+                return text(.accepted, #"{"status":"success","data":null,"errorType":"","error":""}"#)
+            case ("DELETE", let ns?, let name?):
+                guard let index = namespaces[ns]?.firstIndex(where: { $0["name"]?.string == name }) else { return text(.notFound, "group does not exist") }
+                namespaces[ns]!.remove(at: index)
+                return text(.accepted, #"{"status":"success","data":null,"errorType":"","error":""}"#)
+            case ("DELETE", let ns?, nil):
+                namespaces[ns] = nil
+                return text(.accepted, #"{"status":"success","data":null,"errorType":"","error":""}"#)
+            default:
+                return text(.methodNotAllowed, "unsupported")
+            }
+        }
+    }
+
+    private func emit(_ node: Node) -> String {
+        (try? Yams.serialize(node: node)) ?? ""
+    }
+}
