@@ -45,7 +45,7 @@ public final class FakeRuler: @unchecked Sendable {
         }
         let ready = AsyncStream<Int>.makeStream()
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestPostgres.logger)
+                              onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestDatabase.logger)
         task = Task { try await app.run() }
         var iterator = ready.stream.makeAsyncIterator()
         let port = await iterator.next() ?? 0
