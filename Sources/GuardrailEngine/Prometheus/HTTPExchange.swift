@@ -3,6 +3,18 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 
+/// The HTTP client Guardrail's requests share. Unlike `HTTPClient.shared` it does not keep retrying
+/// a refused connection until the request's deadline: a Prometheus that is down is reported at
+/// once, so a rollout tick holds and an apply restores its rule files without waiting a minute.
+enum GuardrailHTTPClient {
+    static let shared: HTTPClient = {
+        var configuration = HTTPClient.Configuration()
+        configuration.timeout.connect = .seconds(5)
+        configuration.connectionPool.retryConnectionEstablishment = false
+        return HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+    }()
+}
+
 /// One HTTP request and its answer, for the Prometheus and ruler clients: status and body, or why
 /// there was no answer. Bodies are capped so a misbehaving server cannot exhaust memory.
 struct HTTPExchange: Sendable {
@@ -25,7 +37,7 @@ struct HTTPExchange: Sendable {
         for (name, value) in headers { request.headers.add(name: name, value: value) }
         if let body { request.body = .bytes(ByteBuffer(string: body)) }
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+            let response = try await GuardrailHTTPClient.shared.execute(request, timeout: timeout)
             let buffer = try await response.body.collect(upTo: limit)
             return HTTPExchange(status: response.status.code, body: Data(buffer.readableBytesView))
         } catch {

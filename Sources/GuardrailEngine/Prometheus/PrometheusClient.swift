@@ -32,7 +32,7 @@ public struct PrometheusClient: MetricsSource {
         let status: UInt
         let body: ByteBuffer
         do {
-            let response = try await HTTPClient.shared.execute(request, timeout: timeout)
+            let response = try await GuardrailHTTPClient.shared.execute(request, timeout: timeout)
             status = response.status.code
             body = try await response.body.collect(upTo: 16 << 20)
         } catch {

@@ -173,8 +173,10 @@ public enum RuleFile {
             }
         }
         var expr = ""
+        var exprLocation: SourceLocation?
         if let node = r.required("expr"), let text = reader.string(node, "\(context) expr") {
             expr = text
+            exprLocation = reader.location(node.mark)
             if PromQLText.trimmed(text).isEmpty {
                 reader.error("\(context) has an empty expr", detail: "Give the PromQL expression the rule evaluates.", at: node.mark)
                 ok = false
@@ -209,7 +211,7 @@ public enum RuleFile {
         }
         guard ok else { return nil }
         return AlertRule(kind: kind, name: name, expr: expr, forDuration: forDuration, keepFiringFor: keepFiringFor, labels: labels,
-                         annotations: annotations, location: reader.location(nameMark))
+                         annotations: annotations, location: reader.location(nameMark), exprLocation: exprLocation)
     }
 
     /// Two rules of a group with the same name and the same labels are a mistake: they produce the

@@ -106,10 +106,15 @@ public struct AlertRule: Hashable, Sendable {
     public var keepFiringFor: GuardrailDuration?
     public var labels: [String: String]
     public var annotations: [String: String]
+    /// Where the rule's name is declared; not part of the rule.
     public var location: SourceLocation?
+    /// Where its expression starts, for errors about the expression.
+    public var exprLocation: SourceLocation?
 
     public init(kind: Kind, name: String, expr: String, forDuration: GuardrailDuration? = nil, keepFiringFor: GuardrailDuration? = nil,
-                labels: [String: String] = [:], annotations: [String: String] = [:], location: SourceLocation? = nil) {
+                labels: [String: String] = [:], annotations: [String: String] = [:], location: SourceLocation? = nil,
+                exprLocation: SourceLocation? = nil) {
+        self.exprLocation = exprLocation ?? location
         self.kind = kind
         self.name = name
         self.expr = PromQLText.trimmed(expr)

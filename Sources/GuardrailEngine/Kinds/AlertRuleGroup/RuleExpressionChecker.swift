@@ -85,7 +85,7 @@ public struct RuleExpressionChecker: Sendable {
             case (.parse(let rule), .refused(let type, let message)):
                 if type == "bad_data" {
                     refusedRules.insert(rule.title + (rule.location?.description ?? ""))
-                    outcome.errors.append(.error("Prometheus cannot parse the expression of \(rule.title)", detail: "Prometheus says: \(message)", at: rule.location))
+                    outcome.errors.append(.error("Prometheus cannot parse the expression of \(rule.title)", detail: "Prometheus says: \(message)", at: rule.exprLocation))
                 } else {
                     outcome.notes.append("\(rule.title): Prometheus could not evaluate the expression (\(type)): \(message)")
                 }
