@@ -1,4 +1,5 @@
 import Foundation
+import GuardrailEngine
 import GuardrailTestSupport
 import Testing
 
@@ -58,5 +59,37 @@ struct ValidateCommandTests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("environments/local.yaml:6:24: error: controller.drift names an unknown kind \"tenants\""), "\(result.stderr)")
         #expect(result.stderr.contains("Did you mean \"tenant\"?"))
+    }
+
+    @Test("rule files are checked with promtool when it is installed, and its failures land on the rule's file:line:column")
+    func promtoolChecksRuleFiles() throws {
+        let dir = try Fixtures.writeWorkspace(files: [
+            "alerts/launch.yaml": """
+                groups:
+                  - name: api
+                    rules:
+                      - alert: Good
+                        expr: up == 0
+                      - alert: BadTemplate
+                        expr: up == 0
+                        annotations: {summary: "{{ $value | nosuchfunction }}"}
+
+                """,
+            "environments/local.yaml": Fixtures.localEnvironmentYAML,
+        ])
+        let result = try CommandRunner.run(["validate"], in: dir)
+        if Promtool.path == nil {
+            #expect(result.status == 0, "\(result.output)")
+            #expect(result.stdout.contains("promtool is not installed"), "\(result.output)")
+            return
+        }
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.stderr.contains("alerts/launch.yaml:6:16: error: promtool check rules: group \"api\", rule 2, \"BadTemplate\""), "\(result.output)")
+        #expect(result.stderr.contains("function \"nosuchfunction\" not defined"), "\(result.output)")
+
+        try Data("groups:\n  - name: api\n    rules:\n      - alert: Good\n        expr: up == 0\n".utf8).write(to: dir.appendingPathComponent("alerts/launch.yaml"))
+        let fixed = try CommandRunner.run(["validate"], in: dir)
+        #expect(fixed.status == 0, "\(fixed.output)")
+        #expect(fixed.stdout.contains("promtool check rules: 1 rule file OK."), "\(fixed.output)")
     }
 }

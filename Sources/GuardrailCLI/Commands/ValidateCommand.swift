@@ -1,21 +1,38 @@
 import ArgumentParser
 import GuardrailCore
+import GuardrailEngine
 
 /// `guardrail validate`: checks every manifest offline and reports every problem at once.
-struct ValidateCommand: ParsableCommand {
+struct ValidateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "validate",
         abstract: "Check the configuration offline; no database is needed.",
-        discussion: "Reports every problem in one run as file:line:column: error: summary, and exits 1 if there is any error."
+        discussion: """
+            Reports every problem in one run as file:line:column: error: summary, and exits 1 if there is any error. \
+            Rule files in alerts/ are also checked with `promtool check rules` when promtool is installed.
+            """
     )
 
     @OptionGroup var global: GlobalOptions
 
-    func run() throws {
+    func run() async throws {
         let configuration = try global.loadConfiguration()
+        let ruleFiles = configuration.files.filter { $0.hasPrefix("alerts/") }
+        var promtoolLine = ""
+        if !ruleFiles.isEmpty {
+            let report = await Promtool.checkRules(ruleFiles, root: global.workspace.root.path, configuration: configuration)
+            if !report.diagnostics.isEmpty {
+                Console.diagnostics(report.diagnostics)
+                Console.error("\(report.diagnostics.count) error\(report.diagnostics.count == 1 ? "" : "s") from promtool check rules.")
+                throw ExitCode.failure
+            }
+            promtoolLine = report.ran
+                ? "promtool check rules: \(ruleFiles.count) rule file\(ruleFiles.count == 1 ? "" : "s") OK.\n"
+                : "promtool is not installed, so rule files were checked by Guardrail alone; plan checks every expression against Prometheus.\n"
+        }
         let counts = configuration.objectCounts.filter { $0.count > 0 }
             .map { KindNames.count($0.count, of: $0.kind) }
         let files = configuration.files.count
-        Console.out("Configuration is valid: \(counts.isEmpty ? "no objects" : counts.joined(separator: ", ")) in \(files) file\(files == 1 ? "" : "s").\n")
+        Console.out("Configuration is valid: \(counts.isEmpty ? "no objects" : counts.joined(separator: ", ")) in \(files) file\(files == 1 ? "" : "s").\n" + promtoolLine)
     }
 }

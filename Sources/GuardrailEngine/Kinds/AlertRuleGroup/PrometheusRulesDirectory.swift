@@ -225,3 +225,51 @@ public enum Promtool {
         return nil
     }
 }
+
+extension Promtool {
+    /// What `promtool check rules` said about the configuration's rule files.
+    public struct Report: Sendable {
+        /// False when promtool is not installed.
+        public var ran: Bool
+        public var diagnostics: [Diagnostic]
+    }
+
+    /// Runs `promtool check rules` on the configuration's rule files (paths relative to `root`) and
+    /// turns its failures into diagnostics at the rule's `file:line:column` where promtool gives one,
+    /// or where the named group's rule is declared.
+    public static func checkRules(_ files: [String], root: String, configuration: Configuration) async -> Report {
+        guard !files.isEmpty else { return Report(ran: true, diagnostics: []) }
+        guard let promtool = path else { return Report(ran: false, diagnostics: []) }
+        let command = ExternalCommand(executable: promtool, arguments: ["check", "rules"] + files.map { root + "/" + $0 })
+        guard let result = try? await command.run() else { return Report(ran: false, diagnostics: []) }
+        guard result.status != 0 else { return Report(ran: true, diagnostics: []) }
+        var diagnostics: [Diagnostic] = []
+        for line in (result.stderr + "\n" + result.stdout).split(separator: "\n") {
+            guard let file = files.first(where: { line.hasPrefix(root + "/" + $0 + ": ") }) else { continue }
+            var message = String(line.dropFirst(root.count + file.count + 3))
+            var location = SourceLocation.file(file)
+            // `5:15: group "api", rule 1, "A": ...`: promtool's own position.
+            let parts = message.split(separator: ":", maxSplits: 2)
+            if parts.count == 3, let l = Int(parts[0]), let c = Int(parts[1].trimmingCharacters(in: .whitespaces)) {
+                location = SourceLocation(file: file, line: l, column: c)
+                message = parts[2].trimmingCharacters(in: .whitespaces)
+            } else if let rule = ruleNamed(in: message, file: file, configuration: configuration) {
+                location = rule
+            }
+            diagnostics.append(.error("promtool check rules: \(message)", detail: "promtool refuses this rule file, and Prometheus would refuse to load it.", at: location))
+        }
+        if diagnostics.isEmpty {
+            diagnostics.append(.error("promtool check rules failed", detail: (result.stderr + result.stdout).trimmingCharacters(in: .whitespacesAndNewlines)))
+        }
+        return Report(ran: true, diagnostics: diagnostics)
+    }
+
+    /// The location of `group "api", rule 2` in a file, from the decoded configuration.
+    static func ruleNamed(in message: String, file: String, configuration: Configuration) -> SourceLocation? {
+        guard let groupStart = message.range(of: "group \""), let groupEnd = message[groupStart.upperBound...].range(of: "\", rule "),
+              let number = Int(message[groupEnd.upperBound...].prefix(while: \.isNumber)) else { return nil }
+        let name = String(message[groupStart.upperBound..<groupEnd.lowerBound])
+        let group = configuration.ruleGroups.first { $0.group == name && $0.location?.file == file }
+        return group?.rules[safe: number - 1]?.location
+    }
+}
