@@ -15,6 +15,8 @@ public struct ResolvedEnvironment: Sendable {
     public var prometheusURL: String?
     /// Where alert rules are applied; nil when the environment manages none.
     public var rulesTarget: (any RulesTarget)?
+    /// Caps on rollout bakes and guardrail intervals.
+    public var rolloutTiming = RolloutTiming()
     /// Why an environment with an `alerts` block manages no rules in this run (an empty rulesDir).
     public var alertsNote: String?
 
@@ -61,6 +63,7 @@ public struct ResolvedEnvironment: Sendable {
             case .failure(let diagnostic): throw DiagnosticError(diagnostic)
             }
         }
+        resolved.rolloutTiming = environment.rollouts
         // Only rule checks and the prometheus alerts target need the URL, so a missing variable fails only them.
         if let prometheus = environment.prometheus { resolved.prometheusURL = try? expand(prometheus.url) }
         if let alerts = environment.alerts {

@@ -44,9 +44,11 @@ public struct Environment: Sendable {
     public var alerts: Alerts?
     public var backups: Backups?
     public var controller: Controller?
+    /// Caps on bakes and guardrail intervals, for environments where a rollout should run in seconds.
+    public var rollouts: RolloutTiming
 
     static let kind = "Environment"
-    static let specKeys = ["postgres", "prometheus", "alerts", "backups", "controller"]
+    static let specKeys = ["postgres", "prometheus", "alerts", "backups", "controller", "rollouts"]
 }
 
 extension Environment {
@@ -123,8 +125,12 @@ extension Environment {
             controller = Controller(interval: c.duration("interval") ?? .seconds(30), listen: c.string("listen") ?? "127.0.0.1:8080",
                                     drift: drift, adminToken: templated(c, "adminToken"))
         }
+        var rollouts = RolloutTiming()
+        if let r = spec.fields("rollouts", allowed: ["maxBake", "maxInterval"]) {
+            rollouts = RolloutTiming(maxBake: r.duration("maxBake"), maxInterval: r.duration("maxInterval"))
+        }
         guard let postgres else { return nil }
         return Environment(name: metadata.name, location: metadata.location, postgres: postgres, prometheus: prometheus,
-                           alerts: alerts, backups: backups, controller: controller)
+                           alerts: alerts, backups: backups, controller: controller, rollouts: rollouts)
     }
 }

@@ -122,10 +122,14 @@ public enum RolloutAction: Hashable, Sendable {
 public struct RolloutStateMachine: Sendable {
     public let rollout: Rollout
     public let guardrails: [String: Guardrail]
+    /// The environment's caps on bakes and evaluation intervals (a local environment watches a
+    /// whole rollout in seconds); the declared rollout, and so its fingerprint, is unchanged.
+    public let timing: RolloutTiming
 
-    public init(rollout: Rollout, guardrails: [String: Guardrail]) {
+    public init(rollout: Rollout, guardrails: [String: Guardrail], timing: RolloutTiming = RolloutTiming()) {
         self.rollout = rollout
         self.guardrails = guardrails
+        self.timing = timing
     }
 
     var lastPhase: Int { max(0, rollout.phases.count - 1) }
@@ -151,14 +155,14 @@ public struct RolloutStateMachine: Sendable {
         guard !state.killed, state.status == .progressing || state.status == .paused else { return [] }
         return rollout.guardrails.filter { name in
             guard let last = state.tracks[name]?.lastEvaluatedAt else { return true }
-            let interval = guardrails[name]?.interval ?? .seconds(60)
+            let interval = timing.interval(guardrails[name]?.interval ?? .seconds(60))
             return now.timeIntervalSince(last) * 1000 >= Double(interval.milliseconds)
         }
     }
 
     /// When the current phase may advance, bake-wise.
     public func bakeEnds(_ state: RolloutState) -> Date {
-        state.phaseStartedAt.addingTimeInterval(rollout.phases.indices.contains(state.phase) ? rollout.phases[state.phase].bake.seconds : 0)
+        state.phaseStartedAt.addingTimeInterval(rollout.phases.indices.contains(state.phase) ? timing.bake(rollout.phases[state.phase].bake).seconds : 0)
     }
 
     public func handle(_ state: RolloutState, _ event: RolloutEvent, now: Date) -> (RolloutState, [RolloutAction]) {
@@ -416,4 +420,19 @@ public struct RolloutStateMachine: Sendable {
         guard !phases.isEmpty else { return 0 }
         return phases[0...min(max(index, 0), phases.count - 1)].compactMap(\.percent).max() ?? 0
     }
+}
+
+/// Caps an environment puts on rollout timing: no bake longer than `maxBake`, no guardrail evaluated
+/// less often than every `maxInterval`. Nil leaves the manifest's values.
+public struct RolloutTiming: Hashable, Sendable {
+    public var maxBake: GuardrailDuration?
+    public var maxInterval: GuardrailDuration?
+
+    public init(maxBake: GuardrailDuration? = nil, maxInterval: GuardrailDuration? = nil) {
+        self.maxBake = maxBake
+        self.maxInterval = maxInterval
+    }
+
+    public func bake(_ declared: GuardrailDuration) -> GuardrailDuration { maxBake.map { min($0, declared) } ?? declared }
+    public func interval(_ declared: GuardrailDuration) -> GuardrailDuration { maxInterval.map { min($0, declared) } ?? declared }
 }

@@ -48,7 +48,7 @@ extension Session {
             guard var state = runtimes[flag.name]?.rollout else { continue }
             state.killed = runtimes[flag.name]?.killed ?? false
             evaluatedAgainst[flag.name] = state
-            let machine = RolloutStateMachine(rollout: flag.rollout!, guardrails: guardrailsByName)
+            let machine = RolloutStateMachine(rollout: flag.rollout!, guardrails: guardrailsByName, timing: environment.rolloutTiming)
             let due = machine.due(state, now: now)
             guard !due.isEmpty else { continue }
             // Each regex is built once per flag, and the control group's only when a due guardrail needs it.
@@ -80,7 +80,7 @@ extension Session {
             for flag in active {
                 guard let rollout = flag.rollout, var state = fresh[flag.name]?.rollout else { continue }
                 state.killed = fresh[flag.name]?.killed ?? false
-                let machine = RolloutStateMachine(rollout: rollout, guardrails: guardrailsByName)
+                let machine = RolloutStateMachine(rollout: rollout, guardrails: guardrailsByName, timing: environment.rolloutTiming)
                 // Verdicts judged another phase or status if someone acted meanwhile; drop them.
                 let before = evaluatedAgainst[flag.name]
                 let unchanged = before?.phase == state.phase && before?.status == state.status && before?.killed == state.killed
@@ -147,7 +147,7 @@ extension Session {
             var batch = RolloutBatch()
             if let rollout = flag.rollout, var state = runtime.rollout {
                 state.killed = runtime.killed
-                let (next, actions) = RolloutStateMachine(rollout: rollout, guardrails: guardrails).handle(state, event, now: now)
+                let (next, actions) = RolloutStateMachine(rollout: rollout, guardrails: guardrails, timing: environment.rolloutTiming).handle(state, event, now: now)
                 batch.apply(flag: flag, state: next, actions: actions, tenants: tenants, actor: actor)
             } else {
                 // No rollout running: only the kill switch applies.
