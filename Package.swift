@@ -17,7 +17,6 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
-        .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
     ],
     targets: [
         // libyaml's event API: the manifest decoder streams events and keeps a mark on every value.
@@ -63,10 +62,8 @@ let package = Package(
                 "GuardrailCore",
                 "GuardrailEngine",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
-                // The in-process ruler: a real HTTP server, parsing and re-emitting YAML with a YAML
-                // library other than Guardrail's own decoder, as a real ruler would.
+                // The in-process ruler: a real HTTP server.
                 .product(name: "Hummingbird", package: "hummingbird"),
-                .product(name: "Yams", package: "Yams"),
             ],
             path: "Tests/GuardrailTestSupport"
         ),

@@ -65,6 +65,10 @@ struct MimirRulerTests {
         #expect(ruler.requests.contains("POST /prometheus/config/v1/rules/guardrail-launch"))
         #expect(ruler.requests.contains("GET /prometheus/config/v1/rules/guardrail-launch/api%20%2F%20errors"), "names are percent-encoded: \(ruler.requests)")
 
+        // The ruler answers in its own YAML style, not in the double-quoted style Guardrail posts.
+        let stored = try #require(ruler.groupYAML(tenant: Self.tenant, namespace: "guardrail-launch", group: "api / errors"))
+        #expect(stored.hasPrefix("name: api / errors\ninterval: 1m\nrules:\n- alert: ErrorRateBurn\n"), "\(stored)")
+        #expect(stored.contains("summary: 'Error rate > 1%: {{ $value | humanizePercentage }}'"), "\(stored)")
         let second = try await plan(target, configuration)
         #expect(second.changes.isEmpty, "\(second.changes.map(\.address))")
 

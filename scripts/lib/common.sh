@@ -114,13 +114,15 @@ PY
 }
 
 # start_prometheus DIR: Debian's Prometheus on a free loopback port, scraping every second a metrics
-# endpoint that serves the *.prom files tests write into DIR/metrics. Sets PROMETHEUS_URL and
-# METRICS_DIR, and writes DIR/stop.
+# endpoint that serves the *.prom files tests write into DIR/metrics, and loading rule files from
+# DIR/rules (the directory Guardrail's alerts target owns). Sets PROMETHEUS_URL, METRICS_DIR and
+# PROM_RULES_DIR, and writes DIR/stop.
 start_prometheus() {
     PROM_DIR=$1
     ensure_packages prometheus
-    mkdir -p "$PROM_DIR/metrics" "$PROM_DIR/data"
+    mkdir -p "$PROM_DIR/metrics" "$PROM_DIR/data" "$PROM_DIR/rules"
     METRICS_DIR="$PROM_DIR/metrics"
+    PROM_RULES_DIR="$PROM_DIR/rules"
     local metrics_port prom_port
     metrics_port=$(free_port)
     prom_port=$(free_port)
@@ -130,6 +132,8 @@ start_prometheus() {
 global:
   scrape_interval: 1s
   evaluation_interval: 1s
+rule_files:
+  - $PROM_DIR/rules/*.yaml
 scrape_configs:
   - job_name: guardrail-test
     honor_labels: true
@@ -147,7 +151,7 @@ YML
 kill \$(cat $PROM_DIR/prometheus.pid) \$(cat $PROM_DIR/metrics-endpoint.pid) 2>/dev/null || true
 STOP
     chmod +x "$PROM_DIR/stop"
-    export PROMETHEUS_URL METRICS_DIR PROM_DIR
+    export PROMETHEUS_URL METRICS_DIR PROM_DIR PROM_RULES_DIR
 }
 
 stop_prometheus() {

@@ -39,7 +39,7 @@ struct RolloutTickCommand: AsyncParsableCommand {
         for result in results {
             Console.out("flag.\(result.flag): \(result.status) at phase \(result.phase + 1) (\(result.phaseName))\n")
             for verdict in result.verdicts {
-                let value = verdict.value.map { AttributeValue.double($0).description } ?? "-"
+                let value = verdict.value.map(MetricNumber.text) ?? "-"
                 Console.out("  \(verdict.guardrail): \(verdict.kind.rawValue) (value \(value), threshold \(verdict.threshold)) \(verdict.message)\n")
             }
             for decision in result.decisions where decision.kind != .evaluation {

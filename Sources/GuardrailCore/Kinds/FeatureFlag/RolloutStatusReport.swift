@@ -97,7 +97,7 @@ public struct RolloutStatusReport: Sendable {
                 let recent = events.filter { $0.decision.verdict?.guardrail == name }.prefix(6).reversed()
                 let values = recent.map { record -> String in
                     let v = record.decision.verdict!
-                    let value = v.value.map { AttributeValue.double($0).description } ?? "-"
+                    let value = v.value.map(MetricNumber.text) ?? "-"
                     return "\(value) \(Self.symbol(v.kind))"
                 }
                 let track = state?.tracks[name]

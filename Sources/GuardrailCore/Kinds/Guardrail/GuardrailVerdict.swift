@@ -65,12 +65,12 @@ extension Guardrail {
         if let minSamples {
             switch reading.samples ?? .noData("the sample query was not run") {
             case .error(let e): return make(.error, "the sample query failed: \(e)")
-            case .noData: return make(.insufficientSamples, value: seen, samples: 0, "no samples yet (needs at least \(AttributeValue.double(minSamples.min)))")
+            case .noData: return make(.insufficientSamples, value: seen, samples: 0, "no samples yet (needs at least \(MetricNumber.text(minSamples.min)))")
             case .value(let n):
                 sampleCount = n
                 if n.isNaN || n < minSamples.min {
                     return make(.insufficientSamples, value: seen, samples: n.isNaN ? 0 : n,
-                                "\(AttributeValue.double(n.isNaN ? 0 : n)) samples, fewer than the \(AttributeValue.double(minSamples.min)) needed to judge")
+                                "\(MetricNumber.text(n.isNaN ? 0 : n)) samples, fewer than the \(MetricNumber.text(minSamples.min)) needed to judge")
                 }
             }
         }
@@ -84,12 +84,12 @@ extension Guardrail {
         switch condition {
         case .max(let limit):
             return value <= limit
-                ? make(.pass, value: value, samples: sampleCount, "\(AttributeValue.double(value)) is within \(thresholdDescription)")
-                : make(.fail, value: value, samples: sampleCount, "\(AttributeValue.double(value)) is above the maximum \(AttributeValue.double(limit))")
+                ? make(.pass, value: value, samples: sampleCount, "\(MetricNumber.text(value)) is within \(thresholdDescription)")
+                : make(.fail, value: value, samples: sampleCount, "\(MetricNumber.text(value)) is above the maximum \(MetricNumber.text(limit))")
         case .min(let limit):
             return value >= limit
-                ? make(.pass, value: value, samples: sampleCount, "\(AttributeValue.double(value)) is within \(thresholdDescription)")
-                : make(.fail, value: value, samples: sampleCount, "\(AttributeValue.double(value)) is below the minimum \(AttributeValue.double(limit))")
+                ? make(.pass, value: value, samples: sampleCount, "\(MetricNumber.text(value)) is within \(thresholdDescription)")
+                : make(.fail, value: value, samples: sampleCount, "\(MetricNumber.text(value)) is below the minimum \(MetricNumber.text(limit))")
         case .compareToControl(let maxRatio):
             let base: Double
             switch reading.baseline ?? .noData("the control query was not run") {
@@ -99,10 +99,20 @@ extension Guardrail {
             case .value(let b): base = b
             }
             let ratio = base == 0 ? (value == 0 ? 1 : .infinity) : value / base
-            let text = "\(AttributeValue.double(value)) against control \(AttributeValue.double(base))"
+            let text = "\(MetricNumber.text(value)) against control \(MetricNumber.text(base))"
             return ratio <= maxRatio
                 ? make(.pass, value: value, samples: sampleCount, "\(text) is within \(thresholdDescription)")
-                : make(.fail, value: value, samples: sampleCount, "\(text) is more than \(AttributeValue.double(maxRatio))x the control")
+                : make(.fail, value: value, samples: sampleCount, "\(text) is more than \(MetricNumber.text(maxRatio))x the control")
         }
+    }
+}
+
+/// Metric values as people read them: four significant digits (`0.005`, `4.02e-05`), whole numbers in full.
+public enum MetricNumber {
+    public static func text(_ value: Double) -> String {
+        if value.isNaN { return "NaN" }
+        if value.isInfinite { return value > 0 ? "+Inf" : "-Inf" }
+        if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
+        return String(format: "%.4g", value)
     }
 }
