@@ -58,6 +58,7 @@ spec:
     if args.flags:
         write_flags(args.out, args.flags)
     write_rls_estate(f"{args.out}/rls", args.rls_tables)
+    write_alerts_estate(f"{args.out}/alerts-estate", groups=40, rules_per_group=5)
 
 def write_flags(out, count):
     """A quarter of the flags mid-rollout, a quarter disabled with a rollout plan, half on for everyone."""
@@ -130,6 +131,39 @@ kind: Environment
 metadata: {name: local}
 spec:
   postgres: {url: "${DATABASE_URL}", schema: guardrail, lockTimeout: 30s}
+""")
+
+def write_alerts_estate(out, groups, rules_per_group):
+    """A separate configuration for the alert rules bench: `groups` groups of `rules_per_group` rules
+    in 8 rule files, and the `local` environment with the prometheus target."""
+    os.makedirs(f"{out}/alerts", exist_ok=True)
+    os.makedirs(f"{out}/environments", exist_ok=True)
+    files = 8
+    for n in range(files):
+        with open(f"{out}/alerts/service-{n}.yaml", "w") as f:
+            f.write("groups:\n")
+            for g in range(n, groups, files):
+                f.write(f"  - name: group-{g:02d}\n    interval: 30s\n    rules:\n")
+                for r in range(rules_per_group):
+                    job = f"svc-{g:02d}-{r}"
+                    if r == 0:
+                        f.write(f'      - record: job:http_requests:rate5m_{g:02d}\n'
+                                f'        expr: sum by (job, status) (rate(http_requests_total{{job="{job}"}}[5m]))\n')
+                        continue
+                    severity = "critical" if r % 2 else "warning"
+                    f.write(f'      - alert: Service{g:02d}Rule{r}\n'
+                            f'        expr: sum(rate(http_requests_total{{job="{job}", status=~"5.."}}[5m])) / sum(rate(http_requests_total{{job="{job}"}}[5m])) > 0.0{r}\n'
+                            f'        for: {r}m\n'
+                            f'        labels: {{severity: {severity}, team: team-{g % 5}}}\n'
+                            f'        annotations: {{summary: "{{{{ $labels.job }}}} error rate above {r}%"}}\n')
+    with open(f"{out}/environments/local.yaml", "w") as f:
+        f.write("""apiVersion: guardrail/v1
+kind: Environment
+metadata: {name: local}
+spec:
+  postgres: {url: "${DATABASE_URL}", schema: guardrail, lockTimeout: 30s}
+  prometheus: {url: "${PROMETHEUS_URL}"}
+  alerts: {target: prometheus, rulesDir: "${GUARDRAIL_RULES_DIR}"}
 """)
 
 if __name__ == "__main__":
