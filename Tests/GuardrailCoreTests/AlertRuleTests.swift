@@ -276,4 +276,23 @@ struct AlertRuleTests {
         #expect(groups[1].rules.map { $0.labels["flag"] } == ["channel.email"], "only flags with a rollout")
         #expect(GeneratedRules.groups(for: Configuration()).isEmpty)
     }
+
+    @Test("an alerts plan renders as the golden text and Markdown")
+    func goldenRendering() throws {
+        let live = try Self.group(Self.valid)
+        let desired = try Self.group(Self.valid.replacingOccurrences(of: "for: 10m", with: "for: 15m")
+            .replacingOccurrences(of: "{{ $labels.instance }} is down", with: "{{ $labels.instance }} stopped answering"))
+        let (pipeline, problems) = Self.groups("groups:\n  - name: pipeline\n    rules:\n      - alert: DLQDepth\n        expr: dlq_depth > 0\n        for: 5m\n", path: "alerts/launch.yaml")
+        #expect(problems.isEmpty)
+        var live2 = LiveState(schemaVersion: 7)
+        live2.ruleGroups = [live]
+        var configuration = Configuration()
+        configuration.ruleGroups = [desired] + pipeline
+        var plan = PlanBuilder.plan(desired: configuration, live: live2,
+                                    context: .init(environment: "production", planID: "00000000-0000-4000-8000-000000000001",
+                                                   createdAt: "2026-12-01T00:00:00Z", managesAlerts: true))
+        plan.changes[1].details = ["rules[0] alert DLQDepth: its expression was true for 12m of the last 1d (1% of the time, sampled every 1m)."]
+        try Golden.check(TextPlanRenderer(color: false).render(plan), against: "alerts-plan.txt")
+        try Golden.check(MarkdownPlanRenderer().render(plan), against: "alerts-plan.md")
+    }
 }

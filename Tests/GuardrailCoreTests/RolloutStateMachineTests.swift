@@ -221,4 +221,22 @@ struct RolloutStateMachineTests {
         let (full, _) = Self.machine().start(now: Self.t0, baseline: ["a"], alreadyFull: true)
         #expect(full.status == .completed && full.phase == 2)
     }
+
+    @Test("an environment's timing caps bakes and intervals without changing the declared rollout")
+    func timingCapsBakesAndIntervals() {
+        let capped = RolloutStateMachine(rollout: Self.rollout(), guardrails: ["errors": Self.errors],
+                                         timing: RolloutTiming(maxBake: .seconds(3), maxInterval: .seconds(1)))
+        let state = Self.state(phase: 1, startedAt: 0, tracks: ["errors": Self.track(last: .pass, at: 0)])
+        #expect(capped.bakeEnds(state) == Self.at(3))
+        #expect(Self.machine().bakeEnds(state) == Self.at(7200))
+        #expect(capped.due(state, now: Self.at(1)) == ["errors"])
+        #expect(Self.machine().due(state, now: Self.at(1)).isEmpty)
+        // A bake shorter than the cap keeps its own length.
+        #expect(RolloutTiming(maxBake: .seconds(3)).bake(.seconds(2)) == .seconds(2))
+        #expect(capped.rollout.fingerprint == Self.rollout().fingerprint)
+        let (advanced, _) = capped.handle(state, .tick([Self.v(.pass)]), now: Self.at(4))
+        #expect(advanced.phase == 2)
+        let (held, _) = Self.machine().handle(state, .tick([Self.v(.pass)]), now: Self.at(4))
+        #expect(held.phase == 1)
+    }
 }

@@ -109,3 +109,28 @@ extension String {
         return count >= width ? self : self + String(repeating: " ", count: width - count)
     }
 }
+
+/// The order attributes are listed in plans: by name, with numbers compared as numbers, so
+/// `rules[2]` comes before `rules[10]`.
+public enum AttributeOrder {
+    public static func precedes(_ a: String, _ b: String) -> Bool {
+        var i = a.unicodeScalars.makeIterator(), j = b.unicodeScalars.makeIterator()
+        var x = i.next(), y = j.next()
+        func number(_ first: inout Unicode.Scalar?, _ it: inout String.UnicodeScalarView.Iterator) -> Int {
+            var n = 0
+            while let c = first, c.properties.numericType == .decimal, let d = Int(String(c)) { n = n * 10 + d; first = it.next() }
+            return n
+        }
+        while let p = x, let q = y {
+            if p.properties.numericType == .decimal, q.properties.numericType == .decimal {
+                let m = number(&x, &i), n = number(&y, &j)
+                if m != n { return m < n }
+                continue
+            }
+            if p != q { return p.value < q.value }
+            x = i.next()
+            y = j.next()
+        }
+        return x == nil && y != nil
+    }
+}

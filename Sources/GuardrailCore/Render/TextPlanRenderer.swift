@@ -93,7 +93,7 @@ public struct TextPlanRenderer: Sendable {
         let pad = padding(for: change)
         out += "  \(symbol(change.action)) \(prefix) \(name) {\n"
         var hidden = 0
-        for key in Set((change.before ?? [:]).keys).union((change.after ?? [:]).keys).sorted() {
+        for key in Set((change.before ?? [:]).keys).union((change.after ?? [:]).keys).sorted(by: AttributeOrder.precedes) {
             let before = change.before?[key], after = change.after?[key]
             switch change.action {
             case .create:
