@@ -17,6 +17,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
         // libyaml's event API: the manifest decoder streams events and keeps a mark on every value.
@@ -45,12 +47,26 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
+        // The controller: a ServiceGroup of the reconcile loop, the flag snapshot listener and the HTTP server.
+        .target(
+            name: "GuardrailController",
+            dependencies: [
+                "GuardrailCore",
+                "GuardrailEngine",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         // The command line: one command per file, parsing and printing only.
         .target(
             name: "GuardrailCLI",
             dependencies: [
                 "GuardrailCore",
                 "GuardrailEngine",
+                "GuardrailController",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -69,6 +85,10 @@ let package = Package(
         ),
         .testTarget(name: "GuardrailCoreTests", dependencies: ["GuardrailCore"], resources: [.copy("Golden")]),
         .testTarget(name: "GuardrailEngineTests", dependencies: ["GuardrailEngine", "GuardrailCore", "GuardrailTestSupport"]),
+        .testTarget(name: "GuardrailControllerTests", dependencies: [
+            "GuardrailController", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
+            .product(name: "HummingbirdTesting", package: "hummingbird"),
+        ]),
         .testTarget(name: "GuardrailCLITests", dependencies: ["GuardrailCLI", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport"]),
     ]
 )

@@ -13,6 +13,8 @@ public final class Session: @unchecked Sendable {
     public let environment: ResolvedEnvironment
     public let connection: PostgresConnection
     private(set) var lock: AdvisoryLock?
+    /// Set by a controller that leads: every write transaction checks it first.
+    public var fence: LeaderFence?
     var logger: Logger { environment.database.logger }
     var schema: SQLIdentifier { environment.database.schema }
 
@@ -30,6 +32,12 @@ public final class Session: @unchecked Sendable {
         await lock?.release()
         lock = nil
         try? await connection.close()
+    }
+
+    /// Releases the apply lock but keeps the session open, as the controller does after each correction.
+    public func releaseLock() async {
+        await lock?.release()
+        lock = nil
     }
 
     /// Takes the apply lock, waiting up to `timeout`. Released by `close()`.
@@ -70,7 +78,10 @@ public final class Session: @unchecked Sendable {
     }
 
     /// A plan for `configuration` against live state now.
-    public func plan(_ configuration: Configuration, targets: [String] = [], gitCommit: String? = nil, now: Date = Date()) async throws -> Plan {
+    /// `checkRules: false` skips asking Prometheus about rule expressions (the controller checks them
+    /// only when the manifests change).
+    public func plan(_ configuration: Configuration, targets: [String] = [], gitCommit: String? = nil, now: Date = Date(),
+                     checkRules: Bool = true) async throws -> Plan {
         var live = try await observe(scope: CatalogScope(configuration))
         if let rules = environment.rulesTarget { live.ruleGroups = try await rules.observe() }
         let configuration = try await CatalogPipeline.prepare(configuration, live: live.catalog, ownSchema: schema.name, on: connection, logger: logger)
@@ -79,7 +90,7 @@ public final class Session: @unchecked Sendable {
                                           schema: schema.name, targets: targets, now: now, managesAlerts: environment.rulesTarget != nil)
         context.unmanagedAlertsReason = environment.alertsNote
         let plan = PlanBuilder.plan(desired: configuration, live: live, context: context)
-        return try await checkRules(plan, configuration: configuration, now: now)
+        return checkRules ? try await self.checkRules(plan, configuration: configuration, now: now) : plan
     }
 
     public struct ApplyReport: Sendable {
@@ -147,7 +158,9 @@ public final class Session: @unchecked Sendable {
             liveRules = try await target.observe()
         }
         let observedRules = liveRules
+        let fence = self.fence
         var report = try await connection.transaction(logger: logger, context: "applying the plan") { c in
+            try await fence?.check(c, schema: schema, logger: logger)
             try await c.query("SELECT set_config('lock_timeout', \("\(environment.lockTimeout.milliseconds)ms"), true)", logger: logger)
             if let statementTimeout = environment.statementTimeout {
                 try await c.query("SELECT set_config('statement_timeout', \("\(statementTimeout.milliseconds)ms"), true)", logger: logger)

@@ -104,6 +104,19 @@ public enum Migrations {
             "ALTER TABLE \(s.qualifying("audit_log")) ALTER COLUMN changes TYPE json USING changes::json",
         ] },
         Migration(version: 5, name: "feature flags, guardrails, cohort ledger and rollouts", statements: FlagSchema.statements),
+        // One row per environment: the controller leader's epoch, raised on every takeover and
+        // checked by every write a leader makes, so a deposed leader cannot write.
+        Migration(version: 6, name: "controller leader epoch") { s in [
+            """
+            CREATE TABLE \(s.qualifying("controller_leader")) (
+                environment text PRIMARY KEY,
+                epoch bigint NOT NULL,
+                holder text NOT NULL,
+                acquired_at timestamptz NOT NULL DEFAULT clock_timestamp()
+            )
+            """,
+        ] },
+        Migration(version: 7, name: "notify flag changes", statements: FlagSnapshotStore.statements),
     ]
 
     public static var latestVersion: Int { all.last!.version }

@@ -11,6 +11,8 @@ import PostgresNIO
 public struct BackupRunner: Sendable {
     public let environment: ResolvedEnvironment
     public let directory: String
+    /// Set by a controller that leads: claiming due work checks it, so a deposed leader claims nothing.
+    public var fence: LeaderFence?
     private var database: Database { environment.database }
     private var schema: SQLIdentifier { environment.database.schema }
     private var logger: Logger { environment.database.logger }
@@ -144,7 +146,9 @@ public struct BackupRunner: Sendable {
     /// Inserts a 'running' row into `table` for (schedule, scheduledFor); nil when that row already
     /// exists, that is when another runner claimed the same due time first.
     private func claim(_ table: String, schedule: String, scheduledFor: Date?) async throws -> Int? {
-        try await database.withConnection(applicationName: "guardrail backup") { c in
+        let fence = self.fence, schema = self.schema, logger = self.logger
+        return try await database.withConnection(applicationName: "guardrail backup") { c in try await c.transaction(logger: logger, context: "claiming a backup") { c in
+            try await fence?.check(c, schema: schema, logger: logger)
             let rows = try await c.query("""
                 INSERT INTO \(unescaped: schema.qualifying(table)) (schedule, scheduled_for, status)
                 VALUES (\(schedule), \(scheduledFor), 'running')
@@ -153,7 +157,7 @@ public struct BackupRunner: Sendable {
                 """, logger: logger)
             for try await (id) in rows.decode(Int.self) { return id }
             return nil
-        }
+        } }
     }
 
     private func finishRun(id: Int, status: Run.Status, size: Int?, sha256: String?, file: String?, error: String?) async throws {

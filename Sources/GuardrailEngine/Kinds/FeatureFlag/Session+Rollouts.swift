@@ -73,7 +73,9 @@ extension Session {
             return out
         }
 
+        let fence = self.fence
         return try await connection.transaction(logger: logger, context: "advancing rollouts") { c in
+            try await fence?.check(c, schema: schema, logger: logger)
             let fresh = try await RolloutStore.observe(c, schema: schema, logger: logger, only: active.map(\.name), forUpdate: true)
             var batch = RolloutBatch()
             var results: [RolloutTickResult] = []
@@ -137,7 +139,9 @@ extension Session {
         guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger), version >= FlagStore.sinceSchemaVersion else {
             throw RolloutCommandError(description: "Guardrail's schema does not exist in this database yet; run `guardrail apply` first")
         }
+        let fence = self.fence
         return try await connection.transaction(logger: logger, context: "updating flag.\(flagName)") { c in
+            try await fence?.check(c, schema: schema, logger: logger)
             let runtimes = try await RolloutStore.observe(c, schema: schema, logger: logger, only: [flagName], forUpdate: true)
             guard let runtime = runtimes[flagName], let flag = try await FlagStore.observe(c, schema: schema, logger: logger).first(where: { $0.name == flagName }) else {
                 throw RolloutCommandError(description: "there is no flag \"\(flagName)\" in this environment")

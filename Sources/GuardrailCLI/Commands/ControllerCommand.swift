@@ -1,0 +1,76 @@
+import ArgumentParser
+import Foundation
+import GuardrailController
+import GuardrailCore
+import GuardrailEngine
+import Logging
+
+/// `guardrail controller`: enforces the configuration continuously, with leader election among replicas.
+struct ControllerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "controller",
+        abstract: "Keep an environment matching the configuration: correct drift, drive rollouts, run backups.",
+        discussion: """
+            Run two or more replicas: one leads (it corrects drift the environment's drift modes allow, \
+            advances rollouts and runs due backups), the others serve the read endpoints and take over \
+            when the leader dies. Changes that destroy, delete in bulk or widen access are only reported. \
+            Logs are JSON lines on standard error. SIGTERM finishes the current step, steps down and exits.
+            """
+    )
+
+    @OptionGroup var global: GlobalOptions
+    @OptionGroup var environment: EnvironmentOptions
+
+    @Option(name: .long, help: ArgumentHelp("Listen on host:port instead of the environment's controller.listen.", valueName: "address"))
+    var listen: String?
+
+    @Option(name: .long, help: ArgumentHelp("This replica's name in logs, locks and the audit log (default: host and pid).", valueName: "name"))
+    var replica: String?
+
+    @Flag(name: .long, help: "Run one tick, print what it did as JSON, and exit.")
+    var once = false
+
+    func run() async throws {
+        let configuration = try global.loadConfiguration()
+        _ = try environment.resolve(in: configuration)
+        let holder = replica ?? "\(Console.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
+        LoggingSystem.bootstrap { label in
+            var handler = JSONLogHandler(label: label)
+            handler.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+            return handler
+        }
+        var logger = Logger(label: "guardrail.controller")
+        logger[metadataKey: "replica"] = .string(holder)
+        let controller = try withDiagnostics {
+            try Controller(workspace: global.workspace, configuration: configuration, environment: environment.name, holder: holder,
+                           listen: listen, logger: logger)
+        }
+        if once {
+            let report = await controller.reconciler.tick()
+            await controller.reconciler.shutdown()
+            Console.out(TickReportJSON.render(report) + "\n")
+            if !report.errors.isEmpty { throw ExitCode.failure }
+            return
+        }
+        let log = logger
+        try await controller.run(onRunning: { port in
+            log.info("listening", metadata: ["address": "controller", "port": "\(port)"])
+        })
+    }
+}
+
+/// A tick report as one JSON object, for `controller --once`.
+enum TickReportJSON {
+    static func render(_ r: Reconciler.TickReport) -> String {
+        var object: [String: Any] = [
+            "leader": r.leader, "duration_seconds": r.duration, "manifests_reloaded": r.manifestsReloaded,
+            "drift": r.driftByKind, "applied": r.applied, "unsettled": r.unsettled, "errors": r.errors,
+            "reported": r.reported.map { ["address": $0.address, "reason": $0.reason] },
+            "rollouts": r.rollouts.map { ["flag": $0.flag, "status": $0.status, "phase": $0.phase + 1] },
+        ]
+        if let epoch = r.epoch { object["epoch"] = epoch }
+        if let plan = r.plan { object["plan"] = ["add": plan.add, "change": plan.change, "destroy": plan.destroy] }
+        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        return String(decoding: data, as: UTF8.self)
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import GuardrailCore
+import GuardrailEngine
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// `guardrail controller`, assembled: a ServiceGroup of the reconcile loop, the flag snapshot
+/// listener and the HTTP server. SIGTERM and SIGINT shut it down gracefully: the HTTP server stops
+/// taking requests, the loop finishes its tick and steps down as leader.
+public struct Controller: Sendable {
+    public let state: ControllerState
+    public let reconciler: Reconciler
+    public let environment: ResolvedEnvironment
+    public let listen: (host: String, port: Int)
+    public let interval: GuardrailDuration
+    public let adminToken: String?
+    public let logger: Logger
+
+    public struct Problem: Error, CustomStringConvertible {
+        public var description: String
+    }
+
+    /// Reads the environment from the configuration; `listen` overrides `controller.listen`.
+    public init(workspace: Workspace, configuration: Configuration, environment name: String, holder: String, listen override: String? = nil,
+                logger: Logger, processEnvironment: [String: String] = ProcessInfo.processInfo.environment) throws {
+        guard let declared = configuration.environments[name] else { throw Problem(description: "unknown environment \"\(name)\"") }
+        environment = try ResolvedEnvironment.resolve(declared, processEnvironment: processEnvironment)
+        let address = override ?? declared.controller?.listen ?? "127.0.0.1:8080"
+        guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
+            throw Problem(description: "controller.listen \"\(address)\" is not host:port")
+        }
+        listen = (String(address[..<colon]), port)
+        interval = declared.controller?.interval ?? .seconds(30)
+        var token: String?
+        if let template = declared.controller?.adminToken {
+            switch template.expand(processEnvironment) {
+            case .success(let text): token = text.isEmpty ? nil : text
+            case .failure(let diagnostic):
+                logger.warning("admin actions are disabled: the admin token did not resolve", metadata: ["address": "controller", "reason": "\(diagnostic.summary)"])
+            }
+        }
+        adminToken = token
+        self.logger = logger
+        state = ControllerState(environment: name, holder: holder)
+        reconciler = Reconciler(workspace: workspace, environment: name, holder: holder, logger: logger)
+    }
+
+    /// The HTTP application; `onRunning` gets the bound port (listen on port 0 in tests).
+    public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let reconciler = self.reconciler
+        let router = ControllerRouter.build(state: state, adminToken: adminToken,
+                                            actions: SessionAdminActions(environment: { reconciler.resolvedEnvironment }))
+        return Application(router: router, configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "guardrail-controller"),
+                           onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) }, logger: logger)
+    }
+
+    /// Runs until SIGTERM or SIGINT (or until the task is cancelled).
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
+                    afterTick: @escaping @Sendable (Reconciler.TickReport) async -> Void = { _ in }) async throws {
+        var loop = ReconcileLoop(reconciler: reconciler, state: state, interval: interval)
+        loop.afterTick = afterTick
+        let listener = FlagSnapshotListener(database: environment.database, state: state, refreshEvery: interval, logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: application(onRunning: onRunning)),
+                .init(service: listener),
+                // The loop ending (after a graceful shutdown) ends the group.
+                .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+}

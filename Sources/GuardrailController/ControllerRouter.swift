@@ -1,0 +1,245 @@
+import Crypto
+import Foundation
+import GuardrailCore
+import GuardrailEngine
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// What admin endpoints do; the controller runs them as the CLI does, tests may pass a fake.
+public protocol AdminActions: Sendable {
+    func run(flag: String, event: RolloutEvent, actor: String) async throws -> [RolloutDecision]
+}
+
+/// Admin actions through a short-lived session on the environment, like `guardrail flag kill`.
+public struct SessionAdminActions: AdminActions {
+    public let environment: @Sendable () -> ResolvedEnvironment?
+
+    public init(environment: @escaping @Sendable () -> ResolvedEnvironment?) {
+        self.environment = environment
+    }
+
+    public func run(flag: String, event: RolloutEvent, actor: String) async throws -> [RolloutDecision] {
+        guard let environment = environment() else { throw DatabaseError.other("the controller has not loaded its environment yet") }
+        let session = try await Session.open(environment, applicationName: "guardrail controller admin")
+        do {
+            let decisions = try await session.command(flag, event, actor: actor)
+            await session.close()
+            return decisions
+        } catch {
+            await session.close()
+            throw error
+        }
+    }
+}
+
+/// The controller's HTTP API:
+///
+/// - `GET /healthz` (alive), `GET /readyz` (connected and manifests loaded; says whether this replica leads),
+///   `GET /metrics` (Prometheus text), `GET /v1/status` (JSON);
+/// - OpenFeature remote evaluation: `POST /ofrep/v1/evaluate/flags/{key}` and `POST /ofrep/v1/evaluate/flags`
+///   (bulk, with an ETag), the tenant as the context's `targetingKey` (its name or id);
+/// - admin actions with `Authorization: Bearer <token>`: `POST /v1/flags/{flag}/kill|release`,
+///   `POST /v1/rollouts/{flag}/pause|resume`. Without a configured token they answer 404.
+public enum ControllerRouter {
+    public static let maxBodyBytes = 64 * 1024
+
+    public static func build(state: ControllerState, adminToken: String?, actions: any AdminActions) -> Router<BasicRequestContext> {
+        let router = Router()
+        router.get("/healthz") { _, _ in text(.ok, "ok\n") }
+        router.get("/readyz") { _, _ in
+            let ready = await state.ready, leader = await state.leader
+            let body = "{\"ready\":\(ready),\"leader\":\(leader)}\n"
+            return Response(status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+        }
+        router.get("/metrics") { _, _ in
+            let text = state.metrics.render(extra: await state.backupStatus)
+            return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("/v1/status") { _, _ in try json(.ok, await StatusDocument.make(state)) }
+        router.get("/ping") { _, _ in text(.ok, "pong\n") }
+
+        router.post("/ofrep/v1/evaluate/flags/:key") { request, context in
+            let key = context.parameters.get("key") ?? ""
+            let targeting: String
+            switch try await targetingKey(request) {
+            case .success(let t): targeting = t
+            case .failure(let problem): return try json(.badRequest, OFREPError(key: key, errorCode: problem.code, errorDetails: problem.detail))
+            }
+            let (snapshot, _) = state.snapshotBox.get()
+            switch snapshot.evaluate(key, tenant: targeting) {
+            case .success(let e):
+                return try json(.ok, OFREPEvaluation(key: key, value: e.value, reason: e.reason.rawValue, variant: e.value ? "on" : "off",
+                                                    metadata: ["detail": e.detail]))
+            case .failure(.flagNotFound):
+                return try json(.notFound, OFREPError(key: key, errorCode: "FLAG_NOT_FOUND", errorDetails: "there is no flag \(key) in this environment"))
+            case .failure(.tenantNotFound(let t)):
+                return try json(.badRequest, OFREPError(key: key, errorCode: "TARGETING_KEY_MISSING", errorDetails: "no tenant has the name or id \(t)"))
+            }
+        }
+        router.post("/ofrep/v1/evaluate/flags") { request, _ in
+            let targeting: String
+            switch try await targetingKey(request) {
+            case .success(let t): targeting = t
+            case .failure(let problem): return try json(.badRequest, OFREPBulkError(errorCode: problem.code, errorDetails: problem.detail))
+            }
+            let (snapshot, version) = state.snapshotBox.get()
+            guard snapshot.tenant(targeting) != nil else {
+                return try json(.badRequest, OFREPBulkError(errorCode: "TARGETING_KEY_MISSING", errorDetails: "no tenant has the name or id \(targeting)"))
+            }
+            let etag = "\"\(version)-" + Self.hash(targeting) + "\""
+            if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: [.eTag: etag]) }
+            var flags: [OFREPEvaluation] = []
+            for name in snapshot.flags.keys.sorted() {
+                if case .success(let e) = snapshot.evaluate(name, tenant: targeting) {
+                    flags.append(OFREPEvaluation(key: name, value: e.value, reason: e.reason.rawValue, variant: e.value ? "on" : "off", metadata: ["detail": e.detail]))
+                }
+            }
+            var response = try json(.ok, OFREPBulk(flags: flags))
+            response.headers[.eTag] = etag
+            return response
+        }
+
+        for (path, verb) in [("/v1/flags/:flag/kill", "kill"), ("/v1/flags/:flag/release", "release"),
+                             ("/v1/rollouts/:flag/pause", "pause"), ("/v1/rollouts/:flag/resume", "resume")] {
+            router.post(RouterPath(path)) { request, context in
+                guard let adminToken, !adminToken.isEmpty else { return text(.notFound, "admin actions are disabled: no adminToken is configured\n") }
+                guard authorized(request, token: adminToken) else {
+                    return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"], body: .init(byteBuffer: ByteBuffer(string: "a valid bearer token is required\n")))
+                }
+                let flag = context.parameters.get("flag") ?? ""
+                if let problem = NameRules.dottedName(flag) { return text(.badRequest, "\"\(flag)\" is not a flag name: \(problem)\n") }
+                var body = try await request.body.collect(upTo: maxBodyBytes)
+                var reason: String?
+                if body.readableBytes > 0 {
+                    guard let data = body.readData(length: body.readableBytes), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                        return text(.badRequest, "the body must be a JSON object, such as {\"reason\": \"...\"}\n")
+                    }
+                    reason = object["reason"] as? String
+                }
+                let actor = "controller admin API"
+                let event: RolloutEvent = switch verb {
+                case "kill": .kill(by: actor)
+                case "release": .release(by: actor)
+                case "pause": .pause(by: actor, reason: reason)
+                default: .resume(by: actor)
+                }
+                do {
+                    let decisions = try await actions.run(flag: flag, event: event, actor: actor)
+                    return try json(.ok, ["flag": flag, "action": verb, "decisions": decisions.map(\.message).joined(separator: "; ")])
+                } catch let error as RolloutCommandError {
+                    return text(.conflict, error.description + "\n")
+                }
+            }
+        }
+        return router
+    }
+
+    /// Bearer token check in constant time: the comparison takes as long whatever the prefix matched.
+    static func authorized(_ request: Request, token: String) -> Bool {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return false }
+        let given = Array(SHA256.hash(data: Array(header.dropFirst(7).utf8)))
+        let wanted = Array(SHA256.hash(data: Array(token.utf8)))
+        var difference: UInt8 = 0
+        for (a, b) in zip(given, wanted) { difference |= a ^ b }
+        return difference == 0
+    }
+
+    struct ContextProblem: Error { var code: String; var detail: String }
+
+    /// The evaluation context's targeting key, or the OFREP error for a bad request.
+    static func targetingKey(_ request: Request) async throws -> Result<String, ContextProblem> {
+        var body = try await request.body.collect(upTo: maxBodyBytes)
+        guard let data = body.readData(length: body.readableBytes), !data.isEmpty,
+              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            return .failure(ContextProblem(code: "PARSE_ERROR", detail: "the body must be a JSON object with a context"))
+        }
+        guard let context = object["context"] as? [String: Any] else {
+            return .failure(ContextProblem(code: "INVALID_CONTEXT", detail: "the body has no context object"))
+        }
+        guard let key = context["targetingKey"] as? String, !key.isEmpty else {
+            return .failure(ContextProblem(code: "TARGETING_KEY_MISSING", detail: "the context needs a targetingKey: the tenant's name or id"))
+        }
+        return .success(key)
+    }
+
+    static func hash(_ text: String) -> String {
+        SHA256.hash(data: Array(text.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {
+        Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
+    }
+
+    static func json<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) throws -> Response {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}
+
+struct OFREPEvaluation: Encodable {
+    var key: String
+    var value: Bool
+    var reason: String
+    var variant: String
+    var metadata: [String: String]
+}
+
+struct OFREPBulk: Encodable { var flags: [OFREPEvaluation] }
+
+struct OFREPError: Encodable {
+    var key: String
+    var errorCode: String
+    var errorDetails: String
+}
+
+struct OFREPBulkError: Encodable {
+    var errorCode: String
+    var errorDetails: String
+}
+
+/// `/v1/status`: the last tick, rollouts and backups.
+struct StatusDocument: Encodable {
+    struct Tick: Encodable {
+        var startedAt: String
+        var durationSeconds: Double
+        var plan: [String: Int]?
+        var driftByKind: [String: Int]
+        var applied: [String]
+        var reported: [[String: String]]
+        var unsettled: [String]
+        var errors: [String]
+    }
+
+    struct RolloutLine: Encodable {
+        var flag: String
+        var status: String
+        var phase: Int
+        var phaseName: String
+    }
+
+    var environment: String
+    var replica: String
+    var leader: Bool
+    var ready: Bool
+    var lastTick: Tick?
+    var rollouts: [RolloutLine]
+    var flags: [String: Int]
+
+    static func make(_ state: ControllerState) async -> StatusDocument {
+        let tick = await state.lastTick
+        let snapshot = await state.snapshot
+        let iso = ISO8601DateFormatter()
+        return StatusDocument(
+            environment: state.environment, replica: state.holder, leader: await state.leader, ready: await state.ready,
+            lastTick: tick.map { t in
+                Tick(startedAt: iso.string(from: t.startedAt), durationSeconds: t.duration,
+                     plan: t.plan.map { ["add": $0.add, "change": $0.change, "destroy": $0.destroy] },
+                     driftByKind: t.driftByKind, applied: t.applied, reported: t.reported.map { ["address": $0.address, "reason": $0.reason] },
+                     unsettled: t.unsettled, errors: t.errors)
+            },
+            rollouts: (tick?.rollouts ?? []).map { RolloutLine(flag: $0.flag, status: $0.status, phase: $0.phase + 1, phaseName: $0.phaseName) },
+            flags: snapshot.flags.mapValues { $0.killed ? 0 : $0.cohort.count })
+    }
+}

@@ -1,0 +1,49 @@
+import Foundation
+import GuardrailCore
+import GuardrailEngine
+import Logging
+import ServiceLifecycle
+
+/// The reconcile loop as a service: a tick every interval (with up to 10% jitter, so replicas do not
+/// tick in step), longer after errors (exponential backoff, capped). On graceful shutdown it
+/// finishes the tick it is in, steps down as leader and returns.
+public struct ReconcileLoop: Service {
+    public let reconciler: Reconciler
+    public let state: ControllerState
+    public let interval: GuardrailDuration
+    /// Called after each tick; tests wait on it.
+    public var afterTick: @Sendable (Reconciler.TickReport) async -> Void = { _ in }
+
+    public init(reconciler: Reconciler, state: ControllerState, interval: GuardrailDuration) {
+        self.reconciler = reconciler
+        self.state = state
+        self.interval = interval
+    }
+
+    public func run() async throws {
+        while !Task.isShuttingDownGracefully, !Task.isCancelled {
+            // A tick is not cancelled by a graceful shutdown: it finishes, then the loop ends.
+            let report = await reconciler.tick()
+            await state.record(report, manifestsLoaded: reconciler.loadedConfiguration != nil)
+            if let environment = reconciler.resolvedEnvironment, report.leader {
+                await state.setBackupStatus((try? await BackupStatusText.render(environment)) ?? "")
+            }
+            await afterTick(report)
+            let base = reconciler.backoff.failures == 0 ? interval.seconds : max(interval.seconds, reconciler.backoff.delay)
+            let delay = base * (1 + Double.random(in: 0..<0.1))
+            // Sleeps end early on shutdown; the next loop condition then ends the loop.
+            try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000)) }
+        }
+        await reconciler.shutdown()
+        await state.record(Reconciler.TickReport(startedAt: Date()), manifestsLoaded: reconciler.loadedConfiguration != nil)
+    }
+}
+
+/// The backup metrics the controller serves, rendered by the same code as `backup list --format prometheus`.
+enum BackupStatusText {
+    static func render(_ environment: ResolvedEnvironment) async throws -> String {
+        guard environment.backupDirectory != nil else { return "" }
+        let statuses = try await BackupRunner(environment: environment).status()
+        return BackupMetrics.render(statuses)
+    }
+}

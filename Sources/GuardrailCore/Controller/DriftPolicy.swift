@@ -1,0 +1,122 @@
+/// What the controller does with a plan's changes: drift it corrects by itself, and drift it only
+/// reports for a human `apply`. Pure.
+///
+/// Each kind has a drift mode from the environment (`controller.drift`, keyed by the first word of
+/// its addresses: `tenant: enforce`); a kind not listed is `warn`. Even in `enforce`, a change that
+/// destroys, deletes in bulk or widens access is never applied automatically.
+public struct DriftPolicy: Sendable {
+    public var modes: [String: Environment.DriftMode]
+
+    public init(modes: [String: Environment.DriftMode]) {
+        self.modes = modes
+    }
+
+    /// Hazards that only a human apply may accept.
+    public static let manualOnly: Set<Hazard.Kind> = [.destroys, .massDelete, .widensAccess]
+
+    public struct Decision: Sendable, Equatable {
+        public var enforce: [Change]
+        /// Changes left for a human, each with why.
+        public var reported: [(change: Change, reason: String)]
+
+        public static func == (a: Decision, b: Decision) -> Bool {
+            a.enforce == b.enforce && a.reported.map(\.change) == b.reported.map(\.change) && a.reported.map(\.reason) == b.reported.map(\.reason)
+        }
+    }
+
+    /// Policies (`rls.public.t.policy.p`) share their table's `rls` prefix, so they follow its mode.
+    public func mode(of change: Change) -> Environment.DriftMode {
+        modes[change.address.prefix] ?? .warn
+    }
+
+    public func decide(_ plan: Plan) -> Decision {
+        var decision = Decision(enforce: [], reported: [])
+        for change in plan.changes {
+            if let hazard = change.hazards.first(where: { Self.manualOnly.contains($0.kind) }) {
+                decision.reported.append((change, "\(hazard.kind.rawValue): \(hazard.message); needs a human `guardrail apply`"))
+            } else if mode(of: change) == .warn {
+                decision.reported.append((change, "drift mode for \(change.address.prefix) is warn"))
+            } else {
+                decision.enforce.append(change)
+            }
+        }
+        return decision
+    }
+}
+
+/// Spots drift that comes back right after being corrected (another writer, a trigger, a server
+/// that rewrites what it stores), so the controller reports it and backs off instead of applying
+/// the same change every tick. Pure: the caller feeds it each tick's applied changes.
+public struct SettleTracker: Sendable {
+    struct Entry: Sendable {
+        var fingerprint: String
+        var repeats: Int
+        /// The tick before which this address is not applied again.
+        var quietUntil: Int
+    }
+
+    private var entries: [String: Entry] = [:]
+    public private(set) var tick = 0
+    /// The longest pause, in ticks, between attempts at a change that does not settle.
+    public var maxQuietTicks: Int
+
+    public init(maxQuietTicks: Int = 64) {
+        self.maxQuietTicks = maxQuietTicks
+    }
+
+    /// What a change wants: its address and desired attributes.
+    static func fingerprint(_ change: Change) -> String {
+        change.action.rawValue + ":" + Fingerprint.of(change.after)
+    }
+
+    /// Starts a tick: the changes planned now, split into those to apply and those held back
+    /// because the same change was applied before and came back.
+    public mutating func admit(_ changes: [Change]) -> (apply: [Change], unsettled: [(change: Change, repeats: Int)]) {
+        tick += 1
+        var apply: [Change] = [], unsettled: [(Change, Int)] = []
+        let planned = Set(changes.map(\.address.description))
+        // Addresses that did not come back have settled.
+        for key in entries.keys where !planned.contains(key) { entries[key] = nil }
+        for change in changes {
+            let key = change.address.description
+            guard let entry = entries[key], entry.fingerprint == Self.fingerprint(change) else {
+                apply.append(change)
+                continue
+            }
+            if tick < entry.quietUntil { unsettled.append((change, entry.repeats)) } else { apply.append(change) }
+        }
+        return (apply, unsettled)
+    }
+
+    /// Records the changes applied this tick. One that was applied before and is back again waits
+    /// 2, 4, 8 ... ticks (up to `maxQuietTicks`) before the next attempt.
+    public mutating func applied(_ changes: [Change]) {
+        for change in changes {
+            let key = change.address.description, fingerprint = Self.fingerprint(change)
+            if let entry = entries[key], entry.fingerprint == fingerprint {
+                let repeats = entry.repeats + 1
+                entries[key] = Entry(fingerprint: fingerprint, repeats: repeats, quietUntil: tick + min(maxQuietTicks, 1 << min(repeats, 20)))
+            } else {
+                entries[key] = Entry(fingerprint: fingerprint, repeats: 0, quietUntil: tick)
+            }
+        }
+    }
+}
+
+/// Exponential backoff with a cap, for errors: 1, 2, 4 ... intervals, at most `cap`. Pure.
+public struct Backoff: Sendable, Equatable {
+    public private(set) var failures = 0
+    public var base: Double
+    public var cap: Double
+
+    public init(base: Double, cap: Double) {
+        self.base = base
+        self.cap = cap
+    }
+
+    /// The delay before the next attempt, in seconds.
+    public var delay: Double { failures == 0 ? base : min(cap, base * Double(1 << min(failures, 30))) }
+
+    public mutating func failed() { failures += 1 }
+    public mutating func succeeded() { failures = 0 }
+}

@@ -1,0 +1,136 @@
+import Foundation
+import GuardrailCore
+import Logging
+import PostgresNIO
+
+/// The proof a controller leads: its epoch. Every write a leader makes runs `check` in its
+/// transaction first; a standby that took over has raised the epoch, so a deposed leader's write
+/// fails instead of landing.
+public struct LeaderFence: Sendable, Equatable {
+    public var environment: String
+    public var epoch: Int64
+
+    public init(environment: String, epoch: Int64) {
+        self.environment = environment
+        self.epoch = epoch
+    }
+
+    /// Raised when the epoch moved on: another replica leads now.
+    public struct Lost: Error, CustomStringConvertible, Sendable {
+        public var mine: Int64
+        public var current: Int64?
+        public var description: String {
+            "this controller lost leadership: it led with epoch \(mine), and the environment's epoch is now \(current.map(String.init) ?? "gone")"
+        }
+    }
+
+    /// Locks the epoch row for share until the transaction ends (a takeover waits for it) and
+    /// throws `Lost` when it is not ours.
+    func check(_ c: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+        let rows = try await c.query(
+            "SELECT epoch FROM \(unescaped: schema.qualifying("controller_leader")) WHERE environment = \(environment) FOR SHARE", logger: logger)
+        var current: Int64?
+        for try await (epoch) in rows.decode(Int64.self) { current = epoch }
+        guard current == epoch else { throw Lost(mine: epoch, current: current) }
+    }
+}
+
+/// Leader election among controller replicas: a session-level advisory lock (keyed apart from the
+/// apply lock) on a connection of its own, plus the epoch row. The lock dies with the process or
+/// its connection, so a standby's next attempt succeeds; taking it raises the epoch.
+public final class Leadership: @unchecked Sendable {
+    public let database: Database
+    public let environment: String
+    public let holder: String
+    public let lockTimeout: GuardrailDuration
+    private var connection: PostgresConnection?
+    public private(set) var fence: LeaderFence?
+
+    public init(database: Database, environment: String, holder: String, lockTimeout: GuardrailDuration) {
+        self.database = database
+        self.environment = environment
+        self.holder = holder
+        self.lockTimeout = lockTimeout
+    }
+
+    var logger: Logger { database.logger }
+    var schema: SQLIdentifier { database.schema }
+    /// Apart from the apply lock: the leader takes that one only while it applies.
+    var key: Int64 { AdvisoryLock.key(schema: schema.name, environment: environment + "/controller-leader") }
+
+    /// Tries once to lead. Returns the fence when this replica leads (already, or from now on).
+    public func tryLead() async throws -> LeaderFence? {
+        if let fence, await stillHolds() { return fence }
+        let connection = try await database.connect(applicationName: "guardrail controller \(holder) leader lock")
+        do {
+            var acquired = false
+            for try await (ok) in try await connection.query("SELECT pg_try_advisory_lock(\(key))", logger: logger).decode(Bool.self) { acquired = ok }
+            guard acquired else {
+                try? await connection.close()
+                return nil
+            }
+            let epoch = try await raiseEpoch(on: connection)
+            self.connection = connection
+            let fence = LeaderFence(environment: environment, epoch: epoch)
+            self.fence = fence
+            return fence
+        } catch {
+            try? await connection.close()
+            throw DatabaseError.wrap(error, context: "taking controller leadership")
+        }
+    }
+
+    /// Migrates the schema (under the apply lock, so a human apply cannot race it) and raises the epoch.
+    private func raiseEpoch(on connection: PostgresConnection) async throws -> Int64 {
+        let schema = self.schema, logger = self.logger, environment = self.environment, holder = self.holder
+        let applyKey = AdvisoryLock.key(schema: schema.name, environment: environment)
+        let lockTimeout = self.lockTimeout
+        return try await connection.transaction(logger: logger, context: "raising the leader epoch") { c in
+            try await c.query("SELECT set_config('lock_timeout', \("\(lockTimeout.milliseconds)ms"), true)", logger: logger)
+            try await c.query("SELECT pg_advisory_xact_lock(\(applyKey))", logger: logger)
+            try await Migrations.migrate(c, schema: schema, logger: logger)
+            let rows = try await c.query("""
+                INSERT INTO \(unescaped: schema.qualifying("controller_leader")) AS l (environment, epoch, holder)
+                VALUES (\(environment), 1, \(holder))
+                ON CONFLICT (environment) DO UPDATE SET epoch = l.epoch + 1, holder = excluded.holder, acquired_at = clock_timestamp()
+                RETURNING epoch
+                """, logger: logger)
+            for try await (epoch) in rows.decode(Int64.self) { return epoch }
+            throw DatabaseError.other("the leader epoch row was not written")
+        }
+    }
+
+    /// Whether the lock connection is alive (and so the lock still ours). Steps down when not.
+    public func stillHolds() async -> Bool {
+        guard let connection else { return false }
+        do {
+            for try await _ in try await connection.query("SELECT 1", logger: logger).decode(Int.self) {}
+            return true
+        } catch {
+            await stepDown()
+            return false
+        }
+    }
+
+    /// Releases the lock; a standby takes over at its next attempt.
+    public func stepDown() async {
+        if let connection {
+            _ = try? await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
+            try? await connection.close()
+        }
+        connection = nil
+        fence = nil
+    }
+
+    /// The environment's leader as recorded: holder, epoch and since when. Read-only.
+    public static func recorded(_ session: Session) async throws -> (holder: String, epoch: Int64, since: Date)? {
+        let schema = session.environment.database.schema
+        guard let version = try await Migrations.currentVersion(session.connection, schema: schema, logger: session.environment.database.logger),
+              version >= 6 else { return nil }
+        let rows = try await session.connection.query("""
+            SELECT holder, epoch, acquired_at FROM \(unescaped: schema.qualifying("controller_leader")) WHERE environment = \(session.environment.name)
+            """, logger: session.environment.database.logger)
+        for try await (holder, epoch, since) in rows.decode((String, Int64, Date).self) { return (holder, epoch, since) }
+        return nil
+    }
+}

@@ -1,0 +1,291 @@
+import Foundation
+import GuardrailCore
+import Logging
+
+/// One controller replica's work, tick by tick: lead or stand by; when leading, reload the
+/// manifests if they changed, plan, correct the drift its policy allows, run the rollout and backup
+/// steps. Every decision is logged with the object's address and the reason.
+///
+/// A tick never throws: errors are reported in its `TickReport`, counted, and backed off, and one
+/// kind's failure does not stop the others (each kind's corrections apply in a transaction of their own).
+public final class Reconciler: @unchecked Sendable {
+    public let workspace: Workspace
+    public let environmentName: String
+    public let holder: String
+    public var logger: Logger
+    /// When set, the tick uses this clock instead of the system's (tests).
+    public var now: @Sendable () -> Date = { Date() }
+
+    private var environment: ResolvedEnvironment?
+    private var configuration: Configuration?
+    private var stamp: String?
+    private var session: Session?
+    private var leadership: Leadership?
+    private var settle = SettleTracker()
+    public private(set) var backoff = Backoff(base: 1, cap: 300)
+
+    public init(workspace: Workspace, environment: String, holder: String, logger: Logger) {
+        self.workspace = workspace
+        self.environmentName = environment
+        self.holder = holder
+        self.logger = logger
+    }
+
+    /// The configuration in use, once loaded.
+    public var loadedConfiguration: Configuration? { configuration }
+    public var resolvedEnvironment: ResolvedEnvironment? { environment }
+    public var isLeader: Bool { leadership?.fence != nil }
+
+    /// What one tick saw and did; the controller's status endpoint and metrics read it.
+    public struct TickReport: Sendable {
+        public var startedAt: Date
+        public var duration: Double = 0
+        public var leader = false
+        public var epoch: Int64?
+        public var manifestsReloaded = false
+        public var plan: Plan.Summary?
+        /// Planned changes per kind, corrected or not.
+        public var driftByKind: [String: Int] = [:]
+        public var applied: [String] = []
+        public var reported: [(address: String, reason: String)] = []
+        public var unsettled: [String] = []
+        public var rollouts: [RolloutTickResult] = []
+        public var backups: BackupRunner.TickReport?
+        public var errors: [String] = []
+
+        public init(startedAt: Date) { self.startedAt = startedAt }
+    }
+
+    /// Stops leading and closes connections: the end of a graceful shutdown.
+    public func shutdown() async {
+        await leadership?.stepDown()
+        await session?.close()
+        session = nil
+    }
+
+    public func tick() async -> TickReport {
+        let started = now()
+        var report = TickReport(startedAt: started)
+        defer { report.duration = Date().timeIntervalSince(started) }
+        do {
+            try reloadIfChanged(&report)
+        } catch {
+            report.errors.append("\(error)")
+            log(.error, "manifests", "the configuration did not load; keeping the last good one", ["error": "\(error)"])
+        }
+        guard let configuration, let environment else {
+            backoff.failed()
+            report.duration = Date().timeIntervalSince(started)
+            return report
+        }
+        // Leadership first: a standby does nothing else.
+        do {
+            let leadership = self.leadership ?? Leadership(database: environment.database, environment: environment.name, holder: holder,
+                                                          lockTimeout: environment.lockTimeout)
+            self.leadership = leadership
+            let wasLeader = leadership.fence != nil
+            let fence = try await leadership.tryLead()
+            report.leader = fence != nil
+            report.epoch = fence?.epoch
+            if let fence, !wasLeader { log(.notice, "leader", "took leadership", ["epoch": "\(fence.epoch)"]) }
+            if fence == nil, wasLeader { log(.warning, "leader", "lost leadership") }
+            guard let fence else { return finish(report) }
+
+            let session = try await openSession(environment, fence: fence)
+            await correctDrift(session, configuration: configuration, environment: environment, report: &report)
+            await runRollouts(session, environment: environment, report: &report)
+            await runBackups(environment, fence: fence, report: &report)
+        } catch let lost as LeaderFence.Lost {
+            report.errors.append("\(lost)")
+            log(.warning, "leader", "stepping down", ["reason": "\(lost)"])
+            await leadership?.stepDown()
+            report.leader = false
+        } catch {
+            report.errors.append("\(error)")
+            log(.error, "controller", "tick failed", ["error": "\(error)"])
+            // The connection may be gone (Postgres restarted): open a new one next tick.
+            await session?.close()
+            session = nil
+        }
+        return finish(report)
+    }
+
+    private func finish(_ report: TickReport) -> TickReport {
+        if report.errors.isEmpty { backoff.succeeded() } else { backoff.failed() }
+        return report
+    }
+
+    /// A fingerprint of the configuration on disk: every file's path, size and modification time,
+    /// plus the Git HEAD of the checkout.
+    func currentStamp() throws -> String {
+        var parts: [String] = [workspace.gitCommit() ?? "no-git"]
+        let fm = FileManager.default
+        for folder in Workspace.folders {
+            let base = workspace.root.appendingPathComponent(folder)
+            guard let enumerator = fm.enumerator(at: base, includingPropertiesForKeys: [.contentModificationDateKey, .fileSizeKey]) else { continue }
+            for case let url as URL in enumerator {
+                let values = try? url.resourceValues(forKeys: [.contentModificationDateKey, .fileSizeKey])
+                parts.append("\(url.path) \(values?.fileSize ?? -1) \(values?.contentModificationDate?.timeIntervalSince1970 ?? 0)")
+            }
+        }
+        return parts.sorted().joined(separator: "\n")
+    }
+
+    private func reloadIfChanged(_ report: inout TickReport) throws {
+        let stamp = try currentStamp()
+        guard stamp != self.stamp else { return }
+        let (configuration, diagnostics) = try workspace.load()
+        if diagnostics.hasErrors { throw DiagnosticError(diagnostics.errors) }
+        guard let declared = configuration.environments[environmentName] else {
+            throw DiagnosticError(.error("unknown environment \"\(environmentName)\"", detail: "Add environments/\(environmentName).yaml."))
+        }
+        let resolved = try ResolvedEnvironment.resolve(declared)
+        if environment == nil || environment!.database.url.description != resolved.database.url.description {
+            // A new database: new leadership and session.
+            Task { [leadership, session] in
+                await leadership?.stepDown()
+                await session?.close()
+            }
+            leadership = nil
+            session = nil
+        }
+        self.configuration = configuration
+        self.environment = resolved
+        self.stamp = stamp
+        report.manifestsReloaded = true
+        log(.info, "manifests", "loaded the configuration", ["files": "\(configuration.files.count)", "commit": workspace.gitCommit() ?? "none"])
+    }
+
+    private func openSession(_ environment: ResolvedEnvironment, fence: LeaderFence) async throws -> Session {
+        if let session {
+            session.fence = fence
+            return session
+        }
+        let session = try await Session.open(environment, applicationName: "guardrail controller \(holder)")
+        session.fence = fence
+        self.session = session
+        return session
+    }
+
+    /// Plans, then applies the corrections the drift policy allows, one kind group per transaction.
+    private func correctDrift(_ session: Session, configuration: Configuration, environment: ResolvedEnvironment, report: inout TickReport) async {
+        let plan: Plan
+        do {
+            plan = try await session.plan(configuration, gitCommit: workspace.gitCommit(), now: now(), checkRules: report.manifestsReloaded)
+        } catch let lost as LeaderFence.Lost {
+            report.errors.append("\(lost)")
+            return
+        } catch {
+            report.errors.append("planning: \(error)")
+            log(.error, "plan", "planning failed; rollouts and backups still run", ["error": "\(error)"])
+            return
+        }
+        report.plan = plan.summary
+        for change in plan.changes { report.driftByKind[change.kind, default: 0] += 1 }
+        let policy = DriftPolicy(modes: Dictionary(uniqueKeysWithValues: configuration.environments[environment.name]?.controller?.drift.map { ($0.key, $0.value) } ?? []))
+        let decision = policy.decide(plan)
+        for (change, reason) in decision.reported {
+            report.reported.append((change.address.description, reason))
+            log(.warning, change.address.description, "drift left for a human apply", ["action": change.action.rawValue, "reason": reason])
+        }
+        let (apply, unsettled) = settle.admit(decision.enforce)
+        for (change, repeats) in unsettled {
+            report.unsettled.append(change.address.description)
+            log(.warning, change.address.description, "drift came back after it was corrected; backing off",
+                ["action": change.action.rawValue, "repeats": "\(repeats)", "reason": change.reason])
+        }
+        guard !apply.isEmpty else { return }
+        do {
+            try await session.acquireLock(timeout: .seconds(2), applicationName: "guardrail controller \(holder) apply lock")
+        } catch {
+            report.errors.append("drift correction waits: \(error)")
+            log(.warning, "controller", "the apply lock is taken; drift correction waits for the next tick", ["error": "\(error)"])
+            return
+        }
+        defer { Task { await session.releaseLock() } }
+        var applied: [Change] = []
+        for group in Self.applyGroups(apply) {
+            var sub = plan
+            sub.id = UUID().uuidString.lowercased()
+            sub.changes = group
+            let addresses = Set(group.map(\.address.description))
+            sub.fingerprints = plan.fingerprints.filter { addresses.contains($0.key) }
+            do {
+                _ = try await session.apply(sub, overrides: HazardOverrides(), osUser: "controller \(holder)")
+                applied += group
+                for change in group {
+                    report.applied.append(change.address.description)
+                    log(.notice, change.address.description, "corrected drift", ["action": change.action.rawValue, "reason": change.reason, "plan": sub.id])
+                }
+            } catch let lost as LeaderFence.Lost {
+                report.errors.append("\(lost)")
+                break
+            } catch {
+                report.errors.append("applying \(group.first!.kind): \(error)")
+                log(.error, group.first!.address.description, "drift correction failed; other kinds go on", ["error": "\(error)"])
+            }
+        }
+        await session.releaseLock()
+        settle.applied(applied)
+    }
+
+    /// Changes grouped by what must commit together: roles, grants and row-level security; flags
+    /// with the guardrails they name; each other kind alone.
+    static func applyGroups(_ changes: [Change]) -> [[Change]] {
+        func group(_ kind: String) -> String {
+            switch kind {
+            case RowLevelSecurity.kind, RowLevelSecurity.policyKind, RoleGrants.kind: "catalog"
+            case FeatureFlag.kind, Guardrail.kind: "flags"
+            default: kind
+            }
+        }
+        var order: [String] = [], groups: [String: [Change]] = [:]
+        for change in changes {
+            let key = group(change.kind)
+            if groups[key] == nil { order.append(key) }
+            groups[key, default: []].append(change)
+        }
+        return order.map { groups[$0]! }
+    }
+
+    private func runRollouts(_ session: Session, environment: ResolvedEnvironment, report: inout TickReport) async {
+        guard let url = environment.prometheusURL else { return }
+        do {
+            try await session.acquireLock(timeout: .seconds(2), applicationName: "guardrail controller \(holder) rollout lock")
+            let results = try await session.tick(metrics: PrometheusClient(baseURL: url), now: now(), actor: "controller \(holder)")
+            await session.releaseLock()
+            report.rollouts = results
+            for result in results {
+                for decision in result.decisions where decision.kind != .evaluation {
+                    log(.notice, "flag.\(result.flag)", decision.message, ["decision": decision.kind.rawValue, "phase": "\(decision.phase + 1)"])
+                }
+            }
+        } catch {
+            await session.releaseLock()
+            report.errors.append("rollouts: \(error)")
+            log(.error, "rollouts", "the rollout step failed", ["error": "\(error)"])
+        }
+    }
+
+    private func runBackups(_ environment: ResolvedEnvironment, fence: LeaderFence, report: inout TickReport) async {
+        guard environment.backupDirectory != nil else { return }
+        do {
+            var runner = try BackupRunner(environment: environment)
+            runner.fence = fence
+            let result = try await runner.tick(now: now())
+            report.backups = result
+            for run in result.backups { log(.notice, "backup.\(run.schedule)", "backup \(run.status.rawValue)", ["run": "\(run.id)"]) }
+            for error in result.errors { report.errors.append("backups: \(error)") }
+        } catch {
+            report.errors.append("backups: \(error)")
+            log(.error, "backups", "the backup step failed", ["error": "\(error)"])
+        }
+    }
+
+    /// One structured line: the object's address, what happened, and the details.
+    func log(_ level: Logger.Level, _ address: String, _ message: String, _ metadata: [String: String] = [:]) {
+        var meta: Logger.Metadata = ["address": .string(address)]
+        for (k, v) in metadata { meta[k] = .string(v) }
+        logger.log(level: level, "\(message)", metadata: meta)
+    }
+}
