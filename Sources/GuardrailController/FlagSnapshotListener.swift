@@ -49,6 +49,7 @@ public struct FlagSnapshotListener: Service {
         let notifications = try await connection.listen(FlagSnapshotStore.channel(schema))
         try await reload(connection)
         await state.databaseReachable(true)
+        let lastYield = Box(Date())
         try await withThrowingTaskGroup(of: Void.self) { group in
             let (ticks, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
             group.addTask {
@@ -58,8 +59,12 @@ public struct FlagSnapshotListener: Service {
             }
             group.addTask {
                 while true {
-                    try await Task.sleep(nanoseconds: UInt64(refreshEvery.seconds * 1e9))
-                    continuation.yield()
+                    try await Task.sleep(nanoseconds: UInt64(min(refreshEvery.seconds, 1) * 1e9))
+                    if connection.isClosed { throw DatabaseError.other("the flag snapshot connection was closed") }
+                    if Date().timeIntervalSince(lastYield.value) >= refreshEvery.seconds {
+                        lastYield.value = Date()
+                        continuation.yield()
+                    }
                 }
             }
             group.addTask {
@@ -72,7 +77,20 @@ public struct FlagSnapshotListener: Service {
     }
 
     private func reload(_ connection: PostgresConnection) async throws {
+        // A query on a connection the server cut never answers: treat it as lost and reconnect.
+        guard !connection.isClosed else { throw DatabaseError.other("the flag snapshot connection was closed") }
         let snapshot = try await FlagSnapshotStore.load(connection, schema: database.schema, logger: database.logger)
         await state.setSnapshot(snapshot)
+    }
+}
+
+/// A value shared by the listener's tasks.
+final class Box<T: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored: T
+    init(_ value: T) { stored = value }
+    var value: T {
+        get { lock.withLock { stored } }
+        set { lock.withLock { stored = newValue } }
     }
 }

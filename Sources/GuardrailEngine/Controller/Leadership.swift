@@ -101,36 +101,61 @@ public final class Leadership: @unchecked Sendable {
     }
 
     /// Whether the lock connection is alive (and so the lock still ours). Steps down when not.
+    /// Bounded in time: a connection the server cut may never answer at all.
     public func stillHolds() async -> Bool {
         guard let connection else { return false }
-        do {
-            for try await _ in try await connection.query("SELECT 1", logger: logger).decode(Int.self) {}
-            return true
-        } catch {
-            await stepDown()
+        guard !connection.isClosed else {
+            await stepDown(connectionAlive: false)
             return false
         }
+        let logger = self.logger
+        let alive = await Self.within(seconds: 5) {
+            for try await _ in try await connection.query("SELECT 1", logger: logger).decode(Int.self) {}
+        }
+        if !alive { await stepDown(connectionAlive: false) }
+        return alive
     }
 
     /// Releases the lock; a standby takes over at its next attempt.
-    public func stepDown() async {
+    public func stepDown() async { await stepDown(connectionAlive: true) }
+
+    private func stepDown(connectionAlive: Bool) async {
         if let connection {
-            _ = try? await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
-            try? await connection.close()
+            let logger = self.logger, key = self.key
+            if connectionAlive {
+                _ = await Self.within(seconds: 5) { _ = try await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger) }
+            }
+            // Closing a connection the server already cut can hang; never wait on it.
+            Task { try? await connection.close() }
         }
         connection = nil
         fence = nil
     }
 
-    /// The environment's leader as recorded: holder, epoch and since when. Read-only.
-    public static func recorded(_ session: Session) async throws -> (holder: String, epoch: Int64, since: Date)? {
-        let schema = session.environment.database.schema
-        guard let version = try await Migrations.currentVersion(session.connection, schema: schema, logger: session.environment.database.logger),
-              version >= 6 else { return nil }
-        let rows = try await session.connection.query("""
-            SELECT holder, epoch, acquired_at FROM \(unescaped: schema.qualifying("controller_leader")) WHERE environment = \(session.environment.name)
-            """, logger: session.environment.database.logger)
-        for try await (holder, epoch, since) in rows.decode((String, Int64, Date).self) { return (holder, epoch, since) }
-        return nil
+    /// Runs `body`, giving up after `seconds`; true when it finished without an error. The body runs
+    /// in a task of its own that is left behind on timeout: a query on a cut connection may ignore
+    /// cancellation, and a task group would wait for it.
+    static func within(seconds: Double, _ body: @escaping @Sendable () async throws -> Void) async -> Bool {
+        final class Once: @unchecked Sendable {
+            private let lock = NSLock()
+            private var continuation: CheckedContinuation<Bool, Never>?
+            init(_ c: CheckedContinuation<Bool, Never>) { continuation = c }
+            func resume(_ value: Bool) {
+                lock.lock()
+                let c = continuation
+                continuation = nil
+                lock.unlock()
+                c?.resume(returning: value)
+            }
+        }
+        return await withCheckedContinuation { continuation in
+            let once = Once(continuation)
+            let work = Task { once.resume((try? await body()) != nil) }
+            Task {
+                try? await Task.sleep(nanoseconds: UInt64(seconds * 1e9))
+                work.cancel()
+                once.resume(false)
+            }
+        }
     }
 }

@@ -157,10 +157,13 @@ public final class Reconciler: @unchecked Sendable {
     }
 
     private func openSession(_ environment: ResolvedEnvironment, fence: LeaderFence) async throws -> Session {
-        if let session {
+        // A connection the server cut (a restart, a terminated backend) is closed here; a query on
+        // it would never answer, so it is replaced rather than used.
+        if let session, !session.connection.isClosed {
             session.fence = fence
             return session
         }
+        if let stale = session { Task { await stale.close() } }
         let session = try await Session.open(environment, applicationName: "guardrail controller \(holder)")
         session.fence = fence
         self.session = session

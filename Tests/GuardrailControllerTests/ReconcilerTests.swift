@@ -1,0 +1,165 @@
+import Foundation
+import GuardrailController
+import GuardrailCore
+@testable import GuardrailEngine
+import GuardrailTestSupport
+import Logging
+import Testing
+
+/// The controller's reconcile step against a real Postgres: one leader among replicas, an epoch
+/// that fences a deposed leader, drift corrected or only reported by mode, hazardous drift never
+/// applied by itself, and drift that does not settle backed off.
+@Suite("controller reconcile", .serialized, .enabled(if: TestPostgres.isAvailable, "needs the Postgres that scripts/test starts"))
+struct ReconcilerTests {
+    static let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
+
+    struct Fixture {
+        var db: TestDatabase
+        var dir: URL
+
+        func reconciler(_ name: String) -> Reconciler {
+            Reconciler(workspace: Workspace(root: dir.path), environment: "local", holder: name, logger: ReconcilerTests.logger)
+        }
+
+        func write(_ path: String, _ text: String) throws {
+            let url = dir.appendingPathComponent(path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try Data(text.utf8).write(to: url)
+        }
+    }
+
+    static func environment(_ db: TestDatabase, drift: String) -> String {
+        """
+        apiVersion: guardrail/v1
+        kind: Environment
+        metadata: {name: local}
+        spec:
+          postgres: {url: "\(db.urlString)", schema: guardrail, lockTimeout: 5s}
+          controller: {interval: 1s, drift: {\(drift)}}
+
+        """
+    }
+
+    func fixture(tenants: Int = 5, drift: String = "tenant: enforce") async throws -> Fixture {
+        let db = try await TestPostgres.createDatabase()
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: tenants),
+            "environments/local.yaml": Self.environment(db, drift: drift),
+        ])
+        return Fixture(db: db, dir: dir)
+    }
+
+    @Test("of two replicas only one leads; when it steps down the other takes over with a higher epoch")
+    func oneLeaderAtATime() async throws {
+        let f = try await fixture()
+        let a = f.reconciler("a"), b = f.reconciler("b")
+        let first = await a.tick(), second = await b.tick()
+        #expect(first.leader && !second.leader, "a: \(first.errors) b: \(second.errors)")
+        #expect(first.epoch == 1)
+        #expect(try await f.db.scalar("SELECT holder FROM guardrail.controller_leader") == "a")
+        // The leader created everything (tenant: enforce); the standby did nothing.
+        #expect(first.applied.count == 5 && second.applied.isEmpty)
+        #expect(await b.tick().leader == false, "a still leads")
+
+        await a.shutdown()
+        let takeover = await b.tick()
+        #expect(takeover.leader && takeover.epoch == 2, "\(takeover.errors)")
+        #expect(try await f.db.scalar("SELECT holder || ' ' || epoch FROM guardrail.controller_leader") == "b 2")
+        await b.shutdown()
+        await f.db.drop()
+    }
+
+    @Test("a leader whose lock connection died cannot write once a standby took over: its epoch is stale")
+    func deposedLeaderIsFenced() async throws {
+        let f = try await fixture()
+        let a = f.reconciler("a")
+        _ = await a.tick()
+        // Cut a's lock connection, as a network partition would; b takes over.
+        try await f.db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'guardrail controller a leader lock'")
+        let b = f.reconciler("b")
+        var took = false
+        for _ in 0..<20 where !took {
+            let r = await b.tick()
+            took = r.leader
+            if !took { try await Task.sleep(nanoseconds: 100_000_000) }
+        }
+        #expect(took)
+        // a's old fence, used directly as a deposed leader would, is refused inside the transaction.
+        let session = try await f.db.lockedSession()
+        session.fence = LeaderFence(environment: "local", epoch: 1)
+        let configuration = try Workspace(root: f.dir.path).load().0
+        var c = configuration
+        c.tenants[0].displayName = "Written by a deposed leader"
+        let plan = try await session.plan(c)
+        await #expect(throws: LeaderFence.Lost.self) { _ = try await session.apply(plan, overrides: HazardOverrides(), osUser: "a") }
+        await session.close()
+        #expect(try await f.db.scalar("SELECT count(*) FROM guardrail.tenants WHERE display_name LIKE 'Written%'") == "0")
+        // And a itself notices at its next tick and stands by.
+        let next = await a.tick()
+
+        #expect(!next.leader)
+        await a.shutdown(); await b.shutdown()
+        await f.db.drop()
+    }
+
+    @Test("a manual change to a tenant is corrected within one tick in enforce mode, and only reported in warn mode")
+    func driftModes() async throws {
+        let f = try await fixture()
+        let r = f.reconciler("a")
+        _ = await r.tick()
+        try await f.db.execute("UPDATE guardrail.tenants SET display_name = 'Changed by hand' WHERE name = 'brokerage-1'")
+        let corrected = await r.tick()
+        #expect(corrected.applied == ["tenant.brokerage-1"], "\(corrected.applied) \(corrected.errors)")
+        #expect(try await f.db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = 'brokerage-1'") == "Brokerage 1")
+        #expect(try await f.db.scalar("SELECT os_user FROM guardrail.audit_log ORDER BY applied_at DESC LIMIT 1") == "controller a")
+
+        try f.write("environments/local.yaml", Self.environment(f.db, drift: "tenant: warn"))
+        try await f.db.execute("UPDATE guardrail.tenants SET display_name = 'Changed by hand' WHERE name = 'brokerage-1'")
+        let warned = await r.tick()
+        #expect(warned.manifestsReloaded)
+        #expect(warned.applied.isEmpty)
+        #expect(warned.reported.map(\.address) == ["tenant.brokerage-1"])
+        #expect(warned.reported.first?.reason == "drift mode for tenant is warn")
+        #expect(try await f.db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = 'brokerage-1'") == "Changed by hand")
+        await r.shutdown()
+        await f.db.drop()
+    }
+
+    @Test("hazardous drift is never applied by the controller: a tenant removed from the manifests stays until a human applies")
+    func hazardousDriftWaitsForAHuman() async throws {
+        let f = try await fixture(tenants: 5)
+        let r = f.reconciler("a")
+        _ = await r.tick()
+        try f.write("manifests/tenants.yaml", Fixtures.tenantsYAML(count: 4))
+        let report = await r.tick()
+        #expect(report.applied.isEmpty)
+        #expect(report.reported.map(\.address) == ["tenant.brokerage-4"])
+        #expect(report.reported.first?.reason.hasPrefix("destroys:") == true)
+        #expect(try await f.db.scalar("SELECT count(*) FROM guardrail.tenants") == "5")
+        await r.shutdown()
+        await f.db.drop()
+    }
+
+    @Test("drift that comes back right after it is corrected is reported and backed off, not re-applied every tick")
+    func unsettledDriftIsBackedOff() async throws {
+        let f = try await fixture(tenants: 3)
+        let r = f.reconciler("a")
+        _ = await r.tick()
+        // Another writer that undoes every correction: a trigger rewriting the display name.
+        try await f.db.execute("""
+            CREATE FUNCTION public.meddle() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.display_name := 'Meddled'; RETURN NEW; END $$;
+            CREATE TRIGGER meddle BEFORE UPDATE ON guardrail.tenants FOR EACH ROW EXECUTE FUNCTION public.meddle();
+            UPDATE guardrail.tenants SET status = status WHERE name = 'brokerage-0';
+            """)
+        var applied = 0, unsettled = 0
+        for _ in 0..<8 {
+            let report = await r.tick()
+            applied += report.applied.count
+            unsettled += report.unsettled.count
+        }
+        #expect(applied <= 4, "applied \(applied) times in 8 ticks")
+        #expect(unsettled >= 4, "reported unsettled \(unsettled) times")
+        await r.shutdown()
+        await f.db.drop()
+    }
+}
