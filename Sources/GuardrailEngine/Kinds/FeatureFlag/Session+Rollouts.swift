@@ -16,6 +16,7 @@ public struct RolloutTickResult: Sendable {
 /// A problem with an operator command: no such flag, no rollout, or the state does not allow it.
 public struct RolloutCommandError: Error, CustomStringConvertible, Sendable {
     public var description: String
+    public init(description: String) { self.description = description }
 }
 
 extension Session {

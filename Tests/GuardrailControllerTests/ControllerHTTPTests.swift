@@ -1,0 +1,169 @@
+import Foundation
+import GuardrailController
+import GuardrailCore
+import GuardrailEngine
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import NIOCore
+import Testing
+
+/// The controller's HTTP API in-process: health, readiness, metrics, OFREP single and bulk
+/// evaluation (with ETags), and admin actions behind a bearer token. Bad requests get 4xx.
+@Suite("controller HTTP")
+struct ControllerHTTPTests {
+    static let acme = UUID(uuidString: "3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c11")!
+    static let globex = UUID(uuidString: "9b2e4f10-3c5d-4e6f-8a7b-1c2d3e4f5a6b")!
+
+    final class RecordingActions: AdminActions, @unchecked Sendable {
+        let lock = NSLock()
+        var calls: [String] = []
+        func run(flag: String, event: RolloutEvent, actor: String) async throws -> [RolloutDecision] {
+            lock.withLock { calls.append("\(flag) \(event)") }
+            if flag == "not.running" { throw RolloutCommandError(description: "flag.not.running has no rollout") }
+            return [RolloutDecision(kind: .kill, phase: 0, message: "killed by \(actor)")]
+        }
+    }
+
+    static func state() async -> ControllerState {
+        let state = ControllerState(environment: "production", holder: "replica-1")
+        await state.setSnapshot(FlagSnapshot(flags: [
+            "channel.email": .init(killed: false, enabled: true, rollout: "progressing at phase 2", cohort: [acme]),
+            "ai.scoring": .init(killed: false, enabled: true, rollout: nil, cohort: [acme, globex]),
+        ], tenantIDs: ["acme": acme, "globex": globex]))
+        return state
+    }
+
+    static func app(_ state: ControllerState, token: String? = "s3cret", actions: any AdminActions = RecordingActions()) -> some ApplicationProtocol {
+        Application(router: ControllerRouter.build(state: state, adminToken: token, actions: actions))
+    }
+
+    static func json(_ text: String) -> ByteBuffer { ByteBuffer(string: text) }
+
+    static func decode(_ response: TestResponse) throws -> [String: Any] {
+        try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any] ?? [:]
+    }
+
+    @Test("health is always ok; readiness waits for a tick with the manifests loaded and says whether this replica leads")
+    func healthAndReadiness() async throws {
+        let state = await Self.state()
+        try await Self.app(state).test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .serviceUnavailable) }
+            var report = Reconciler.TickReport(startedAt: Date())
+            report.leader = true
+            await state.record(report, manifestsLoaded: true)
+            await state.databaseReachable(true)
+            try await client.execute(uri: "/readyz", method: .get) { response in
+                #expect(response.status == .ok)
+                #expect(String(buffer: response.body) == "{\"ready\":true,\"leader\":true}\n")
+            }
+            try await client.execute(uri: "/metrics", method: .get) { response in
+                let text = String(buffer: response.body)
+                #expect(text.contains("guardrail_controller_ticks_total 1"))
+                #expect(text.contains("guardrail_controller_leader 1"))
+                #expect(text.contains("guardrail_flag_cohort_size{flag=\"channel.email\"} 1"))
+            }
+            try await client.execute(uri: "/v1/status", method: .get) { response in
+                let status = try Self.decode(response)
+                #expect(status["leader"] as? Bool == true)
+                #expect((status["flags"] as? [String: Int])?["ai.scoring"] == 2)
+            }
+        }
+    }
+
+    @Test("OFREP single evaluation: in the cohort true, outside false, unknown flag 404, bad contexts 400 with OFREP error codes")
+    func singleEvaluation() async throws {
+        let state = await Self.state()
+        try await Self.app(state).test(.router) { client in
+            try await client.execute(uri: "/ofrep/v1/evaluate/flags/channel.email", method: .post, body: Self.json(#"{"context":{"targetingKey":"acme"}}"#)) { response in
+                #expect(response.status == .ok)
+                let body = try Self.decode(response)
+                #expect(body["value"] as? Bool == true)
+                #expect(body["reason"] as? String == "TARGETING_MATCH")
+                #expect(body["variant"] as? String == "on")
+                #expect(body["key"] as? String == "channel.email")
+            }
+            try await client.execute(uri: "/ofrep/v1/evaluate/flags/channel.email", method: .post,
+                                     body: Self.json(#"{"context":{"targetingKey":"\#(Self.globex.uuidString.lowercased())"}}"#)) { response in
+                let body = try Self.decode(response)
+                #expect(body["value"] as? Bool == false)
+                #expect(body["reason"] as? String == "DEFAULT")
+            }
+            try await client.execute(uri: "/ofrep/v1/evaluate/flags/nope", method: .post, body: Self.json(#"{"context":{"targetingKey":"acme"}}"#)) { response in
+                #expect(response.status == .notFound)
+                let code = try Self.decode(response)["errorCode"] as? String
+                #expect(code == "FLAG_NOT_FOUND")
+            }
+            for (body, code) in [("{not json", "PARSE_ERROR"), (#"{"ctx":{}}"#, "INVALID_CONTEXT"), (#"{"context":{}}"#, "TARGETING_KEY_MISSING"),
+                                 (#"{"context":{"targetingKey":"initech"}}"#, "TARGETING_KEY_MISSING")] {
+                try await client.execute(uri: "/ofrep/v1/evaluate/flags/channel.email", method: .post, body: Self.json(body)) { response in
+                    #expect(response.status == .badRequest, "\(body)")
+                    let got = try Self.decode(response)["errorCode"] as? String
+                    #expect(got == code, "\(body)")
+                }
+            }
+            let huge = #"{"context":{"targetingKey":"acme","pad":""# + String(repeating: "x", count: 100_000) + #""}}"#
+            try await client.execute(uri: "/ofrep/v1/evaluate/flags/channel.email", method: .post, body: Self.json(huge)) { response in
+                #expect(response.status == .contentTooLarge)
+            }
+        }
+    }
+
+    @Test("OFREP bulk evaluation answers every flag with an ETag; the same ETag gets 304 until the snapshot changes")
+    func bulkEvaluationWithETag() async throws {
+        let state = await Self.state()
+        try await Self.app(state).test(.router) { client in
+            let body = Self.json(#"{"context":{"targetingKey":"globex"}}"#)
+            let etag = try await client.execute(uri: "/ofrep/v1/evaluate/flags", method: .post, body: body) { response -> String in
+                #expect(response.status == .ok)
+                let flags = try Self.decode(response)["flags"] as? [[String: Any]] ?? []
+                #expect(flags.map { $0["key"] as? String } == ["ai.scoring", "channel.email"])
+                #expect(flags.map { $0["value"] as? Bool } == [true, false])
+                return try #require(response.headers[.eTag])
+            }
+            try await client.execute(uri: "/ofrep/v1/evaluate/flags", method: .post, headers: [.ifNoneMatch: etag], body: body) { response in
+                #expect(response.status == .notModified)
+            }
+            await state.setSnapshot(FlagSnapshot(flags: ["ai.scoring": .init(killed: true, enabled: true, rollout: nil, cohort: [Self.globex])],
+                                                 tenantIDs: ["globex": Self.globex]))
+            try await client.execute(uri: "/ofrep/v1/evaluate/flags", method: .post, headers: [.ifNoneMatch: etag], body: body) { response in
+                #expect(response.status == .ok)
+                #expect(response.headers[.eTag] != etag)
+                let flags = try Self.decode(response)["flags"] as? [[String: Any]] ?? []
+                #expect(flags.first?["value"] as? Bool == false, "killed")
+            }
+        }
+    }
+
+    @Test("admin actions need the bearer token, are disabled without one, and reject bad bodies and names")
+    func adminActions() async throws {
+        let state = await Self.state()
+        let actions = RecordingActions()
+        try await Self.app(state, actions: actions).test(.router) { client in
+            let path = "/v1/flags/channel.email/kill"
+            try await client.execute(uri: path, method: .post) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: path, method: .post, headers: [.authorization: "Bearer wrong"]) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: path, method: .post, headers: [.authorization: "Bearer s3cret"]) { response in
+                #expect(response.status == .ok)
+                let action = try Self.decode(response)["action"] as? String
+                #expect(action == "kill")
+            }
+            try await client.execute(uri: "/v1/rollouts/channel.email/pause", method: .post, headers: [.authorization: "Bearer s3cret"],
+                                     body: Self.json(#"{"reason":"bounce spike"}"#)) { #expect($0.status == .ok) }
+            try await client.execute(uri: "/v1/rollouts/channel.email/pause", method: .post, headers: [.authorization: "Bearer s3cret"],
+                                     body: Self.json("[1,")) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/flags/Bad%20Name/kill", method: .post, headers: [.authorization: "Bearer s3cret"]) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/rollouts/not.running/resume", method: .post, headers: [.authorization: "Bearer s3cret"]) { #expect($0.status == .conflict) }
+        }
+        #expect(actions.calls.count == 3)
+        #expect(actions.calls[0].hasPrefix("channel.email kill"))
+        #expect(actions.calls[1].contains("bounce spike"))
+
+        try await Self.app(state, token: nil).test(.router) { client in
+            try await client.execute(uri: "/v1/flags/channel.email/kill", method: .post, headers: [.authorization: "Bearer s3cret"]) {
+                #expect($0.status == .notFound)
+            }
+        }
+    }
+}
