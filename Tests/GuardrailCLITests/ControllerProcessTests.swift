@@ -1,0 +1,160 @@
+import Foundation
+import GuardrailTestSupport
+import Testing
+
+/// `guardrail controller` as separate processes on one database, as replicas run in production:
+/// one leads; the leader killed with SIGKILL mid-rollout is replaced within two intervals and the
+/// rollout goes on without a phase advanced twice or a decision lost; SIGTERM exits cleanly; and the
+/// published OpenFeature Python SDK with its OFREP provider gets the same answers as
+/// `guardrail.flag_enabled`.
+@Suite("controller processes", .serialized, .enabled(if: TestPrometheus.isAvailable, "needs the Postgres and Prometheus that scripts/test starts"))
+struct ControllerProcessTests {
+    static func workspace(_ db: TestDatabase, prometheus: String) throws -> URL {
+        try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 30),
+            "manifests/flags.yaml": """
+                apiVersion: guardrail/v1
+                kind: Guardrail
+                metadata: {name: always-fine}
+                spec: {query: 'sum(vector(0.001))', max: 0.05, interval: 1s, failures: 2}
+                ---
+                apiVersion: guardrail/v1
+                kind: FeatureFlag
+                metadata: {name: launch.test}
+                spec:
+                  enabled: true
+                  rollout:
+                    phases:
+                      - {name: internal, tenants: {selector: {cohort: internal}}, bake: 3s}
+                      - {name: canary, percent: 10, bake: 3s}
+                      - {percent: 50, bake: 3s}
+                      - {percent: 100}
+                    guardrails: [always-fine]
+
+                """,
+            "environments/local.yaml": """
+                apiVersion: guardrail/v1
+                kind: Environment
+                metadata: {name: local}
+                spec:
+                  postgres: {url: "\(db.urlString)", schema: guardrail, lockTimeout: 5s}
+                  prometheus: {url: "\(prometheus)"}
+                  controller:
+                    interval: 1s
+                    adminToken: ${GUARDRAIL_ADMIN_TOKEN:-}
+                    drift: {tenant: enforce, flag: enforce, guardrail: enforce}
+
+                """,
+        ])
+    }
+
+    static func waitFor(_ what: String, timeout: Double, _ check: () async throws -> Bool) async throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        while Date() < deadline {
+            if try await check() { return }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        Issue.record("timed out after \(timeout)s waiting for \(what)")
+    }
+
+    @Test("SIGKILL of the leader mid-rollout: the standby takes over within two intervals and finishes the rollout, each phase advanced once")
+    func leaderKilledMidRollout() async throws {
+        let prometheus = try #require(TestPrometheus.url)
+        let db = try await TestPostgres.createDatabase()
+        let dir = try Self.workspace(db, prometheus: prometheus)
+        let a = try ControllerProcess(replica: "replica-a", directory: dir)
+        try await Self.waitFor("replica-a to lead", timeout: 30) { (try? await db.scalar("SELECT holder FROM guardrail.controller_leader")) == "replica-a" }
+        let b = try ControllerProcess(replica: "replica-b", directory: dir)
+        _ = try await b.port()
+        try await Self.waitFor("the rollout to reach the canary phase", timeout: 30) {
+            (try? await db.scalar("SELECT phase FROM guardrail.rollouts WHERE flag = 'launch.test'")) == "1"
+        }
+        #expect(try await db.scalar("SELECT holder FROM guardrail.controller_leader") == "replica-a", "the standby never took over while the leader lived")
+
+        a.kill9()
+        let killed = Date()
+        try await Self.waitFor("replica-b to take over", timeout: 10) { try await db.scalar("SELECT holder FROM guardrail.controller_leader") == "replica-b" }
+        let takeover = Date().timeIntervalSince(killed)
+        #expect(takeover <= 2 * 1.1 + 1, "took over \(takeover)s after the kill (two intervals, with jitter and a tick)")
+        #expect(try await db.scalar("SELECT epoch FROM guardrail.controller_leader") == "2")
+
+        try await Self.waitFor("the rollout to complete", timeout: 40) {
+            (try? await db.scalar("SELECT status FROM guardrail.rollouts WHERE flag = 'launch.test'")) == "completed"
+        }
+        let decisions = try await db.rows("""
+            SELECT kind, phase FROM guardrail.rollout_events WHERE flag = 'launch.test' AND kind IN ('start', 'advance', 'complete') ORDER BY id
+            """).map { "\($0[0] ?? "") \($0[1] ?? "")" }
+        #expect(decisions == ["start 0", "advance 1", "advance 2", "advance 3", "complete 3"], "\(decisions)")
+        #expect(try await db.scalar("SELECT count(*) FROM guardrail.flag_cohorts WHERE flag = 'launch.test'") == "30")
+        // Every log line is one JSON object with the object's address.
+        let lines = b.log.filter { $0.hasPrefix("{") }
+        #expect(!lines.isEmpty)
+        #expect(lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil })
+        #expect(lines.contains { $0.contains("\"address\":\"flag.launch.test\"") && $0.contains("advanced to phase") })
+
+        let status = await b.terminate(timeout: 15)
+        #expect(status == 0, "SIGTERM: the controller finishes its tick, steps down and exits 0")
+        // The lock went with it: a new replica leads at its first tick.
+        let once = try CommandRunner.run(["controller", "--env", "local", "--once", "--replica", "replica-c"], in: dir)
+        #expect(once.status == 0, "\(once.output)")
+        #expect(once.stdout.contains("\"leader\":true"), "\(once.stdout)")
+        #expect(once.stdout.contains("\"epoch\":3"), "\(once.stdout)")
+        await db.drop()
+    }
+
+    @Test("the OpenFeature Python SDK with the OFREP provider gets what guardrail.flag_enabled says, for tenants in and out of the cohort")
+    func openFeaturePythonClient() async throws {
+        let prometheus = try #require(TestPrometheus.url)
+        let pythonPath = try #require(ProcessInfo.processInfo.environment["GUARDRAIL_TEST_PYTHONPATH"], "scripts/test installs openfeature-sdk and openfeature-provider-ofrep")
+        let db = try await TestPostgres.createDatabase()
+        let dir = try Self.workspace(db, prometheus: prometheus)
+        let controller = try ControllerProcess(replica: "ofrep", directory: dir, environment: ["GUARDRAIL_ADMIN_TOKEN": "token-123"])
+        let port = try await controller.port()
+        try await Self.waitFor("the canary phase", timeout: 30) {
+            (try? await db.scalar("SELECT phase FROM guardrail.rollouts WHERE flag = 'launch.test'")) == "1"
+        }
+        let rows = try await db.rows("SELECT t.name, guardrail.flag_enabled('launch.test', t.id) FROM guardrail.tenants t ORDER BY t.name")
+        let inCohort = try #require(rows.first { $0[1] == "t" }?[0] ?? nil)
+        let outside = try #require(rows.first { $0[1] == "f" }?[0] ?? nil)
+        let script = """
+            import sys
+            from openfeature import api
+            from openfeature.evaluation_context import EvaluationContext
+            from openfeature.contrib.provider.ofrep import OFREPProvider
+            api.set_provider(OFREPProvider(base_url="http://127.0.0.1:\(port)"))
+            client = api.get_client()
+            for tenant in sys.argv[1:]:
+                details = client.get_boolean_details("launch.test", False, EvaluationContext(targeting_key=tenant))
+                print(tenant, details.value, details.reason, details.error_code)
+            missing = client.get_boolean_details("no.such.flag", True, EvaluationContext(targeting_key=sys.argv[1]))
+            print("missing", missing.value, missing.error_code)
+            """
+        var output = ""
+        try await Self.waitFor("OFREP to agree with flag_enabled", timeout: 10) {
+            let result = try Self.python(script, arguments: [inCohort, outside], pythonPath: pythonPath)
+            output = result
+            return result.contains("\(inCohort) True") && result.contains("\(outside) False")
+        }
+        #expect(output.contains("\(inCohort) True TARGETING_MATCH None"), "\(output)")
+        #expect(output.contains("\(outside) False DEFAULT None"), "\(output)")
+        #expect(output.contains("missing True FLAG_NOT_FOUND"), "the default value, with the error code: \(output)")
+        _ = await controller.terminate(timeout: 15)
+        await db.drop()
+    }
+
+    static func python(_ script: String, arguments: [String], pythonPath: String) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script] + arguments
+        var env = ProcessInfo.processInfo.environment
+        env["PYTHONPATH"] = pythonPath
+        process.environment = env
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+}
