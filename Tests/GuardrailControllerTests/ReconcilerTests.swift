@@ -162,4 +162,23 @@ struct ReconcilerTests {
         await r.shutdown()
         await f.db.drop()
     }
+
+    @Test("every connection cut at once, as a Postgres restart does: the controller recovers by itself within two ticks and corrects drift again")
+    func survivesLostConnections() async throws {
+        let f = try await fixture(tenants: 3)
+        let r = f.reconciler("a")
+        #expect(await r.tick().leader)
+        try await f.db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        try await f.db.execute("UPDATE guardrail.tenants SET display_name = 'Changed while down' WHERE name = 'brokerage-2'")
+        var recovered: Reconciler.TickReport?
+        for _ in 0..<2 {
+            let report = await r.tick()
+            if report.leader, report.errors.isEmpty { recovered = report; break }
+        }
+        let report = try #require(recovered, "no clean tick within two ticks")
+        #expect(report.epoch == 2, "the lock was lost with its connection, so leading again raised the epoch")
+        #expect(report.applied == ["tenant.brokerage-2"], "\(report.applied)")
+        await r.shutdown()
+        await f.db.drop()
+    }
 }

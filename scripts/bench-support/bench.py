@@ -118,17 +118,10 @@ def bench_controller():
     os.remove(os.path.join(root, "manifests", "backups.yaml"))
     shutil.copytree(os.path.join(ESTATE, "rls", "policies"), os.path.join(root, "policies"))
     shutil.copytree(os.path.join(est, "alerts"), os.path.join(root, "alerts"))
-    os.makedirs(os.path.join(root, "environments"))
-    with open(os.path.join(root, "environments", "local.yaml"), "w") as f:
-        f.write("""apiVersion: guardrail/v1
-kind: Environment
-metadata: {name: local}
-spec:
-  postgres: {url: "${DATABASE_URL}", schema: guardrail, lockTimeout: 30s}
-  prometheus: {url: "${PROMETHEUS_URL}"}
-  alerts: {target: prometheus, rulesDir: "${GUARDRAIL_RULES_DIR}"}
-  controller: {interval: 1s, drift: {tenant: enforce, flag: enforce, guardrail: enforce, rls: enforce, grants: enforce, alerts: enforce}}
-""")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from generate_estate import write_environment
+    write_environment(root, 'prometheus: {url: "${PROMETHEUS_URL}"}', 'alerts: {target: prometheus, rulesDir: "${GUARDRAIL_RULES_DIR}"}',
+                      'controller: {interval: 1s, drift: {tenant: enforce, flag: enforce, guardrail: enforce, rls: enforce, grants: enforce, alerts: enforce}}')
     recreate("bench_ctl")
     psql("bench_ctl", "-f", os.path.join(ESTATE, "rls", "schema.sql"))
     cenv = dict(os.environ, DATABASE_URL=url("bench_ctl"), NO_COLOR="1", GUARDRAIL_RULES_DIR=os.environ["PROM_RULES_DIR"])

@@ -45,16 +45,10 @@ spec:
       rowCounts: [{table: guardrail.tenants, min: 1}]
       rlsPolicies: true
 """)
-    with open(f"{args.out}/environments/local.yaml", "w") as f:
-        f.write("""apiVersion: guardrail/v1
-kind: Environment
-metadata: {name: local}
-spec:
-  postgres: {url: "${DATABASE_URL}", schema: guardrail, lockTimeout: 30s}
-  backups: {directory: "${GUARDRAIL_BACKUP_DIR}"}
-""")
-        if args.flags:
-            f.write('  prometheus: {url: "${PROMETHEUS_URL:-http://127.0.0.1:9090}"}\n')
+    extra = ['backups: {directory: "${GUARDRAIL_BACKUP_DIR}"}']
+    if args.flags:
+        extra.append('prometheus: {url: "${PROMETHEUS_URL:-http://127.0.0.1:9090}"}')
+    write_environment(args.out, *extra)
     if args.flags:
         write_flags(args.out, args.flags)
     write_rls_estate(f"{args.out}/rls", args.rls_tables)
@@ -125,13 +119,7 @@ spec:
       roles: [bench_app]
       using: status <> 'archived' AND created_at > now() - interval '{(i % 12) + 1} months' AND coalesce(amount, 0) >= {i}
 """)
-    with open(f"{out}/environments/local.yaml", "w") as f:
-        f.write("""apiVersion: guardrail/v1
-kind: Environment
-metadata: {name: local}
-spec:
-  postgres: {url: "${DATABASE_URL}", schema: guardrail, lockTimeout: 30s}
-""")
+    write_environment(out)
 
 def write_alerts_estate(out, groups, rules_per_group):
     """A separate configuration for the alert rules bench: `groups` groups of `rules_per_group` rules
@@ -156,15 +144,16 @@ def write_alerts_estate(out, groups, rules_per_group):
                             f'        for: {r}m\n'
                             f'        labels: {{severity: {severity}, team: team-{g % 5}}}\n'
                             f'        annotations: {{summary: "{{{{ $labels.job }}}} error rate above {r}%"}}\n')
+    write_environment(out, 'prometheus: {url: "${PROMETHEUS_URL}"}', 'alerts: {target: prometheus, rulesDir: "${GUARDRAIL_RULES_DIR}"}')
+
+def write_environment(out, *spec_lines):
+    """environments/local.yaml: the database from DATABASE_URL, plus `spec_lines` under spec."""
+    os.makedirs(f"{out}/environments", exist_ok=True)
     with open(f"{out}/environments/local.yaml", "w") as f:
-        f.write("""apiVersion: guardrail/v1
-kind: Environment
-metadata: {name: local}
-spec:
-  postgres: {url: "${DATABASE_URL}", schema: guardrail, lockTimeout: 30s}
-  prometheus: {url: "${PROMETHEUS_URL}"}
-  alerts: {target: prometheus, rulesDir: "${GUARDRAIL_RULES_DIR}"}
-""")
+        f.write('apiVersion: guardrail/v1\nkind: Environment\nmetadata: {name: local}\nspec:\n'
+                '  postgres: {url: "${DATABASE_URL}", schema: guardrail, lockTimeout: 30s}\n')
+        for line in spec_lines:
+            f.write(f"  {line}\n")
 
 if __name__ == "__main__":
     main()
