@@ -181,4 +181,44 @@ struct ReconcilerTests {
         await r.shutdown()
         await f.db.drop()
     }
+
+    @Test("row-level security switched off by hand is switched back on within one tick; a dropped permissive policy, which widens access when restored, waits for a human")
+    func policyDrift() async throws {
+        let f = try await fixture(tenants: 2, drift: "tenant: enforce, rls: enforce")
+        try await f.db.execute("CREATE TABLE public.listings (id bigint PRIMARY KEY, tenant_id uuid NOT NULL)")
+        try f.write("policies/listings.yaml", """
+            apiVersion: guardrail/v1
+            kind: RowLevelSecurity
+            metadata: {name: public.listings}
+            spec:
+              enabled: true
+              forced: true
+              searchPath: [public]
+              policies:
+                - {name: tenant_isolation, roles: [PUBLIC], using: "tenant_id = current_setting('app.current_tenant_id')::uuid"}
+
+            """)
+        let r = f.reconciler("a")
+        let first = await r.tick()
+        // Creating the policy widens access (a new permissive policy): the first apply is a human's.
+        #expect(first.reported.map(\.address).contains("rls.public.listings.policy.tenant_isolation"), "\(first.reported)")
+        let session = try await f.db.lockedSession()
+        let configuration = try Workspace(root: f.dir.path).load().0
+        _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "human")
+        await session.close()
+        #expect(await r.tick().applied.isEmpty)
+
+        try await f.db.execute("ALTER TABLE public.listings DISABLE ROW LEVEL SECURITY")
+        let corrected = await r.tick()
+        #expect(corrected.applied == ["rls.public.listings"], "\(corrected.applied) \(corrected.reported) \(corrected.errors)")
+        #expect(try await f.db.scalar("SELECT relrowsecurity FROM pg_class WHERE oid = 'public.listings'::regclass") == "t")
+
+        try await f.db.execute("DROP POLICY tenant_isolation ON public.listings")
+        let dropped = await r.tick()
+        #expect(dropped.applied.isEmpty)
+        #expect(dropped.reported.first { $0.address == "rls.public.listings.policy.tenant_isolation" }?.reason.hasPrefix("widens-access") == true,
+                "\(dropped.reported)")
+        await r.shutdown()
+        await f.db.drop()
+    }
 }

@@ -36,7 +36,7 @@ public struct PrometheusClient: MetricsSource {
             status = response.status.code
             body = try await response.body.collect(upTo: 16 << 20)
         } catch {
-            return .error("Prometheus at \(baseURL) did not answer: \(Self.describe(error))")
+            return .error("Prometheus at \(HTTPExchange.redacted(baseURL)) did not answer: \(Self.describe(error))")
         }
         return Self.interpret(status: status, body: Data(body.readableBytesView))
     }
