@@ -91,6 +91,7 @@ struct ControllerProcessTests {
         #expect(!lines.isEmpty)
         #expect(lines.allSatisfy { (try? JSONSerialization.jsonObject(with: Data($0.utf8))) != nil })
         #expect(lines.contains { $0.contains("\"address\":\"flag.launch.test\"") && $0.contains("advanced to phase") })
+        #expect(!(a.log + b.log).joined().contains(db.password), "the database password never reaches a log line")
 
         let status = await b.terminate(timeout: 15)
         #expect(status == 0, "SIGTERM: the controller finishes its tick, steps down and exits 0")
