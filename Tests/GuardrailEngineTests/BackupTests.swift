@@ -1,6 +1,6 @@
 import Foundation
 import GuardrailCore
-import GuardrailEngine
+@testable import GuardrailEngine
 import GuardrailTestSupport
 import Testing
 
@@ -213,5 +213,32 @@ struct BackupTests {
         #expect(try await f.db.scalar("SELECT status FROM guardrail.backup_runs WHERE id = \(second.id)") == "succeeded")
         #expect(FileManager.default.fileExists(atPath: second.file!))
         #expect(try await f.db.scalar("SELECT count(*) FROM guardrail.backup_runs WHERE status = 'failed'") == "3")
+    }
+
+    @Test("a run whose runner died is marked failed and its partial file removed at the next tick; a run still holding its lock is left alone")
+    func abandonedRunsAreReaped() async throws {
+        let f = try await fixture([Self.schedule()])
+        // Two 'running' rows, as runners left them: one died (nothing holds its lock), one is alive.
+        try await f.db.execute("""
+            INSERT INTO guardrail.backup_runs (id, schedule, scheduled_for, status) VALUES
+              (901, 'nightly', '2026-01-01T02:00:00Z', 'running'), (902, 'nightly', '2026-01-02T02:00:00Z', 'running')
+            """)
+        let folder = f.directory.appendingPathComponent("nightly")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        try Data("half".utf8).write(to: folder.appendingPathComponent(".nightly-20260101T020000Z-901.dump.partial"))
+        let alive = try await f.environment.database.connect(applicationName: "a runner that is still working")
+        try await alive.query("SELECT pg_advisory_lock(\(BackupRunner.runKey("backup_runs", 902)))", logger: TestDatabase.logger)
+
+        let reaped = try await f.runner.reapAbandoned()
+        #expect(reaped == ["backup 901 of nightly"])
+        #expect(try await f.db.scalar("SELECT status || ': ' || error FROM guardrail.backup_runs WHERE id = 901") == "failed: abandoned: the runner stopped before finishing")
+        #expect(try await f.db.scalar("SELECT status FROM guardrail.backup_runs WHERE id = 902") == "running")
+        let left = try f.files()
+        #expect(left.isEmpty, "the partial file of the dead run is gone: \(left)")
+        try await alive.close()
+        // Once its runner is gone, the other one goes too.
+        try await Task.sleep(nanoseconds: 200_000_000)
+        #expect(try await f.runner.reapAbandoned() == ["backup 902 of nightly"])
+        await f.db.drop()
     }
 }

@@ -9,6 +9,8 @@ extension BackupRunner {
         /// Due work that another runner had already claimed.
         public var alreadyClaimed: [String] = []
         public var errors: [String] = []
+        /// Runs whose runner died, marked failed before this tick's work.
+        public var abandoned: [String] = []
     }
 
     /// Runs every backup and drill that is due: the latest cron time at or before `now` that has no run
@@ -17,6 +19,7 @@ extension BackupRunner {
     /// One schedule's failure does not stop the others.
     public func tick(now: Date = Date()) async throws -> TickReport {
         var report = TickReport()
+        report.abandoned = try await reapAbandoned()
         for schedule in try await schedules() {
             if let due = schedule.schedule.previousRun(atOrBefore: now, in: schedule.timeZone) {
                 do {

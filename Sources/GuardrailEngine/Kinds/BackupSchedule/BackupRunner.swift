@@ -91,7 +91,9 @@ public struct BackupRunner: Sendable {
     /// then prunes by retention. Returns nil when another runner already claimed `scheduledFor`.
     @discardableResult
     public func backup(_ schedule: BackupSchedule, scheduledFor: Date? = nil, now: @Sendable () -> Date = Date.init) async throws -> Run? {
-        guard let id = try await claim("backup_runs", schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
+        guard let lease = try await claim("backup_runs", schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
+        defer { Task { await lease.end() } }
+        let id = lease.id
         let folder = URL(fileURLWithPath: directory).appendingPathComponent(schedule.name, isDirectory: true)
         let stamp = Self.fileStamp(now())
         let final = folder.appendingPathComponent("\(schedule.name)-\(stamp)-\(id).dump")
@@ -143,21 +145,89 @@ public struct BackupRunner: Sendable {
         return prunable
     }
 
-    /// Inserts a 'running' row into `table` for (schedule, scheduledFor); nil when that row already
-    /// exists, that is when another runner claimed the same due time first.
-    private func claim(_ table: String, schedule: String, scheduledFor: Date?) async throws -> Int? {
+    /// A claimed run: its row id, and the connection holding the run's advisory lock until it ends,
+    /// so a runner that dies mid-run is told apart from one still working (see `reapAbandoned`).
+    struct Lease {
+        var id: Int
+        var connection: PostgresConnection
+        func end() async { try? await connection.close() }
+    }
+
+    static func runKey(_ table: String, _ id: Int) -> Int64 {
+        AdvisoryLock.key(schema: table, environment: "run/\(id)")
+    }
+
+    /// Inserts a 'running' row into `table` for (schedule, scheduledFor) and takes the run's lock
+    /// before the row commits; nil when that row already exists, that is when another runner claimed
+    /// the same due time first.
+    private func claim(_ table: String, schedule: String, scheduledFor: Date?) async throws -> Lease? {
         let fence = self.fence, schema = self.schema, logger = self.logger
-        return try await database.withConnection(applicationName: "guardrail backup") { c in try await c.transaction(logger: logger, context: "claiming a backup") { c in
-            try await fence?.check(c, schema: schema, logger: logger)
-            let rows = try await c.query("""
-                INSERT INTO \(unescaped: schema.qualifying(table)) (schedule, scheduled_for, status)
-                VALUES (\(schedule), \(scheduledFor), 'running')
-                ON CONFLICT (schedule, scheduled_for) DO NOTHING
-                RETURNING id
-                """, logger: logger)
-            for try await (id) in rows.decode(Int.self) { return id }
-            return nil
-        } }
+        let connection = try await database.connect(applicationName: "guardrail backup \(schedule)")
+        do {
+            let id: Int? = try await connection.transaction(logger: logger, context: "claiming a backup") { c in
+                try await fence?.check(c, schema: schema, logger: logger)
+                let rows = try await c.query("""
+                    INSERT INTO \(unescaped: schema.qualifying(table)) (schedule, scheduled_for, status)
+                    VALUES (\(schedule), \(scheduledFor), 'running')
+                    ON CONFLICT (schedule, scheduled_for) DO NOTHING
+                    RETURNING id
+                    """, logger: logger)
+                var id: Int?
+                for try await (value) in rows.decode(Int.self) { id = value }
+                if let id { try await c.query("SELECT pg_advisory_lock(\(Self.runKey(table, id)))", logger: logger) }
+                return id
+            }
+            guard let id else {
+                try? await connection.close()
+                return nil
+            }
+            return Lease(id: id, connection: connection)
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+    }
+
+    /// Marks as failed the 'running' backups and drills whose runner is gone (its run lock is free):
+    /// a process killed mid-run leaves no stuck row behind, and its leftover partial file is removed.
+    /// Returns what it marked.
+    @discardableResult
+    public func reapAbandoned() async throws -> [String] {
+        let schema = self.schema, logger = self.logger
+        var reaped: [String] = []
+        try await database.withConnection(applicationName: "guardrail backup reaper") { c in
+            for table in ["backup_runs", "backup_drills"] {
+                let rows = try await c.query("SELECT id, schedule FROM \(unescaped: schema.qualifying(table)) WHERE status = 'running'", logger: logger)
+                var running: [(Int, String)] = []
+                for try await (id, schedule) in rows.decode((Int, String).self) { running.append((id, schedule)) }
+                for (id, schedule) in running {
+                    let abandoned: Bool = try await c.transaction(logger: logger, context: "checking run \(id)") { t in
+                        var free = false
+                        for try await (ok) in try await t.query("SELECT pg_try_advisory_xact_lock(\(Self.runKey(table, id)))", logger: logger).decode(Bool.self) { free = ok }
+                        guard free else { return false }
+                        try await t.query("""
+                            UPDATE \(unescaped: schema.qualifying(table)) SET status = 'failed', finished_at = clock_timestamp(),
+                                error = 'abandoned: the runner stopped before finishing'
+                            WHERE id = \(id) AND status = 'running'
+                            """, logger: logger)
+                        return true
+                    }
+                    if abandoned { reaped.append("\(table == "backup_runs" ? "backup" : "drill") \(id) of \(schedule)") }
+                }
+            }
+        }
+        // Partial files of runs that are no longer running.
+        let fm = FileManager.default
+        for schedule in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] {
+            let folder = URL(fileURLWithPath: directory).appendingPathComponent(schedule)
+            for name in (try? fm.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasSuffix(".dump.partial") {
+                guard let id = name.dropLast(".dump.partial".count).split(separator: "-").last.flatMap({ Int($0) }) else { continue }
+                if try await runs(schedule: schedule, limit: 100_000).first(where: { $0.id == id })?.status != .running {
+                    try? fm.removeItem(at: folder.appendingPathComponent(name))
+                }
+            }
+        }
+        return reaped
     }
 
     private func finishRun(id: Int, status: Run.Status, size: Int?, sha256: String?, file: String?, error: String?) async throws {
@@ -197,7 +267,9 @@ public struct BackupRunner: Sendable {
     @discardableResult
     public func drill(_ schedule: BackupSchedule, scheduledFor: Date? = nil) async throws -> Drill? {
         let checks = schedule.restoreDrill ?? BackupSchedule.RestoreDrill(schedule: schedule.schedule)
-        guard let id = try await claim("backup_drills", schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
+        guard let lease = try await claim("backup_drills", schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
+        defer { Task { await lease.end() } }
+        let id = lease.id
         var results: [DrillCheck] = []
         var backupID: Int?
         var failure: String?
