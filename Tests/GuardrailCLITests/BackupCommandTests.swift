@@ -66,4 +66,29 @@ struct BackupCommandTests {
         #expect(unknown.stderr.contains("Did you mean \"nightly\"?"))
         #expect(!transcript.contains(db.password))
     }
+
+    @Test("backup tick runs the due backup and the due drill once; a second tick finds both taken")
+    func tickRunsDueWorkOnce() async throws {
+        let db = try await TestPostgres.createDatabase()
+        defer { Task { await db.drop() } }
+        let backups = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-cli-backups-\(UUID().uuidString)")
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3),
+            "manifests/backups.yaml": Self.schedule,
+            "environments/local.yaml": Fixtures.localEnvironmentYAML + "  backups: {directory: \"${GUARDRAIL_BACKUP_DIR}\"}\n",
+        ])
+        let env = ["DATABASE_URL": db.urlString, "GUARDRAIL_BACKUP_DIR": backups.path]
+        #expect(try CommandRunner.run(["apply", "--env", "local", "--auto-approve"], in: dir, environment: env).status == 0)
+        let first = try CommandRunner.run(["backup", "tick", "--env", "local"], in: dir, environment: env)
+        #expect(first.status == 0, "\(first.output)")
+        #expect(first.stdout.contains("backup nightly: succeeded \(backups.path)/nightly/nightly-"), "\(first.stdout)")
+        #expect(first.stdout.contains("drill nightly: succeeded"), "\(first.stdout)")
+        let second = try CommandRunner.run(["backup", "tick", "--env", "local"], in: dir, environment: env)
+        #expect(second.status == 0, "\(second.output)")
+        #expect(second.stdout.contains("backup.nightly at "), "\(second.stdout)")
+        #expect(second.stdout.contains("drill of backup.nightly at "), "\(second.stdout)")
+        #expect(!second.stdout.contains("succeeded"))
+        #expect(try await db.scalar("SELECT count(*) FROM guardrail.backup_runs") == "1")
+        #expect(try await db.scalar("SELECT count(*) FROM guardrail.backup_drills") == "1")
+    }
 }

@@ -11,6 +11,7 @@ struct RolloutStateMachineTests {
     static let errors = Guardrail(name: "errors", query: "q{{cohort}}", condition: .max(0.01), interval: .seconds(60), failures: 2, errorLimit: 3)
     static let quiet = Guardrail(name: "quiet", query: "q{{cohort}}", condition: .max(1), interval: .seconds(60), onNoData: .pause)
     static let strict = Guardrail(name: "strict", query: "q{{cohort}}", condition: .max(1), interval: .seconds(60), onError: .rollback, errorLimit: 1)
+    static let blind = Guardrail(name: "blind", query: "q{{cohort}}", condition: .max(1), interval: .seconds(60), onNoData: .rollback)
 
     static func rollout(_ onBreach: Rollout.BreachAction = .rollback, guardrails: [String] = ["errors"]) -> Rollout {
         Rollout(phases: [
@@ -21,7 +22,7 @@ struct RolloutStateMachineTests {
     }
 
     static func machine(_ onBreach: Rollout.BreachAction = .rollback, guardrails: [String] = ["errors"]) -> RolloutStateMachine {
-        RolloutStateMachine(rollout: rollout(onBreach, guardrails: guardrails), guardrails: ["errors": errors, "quiet": quiet, "strict": strict])
+        RolloutStateMachine(rollout: rollout(onBreach, guardrails: guardrails), guardrails: ["errors": errors, "quiet": quiet, "strict": strict, "blind": blind])
     }
 
     static func state(_ status: RolloutStatus = .progressing, phase: Int = 1, startedAt: Double = 0, killed: Bool = false,
@@ -97,6 +98,8 @@ struct RolloutStateMachineTests {
              decisions: [.hold]),
         Case(name: "no data pauses when the guardrail says so", machine: machine(guardrails: ["quiet"]), state: state(), event: .tick([v(.noData, "quiet")]),
              now: 100, status: .paused, phase: 1, decisions: [.pause]),
+        Case(name: "no data rolls back when the guardrail says so", machine: machine(guardrails: ["blind"]), state: state(), event: .tick([v(.noData, "blind")]),
+             now: 100, status: .rolledBack, phase: 1, decisions: [.rollback], exposure: .baseline(["b1"])),
         Case(name: "an error below the limit holds", state: state(tracks: ["errors": track(errors: 1)]), event: .tick([v(.error)]), now: 9000,
              status: .progressing, phase: 1, decisions: [.hold]),
         Case(name: "errors at the limit pause and say why", state: state(tracks: ["errors": track(errors: 2)]), event: .tick([v(.error)]), now: 100,

@@ -203,4 +203,31 @@ struct ApplySafetyTests {
         let versions = try await db.rows("SELECT version FROM guardrail.schema_migrations ORDER BY version").map { $0[0] ?? "" }
         #expect(versions == Migrations.all.map { String($0.version) })
     }
+
+    @Test("an apply that cannot get a table lock within lock_timeout fails with Postgres's lock timeout and changes nothing")
+    func lockTimeoutBoundsTheWait() async throws {
+        let db = try await TestPostgres.createDatabase()
+        let configuration = Fixtures.generatedConfiguration(tenants: 3)
+        let first = try await db.lockedSession()
+        _ = try await first.apply(try await first.plan(configuration), overrides: HazardOverrides(), osUser: "tester")
+        await first.close()
+        // Someone else holds the tenants table (a long migration, a stuck transaction).
+        let blocker = try await db.environment().database.connect(applicationName: "blocker")
+        try await blocker.query("BEGIN", logger: TestDatabase.logger)
+        try await blocker.query("LOCK TABLE guardrail.tenants IN ACCESS EXCLUSIVE MODE", logger: TestDatabase.logger)
+        let session = try await db.lockedSession(db.environment(lockTimeout: .seconds(1)))
+        var next = configuration
+        next.tenants[0].displayName = "Renamed"
+        let plan = PlanBuilder.plan(desired: next, live: LiveState(schemaVersion: Migrations.latestVersion, tenants: configuration.tenants),
+                                    context: .init(environment: "local", planID: UUID().uuidString.lowercased(), createdAt: "now"))
+        let started = Date()
+        await #expect(throws: (any Error).self) { _ = try await session.apply(plan, overrides: HazardOverrides(), osUser: "tester") }
+        let waited = Date().timeIntervalSince(started)
+        #expect(waited < 10, "the apply gave up after lock_timeout, not after waiting for the blocker (\(waited)s)")
+        try await blocker.query("ROLLBACK", logger: TestDatabase.logger)
+        try await blocker.close()
+        await session.close()
+        #expect(try await db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = 'brokerage-0'") == "Brokerage 0")
+        await db.drop()
+    }
 }

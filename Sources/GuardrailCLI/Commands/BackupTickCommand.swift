@@ -13,6 +13,7 @@ struct BackupTickCommand: AsyncParsableCommand {
     func run() async throws {
         let runner = try options.runner()
         let report = try await withDiagnostics { try await runner.tick() }
+        for abandoned in report.abandoned { Console.out("\(abandoned): its runner stopped before finishing; marked failed\n") }
         for run in report.backups {
             Console.out("backup \(run.schedule): \(run.status.rawValue)\(run.file.map { " \($0)" } ?? "")\n")
         }
