@@ -30,10 +30,16 @@ public actor ControllerState {
         lastTick = report
         leader = report.leader
         self.manifestsLoaded = manifestsLoaded
-        databaseReachable = !report.errors.contains { $0.contains("connect") || $0.contains("did not answer") }
         metrics.record(report)
     }
 
+    /// After a graceful shutdown: this replica no longer leads.
+    public func steppedDown() {
+        leader = false
+        metrics.leader.set(to: 0)
+    }
+
+    /// Set by the flag snapshot listener, whose connection is the controller's view of Postgres.
     public func databaseReachable(_ reachable: Bool) { databaseReachable = reachable }
 
     public func setSnapshot(_ snapshot: FlagSnapshot) {

@@ -35,7 +35,7 @@ public struct ReconcileLoop: Service {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000)) }
         }
         await reconciler.shutdown()
-        await state.record(Reconciler.TickReport(startedAt: Date()), manifestsLoaded: reconciler.loadedConfiguration != nil)
+        await state.steppedDown()
     }
 }
 

@@ -221,4 +221,55 @@ struct ReconcilerTests {
         await r.shutdown()
         await f.db.drop()
     }
+
+    @Test("Prometheus stopped mid-rollout: ticks go on, the rollout holds and records errors; started again, the rollout advances")
+    func survivesPrometheusRestart() async throws {
+        let prometheus = try await PrivatePrometheus.start()
+        defer { prometheus.stop() }
+        let db = try await TestPostgres.createDatabase()
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 20),
+            "manifests/flags.yaml": """
+                apiVersion: guardrail/v1
+                kind: Guardrail
+                metadata: {name: fine}
+                spec: {query: 'sum(vector(0.001))', max: 0.05, interval: 1s, errorLimit: 100}
+                ---
+                apiVersion: guardrail/v1
+                kind: FeatureFlag
+                metadata: {name: launch.test}
+                spec:
+                  enabled: true
+                  rollout:
+                    phases: [{name: internal, tenants: {selector: {cohort: internal}}, bake: 1s}, {percent: 50, bake: 1s}, {percent: 100}]
+                    guardrails: [fine]
+
+                """,
+            "environments/local.yaml": Self.environment(db, drift: "tenant: enforce, flag: enforce, guardrail: enforce")
+                .replacingOccurrences(of: "  controller:", with: "  prometheus: {url: \"\(prometheus.url)\"}\n  controller:"),
+        ])
+        let f = Fixture(db: db, dir: dir)
+        let r = f.reconciler("a")
+        _ = await r.tick()
+        #expect(try await db.scalar("SELECT phase FROM guardrail.rollouts") == "0")
+        prometheus.kill()
+        for _ in 0..<4 {
+            try await Task.sleep(nanoseconds: 600_000_000)
+            let report = await r.tick()
+            #expect(report.leader)
+            #expect(report.rollouts.first?.verdicts.allSatisfy { $0.kind == .error } ?? true, "\(report.rollouts)")
+        }
+        #expect(try await db.scalar("SELECT phase FROM guardrail.rollouts") == "0", "no advance without the metrics")
+        #expect(try await db.scalar("SELECT count(*) > 0 FROM guardrail.rollout_events WHERE verdict = 'error'") == "t")
+        try await prometheus.restart()
+        var phase = "0"
+        for _ in 0..<20 where phase != "2" {
+            try await Task.sleep(nanoseconds: 600_000_000)
+            _ = await r.tick()
+            phase = try await db.scalar("SELECT phase FROM guardrail.rollouts") ?? ""
+        }
+        #expect(phase == "2", "the rollout went on once Prometheus was back")
+        await r.shutdown()
+        await db.drop()
+    }
 }

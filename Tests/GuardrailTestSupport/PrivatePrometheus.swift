@@ -16,7 +16,9 @@ public final class PrivatePrometheus: @unchecked Sendable {
     public var rulesDirectory: String { root.appendingPathComponent("rules").path }
     /// Another directory Prometheus also loads rules from, which Guardrail must never touch.
     public var otherRulesDirectory: String { root.appendingPathComponent("other-rules").path }
-    private let process: Process
+    private var process: Process
+    private let binary: String
+    private let port: Int
 
     public struct Unavailable: Error, CustomStringConvertible {
         public var description: String
@@ -39,30 +41,49 @@ public final class PrivatePrometheus: @unchecked Sendable {
 
             """
         try Data(config.utf8).write(to: root.appendingPathComponent("prometheus.yml"))
+        let instance = PrivatePrometheus(url: "http://127.0.0.1:\(port)", root: root, process: try launch(binary, root: root, port: port),
+                                         binary: binary, port: port)
+        try await instance.waitUntilReady()
+        return instance
+    }
+
+    static func launch(_ binary: String, root: URL, port: Int) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = ["--config.file=\(root.path)/prometheus.yml", "--storage.tsdb.path=\(root.path)/data",
                              "--web.listen-address=127.0.0.1:\(port)", "--web.enable-lifecycle"]
-        let log = FileHandle(forWritingAtPath: root.appendingPathComponent("prometheus.log").path)
-            ?? { FileManager.default.createFile(atPath: root.appendingPathComponent("prometheus.log").path, contents: nil)
-                 return FileHandle(forWritingAtPath: root.appendingPathComponent("prometheus.log").path)! }()
+        let logPath = root.appendingPathComponent("prometheus.log").path
+        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = FileHandle(forWritingAtPath: logPath)!
+        log.seekToEndOfFile()
         process.standardOutput = log
         process.standardError = log
         try process.run()
-        let instance = PrivatePrometheus(url: "http://127.0.0.1:\(port)", root: root, process: process)
+        return process
+    }
+
+    func waitUntilReady() async throws {
         for _ in 0..<200 {
-            if let (_, response) = try? await URLSession.shared.data(from: URL(string: instance.url + "/-/ready")!),
-               (response as? HTTPURLResponse)?.statusCode == 200 { return instance }
+            if let (_, response) = try? await URLSession.shared.data(from: URL(string: url + "/-/ready")!),
+               (response as? HTTPURLResponse)?.statusCode == 200 { return }
             try await Task.sleep(nanoseconds: 100_000_000)
         }
-        instance.stop()
+        stop()
         throw Unavailable(description: "the private Prometheus did not become ready")
     }
 
-    private init(url: String, root: URL, process: Process) {
+    /// Starts the server again after `kill()`, on the same port, with the same data and rules.
+    public func restart() async throws {
+        process = try Self.launch(binary, root: root, port: port)
+        try await waitUntilReady()
+    }
+
+    private init(url: String, root: URL, process: Process, binary: String, port: Int) {
         self.url = url
         self.root = root
         self.process = process
+        self.binary = binary
+        self.port = port
     }
 
     /// Stops the server (and waits for it) and removes its directory.
