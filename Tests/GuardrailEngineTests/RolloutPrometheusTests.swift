@@ -70,7 +70,8 @@ struct RolloutPrometheusTests {
         }
     }
 
-    func rig(tenants: Int = 30, onBreach: Rollout.BreachAction = .rollback) async throws -> Rig {
+    func rig(tenants: Int = 30, onBreach: Rollout.BreachAction = .rollback, condition: Guardrail.Condition = .max(0.05),
+             minSamples: Bool = true) async throws -> Rig {
         guard let url = TestPrometheus.url else { throw TestPrometheus.Missing() }
         let suite = "s" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
         let seed = Int.random(in: 1...0xFFFF_FFF)
@@ -78,8 +79,8 @@ struct RolloutPrometheusTests {
         configuration.guardrails = [Guardrail(
             name: "error-ratio",
             query: #"sum(gr_errors{suite="\#(suite)",tenant_id=~"{{cohort}}"}) / sum(gr_requests{suite="\#(suite)",tenant_id=~"{{cohort}}"})"#,
-            condition: .max(0.05), interval: .seconds(1), failures: 2,
-            minSamples: .init(query: #"sum(gr_requests{suite="\#(suite)",tenant_id=~"{{cohort}}"})"#, min: 100))]
+            condition: condition, interval: .seconds(1), failures: 2,
+            minSamples: minSamples ? .init(query: #"sum(gr_requests{suite="\#(suite)",tenant_id=~"{{cohort}}"})"#, min: 100) : nil)]
         configuration.flags = [FeatureFlag(name: "launch.test", enabled: true, rollout: Rollout(phases: [
             RolloutPhase(name: "internal", selector: ["cohort": "internal"], bake: .seconds(2)),
             RolloutPhase(name: "canary", percent: 10, bake: .seconds(2)),
@@ -117,6 +118,29 @@ struct RolloutPrometheusTests {
         let decisions = try await r.db.rows("SELECT kind FROM guardrail.rollout_events WHERE flag = 'launch.test' AND kind <> 'evaluation' ORDER BY id").map { $0[0] ?? "" }
         #expect(decisions == ["start", "advance", "advance", "advance", "complete"])
         #expect(try await r.session.plan(r.configuration).changes.isEmpty)
+    }
+
+    @Test("a compare-to-control guardrail queries the cohort and the tenants not yet in it, and breaches when the cohort is worse by more than maxRatio")
+    func compareToControlBreaches() async throws {
+        let r = try await rig(condition: .compareToControl(maxRatio: 1.5))
+        defer { Task { await r.close() } }
+        try r.serve(errors: 1)
+        try await r.waitForPrometheus(#"count(gr_requests{suite="\#(r.suite)"})"#) { $0 == .value(30) }
+        _ = try await r.session.apply(try await r.session.plan(r.configuration), overrides: HazardOverrides(), osUser: "tester")
+        try await r.tick(until: { _, phase in phase == 1 }, timeout: 30)
+        let canary = try await r.enabledIDs()
+        // The control group (everyone else) stays at 0.1%; the cohort goes to 3%: 30x worse.
+        try r.serve(errors: 30, only: canary)
+        try await r.waitForPrometheus(#"sum(gr_errors{suite="\#(r.suite)"})"#) { if case .value(let v) = $0 { v >= Double(canary.count * 30) } else { false } }
+        try await r.tick(until: { status, _ in status == "rolled-back" }, timeout: 20)
+        let breach = try #require(try await r.db.rows("""
+            SELECT value, threshold, message FROM guardrail.rollout_events WHERE flag = 'launch.test' AND kind = 'breach'
+            """).first)
+        #expect(breach[0] == "0.03", "the cohort's own ratio: \(breach)")
+        #expect(breach[1] == "<= 1.5x control")
+        #expect(breach[2]?.contains("against control 0.001") == true, "\(breach)")
+        // Before the cohort got worse, the same guardrail passed against the control group.
+        #expect(try await r.db.scalar("SELECT count(*) > 0 FROM guardrail.rollout_events WHERE flag = 'launch.test' AND verdict = 'pass'") == "t")
     }
 
     @Test("a breach in the canary phase rolls the flag back in Postgres at the second failing evaluation after Prometheus shows it")

@@ -78,7 +78,8 @@ CREATE TABLE public.timeline_entries_2025 PARTITION OF public.timeline_entries
     FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
 CREATE TABLE public.timeline_entries_default PARTITION OF public.timeline_entries DEFAULT;
 
--- Platform-wide tables without a tenant: no row-level security, only grants.
+-- Platform-wide tables: no row-level security, only grants. dlq_messages notes the tenant a failed
+-- message came from, but ops replays the queue across tenants, so it is deliberately not isolated.
 CREATE TABLE public.platform_metrics (
     name text NOT NULL,
     recorded_at timestamptz NOT NULL DEFAULT now(),

@@ -64,9 +64,8 @@ public final class Reconciler: @unchecked Sendable {
     }
 
     public func tick() async -> TickReport {
-        let started = now()
-        var report = TickReport(startedAt: started)
-        defer { report.duration = Date().timeIntervalSince(started) }
+        let started = Date()
+        var report = TickReport(startedAt: now())
         do {
             try reloadIfChanged(&report)
         } catch {
@@ -89,7 +88,7 @@ public final class Reconciler: @unchecked Sendable {
             report.epoch = fence?.epoch
             if let fence, !wasLeader { log(.notice, "leader", "took leadership", ["epoch": "\(fence.epoch)"]) }
             if fence == nil, wasLeader { log(.warning, "leader", "lost leadership") }
-            guard let fence else { return finish(report) }
+            guard let fence else { return finish(report, started: started) }
 
             let session = try await openSession(environment, fence: fence)
             await correctDrift(session, configuration: configuration, environment: environment, report: &report)
@@ -107,10 +106,13 @@ public final class Reconciler: @unchecked Sendable {
             await session?.close()
             session = nil
         }
-        return finish(report)
+        return finish(report, started: started)
     }
 
-    private func finish(_ report: TickReport) -> TickReport {
+    /// Closes the report: its duration (by the wall clock, whatever `now` says), and the backoff.
+    private func finish(_ report: TickReport, started: Date) -> TickReport {
+        var report = report
+        report.duration = Date().timeIntervalSince(started)
         if report.errors.isEmpty { backoff.succeeded() } else { backoff.failed() }
         return report
     }

@@ -10,9 +10,9 @@ public struct FlagSnapshot: Sendable {
         public var enabled: Bool
         /// The rollout's status and phase, when there is one.
         public var rollout: String?
-        public var cohort: Set<UUID>
+        public var cohort: TenantIDSet
 
-        public init(killed: Bool, enabled: Bool, rollout: String?, cohort: Set<UUID>) {
+        public init(killed: Bool, enabled: Bool, rollout: String?, cohort: TenantIDSet) {
             self.killed = killed
             self.enabled = enabled
             self.rollout = rollout
@@ -58,5 +58,33 @@ public struct FlagSnapshot: Sendable {
         }
         if !flag.enabled { return .success(Evaluation(value: false, reason: .disabled, detail: "the flag is disabled")) }
         return .success(Evaluation(value: false, reason: .default, detail: flag.rollout.map { "not in the cohort yet (\($0))" } ?? "not in the cohort"))
+    }
+}
+
+/// Tenant ids as one sorted array: a 100-flag ledger over 10,000 tenants is half a million ids, and
+/// 16 bytes each beats a hash set's several times that. Lookups are binary searches.
+public struct TenantIDSet: Sendable, Equatable, ExpressibleByArrayLiteral {
+    private var ids: [UUID]
+
+    public init(_ ids: [UUID]) {
+        self.ids = ids.sorted(by: Self.precedes)
+    }
+
+    public init(arrayLiteral elements: UUID...) { self.init(elements) }
+
+    public var count: Int { ids.count }
+
+    public func contains(_ id: UUID) -> Bool {
+        var low = 0, high = ids.count
+        while low < high {
+            let mid = (low + high) / 2
+            if ids[mid] == id { return true }
+            if Self.precedes(ids[mid], id) { low = mid + 1 } else { high = mid }
+        }
+        return false
+    }
+
+    static func precedes(_ a: UUID, _ b: UUID) -> Bool {
+        withUnsafeBytes(of: a.uuid) { x in withUnsafeBytes(of: b.uuid) { y in x.lexicographicallyPrecedes(y) } }
     }
 }

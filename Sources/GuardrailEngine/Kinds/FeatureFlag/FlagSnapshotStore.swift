@@ -21,8 +21,10 @@ public enum FlagSnapshotStore {
             for try await (name, killed, enabled, rollout) in flagRows.decode((String, Bool, Bool, String?).self) {
                 flags[name] = FlagSnapshot.Flag(killed: killed, enabled: enabled, rollout: rollout, cohort: [])
             }
+            var cohorts: [String: [UUID]] = [:]
             let cohortRows = try await c.query("SELECT flag, tenant_id FROM \(unescaped: schema.qualifying("flag_cohorts"))", logger: logger)
-            for try await (flag, tenant) in cohortRows.decode((String, UUID).self) { flags[flag]?.cohort.insert(tenant) }
+            for try await (flag, tenant) in cohortRows.decode((String, UUID).self) { cohorts[flag, default: []].append(tenant) }
+            for (flag, ids) in cohorts { flags[flag]?.cohort = TenantIDSet(ids) }
             var tenants: [String: UUID] = [:]
             let tenantRows = try await c.query("SELECT name, id FROM \(unescaped: schema.qualifying("tenants"))", logger: logger)
             for try await (name, id) in tenantRows.decode((String, UUID).self) { tenants[name] = id }
