@@ -9,7 +9,7 @@ import ServiceLifecycle
 /// notifies when flags, the cohort ledger or tenants change, and reloads after each notification
 /// (several in a burst become one reload). Every replica runs it, leader or not, so OFREP answers
 /// on standbys too. A lost connection is retried with backoff; until it is back the last snapshot
-/// keeps serving, and a reload at every interval bounds how stale it can get.
+/// keeps serving, and a reload every `refreshEvery` (at least a minute) bounds how stale it can get.
 public struct FlagSnapshotListener: Service {
     public let database: Database
     public let state: ControllerState
@@ -19,7 +19,9 @@ public struct FlagSnapshotListener: Service {
     public init(database: Database, state: ControllerState, refreshEvery: GuardrailDuration, logger: Logger) {
         self.database = database
         self.state = state
-        self.refreshEvery = refreshEvery
+        // NOTIFY carries every change; the periodic reload is only a safety net, and reading a
+        // large ledger every second would cost more than it protects.
+        self.refreshEvery = max(refreshEvery, .seconds(60))
         self.logger = logger
     }
 

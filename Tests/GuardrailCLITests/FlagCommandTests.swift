@@ -87,6 +87,26 @@ struct FlagCommandTests {
         for word in ["pause", "resume", "promote", "kill", "release"] { #expect(history.stdout.contains("  \(word) "), "\(word) in \(history.stdout)") }
     }
 
+    @Test("rollout abort goes back to the pre-rollout cohort and stays down; rollout retry starts again at phase 1")
+    func abortAndRetryFromTheCommandLine() async throws {
+        let (db, dir, env) = try await workspace()
+        defer { Task { await db.drop() } }
+        func run(_ args: String...) throws -> CommandResult { try CommandRunner.run(args, in: dir, environment: env) }
+        #expect(try run("apply", "--env", "local", "--auto-approve").status == 0)
+        #expect(try run("rollout", "promote", "launch.test", "--env", "local").status == 0)
+        let abort = try run("rollout", "abort", "launch.test", "--env", "local")
+        #expect(abort.status == 0, "\(abort.output)")
+        #expect(abort.stdout.contains("back to the pre-rollout cohort"), "\(abort.stdout)")
+        #expect(try run("rollout", "status", "launch.test", "--env", "local").stdout.hasPrefix("flag.launch.test: ROLLED-BACK  0 of 19"))
+        let resume = try run("rollout", "resume", "launch.test", "--env", "local")
+        #expect(resume.status == 1, "a rolled-back rollout stays down until retried: \(resume.output)")
+        let retry = try run("rollout", "retry", "launch.test", "--env", "local")
+        #expect(retry.status == 0, "\(retry.output)")
+        #expect(retry.stdout.contains("restarting at phase 1 (internal)"), "\(retry.stdout)")
+        #expect(try run("rollout", "status", "launch.test", "--env", "local").stdout.hasPrefix("flag.launch.test: PROGRESSING  1 of 19"))
+        #expect(try run("plan", "--env", "local", "--detailed-exitcode").status == 0)
+    }
+
     @Test("rollout tick evaluates against the environment's Prometheus and says what it decided")
     func tickFromTheCommandLine() async throws {
         let (db, dir, env) = try await workspace()

@@ -13,8 +13,8 @@ struct PlanApplyCommandTests {
         /// Everything every command printed, checked for the password at the end.
         var transcript = ""
 
-        mutating func run(_ args: [String], stdin: String? = nil, extraEnv: [String: String] = [:]) throws -> CommandResult {
-            let result = try CommandRunner.run(args, in: dir, environment: env.merging(extraEnv) { $1 }, stdin: stdin)
+        mutating func run(_ args: [String], stdin: String? = nil, extraEnv: [String: String] = [:], through wrapper: [String]? = nil) throws -> CommandResult {
+            let result = try CommandRunner.run(args, in: dir, environment: env.merging(extraEnv) { $1 }, stdin: stdin, executable: wrapper)
             transcript += result.output
             return result
         }
@@ -200,5 +200,40 @@ struct PlanApplyCommandTests {
         #expect(result.status == 1)
         #expect(result.stderr.contains("environments/local.yaml:5:"))
         #expect(result.stderr.contains("environment variable DATABASE_URL is not set"))
+    }
+
+    @Test("on a terminal, apply shows the plan and applies only after 'yes'; anything else cancels and changes nothing")
+    func confirmationOnATerminal() async throws {
+        var f = try await fixture(tenants: 2)
+        defer { let db = f.db; Task { await db.drop() } }
+        // script(1) gives the command a pseudo-terminal, as an engineer's shell would.
+        func onTerminal(_ answer: String) throws -> CommandResult {
+            let command = "\(CommandRunner.binary) apply --env local --no-color"
+            return try f.run([], stdin: answer + "\n", through: ["/usr/bin/script", "-qec", command, "/dev/null"])
+        }
+        let no = try onTerminal("no")
+        #expect(no.output.contains("Do you want to perform these actions in environment \"local\"?"), "\(no.output)")
+        #expect(no.output.contains("Apply cancelled."), "\(no.output)")
+        #expect(try await f.db.scalar("SELECT to_regclass('guardrail.tenants') IS NULL") == "t")
+        let yes = try onTerminal("yes")
+        #expect(yes.output.contains("Apply complete! Resources: 2 added, 0 changed, 0 destroyed."), "\(yes.output)")
+        #expect(try await f.db.scalar("SELECT count(*) FROM guardrail.tenants") == "2")
+        #expect(!f.transcript.contains(f.db.password))
+    }
+
+    @Test("a second apply from the command line waits --lock-timeout for the holder, then fails naming it")
+    func concurrentApplyFromTheCommandLine() async throws {
+        var f = try await fixture(tenants: 2)
+        defer { let db = f.db; Task { await db.drop() } }
+        let holder = try await f.db.lockedSession()
+        let started = Date()
+        let blocked = try f.run(["apply", "--env", "local", "--auto-approve", "--lock-timeout", "1s"])
+        let waited = Date().timeIntervalSince(started)
+        await holder.close()
+        #expect(blocked.status == 1)
+        #expect(blocked.stderr.contains("another Guardrail process holds the apply lock for environment \"local\"; waited 1s"), "\(blocked.stderr)")
+        #expect(blocked.stderr.contains("\"test lock\" (pid "), "names the holder's application_name and pid: \(blocked.stderr)")
+        #expect(waited >= 1 && waited < 20, "\(waited)")
+        #expect(try f.run(["apply", "--env", "local", "--auto-approve"]).status == 0, "free again once the holder is gone")
     }
 }

@@ -17,11 +17,13 @@ public enum CommandRunner {
 
     /// Runs `guardrail args...` in `directory` with `environment` added to a minimal environment.
     /// Standard input is /dev/null, as in CI.
+    /// `executable`, when given, runs instead of guardrail (its first element the program, the rest
+    /// its arguments), such as script(1) around a guardrail command line.
     public static func run(_ arguments: [String], in directory: URL, environment: [String: String] = [:],
-                           stdin: String? = nil) throws -> CommandResult {
+                           stdin: String? = nil, executable: [String]? = nil) throws -> CommandResult {
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
+        process.executableURL = URL(fileURLWithPath: executable?.first ?? binary)
+        process.arguments = executable.map { Array($0.dropFirst()) } ?? arguments
         process.currentDirectoryURL = directory
         var env = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": NSTemporaryDirectory(), "NO_COLOR": "1"]
         for (k, v) in environment { env[k] = v }

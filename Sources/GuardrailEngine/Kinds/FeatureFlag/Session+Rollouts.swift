@@ -40,18 +40,24 @@ extension Session {
         }
         let guardrailsByName = Dictionary(guardrails.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let active = flags.filter { $0.enabled && $0.rollout != nil && runtimes[$0.name]?.rollout != nil }
-        let cohorts = try await RolloutStore.ledgerIDs(flags: active.map(\.name), on: connection, schema: schema, logger: logger)
 
-        // Evaluate every due guardrail of every rollout at once.
-        var work: [(flag: String, guardrail: Guardrail, cohort: String?, control: String?)] = []
+        // Which guardrails are due, per flag; only those flags' cohorts are read from the ledger.
         var evaluatedAgainst: [String: RolloutState] = [:]
+        var dueByFlag: [(FeatureFlag, [String])] = []
         for flag in active {
             guard var state = runtimes[flag.name]?.rollout else { continue }
             state.killed = runtimes[flag.name]?.killed ?? false
             evaluatedAgainst[flag.name] = state
             let machine = RolloutStateMachine(rollout: flag.rollout!, guardrails: guardrailsByName, timing: environment.rolloutTiming)
             let due = machine.due(state, now: now)
-            guard !due.isEmpty else { continue }
+            if !due.isEmpty { dueByFlag.append((flag, due)) }
+        }
+        let cohorts = dueByFlag.isEmpty ? [:]
+            : try await RolloutStore.ledgerIDs(flags: dueByFlag.map(\.0.name), on: connection, schema: schema, logger: logger)
+
+        // Evaluate every due guardrail of every rollout at once.
+        var work: [(flag: String, guardrail: Guardrail, cohort: String?, control: String?)] = []
+        for (flag, due) in dueByFlag {
             // Each regex is built once per flag, and the control group's only when a due guardrail needs it.
             let cohort = cohorts[flag.name] ?? []
             let cohortRegex = QueryTemplate.regex(ids: cohort)
