@@ -19,17 +19,22 @@ struct BackupCommandTests {
 
         """
 
-    @Test("backup run, drill and list work end to end, and an unknown schedule is named with a suggestion")
-    func runDrillList() async throws {
+    /// Three tenants and the nightly schedule, with backups going to a fresh directory.
+    func workspace() async throws -> (TestDatabase, URL, URL, [String: String]) {
         let db = try await TestPostgres.createDatabase()
-        defer { Task { await db.drop() } }
         let backups = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-cli-backups-\(UUID().uuidString)")
         let dir = try Fixtures.writeWorkspace(files: [
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3),
             "manifests/backups.yaml": Self.schedule,
             "environments/local.yaml": Fixtures.localEnvironmentYAML + "  backups: {directory: \"${GUARDRAIL_BACKUP_DIR}\"}\n",
         ])
-        let env = ["DATABASE_URL": db.urlString, "GUARDRAIL_BACKUP_DIR": backups.path]
+        return (db, dir, backups, ["DATABASE_URL": db.urlString, "GUARDRAIL_BACKUP_DIR": backups.path])
+    }
+
+    @Test("backup run, drill and list work end to end, and an unknown schedule is named with a suggestion")
+    func runDrillList() async throws {
+        let (db, dir, backups, env) = try await workspace()
+        defer { Task { await db.drop() } }
         var transcript = ""
         func run(_ args: [String]) throws -> CommandResult {
             let r = try CommandRunner.run(args, in: dir, environment: env)
@@ -69,15 +74,8 @@ struct BackupCommandTests {
 
     @Test("backup tick runs the due backup and the due drill once; a second tick finds both taken")
     func tickRunsDueWorkOnce() async throws {
-        let db = try await TestPostgres.createDatabase()
+        let (db, dir, backups, env) = try await workspace()
         defer { Task { await db.drop() } }
-        let backups = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-cli-backups-\(UUID().uuidString)")
-        let dir = try Fixtures.writeWorkspace(files: [
-            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3),
-            "manifests/backups.yaml": Self.schedule,
-            "environments/local.yaml": Fixtures.localEnvironmentYAML + "  backups: {directory: \"${GUARDRAIL_BACKUP_DIR}\"}\n",
-        ])
-        let env = ["DATABASE_URL": db.urlString, "GUARDRAIL_BACKUP_DIR": backups.path]
         #expect(try CommandRunner.run(["apply", "--env", "local", "--auto-approve"], in: dir, environment: env).status == 0)
         let first = try CommandRunner.run(["backup", "tick", "--env", "local"], in: dir, environment: env)
         #expect(first.status == 0, "\(first.output)")

@@ -12,26 +12,9 @@ struct ControllerProcessTests {
     static func workspace(_ db: TestDatabase, prometheus: String) throws -> URL {
         try Fixtures.writeWorkspace(files: [
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 30),
-            "manifests/flags.yaml": """
-                apiVersion: guardrail/v1
-                kind: Guardrail
-                metadata: {name: always-fine}
-                spec: {query: 'sum(vector(0.001))', max: 0.05, interval: 1s, failures: 2}
-                ---
-                apiVersion: guardrail/v1
-                kind: FeatureFlag
-                metadata: {name: launch.test}
-                spec:
-                  enabled: true
-                  rollout:
-                    phases:
-                      - {name: internal, tenants: {selector: {cohort: internal}}, bake: 3s}
-                      - {name: canary, percent: 10, bake: 3s}
-                      - {percent: 50, bake: 3s}
-                      - {percent: 100}
-                    guardrails: [always-fine]
-
-                """,
+            "manifests/flags.yaml": Fixtures.rolloutYAML(guardrail: "always-fine", spec: "{query: 'sum(vector(0.001))', max: 0.05, interval: 1s, failures: 2}",
+                                                         phases: ["{name: internal, tenants: {selector: {cohort: internal}}, bake: 3s}",
+                                                                  "{name: canary, percent: 10, bake: 3s}", "{percent: 50, bake: 3s}", "{percent: 100}"]),
             "environments/local.yaml": """
                 apiVersion: guardrail/v1
                 kind: Environment

@@ -230,22 +230,9 @@ struct ReconcilerTests {
         let db = try await TestPostgres.createDatabase()
         let dir = try Fixtures.writeWorkspace(files: [
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 20),
-            "manifests/flags.yaml": """
-                apiVersion: guardrail/v1
-                kind: Guardrail
-                metadata: {name: fine}
-                spec: {query: 'sum(vector(0.001))', max: 0.05, interval: 1s, errorLimit: 100}
-                ---
-                apiVersion: guardrail/v1
-                kind: FeatureFlag
-                metadata: {name: launch.test}
-                spec:
-                  enabled: true
-                  rollout:
-                    phases: [{name: internal, tenants: {selector: {cohort: internal}}, bake: 1s}, {percent: 50, bake: 1s}, {percent: 100}]
-                    guardrails: [fine]
-
-                """,
+            "manifests/flags.yaml": Fixtures.rolloutYAML(guardrail: "fine", spec: "{query: 'sum(vector(0.001))', max: 0.05, interval: 1s, errorLimit: 100}",
+                                                         phases: ["{name: internal, tenants: {selector: {cohort: internal}}, bake: 1s}",
+                                                                  "{percent: 50, bake: 1s}", "{percent: 100}"]),
             "environments/local.yaml": Self.environment(db, drift: "tenant: enforce, flag: enforce, guardrail: enforce")
                 .replacingOccurrences(of: "  controller:", with: "  prometheus: {url: \"\(prometheus.url)\"}\n  controller:"),
         ])

@@ -91,4 +91,26 @@ public enum Fixtures {
         }
         return root
     }
+
+    /// A guardrail named `guardrail` with the given flow-style spec, and the flag `launch.test`
+    /// rolling out through `phases` (flow-style list items) watched by it.
+    public static func rolloutYAML(guardrail: String, spec: String, phases: [String]) -> String {
+        """
+        apiVersion: guardrail/v1
+        kind: Guardrail
+        metadata: {name: \(guardrail)}
+        spec: \(spec)
+        ---
+        apiVersion: guardrail/v1
+        kind: FeatureFlag
+        metadata: {name: launch.test}
+        spec:
+          enabled: true
+          rollout:
+            phases:
+        \(phases.map { "      - " + $0 }.joined(separator: "\n"))
+            guardrails: [\(guardrail)]
+
+        """
+    }
 }
