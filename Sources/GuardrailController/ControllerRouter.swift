@@ -210,6 +210,7 @@ struct StatusDocument: Encodable {
         var reported: [[String: String]]
         var unsettled: [String]
         var errors: [String]
+        var stepSeconds: [String: Double]
     }
 
     struct RolloutLine: Encodable {
@@ -237,7 +238,7 @@ struct StatusDocument: Encodable {
                 Tick(startedAt: iso.string(from: t.startedAt), durationSeconds: t.duration,
                      plan: t.plan.map { ["add": $0.add, "change": $0.change, "destroy": $0.destroy] },
                      driftByKind: t.driftByKind, applied: t.applied, reported: t.reported.map { ["address": $0.address, "reason": $0.reason] },
-                     unsettled: t.unsettled, errors: t.errors)
+                     unsettled: t.unsettled, errors: t.errors, stepSeconds: t.steps)
             },
             rollouts: (tick?.rollouts ?? []).map { RolloutLine(flag: $0.flag, status: $0.status, phase: $0.phase + 1, phaseName: $0.phaseName) },
             flags: snapshot.flags.mapValues { $0.killed ? 0 : $0.cohort.count })

@@ -140,17 +140,20 @@ def bench_controller():
             except Exception:
                 pass
             time.sleep(0.2)
-        durations, seen = [], set()
+        durations, seen, steps = [], set(), {}
         while len(durations) < max(5, RUNS) and time.time() < deadline + 60:
             tick = json.load(urllib.request.urlopen(base + "/v1/status", timeout=2)).get("lastTick") or {}
             if tick.get("startedAt") and tick["startedAt"] not in seen:
                 seen.add(tick["startedAt"])
                 if not tick.get("errors") and len(seen) > 1:  # the first tick loads the manifests
                     durations.append(tick["durationSeconds"])
+                    for step, secs in (tick.get("stepSeconds") or {}).items():
+                        steps.setdefault(step, []).append(secs)
             time.sleep(0.3)
         rss_kb = int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{proc.pid}/status").read()).group(1))
         floor_t = timed(lambda: psql("bench_ctl", "-c", "SELECT name, id, display_name, status, labels FROM guardrail.tenants"))
-        report("controller: no-change tick", statistics.median(durations), floor_t, "psql SELECT of the tenants", (0.150,))
+        split = ", ".join(f"{k} {statistics.median(v) * 1000:.0f} ms" for k, v in sorted(steps.items()))
+        report("controller: no-change tick", statistics.median(durations), floor_t, f"psql SELECT of the tenants; split: {split}", (0.150,))
         # OFREP is served by every replica; load a standby, as applications would, so the leader's
         # ticks do not compete with the load on this two-core machine.
         s = socket.socket(); s.bind(("127.0.0.1", 0)); reader_port = s.getsockname()[1]; s.close()

@@ -52,6 +52,8 @@ public final class Reconciler: @unchecked Sendable {
         public var rollouts: [RolloutTickResult] = []
         public var backups: BackupRunner.TickReport?
         public var errors: [String] = []
+        /// Seconds spent in each step: plan, corrections, rollouts, backups.
+        public var steps: [String: Double] = [:]
 
         public init(startedAt: Date) { self.startedAt = startedAt }
     }
@@ -92,8 +94,12 @@ public final class Reconciler: @unchecked Sendable {
 
             let session = try await openSession(environment, fence: fence)
             await correctDrift(session, configuration: configuration, environment: environment, report: &report)
+            var mark = Date()
             await runRollouts(session, environment: environment, report: &report)
+            report.steps["rollouts"] = Date().timeIntervalSince(mark)
+            mark = Date()
             await runBackups(environment, fence: fence, report: &report)
+            report.steps["backups"] = Date().timeIntervalSince(mark)
         } catch let lost as LeaderFence.Lost {
             report.errors.append("\(lost)")
             log(.warning, "leader", "stepping down", ["reason": "\(lost)"])
@@ -175,8 +181,11 @@ public final class Reconciler: @unchecked Sendable {
     /// Plans, then applies the corrections the drift policy allows, one kind group per transaction.
     private func correctDrift(_ session: Session, configuration: Configuration, environment: ResolvedEnvironment, report: inout TickReport) async {
         let plan: Plan
+        let planStarted = Date()
+        defer { report.steps["plan"] = report.steps["plan"] ?? Date().timeIntervalSince(planStarted) }
         do {
             plan = try await session.plan(configuration, gitCommit: workspace.gitCommit(), now: now(), checkRules: report.manifestsReloaded)
+            report.steps["plan"] = Date().timeIntervalSince(planStarted)
         } catch let lost as LeaderFence.Lost {
             report.errors.append("\(lost)")
             return
@@ -200,6 +209,8 @@ public final class Reconciler: @unchecked Sendable {
                 ["action": change.action.rawValue, "repeats": "\(repeats)", "reason": change.reason])
         }
         guard !apply.isEmpty else { return }
+        let correctionsStarted = Date()
+        defer { report.steps["corrections"] = Date().timeIntervalSince(correctionsStarted) }
         do {
             try await session.acquireLock(timeout: .seconds(2), applicationName: "guardrail controller \(holder) apply lock")
         } catch {
