@@ -31,13 +31,15 @@ extension Session {
         guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger), version >= FlagStore.sinceSchemaVersion else {
             return []
         }
-        let (flags, guardrails, tenants, runtimes) = try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger,
-                                                                                   context: "reading rollouts") { c in
+        // Tenants are read only when a step needs them (a control group, a cohort change): most
+        // ticks of a large estate have neither.
+        let (flags, guardrails, runtimes) = try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger,
+                                                                            context: "reading rollouts") { c in
             (try await FlagStore.observe(c, schema: schema, logger: logger),
              try await GuardrailStore.observe(c, schema: schema, logger: logger),
-             try await TenantStore.observe(c, schema: schema, logger: logger),
              try await RolloutStore.observe(c, schema: schema, logger: logger))
         }
+        var loadedTenants: [Tenant]?
         let guardrailsByName = Dictionary(guardrails.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let active = flags.filter { $0.enabled && $0.rollout != nil && runtimes[$0.name]?.rollout != nil }
 
@@ -63,6 +65,8 @@ extension Session {
             let cohortRegex = QueryTemplate.regex(ids: cohort)
             var controlRegex: String?
             if due.contains(where: { guardrailsByName[$0].map(QueryTemplate.needsControl) == true }) {
+                if loadedTenants == nil { loadedTenants = try await TenantStore.observe(connection, schema: schema, logger: logger) }
+                let tenants = loadedTenants!
                 let inCohort = Set(cohort)
                 controlRegex = QueryTemplate.regex(ids: CohortPlan(flag: flag, tenants: tenants).rankedIDs.filter { !inCohort.contains($0) })
             }
@@ -86,6 +90,7 @@ extension Session {
             let fresh = try await RolloutStore.observe(c, schema: schema, logger: logger, only: active.map(\.name), forUpdate: true)
             var batch = RolloutBatch()
             var results: [RolloutTickResult] = []
+            var tenantsNow = loadedTenants
             for flag in active {
                 guard let rollout = flag.rollout, var state = fresh[flag.name]?.rollout else { continue }
                 state.killed = fresh[flag.name]?.killed ?? false
@@ -97,7 +102,9 @@ extension Session {
                 let mine = unchanged ? (verdicts[flag.name] ?? []).sorted { $0.guardrail < $1.guardrail } : []
                 let (next, actions) = machine.handle(state, .tick(mine), now: now)
                 if next != state || !actions.isEmpty {
-                    batch.apply(flag: flag, state: next, actions: actions, tenants: tenants, actor: actor)
+                    let changesCohort = actions.contains { if case .updateCohort = $0 { true } else { false } }
+                    if changesCohort, tenantsNow == nil { tenantsNow = try await TenantStore.observe(c, schema: schema, logger: logger) }
+                    batch.apply(flag: flag, state: next, actions: actions, tenants: tenantsNow ?? [], actor: actor)
                 }
                 results.append(RolloutTickResult(flag: flag.name, status: next.displayStatus, phase: next.phase, phaseName: machine.phaseName(next.phase),
                                                  verdicts: mine, decisions: actions.compactMap { if case .record(let d) = $0 { d } else { nil } }))
