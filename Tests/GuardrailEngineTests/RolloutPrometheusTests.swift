@@ -43,6 +43,15 @@ struct RolloutPrometheusTests {
             return (row[0] ?? "", Int(row[1] ?? "") ?? -1)
         }
 
+        /// Healthy traffic, apply, then ticks until the canary phase; returns the canary cohort.
+        func startAtCanary() async throws -> Set<String> {
+            try serve(errors: 1)
+            try await waitForPrometheus(#"count(gr_requests{suite="\#(suite)"})"#) { $0 == .value(Double(configuration.tenants.count)) }
+            _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "tester")
+            try await tick(until: { _, phase in phase == 1 }, timeout: 30)
+            return try await enabledIDs()
+        }
+
         /// Ticks every 200 ms until `done` or the timeout; returns the phases seen.
         @discardableResult
         func tick(until done: (String, Int) -> Bool, timeout: Double) async throws -> [Int] {
@@ -124,11 +133,7 @@ struct RolloutPrometheusTests {
     func compareToControlBreaches() async throws {
         let r = try await rig(condition: .compareToControl(maxRatio: 1.5))
         defer { Task { await r.close() } }
-        try r.serve(errors: 1)
-        try await r.waitForPrometheus(#"count(gr_requests{suite="\#(r.suite)"})"#) { $0 == .value(30) }
-        _ = try await r.session.apply(try await r.session.plan(r.configuration), overrides: HazardOverrides(), osUser: "tester")
-        try await r.tick(until: { _, phase in phase == 1 }, timeout: 30)
-        let canary = try await r.enabledIDs()
+        let canary = try await r.startAtCanary()
         // The control group (everyone else) stays at 0.1%; the cohort goes to 3%: 30x worse.
         try r.serve(errors: 30, only: canary)
         try await r.waitForPrometheus(#"sum(gr_errors{suite="\#(r.suite)"})"#) { if case .value(let v) = $0 { v >= Double(canary.count * 30) } else { false } }
@@ -147,11 +152,7 @@ struct RolloutPrometheusTests {
     func canaryBreachRollsBack() async throws {
         let r = try await rig()
         defer { Task { await r.close() } }
-        try r.serve(errors: 1)
-        try await r.waitForPrometheus(#"count(gr_requests{suite="\#(r.suite)"})"#) { $0 == .value(30) }
-        _ = try await r.session.apply(try await r.session.plan(r.configuration), overrides: HazardOverrides(), osUser: "tester")
-        try await r.tick(until: { _, phase in phase == 1 }, timeout: 30)
-        let canary = try await r.enabledIDs()
+        let canary = try await r.startAtCanary()
         #expect(canary.count == 4, "internal tenant plus 10% of 30")
 
         try r.serve(errors: 300, only: canary)

@@ -131,15 +131,19 @@ def bench_controller():
     proc = subprocess.Popen([G, "controller", "--env", "local", "--listen", f"127.0.0.1:{port}", "--replica", "bench"], env=cenv, cwd=root,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
+    def wait_for_status(url, key, seconds=60):
+        """Polls /v1/status until it has `key` (the first tick, the flag snapshot)."""
+        deadline = time.time() + seconds
         while time.time() < deadline:
             try:
-                if json.load(urllib.request.urlopen(base + "/v1/status", timeout=2)).get("lastTick"):
-                    break
+                if json.load(urllib.request.urlopen(url + "/v1/status", timeout=2)).get(key):
+                    return
             except Exception:
                 pass
             time.sleep(0.2)
+    try:
+        wait_for_status(base, "lastTick")
+        deadline = time.time() + 60
         durations, seen, steps = [], set(), {}
         while len(durations) < max(5, RUNS) and time.time() < deadline + 60:
             tick = json.load(urllib.request.urlopen(base + "/v1/status", timeout=2)).get("lastTick") or {}
@@ -161,14 +165,7 @@ def bench_controller():
                                   env=cenv, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         rbase = f"http://127.0.0.1:{reader_port}"
         try:
-            deadline = time.time() + 60
-            while time.time() < deadline:
-                try:
-                    if json.load(urllib.request.urlopen(rbase + "/v1/status", timeout=2)).get("flags"):
-                        break
-                except Exception:
-                    pass
-                time.sleep(0.2)
+            wait_for_status(rbase, "flags")
             lua = os.path.join(os.environ.get("BENCH_DIR", "/tmp"), "ofrep.lua")
             with open(lua, "w") as f:
                 f.write('wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
