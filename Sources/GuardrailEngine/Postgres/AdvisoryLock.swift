@@ -88,6 +88,8 @@ public final class AdvisoryLock: @unchecked Sendable {
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1
               AND l.classid = \(high)::oid AND l.objid = \(low)::oid
+              -- Advisory locks belong to one database; another database's lock with the same key is not ours.
+              AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
             """, logger: logger)
         for try await (name, pid, since, user) in rows.decode((String?, Int, Date?, String?).self) {
             return Holder(applicationName: name ?? "", pid: pid, since: since, user: user)
