@@ -58,7 +58,13 @@ struct ApplyCommand: AsyncParsableCommand {
                     try await session.plan(configuration, targets: target, gitCommit: global.workspace.gitCommit())
                 }
             }
-            Console.out(TextPlanRenderer(color: color, overrides: overrides).render(plan))
+            // The plan text is rendered on another core while Postgres applies, when nobody has to
+            // read it first; it is printed before the outcome either way.
+            let renderer = TextPlanRenderer(color: color, overrides: overrides)
+            let needsConfirmation = savedPlan == nil && !autoApprove
+            if !plan.hasChanges || !plan.blockingHazards(overrides).isEmpty || needsConfirmation {
+                Console.out(renderer.render(plan))
+            }
             guard plan.hasChanges else {
                 await session.close()
                 return
@@ -69,7 +75,7 @@ struct ApplyCommand: AsyncParsableCommand {
                 }).description)
                 throw ExitCode.failure
             }
-            if savedPlan == nil, !autoApprove {
+            if needsConfirmation {
                 guard Console.stdinIsTerminal else {
                     Console.error("error: apply needs confirmation, and standard input is not a terminal\n  Pass --auto-approve to apply without asking, or save a plan with `guardrail plan --out FILE` and apply that.")
                     throw ExitCode.failure
@@ -80,7 +86,15 @@ struct ApplyCommand: AsyncParsableCommand {
                     throw ExitCode.failure
                 }
             }
-            let report = try await withDiagnostics { try await session.apply(plan, overrides: overrides, osUser: user) }
+            let text = needsConfirmation ? nil : Task { renderer.render(plan) }
+            let report: Session.ApplyReport
+            do {
+                report = try await session.apply(plan, overrides: overrides, osUser: user)
+            } catch {
+                if let text { Console.out(await text.value) }
+                report = try withDiagnostics { throw error }
+            }
+            if let text { Console.out(await text.value) }
             for step in report.alertSteps { Console.out("alerts: \(step)\n") }
             let s = report.summary
             Console.out("\nApply complete! Resources: \(s.add) added, \(s.change) changed, \(s.destroy) destroyed.\n")

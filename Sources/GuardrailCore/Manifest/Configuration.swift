@@ -1,3 +1,5 @@
+import Dispatch
+
 /// Everything the configuration folders declare, decoded and cross-checked.
 public struct Configuration: Sendable {
     public var tenants: [Tenant] = []
@@ -65,14 +67,19 @@ public enum ConfigurationLoader {
     static let documentKeys = ["apiVersion", "kind", "metadata", "spec"]
     static let metadataKeys = ["name", "labels", "annotations"]
 
-    public static func load(_ sources: [ManifestSource]) -> (Configuration, Diagnostics) {
+    /// Large files are cut into runs of whole documents (`DocumentChunks`) that are parsed and decoded
+    /// on every core; the checks across documents then run in file order, so the result is the same
+    /// as reading each file as one stream. `minimumPieceSize` is the smallest run (tests pass `.max`).
+    public static func load(_ sources: [ManifestSource], minimumPieceSize: Int = DocumentChunks.minimumSize) -> (Configuration, Diagnostics) {
         let diagnostics = Diagnostics()
         var configuration = Configuration()
         var firstSeen: [Address: SourceLocation] = [:]
         var tenantIDs: [String: (name: String, location: SourceLocation)] = [:]
         var references: [ManifestReference] = []
 
-        for source in sources.sorted(by: { $0.path < $1.path }) {
+        var pieces: [Piece] = []
+        let sorted = sources.sorted(by: { $0.path < $1.path })
+        for (sourceIndex, source) in sorted.enumerated() {
             configuration.files.append(source.path)
             let folder = source.path.split(separator: "/").first.map(String.init) ?? ""
             if folder == "alerts" {
@@ -92,57 +99,57 @@ public enum ConfigurationLoader {
                 }
                 continue
             }
-            let parsed = YAMLParser.parse(source.bytes, file: source.path)
-            diagnostics.append(contentsOf: parsed.diagnostics)
-            let reader = NodeReader(file: source.path, diagnostics: diagnostics)
-            for document in parsed.documents {
-                guard let envelope = decodeEnvelope(document, reader: reader, folder: folder) else { continue }
-                let (kind, metadata, spec) = envelope
+            for run in DocumentChunks.split(source.bytes, minimumSize: minimumPieceSize) {
+                pieces.append(Piece(source: sourceIndex, path: source.path, folder: folder, range: run.range, firstLine: run.firstLine))
+            }
+        }
+        // Parse and decode every piece on every core; each piece has its own diagnostics.
+        let decoded = decodePieces(pieces, sources: sorted)
+        var stoppedFile: Int?
+        for (piece, chunk) in zip(pieces, decoded) {
+            // After a syntax error nothing more of that file is read, as if it had been one stream.
+            if stoppedFile == piece.source { continue }
+            if chunk.stoppedBySyntaxError { stoppedFile = piece.source }
+            diagnostics.append(contentsOf: chunk.diagnostics)
+            references.append(contentsOf: chunk.references)
+            let reader = NodeReader(file: piece.path, diagnostics: diagnostics)
+            for document in chunk.documents {
+                let metadata = document.metadata
                 let address: Address
-                switch kind {
-                case Environment.kind:
-                    let stem = fileStem(source.path)
-                    guard let environment = Environment.decode(metadata: metadata, spec: spec, fileStem: stem) else { continue }
+                switch document.object {
+                case .environment(let environment):
                     address = Address(prefix: "environment", name: environment.name)
                     if firstSeen[address] == nil { configuration.environments[environment.name] = environment }
-                case Tenant.kind:
-                    guard let tenant = Tenant.decode(metadata: metadata, spec: spec) else { continue }
+                case .tenant(let tenant, let idMark):
                     address = tenant.address
                     if let other = tenantIDs[tenant.id], other.name != tenant.name {
                         reader.error("duplicate tenant id \(tenant.id)",
                                      detail: "Tenant \"\(other.name)\" at \(other.location) already has this id; every tenant needs its own.",
-                                     at: spec.node("id")?.mark ?? metadata.nameMark)
+                                     at: idMark ?? metadata.nameMark)
                         continue
                     }
                     if firstSeen[address] == nil {
                         configuration.tenants.append(tenant)
                         tenantIDs[tenant.id] = (tenant.name, metadata.nameLocation)
                     }
-                case BackupSchedule.kind:
-                    guard let schedule = BackupSchedule.decode(metadata: metadata, spec: spec) else { continue }
+                case .backupSchedule(let schedule):
                     address = schedule.address
                     if firstSeen[address] == nil { configuration.backupSchedules.append(schedule) }
-                case RowLevelSecurity.kind:
-                    guard let rls = RowLevelSecurity.decode(metadata: metadata, spec: spec) else { continue }
+                case .rowLevelSecurity(let rls):
                     address = rls.address
                     if firstSeen[address] == nil { configuration.rowLevelSecurity.append(rls) }
-                case RoleGrants.kind:
-                    guard let grants = RoleGrants.decode(metadata: metadata, spec: spec) else { continue }
+                case .roleGrants(let grants):
                     address = grants.address
                     if firstSeen[address] == nil { configuration.roleGrants.append(grants) }
-                case FeatureFlag.kind:
-                    guard let flag = FeatureFlag.decode(metadata: metadata, spec: spec, references: &references) else { continue }
+                case .flag(let flag):
                     address = flag.address
                     if firstSeen[address] == nil { configuration.flags.append(flag) }
-                case Guardrail.kind:
-                    guard let guardrail = Guardrail.decode(metadata: metadata, spec: spec) else { continue }
+                case .guardrail(let guardrail):
                     address = guardrail.address
                     if firstSeen[address] == nil { configuration.guardrails.append(guardrail) }
-                default:
-                    continue
                 }
                 if let first = firstSeen[address] {
-                    reader.error("duplicate \(kind) name \"\(metadata.name)\"",
+                    reader.error("duplicate \(document.kind) name \"\(metadata.name)\"",
                                  detail: "\(address) is already declared at \(first); names are unique within a kind.",
                                  at: metadata.nameMark)
                 } else {
@@ -155,6 +162,101 @@ public enum ConfigurationLoader {
         ManifestReference.check(references, target: "tenant", known: configuration.tenants.map(\.name), into: diagnostics)
         ManifestReference.check(references, target: "guardrail", known: configuration.guardrails.map(\.name), into: diagnostics)
         return (configuration, diagnostics)
+    }
+
+    /// A run of whole documents of one file: the unit that is parsed and decoded on its own core.
+    struct Piece: Sendable {
+        var source: Int
+        var path: String
+        var folder: String
+        var range: Range<Int>
+        var firstLine: Int
+    }
+
+    /// One document decoded into its kind's value, before the checks across documents.
+    enum DecodedObject: Sendable {
+        case environment(Environment)
+        case tenant(Tenant, idMark: YAMLMark?)
+        case backupSchedule(BackupSchedule)
+        case rowLevelSecurity(RowLevelSecurity)
+        case roleGrants(RoleGrants)
+        case flag(FeatureFlag)
+        case guardrail(Guardrail)
+    }
+
+    struct DecodedDocument: Sendable {
+        var kind: String
+        var metadata: ObjectMetadata
+        var object: DecodedObject
+    }
+
+    struct DecodedPiece: Sendable {
+        var documents: [DecodedDocument] = []
+        var diagnostics: [Diagnostic] = []
+        var references: [ManifestReference] = []
+        var stoppedBySyntaxError = false
+    }
+
+    /// Decodes the pieces in parallel; the result is in the pieces' order.
+    static func decodePieces(_ pieces: [Piece], sources: [ManifestSource]) -> [DecodedPiece] {
+        /// Each iteration writes only its own slot.
+        struct Slots: @unchecked Sendable { let buffer: UnsafeMutableBufferPointer<DecodedPiece> }
+        let results = Slots(buffer: .allocate(capacity: pieces.count))
+        results.buffer.initialize(repeating: DecodedPiece())
+        defer { results.buffer.deallocate() }
+        let decode: @Sendable (Int) -> Void = { i in
+            let piece = pieces[i]
+            sources[piece.source].bytes.withUnsafeBufferPointer { all in
+                results.buffer[i] = decodePiece(UnsafeBufferPointer(rebasing: all[piece.range]), piece: piece)
+            }
+        }
+        if pieces.count > 1 {
+            DispatchQueue.concurrentPerform(iterations: pieces.count, execute: decode)
+        } else {
+            pieces.indices.forEach(decode)
+        }
+        let out = Array(results.buffer)
+        results.buffer.deinitialize()
+        return out
+    }
+
+    static func decodePiece(_ bytes: UnsafeBufferPointer<UInt8>, piece: Piece) -> DecodedPiece {
+        let diagnostics = Diagnostics()
+        let reader = NodeReader(file: piece.path, diagnostics: diagnostics)
+        var out = DecodedPiece()
+        let syntax = YAMLParser.parse(bytes, file: piece.path, firstLine: piece.firstLine) { document in
+            guard let (kind, metadata, spec) = decodeEnvelope(document, reader: reader, folder: piece.folder) else { return }
+            let object: DecodedObject
+            switch kind {
+            case Environment.kind:
+                guard let environment = Environment.decode(metadata: metadata, spec: spec, fileStem: fileStem(piece.path)) else { return }
+                object = .environment(environment)
+            case Tenant.kind:
+                guard let tenant = Tenant.decode(metadata: metadata, spec: spec) else { return }
+                object = .tenant(tenant, idMark: spec.node("id")?.mark)
+            case BackupSchedule.kind:
+                guard let schedule = BackupSchedule.decode(metadata: metadata, spec: spec) else { return }
+                object = .backupSchedule(schedule)
+            case RowLevelSecurity.kind:
+                guard let rls = RowLevelSecurity.decode(metadata: metadata, spec: spec) else { return }
+                object = .rowLevelSecurity(rls)
+            case RoleGrants.kind:
+                guard let grants = RoleGrants.decode(metadata: metadata, spec: spec) else { return }
+                object = .roleGrants(grants)
+            case FeatureFlag.kind:
+                guard let flag = FeatureFlag.decode(metadata: metadata, spec: spec, references: &out.references) else { return }
+                object = .flag(flag)
+            case Guardrail.kind:
+                guard let guardrail = Guardrail.decode(metadata: metadata, spec: spec) else { return }
+                object = .guardrail(guardrail)
+            default:
+                return
+            }
+            out.documents.append(DecodedDocument(kind: kind, metadata: metadata, object: object))
+        }
+        out.diagnostics = diagnostics.all + syntax
+        out.stoppedBySyntaxError = !syntax.isEmpty
+        return out
     }
 
     static func fileStem(_ path: String) -> String {

@@ -59,44 +59,44 @@ public struct NodeReader: Sendable {
         return FieldReader(reader: self, context: context, mark: mapping.mark, entries: entries)
     }
 
-    public func string(_ node: YAMLNode, _ what: String) -> String? {
+    public func string(_ node: YAMLNode, _ what: @autoclosure () -> String) -> String? {
         guard case .scalar(let scalar) = node else {
-            error("\(what) must be a string", detail: "Found \(node.kindDescription).", at: node.mark)
+            error("\(what()) must be a string", detail: "Found \(node.kindDescription).", at: node.mark)
             return nil
         }
         switch scalar.resolved {
         case .string(let value):
             return value
         case .null:
-            error("\(what) must be a string", detail: "It is empty (null); give it a value or remove the key.", at: node.mark)
+            error("\(what()) must be a string", detail: "It is empty (null); give it a value or remove the key.", at: node.mark)
         default:
             // Rejecting `version: 1.10` here beats silently storing "1.1".
-            error("\(what) must be a string", detail: "Found \(scalar.resolved.kindDescription) `\(scalar.value)`; quote it (\"\(scalar.value)\") if you meant the text.", at: node.mark)
+            error("\(what()) must be a string", detail: "Found \(scalar.resolved.kindDescription) `\(scalar.value)`; quote it (\"\(scalar.value)\") if you meant the text.", at: node.mark)
         }
         return nil
     }
 
-    public func bool(_ node: YAMLNode, _ what: String) -> Bool? {
+    public func bool(_ node: YAMLNode, _ what: @autoclosure () -> String) -> Bool? {
         if case .scalar(let scalar) = node, case .bool(let value) = scalar.resolved { return value }
         let found = (node.scalarText.map { "`\($0)`" }) ?? node.kindDescription
-        error("\(what) must be true or false", detail: "Found \(found); YAML's yes/no/on/off are not booleans here.", at: node.mark)
+        error("\(what()) must be true or false", detail: "Found \(found); YAML's yes/no/on/off are not booleans here.", at: node.mark)
         return nil
     }
 
-    public func int(_ node: YAMLNode, _ what: String, range: ClosedRange<Int>? = nil) -> Int? {
+    public func int(_ node: YAMLNode, _ what: @autoclosure () -> String, range: ClosedRange<Int>? = nil) -> Int? {
         guard case .scalar(let scalar) = node, case .int(let value) = scalar.resolved else {
             let found = (node.scalarText.map { "`\($0)`" }) ?? node.kindDescription
-            error("\(what) must be a whole number", detail: "Found \(found).", at: node.mark)
+            error("\(what()) must be a whole number", detail: "Found \(found).", at: node.mark)
             return nil
         }
         if let range, !range.contains(value) {
-            error("\(what) is out of range", detail: "It must be between \(range.lowerBound) and \(range.upperBound); found \(value).", at: node.mark)
+            error("\(what()) is out of range", detail: "It must be between \(range.lowerBound) and \(range.upperBound); found \(value).", at: node.mark)
             return nil
         }
         return value
     }
 
-    public func number(_ node: YAMLNode, _ what: String) -> Double? {
+    public func number(_ node: YAMLNode, _ what: @autoclosure () -> String) -> Double? {
         if case .scalar(let scalar) = node {
             switch scalar.resolved {
             case .int(let v): return Double(v)
@@ -105,69 +105,69 @@ public struct NodeReader: Sendable {
             }
         }
         let found = (node.scalarText.map { "`\($0)`" }) ?? node.kindDescription
-        error("\(what) must be a number", detail: "Found \(found).", at: node.mark)
+        error("\(what()) must be a number", detail: "Found \(found).", at: node.mark)
         return nil
     }
 
-    public func uuid(_ node: YAMLNode, _ what: String) -> String? {
-        guard let text = string(node, what) else { return nil }
+    public func uuid(_ node: YAMLNode, _ what: @autoclosure () -> String) -> String? {
+        guard let text = string(node, what()) else { return nil }
         guard let uuid = CanonicalUUID.parse(text) else {
-            error("\(what) is not a valid UUID", detail: "Found \"\(text)\"; a UUID looks like 3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c11.", at: node.mark)
+            error("\(what()) is not a valid UUID", detail: "Found \"\(text)\"; a UUID looks like 3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c11.", at: node.mark)
             return nil
         }
         return uuid
     }
 
-    public func duration(_ node: YAMLNode, _ what: String) -> GuardrailDuration? {
+    public func duration(_ node: YAMLNode, _ what: @autoclosure () -> String) -> GuardrailDuration? {
         guard case .scalar(let scalar) = node else {
-            error("\(what) must be a duration", detail: "Found \(node.kindDescription).", at: node.mark)
+            error("\(what()) must be a duration", detail: "Found \(node.kindDescription).", at: node.mark)
             return nil
         }
         switch GuardrailDuration.parse(scalar.value) {
         case .success(let d): return d
         case .failure(let problem):
-            error("\(what) is not a valid duration", detail: "\(problem.message) Durations look like 90s, 5m, 1h30m or 7d.", at: node.mark)
+            error("\(what()) is not a valid duration", detail: "\(problem.message) Durations look like 90s, 5m, 1h30m or 7d.", at: node.mark)
             return nil
         }
     }
 
-    public func stringList(_ node: YAMLNode, _ what: String) -> [(value: String, mark: YAMLMark)]? {
+    public func stringList(_ node: YAMLNode, _ what: @autoclosure () -> String) -> [(value: String, mark: YAMLMark)]? {
         guard case .sequence(let sequence) = node else {
             if case .scalar(let s) = node, s.resolved == .null { return [] }
-            error("\(what) must be a list", detail: "Found \(node.kindDescription); write it as [a, b] or as `- item` lines.", at: node.mark)
+            error("\(what()) must be a list", detail: "Found \(node.kindDescription); write it as [a, b] or as `- item` lines.", at: node.mark)
             return nil
         }
         var result: [(String, YAMLMark)] = []
         for item in sequence.items {
-            if let s = string(item, "an item of \(what)") { result.append((s, item.mark)) }
+            if let s = string(item, "an item of \(what())") { result.append((s, item.mark)) }
         }
         return result
     }
 
     /// A map of strings to strings, such as labels; keys are checked by `validateKey` when given.
-    public func stringMap(_ node: YAMLNode, _ what: String, validateKey: ((String) -> String?)? = nil,
+    public func stringMap(_ node: YAMLNode, _ what: @autoclosure () -> String, validateKey: ((String) -> String?)? = nil,
                           validateValue: ((String) -> String?)? = nil) -> [String: String]? {
         guard case .mapping(let mapping) = node else {
             if case .scalar(let s) = node, s.resolved == .null { return [:] }
-            error("\(what) must be a mapping", detail: "Found \(node.kindDescription).", at: node.mark)
+            error("\(what()) must be a mapping", detail: "Found \(node.kindDescription).", at: node.mark)
             return nil
         }
         var result: [String: String] = [:]
-        var seen: [String: YAMLMark] = [:]
-        for entry in mapping.entries {
-            guard let key = string(entry.key, "a key of \(what)") else { continue }
-            if let first = seen[key] {
-                error("duplicate key \"\(key)\" in \(what)", detail: "It is already set at line \(first.line), column \(first.column).", at: entry.key.mark)
+        result.reserveCapacity(mapping.entries.count)
+        for (i, entry) in mapping.entries.enumerated() {
+            guard let key = string(entry.key, "a key of \(what())") else { continue }
+            // Maps here are a handful of entries: a scan of the earlier keys beats a second dictionary.
+            if let first = mapping.entries[..<i].first(where: { $0.key.scalarText == key && !$0.key.isNonStringScalar }) {
+                error("duplicate key \"\(key)\" in \(what())", detail: "It is already set at line \(first.key.mark.line), column \(first.key.mark.column).", at: entry.key.mark)
                 continue
             }
-            seen[key] = entry.key.mark
             if let problem = validateKey?(key) {
-                error("invalid key \"\(key)\" in \(what)", detail: problem, at: entry.key.mark)
+                error("invalid key \"\(key)\" in \(what())", detail: problem, at: entry.key.mark)
                 continue
             }
-            guard let value = string(entry.value, "the value of \(what).\(key)") else { continue }
+            guard let value = string(entry.value, "the value of \(what()).\(key)") else { continue }
             if let problem = validateValue?(value) {
-                error("invalid value for \"\(key)\" in \(what)", detail: problem, at: entry.value.mark)
+                error("invalid value for \"\(key)\" in \(what())", detail: problem, at: entry.value.mark)
                 continue
             }
             result[key] = value
@@ -176,14 +176,14 @@ public struct NodeReader: Sendable {
     }
 
     /// One of a fixed set of words, with a suggestion for near misses.
-    public func oneOf<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ what: String, as type: T.Type) -> T? where T.RawValue == String {
-        guard let text = string(node, what) else { return nil }
+    public func oneOf<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ what: @autoclosure () -> String, as type: T.Type) -> T? where T.RawValue == String {
+        guard let text = string(node, what()) else { return nil }
         if let value = T(rawValue: text) { return value }
         let options = T.allCases.map(\.rawValue)
         var detail = ""
         if let suggestion = Suggestion.closest(to: text, among: options) { detail = "Did you mean \"\(suggestion)\"? " }
         detail += "It must be one of: \(options.joined(separator: ", "))."
-        error("\(what) has an unknown value \"\(text)\"", detail: detail, at: node.mark)
+        error("\(what()) has an unknown value \"\(text)\"", detail: detail, at: node.mark)
         return nil
     }
 }
@@ -192,6 +192,12 @@ extension YAMLNode {
     var scalarText: String? {
         if case .scalar(let s) = self { return s.value }
         return nil
+    }
+
+    /// A scalar that does not read as a string (`1`, `true`, `~`), so it is not a string key either.
+    var isNonStringScalar: Bool {
+        if case .scalar(let s) = self, case .string = s.resolved { return false }
+        return true
     }
 }
 
@@ -225,7 +231,7 @@ public struct FieldReader: Sendable {
         return nil
     }
 
-    private func value<T>(_ key: String, required: Bool, _ read: (YAMLNode, String) -> T?) -> T? {
+    private func value<T>(_ key: String, required: Bool, _ read: (YAMLNode, @autoclosure () -> String) -> T?) -> T? {
         guard let node = required ? self.required(key) : node(key) else { return nil }
         return read(node, "\(context).\(key)")
     }
@@ -236,16 +242,16 @@ public struct FieldReader: Sendable {
     public func number(_ key: String, required: Bool = false) -> Double? { value(key, required: required, reader.number) }
     public func duration(_ key: String, required: Bool = false) -> GuardrailDuration? { value(key, required: required, reader.duration) }
     public func int(_ key: String, required: Bool = false, range: ClosedRange<Int>? = nil) -> Int? {
-        value(key, required: required) { reader.int($0, $1, range: range) }
+        value(key, required: required) { reader.int($0, $1(), range: range) }
     }
     public func stringList(_ key: String, required: Bool = false) -> [(value: String, mark: YAMLMark)]? {
         value(key, required: required, reader.stringList)
     }
     public func oneOf<T: RawRepresentable & CaseIterable>(_ key: String, as type: T.Type, required: Bool = false) -> T? where T.RawValue == String {
-        value(key, required: required) { reader.oneOf($0, $1, as: type) }
+        value(key, required: required) { reader.oneOf($0, $1(), as: type) }
     }
     public func fields(_ key: String, allowed: [String], required: Bool = false) -> FieldReader? {
-        value(key, required: required) { reader.fields($0, $1, allowed: allowed) }
+        value(key, required: required) { reader.fields($0, $1(), allowed: allowed) }
     }
 }
 

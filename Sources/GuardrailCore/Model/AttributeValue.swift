@@ -65,12 +65,33 @@ public enum AttributeValue: Hashable, Sendable, Codable, CustomStringConvertible
 
     /// Canonical JSON text: keys sorted, no whitespace. The input to fingerprints.
     public var canonicalJSON: String {
+        var out = ""
+        appendCanonicalJSON(to: &out)
+        return out
+    }
+
+    /// `canonicalJSON`, appended to `out` without building the parts as strings of their own.
+    public func appendCanonicalJSON(to out: inout String) {
         switch self {
-        case .null, .bool, .int: description
-        case .double(let d): d.isFinite ? description : "null"
-        case .string(let s): Self.jsonQuote(s)
-        case .list(let l): "[" + l.map(\.canonicalJSON).joined(separator: ",") + "]"
-        case .map(let m): "{" + m.keys.sorted().map { Self.jsonQuote($0) + ":" + m[$0]!.canonicalJSON }.joined(separator: ",") + "}"
+        case .null, .bool, .int: out += description
+        case .double(let d): out += d.isFinite ? description : "null"
+        case .string(let s): TextEscaping.append(s, .json, quoted: true, to: &out)
+        case .list(let l):
+            out += "["
+            for (i, item) in l.enumerated() {
+                if i > 0 { out += "," }
+                item.appendCanonicalJSON(to: &out)
+            }
+            out += "]"
+        case .map(let m):
+            out += "{"
+            for (i, key) in m.keys.sorted().enumerated() {
+                if i > 0 { out += "," }
+                TextEscaping.append(key, .json, quoted: true, to: &out)
+                out += ":"
+                m[key]!.appendCanonicalJSON(to: &out)
+            }
+            out += "}"
         }
     }
 
@@ -114,20 +135,26 @@ extension String {
 /// `rules[2]` comes before `rules[10]`.
 public enum AttributeOrder {
     public static func precedes(_ a: String, _ b: String) -> Bool {
-        var i = a.unicodeScalars.makeIterator(), j = b.unicodeScalars.makeIterator()
+        var i = a.utf8.makeIterator(), j = b.utf8.makeIterator()
         var x = i.next(), y = j.next()
-        func number(_ first: inout Unicode.Scalar?, _ it: inout String.UnicodeScalarView.Iterator) -> Int {
+        func isDigit(_ c: UInt8?) -> Bool { c.map { $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") } ?? false }
+        /// Reads a run of ASCII digits as a number (saturating, so a long run cannot overflow).
+        func number(_ first: inout UInt8?, _ it: inout String.UTF8View.Iterator) -> Int {
             var n = 0
-            while let c = first, c.properties.numericType == .decimal, let d = Int(String(c)) { n = n * 10 + d; first = it.next() }
+            while let c = first, isDigit(c) {
+                n = n > (Int.max - 9) / 10 ? Int.max : n * 10 + Int(c - UInt8(ascii: "0"))
+                first = it.next()
+            }
             return n
         }
         while let p = x, let q = y {
-            if p.properties.numericType == .decimal, q.properties.numericType == .decimal {
+            if isDigit(p), isDigit(q) {
                 let m = number(&x, &i), n = number(&y, &j)
                 if m != n { return m < n }
                 continue
             }
-            if p != q { return p.value < q.value }
+            // UTF-8 byte order is code point order.
+            if p != q { return p < q }
             x = i.next()
             y = j.next()
         }

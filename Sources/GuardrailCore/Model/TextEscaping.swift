@@ -16,8 +16,20 @@ public enum TextEscaping {
     /// `s` escaped in `style`; inside double quotes (escaping `"` and `\` too) when `quoted`.
     public static func escape(_ s: String, _ style: Style, quoted: Bool) -> String {
         if isPlain(s, style, quoted: quoted) { return quoted ? "\"" + s + "\"" : s }
-        var out = quoted ? "\"" : ""
+        var out = ""
         out.reserveCapacity(s.utf8.count + 8)
+        append(s, style, quoted: quoted, to: &out)
+        return out
+    }
+
+    /// `escape`, appended to `out`: for writers that build one large text, such as a plan's JSON.
+    public static func append(_ s: String, _ style: Style, quoted: Bool, to out: inout String) {
+        if quoted { out += "\"" }
+        defer { if quoted { out += "\"" } }
+        if isPlain(s, style, quoted: quoted) {
+            out += s
+            return
+        }
         for scalar in s.unicodeScalars {
             let v = scalar.value
             switch scalar {
@@ -35,7 +47,6 @@ public enum TextEscaping {
             default: out.unicodeScalars.append(scalar)
             }
         }
-        return quoted ? out + "\"" : out
     }
 
     static func needsEscape(_ v: UInt32, _ style: Style) -> Bool {

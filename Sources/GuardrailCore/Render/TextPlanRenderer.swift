@@ -27,8 +27,9 @@ public struct TextPlanRenderer: Sendable {
             return out + renderFindings(plan.findings)
         }
         out += "Guardrail will perform the following actions in environment \"\(plan.environment)\":\n\n"
+        out.reserveCapacity(plan.changes.count * 320)
         for change in plan.changes {
-            out += renderChange(change)
+            renderChange(change, into: &out)
             out += "\n"
         }
         let s = plan.summary
@@ -76,9 +77,20 @@ public struct TextPlanRenderer: Sendable {
     }
 
     func renderChange(_ change: Change) -> String {
+        var out = ""
+        renderChange(change, into: &out)
+        return out
+    }
+
+    /// Appends one change's block to `out`; a plan of 10,000 changes is written into one string.
+    func renderChange(_ change: Change, into out: inout String) {
         // Addresses, reasons and messages can carry live names; escaped, they cannot forge a line.
         let bare = AttributeValue.escapingControlCharacters
-        var out = "  " + paint("# \(bare(change.address.description))", .bold) + " \(verb(change.action))\n"
+        out += "  "
+        out += paint("# \(bare(change.address.description))", .bold)
+        out += " "
+        out += verb(change.action)
+        out += "\n"
         if change.action != .create { out += paint("  # (\(bare(change.reason)))", .dim) + "\n" }
         for detail in change.details { out += paint("  # \(bare(detail))", .dim) + "\n" }
         for hazard in change.hazards {
@@ -88,35 +100,37 @@ public struct TextPlanRenderer: Sendable {
             }
             out += paint(line, overrides.permits(hazard) ? .yellow : .red) + "\n"
         }
-        let prefix = change.address.prefix
-        let name = AttributeValue.quote(change.address.name)
-        let pad = padding(for: change)
-        out += "  \(symbol(change.action)) \(prefix) \(name) {\n"
+        let before = change.before ?? [:], after = change.after ?? [:]
+        var keys = Array(after.keys)
+        for key in before.keys where after[key] == nil { keys.append(key) }
+        keys.sort(by: AttributeOrder.precedes)
+        let pad = keys.map(\.count).max() ?? 0
+        out += "  "
+        out += symbol(change.action)
+        out += " "
+        out += change.address.prefix
+        out += " "
+        TextEscaping.append(change.address.name, .display, quoted: true, to: &out)
+        out += " {\n"
         var hidden = 0
-        for key in Set((change.before ?? [:]).keys).union((change.after ?? [:]).keys).sorted(by: AttributeOrder.precedes) {
-            let before = change.before?[key], after = change.after?[key]
+        for key in keys {
+            let old = before[key], new = after[key]
             switch change.action {
             case .create:
-                out += attribute(key, pad: pad, sign: "+", value: after ?? .null, indent: 6)
+                attribute(key, pad: pad, sign: "+", value: new ?? .null, indent: 6, into: &out)
             case .delete:
-                out += attribute(key, pad: pad, sign: "-", value: before ?? .null, indent: 6, toNull: true)
+                attribute(key, pad: pad, sign: "-", value: old ?? .null, indent: 6, toNull: true, into: &out)
             case .update, .replace:
-                if before == after { hidden += 1; continue }
-                out += changedAttribute(key, pad: pad, before: before, after: after, indent: 6,
-                                        forcesReplacement: change.action == .replace && change.hazards.contains { $0.message.hasPrefix(key) })
+                if old == new { hidden += 1; continue }
+                changedAttribute(key, pad: pad, before: old, after: new, indent: 6,
+                                 forcesReplacement: change.action == .replace && change.hazards.contains { $0.message.hasPrefix(key) }, into: &out)
             }
         }
         if hidden > 0 { out += paint("        # (\(hidden) unchanged attribute\(hidden == 1 ? "" : "s") hidden)", .dim) + "\n" }
         out += "    }\n"
         if let rollout = change.rollout {
-            out += rollout.lines(indent: 4).map { paint($0, .cyan) + "\n" }.joined()
+            for line in rollout.lines(indent: 4) { out += paint(line, .cyan) + "\n" }
         }
-        return out
-    }
-
-    private func padding(for change: Change) -> Int {
-        let keys = Set((change.before ?? [:]).keys).union((change.after ?? [:]).keys)
-        return keys.map(\.count).max() ?? 0
     }
 
     private func signPaint(_ sign: String) -> String {
@@ -128,28 +142,57 @@ public struct TextPlanRenderer: Sendable {
         }
     }
 
-    private func attribute(_ key: String, pad: Int, sign: String, value: AttributeValue, indent: Int, toNull: Bool = false) -> String {
-        let lead = String(repeating: " ", count: indent) + signPaint(sign) + " " + key.padded(to: pad) + " = "
+    private static func spaces(_ n: Int, into out: inout String) {
+        for _ in 0..<n { out += " " }
+    }
+
+    /// `key` followed by spaces up to `width` characters.
+    private static func padded(_ key: String, to width: Int, into out: inout String) {
+        out += key
+        spaces(width - key.count, into: &out)
+    }
+
+    private func attribute(_ key: String, pad: Int, sign: String, value: AttributeValue, indent: Int, toNull: Bool = false,
+                           into out: inout String) {
+        Self.spaces(indent, into: &out)
+        out += signPaint(sign)
+        out += " "
+        Self.padded(key, to: pad, into: &out)
+        out += " = "
         if case .map(let m) = value, !m.isEmpty {
-            var out = lead + "{\n"
-            let innerPad = m.keys.map { AttributeValue.quote($0).count }.max() ?? 0
-            for k in m.keys.sorted() {
-                out += String(repeating: " ", count: indent + 4) + signPaint(sign) + " "
-                    + AttributeValue.quote(k).padded(to: innerPad) + " = " + m[k]!.description
-                    + (toNull ? " -> null" : "") + "\n"
+            out += "{\n"
+            let quoted = m.keys.sorted().map { ($0, AttributeValue.quote($0)) }
+            let innerPad = quoted.map(\.1.count).max() ?? 0
+            for (k, qk) in quoted {
+                Self.spaces(indent + 4, into: &out)
+                out += signPaint(sign)
+                out += " "
+                Self.padded(qk, to: innerPad, into: &out)
+                out += " = "
+                out += m[k]!.description
+                if toNull { out += " -> null" }
+                out += "\n"
             }
-            return out + String(repeating: " ", count: indent + 2) + "}\n"
+            Self.spaces(indent + 2, into: &out)
+            out += "}\n"
+            return
         }
-        return lead + value.description + (toNull ? " -> null" : "") + "\n"
+        out += value.description
+        if toNull { out += " -> null" }
+        out += "\n"
     }
 
     private func changedAttribute(_ key: String, pad: Int, before: AttributeValue?, after: AttributeValue?, indent: Int,
-                                  forcesReplacement: Bool) -> String {
+                                  forcesReplacement: Bool, into out: inout String) {
         let suffix = forcesReplacement ? paint(" # forces replacement", .red) : ""
-        guard let before else { return attribute(key, pad: pad, sign: "+", value: after ?? .null, indent: indent) }
-        guard let after else { return attribute(key, pad: pad, sign: "-", value: before, indent: indent, toNull: true) }
+        guard let before else { return attribute(key, pad: pad, sign: "+", value: after ?? .null, indent: indent, into: &out) }
+        guard let after else { return attribute(key, pad: pad, sign: "-", value: before, indent: indent, toNull: true, into: &out) }
+        Self.spaces(indent, into: &out)
+        out += signPaint("~")
+        out += " "
+        Self.padded(key, to: pad, into: &out)
         if case .map(let b) = before, case .map(let a) = after {
-            var out = String(repeating: " ", count: indent) + signPaint("~") + " " + key.padded(to: pad) + " = {\n"
+            out += " = {\n"
             let keys = Set(b.keys).union(a.keys).sorted()
             let innerPad = keys.map { AttributeValue.quote($0).count }.max() ?? 0
             var unchanged = 0
@@ -167,9 +210,10 @@ public struct TextPlanRenderer: Sendable {
             if unchanged > 0 {
                 out += paint(String(repeating: " ", count: indent + 6) + "# (\(unchanged) unchanged element\(unchanged == 1 ? "" : "s") hidden)", .dim) + "\n"
             }
-            return out + String(repeating: " ", count: indent + 2) + "}" + suffix + "\n"
+            Self.spaces(indent + 2, into: &out)
+            out += "}" + suffix + "\n"
+            return
         }
-        return String(repeating: " ", count: indent) + signPaint("~") + " " + key.padded(to: pad)
-            + " = \(before) -> \(after)" + suffix + "\n"
+        out += " = \(before) -> \(after)" + suffix + "\n"
     }
 }

@@ -1,4 +1,7 @@
 import CYAML
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Parses a YAML stream into documents with libyaml's event API.
 ///
@@ -16,24 +19,80 @@ public enum YAMLParser {
     static let aliasLimit = 10_000
 
     public static func parse(_ bytes: [UInt8], file: String) -> Result {
-        bytes.withUnsafeBufferPointer { buffer in
-            parse(buffer, file: file)
-        }
+        var documents: [YAMLDocument] = []
+        let diagnostics = parse(bytes, file: file) { documents.append($0) }
+        return Result(documents: documents, diagnostics: diagnostics)
     }
 
     public static func parse(_ text: String, file: String) -> Result {
         parse(Array(text.utf8), file: file)
     }
 
-    private enum Frame {
-        case mapping(YAMLMapping, pendingKey: YAMLNode?, anchor: String?, aliasesAtStart: Int)
-        case sequence(YAMLSequence, anchor: String?, aliasesAtStart: Int)
+    /// Streams the documents of `bytes` to `body` one at a time, so a file of 10,000 documents never
+    /// holds more than one tree. Returns the syntax error that stopped the stream, if any.
+    /// `firstLine` is the 1-based line `bytes` starts at, for a slice of a larger file.
+    public static func parse(_ bytes: [UInt8], file: String, firstLine: Int = 1, _ body: (YAMLDocument) -> Void) -> [Diagnostic] {
+        bytes.withUnsafeBufferPointer { buffer in
+            parse(buffer, file: file, lineOffset: firstLine - 1, body)
+        }
     }
 
-    private static func parse(_ buffer: UnsafeBufferPointer<UInt8>, file: String) -> Result {
+    public static func parse(_ bytes: UnsafeBufferPointer<UInt8>, file: String, firstLine: Int = 1, _ body: (YAMLDocument) -> Void) -> [Diagnostic] {
+        parse(bytes, file: file, lineOffset: firstLine - 1, body)
+    }
+
+    /// A mapping or sequence whose end event has not come yet. Mutated in place on the stack, so
+    /// appending an entry never copies the entries before it.
+    private struct OpenNode {
+        var isMapping: Bool
+        var mark: YAMLMark
+        var entries: [YAMLMapping.Entry] = []
+        var items: [YAMLNode] = []
+        var pendingKey: YAMLNode?
+        var anchor: String?
+        var aliasesAtStart: Int
+    }
+
+    /// Builds one document's tree from events.
+    private struct Builder {
+        var stack: [OpenNode] = []
+        /// Each anchored node with the number of alias expansions inside it.
+        var anchors: [String: (node: YAMLNode, expansions: Int)] = [:]
+        var aliasCount = 0
+        var root: YAMLNode?
+
+        mutating func finish(_ node: YAMLNode, anchor: String?, expansions: Int = 0) {
+            if let anchor { anchors[anchor] = (node, expansions) }
+            let top = stack.count - 1
+            guard top >= 0 else {
+                root = node
+                return
+            }
+            if stack[top].isMapping {
+                if let key = stack[top].pendingKey {
+                    stack[top].entries.append(.init(key: key, value: node))
+                    stack[top].pendingKey = nil
+                } else {
+                    stack[top].pendingKey = node
+                }
+            } else {
+                stack[top].items.append(node)
+            }
+        }
+
+        mutating func close() {
+            guard let open = stack.popLast() else { return }
+            let node: YAMLNode = open.isMapping
+                ? .mapping(YAMLMapping(entries: open.entries, mark: open.mark))
+                : .sequence(YAMLSequence(items: open.items, mark: open.mark))
+            finish(node, anchor: open.anchor, expansions: aliasCount - open.aliasesAtStart)
+        }
+    }
+
+    private static func parse(_ buffer: UnsafeBufferPointer<UInt8>, file: String, lineOffset: Int, _ body: (YAMLDocument) -> Void) -> [Diagnostic] {
         var parser = yaml_parser_t()
         guard yaml_parser_initialize(&parser) == 1 else {
-            return Result(documents: [], diagnostics: [.error("cannot initialise the YAML parser", at: .file(file))])
+            return [.error("cannot initialise the YAML parser", at: .file(file))]
         }
         defer { yaml_parser_delete(&parser) }
         // libyaml wants a non-null pointer even for empty input.
@@ -42,106 +101,79 @@ public enum YAMLParser {
             yaml_parser_set_input_string(&parser, buffer.baseAddress ?? e.baseAddress!, buffer.count)
         }
 
-        var documents: [YAMLDocument] = []
-        var stack: [Frame] = []
-        // Each anchored node with the number of alias expansions inside it.
-        var anchors: [String: (node: YAMLNode, expansions: Int)] = [:]
-        var aliasCount = 0
-        var root: YAMLNode?
+        var builder = Builder()
+        var index = 0
         var event = yaml_event_t()
-
-        func finish(_ node: YAMLNode, anchor: String?, expansions: Int = 0) -> Diagnostic? {
-            if let anchor { anchors[anchor] = (node, expansions) }
-            guard let top = stack.popLast() else {
-                root = node
-                return nil
-            }
-            switch top {
-            case .mapping(var mapping, let pendingKey, let a, let start):
-                if let key = pendingKey {
-                    mapping.entries.append(.init(key: key, value: node))
-                    stack.append(.mapping(mapping, pendingKey: nil, anchor: a, aliasesAtStart: start))
-                } else {
-                    stack.append(.mapping(mapping, pendingKey: node, anchor: a, aliasesAtStart: start))
-                }
-            case .sequence(var sequence, let a, let start):
-                sequence.items.append(node)
-                stack.append(.sequence(sequence, anchor: a, aliasesAtStart: start))
-            }
-            return nil
-        }
+        let plainTag = "tag:yaml.org,2002:str"
 
         while true {
             guard yaml_parser_parse(&parser, &event) == 1 else {
-                return Result(documents: documents, diagnostics: [syntaxError(parser, file: file)])
+                return [syntaxError(parser, file: file, lineOffset: lineOffset)]
             }
             defer { yaml_event_delete(&event) }
-            let mark = YAMLMark(line: Int(event.start_mark.line) + 1, column: Int(event.start_mark.column) + 1)
+            let mark = YAMLMark(line: Int(event.start_mark.line) + 1 + lineOffset, column: Int(event.start_mark.column) + 1)
             switch event.type {
             case YAML_STREAM_END_EVENT:
-                return Result(documents: documents, diagnostics: [])
+                return []
             case YAML_DOCUMENT_START_EVENT:
-                root = nil
-                anchors.removeAll(keepingCapacity: true)
+                builder.root = nil
+                builder.anchors.removeAll(keepingCapacity: true)
             case YAML_DOCUMENT_END_EVENT:
-                if let node = root {
+                if let node = builder.root {
+                    builder.root = nil
                     // An empty document (`---` followed by nothing) is skipped, like kubectl does.
                     if case .scalar(let s) = node, s.isPlain, s.value.isEmpty, s.tag == nil {
                     } else {
-                        documents.append(YAMLDocument(root: node, index: documents.count))
+                        body(YAMLDocument(root: node, index: index))
+                        index += 1
                     }
                 }
             case YAML_SCALAR_EVENT:
                 let scalar = event.data.scalar
                 let value = String(decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
-                let tag = scalar.tag.map { String(cString: $0) }
+                // The one explicit tag manifests use often is !!str; keep its string without a copy.
+                let tag = scalar.tag.map { strcmp($0, plainTag) == 0 ? plainTag : String(cString: $0) }
                 let node = YAMLNode.scalar(YAMLScalar(value: value, isPlain: scalar.style == YAML_PLAIN_SCALAR_STYLE, tag: tag, mark: mark))
-                _ = finish(node, anchor: scalar.anchor.map { String(cString: $0) })
+                builder.finish(node, anchor: scalar.anchor.map { String(cString: $0) })
             case YAML_SEQUENCE_START_EVENT:
                 let anchor = event.data.sequence_start.anchor.map { String(cString: $0) }
-                stack.append(.sequence(YAMLSequence(mark: mark), anchor: anchor, aliasesAtStart: aliasCount))
+                builder.stack.append(OpenNode(isMapping: false, mark: mark, anchor: anchor, aliasesAtStart: builder.aliasCount))
             case YAML_MAPPING_START_EVENT:
                 let anchor = event.data.mapping_start.anchor.map { String(cString: $0) }
-                stack.append(.mapping(YAMLMapping(mark: mark), pendingKey: nil, anchor: anchor, aliasesAtStart: aliasCount))
+                builder.stack.append(OpenNode(isMapping: true, mark: mark, anchor: anchor, aliasesAtStart: builder.aliasCount))
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
-                guard let top = stack.popLast() else { break }
-                switch top {
-                case .mapping(let mapping, _, let anchor, let start):
-                    _ = finish(.mapping(mapping), anchor: anchor, expansions: aliasCount - start)
-                case .sequence(let sequence, let anchor, let start):
-                    _ = finish(.sequence(sequence), anchor: anchor, expansions: aliasCount - start)
-                }
+                builder.close()
             case YAML_ALIAS_EVENT:
                 let name = String(cString: event.data.alias.anchor)
-                aliasCount += 1 + (anchors[name]?.expansions ?? 0)
-                guard aliasCount <= aliasLimit else {
-                    return Result(documents: documents, diagnostics: [.error(
+                builder.aliasCount += 1 + (builder.anchors[name]?.expansions ?? 0)
+                guard builder.aliasCount <= aliasLimit else {
+                    return [.error(
                         "too many YAML aliases",
                         detail: "The file expands more than \(aliasLimit) aliases; manifests never need that many, so it is refused.",
-                        at: SourceLocation(file: file, line: mark.line, column: mark.column))])
+                        at: SourceLocation(file: file, line: mark.line, column: mark.column))]
                 }
-                guard let target = anchors[name] else {
-                    return Result(documents: documents, diagnostics: [.error(
+                guard let target = builder.anchors[name] else {
+                    return [.error(
                         "unknown YAML alias *\(name)",
                         detail: "No anchor &\(name) is defined before this point in the document.",
-                        at: SourceLocation(file: file, line: mark.line, column: mark.column))])
+                        at: SourceLocation(file: file, line: mark.line, column: mark.column))]
                 }
-                _ = finish(target.node, anchor: nil)
+                builder.finish(target.node, anchor: nil)
             default:
                 break
             }
         }
     }
 
-    private static func syntaxError(_ parser: yaml_parser_t, file: String) -> Diagnostic {
+    private static func syntaxError(_ parser: yaml_parser_t, file: String, lineOffset: Int) -> Diagnostic {
         let problem = parser.problem.map { String(cString: $0) } ?? "malformed YAML"
         let problemMark = parser.problem_mark
         var detail = "The file is not valid YAML, so none of it after this point was read."
         if let context = parser.context.map({ String(cString: $0) }) {
             let c = parser.context_mark
-            detail = "The error is \(context) that started at line \(c.line + 1), column \(c.column + 1). " + detail
+            detail = "The error is \(context) that started at line \(Int(c.line) + 1 + lineOffset), column \(c.column + 1). " + detail
         }
-        let location = SourceLocation(file: file, line: Int(problemMark.line) + 1, column: Int(problemMark.column) + 1)
+        let location = SourceLocation(file: file, line: Int(problemMark.line) + 1 + lineOffset, column: Int(problemMark.column) + 1)
         return .error("YAML syntax error: \(problem)", detail: detail, at: location)
     }
 }

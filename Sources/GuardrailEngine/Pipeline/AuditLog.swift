@@ -16,21 +16,40 @@ public enum AuditLog {
         public var destroyed: Int
     }
 
-    static func record(_ plan: Plan, osUser: String, on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
-        let s = plan.summary
-        let changes = AttributeValue.list(plan.changes.map { change in
-            var entry: Attributes = [
-                "address": .string(change.address.description),
-                "action": .string(change.action.rawValue),
-            ]
+    /// The plan's changes as the audit log stores them: canonical JSON, one object per change with
+    /// its address, action, the attributes that changed (updates and replaces) and both sides.
+    /// Written straight into one string, since a 10,000-tenant apply records 10,000 objects.
+    static func changesJSON(_ plan: Plan) -> String {
+        var out = "["
+        out.reserveCapacity(plan.changes.count * 256)
+        for (i, change) in plan.changes.enumerated() {
+            if i > 0 { out += "," }
+            // Keys in sorted order, as canonical JSON has them.
+            out += "{\"action\":"
+            TextEscaping.append(change.action.rawValue, .json, quoted: true, to: &out)
+            out += ",\"address\":"
+            TextEscaping.append(change.address.description, .json, quoted: true, to: &out)
+            if let after = change.after {
+                out += ",\"after\":"
+                AttributeValue.map(after).appendCanonicalJSON(to: &out)
+            }
+            if let before = change.before {
+                out += ",\"before\":"
+                AttributeValue.map(before).appendCanonicalJSON(to: &out)
+            }
             // For creates and deletes every attribute changed; saying so 10,000 times costs the insert.
             if change.action == .update || change.action == .replace {
-                entry["changed"] = .list(change.changedAttributes.map { .string($0) })
+                out += ",\"changed\":"
+                AttributeValue.list(change.changedAttributes.map { .string($0) }).appendCanonicalJSON(to: &out)
             }
-            if let before = change.before { entry["before"] = .map(before) }
-            if let after = change.after { entry["after"] = .map(after) }
-            return .map(entry)
-        }).canonicalJSON
+            out += "}"
+        }
+        return out + "]"
+    }
+
+    /// Records an apply; `changes` is `changesJSON(plan)`, which the caller may build ahead of time.
+    static func record(_ plan: Plan, changes: String, osUser: String, on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+        let s = plan.summary
         try await connection.query("""
             INSERT INTO \(unescaped: schema.qualifying("audit_log"))
                 (plan_id, environment, git_commit, os_user, added, changed, destroyed, changes)

@@ -159,6 +159,9 @@ public final class Session: @unchecked Sendable {
         }
         let observedRules = liveRules
         let fence = self.fence
+        // The audit record's JSON is built on another core while Postgres migrates, checks and writes.
+        let auditChanges = Task { AuditLog.changesJSON(plan) }
+        defer { auditChanges.cancel() }
         var report = try await connection.transaction(logger: logger, context: "applying the plan") { c in
             try await fence?.check(c, schema: schema, logger: logger)
             try await c.query("SELECT set_config('lock_timeout', \("\(environment.lockTimeout.milliseconds)ms"), true)", logger: logger)
@@ -202,7 +205,7 @@ public final class Session: @unchecked Sendable {
             }
             try await CatalogPipeline.apply(plan.changes.filter { CatalogPipeline.isCatalogKind($0.kind) }, on: c, schema: schema, logger: logger)
             try await RolloutReconciler.afterApply(c, schema: schema, logger: logger, before: live, changes: plan.changes, now: Date(), actor: osUser)
-            try await AuditLog.record(plan, osUser: osUser, on: c, schema: schema, logger: logger)
+            try await AuditLog.record(plan, changes: await auditChanges.value, osUser: osUser, on: c, schema: schema, logger: logger)
             return ApplyReport(summary: plan.summary, migrations: migrated.map(\.version))
         }
         if let target = environment.rulesTarget, !ruleChanges.isEmpty {

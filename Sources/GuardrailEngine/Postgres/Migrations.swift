@@ -117,6 +117,16 @@ public enum Migrations {
             """,
         ] },
         Migration(version: 7, name: "notify flag changes", statements: FlagSnapshotStore.statements),
+        // lz4 compresses a large apply's audit record in a third of pglz's time. A server built
+        // without lz4 keeps pglz.
+        Migration(version: 8, name: "lz4 for audit changes") { s in [
+            """
+            DO $migration$ BEGIN
+                ALTER TABLE \(s.qualifying("audit_log")) ALTER COLUMN changes SET COMPRESSION lz4;
+            EXCEPTION WHEN feature_not_supported THEN NULL;
+            END $migration$
+            """,
+        ] },
     ]
 
     public static var latestVersion: Int { all.last!.version }

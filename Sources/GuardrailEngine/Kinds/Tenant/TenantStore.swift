@@ -41,7 +41,7 @@ enum TenantStore: KindStore {
             try await connection.query("""
                 UPDATE \(unescaped: table) AS t
                 SET id = u.id, display_name = u.display_name, status = u.status, labels = u.labels::jsonb, updated_at = now()
-                FROM unnest(\(c.names)::text[], \(c.ids)::uuid[], \(c.displayNames)::text[], \(c.statuses)::text[], \(c.labels)::text[])
+                FROM unnest(\(c.names)::text[], \(c.ids)::text[]::uuid[], \(c.displayNames)::text[], \(c.statuses)::text[], \(c.labels)::text[])
                      AS u(name, id, display_name, status, labels)
                 WHERE t.name = u.name
                 """, logger: logger)
@@ -51,7 +51,7 @@ enum TenantStore: KindStore {
             try await connection.query("""
                 INSERT INTO \(unescaped: table) (name, id, display_name, status, labels)
                 SELECT u.name, u.id, u.display_name, u.status, u.labels::jsonb
-                FROM unnest(\(c.names)::text[], \(c.ids)::uuid[], \(c.displayNames)::text[], \(c.statuses)::text[], \(c.labels)::text[])
+                FROM unnest(\(c.names)::text[], \(c.ids)::text[]::uuid[], \(c.displayNames)::text[], \(c.statuses)::text[], \(c.labels)::text[])
                      AS u(name, id, display_name, status, labels)
                 """, logger: logger)
         }
@@ -59,12 +59,12 @@ enum TenantStore: KindStore {
 
     /// Tenants as parallel arrays, bound as one parameter each and unnested server-side.
     private struct Columns {
-        var names: [String] = [], ids: [UUID] = [], displayNames: [String] = [], statuses: [String] = [], labels: [String] = []
+        var names: [String] = [], ids: [String] = [], displayNames: [String] = [], statuses: [String] = [], labels: [String] = []
 
         init(_ tenants: [Tenant]) {
             for t in tenants {
                 names.append(t.name)
-                ids.append(UUID(uuidString: t.id)!)
+                ids.append(t.id)  // canonical UUID text, cast by the server
                 displayNames.append(t.displayName)
                 statuses.append(t.status.rawValue)
                 labels.append(t.labels.attributeValue.canonicalJSON)
