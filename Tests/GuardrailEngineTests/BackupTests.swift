@@ -92,6 +92,54 @@ struct BackupTests {
         #expect(digest == run.sha256 && digest?.count == 64)
     }
 
+    @Test("backup run by name starts pg_dump before the claim and renames its file to the run: a verified archive, no leftovers")
+    func backupByNameRenamesTheEarlyDump() async throws {
+        let f = try await fixture([Self.schedule()])
+        defer { Task { await f.db.drop() } }
+        let run = try #require(try await f.runner.backup(named: "nightly"))
+        #expect(run.status == .succeeded)
+        let file = try #require(run.file)
+        #expect(file.hasSuffix("-\(run.id).dump"))
+        let data = try Data(contentsOf: URL(fileURLWithPath: file))
+        #expect(data.prefix(5) == Data("PGDMP".utf8))
+        #expect(data.count == run.sizeBytes)
+        #expect(try f.files() == [URL(fileURLWithPath: file).path.replacingOccurrences(of: f.directory.path + "/", with: "")])
+        #expect(try await f.db.scalar("SELECT sha256 FROM guardrail.backup_runs WHERE id = \(run.id)") == run.sha256)
+    }
+
+    @Test("a schedule naming another database: the early dump of the environment's database is discarded and the named one is backed up")
+    func backupByNameOfAnotherDatabase() async throws {
+        let other = try await TestPostgres.createDatabase()
+        defer { Task { await other.drop() } }
+        try await other.execute("CREATE TABLE public.only_in_the_other_database (id int)")
+        let f = try await fixture([Self.schedule(database: other.name)])
+        defer { Task { await f.db.drop() } }
+        let run = try #require(try await f.runner.backup(named: "nightly"))
+        let list = try await ExternalCommand(executable: try PostgresTools.path(of: "pg_restore"), arguments: ["--list", try #require(run.file)]).run()
+        #expect(list.stdout.contains("only_in_the_other_database"))
+        #expect(!list.stdout.contains("backup_runs"), "the environment's own database was not the one dumped")
+        #expect(try f.files().count == 1, "no pending file is left: \(try f.files())")
+    }
+
+    @Test("backup run of a name with no schedule, or with a wrong password, fails clearly and leaves no file")
+    func backupByNameFailuresLeaveNothing() async throws {
+        let f = try await fixture([Self.schedule()])
+        defer { Task { await f.db.drop() } }
+        await #expect(throws: DiagnosticError.self) { try await f.runner.backup(named: "weekly") }
+        #expect(try f.files().isEmpty)
+
+        var url = f.db.url
+        url.password = Secret("definitely-wrong-password")
+        var environment = f.environment
+        environment.database = Database(url: url, schema: "guardrail")
+        let error = await #expect(throws: (any Error).self) { try await BackupRunner(environment: environment).backup(named: "nightly") }
+        let text = error.map { "\($0)" } ?? ""
+        #expect(text.contains("password") || text.contains("authentication"), "\(text)")
+        #expect(!text.contains("definitely-wrong-password"))
+        #expect(try f.files().isEmpty)
+        #expect(try await f.db.scalar("SELECT count(*) FROM guardrail.backup_runs") == "0")
+    }
+
     @Test("pg_dump failing (the database is gone) leaves no file and a failed run with pg_dump's reason")
     func dumpFailureLeavesNothing() async throws {
         let f = try await fixture([Self.schedule(database: "no_such_database")])

@@ -14,10 +14,7 @@ struct BackupRunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let runner = try options.runner()
-        let run = try await withDiagnostics {
-            let schedule = try await runner.schedule(named: name)
-            return try await runner.backup(schedule)
-        }
+        let run = try await withDiagnostics { try await runner.backup(named: name) }
         guard let run else { return }
         Console.out("Backup \(name) succeeded: \(run.file ?? "") (\(BackupFormat.size(run.sizeBytes)), sha256 \(run.sha256 ?? "")).\n")
     }

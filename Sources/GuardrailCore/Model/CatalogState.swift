@@ -47,8 +47,14 @@ public struct CatalogState: Sendable {
         /// The first ordinary (not generated) column. The canonicalizer partitions its scratch copy
         /// by it, because a partitioned table has no storage and is several times cheaper to create.
         public var firstColumn: String?
+        /// The table's identity and columns (oid, then number, name, type, typmod, dropped and
+        /// generated of each): what a scratch copy of it is made from. Canonical policy texts are
+        /// reused while it stays the same.
+        public var columns: String
 
-        public init(owner: String, partitioned: Bool = false, rolesWithOwnerPrivileges: Set<String> = [], firstColumn: String? = nil) {
+        public init(owner: String, partitioned: Bool = false, rolesWithOwnerPrivileges: Set<String> = [], firstColumn: String? = nil,
+                    columns: String = "") {
+            self.columns = columns
             self.owner = owner
             self.partitioned = partitioned
             self.rolesWithOwnerPrivileges = rolesWithOwnerPrivileges

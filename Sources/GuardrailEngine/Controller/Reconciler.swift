@@ -22,6 +22,8 @@ public final class Reconciler: @unchecked Sendable {
     private var session: Session?
     private var leadership: Leadership?
     private var settle = SettleTracker()
+    /// Canonical policy texts, reused across ticks until the manifests or the tables change.
+    private let canonicalCache = PolicyCanonicalizer.Cache()
     public private(set) var backoff = Backoff(base: 1, cap: 300)
 
     public init(workspace: Workspace, environment: String, holder: String, logger: Logger) {
@@ -160,6 +162,7 @@ public final class Reconciler: @unchecked Sendable {
         self.configuration = configuration
         self.environment = resolved
         self.stamp = stamp
+        canonicalCache.clear()
         report.manifestsReloaded = true
         log(.info, "manifests", "loaded the configuration", ["files": "\(configuration.files.count)", "commit": workspace.gitCommit() ?? "none"])
     }
@@ -174,6 +177,7 @@ public final class Reconciler: @unchecked Sendable {
         if let stale = session { Task { await stale.close() } }
         let session = try await Session.open(environment, applicationName: "guardrail controller \(holder)")
         session.fence = fence
+        session.canonicalCache = canonicalCache
         self.session = session
         return session
     }
@@ -186,6 +190,7 @@ public final class Reconciler: @unchecked Sendable {
         do {
             plan = try await session.plan(configuration, gitCommit: workspace.gitCommit(), now: now(), checkRules: report.manifestsReloaded)
             report.steps["plan"] = Date().timeIntervalSince(planStarted)
+            for (step, seconds) in session.lastPlanSteps { report.steps["plan." + step] = seconds }
         } catch let lost as LeaderFence.Lost {
             report.errors.append("\(lost)")
             return

@@ -36,7 +36,7 @@ enum CatalogPipeline {
     /// Every problem is reported at the manifest line that causes it, with Postgres's own message
     /// where Postgres found it; any error stops the plan.
     static func prepare(_ configuration: Configuration, live: CatalogState, ownSchema: String,
-                        on connection: PostgresConnection, logger: Logger) async throws -> Configuration {
+                        on connection: PostgresConnection, logger: Logger, cache: PolicyCanonicalizer.Cache? = nil) async throws -> Configuration {
         guard !configuration.rowLevelSecurity.isEmpty || !configuration.roleGrants.isEmpty else { return configuration }
         var diagnostics: [Diagnostic] = []
         let ownSchemaProblem = "Guardrail keeps its own state in schema \(IdentifierSyntax.display(ownSchema)) and manages its access itself."
@@ -81,7 +81,7 @@ enum CatalogPipeline {
             }
         }
         let canonical = try await PolicyCanonicalizer.canonicalize(present, facts: live.tableFacts, locations: configuration.locations,
-                                                                   on: connection, logger: logger)
+                                                                   on: connection, logger: logger, cache: cache)
         diagnostics += canonical.diagnostics
         guard diagnostics.isEmpty else { throw DiagnosticError(diagnostics) }
         var prepared = configuration

@@ -82,15 +82,43 @@ public final class Session: @unchecked Sendable {
     /// only when the manifests change).
     public func plan(_ configuration: Configuration, targets: [String] = [], gitCommit: String? = nil, now: Date = Date(),
                      checkRules: Bool = true) async throws -> Plan {
+        var clock = StepClock()
         var live = try await observe(scope: CatalogScope(configuration))
+        clock.mark("observe")
         if let rules = environment.rulesTarget { live.ruleGroups = try await rules.observe() }
-        let configuration = try await CatalogPipeline.prepare(configuration, live: live.catalog, ownSchema: schema.name, on: connection, logger: logger)
+        clock.mark("rules")
+        let configuration = try await CatalogPipeline.prepare(configuration, live: live.catalog, ownSchema: schema.name, on: connection, logger: logger,
+                                                              cache: canonicalCache)
+        clock.mark("canonicalize")
+        defer { lastPlanSteps = clock.steps }
         var context = PlanBuilder.Context(environment: environment.name, planID: UUID().uuidString.lowercased(),
                                           createdAt: ISO8601DateFormatter().string(from: now), gitCommit: gitCommit,
                                           schema: schema.name, targets: targets, now: now, managesAlerts: environment.rulesTarget != nil)
         context.unmanagedAlertsReason = environment.alertsNote
         let plan = PlanBuilder.plan(desired: configuration, live: live, context: context)
-        return checkRules ? try await self.checkRules(plan, configuration: configuration, now: now) : plan
+        clock.mark("diff")
+        guard checkRules else { return plan }
+        let checked = try await self.checkRules(plan, configuration: configuration, now: now)
+        clock.mark("check rules")
+        return checked
+    }
+
+    /// How long each part of the last `plan` took, for the controller's tick report.
+    public private(set) var lastPlanSteps: [String: TimeInterval] = [:]
+    /// Canonical policy expressions kept across plans while nothing they depend on changed; the
+    /// controller sets one, so a no-change tick does not redo the scratch transaction.
+    public var canonicalCache: PolicyCanonicalizer.Cache?
+
+    /// Seconds between marks, by name.
+    struct StepClock {
+        var last = ContinuousClock.now
+        var steps: [String: TimeInterval] = [:]
+        mutating func mark(_ name: String) {
+            let now = ContinuousClock.now
+            let d = now - last
+            steps[name] = Double(d.components.seconds) + Double(d.components.attoseconds) / 1e18
+            last = now
+        }
     }
 
     public struct ApplyReport: Sendable {

@@ -23,6 +23,7 @@ struct ExternalCommand: Sendable {
 
     /// Runs to completion. Output beyond `limit` bytes per stream is dropped (the tail of stderr is what explains a failure).
     func run(limit: Int = 64 * 1024) async throws -> Result {
+        try Task.checkCancellation()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -39,7 +40,23 @@ struct ExternalCommand: Sendable {
             throw LaunchError(executable: executable, reason: error.localizedDescription)
         }
         let executable = self.executable
-        return try await withCheckedThrowingContinuation { continuation in
+        // Cancelling the task stops the program (SIGTERM); the result then reports how it ended.
+        let running = RunningProcess(process: process)
+        return try await withTaskCancellationHandler {
+            try await wait(for: process, out: out, err: err, limit: limit, executable: executable)
+        } onCancel: {
+            running.terminate()
+        }
+    }
+
+    /// A process the cancellation handler may stop from another thread.
+    private struct RunningProcess: @unchecked Sendable {
+        let process: Process
+        func terminate() { if process.isRunning { process.terminate() } }
+    }
+
+    private func wait(for process: Process, out: Pipe, err: Pipe, limit: Int, executable: String) async throws -> Result {
+        try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
                 let group = DispatchGroup()
                 nonisolated(unsafe) var outData = Data(), errData = Data()

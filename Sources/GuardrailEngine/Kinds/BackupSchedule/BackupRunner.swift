@@ -67,16 +67,16 @@ public struct BackupRunner: Sendable {
     // MARK: - Schedules
 
     /// The schedules applied in the environment (live state, not the manifests).
-    public func schedules() async throws -> [BackupSchedule] {
-        try await database.withConnection(applicationName: "guardrail backup") { c in
+    public func schedules(on connection: PostgresConnection? = nil) async throws -> [BackupSchedule] {
+        try await using(connection) { c in
             guard let version = try await Migrations.currentVersion(c, schema: schema, logger: logger),
                   version >= BackupScheduleStore.sinceSchemaVersion else { return [] }
             return try await BackupScheduleStore.observe(c, schema: schema, logger: logger)
         }
     }
 
-    public func schedule(named name: String) async throws -> BackupSchedule {
-        let all = try await schedules()
+    public func schedule(named name: String, on connection: PostgresConnection? = nil) async throws -> BackupSchedule {
+        let all = try await schedules(on: connection)
         guard let schedule = all.first(where: { $0.name == name }) else {
             var hint = all.isEmpty ? "No backup schedules are applied yet; run `guardrail apply` first." : "Applied schedules: \(all.map(\.name).joined(separator: ", "))."
             if let s = Suggestion.closest(to: name, among: all.map(\.name)) { hint = "Did you mean \"\(s)\"? " + hint }
@@ -91,52 +91,145 @@ public struct BackupRunner: Sendable {
     /// then prunes by retention. Returns nil when another runner already claimed `scheduledFor`.
     @discardableResult
     public func backup(_ schedule: BackupSchedule, scheduledFor: Date? = nil, now: @Sendable () -> Date = Date.init) async throws -> Run? {
-        guard let lease = try await claim("backup_runs", schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
+        try await backup(schedule, scheduledFor: scheduledFor, now: now, leaseConnection: nil)
+    }
+
+    /// `guardrail backup run NAME`: the schedule as applied, backed up now.
+    ///
+    /// pg_dump of the environment's own database (what a schedule without `database` backs up) starts
+    /// at once, while one connection looks the schedule up, claims the run and later records it: the
+    /// bookkeeping costs nothing on top of the dump. A schedule that names another database, or any
+    /// failure before the claim, stops that dump and removes its file.
+    public func backup(named name: String, now: @Sendable () -> Date = Date.init) async throws -> Run? {
+        let started = startDump(named: name, now: now())
+        let connection: PostgresConnection
+        let schedule: BackupSchedule
+        do {
+            connection = try await database.connect(applicationName: "guardrail backup \(name)")
+            do {
+                schedule = try await self.schedule(named: name, on: connection)
+            } catch {
+                try? await connection.close()
+                throw error
+            }
+        } catch {
+            await started?.discard()
+            throw error
+        }
+        var dump = started
+        if let d = dump, schedule.database.map({ $0 != database.url.database }) ?? false {
+            await d.discard()
+            dump = nil
+        }
+        return try await backup(schedule, scheduledFor: nil, now: now, leaseConnection: connection, started: dump)
+    }
+
+    /// A pg_dump started before its run was claimed, writing to a `pending` file.
+    struct StartedDump: Sendable {
+        var task: Task<ExternalCommand.Result, any Error>
+        var file: URL
+        var stamp: String
+
+        /// Stops the dump and removes what it wrote.
+        func discard() async {
+            task.cancel()
+            _ = try? await task.value
+            try? FileManager.default.removeItem(at: file)
+        }
+    }
+
+    /// Starts pg_dump of the environment's database for schedule `name`; nil when the backup folder
+    /// cannot be made (the claimed run then reports why).
+    private func startDump(named name: String, now: Date) -> StartedDump? {
+        let folder = URL(fileURLWithPath: directory).appendingPathComponent(name, isDirectory: true)
+        guard (try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)) != nil else { return nil }
+        let stamp = Self.fileStamp(now)
+        let file = folder.appendingPathComponent(".\(name)-\(stamp)-\(Self.pendingMarker)\(UUID().uuidString.prefix(8).lowercased()).dump.partial")
+        let command: ExternalCommand
+        do { command = try pgDump(database: nil, to: file, schedule: name) } catch { return nil }
+        return StartedDump(task: Task { try await command.run() }, file: file, stamp: stamp)
+    }
+
+    /// Names the dumps started before a claim; the reaper removes such files once they are old.
+    static let pendingMarker = "pending"
+
+    private func pgDump(database name: String?, to file: URL, schedule: String) throws -> ExternalCommand {
+        let env = database.url.libpqEnvironment(database: name, applicationName: "guardrail backup \(schedule)")
+        return ExternalCommand(executable: try PostgresTools.path(of: "pg_dump"),
+                               arguments: ["--format=custom", "--file=\(file.path)", "--no-password"], environment: env)
+    }
+
+    /// `leaseConnection`, when given, becomes the run's lease (and is closed with it). `started` is a
+    /// dump of the right database already under way.
+    private func backup(_ schedule: BackupSchedule, scheduledFor: Date?, now: @Sendable () -> Date,
+                        leaseConnection: PostgresConnection?, started: StartedDump? = nil) async throws -> Run? {
+        let lease: Lease
+        do {
+            guard let claimed = try await claim("backup_runs", schedule: schedule.name, scheduledFor: scheduledFor, on: leaseConnection) else {
+                await started?.discard()
+                return nil
+            }
+            lease = claimed
+        } catch {
+            await started?.discard()
+            throw error
+        }
         defer { Task { await lease.end() } }
         let id = lease.id
         let folder = URL(fileURLWithPath: directory).appendingPathComponent(schedule.name, isDirectory: true)
-        let stamp = Self.fileStamp(now())
+        let stamp = started?.stamp ?? Self.fileStamp(now())
         let final = folder.appendingPathComponent("\(schedule.name)-\(stamp)-\(id).dump")
         let partial = folder.appendingPathComponent(".\(schedule.name)-\(stamp)-\(id).dump.partial")
+        // The running dump's file takes the run's name now; pg_dump keeps writing to the same file.
+        var started = started
+        if let s = started, rename(s.file.path, partial.path) != 0 {
+            await s.discard()
+            started = nil
+        }
         do {
             do {
                 try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             } catch {
                 throw Failure(description: "cannot create the backup directory \(folder.path): \(Self.reason(error))")
             }
-            let env = database.url.libpqEnvironment(database: schedule.database, applicationName: "guardrail backup \(schedule.name)")
-            let dump = try await ExternalCommand(executable: try PostgresTools.path(of: "pg_dump"),
-                                                 arguments: ["--format=custom", "--file=\(partial.path)", "--no-password"],
-                                                 environment: env).run()
+            let dump = if let started {
+                try await started.task.value
+            } else {
+                try await pgDump(database: schedule.database, to: partial, schedule: schedule.name).run()
+            }
             guard dump.status == 0 else { throw Failure(description: "pg_dump failed: " + Self.lastLines(dump.stderr)) }
-            let list = try await ExternalCommand(executable: try PostgresTools.path(of: "pg_restore"),
-                                                 arguments: ["--list", partial.path]).run(limit: 4096)
+            // pg_restore reads the archive's table of contents while the checksum reads the whole file.
+            async let listing = ExternalCommand(executable: try PostgresTools.path(of: "pg_restore"),
+                                                arguments: ["--list", partial.path]).run(limit: 4096)
+            let summed = Result { try Self.checksum(partial) }
+            let list = try await listing
             guard list.status == 0 else { throw Failure(description: "the archive pg_dump wrote is not readable by pg_restore: " + Self.lastLines(list.stderr)) }
-            let (size, digest) = try Self.checksum(partial)
+            let (size, digest) = try summed.get()
             guard rename(partial.path, final.path) == 0 else {
                 throw Failure(description: "cannot move the backup into place at \(final.path): \(String(cString: strerror(errno)))")
             }
-            try await finishRun(id: id, status: .succeeded, size: size, sha256: digest, file: final.path, error: nil)
+            try await finishRun(id: id, status: .succeeded, size: size, sha256: digest, file: final.path, error: nil, on: lease.connection)
         } catch {
             try? FileManager.default.removeItem(at: partial)
             let message = (error as? Failure)?.description ?? "\(error)"
             try await finishRun(id: id, status: .failed, size: nil, sha256: nil, file: nil, error: message)
             throw Failure(description: "backup \(schedule.name) failed: \(message)")
         }
-        _ = try await prune(schedule, now: now())
-        return try await runs(schedule: schedule.name, limit: 1_000).first { $0.id == id }
+        // The lease's connection does the rest: every connection costs a TCP and SCRAM handshake.
+        _ = try await prune(schedule, now: now(), on: lease.connection)
+        return try await runs(schedule: schedule.name, limit: 1_000, on: lease.connection).first { $0.id == id }
     }
 
     /// Deletes the files of backups that retention no longer keeps, newest good backup excepted.
-    public func prune(_ schedule: BackupSchedule, now: Date) async throws -> [Int] {
-        let good = try await runs(schedule: schedule.name, limit: 100_000).filter { $0.status == .succeeded }
+    public func prune(_ schedule: BackupSchedule, now: Date, on connection: PostgresConnection? = nil) async throws -> [Int] {
+        let good = try await runs(schedule: schedule.name, limit: 100_000, on: connection).filter { $0.status == .succeeded }
         let prunable = BackupRetention.prunable(good.compactMap { run in run.finishedAt.map { .init(id: run.id, finishedAt: $0) } },
                                                 retention: schedule.retention, now: now)
         guard !prunable.isEmpty else { return [] }
         for run in good where prunable.contains(run.id) {
             if let file = run.file { try? FileManager.default.removeItem(atPath: file) }
         }
-        try await database.withConnection(applicationName: "guardrail backup") { c in
+        try await using(connection) { c in
             try await c.query("""
                 UPDATE \(unescaped: schema.qualifying("backup_runs")) SET status = 'pruned', pruned_at = clock_timestamp()
                 WHERE id = ANY(\(prunable))
@@ -160,9 +253,10 @@ public struct BackupRunner: Sendable {
     /// Inserts a 'running' row into `table` for (schedule, scheduledFor) and takes the run's lock
     /// before the row commits; nil when that row already exists, that is when another runner claimed
     /// the same due time first.
-    private func claim(_ table: String, schedule: String, scheduledFor: Date?) async throws -> Lease? {
+    private func claim(_ table: String, schedule: String, scheduledFor: Date?, on existing: PostgresConnection? = nil) async throws -> Lease? {
         let fence = self.fence, schema = self.schema, logger = self.logger
-        let connection = try await database.connect(applicationName: "guardrail backup \(schedule)")
+        let connection: PostgresConnection
+        if let existing { connection = existing } else { connection = try await database.connect(applicationName: "guardrail backup \(schedule)") }
         do {
             let id: Int? = try await connection.transaction(logger: logger, context: "claiming a backup") { c in
                 try await fence?.check(c, schema: schema, logger: logger)
@@ -221,6 +315,15 @@ public struct BackupRunner: Sendable {
         for schedule in (try? fm.contentsOfDirectory(atPath: directory)) ?? [] {
             let folder = URL(fileURLWithPath: directory).appendingPathComponent(schedule)
             for name in (try? fm.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasSuffix(".dump.partial") {
+                if name.contains("-\(Self.pendingMarker)") {
+                    // A dump started before its claim is renamed within moments of starting; one still
+                    // pending after ten minutes belongs to a runner that died.
+                    let path = folder.appendingPathComponent(name).path
+                    if let modified = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date, modified < Date().addingTimeInterval(-600) {
+                        try? fm.removeItem(atPath: path)
+                    }
+                    continue
+                }
                 guard let id = name.dropLast(".dump.partial".count).split(separator: "-").last.flatMap({ Int($0) }) else { continue }
                 if try await runs(schedule: schedule, limit: 100_000).first(where: { $0.id == id })?.status != .running {
                     try? fm.removeItem(at: folder.appendingPathComponent(name))
@@ -230,8 +333,15 @@ public struct BackupRunner: Sendable {
         return reaped
     }
 
-    private func finishRun(id: Int, status: Run.Status, size: Int?, sha256: String?, file: String?, error: String?) async throws {
-        _ = try await database.withConnection(applicationName: "guardrail backup") { c in
+    /// `body` on `connection`, or on a connection of its own when there is none.
+    private func using<T: Sendable>(_ connection: PostgresConnection?, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+        if let connection { return try await body(connection) }
+        return try await database.withConnection(applicationName: "guardrail backup", body)
+    }
+
+    private func finishRun(id: Int, status: Run.Status, size: Int?, sha256: String?, file: String?, error: String?,
+                           on connection: PostgresConnection? = nil) async throws {
+        _ = try await using(connection) { c in
             try await c.query("""
                 UPDATE \(unescaped: schema.qualifying("backup_runs"))
                 SET status = \(status.rawValue), finished_at = clock_timestamp(), size_bytes = \(size), sha256 = \(sha256),
@@ -242,8 +352,8 @@ public struct BackupRunner: Sendable {
     }
 
     /// Recorded runs, newest first.
-    public func runs(schedule: String? = nil, limit: Int = 50) async throws -> [Run] {
-        try await database.withConnection(applicationName: "guardrail backup") { c in
+    public func runs(schedule: String? = nil, limit: Int = 50, on connection: PostgresConnection? = nil) async throws -> [Run] {
+        try await using(connection) { c in
             let rows = try await c.query("""
                 SELECT id, schedule, scheduled_for, status, started_at, finished_at, size_bytes, sha256, file, error
                 FROM \(unescaped: schema.qualifying("backup_runs"))

@@ -1,3 +1,5 @@
+import Crypto
+import Foundation
 import GuardrailCore
 import Logging
 import PostgresNIO
@@ -21,16 +23,20 @@ import PostgresNIO
 /// arrays: four round trips whatever the number of policies. Each statement runs in its own
 /// exception block, so every invalid expression is reported with Postgres's own message, not just
 /// the first.
-enum PolicyCanonicalizer {
+public enum PolicyCanonicalizer {
     struct Result: Sendable {
         var tables: [RowLevelSecurity]
         var diagnostics: [Diagnostic]
     }
 
     static func canonicalize(_ desired: [RowLevelSecurity], facts: [QualifiedName: CatalogState.TableFacts], locations: [Address: SourceLocation],
-                             on connection: PostgresConnection, logger: Logger) async throws -> Result {
+                             on connection: PostgresConnection, logger: Logger, cache: Cache? = nil) async throws -> Result {
         let work = Work(desired, facts: facts)
         guard !work.expressions.isEmpty else { return Result(tables: desired, diagnostics: []) }
+        let key = cache.map { _ in work.cacheKey(facts: facts) }
+        if let cache, let key, let rows = cache.rows(for: key) {
+            return work.finish(rows, locations: locations)
+        }
         let rows: [Row]
         do {
             try await connection.query("BEGIN", logger: logger)
@@ -54,7 +60,37 @@ enum PolicyCanonicalizer {
             _ = try? await connection.query("ROLLBACK", logger: logger)
             throw DatabaseError.wrap(error, context: "canonicalizing policy expressions")
         }
+        if let cache, let key { cache.store(rows, for: key) }
         return work.finish(rows, locations: locations)
+    }
+
+    /// The scratch transaction's answers, kept while its inputs stay the same: every statement it
+    /// runs and, for each table copied, the live table's oid and columns. A controller re-plans every
+    /// few seconds with the same manifests; this keeps those plans from redoing 200 policies' DDL.
+    /// Entries also expire after `maxAge`, so a change the key cannot see (a function an expression
+    /// calls, moved to another schema) is picked up within that time.
+    public final class Cache: @unchecked Sendable {
+        private let lock = NSLock()
+        private var entry: (key: String, storedAt: ContinuousClock.Instant, rows: [Row])?
+        public let maxAge: Duration
+        public private(set) var hits = 0
+
+        public init(maxAge: Duration = .seconds(600)) { self.maxAge = maxAge }
+
+        func rows(for key: String) -> [Row]? {
+            lock.withLock {
+                guard let entry, entry.key == key, ContinuousClock.now - entry.storedAt < maxAge else { return nil }
+                hits += 1
+                return entry.rows
+            }
+        }
+
+        func store(_ rows: [Row], for key: String) {
+            lock.withLock { entry = (key, .now, rows) }
+        }
+
+        /// Forgets everything, as when the manifests change.
+        public func clear() { lock.withLock { entry = nil } }
     }
 
     struct Row: Sendable {
@@ -104,6 +140,22 @@ enum PolicyCanonicalizer {
                     expressionSQL.append("CREATE POLICY \(SQLIdentifier(String(e)).quoted) ON pg_temp.\(scratch) USING (\n\(text)\n)")
                 }
             }
+        }
+
+        /// A digest of everything the scratch transaction depends on that Guardrail can see.
+        func cacheKey(facts: [QualifiedName: CatalogState.TableFacts]) -> String {
+            var hasher = SHA256()
+            func add(_ parts: [String]) {
+                for part in parts {
+                    hasher.update(data: Array(part.utf8))
+                    hasher.update(data: [0])
+                }
+                hasher.update(data: [1])
+            }
+            add(tableNames); add(tablePaths); add(tableSetup); add(tableTeardown)
+            add(expressionTable.map(String.init)); add(expressionSQL)
+            add(desired.map { facts[$0.table]?.columns ?? "-" })
+            return hasher.finalize().map { String(format: "%02x", $0) }.joined()
         }
 
         /// Applies canonical texts to the desired tables, or reports what Postgres rejected.

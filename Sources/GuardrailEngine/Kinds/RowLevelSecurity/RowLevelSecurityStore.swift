@@ -25,6 +25,9 @@ enum RowLevelSecurityStore {
                          WHERE r.rolname = ANY(\(policyRoles.sorted())::text[]) AND pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE')),
                    (SELECT a.attname::text FROM pg_catalog.pg_attribute a
                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum LIMIT 1),
+                   c.oid::text || ':' || coalesce((SELECT pg_catalog.string_agg(a.attnum || ' ' || a.attname || ' ' || a.atttypid || ' ' || a.atttypmod
+                                                                   || ' ' || a.attisdropped || ' ' || a.attgenerated, ',' ORDER BY a.attnum)
+                                                   FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), ''),
                    p.polname::text, p.polcmd::text, p.polpermissive,
                    ARRAY(SELECT CASE WHEN x.r = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(x.r)::text END
                          FROM pg_catalog.unnest(p.polroles) AS x(r)),
@@ -34,20 +37,21 @@ enum RowLevelSecurityStore {
             JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = want.table_name AND c.relkind IN ('r', 'p')
             LEFT JOIN pg_catalog.pg_policy p ON p.polrelid = c.oid
             """, logger: logger)
-        typealias Row = (String, String, Bool, Bool, Bool, String, [String], String?, String?, String?, Bool?, [String]?, String?, String?)
+        typealias Row = (String, String, Bool, Bool, Bool, String, [String], String?, String, String?, String?, Bool?, [String]?, String?, String?)
         var policies: [QualifiedName: [RowLevelSecurity.Policy]] = [:]
         for try await row in rows.decode(Row.self) {
             let table = QualifiedName(schema: row.0, name: row.1)
             if observation.tables[table] == nil {
                 observation.tables[table] = RowLevelSecurity(table: table, enabled: row.3, forced: row.4)
-                observation.facts[table] = CatalogState.TableFacts(owner: row.5, partitioned: row.2, rolesWithOwnerPrivileges: Set(row.6), firstColumn: row.7)
+                observation.facts[table] = CatalogState.TableFacts(owner: row.5, partitioned: row.2, rolesWithOwnerPrivileges: Set(row.6), firstColumn: row.7,
+                                                                            columns: row.8)
             }
-            guard let name = row.8, let code = row.9, let permissive = row.10, let roles = row.11 else { continue }
+            guard let name = row.9, let code = row.10, let permissive = row.11, let roles = row.12 else { continue }
             guard let command = RowLevelSecurity.Command(catalogCode: code) else {
                 throw DatabaseError.other("policy \(name) on \(table) has a command Guardrail does not know (polcmd \(code))")
             }
             policies[table, default: []].append(RowLevelSecurity.Policy(
-                name: name, command: command, mode: permissive ? .permissive : .restrictive, roles: roles, using: row.12, withCheck: row.13))
+                name: name, command: command, mode: permissive ? .permissive : .restrictive, roles: roles, using: row.13, withCheck: row.14))
         }
         for (table, list) in policies { observation.tables[table]?.policies = list.sorted { $0.name < $1.name } }
         return observation
