@@ -118,7 +118,8 @@ struct BackupTests {
         let list = try await ExternalCommand(executable: try PostgresTools.path(of: "pg_restore"), arguments: ["--list", try #require(run.file)]).run()
         #expect(list.stdout.contains("only_in_the_other_database"))
         #expect(!list.stdout.contains("backup_runs"), "the environment's own database was not the one dumped")
-        #expect(try f.files().count == 1, "no pending file is left: \(try f.files())")
+        let files = try f.files()
+        #expect(files.count == 1, "no pending file is left: \(files)")
     }
 
     @Test("backup run of a name with no schedule, or with a wrong password, fails clearly and leaves no file")

@@ -18,6 +18,7 @@ struct TenantConvergenceTests {
         try await db.execute(try Fixtures.appSchemaSQL())
 
         let session = try await Session.open(db.environment(), applicationName: "test")
+        defer { Task { await session.close() } }
         let first = try await session.plan(configuration)
         let tenantChanges = first.changes.filter { $0.kind == Tenant.kind }
         #expect(tenantChanges.count == configuration.tenants.count && tenantChanges.allSatisfy { $0.action == .create })

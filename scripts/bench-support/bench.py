@@ -104,6 +104,89 @@ def rls_row():
     tables = sum(1 for line in open(os.path.join(rls, "schema.sql")) if line.startswith("CREATE TABLE"))
     report(f"plan: no changes, {2 * tables} policies/{tables} tables", plan_t, floor_t, "psql reading the same catalog rows", 3.0)
 
+def bench_breach():
+    """#4's latency target: a breach turns the cohort off within one evaluation interval plus 2 s of
+    Prometheus first showing it. A controller drives a rollout whose guardrail reads a metric this
+    bench controls (scraped every second); each sample flips the metric, waits until a query of the
+    live Prometheus shows the breach, then until the flag's cohort in Postgres is empty."""
+    import json, shutil, signal, socket, urllib.parse, urllib.request
+    prom, metrics = os.environ.get("PROMETHEUS_URL"), os.environ.get("METRICS_DIR")
+    if not prom or not metrics:
+        return
+    root = os.path.join(os.environ.get("BENCH_DIR", "/tmp"), "breach-estate")
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(os.path.join(root, "manifests"))
+    with open(os.path.join(root, "manifests", "tenants.yaml"), "w") as f:
+        for i in range(21):
+            cohort = "internal" if i == 0 else "customer"
+            f.write(f"---\napiVersion: guardrail/v1\nkind: Tenant\nmetadata: {{name: t{i:02d}, labels: {{cohort: {cohort}}}}}\n"
+                    f"spec: {{id: 00000000-0000-4000-8000-{i:012d}, displayName: T{i}}}\n")
+    interval = 1.0
+    with open(os.path.join(root, "manifests", "flags.yaml"), "w") as f:
+        f.write("apiVersion: guardrail/v1\nkind: Guardrail\nmetadata: {name: bench-errors}\n"
+                f"spec: {{query: 'max(guardrail_bench_error_ratio)', max: 0.05, interval: {int(interval)}s, failures: 1}}\n"
+                "---\napiVersion: guardrail/v1\nkind: FeatureFlag\nmetadata: {name: bench.breach}\nspec:\n  enabled: true\n  rollout:\n"
+                "    phases:\n      - {name: internal, tenants: {selector: {cohort: internal}}, bake: 1h}\n      - {percent: 100}\n"
+                "    guardrails: [bench-errors]\n    onBreach: rollback\n")
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    from generate_estate import write_environment
+    write_environment(root, 'prometheus: {url: "${PROMETHEUS_URL}"}', "controller: {interval: 1s}")
+    metric = os.path.join(metrics, "bench-breach.prom")
+    def set_ratio(value):
+        with open(metric + ".tmp", "w") as f:
+            f.write(f"guardrail_bench_error_ratio {value}\n")
+        os.rename(metric + ".tmp", metric)
+    def prometheus_value():
+        q = urllib.parse.urlencode({"query": "max(guardrail_bench_error_ratio)"})
+        try:
+            result = json.load(urllib.request.urlopen(f"{prom}/api/v1/query?{q}", timeout=2))["data"]["result"]
+            return float(result[0]["value"][1]) if result else None
+        except Exception:
+            return None
+    def cohort():
+        out = subprocess.run(["psql", "-X", "-A", "-t", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-d", "bench_breach", "-c",
+                              "SELECT count(*) FROM guardrail.flag_cohorts WHERE flag = 'bench.breach'"],
+                             env=dict(os.environ, PGPASSWORD=PG["password"]), capture_output=True, text=True)
+        return int(out.stdout.strip() or "-1")
+    def wait(condition, seconds, what):
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            if condition():
+                return time.time()
+            time.sleep(0.05)
+        raise SystemExit(f"breach bench: timed out waiting for {what}")
+    set_ratio(0.0)
+    wait(lambda: prometheus_value() == 0.0, 30, "Prometheus to scrape the healthy metric")
+    recreate("bench_breach")
+    benv = dict(os.environ, DATABASE_URL=url("bench_breach"), NO_COLOR="1")
+    run([G, "apply", "--env", "local", "--auto-approve"], benv, cwd=root)
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+    proc = subprocess.Popen([G, "controller", "--env", "local", "--listen", f"127.0.0.1:{port}", "--replica", "bench-breach"], env=benv, cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    latencies = []
+    try:
+        for sample in range(max(3, RUNS // 2)):
+            if sample:
+                set_ratio(0.0)
+                wait(lambda: prometheus_value() == 0.0, 30, "Prometheus to show the metric healthy again")
+                run([G, "rollout", "retry", "bench.breach", "--env", "local"], benv, cwd=root)
+            wait(lambda: cohort() == 1, 30, "the internal phase's cohort")
+            time.sleep(2 * interval)  # a few healthy evaluations first
+            set_ratio(0.5)
+            shown = wait(lambda: (prometheus_value() or 0) > 0.05, 30, "Prometheus to show the breach")
+            off = wait(lambda: cohort() == 0, 30, "the rollback to turn the cohort off")
+            latencies.append(off - shown)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if os.path.exists(metric):
+            os.remove(metric)
+    report("breach to cohort off (after Prometheus shows it)", statistics.median(latencies), interval, "the guardrail's interval (1s)",
+           (interval + 2.0,))
+
 def bench_controller():
     """The controller on the large estate (tenants, 100 flags, 200 RLS policies, 200 alert rules):
     a no-change tick's duration and resident memory, and OFREP single evaluations under load from a
@@ -216,6 +299,9 @@ def main():
     if only == "controller":
         rates = bench_controller()
         return print_results(files, rates)
+    if only == "breach":
+        bench_breach()
+        return print_results(files, [])
     genv = dict(os.environ, DATABASE_URL=url("bench_apply"), NO_COLOR="1", GUARDRAIL_BACKUP_DIR="/nonexistent-set-per-bench")
     tenants_lines = sum(1 for _ in open(os.path.join(ESTATE, "manifests/tenants.yaml")))
 
@@ -248,6 +334,7 @@ def main():
     report("validate: offline decode", validate_t, floor_parse_t, "libyaml events", 3.0)
 
     bench_backups(genv)
+    bench_breach()
     rates = bench_flags(plan_t) if os.environ.get("FLAGS_ESTATE") else []
     rates += bench_controller()
     print_results(files, rates)

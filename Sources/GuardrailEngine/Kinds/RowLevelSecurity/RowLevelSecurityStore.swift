@@ -25,8 +25,8 @@ enum RowLevelSecurityStore {
                          WHERE r.rolname = ANY(\(policyRoles.sorted())::text[]) AND pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE')),
                    (SELECT a.attname::text FROM pg_catalog.pg_attribute a
                     WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum LIMIT 1),
-                   c.oid::text || ':' || coalesce((SELECT pg_catalog.string_agg(a.attnum || ' ' || a.attname || ' ' || a.atttypid || ' ' || a.atttypmod
-                                                                   || ' ' || a.attisdropped || ' ' || a.attgenerated, ',' ORDER BY a.attnum)
+                   c.oid::text || ':' || coalesce((SELECT pg_catalog.string_agg(a.attnum::text || ' ' || a.attname::text || ' ' || a.atttypid::text || ' ' || a.atttypmod::text
+                                                                   || ' ' || a.attisdropped::text || ' ' || a.attgenerated::text, ',' ORDER BY a.attnum)
                                                    FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), ''),
                    p.polname::text, p.polcmd::text, p.polpermissive,
                    ARRAY(SELECT CASE WHEN x.r = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(x.r)::text END
