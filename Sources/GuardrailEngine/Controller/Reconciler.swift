@@ -24,6 +24,8 @@ public final class Reconciler: @unchecked Sendable {
     private var settle = SettleTracker()
     /// Canonical policy texts, reused across ticks until the manifests or the tables change.
     private let canonicalCache = PolicyCanonicalizer.Cache()
+    /// The tenants as last read, reused while their rows are unchanged.
+    private let tenantCache = ObservationCache<[Tenant]>()
     public private(set) var backoff = Backoff(base: 1, cap: 300)
 
     public init(workspace: Workspace, environment: String, holder: String, logger: Logger) {
@@ -178,6 +180,7 @@ public final class Reconciler: @unchecked Sendable {
         let session = try await Session.open(environment, applicationName: "guardrail controller \(holder)")
         session.fence = fence
         session.canonicalCache = canonicalCache
+        session.tenantCache = tenantCache
         self.session = session
         return session
     }

@@ -1,3 +1,4 @@
+import Foundation
 import GuardrailCore
 import Logging
 import PostgresNIO
@@ -42,5 +43,27 @@ extension KindStore {
     static func delete(_ names: [String], from table: String, on connection: PostgresConnection, logger: Logger) async throws {
         guard !names.isEmpty else { return }
         try await connection.query("DELETE FROM \(unescaped: table) WHERE name = ANY(\(names))", logger: logger)
+    }
+}
+
+/// The last observation of one kind, kept with a digest of the rows it came from, so a process that
+/// re-plans every few seconds (the controller) reads the rows again only when they changed.
+public final class ObservationCache<Value: Sendable>: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entry: (digest: String, value: Value)?
+    public private(set) var hits = 0
+
+    public init() {}
+
+    func value(for digest: String) -> Value? {
+        lock.withLock {
+            guard let entry, entry.digest == digest else { return nil }
+            hits += 1
+            return entry.value
+        }
+    }
+
+    func store(_ value: Value, for digest: String) {
+        lock.withLock { entry = (digest, value) }
     }
 }

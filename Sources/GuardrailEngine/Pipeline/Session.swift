@@ -31,32 +31,43 @@ public final class Session: @unchecked Sendable {
     public func close() async {
         await lock?.release()
         lock = nil
+        if let spare = spareLockConnection { try? await spare.close() }
+        spareLockConnection = nil
         try? await connection.close()
     }
 
-    /// Releases the apply lock but keeps the session open, as the controller does after each correction.
+    /// Releases the apply lock but keeps the session open, as the controller does after each
+    /// correction and rollout step. The lock's connection is kept for the next `acquireLock`.
     public func releaseLock() async {
-        await lock?.release()
+        if let lock { spareLockConnection = await lock.releaseKeepingConnection() }
         lock = nil
     }
+
+    /// The connection of a released lock, reused by the next `acquireLock`.
+    private var spareLockConnection: PostgresConnection?
 
     /// Takes the apply lock, waiting up to `timeout`. Released by `close()`.
     public func acquireLock(timeout: GuardrailDuration, applicationName: String) async throws {
         guard lock == nil else { return }
+        let spare = spareLockConnection
+        spareLockConnection = nil
         lock = try await AdvisoryLock.acquire(database: environment.database, environment: environment.name,
-                                              applicationName: applicationName, timeout: timeout)
+                                              applicationName: applicationName, timeout: timeout, reusing: spare)
     }
 
     /// Reads every kind in one consistent snapshot. Never writes, so it works with a read-only role
     /// and against a database Guardrail has never touched. `scope` names the catalog objects
     /// (tables, roles) the configuration declares; the ones Guardrail manages are added to it.
     public func observe(scope: CatalogScope = CatalogScope()) async throws -> LiveState {
-        try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading live state") { c in
-            try await Self.observeAll(c, schema: schema, scope: scope, logger: logger)
+        let tenantCache = self.tenantCache
+        return try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading live state") { c in
+            try await Self.observeAll(c, schema: schema, scope: scope, logger: logger, tenantCache: tenantCache)
         }
     }
 
-    static func observeAll(_ c: PostgresConnection, schema: SQLIdentifier, scope: CatalogScope, logger: Logger) async throws -> LiveState {
+    /// `tenantCache` is for plans only: an apply re-reads everything under its lock.
+    static func observeAll(_ c: PostgresConnection, schema: SQLIdentifier, scope: CatalogScope, logger: Logger,
+                           tenantCache: ObservationCache<[Tenant]>? = nil) async throws -> LiveState {
         // Every name Guardrail writes is schema-qualified; an empty search_path makes pg_get_expr
         // print policy expressions fully qualified, and nothing can be shadowed.
         try await c.query("SELECT pg_catalog.set_config('search_path', '', true)", logger: logger)
@@ -65,7 +76,11 @@ public final class Session: @unchecked Sendable {
         live.catalog = try await CatalogPipeline.observe(c, schema: schema, schemaVersion: version, scope: scope, logger: logger)
         guard let version else { return live }
         if version >= TenantStore.sinceSchemaVersion {
-            live.tenants = try await TenantStore.observe(c, schema: schema, logger: logger)
+            if let tenantCache {
+                live.tenants = try await TenantStore.observe(c, schema: schema, logger: logger, cache: tenantCache)
+            } else {
+                live.tenants = try await TenantStore.observe(c, schema: schema, logger: logger)
+            }
         }
         if version >= BackupScheduleStore.sinceSchemaVersion {
             live.backupSchedules = try await BackupScheduleStore.observe(c, schema: schema, logger: logger)
@@ -108,6 +123,8 @@ public final class Session: @unchecked Sendable {
     /// Canonical policy expressions kept across plans while nothing they depend on changed; the
     /// controller sets one, so a no-change tick does not redo the scratch transaction.
     public var canonicalCache: PolicyCanonicalizer.Cache?
+    /// Tenants kept across plans while the table's rows are unchanged; set by the controller.
+    public var tenantCache: ObservationCache<[Tenant]>?
 
     /// Seconds between marks, by name.
     struct StepClock {

@@ -52,10 +52,25 @@ public final class AdvisoryLock: @unchecked Sendable {
     }
 
     /// Takes the lock, polling until `timeout` has passed; then fails naming the holder.
+    /// `reusing` is an open connection to take it on (one a previous `releaseKeepingConnection` gave
+    /// back), which saves a connection's handshake on every tick of a controller.
     public static func acquire(database: Database, environment: String, applicationName: String,
-                               timeout: GuardrailDuration) async throws -> AdvisoryLock {
+                               timeout: GuardrailDuration, reusing: PostgresConnection? = nil) async throws -> AdvisoryLock {
         let key = key(schema: database.schema.name, environment: environment)
-        let connection = try await database.connect(applicationName: applicationName)
+        let connection: PostgresConnection
+        if let reusing, !reusing.isClosed {
+            connection = reusing
+            do {
+                // The holder's name is what a blocked apply prints.
+                try await connection.query("SELECT pg_catalog.set_config('application_name', \(applicationName), false)", logger: database.logger)
+            } catch {
+                try? await connection.close()
+                throw DatabaseError.wrap(error, context: "taking the apply lock")
+            }
+        } else {
+            if let reusing { try? await reusing.close() }
+            connection = try await database.connect(applicationName: applicationName)
+        }
         do {
             let deadline = ContinuousClock.now + .milliseconds(timeout.milliseconds)
             var delay = Duration.milliseconds(50)
@@ -101,5 +116,23 @@ public final class AdvisoryLock: @unchecked Sendable {
     public func release() async {
         _ = try? await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
         try? await connection.close()
+    }
+
+    /// Releases the lock and hands its connection back for the next `acquire`; nil (and the
+    /// connection closed) when the unlock did not answer as expected.
+    public func releaseKeepingConnection() async -> PostgresConnection? {
+        var released = false
+        if !connection.isClosed, let rows = try? await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger) {
+            do {
+                for try await (ok) in rows.decode(Bool.self) { released = ok }
+            } catch {
+                released = false
+            }
+        }
+        guard released else {
+            try? await connection.close()
+            return nil
+        }
+        return connection
     }
 }

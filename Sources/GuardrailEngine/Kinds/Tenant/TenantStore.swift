@@ -31,6 +31,22 @@ enum TenantStore: KindStore {
         return tenants
     }
 
+    /// `observe`, answered from `cache` while the table holds the same row versions: one aggregate over
+    /// every row's ctid and xmin, which any insert, update or delete changes, instead of 10,000 rows
+    /// decoded. Run it in the same snapshot as the rest of the observation.
+    static func observe(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger, cache: ObservationCache<[Tenant]>) async throws -> [Tenant] {
+        let rows = try await connection.query("""
+            SELECT count(*)::text || ':' || coalesce(md5(string_agg(ctid::text || ':' || xmin::text, ',')), '')
+            FROM \(unescaped: schema.qualifying("tenants"))
+            """, logger: logger)
+        var digest = ""
+        for try await (value) in rows.decode(String.self) { digest = value }
+        if let tenants = cache.value(for: digest) { return tenants }
+        let tenants = try await observe(connection, schema: schema, logger: logger)
+        cache.store(tenants, for: digest)
+        return tenants
+    }
+
     static func apply(_ changes: [Change], on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
         let table = schema.qualifying("tenants")
         let (removed, updated, created) = try split(changes)
