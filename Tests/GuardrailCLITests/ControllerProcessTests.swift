@@ -86,6 +86,55 @@ struct ControllerProcessTests {
         await db.drop()
     }
 
+    @Test("SIGTERM while a tick is running a backup: the tick finishes (the backup succeeds and is recorded), the lock is released, and the process exits 0")
+    func sigtermDuringABackupFinishesTheTick() async throws {
+        let db = try await TestPostgres.createDatabase()
+        let backups = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-sigterm-backups-\(UUID().uuidString)")
+        // A pg_dump that takes three seconds: the tick is certainly mid-backup when SIGTERM comes.
+        let bin = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-slow-pg-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let realDump = ["/usr/lib/postgresql/15/bin/pg_dump", "/usr/bin/pg_dump"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "pg_dump"
+        try "#!/bin/sh\nsleep 3\nexec \(realDump) \"$@\"\n".write(to: bin.appendingPathComponent("pg_dump"), atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: bin.appendingPathComponent("pg_dump").path)
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3),
+            "manifests/backups.yaml": """
+                apiVersion: guardrail/v1
+                kind: BackupSchedule
+                metadata: {name: nightly}
+                spec: {schedule: "0 2 * * *", timezone: UTC, retention: {keep: 3}, rpo: 26h}
+
+                """,
+            "environments/local.yaml": """
+                apiVersion: guardrail/v1
+                kind: Environment
+                metadata: {name: local}
+                spec:
+                  postgres: {url: "\(db.urlString)", schema: guardrail, lockTimeout: 5s}
+                  backups: {directory: "\(backups.path)"}
+                  controller: {interval: 1s}
+
+                """,
+        ])
+        #expect(try CommandRunner.run(["apply", "--env", "local", "--auto-approve"], in: dir).status == 0)
+        let controller = try ControllerProcess(replica: "replica-a", directory: dir, environment: ["GUARDRAIL_PG_BIN": bin.path])
+        try await Self.waitFor("the nightly backup to start", timeout: 30) {
+            (try? await db.scalar("SELECT status FROM guardrail.backup_runs")) == "running"
+        }
+        let signalled = Date()
+        let status = await controller.terminate(timeout: 30)
+        let took = Date().timeIntervalSince(signalled)
+        #expect(status == 0, "\(controller.log.suffix(20))")
+        #expect(took < 15, "exited \(took)s after SIGTERM")
+        #expect(try await db.scalar("SELECT status FROM guardrail.backup_runs") == "succeeded", "the tick finished its backup before exiting")
+        let file = try #require(try await db.scalar("SELECT file FROM guardrail.backup_runs"))
+        #expect(FileManager.default.fileExists(atPath: file))
+        // The lock went with the process: another replica leads at once.
+        let once = try CommandRunner.run(["controller", "--env", "local", "--once", "--replica", "replica-b"], in: dir)
+        #expect(once.stdout.contains("\"leader\":true"), "\(once.output)")
+        await db.drop()
+    }
+
     @Test("the OpenFeature Python SDK with the OFREP provider gets what guardrail.flag_enabled says, for tenants in and out of the cohort")
     func openFeaturePythonClient() async throws {
         let prometheus = try #require(TestPrometheus.url)

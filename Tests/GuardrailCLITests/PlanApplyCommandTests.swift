@@ -221,6 +221,23 @@ struct PlanApplyCommandTests {
         #expect(!f.transcript.contains(f.db.password))
     }
 
+    @Test("plan is in colour on a terminal, and plain with --no-color, with NO_COLOR, or through a pipe")
+    func colourOnlyOnATerminal() async throws {
+        var f = try await fixture(tenants: 2)
+        defer { let db = f.db; Task { await db.drop() } }
+        func onTerminal(_ flags: String, noColor: String = "") throws -> CommandResult {
+            try f.run([], extraEnv: ["NO_COLOR": noColor], through: ["/usr/bin/script", "-qec", "\(CommandRunner.binary) plan --env local \(flags)", "/dev/null"])
+        }
+        let coloured = try onTerminal("")
+        #expect(coloured.output.contains("\u{1B}[32m+\u{1B}[0m tenant \"brokerage-0\" {"), "\(coloured.output)")
+        #expect(coloured.output.contains("\u{1B}[1mPlan:\u{1B}[0m 2 to add"), "\(coloured.output)")
+        #expect(!(try onTerminal("--no-color")).output.contains("\u{1B}["))
+        #expect(!(try onTerminal("", noColor: "1")).output.contains("\u{1B}["))
+        let piped = try f.run(["plan", "--env", "local"], extraEnv: ["NO_COLOR": ""])
+        #expect(piped.stdout.contains("+ tenant \"brokerage-0\" {"))
+        #expect(!piped.output.contains("\u{1B}["))
+    }
+
     @Test("a second apply from the command line waits --lock-timeout for the holder, then fails naming it")
     func concurrentApplyFromTheCommandLine() async throws {
         var f = try await fixture(tenants: 2)

@@ -183,6 +183,50 @@ struct ReconcilerTests {
         await f.db.drop()
     }
 
+    @Test("a real Postgres restart (pg_ctl restart -m fast): the controller recovers by itself within three ticks, leads again and corrects drift made while it was down")
+    func survivesARealPostgresRestart() async throws {
+        let pg = try PrivatePostgres.start()
+        defer { pg.stop() }
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3),
+            "environments/local.yaml": """
+                apiVersion: guardrail/v1
+                kind: Environment
+                metadata: {name: local}
+                spec:
+                  postgres: {url: "\(pg.adminURL)", schema: guardrail, lockTimeout: 5s}
+                  controller: {interval: 1s, drift: {tenant: enforce}}
+
+                """,
+        ])
+        let r = Reconciler(workspace: Workspace(root: dir.path), environment: "local", holder: "a", logger: Self.logger)
+        let first = await r.tick()
+        #expect(first.leader && first.errors.isEmpty, "\(first.errors)")
+        #expect(first.applied.count == 3, "the first tick creates the three tenants: \(first.applied)")
+
+        try pg.restart()
+        let admin = Database(url: try DatabaseURL(parsing: pg.adminURL), schema: "guardrail")
+        try await admin.withConnection(applicationName: "test") { c in
+            try await c.query("UPDATE guardrail.tenants SET display_name = 'Changed during the restart' WHERE name = 'brokerage-1'", logger: Self.logger)
+        }
+        var recovered: Reconciler.TickReport?
+        var ticks = 0
+        while ticks < 3, recovered == nil {
+            ticks += 1
+            let report = await r.tick()
+            if report.leader, report.errors.isEmpty, !report.applied.isEmpty { recovered = report }
+        }
+        let report = try #require(recovered, "no clean tick within three ticks of the restart")
+        #expect(report.applied == ["tenant.brokerage-1"], "\(report.applied)")
+        #expect(report.epoch == 2, "leadership was lost with the server's connections, so it was taken again")
+        let name = try await admin.withConnection(applicationName: "test") { c -> String? in
+            for try await (n) in try await c.query("SELECT display_name FROM guardrail.tenants WHERE name = 'brokerage-1'", logger: Self.logger).decode(String.self) { return n }
+            return nil
+        }
+        #expect(name != "Changed during the restart")
+        await r.shutdown()
+    }
+
     @Test("row-level security switched off by hand is switched back on within one tick; a dropped permissive policy, which widens access when restored, waits for a human")
     func policyDrift() async throws {
         let f = try await fixture(tenants: 2, drift: "tenant: enforce, rls: enforce")

@@ -1,6 +1,6 @@
 import Foundation
 import GuardrailCore
-import GuardrailEngine
+@testable import GuardrailEngine
 import GuardrailTestSupport
 import Testing
 
@@ -187,6 +187,42 @@ struct ApplySafetyTests {
         #expect(entry.added == 4)
         let changes = try await db.scalar("SELECT json_array_length(changes) FROM guardrail.audit_log")
         #expect(changes == "4")
+    }
+
+    @Test("a database an older Guardrail left at schema version 3, with tenants and an audit record, is upgraded by the next apply and keeps its data")
+    func upgradeFromAnOlderSchemaKeepsData() async throws {
+        let db = try await TestPostgres.createDatabase()
+        defer { Task { await db.drop() } }
+        let session = try await db.lockedSession()
+        defer { Task { await session.close() } }
+        let old = Fixtures.generatedConfiguration(tenants: 3)
+        _ = try await session.connection.transaction(logger: session.environment.database.logger, context: "old schema") { c in
+            try await Migrations.migrate(c, schema: SQLIdentifier("guardrail"), logger: session.environment.database.logger, upTo: 3)
+        }
+        for t in old.tenants {
+            try await db.execute("""
+                INSERT INTO guardrail.tenants (name, id, display_name, status, labels)
+                VALUES ('\(t.name)', '\(t.id)', '\(t.displayName)', '\(t.status.rawValue)', '\(t.labels.attributeValue.canonicalJSON)')
+                """)
+        }
+        try await db.execute("INSERT INTO guardrail.audit_log (plan_id, environment, os_user, added, changed, destroyed, changes) VALUES (gen_random_uuid(), 'local', 'old', 3, 0, 0, '[]')")
+        #expect(try await db.scalar("SELECT max(version) FROM guardrail.schema_migrations") == "3")
+
+        // Planning is read-only: it sees the tenants and does not upgrade anything.
+        var next = old
+        next.tenants[0].displayName = "Renamed after the upgrade"
+        let plan = try await session.plan(next)
+        #expect(plan.changes.map(\.action) == [.update])
+        #expect(try await db.scalar("SELECT max(version) FROM guardrail.schema_migrations") == "3")
+
+        let report = try await session.apply(plan, overrides: HazardOverrides(), osUser: "t")
+        #expect(report.migrations == Array(4...Migrations.latestVersion))
+        #expect(try await db.scalar("SELECT max(version) FROM guardrail.schema_migrations") == "\(Migrations.latestVersion)")
+        #expect(try await db.scalar("SELECT count(*) FROM guardrail.tenants") == "3")
+        #expect(try await db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = '\(old.tenants[0].name)'") == "Renamed after the upgrade")
+        #expect(try await db.scalar("SELECT count(*) FROM guardrail.audit_log") == "2", "the old record is still there")
+        #expect(try await db.scalar("SELECT pg_typeof(changes)::text FROM guardrail.audit_log LIMIT 1") == "json")
+        #expect(try await session.plan(next).changes.isEmpty)
     }
 
     @Test("migrations are idempotent and record their versions")

@@ -171,6 +171,42 @@ struct BackupTests {
         try await f.db.execute("DROP OWNED BY \(role); DROP ROLE \(role)")
     }
 
+    /// A 16 KiB tmpfs, for a disk that fills up; nil where mounting is not permitted.
+    static func tinyFilesystem() -> URL? {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-full-\(UUID().uuidString)")
+        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        guard let mount = try? ExternalCommandForTests.run("/bin/mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", dir.path]), mount == 0 else { return nil }
+        return dir
+    }
+
+    static let canMountTmpfs: Bool = {
+        guard let dir = tinyFilesystem() else { return false }
+        _ = try? ExternalCommandForTests.run("/bin/umount", [dir.path])
+        return true
+    }()
+
+    @Test("a disk that fills up during pg_dump gives a clear error, a failed run and no partial file",
+          .enabled(if: canMountTmpfs, "needs permission to mount a tmpfs"))
+    func diskFull() async throws {
+        let disk = try #require(Self.tinyFilesystem())
+        defer { _ = try? ExternalCommandForTests.run("/bin/umount", [disk.path]) }
+        let f = try await fixture([Self.schedule()], directory: disk)
+        defer { Task { await f.db.drop() } }
+        // Enough rows that the archive cannot fit in 16 KiB.
+        try await f.db.execute("INSERT INTO public.properties (tenant_id, address) SELECT (SELECT id FROM guardrail.tenants LIMIT 1), md5(g::text) FROM generate_series(1, 5000) g")
+        let attempts: [@Sendable () async throws -> BackupRunner.Run?] = [
+            { try await f.runner.backup(named: "nightly") },
+            { try await f.runner.backup(try await f.runner.schedule(named: "nightly")) },
+        ]
+        for attempt in attempts {
+            let error = await #expect(throws: BackupRunner.Failure.self) { try await attempt() }
+            #expect("\(error.map { "\($0)" } ?? "")".contains("No space left on device"), "\(error.map { "\($0)" } ?? "")")
+            let files = try f.files()
+            #expect(files.isEmpty, "\(files)")
+        }
+        #expect(try await f.db.scalar("SELECT string_agg(status, ',') FROM guardrail.backup_runs") == "failed,failed")
+    }
+
     @Test("an unwritable backup directory gives a clear error and a failed run")
     func unwritableDirectory() async throws {
         let blocker = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-not-a-dir-\(UUID().uuidString)")
@@ -289,5 +325,19 @@ struct BackupTests {
         try await Task.sleep(nanoseconds: 200_000_000)
         #expect(try await f.runner.reapAbandoned() == ["backup 902 of nightly"])
         await f.db.drop()
+    }
+}
+
+/// Runs a system program and returns its exit status (mount and umount in the disk-full test).
+enum ExternalCommandForTests {
+    static func run(_ program: String, _ arguments: [String]) throws -> Int32 {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: program)
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return process.terminationStatus
     }
 }

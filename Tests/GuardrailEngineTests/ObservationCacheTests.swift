@@ -47,21 +47,39 @@ struct ObservationCacheTests {
     func canonicalCacheFollowsTheTable() async throws {
         let db = try await TestPostgres.createDatabase()
         defer { Task { await db.drop() } }
-        try await db.execute(try Fixtures.appSchemaSQL())
+        // A table of this database and PUBLIC only: roles are cluster-wide, and other tests create theirs.
+        try await db.execute("CREATE TABLE public.cached_props (id int, tenant_id uuid)")
+        let manifest = """
+            apiVersion: guardrail/v1
+            kind: RowLevelSecurity
+            metadata: {name: public.cached_props}
+            spec:
+              enabled: true
+              searchPath: [public]
+              policies:
+                - {name: tenant_isolation, command: all, roles: [PUBLIC], using: "tenant_id = current_setting('app.current_tenant_id')::uuid"}
+                - {name: readers, command: select, roles: [PUBLIC], using: "id > 0 AND tenant_id IS NOT NULL"}
+
+            """
+        let (configuration, diagnostics) = ConfigurationLoader.load([ManifestSource(path: "policies/p.yaml", bytes: Array(manifest.utf8))])
+        #expect(!diagnostics.hasErrors, "\(diagnostics.all)")
         let session = try await db.lockedSession()
         defer { Task { await session.close() } }
         let cache = PolicyCanonicalizer.Cache()
         session.canonicalCache = cache
-        let configuration = try Fixtures.exampleConfiguration()
         _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "t")
         #expect(cache.hits == 0)
         #expect(try await session.plan(configuration).changes.isEmpty)
         #expect(cache.hits == 1)
-        let table = try #require(configuration.rowLevelSecurity.first?.table)
-        try await db.execute("ALTER TABLE \(table.schema).\(table.name) ADD COLUMN added_by_hand text")
+        try await db.execute("ALTER TABLE public.cached_props ADD COLUMN added_by_hand text")
         #expect(try await session.plan(configuration).changes.isEmpty)
         #expect(cache.hits == 1, "a new column is a new key: the texts were canonicalized again")
         #expect(try await session.plan(configuration).changes.isEmpty)
+        #expect(cache.hits == 2)
+        // A manifest edit is a new key too.
+        var edited = configuration
+        edited.rowLevelSecurity[0].policies[1].using = "id > 1 AND tenant_id IS NOT NULL"
+        #expect(try await session.plan(edited).changes.count == 1)
         #expect(cache.hits == 2)
     }
 

@@ -146,7 +146,8 @@ public enum Migrations {
 
     /// Brings the schema to the latest version. Call inside the apply transaction, under the apply lock.
     @discardableResult
-    public static func migrate(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Migration] {
+    /// `upTo` stops at that version: tests use it to build a database as an older Guardrail left it.
+    public static func migrate(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger, upTo: Int? = nil) async throws -> [Migration] {
         let current = try await currentVersion(connection, schema: schema, logger: logger)
         if current == nil {
             try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema.quoted)", logger: logger)
@@ -158,7 +159,7 @@ public enum Migrations {
                 )
                 """, logger: logger)
         }
-        let pending = all.filter { $0.version > (current ?? 0) }
+        let pending = all.filter { $0.version > (current ?? 0) && $0.version <= (upTo ?? Int.max) }
         for migration in pending {
             for statement in migration.statements(schema) {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
