@@ -141,6 +141,45 @@ struct BackupTests {
         #expect(try await f.db.scalar("SELECT count(*) FROM guardrail.backup_runs") == "0")
     }
 
+    @Test("the in-process archive check reads what pg_restore --list reads, follows every data offset, and rejects truncated, foreign and altered files")
+    func archiveCheckAgreesWithPgRestore() async throws {
+        let f = try await fixture([Self.schedule()])
+        defer { Task { await f.db.drop() } }
+        let run = try #require(try await f.runner.backup(named: "nightly"))
+        let file = URL(fileURLWithPath: try #require(run.file))
+        let bytes = [UInt8](try Data(contentsOf: file))
+        func read(_ b: [UInt8]) throws -> CustomArchive.Contents {
+            try CustomArchive.read(size: b.count) { offset, count in Array(b[offset..<min(b.count, offset + count)]) }
+        }
+        let contents = try read(bytes)
+        let list = try await ExternalCommand(executable: try PostgresTools.path(of: "pg_restore"), arguments: ["--list", file.path]).run()
+        // pg_restore lists each entry as "ID; ...", leaving out the ones it never restores as such.
+        let listed = Set(list.stdout.split(separator: "\n").filter { !$0.hasPrefix(";") && !$0.isEmpty }
+            .compactMap { Int($0.split(separator: ";").first ?? "") })
+        let ours = Set(contents.entries.map(\.dumpID))
+        #expect(listed.isSubset(of: ours) && !listed.isEmpty)
+        let unlisted = contents.entries.filter { !listed.contains($0.dumpID) }.map(\.description)
+        #expect(Set(unlisted).isSubset(of: ["ENCODING", "STDSTRINGS", "SEARCHPATH", "DATABASE", "DATABASE PROPERTIES"]), "\(unlisted)")
+        let data = contents.entries.filter { $0.description == "TABLE DATA" }
+        #expect(data.contains { $0.tag == "tenants" && $0.dataOffset != nil })
+        #expect(data.contains { $0.tag == "properties" && $0.dataOffset != nil })
+
+        #expect(throws: CustomArchive.Problem.notAnArchive) { try read(Array("-- plain SQL\n".utf8)) }
+        // Cut inside the data: the offsets of the last tables point past the end.
+        #expect(throws: CustomArchive.Problem.self) { try read(Array(bytes.prefix(bytes.count * 3 / 4))) }
+        // Cut inside the table of contents.
+        #expect(throws: CustomArchive.Problem.self) { try read(Array(bytes.prefix(200))) }
+        // One byte changed where a data block starts.
+        var altered = bytes
+        let offset = try #require(data.first?.dataOffset)
+        altered[offset] = 0x7F
+        #expect(throws: CustomArchive.Problem.self) { try read(altered) }
+        // A plain-format dump is not a custom archive.
+        var plain = bytes
+        plain[5 + 3 + 2] = 0
+        #expect(throws: CustomArchive.Problem.notCustomFormat(0)) { try read(plain) }
+    }
+
     @Test("pg_dump failing (the database is gone) leaves no file and a failed run with pg_dump's reason")
     func dumpFailureLeavesNothing() async throws {
         let f = try await fixture([Self.schedule(database: "no_such_database")])
