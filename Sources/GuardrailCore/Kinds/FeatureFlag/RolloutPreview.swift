@@ -39,8 +39,9 @@ public struct RolloutPreview: Hashable, Sendable, Codable {
         case startsOnApply = "starts_on_apply", eligible, phases, guardrails, onBreach = "on_breach"
     }
 
-    public init(flag: FeatureFlag, tenants: [Tenant], guardrails: [Guardrail], startsOnApply: Bool) {
-        let plan = CohortPlan(flag: flag, tenants: tenants)
+    public init(flag: FeatureFlag, tenants: [Tenant], guardrails: [Guardrail], startsOnApply: Bool,
+                selections: CohortPlan.Selections = CohortPlan.Selections()) {
+        let plan = CohortPlan(flag: flag, tenants: tenants, selections: selections)
         let byName = Dictionary(guardrails.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let rollout = flag.rollout ?? Rollout(phases: [])
         self.startsOnApply = startsOnApply
@@ -74,11 +75,13 @@ public struct RolloutPreview: Hashable, Sendable, Codable {
         // Each preview ranks every tenant for its flag's salt; they are independent, so use every core.
         let jobs = work
         let tenants = desired.tenants, guardrails = desired.guardrails
+        let selections = CohortPlan.Selections()
         var previews = [RolloutPreview?](repeating: nil, count: jobs.count)
         previews.withUnsafeMutableBufferPointer { out in
             nonisolated(unsafe) let out = out
             DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
-                out[i] = RolloutPreview(flag: jobs[i].flag, tenants: tenants, guardrails: guardrails, startsOnApply: jobs[i].starts)
+                out[i] = RolloutPreview(flag: jobs[i].flag, tenants: tenants, guardrails: guardrails, startsOnApply: jobs[i].starts,
+                                        selections: selections)
             }
         }
         var annotated = changes
