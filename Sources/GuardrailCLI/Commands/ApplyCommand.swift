@@ -32,6 +32,25 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Apply only this address, or everything below it (repeatable).", valueName: "address"))
     var target: [String] = []
 
+    /// A session opened, with the apply lock taken, from environments/ alone; nil when that
+    /// environment does not load cleanly by itself.
+    private func earlySession(applicationName: String) -> (url: String, task: Task<Session, any Error>)? {
+        guard let (environments, diagnostics) = try? global.workspace.loadEnvironments(), !diagnostics.hasErrors,
+              let declared = environments.environments[environment.name],
+              let resolved = try? ResolvedEnvironment.resolve(declared) else { return nil }
+        let timeout = lockTimeout
+        return (resolved.database.url.description, Task {
+            let session = try await Session.open(resolved, applicationName: applicationName)
+            do {
+                try await session.acquireLock(timeout: timeout, applicationName: applicationName + " lock")
+            } catch {
+                await session.close()
+                throw error
+            }
+            return session
+        })
+    }
+
     func validate() throws {
         if planFile != nil, !target.isEmpty {
             throw ValidationError("--target cannot be combined with a saved plan; target when you run `guardrail plan --out`.")
@@ -39,15 +58,32 @@ struct ApplyCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let configuration = try global.loadConfiguration()
-        let resolved = try environment.resolve(in: configuration)
-        let savedPlan = try planFile.map { path in try withDiagnostics { try PlanFile.read(path) } }
-        let color = Console.useColor(disabled: global.noColor)
-        let overrides = hazards.overrides
         let user = Console.osUser
         let applicationName = "guardrail apply (\(user)@\(Console.hostName))"
+        // Connect and take the apply lock while the manifests decode: the environment needs only
+        // environments/. Anything odd there, and the session is opened after the full load instead.
+        let early = earlySession(applicationName: applicationName)
+        let configuration: Configuration
+        let resolved: ResolvedEnvironment
+        let savedPlan: Plan?
+        do {
+            configuration = try global.loadConfiguration()
+            resolved = try environment.resolve(in: configuration)
+            savedPlan = try planFile.map { path in try withDiagnostics { try PlanFile.read(path) } }
+        } catch {
+            if let early, let session = try? await early.task.value { await session.close() }
+            throw error
+        }
+        let color = Console.useColor(disabled: global.noColor)
+        let overrides = hazards.overrides
 
-        let session = try await withDiagnostics { try await Session.open(resolved, applicationName: applicationName) }
+        let session: Session
+        if let early, early.url == resolved.database.url.description {
+            session = try await withDiagnostics { try await early.task.value }
+        } else {
+            if let early, let stale = try? await early.task.value { await stale.close() }
+            session = try await withDiagnostics { try await Session.open(resolved, applicationName: applicationName) }
+        }
         do {
             try await withDiagnostics { try await session.acquireLock(timeout: lockTimeout, applicationName: applicationName + " lock") }
             let plan: Plan
