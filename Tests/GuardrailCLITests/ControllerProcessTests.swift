@@ -15,20 +15,27 @@ struct ControllerProcessTests {
             "manifests/flags.yaml": Fixtures.rolloutYAML(guardrail: "always-fine", spec: "{query: 'sum(vector(0.001))', max: 0.05, interval: 1s, failures: 2}",
                                                          phases: ["{name: internal, tenants: {selector: {cohort: internal}}, bake: 3s}",
                                                                   "{name: canary, percent: 10, bake: 3s}", "{percent: 50, bake: 3s}", "{percent: 100}"]),
-            "environments/local.yaml": """
-                apiVersion: guardrail/v1
-                kind: Environment
-                metadata: {name: local}
-                spec:
-                  postgres: {url: "\(db.urlString)", schema: guardrail, lockTimeout: 5s}
+            "environments/local.yaml": environmentYAML(db, """
                   prometheus: {url: "\(prometheus)"}
                   controller:
                     interval: 1s
                     adminToken: ${GUARDRAIL_ADMIN_TOKEN:-}
                     drift: {tenant: enforce, flag: enforce, guardrail: enforce}
-
-                """,
+                """),
         ])
+    }
+
+    /// environments/local.yaml on `db`, with `spec` lines (indented two spaces) after postgres.
+    static func environmentYAML(_ db: TestDatabase, _ spec: String) -> String {
+        """
+        apiVersion: guardrail/v1
+        kind: Environment
+        metadata: {name: local}
+        spec:
+          postgres: {url: "\(db.urlString)", schema: guardrail, lockTimeout: 5s}
+        \(spec)
+
+        """
     }
 
     static func waitFor(_ what: String, timeout: Double, _ check: () async throws -> Bool) async throws {
@@ -105,16 +112,10 @@ struct ControllerProcessTests {
                 spec: {schedule: "0 2 * * *", timezone: UTC, retention: {keep: 3}, rpo: 26h}
 
                 """,
-            "environments/local.yaml": """
-                apiVersion: guardrail/v1
-                kind: Environment
-                metadata: {name: local}
-                spec:
-                  postgres: {url: "\(db.urlString)", schema: guardrail, lockTimeout: 5s}
+            "environments/local.yaml": Self.environmentYAML(db, """
                   backups: {directory: "\(backups.path)"}
                   controller: {interval: 1s}
-
-                """,
+                """),
         ])
         #expect(try CommandRunner.run(["apply", "--env", "local", "--auto-approve"], in: dir).status == 0)
         let controller = try ControllerProcess(replica: "replica-a", directory: dir, environment: ["GUARDRAIL_PG_BIN": bin.path])

@@ -29,12 +29,16 @@ struct ReconcilerTests {
     }
 
     static func environment(_ db: TestDatabase, drift: String) -> String {
+        environment(url: db.urlString, drift: drift)
+    }
+
+    static func environment(url: String, drift: String) -> String {
         """
         apiVersion: guardrail/v1
         kind: Environment
         metadata: {name: local}
         spec:
-          postgres: {url: "\(db.urlString)", schema: guardrail, lockTimeout: 5s}
+          postgres: {url: "\(url)", schema: guardrail, lockTimeout: 5s}
           controller: {interval: 1s, drift: {\(drift)}}
 
         """
@@ -189,15 +193,7 @@ struct ReconcilerTests {
         defer { pg.stop() }
         let dir = try Fixtures.writeWorkspace(files: [
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3),
-            "environments/local.yaml": """
-                apiVersion: guardrail/v1
-                kind: Environment
-                metadata: {name: local}
-                spec:
-                  postgres: {url: "\(pg.adminURL)", schema: guardrail, lockTimeout: 5s}
-                  controller: {interval: 1s, drift: {tenant: enforce}}
-
-                """,
+            "environments/local.yaml": Self.environment(url: pg.adminURL, drift: "tenant: enforce"),
         ])
         let r = Reconciler(workspace: Workspace(root: dir.path), environment: "local", holder: "a", logger: Self.logger)
         let first = await r.tick()

@@ -214,13 +214,13 @@ struct BackupTests {
     static func tinyFilesystem() -> URL? {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-full-\(UUID().uuidString)")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        guard let mount = try? ExternalCommandForTests.run("/bin/mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", dir.path]), mount == 0 else { return nil }
+        guard let mount = try? SystemCommand.run("/bin/mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", dir.path]), mount.status == 0 else { return nil }
         return dir
     }
 
     static let canMountTmpfs: Bool = {
         guard let dir = tinyFilesystem() else { return false }
-        _ = try? ExternalCommandForTests.run("/bin/umount", [dir.path])
+        _ = try? SystemCommand.run("/bin/umount", [dir.path])
         return true
     }()
 
@@ -228,7 +228,7 @@ struct BackupTests {
           .enabled(if: canMountTmpfs, "needs permission to mount a tmpfs"))
     func diskFull() async throws {
         let disk = try #require(Self.tinyFilesystem())
-        defer { _ = try? ExternalCommandForTests.run("/bin/umount", [disk.path]) }
+        defer { _ = try? SystemCommand.run("/bin/umount", [disk.path]) }
         let f = try await fixture([Self.schedule()], directory: disk)
         defer { Task { await f.db.drop() } }
         // Enough rows that the archive cannot fit in 16 KiB.
@@ -367,16 +367,3 @@ struct BackupTests {
     }
 }
 
-/// Runs a system program and returns its exit status (mount and umount in the disk-full test).
-enum ExternalCommandForTests {
-    static func run(_ program: String, _ arguments: [String]) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: program)
-        process.arguments = arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
-    }
-}

@@ -21,6 +21,29 @@ def psql(db, *args, stdout=subprocess.DEVNULL):
     cmd = ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-d", db, *args]
     subprocess.run(cmd, env=env, check=True, stdout=stdout)
 
+def psql_value(db, sql):
+    """The one value `sql` returns, as text."""
+    out = subprocess.run(["psql", "-X", "-A", "-t", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-d", db, "-c", sql],
+                         env=dict(os.environ, PGPASSWORD=PG["password"]), capture_output=True, text=True)
+    return out.stdout.strip()
+
+def start_controller(replica, env, cwd):
+    """`guardrail controller` on a free loopback port; returns the process and its base URL."""
+    import socket
+    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
+    proc = subprocess.Popen([G, "controller", "--env", "local", "--listen", f"127.0.0.1:{port}", "--replica", replica], env=env, cwd=cwd,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return proc, f"http://127.0.0.1:{port}"
+
+def stop_controller(proc):
+    """SIGTERM, as an orchestrator stops it; SIGKILL if it has not exited after 20 s."""
+    import signal
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
 def recreate(db):
     psql("postgres", "-c", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     psql("postgres", "-c", f"CREATE DATABASE {db}")
@@ -109,7 +132,7 @@ def bench_breach():
     Prometheus first showing it. A controller drives a rollout whose guardrail reads a metric this
     bench controls (scraped every second); each sample flips the metric, waits until a query of the
     live Prometheus shows the breach, then until the flag's cohort in Postgres is empty."""
-    import json, shutil, signal, socket, urllib.parse, urllib.request
+    import json, shutil, urllib.parse, urllib.request
     prom, metrics = os.environ.get("PROMETHEUS_URL"), os.environ.get("METRICS_DIR")
     if not prom or not metrics:
         return
@@ -144,10 +167,7 @@ def bench_breach():
         except Exception:
             return None
     def cohort():
-        out = subprocess.run(["psql", "-X", "-A", "-t", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-d", "bench_breach", "-c",
-                              "SELECT count(*) FROM guardrail.flag_cohorts WHERE flag = 'bench.breach'"],
-                             env=dict(os.environ, PGPASSWORD=PG["password"]), capture_output=True, text=True)
-        return int(out.stdout.strip() or "-1")
+        return int(psql_value("bench_breach", "SELECT count(*) FROM guardrail.flag_cohorts WHERE flag = 'bench.breach'") or "-1")
     def wait(condition, seconds, what):
         deadline = time.time() + seconds
         while time.time() < deadline:
@@ -160,9 +180,7 @@ def bench_breach():
     recreate("bench_breach")
     benv = dict(os.environ, DATABASE_URL=url("bench_breach"), NO_COLOR="1")
     run([G, "apply", "--env", "local", "--auto-approve"], benv, cwd=root)
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-    proc = subprocess.Popen([G, "controller", "--env", "local", "--listen", f"127.0.0.1:{port}", "--replica", "bench-breach"], env=benv, cwd=root,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc, _ = start_controller("bench-breach", benv, root)
     latencies = []
     try:
         for sample in range(max(3, RUNS // 2)):
@@ -177,11 +195,7 @@ def bench_breach():
             off = wait(lambda: cohort() == 0, 30, "the rollback to turn the cohort off")
             latencies.append(off - shown)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_controller(proc)
         if os.path.exists(metric):
             os.remove(metric)
     report("breach to cohort off (after Prometheus shows it)", statistics.median(latencies), interval, "the guardrail's interval (1s)",
@@ -191,7 +205,7 @@ def bench_controller():
     """The controller on the large estate (tenants, 100 flags, 200 RLS policies, 200 alert rules):
     a no-change tick's duration and resident memory, and OFREP single evaluations under load from a
     second process (wrk) against a trivial endpoint of the same server."""
-    import json, re, shutil, signal, socket, urllib.request
+    import json, re, shutil, urllib.request
     fe, est = os.environ.get("FLAGS_ESTATE"), os.path.join(ESTATE, "alerts-estate")
     if not fe or not os.path.isdir(os.path.join(ESTATE, "rls")) or not os.path.isdir(est):
         return []
@@ -210,10 +224,7 @@ def bench_controller():
     cenv = dict(os.environ, DATABASE_URL=url("bench_ctl"), NO_COLOR="1", GUARDRAIL_RULES_DIR=os.environ["PROM_RULES_DIR"])
     run([G, "apply", "--env", "local", "--auto-approve"], cenv, cwd=root)
     run([G, "plan", "--env", "local", "--detailed-exitcode"], cenv, cwd=root)  # converged, or this fails
-    s = socket.socket(); s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]; s.close()
-    proc = subprocess.Popen([G, "controller", "--env", "local", "--listen", f"127.0.0.1:{port}", "--replica", "bench"], env=cenv, cwd=root,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = start_controller("bench", cenv, root)
     def wait_for_status(url, key, seconds=60):
         """Polls /v1/status until it has `key` (the first tick, the flag snapshot)."""
         deadline = time.time() + seconds
@@ -243,10 +254,7 @@ def bench_controller():
         report("controller: no-change tick", statistics.median(durations), floor_t, f"psql SELECT of the tenants; split: {split}", (0.150,))
         # OFREP is served by every replica; load a standby, as applications would, so the leader's
         # ticks do not compete with the load on this two-core machine.
-        s = socket.socket(); s.bind(("127.0.0.1", 0)); reader_port = s.getsockname()[1]; s.close()
-        reader = subprocess.Popen([G, "controller", "--env", "local", "--listen", f"127.0.0.1:{reader_port}", "--replica", "bench-reader"],
-                                  env=cenv, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        rbase = f"http://127.0.0.1:{reader_port}"
+        reader, rbase = start_controller("bench-reader", cenv, root)
         try:
             wait_for_status(rbase, "flags")
             lua = os.path.join(os.environ.get("BENCH_DIR", "/tmp"), "ofrep.lua")
@@ -263,18 +271,13 @@ def bench_controller():
             trivial_rps, trivial_p99 = wrk("/ping")
             ofrep_rps, ofrep_p99 = wrk("/ofrep/v1/evaluate/flags/bench.flag-002", lua)
         finally:
-            reader.send_signal(signal.SIGTERM)
-            reader.wait(timeout=20)
+            stop_controller(reader)
         rss_kb = max(rss_kb, int(re.search(r"VmRSS:\s+(\d+)", open(f"/proc/{proc.pid}/status").read()).group(1)))
         report("OFREP single evaluation, p99 latency", ofrep_p99 / 1000, trivial_p99 / 1000, "GET /ping p99 on the same server", (0.005,))
         return [("OFREP single evaluations", ofrep_rps, trivial_rps, "GET /ping on the same server (4 connections)", 0.5),
                 ("controller resident memory (MiB)", rss_kb / 1024, 100, "target 100 MiB", None)]
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop_controller(proc)
 
 def alerts_row():
     """Plan with no changes over 200 rules in 40 groups, every expression checked by the live
@@ -387,8 +390,7 @@ def bench_flags(tenants_plan_t):
     report("rollout tick: 50 rollouts, 100 flags", tick_t, tenants_plan_t, "tenants-only plan (no changes)", 1.5)
     psql("bench_flags", "-c", "CREATE TABLE bench_ids AS SELECT row_number() OVER (ORDER BY id)::int AS i, id FROM guardrail.tenants; "
          "ALTER TABLE bench_ids ADD PRIMARY KEY (i); ANALYZE")
-    n = int(subprocess.run(["psql", "-X", "-A", "-t", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-d", "bench_flags", "-c",
-                            "SELECT count(*) FROM bench_ids"], env=dict(os.environ, PGPASSWORD=PG["password"]), capture_output=True, text=True).stdout)
+    n = int(psql_value("bench_flags", "SELECT count(*) FROM bench_ids"))
     seconds = int(os.environ.get("BENCH_PGBENCH_SECONDS", "5"))
     head = f"\\set i random(1, {n})\n"
     flag_tps = pgbench_tps("bench_flags", head + "SELECT guardrail.flag_enabled('bench.flag-002', b.id) FROM bench_ids b WHERE b.i = :i;\n", seconds)

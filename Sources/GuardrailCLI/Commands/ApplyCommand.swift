@@ -32,14 +32,24 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Apply only this address, or everything below it (repeatable).", valueName: "address"))
     var target: [String] = []
 
-    /// A session opened, with the apply lock taken, from environments/ alone; nil when that
-    /// environment does not load cleanly by itself.
-    private func earlySession(applicationName: String) -> (url: String, task: Task<Session, any Error>)? {
+    /// A session being opened, and the apply lock taken, from environments/ alone.
+    private struct EarlySession {
+        var url: String
+        var task: Task<Session, any Error>
+
+        /// Closes the session when it was opened: the full configuration did not load, or named another database.
+        func discard() async {
+            if let session = try? await task.value { await session.close() }
+        }
+    }
+
+    /// nil when the environment does not load cleanly from environments/ by itself.
+    private func earlySession(applicationName: String) -> EarlySession? {
         guard let (environments, diagnostics) = try? global.workspace.loadEnvironments(), !diagnostics.hasErrors,
               let declared = environments.environments[environment.name],
               let resolved = try? ResolvedEnvironment.resolve(declared) else { return nil }
         let timeout = lockTimeout
-        return (resolved.database.url.description, Task {
+        return EarlySession(url: resolved.database.url.description, task: Task {
             let session = try await Session.open(resolved, applicationName: applicationName)
             do {
                 try await session.acquireLock(timeout: timeout, applicationName: applicationName + " lock")
@@ -71,7 +81,7 @@ struct ApplyCommand: AsyncParsableCommand {
             resolved = try environment.resolve(in: configuration)
             savedPlan = try planFile.map { path in try withDiagnostics { try PlanFile.read(path) } }
         } catch {
-            if let early, let session = try? await early.task.value { await session.close() }
+            await early?.discard()
             throw error
         }
         let color = Console.useColor(disabled: global.noColor)
@@ -81,7 +91,7 @@ struct ApplyCommand: AsyncParsableCommand {
         if let early, early.url == resolved.database.url.description {
             session = try await withDiagnostics { try await early.task.value }
         } else {
-            if let early, let stale = try? await early.task.value { await stale.close() }
+            await early?.discard()
             session = try await withDiagnostics { try await Session.open(resolved, applicationName: applicationName) }
         }
         do {

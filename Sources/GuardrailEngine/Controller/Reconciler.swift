@@ -23,7 +23,7 @@ public final class Reconciler: @unchecked Sendable {
     private var leadership: Leadership?
     private var settle = SettleTracker()
     /// Canonical policy texts, reused across ticks until the manifests or the tables change.
-    private let canonicalCache = PolicyCanonicalizer.Cache()
+    private let canonicalCache = PolicyCanonicalizer.Cache(maxAge: PolicyCanonicalizer.cacheMaxAge)
     /// The tenants as last read, reused while their rows are unchanged.
     private let tenantCache = ObservationCache<[Tenant]>()
     public private(set) var backoff = Backoff(base: 1, cap: 300)

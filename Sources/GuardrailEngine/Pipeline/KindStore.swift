@@ -46,24 +46,30 @@ extension KindStore {
     }
 }
 
-/// The last observation of one kind, kept with a digest of the rows it came from, so a process that
-/// re-plans every few seconds (the controller) reads the rows again only when they changed.
-public final class ObservationCache<Value: Sendable>: @unchecked Sendable {
+/// One value kept with a digest of what it was derived from: the controller's last observation of
+/// the tenants, or its canonical policy texts. It answers only for the same digest, and, with a
+/// `maxAge`, only while younger than that (for inputs the digest cannot see).
+final class ObservationCache<Value: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
-    private var entry: (digest: String, value: Value)?
-    public private(set) var hits = 0
+    private var entry: (digest: String, storedAt: ContinuousClock.Instant, value: Value)?
+    let maxAge: Duration?
+    private(set) var hits = 0
 
-    public init() {}
+    init(maxAge: Duration? = nil) { self.maxAge = maxAge }
 
     func value(for digest: String) -> Value? {
         lock.withLock {
             guard let entry, entry.digest == digest else { return nil }
+            if let maxAge, ContinuousClock.now - entry.storedAt >= maxAge { return nil }
             hits += 1
             return entry.value
         }
     }
 
     func store(_ value: Value, for digest: String) {
-        lock.withLock { entry = (digest, value) }
+        lock.withLock { entry = (digest, .now, value) }
     }
+
+    /// Forgets the value, as when the manifests change.
+    func clear() { lock.withLock { entry = nil } }
 }

@@ -122,9 +122,9 @@ public final class Session: @unchecked Sendable {
     public private(set) var lastPlanSteps: [String: TimeInterval] = [:]
     /// Canonical policy expressions kept across plans while nothing they depend on changed; the
     /// controller sets one, so a no-change tick does not redo the scratch transaction.
-    public var canonicalCache: PolicyCanonicalizer.Cache?
+    var canonicalCache: PolicyCanonicalizer.Cache?
     /// Tenants kept across plans while the table's rows are unchanged; set by the controller.
-    public var tenantCache: ObservationCache<[Tenant]>?
+    var tenantCache: ObservationCache<[Tenant]>?
 
     /// Seconds between marks, by name.
     struct StepClock {

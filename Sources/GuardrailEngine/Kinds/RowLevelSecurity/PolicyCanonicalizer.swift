@@ -23,7 +23,7 @@ import PostgresNIO
 /// arrays: four round trips whatever the number of policies. Each statement runs in its own
 /// exception block, so every invalid expression is reported with Postgres's own message, not just
 /// the first.
-public enum PolicyCanonicalizer {
+enum PolicyCanonicalizer {
     struct Result: Sendable {
         var tables: [RowLevelSecurity]
         var diagnostics: [Diagnostic]
@@ -34,7 +34,7 @@ public enum PolicyCanonicalizer {
         let work = Work(desired, facts: facts)
         guard !work.expressions.isEmpty else { return Result(tables: desired, diagnostics: []) }
         let key = cache.map { _ in work.cacheKey(facts: facts) }
-        if let cache, let key, let rows = cache.rows(for: key) {
+        if let cache, let key, let rows = cache.value(for: key) {
             return work.finish(rows, locations: locations)
         }
         let rows: [Row]
@@ -67,31 +67,10 @@ public enum PolicyCanonicalizer {
     /// The scratch transaction's answers, kept while its inputs stay the same: every statement it
     /// runs and, for each table copied, the live table's oid and columns. A controller re-plans every
     /// few seconds with the same manifests; this keeps those plans from redoing 200 policies' DDL.
-    /// Entries also expire after `maxAge`, so a change the key cannot see (a function an expression
+    /// Entries expire after `maxAge`, so a change the key cannot see (a function an expression
     /// calls, moved to another schema) is picked up within that time.
-    public final class Cache: @unchecked Sendable {
-        private let lock = NSLock()
-        private var entry: (key: String, storedAt: ContinuousClock.Instant, rows: [Row])?
-        public let maxAge: Duration
-        public private(set) var hits = 0
-
-        public init(maxAge: Duration = .seconds(600)) { self.maxAge = maxAge }
-
-        func rows(for key: String) -> [Row]? {
-            lock.withLock {
-                guard let entry, entry.key == key, ContinuousClock.now - entry.storedAt < maxAge else { return nil }
-                hits += 1
-                return entry.rows
-            }
-        }
-
-        func store(_ rows: [Row], for key: String) {
-            lock.withLock { entry = (key, .now, rows) }
-        }
-
-        /// Forgets everything, as when the manifests change.
-        public func clear() { lock.withLock { entry = nil } }
-    }
+    typealias Cache = ObservationCache<[Row]>
+    static let cacheMaxAge: Duration = .seconds(600)
 
     struct Row: Sendable {
         var table: Int
