@@ -132,7 +132,7 @@ struct ApplyCommand: AsyncParsableCommand {
                     throw ExitCode.failure
                 }
             }
-            let text = needsConfirmation ? nil : Task { renderer.render(plan) }
+            let text = needsConfirmation ? nil : BackgroundWork { renderer.render(plan) }
             let report: Session.ApplyReport
             do {
                 report = try await session.apply(plan, overrides: overrides, osUser: user)

@@ -46,6 +46,30 @@ public enum AttributeValue: Hashable, Sendable, Codable, CustomStringConvertible
         }
     }
 
+    /// `description`, appended to `out`: strings are escaped straight into it.
+    public func appendDescription(to out: inout String) {
+        switch self {
+        case .string(let s): TextEscaping.append(s, .display, quoted: true, to: &out)
+        case .null, .bool, .int, .double: out += description
+        case .list(let l):
+            out += "["
+            for (i, item) in l.enumerated() {
+                if i > 0 { out += ", " }
+                item.appendDescription(to: &out)
+            }
+            out += "]"
+        case .map(let m):
+            out += "{"
+            for (i, key) in m.keys.sorted().enumerated() {
+                if i > 0 { out += ", " }
+                out += key
+                out += " = "
+                m[key]!.appendDescription(to: &out)
+            }
+            out += "}"
+        }
+    }
+
     /// A JSON-style quoted string, with control characters escaped so a value can never forge output lines.
     public static func quote(_ s: String) -> String {
         TextEscaping.escape(s, .display, quoted: true)

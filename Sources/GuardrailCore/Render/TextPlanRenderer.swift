@@ -142,8 +142,12 @@ public struct TextPlanRenderer: Sendable {
         }
     }
 
+    /// Runs of spaces by length, so indenting appends one string instead of one space at a time.
+    private static let blanks: [String] = (0...64).map { String(repeating: " ", count: $0) }
+
     private static func spaces(_ n: Int, into out: inout String) {
-        for _ in 0..<n { out += " " }
+        guard n > 0 else { return }
+        out += n < blanks.count ? blanks[n] : String(repeating: " ", count: n)
     }
 
     /// `key` followed by spaces up to `width` characters.
@@ -169,7 +173,7 @@ public struct TextPlanRenderer: Sendable {
                 out += " "
                 Self.padded(qk, to: innerPad, into: &out)
                 out += " = "
-                out += m[k]!.description
+                m[k]!.appendDescription(to: &out)
                 if toNull { out += " -> null" }
                 out += "\n"
             }
@@ -177,7 +181,7 @@ public struct TextPlanRenderer: Sendable {
             out += "}\n"
             return
         }
-        out += value.description
+        value.appendDescription(to: &out)
         if toNull { out += " -> null" }
         out += "\n"
     }

@@ -1,3 +1,4 @@
+import CGuardrailDigest
 import Crypto
 import Foundation
 
@@ -12,7 +13,7 @@ import Foundation
 ///     let cohorts = CohortPlan(flag: email, tenants: configuration.tenants)
 ///     cohorts.phases[1].added   // the tenant names the canary phase adds
 public struct CohortPlan: Sendable {
-    public struct Phase: Hashable, Sendable, Codable {
+    public struct Phase: Sendable {
         public var name: String
         public var percent: Int?
         /// ⌈p/100 × N⌉: how many tenants the percent asks for.
@@ -22,10 +23,19 @@ public struct CohortPlan: Sendable {
         public var pickedByPercent: Int
         /// How many tenants the cohort holds at this phase (cumulative).
         public var memberCount: Int
+        /// Positions in the plan's tenants of the ones this phase adds, in rank order. Names and ids
+        /// are read from them on demand: a preview shows a dozen of each phase's ten thousand.
+        let addedPositions: [Int]
+        let tenants: [Tenant]
+
+        /// How many tenants this phase adds to the previous one.
+        public var addedCount: Int { addedPositions.count }
         /// The ids this phase adds to the previous one; `CohortPlan.memberIDs(through:)` has the whole cohort.
-        public var addedIDs: [String]
+        public var addedIDs: [String] { addedPositions.map { tenants[$0].id } }
         /// The tenant names this phase adds to the previous one, in rank order.
-        public var added: [String]
+        public var added: [String] { added(first: addedPositions.count) }
+        /// The first `count` names this phase adds, in rank order.
+        public func added(first count: Int) -> [String] { addedPositions.prefix(count).map { tenants[$0].name } }
     }
 
     /// The tenants the plan was made from.
@@ -70,8 +80,8 @@ public struct CohortPlan: Sendable {
             phases = []
             return
         }
-        // Each position's rank among the eligible; nil when not eligible.
-        var rankOf = [Int?](repeating: nil, count: tenants.count)
+        // Each position's rank among the eligible; -1 when not eligible.
+        var rankOf = [Int](repeating: -1, count: tenants.count)
         for (rank, i) in order.enumerated() { rankOf[i] = rank }
         var inCohort = [Bool](repeating: false, count: order.count)
         var isExplicit = [Bool](repeating: false, count: order.count)
@@ -79,20 +89,16 @@ public struct CohortPlan: Sendable {
         var highest = 0
         var out: [Phase] = []
         for phase in rollout.phases {
-            var added: [String] = []
-            var addedIDs: [String] = []
-            func add(_ rank: Int) {
-                guard !inCohort[rank] else { return }
-                inCohort[rank] = true
-                memberCount += 1
-                addedIDs.append(tenants[order[rank]].id)
-                added.append(tenants[order[rank]].name)
-            }
+            var added: [Int] = []
             if !phase.tenants.isEmpty || !phase.selector.isEmpty {
                 // The named tenants that are eligible, added in rank order.
-                for rank in selections.named(by: phase, in: tenants).compactMap({ rankOf[$0] }).sorted() where !isExplicit[rank] {
+                for rank in selections.named(by: phase, in: tenants).map({ rankOf[$0] }).filter({ $0 >= 0 }).sorted() where !isExplicit[rank] {
                     isExplicit[rank] = true
-                    add(rank)
+                    if !inCohort[rank] {
+                        inCohort[rank] = true
+                        memberCount += 1
+                        added.append(order[rank])
+                    }
                 }
             }
             highest = max(highest, phase.percent ?? 0)
@@ -103,10 +109,15 @@ public struct CohortPlan: Sendable {
             for rank in order.indices where !isExplicit[rank] {
                 if picked == requested { break }
                 picked += 1
-                add(rank)
+                if !inCohort[rank] {
+                    inCohort[rank] = true
+                    memberCount += 1
+                    added.append(order[rank])
+                }
             }
             out.append(Phase(name: phase.name, percent: phase.percent, requestedByPercent: phase.percent == nil ? 0 : requested,
-                             pickedByPercent: phase.percent == nil ? 0 : picked, memberCount: memberCount, addedIDs: addedIDs, added: added))
+                             pickedByPercent: phase.percent == nil ? 0 : picked, memberCount: memberCount, addedPositions: added,
+                             tenants: tenants))
         }
         phases = out
     }
@@ -128,32 +139,112 @@ public struct CohortPlan: Sendable {
         rank(Array(tenants.indices), of: tenants, salt: salt).map { tenants[$0] }
     }
 
+    /// A tenant's rank key (the digest's first 8 bytes, big-endian) and its position.
+    struct Keyed {
+        var key: UInt64
+        var index: Int
+    }
+
+    /// Rank keys: SHA-256(salt, ":", id), its first 8 bytes read big-endian.
+    enum RankKey {
+        /// True when the CPU has the SHA instructions that `accelerated(_:of:salt:)` uses.
+        static let hardware = guardrail_sha256_accelerated() == 1
+
+        /// swift-crypto: any CPU.
+        static func portable(_ indices: [Int], of tenants: [Tenant], salt: String) -> [Keyed] {
+            var base = SHA256()
+            base.update(data: Array(salt.utf8))
+            base.update(data: [UInt8(ascii: ":")])
+            var keyed: [Keyed] = []
+            keyed.reserveCapacity(indices.count)
+            for i in indices {
+                var hasher = base
+                var id = tenants[i].id
+                id.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
+                let key = hasher.finalize().withUnsafeBytes { raw in
+                    var k: UInt64 = 0
+                    for j in 0..<8 { k = k << 8 | UInt64(raw[j]) }
+                    return k
+                }
+                keyed.append(Keyed(key: key, index: i))
+            }
+            return keyed
+        }
+
+        /// The same keys from the SHA instructions, one message buffer reused for every tenant.
+        static func accelerated(_ indices: [Int], of tenants: [Tenant], salt: String) -> [Keyed] {
+            var message = Array(salt.utf8)
+            message.append(UInt8(ascii: ":"))
+            let prefix = message.count
+            var digest = [UInt8](repeating: 0, count: 32)
+            var keyed: [Keyed] = []
+            keyed.reserveCapacity(indices.count)
+            for i in indices {
+                message.removeSubrange(prefix...)
+                var id = tenants[i].id
+                id.withUTF8 { message.append(contentsOf: $0) }
+                let key = message.withUnsafeBufferPointer { m in
+                    digest.withUnsafeMutableBufferPointer { d in
+                        guardrail_sha256(m.baseAddress, m.count, d.baseAddress)
+                        var k: UInt64 = 0
+                        for j in 0..<8 { k = k << 8 | UInt64(d[j]) }
+                        return k
+                    }
+                }
+                keyed.append(Keyed(key: key, index: i))
+            }
+            return keyed
+        }
+    }
+
     /// The positions `indices` of `tenants`, ordered by rank.
     static func rank(_ indices: [Int], of tenants: [Tenant], salt: String) -> [Int] {
-        var base = SHA256()
-        base.update(data: Array(salt.utf8))
-        base.update(data: [UInt8(ascii: ":")])
-        /// A tenant's rank key (the digest's first 8 bytes, big-endian) and its position.
-        struct Keyed {
-            var key: UInt64
-            var index: Int
+        let keyed = RankKey.hardware
+            ? RankKey.accelerated(indices, of: tenants, salt: salt)
+            : RankKey.portable(indices, of: tenants, salt: salt)
+        return sortByKey(keyed) { tenants[$0].id < tenants[$1].id }.map(\.index)
+    }
+
+    /// `keyed` by key, ties (two equal 64-bit keys) by `tieBreak` of the positions, so the order never
+    /// depends on input order. Digests are uniform, so one counting pass over their leading bits
+    /// leaves about one entry per bucket; each bucket is then sorted on its own, by insertion while
+    /// it is small. Linear in practice, and never worse than a comparison sort.
+    static func sortByKey(_ keyed: [Keyed], tieBreak: (Int, Int) -> Bool) -> [Keyed] {
+        let n = keyed.count
+        guard n > 1 else { return keyed }
+        func precedes(_ a: Keyed, _ b: Keyed) -> Bool { a.key != b.key ? a.key < b.key : tieBreak(a.index, b.index) }
+        let bits = min(20, max(1, Int.bitWidth - n.leadingZeroBitCount))
+        let shift = UInt64(64 - bits)
+        var start = [Int](repeating: 0, count: (1 << bits) + 1)
+        for k in keyed { start[Int(k.key >> shift) + 1] += 1 }
+        for b in 1..<start.count { start[b] += start[b - 1] }
+        var next = start
+        var sorted = [Keyed](repeating: Keyed(key: 0, index: 0), count: n)
+        for k in keyed {
+            let b = Int(k.key >> shift)
+            sorted[next[b]] = k
+            next[b] += 1
         }
-        var keyed: [Keyed] = []
-        keyed.reserveCapacity(indices.count)
-        for i in indices {
-            var hasher = base
-            var id = tenants[i].id
-            id.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-            let key = hasher.finalize().withUnsafeBytes { raw in
-                var k: UInt64 = 0
-                for j in 0..<8 { k = k << 8 | UInt64(raw[j]) }
-                return k
+        sorted.withUnsafeMutableBufferPointer { out in
+            for b in 0..<(start.count - 1) {
+                let lo = start[b], hi = start[b + 1]
+                guard hi - lo > 1 else { continue }
+                if hi - lo > 16 {
+                    out[lo..<hi].sort(by: precedes)
+                    continue
+                }
+                for i in (lo + 1)..<hi {
+                    let item = out[i]
+                    var j = i
+                    while j > lo, precedes(item, out[j - 1]) {
+                        out[j] = out[j - 1]
+                        j -= 1
+                    }
+                    out[j] = item
+                }
             }
-            keyed.append(Keyed(key: key, index: i))
         }
-        // Ties (two equal 64-bit keys) fall back to the id, so the order never depends on input order.
-        keyed.sort { a, b in a.key != b.key ? a.key < b.key : tenants[a.index].id < tenants[b.index].id }
-        return keyed.map(\.index)
+        return sorted
     }
 }
 

@@ -48,8 +48,8 @@ public struct RolloutPreview: Hashable, Sendable, Codable {
         eligible = plan.eligibleCount
         phases = zip(rollout.phases, plan.phases).map { spec, cohort in
             Phase(name: spec.name, percent: spec.percent, exactByPercent: spec.percent.map { Double($0) * Double(plan.eligibleCount) / 100 },
-                  requestedByPercent: cohort.requestedByPercent, pickedByPercent: cohort.pickedByPercent, cohortSize: cohort.memberCount, addedCount: cohort.added.count,
-                  added: Array(cohort.added.prefix(Self.namesShown)), bake: spec.bake.description)
+                  requestedByPercent: cohort.requestedByPercent, pickedByPercent: cohort.pickedByPercent, cohortSize: cohort.memberCount, addedCount: cohort.addedCount,
+                  added: cohort.added(first: Self.namesShown), bake: spec.bake.description)
         }
         self.guardrails = rollout.guardrails.map { name in
             let g = byName[name]
