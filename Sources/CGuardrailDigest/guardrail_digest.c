@@ -45,6 +45,8 @@ static void compress(uint32_t state[8], const uint8_t *data, size_t blocks) {
         const __m128i abef_in = abef, cdgh_in = cdgh;
         // w[i] holds message words 4i..4i+3; the schedule only ever needs the last four.
         __m128i w[4];
+        // Unrolled, so the ring indices and the first four loads are fixed at compile time.
+#pragma clang loop unroll(full)
         for (int i = 0; i < 16; i++) {
             __m128i words;
             if (i < 4) {

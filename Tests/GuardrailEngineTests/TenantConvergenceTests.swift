@@ -86,9 +86,38 @@ struct TenantConvergenceTests {
             Tenant(name: "quotes", id: Fixtures.tenantID(1), displayName: "O'Brien \"Realty\"; DROP TABLE tenants; --"),
             Tenant(name: "unicode", id: Fixtures.tenantID(2), displayName: "Zürich Immobilien 🏠\nline two", labels: ["a.b/c-d": "x_y.z", "empty": ""]),
             Tenant(name: "suspended", id: Fixtures.tenantID(3), displayName: "S", status: .suspended),
+            // What COPY's text format treats specially: backslashes, \N (its NULL), tabs, CR, LF, and a
+            // label value with a backslash inside JSON.
+            Tenant(name: "copy-escapes", id: Fixtures.tenantID(4), displayName: "a\\b \\N\tc\r\nd\\", labels: ["path": "C:\\x\\y", "tab": "\t"]),
         ]
         _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "tester")
         #expect(try await session.plan(configuration).changes.isEmpty)
         #expect(try await db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = 'quotes'") == "O'Brien \"Realty\"; DROP TABLE tenants; --")
+        #expect(try await db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = 'copy-escapes'") == "a\\b \\N\tc\r\nd\\")
+        #expect(try await db.scalar("SELECT labels->>'path' FROM guardrail.tenants WHERE name = 'copy-escapes'") == "C:\\x\\y")
+    }
+
+    @Test("new tenants go in by COPY inside the apply transaction: a duplicate id among them changes nothing")
+    func copiedCreatesAreTransactional() async throws {
+        let db = try await TestPostgres.createDatabase()
+        defer { Task { await db.drop() } }
+        let session = try await db.lockedSession()
+        defer { Task { await session.close() } }
+        var configuration = Configuration()
+        configuration.tenants = [Tenant(name: "first", id: Fixtures.tenantID(1), displayName: "First")]
+        _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "tester")
+        // Two new tenants, the second with the id the first one already has: the unique index refuses it.
+        configuration.tenants += [Tenant(name: "second", id: Fixtures.tenantID(2), displayName: "Second"),
+                                  Tenant(name: "clash", id: Fixtures.tenantID(1), displayName: "Clash")]
+        let plan = try await session.plan(configuration)
+        await #expect(throws: (any Error).self) {
+            _ = try await session.apply(plan, overrides: HazardOverrides(), osUser: "tester")
+        }
+        #expect(try await db.scalar("SELECT string_agg(name, ',' ORDER BY name) FROM guardrail.tenants") == "first")
+        #expect(try await db.scalar("SELECT count(*)::text FROM guardrail.audit_log") == "1")
+        configuration.tenants.removeLast()
+        _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "tester")
+        #expect(try await db.scalar("SELECT string_agg(name, ',' ORDER BY name) FROM guardrail.tenants") == "first,second")
+        #expect(try await session.plan(configuration).changes.isEmpty)
     }
 }

@@ -63,13 +63,16 @@ enum TenantStore: KindStore {
                 """, logger: logger)
         }
         if !created.isEmpty {
-            let c = Columns(created)
-            try await connection.query("""
-                INSERT INTO \(unescaped: table) (name, id, display_name, status, labels)
-                SELECT u.name, u.id, u.display_name, u.status, u.labels::jsonb
-                FROM unnest(\(c.names)::text[], \(c.ids)::text[]::uuid[], \(c.displayNames)::text[], \(c.statuses)::text[], \(c.labels)::text[])
-                     AS u(name, id, display_name, status, labels)
-                """, logger: logger)
+            // New rows go in by COPY: no arrays for the server to parse and unnest.
+            var rows = CopyText(capacity: created.count * 160)
+            for t in created {
+                rows.field(t.name)
+                rows.field(t.id)  // canonical UUID text, cast by the server
+                rows.field(t.displayName)
+                rows.field(t.status.rawValue)
+                rows.field(t.labels.attributeValue.canonicalJSON, last: true)
+            }
+            try await rows.copy(into: "tenants", columns: ["name", "id", "display_name", "status", "labels"], schema: schema, on: connection, logger: logger)
         }
     }
 
