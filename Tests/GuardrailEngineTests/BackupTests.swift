@@ -107,6 +107,32 @@ struct BackupTests {
         #expect(try await f.db.scalar("SELECT sha256 FROM guardrail.backup_runs WHERE id = \(run.id)") == run.sha256)
     }
 
+    @Test("backup run by name when the claim comes before pg_dump has created its file: one pg_dump, a verified archive under the run's name, no leftovers")
+    func claimBeforeTheDumpFileExists() async throws {
+        let f = try await fixture([Self.schedule()])
+        defer { Task { await f.db.drop() } }
+        // A pg_dump that waits before starting, so the run is claimed while its file does not exist yet;
+        // every invocation leaves a line in the log.
+        let tools = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-slow-pg-dump-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: tools, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: tools) }
+        let log = tools.appendingPathComponent("invocations")
+        let wrapper = tools.appendingPathComponent("pg_dump")
+        try "#!/bin/sh\necho \"$*\" >> '\(log.path)'\nsleep 0.5\nexec '\(try PostgresTools.path(of: "pg_dump"))' \"$@\"\n".write(to: wrapper, atomically: true, encoding: .utf8)
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
+        var runner = f.runner
+        runner.pgDumpPath = { wrapper.path }
+        let run = try #require(try await runner.backup(named: "nightly"))
+        #expect(run.status == .succeeded)
+        let invocations = try String(contentsOf: log, encoding: .utf8).split(separator: "\n")
+        #expect(invocations.count == 1, "pg_dump ran once: \(invocations)")
+        #expect(invocations.first?.contains("--no-sync") == true, "Guardrail syncs the finished file itself")
+        let file = try #require(run.file)
+        #expect(file.hasSuffix("-\(run.id).dump"))
+        #expect(try Data(contentsOf: URL(fileURLWithPath: file)).count == run.sizeBytes)
+        #expect(try f.files() == [URL(fileURLWithPath: file).path.replacingOccurrences(of: f.directory.path + "/", with: "")])
+    }
+
     @Test("a schedule naming another database: the early dump of the environment's database is discarded and the named one is backed up")
     func backupByNameOfAnotherDatabase() async throws {
         let other = try await TestPostgres.createDatabase()

@@ -13,6 +13,8 @@ public struct BackupRunner: Sendable {
     public let directory: String
     /// Set by a controller that leads: claiming due work checks it, so a deposed leader claims nothing.
     public var fence: LeaderFence?
+    /// Where pg_dump comes from; tests put a wrapper in its place.
+    var pgDumpPath: @Sendable () throws -> String = { try PostgresTools.path(of: "pg_dump") }
     private var database: Database { environment.database }
     private var schema: SQLIdentifier { environment.database.schema }
     private var logger: Logger { environment.database.logger }
@@ -155,8 +157,8 @@ public struct BackupRunner: Sendable {
 
     private func pgDump(database name: String?, to file: URL, schedule: String) throws -> ExternalCommand {
         let env = database.url.libpqEnvironment(database: name, applicationName: "guardrail backup \(schedule)")
-        return ExternalCommand(executable: try PostgresTools.path(of: "pg_dump"),
-                               arguments: ["--format=custom", "--file=\(file.path)", "--no-password"], environment: env)
+        return ExternalCommand(executable: try pgDumpPath(),
+                               arguments: ["--format=custom", "--file=\(file.path)", "--no-password", "--no-sync"], environment: env)
     }
 
     /// `leaseConnection`, when given, becomes the run's lease (and is closed with it). `started` is a
@@ -180,11 +182,18 @@ public struct BackupRunner: Sendable {
         let stamp = started?.stamp ?? Self.fileStamp(now())
         let final = folder.appendingPathComponent("\(schedule.name)-\(stamp)-\(id).dump")
         let partial = folder.appendingPathComponent(".\(schedule.name)-\(stamp)-\(id).dump.partial")
-        // The running dump's file takes the run's name now; pg_dump keeps writing to the same file.
+        // The running dump's file takes the run's name now; pg_dump keeps writing to the same file
+        // (it runs with --no-sync, so it never opens the file by name again). When pg_dump has not
+        // created the file yet, it keeps its pending name until the dump is done.
         var started = started
+        var writtenTo = partial
         if let s = started, rename(s.file.path, partial.path) != 0 {
-            await s.discard()
-            started = nil
+            if errno == ENOENT {
+                writtenTo = s.file
+            } else {
+                await s.discard()
+                started = nil
+            }
         }
         do {
             do {
@@ -198,14 +207,19 @@ public struct BackupRunner: Sendable {
                 try await pgDump(database: schedule.database, to: partial, schedule: schedule.name).run()
             }
             guard dump.status == 0 else { throw Failure(description: "pg_dump failed: " + Self.lastLines(dump.stderr)) }
+            if writtenTo != partial, rename(writtenTo.path, partial.path) != 0 {
+                throw Failure(description: "cannot rename \(writtenTo.path): \(String(cString: strerror(errno)))")
+            }
             try await Self.verifyArchive(partial)
             let (size, digest) = try Self.checksum(partial)
             guard rename(partial.path, final.path) == 0 else {
                 throw Failure(description: "cannot move the backup into place at \(final.path): \(String(cString: strerror(errno)))")
             }
+            try Self.syncToDisk(final, in: folder)
             try await finishRun(id: id, status: .succeeded, size: size, sha256: digest, file: final.path, error: nil, on: lease.connection)
         } catch {
             try? FileManager.default.removeItem(at: partial)
+            if writtenTo != partial { try? FileManager.default.removeItem(at: writtenTo) }
             let message = (error as? Failure)?.description ?? "\(error)"
             try await finishRun(id: id, status: .failed, size: nil, sha256: nil, file: nil, error: message)
             throw Failure(description: "backup \(schedule.name) failed: \(message)")
@@ -311,8 +325,9 @@ public struct BackupRunner: Sendable {
             let folder = URL(fileURLWithPath: directory).appendingPathComponent(schedule)
             for name in (try? fm.contentsOfDirectory(atPath: folder.path)) ?? [] where name.hasSuffix(".dump.partial") {
                 if name.contains("-\(Self.pendingMarker)") {
-                    // A dump started before its claim is renamed within moments of starting; one still
-                    // pending after ten minutes belongs to a runner that died.
+                    // A dump started before its claim takes its run's name within moments (or, when the
+                    // claim came first, as it finishes); one that pg_dump has not written for ten
+                    // minutes belongs to a runner that died.
                     let path = folder.appendingPathComponent(name).path
                     if let modified = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date, modified < Date().addingTimeInterval(-600) {
                         try? fm.removeItem(atPath: path)
@@ -564,6 +579,18 @@ public struct BackupRunner: Sendable {
         }
         let hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
         return (size, hex)
+    }
+
+    /// Makes a finished backup durable: the file's data, then the directory entry that names it.
+    /// pg_dump runs with --no-sync (its own sync reopens the file by the name it started with, which
+    /// the run has renamed), so this is the one sync.
+    static func syncToDisk(_ file: URL, in folder: URL) throws {
+        for (path, flags) in [(file.path, O_RDONLY), (folder.path, O_RDONLY | O_DIRECTORY)] {
+            let fd = open(path, flags)
+            guard fd >= 0 else { throw Failure(description: "cannot open \(path) to sync it: \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            guard fsync(fd) == 0 else { throw Failure(description: "cannot sync \(path) to disk: \(String(cString: strerror(errno)))") }
+        }
     }
 
     static func lastLines(_ text: String, count: Int = 5) -> String {
