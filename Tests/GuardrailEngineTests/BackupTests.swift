@@ -393,3 +393,16 @@ struct BackupTests {
     }
 }
 
+
+/// Backup file names carry the UTC time of the run.
+@Suite struct BackupFileStampTests {
+    @Test("file stamps are the UTC time, zero-padded, whatever the local time zone", arguments: [
+        (0.0, "19700101T000000Z"),
+        (951_782_400.0, "20000229T000000Z"),
+        (1_796_157_774.9, "20261201T204254Z"),
+        (1_609_459_199.0, "20201231T235959Z"),
+    ])
+    func stampIsUTC(_ seconds: Double, _ expected: String) {
+        #expect(BackupRunner.fileStamp(Date(timeIntervalSince1970: seconds)) == expected)
+    }
+}

@@ -24,6 +24,12 @@ struct ExternalCommand: Sendable {
     /// Runs to completion. Output beyond `limit` bytes per stream is dropped (the tail of stderr is what explains a failure).
     func run(limit: Int = 64 * 1024) async throws -> Result {
         try Task.checkCancellation()
+        return try await start().wait(limit: limit)
+    }
+
+    /// Starts the program now, on the calling thread: a backup's pg_dump is under way before the
+    /// rest of the command has connected to anything.
+    func start() throws -> Started {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
@@ -39,38 +45,52 @@ struct ExternalCommand: Sendable {
         } catch {
             throw LaunchError(executable: executable, reason: error.localizedDescription)
         }
-        let executable = self.executable
-        // Cancelling the task stops the program (SIGTERM); the result then reports how it ended.
-        let running = RunningProcess(process: process)
-        return try await withTaskCancellationHandler {
-            try await wait(for: process, out: out, err: err, limit: limit, executable: executable)
-        } onCancel: {
-            running.terminate()
+        return Started(process: RunningProcess(process: process), out: out, err: err, executable: executable)
+    }
+
+    /// A started program, to be waited for once.
+    struct Started: @unchecked Sendable {
+        fileprivate let process: RunningProcess
+        fileprivate let out: Pipe, err: Pipe
+        let executable: String
+
+        /// Waits for the program to exit. Cancelling the task stops the program (SIGTERM); the result then reports how it ended.
+        func wait(limit: Int = 64 * 1024) async throws -> Result {
+            let running = process, out = out, err = err, executable = executable
+            return try await withTaskCancellationHandler {
+                try await ExternalCommand.wait(for: running.process, out: out, err: err, limit: limit, executable: executable)
+            } onCancel: {
+                running.terminate()
+            }
         }
     }
 
     /// A process the cancellation handler may stop from another thread.
-    private struct RunningProcess: @unchecked Sendable {
+    fileprivate struct RunningProcess: @unchecked Sendable {
         let process: Process
         func terminate() { if process.isRunning { process.terminate() } }
     }
 
-    private func wait(for process: Process, out: Pipe, err: Pipe, limit: Int, executable: String) async throws -> Result {
+    /// Reads both pipes to their end and waits for the exit on threads of their own. Blocking reads
+    /// on Dispatch's global queues take threads from the pool Swift's tasks also run on: with two
+    /// cores, a running pg_dump then held up every other task of the command until it exited.
+    fileprivate static func wait(for process: Process, out: Pipe, err: Pipe, limit: Int, executable: String) async throws -> Result {
         try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                let group = DispatchGroup()
-                nonisolated(unsafe) var outData = Data(), errData = Data()
-                group.enter()
-                DispatchQueue.global().async { outData = Self.read(out.fileHandleForReading, limit: limit); group.leave() }
-                group.enter()
-                DispatchQueue.global().async { errData = Self.read(err.fileHandleForReading, limit: limit); group.leave() }
-                group.wait()
+            let stderrRead = DispatchSemaphore(value: 0)
+            nonisolated(unsafe) var errData = Data()
+            Thread {
+                errData = Self.read(err.fileHandleForReading, limit: limit)
+                stderrRead.signal()
+            }.start()
+            Thread {
+                let outData = Self.read(out.fileHandleForReading, limit: limit)
+                stderrRead.wait()
                 process.waitUntilExit()
                 _ = executable
                 continuation.resume(returning: Result(status: process.terminationStatus,
                                                       stdout: String(decoding: outData, as: UTF8.self),
                                                       stderr: String(decoding: errData, as: UTF8.self)))
-            }
+            }.start()
         }
     }
 

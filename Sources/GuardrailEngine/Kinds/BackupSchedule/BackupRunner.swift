@@ -147,9 +147,9 @@ public struct BackupRunner: Sendable {
         guard (try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)) != nil else { return nil }
         let stamp = Self.fileStamp(now)
         let file = folder.appendingPathComponent(".\(name)-\(stamp)-\(Self.pendingMarker)\(UUID().uuidString.prefix(8).lowercased()).dump.partial")
-        let command: ExternalCommand
-        do { command = try pgDump(database: nil, to: file, schedule: name) } catch { return nil }
-        return StartedDump(task: Task { try await command.run() }, file: file, stamp: stamp)
+        let running: ExternalCommand.Started
+        do { running = try pgDump(database: nil, to: file, schedule: name).start() } catch { return nil }
+        return StartedDump(task: Task { try await running.wait() }, file: file, stamp: stamp)
     }
 
     /// Names the dumps started before a claim; the reaper removes such files once they are old.
@@ -224,14 +224,22 @@ public struct BackupRunner: Sendable {
             try await finishRun(id: id, status: .failed, size: nil, sha256: nil, file: nil, error: message)
             throw Failure(description: "backup \(schedule.name) failed: \(message)")
         }
-        // The lease's connection does the rest: every connection costs a TCP and SCRAM handshake.
-        _ = try await prune(schedule, now: now(), on: lease.connection)
-        return try await runs(schedule: schedule.name, limit: 1_000, on: lease.connection).first { $0.id == id }
+        // The lease's connection does the rest: every connection costs a TCP and SCRAM handshake. One
+        // read of the runs serves pruning and the answer (the new run is the newest good one, which
+        // retention never prunes).
+        let all = try await runs(schedule: schedule.name, limit: 100_000, on: lease.connection)
+        _ = try await prune(schedule, runs: all, now: now(), on: lease.connection)
+        return all.first { $0.id == id }
     }
 
     /// Deletes the files of backups that retention no longer keeps, newest good backup excepted.
     public func prune(_ schedule: BackupSchedule, now: Date, on connection: PostgresConnection? = nil) async throws -> [Int] {
-        let good = try await runs(schedule: schedule.name, limit: 100_000, on: connection).filter { $0.status == .succeeded }
+        try await prune(schedule, runs: try await runs(schedule: schedule.name, limit: 100_000, on: connection), now: now, on: connection)
+    }
+
+    /// `prune`, given the schedule's runs as just read.
+    private func prune(_ schedule: BackupSchedule, runs: [Run], now: Date, on connection: PostgresConnection?) async throws -> [Int] {
+        let good = runs.filter { $0.status == .succeeded }
         let prunable = BackupRetention.prunable(good.compactMap { run in run.finishedAt.map { .init(id: run.id, finishedAt: $0) } },
                                                 retention: schedule.retention, now: now)
         guard !prunable.isEmpty else { return [] }
@@ -533,12 +541,14 @@ public struct BackupRunner: Sendable {
 
     // MARK: - Helpers
 
+    /// `20261201T020000Z`: the UTC time in a file name. Broken down by the C library, so starting a
+    /// backup does not wait for Foundation to load its calendar and locale data.
     static func fileStamp(_ date: Date) -> String {
-        let f = DateFormatter()
-        f.locale = Locale(identifier: "en_US_POSIX")
-        f.timeZone = TimeZone(identifier: "UTC")
-        f.dateFormat = "yyyyMMdd'T'HHmmss'Z'"
-        return f.string(from: date)
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
+        return "\(parts.tm_year + 1900)" + two(parts.tm_mon + 1) + two(parts.tm_mday) + "T" + two(parts.tm_hour) + two(parts.tm_min) + two(parts.tm_sec) + "Z"
     }
 
     /// Size and SHA-256 of a file, read in chunks.
