@@ -422,11 +422,17 @@ def bench_flags():
     psql("bench_flags", "-c", "CREATE TABLE bench_ids AS SELECT row_number() OVER (ORDER BY id)::int AS i, id FROM guardrail.tenants; "
          "ALTER TABLE bench_ids ADD PRIMARY KEY (i); ANALYZE")
     n = int(psql_value("bench_flags", "SELECT count(*) FROM bench_ids"))
-    seconds = int(os.environ.get("BENCH_PGBENCH_SECONDS", "5"))
+    seconds = int(os.environ.get("BENCH_PGBENCH_SECONDS", "6"))
     head = f"\\set i random(1, {n})\n"
-    flag_tps = pgbench_tps("bench_flags", head + "SELECT guardrail.flag_enabled('bench.flag-002', b.id) FROM bench_ids b WHERE b.i = :i;\n", seconds)
-    pk_tps = pgbench_tps("bench_flags", head + "SELECT EXISTS (SELECT 1 FROM guardrail.flag_cohorts c WHERE c.flag = 'bench.flag-002' "
-                         "AND c.tenant_id = b.id) FROM bench_ids b WHERE b.i = :i;\n", seconds)
+    flag_sql = head + "SELECT guardrail.flag_enabled('bench.flag-002', b.id) FROM bench_ids b WHERE b.i = :i;\n"
+    pk_sql = head + ("SELECT EXISTS (SELECT 1 FROM guardrail.flag_cohorts c WHERE c.flag = 'bench.flag-002' "
+                     "AND c.tenant_id = b.id) FROM bench_ids b WHERE b.i = :i;\n")
+    # Three short runs of each, alternately, so both rates see the same moments of this machine.
+    flag_runs, pk_runs = [], []
+    for _ in range(3):
+        flag_runs.append(pgbench_tps("bench_flags", flag_sql, max(1, seconds // 3)))
+        pk_runs.append(pgbench_tps("bench_flags", pk_sql, max(1, seconds // 3)))
+    flag_tps, pk_tps = statistics.median(flag_runs), statistics.median(pk_runs)
     return [("flag_enabled calls", flag_tps, pk_tps, "primary-key lookup, same table", 0.5)]
 
 if __name__ == "__main__":
