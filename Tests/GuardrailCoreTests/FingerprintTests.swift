@@ -30,6 +30,19 @@ struct FingerprintTests {
         #expect(value.canonicalJSON == #"{"a":{"m":1.5,"z":"x\"y"},"b":[1,null,false]}"#)
     }
 
+    @Test("plan text and canonical JSON of nested lists and maps: keys sorted, quotes, backslashes and control characters escaped, map keys included")
+    func nestedValuesRenderExactly() {
+        let value = AttributeValue.map([
+            "b": .list([.int(1), .string("x\"y\\z\n"), .map([:]), .list([])]),
+            "a": .map(["k\t": .null, "j": .bool(true), "i": .double(2.5)]),
+        ])
+        var text = ""
+        value.appendDescription(to: &text)
+        #expect(text == value.description)
+        #expect(text == #"{a = {i = 2.5, j = true, k\t = null}, b = [1, "x\"y\\z\n", {}, []]}"#)
+        #expect(value.canonicalJSON == #"{"a":{"i":2.5,"j":true,"k\t":null},"b":[1,"x\"y\\z\n",{},[]]}"#)
+    }
+
     @Test func fingerprintIsALowercaseSHA256Hex() {
         let fp = Fingerprint.of(["id": .string(acmeID)])
         #expect(fp.count == 64)

@@ -41,8 +41,7 @@ public enum AttributeValue: Hashable, Sendable, Codable, CustomStringConvertible
         case .int(let i): String(i)
         case .double(let d): d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d)
         case .string(let s): Self.quote(s)
-        case .list(let l): "[" + l.map(\.description).joined(separator: ", ") + "]"
-        case .map(let m): "{" + m.keys.sorted().map { "\($0) = \(m[$0]!.description)" }.joined(separator: ", ") + "}"
+        case .list, .map: { var out = ""; appendComposite(to: &out, json: false); return out }()
         }
     }
 
@@ -51,22 +50,40 @@ public enum AttributeValue: Hashable, Sendable, Codable, CustomStringConvertible
         switch self {
         case .string(let s): TextEscaping.append(s, .display, quoted: true, to: &out)
         case .null, .bool, .int, .double: out += description
+        case .list, .map: appendComposite(to: &out, json: false)
+        }
+    }
+
+    /// A list or map in plan text (`[a, b]`, `{k = v}`) or canonical JSON (`[a,b]`, `{"k":v}`), keys sorted.
+    private func appendComposite(to out: inout String, json: Bool) {
+        func item(_ value: AttributeValue) {
+            if json { value.appendCanonicalJSON(to: &out) } else { value.appendDescription(to: &out) }
+        }
+        switch self {
         case .list(let l):
             out += "["
-            for (i, item) in l.enumerated() {
-                if i > 0 { out += ", " }
-                item.appendDescription(to: &out)
+            for (i, value) in l.enumerated() {
+                if i > 0 { out += json ? "," : ", " }
+                item(value)
             }
             out += "]"
         case .map(let m):
             out += "{"
             for (i, key) in m.keys.sorted().enumerated() {
-                if i > 0 { out += ", " }
-                out += key
-                out += " = "
-                m[key]!.appendDescription(to: &out)
+                if i > 0 { out += json ? "," : ", " }
+                if json {
+                    TextEscaping.append(key, .json, quoted: true, to: &out)
+                    out += ":"
+                } else {
+                    // Keys can come from live state too: escaped, they cannot break the line.
+                    TextEscaping.append(key, .display, quoted: false, to: &out)
+                    out += " = "
+                }
+                item(m[key]!)
             }
             out += "}"
+        default:
+            break
         }
     }
 
@@ -100,22 +117,7 @@ public enum AttributeValue: Hashable, Sendable, Codable, CustomStringConvertible
         case .null, .bool, .int: out += description
         case .double(let d): out += d.isFinite ? description : "null"
         case .string(let s): TextEscaping.append(s, .json, quoted: true, to: &out)
-        case .list(let l):
-            out += "["
-            for (i, item) in l.enumerated() {
-                if i > 0 { out += "," }
-                item.appendCanonicalJSON(to: &out)
-            }
-            out += "]"
-        case .map(let m):
-            out += "{"
-            for (i, key) in m.keys.sorted().enumerated() {
-                if i > 0 { out += "," }
-                TextEscaping.append(key, .json, quoted: true, to: &out)
-                out += ":"
-                m[key]!.appendCanonicalJSON(to: &out)
-            }
-            out += "}"
+        case .list, .map: appendComposite(to: &out, json: true)
         }
     }
 

@@ -155,20 +155,11 @@ public struct CohortPlan: Sendable {
             var base = SHA256()
             base.update(data: Array(salt.utf8))
             base.update(data: [UInt8(ascii: ":")])
-            var keyed: [Keyed] = []
-            keyed.reserveCapacity(indices.count)
-            for i in indices {
+            return collect(indices, of: tenants) { id in
                 var hasher = base
-                var id = tenants[i].id
                 id.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
-                let key = hasher.finalize().withUnsafeBytes { raw in
-                    var k: UInt64 = 0
-                    for j in 0..<8 { k = k << 8 | UInt64(raw[j]) }
-                    return k
-                }
-                keyed.append(Keyed(key: key, index: i))
+                return hasher.finalize().withUnsafeBytes(leading)
             }
-            return keyed
         }
 
         /// The same keys from the SHA instructions, one message buffer reused for every tenant.
@@ -177,23 +168,32 @@ public struct CohortPlan: Sendable {
             message.append(UInt8(ascii: ":"))
             let prefix = message.count
             var digest = [UInt8](repeating: 0, count: 32)
+            return collect(indices, of: tenants) { id in
+                message.removeSubrange(prefix...)
+                id.withUTF8 { message.append(contentsOf: $0) }
+                message.withUnsafeBufferPointer { m in
+                    digest.withUnsafeMutableBufferPointer { d in guardrail_sha256(m.baseAddress, m.count, d.baseAddress) }
+                }
+                return digest.withUnsafeBytes(leading)
+            }
+        }
+
+        /// Each position with the key `digest` gives its tenant's id.
+        private static func collect(_ indices: [Int], of tenants: [Tenant], _ digest: (inout String) -> UInt64) -> [Keyed] {
             var keyed: [Keyed] = []
             keyed.reserveCapacity(indices.count)
             for i in indices {
-                message.removeSubrange(prefix...)
                 var id = tenants[i].id
-                id.withUTF8 { message.append(contentsOf: $0) }
-                let key = message.withUnsafeBufferPointer { m in
-                    digest.withUnsafeMutableBufferPointer { d in
-                        guardrail_sha256(m.baseAddress, m.count, d.baseAddress)
-                        var k: UInt64 = 0
-                        for j in 0..<8 { k = k << 8 | UInt64(d[j]) }
-                        return k
-                    }
-                }
-                keyed.append(Keyed(key: key, index: i))
+                keyed.append(Keyed(key: digest(&id), index: i))
             }
             return keyed
+        }
+
+        /// A digest's first 8 bytes, big-endian.
+        private static func leading(_ digest: UnsafeRawBufferPointer) -> UInt64 {
+            var k: UInt64 = 0
+            for j in 0..<8 { k = k << 8 | UInt64(digest[j]) }
+            return k
         }
     }
 
