@@ -319,6 +319,8 @@ def main():
     if only == "controller":
         rates = bench_controller()
         return print_results(files, rates)
+    if only == "flags":
+        return print_results(files, bench_flags())
     if only == "breach":
         bench_breach()
         return print_results(files, [])

@@ -213,7 +213,8 @@ public struct CohortPlan: Sendable {
         let n = keyed.count
         guard n > 1 else { return keyed }
         func precedes(_ a: Keyed, _ b: Keyed) -> Bool { a.key != b.key ? a.key < b.key : tieBreak(a.index, b.index) }
-        let bits = min(20, max(1, Int.bitWidth - n.leadingZeroBitCount))
+        // About four entries a bucket: small tables, so a hundred rankings allocate little.
+        let bits = min(20, max(1, Int.bitWidth - n.leadingZeroBitCount - 2))
         let shift = UInt64(64 - bits)
         var start = [Int](repeating: 0, count: (1 << bits) + 1)
         for k in keyed { start[Int(k.key >> shift) + 1] += 1 }
