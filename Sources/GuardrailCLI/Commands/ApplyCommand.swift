@@ -50,15 +50,20 @@ struct ApplyCommand: AsyncParsableCommand {
               let resolved = try? ResolvedEnvironment.resolve(declared) else { return nil }
         let timeout = lockTimeout
         return EarlySession(url: resolved.database.url.description, task: Task {
-            let session = try await Session.open(resolved, applicationName: applicationName)
-            do {
-                try await session.acquireLock(timeout: timeout, applicationName: applicationName + " lock")
-            } catch {
-                await session.close()
-                throw error
-            }
-            return session
+            try await Self.openLocked(resolved, applicationName: applicationName, timeout: timeout)
         })
+    }
+
+    /// A session on the environment holding the apply lock; nothing is left open when either fails.
+    private static func openLocked(_ resolved: ResolvedEnvironment, applicationName: String, timeout: GuardrailDuration) async throws -> Session {
+        let session = try await Session.open(resolved, applicationName: applicationName)
+        do {
+            try await session.acquireLock(timeout: timeout, applicationName: applicationName + " lock")
+        } catch {
+            await session.close()
+            throw error
+        }
+        return session
     }
 
     func validate() throws {
@@ -92,10 +97,9 @@ struct ApplyCommand: AsyncParsableCommand {
             session = try await withDiagnostics { try await early.task.value }
         } else {
             await early?.discard()
-            session = try await withDiagnostics { try await Session.open(resolved, applicationName: applicationName) }
+            session = try await withDiagnostics { try await Self.openLocked(resolved, applicationName: applicationName, timeout: lockTimeout) }
         }
         do {
-            try await withDiagnostics { try await session.acquireLock(timeout: lockTimeout, applicationName: applicationName + " lock") }
             let plan: Plan
             if let savedPlan {
                 plan = savedPlan
@@ -108,17 +112,16 @@ struct ApplyCommand: AsyncParsableCommand {
             // read it first; it is printed before the outcome either way.
             let renderer = TextPlanRenderer(color: color, overrides: overrides)
             let needsConfirmation = savedPlan == nil && !autoApprove
-            if !plan.hasChanges || !plan.blockingHazards(overrides).isEmpty || needsConfirmation {
+            let blocked = plan.blockingHazards(overrides)
+            if !plan.hasChanges || !blocked.isEmpty || needsConfirmation {
                 Console.out(renderer.render(plan))
             }
             guard plan.hasChanges else {
                 await session.close()
                 return
             }
-            if !plan.blockingHazards(overrides).isEmpty {
-                Console.error("error: " + Session.ApplyRefusal.blocked(plan.blockingHazards(overrides).map {
-                    "\($0.0.address): \($0.1.kind.rawValue): \($0.1.message) (needs \($0.1.kind.override ?? "review"))"
-                }).description)
+            if !blocked.isEmpty {
+                Console.error("error: " + Session.ApplyRefusal.blocked(by: blocked).description)
                 throw ExitCode.failure
             }
             if needsConfirmation {
@@ -133,14 +136,15 @@ struct ApplyCommand: AsyncParsableCommand {
                 }
             }
             let text = needsConfirmation ? nil : BackgroundWork { renderer.render(plan) }
-            let report: Session.ApplyReport
+            let outcome: Result<Session.ApplyReport, any Error>
             do {
-                report = try await session.apply(plan, overrides: overrides, osUser: user)
+                outcome = .success(try await session.apply(plan, overrides: overrides, osUser: user))
             } catch {
-                if let text { Console.out(await text.value) }
-                report = try withDiagnostics { throw error }
+                outcome = .failure(error)
             }
+            // The plan text comes before the outcome, errors included.
             if let text { Console.out(await text.value) }
+            let report = try withDiagnostics { try outcome.get() }
             for step in report.alertSteps { Console.out("alerts: \(step)\n") }
             let s = report.summary
             Console.out("\nApply complete! Resources: \(s.add) added, \(s.change) changed, \(s.destroy) destroyed.\n")

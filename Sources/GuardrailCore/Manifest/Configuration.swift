@@ -199,25 +199,18 @@ public enum ConfigurationLoader {
 
     /// Decodes the pieces in parallel; the result is in the pieces' order.
     static func decodePieces(_ pieces: [Piece], sources: [ManifestSource]) -> [DecodedPiece] {
-        /// Each iteration writes only its own slot.
-        struct Slots: @unchecked Sendable { let buffer: UnsafeMutableBufferPointer<DecodedPiece> }
-        let results = Slots(buffer: .allocate(capacity: pieces.count))
-        results.buffer.initialize(repeating: DecodedPiece())
-        defer { results.buffer.deallocate() }
-        let decode: @Sendable (Int) -> Void = { i in
-            let piece = pieces[i]
-            sources[piece.source].bytes.withUnsafeBufferPointer { all in
-                results.buffer[i] = decodePiece(UnsafeBufferPointer(rebasing: all[piece.range]), piece: piece)
+        var results = [DecodedPiece](repeating: DecodedPiece(), count: pieces.count)
+        results.withUnsafeMutableBufferPointer { out in
+            // Each iteration writes only its own slot.
+            nonisolated(unsafe) let out = out
+            DispatchQueue.concurrentPerform(iterations: pieces.count) { i in
+                let piece = pieces[i]
+                sources[piece.source].bytes.withUnsafeBufferPointer { all in
+                    out[i] = decodePiece(UnsafeBufferPointer(rebasing: all[piece.range]), piece: piece)
+                }
             }
         }
-        if pieces.count > 1 {
-            DispatchQueue.concurrentPerform(iterations: pieces.count, execute: decode)
-        } else {
-            pieces.indices.forEach(decode)
-        }
-        let out = Array(results.buffer)
-        results.buffer.deinitialize()
-        return out
+        return results
     }
 
     static func decodePiece(_ bytes: UnsafeBufferPointer<UInt8>, piece: Piece) -> DecodedPiece {

@@ -163,6 +163,7 @@ public struct YAMLSequence: Sendable {
 /// One `---`-separated document of a YAML stream.
 public struct YAMLDocument: Sendable {
     public var root: YAMLNode
-    /// The 0-based position of the document in its file.
+    /// The 0-based position of the document in the stream parsed: a large file is parsed in pieces,
+    /// and each piece counts from 0.
     public var index: Int
 }

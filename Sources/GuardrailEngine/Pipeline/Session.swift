@@ -76,11 +76,7 @@ public final class Session: @unchecked Sendable {
         live.catalog = try await CatalogPipeline.observe(c, schema: schema, schemaVersion: version, scope: scope, logger: logger)
         guard let version else { return live }
         if version >= TenantStore.sinceSchemaVersion {
-            if let tenantCache {
-                live.tenants = try await TenantStore.observe(c, schema: schema, logger: logger, cache: tenantCache)
-            } else {
-                live.tenants = try await TenantStore.observe(c, schema: schema, logger: logger)
-            }
+            live.tenants = try await TenantStore.observe(c, schema: schema, logger: logger, cache: tenantCache)
         }
         if version >= BackupScheduleStore.sinceSchemaVersion {
             live.backupSchedules = try await BackupScheduleStore.observe(c, schema: schema, logger: logger)
@@ -162,6 +158,11 @@ public final class Session: @unchecked Sendable {
         case unsupportedFormat(String)
         case notLocked
 
+        /// The refusal for a plan whose hazards need approval: one line per blocked hazard.
+        public static func blocked(by hazards: [(Change, Hazard)]) -> ApplyRefusal {
+            .blocked(hazards.map { "\($0.0.address): \($0.1.kind.rawValue): \($0.1.message) (needs \($0.1.kind.override ?? "review"))" })
+        }
+
         public var description: String {
             switch self {
             case .wrongEnvironment(let plan, let requested):
@@ -189,7 +190,7 @@ public final class Session: @unchecked Sendable {
         }
         let blocked = plan.blockingHazards(overrides)
         guard blocked.isEmpty else {
-            throw ApplyRefusal.blocked(blocked.map { "\($0.0.address): \($0.1.kind.rawValue): \($0.1.message) (needs \($0.1.kind.override ?? "review"))" })
+            throw ApplyRefusal.blocked(by: blocked)
         }
         let schema = self.schema, logger = self.logger, environment = self.environment
         // Alert rules live outside Postgres: read them now, so a stale plan is refused before anything changes.

@@ -58,20 +58,18 @@ public final class AdvisoryLock: @unchecked Sendable {
                                timeout: GuardrailDuration, reusing: PostgresConnection? = nil) async throws -> AdvisoryLock {
         let key = key(schema: database.schema.name, environment: environment)
         let connection: PostgresConnection
-        if let reusing, !reusing.isClosed {
+        let reused = reusing.map { !$0.isClosed } ?? false
+        if let reusing, reused {
             connection = reusing
-            do {
-                // The holder's name is what a blocked apply prints.
-                try await connection.query("SELECT pg_catalog.set_config('application_name', \(applicationName), false)", logger: database.logger)
-            } catch {
-                try? await connection.close()
-                throw DatabaseError.wrap(error, context: "taking the apply lock")
-            }
         } else {
             if let reusing { try? await reusing.close() }
             connection = try await database.connect(applicationName: applicationName)
         }
         do {
+            // The holder's name is what a blocked apply prints; a new connection was opened with it.
+            if reused {
+                try await connection.query("SELECT pg_catalog.set_config('application_name', \(applicationName), false)", logger: database.logger)
+            }
             let deadline = ContinuousClock.now + .milliseconds(timeout.milliseconds)
             var delay = Duration.milliseconds(50)
             while true {
@@ -84,9 +82,7 @@ public final class AdvisoryLock: @unchecked Sendable {
                 try await Task.sleep(for: min(delay, deadline - ContinuousClock.now))
                 delay = min(delay * 2, .milliseconds(500))
             }
-            let holder = try await Self.holder(of: key, on: connection, logger: database.logger)
-            try? await connection.close()
-            throw Timeout(environment: environment, waited: timeout, holder: holder)
+            throw Timeout(environment: environment, waited: timeout, holder: try await Self.holder(of: key, on: connection, logger: database.logger))
         } catch {
             try? await connection.close()
             if error is Timeout || error is CancellationError { throw error }
@@ -114,8 +110,7 @@ public final class AdvisoryLock: @unchecked Sendable {
 
     /// Releases the lock and closes its connection. Closing alone would release it too.
     public func release() async {
-        _ = try? await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger)
-        try? await connection.close()
+        try? await releaseKeepingConnection()?.close()
     }
 
     /// Releases the lock and hands its connection back for the next `acquire`; nil (and the

@@ -24,7 +24,8 @@ struct ExternalCommand: Sendable {
     /// Runs to completion. Output beyond `limit` bytes per stream is dropped (the tail of stderr is what explains a failure).
     func run(limit: Int = 64 * 1024) async throws -> Result {
         try Task.checkCancellation()
-        return try await start().wait(limit: limit)
+        let started = try start()
+        return await started.wait(limit: limit)
     }
 
     /// Starts the program now, on the calling thread: a backup's pg_dump is under way before the
@@ -45,20 +46,19 @@ struct ExternalCommand: Sendable {
         } catch {
             throw LaunchError(executable: executable, reason: error.localizedDescription)
         }
-        return Started(process: RunningProcess(process: process), out: out, err: err, executable: executable)
+        return Started(process: RunningProcess(process: process), out: out, err: err)
     }
 
     /// A started program, to be waited for once.
     struct Started: @unchecked Sendable {
         fileprivate let process: RunningProcess
         fileprivate let out: Pipe, err: Pipe
-        let executable: String
 
         /// Waits for the program to exit. Cancelling the task stops the program (SIGTERM); the result then reports how it ended.
-        func wait(limit: Int = 64 * 1024) async throws -> Result {
-            let running = process, out = out, err = err, executable = executable
-            return try await withTaskCancellationHandler {
-                try await ExternalCommand.wait(for: running.process, out: out, err: err, limit: limit, executable: executable)
+        func wait(limit: Int = 64 * 1024) async -> Result {
+            let running = process, out = out, err = err
+            return await withTaskCancellationHandler {
+                await ExternalCommand.wait(for: running.process, out: out, err: err, limit: limit)
             } onCancel: {
                 running.terminate()
             }
@@ -71,27 +71,19 @@ struct ExternalCommand: Sendable {
         func terminate() { if process.isRunning { process.terminate() } }
     }
 
-    /// Reads both pipes to their end and waits for the exit on threads of their own. Blocking reads
-    /// on Dispatch's global queues take threads from the pool Swift's tasks also run on: with two
-    /// cores, a running pg_dump then held up every other task of the command until it exited.
-    fileprivate static func wait(for process: Process, out: Pipe, err: Pipe, limit: Int, executable: String) async throws -> Result {
-        try await withCheckedThrowingContinuation { continuation in
-            let stderrRead = DispatchSemaphore(value: 0)
-            nonisolated(unsafe) var errData = Data()
-            Thread {
-                errData = Self.read(err.fileHandleForReading, limit: limit)
-                stderrRead.signal()
-            }.start()
-            Thread {
-                let outData = Self.read(out.fileHandleForReading, limit: limit)
-                stderrRead.wait()
-                process.waitUntilExit()
-                _ = executable
-                continuation.resume(returning: Result(status: process.terminationStatus,
-                                                      stdout: String(decoding: outData, as: UTF8.self),
-                                                      stderr: String(decoding: errData, as: UTF8.self)))
-            }.start()
+    /// Reads both pipes to their end and waits for the exit on threads of their own (`BackgroundWork`).
+    /// Blocking reads on Dispatch's global queues take threads from the pool Swift's tasks also run
+    /// on: with two cores, a running pg_dump then held up every other task of the command until it exited.
+    fileprivate static func wait(for process: Process, out: Pipe, err: Pipe, limit: Int) async -> Result {
+        let errData = BackgroundWork { read(err.fileHandleForReading, limit: limit) }
+        let outData = BackgroundWork {
+            let data = read(out.fileHandleForReading, limit: limit)
+            process.waitUntilExit()
+            return data
         }
+        let stdout = await outData.value, stderr = await errData.value
+        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+                      stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     /// Reads a pipe to its end, keeping the last `limit` bytes.

@@ -86,7 +86,8 @@ public enum CustomArchive {
         for entry in entries {
             guard let offset = entry.dataOffset else { continue }
             guard offset > 0, offset < size else { throw Problem.truncated(at: size) }
-            var block = Cursor(size: size, read: read, position: offset)
+            // A type byte and an int: read just those, not a whole buffer per table.
+            var block = Cursor(size: size, read: read, position: offset, chunk: 2 + r.intSize)
             block.intSize = r.intSize
             let type = try block.byte()
             guard blockTypes.contains(type) else {
@@ -109,18 +110,21 @@ public enum CustomArchive {
         var bufferStart = 0
         var intSize = 4
         var offSize = 8
+        /// How much each read asks for.
+        var chunk: Int
 
-        init(size: Int, read: @escaping Reader, position: Int = 0) {
+        init(size: Int, read: @escaping Reader, position: Int = 0, chunk: Int = 64 * 1024) {
             self.size = size
             self.read = read
             self.position = position
             self.bufferStart = position
+            self.chunk = chunk
         }
 
         mutating func byte() throws -> UInt8 {
             if position - bufferStart >= buffer.count {
                 guard position < size else { throw Problem.truncated(at: size) }
-                buffer = try read(position, 64 * 1024)
+                buffer = try read(position, chunk)
                 bufferStart = position
                 guard !buffer.isEmpty else { throw Problem.truncated(at: position) }
             }

@@ -128,14 +128,14 @@ public struct BackupRunner: Sendable {
 
     /// A pg_dump started before its run was claimed, writing to a `pending` file.
     struct StartedDump: Sendable {
-        var task: Task<ExternalCommand.Result, any Error>
+        var task: Task<ExternalCommand.Result, Never>
         var file: URL
         var stamp: String
 
         /// Stops the dump and removes what it wrote.
         func discard() async {
             task.cancel()
-            _ = try? await task.value
+            _ = await task.value
             try? FileManager.default.removeItem(at: file)
         }
     }
@@ -149,7 +149,7 @@ public struct BackupRunner: Sendable {
         let file = folder.appendingPathComponent(".\(name)-\(stamp)-\(Self.pendingMarker)\(UUID().uuidString.prefix(8).lowercased()).dump.partial")
         let running: ExternalCommand.Started
         do { running = try pgDump(database: nil, to: file, schedule: name).start() } catch { return nil }
-        return StartedDump(task: Task { try await running.wait() }, file: file, stamp: stamp)
+        return StartedDump(task: Task { await running.wait() }, file: file, stamp: stamp)
     }
 
     /// Names the dumps started before a claim; the reaper removes such files once they are old.
@@ -202,7 +202,7 @@ public struct BackupRunner: Sendable {
                 throw Failure(description: "cannot create the backup directory \(folder.path): \(Self.reason(error))")
             }
             let dump = if let started {
-                try await started.task.value
+                await started.task.value
             } else {
                 try await pgDump(database: schedule.database, to: partial, schedule: schedule.name).run()
             }
@@ -551,7 +551,6 @@ public struct BackupRunner: Sendable {
         return "\(parts.tm_year + 1900)" + two(parts.tm_mon + 1) + two(parts.tm_mday) + "T" + two(parts.tm_hour) + two(parts.tm_min) + two(parts.tm_sec) + "Z"
     }
 
-    /// Size and SHA-256 of a file, read in chunks.
     /// Proves the archive is readable: its header, its whole table of contents, and the data block
     /// at every offset the contents list (`CustomArchive`), read in-process. An archive format
     /// Guardrail does not know is checked by `pg_restore --list` instead.
@@ -574,6 +573,7 @@ public struct BackupRunner: Sendable {
         guard list.status == 0 else { throw Failure(description: "the archive pg_dump wrote is not readable by pg_restore: " + Self.lastLines(list.stderr)) }
     }
 
+    /// Size and SHA-256 of a file, read in chunks.
     static func checksum(_ url: URL) throws -> (Int, String) {
         guard let handle = FileHandle(forReadingAtPath: url.path) else {
             throw Failure(description: "cannot read \(url.path)")

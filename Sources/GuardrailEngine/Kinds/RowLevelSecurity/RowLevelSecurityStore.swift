@@ -20,14 +20,7 @@ enum RowLevelSecurityStore {
         let wanted = tables.sorted()
         let rows = try await connection.query("""
             SELECT n.nspname::text, c.relname::text, c.relkind = 'p', c.relrowsecurity, c.relforcerowsecurity,
-                   pg_catalog.pg_get_userbyid(c.relowner)::text,
-                   ARRAY(SELECT r.rolname::text FROM pg_catalog.pg_roles r
-                         WHERE r.rolname = ANY(\(policyRoles.sorted())::text[]) AND pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE')),
-                   (SELECT a.attname::text FROM pg_catalog.pg_attribute a
-                    WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum LIMIT 1),
-                   c.oid::text || ':' || coalesce((SELECT pg_catalog.string_agg(a.attnum::text || ' ' || a.attname::text || ' ' || a.atttypid::text || ' ' || a.atttypmod::text
-                                                                   || ' ' || a.attisdropped::text || ' ' || a.attgenerated::text, ',' ORDER BY a.attnum)
-                                                   FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), ''),
+                   pg_catalog.pg_get_userbyid(c.relowner)::text, facts.owner_members, facts.first_column, facts.columns,
                    p.polname::text, p.polcmd::text, p.polpermissive,
                    ARRAY(SELECT CASE WHEN x.r = 0 THEN 'PUBLIC' ELSE pg_catalog.pg_get_userbyid(x.r)::text END
                          FROM pg_catalog.unnest(p.polroles) AS x(r)),
@@ -35,6 +28,17 @@ enum RowLevelSecurityStore {
             FROM unnest(\(wanted.map(\.schema))::text[], \(wanted.map(\.name))::text[]) AS want(schema_name, table_name)
             JOIN pg_catalog.pg_namespace n ON n.nspname = want.schema_name
             JOIN pg_catalog.pg_class c ON c.relnamespace = n.oid AND c.relname = want.table_name AND c.relkind IN ('r', 'p')
+            -- Once per table, not once per policy row (OFFSET 0 keeps the planner from inlining it).
+            CROSS JOIN LATERAL (
+                SELECT ARRAY(SELECT r.rolname::text FROM pg_catalog.pg_roles r
+                             WHERE r.rolname = ANY(\(policyRoles.sorted())::text[]) AND pg_catalog.pg_has_role(r.oid, c.relowner, 'USAGE')) AS owner_members,
+                       (SELECT a.attname::text FROM pg_catalog.pg_attribute a
+                        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = '' ORDER BY a.attnum LIMIT 1) AS first_column,
+                       c.oid::text || ':' || coalesce((SELECT pg_catalog.string_agg(a.attnum::text || ' ' || a.attname::text || ' ' || a.atttypid::text || ' ' || a.atttypmod::text
+                                                                       || ' ' || a.attisdropped::text || ' ' || a.attgenerated::text, ',' ORDER BY a.attnum)
+                                                       FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid AND a.attnum > 0), '') AS columns
+                OFFSET 0
+            ) facts
             LEFT JOIN pg_catalog.pg_policy p ON p.polrelid = c.oid
             """, logger: logger)
         typealias Row = (String, String, Bool, Bool, Bool, String, [String], String?, String, String?, String?, Bool?, [String]?, String?, String?)

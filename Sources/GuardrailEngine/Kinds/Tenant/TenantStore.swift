@@ -33,8 +33,9 @@ enum TenantStore: KindStore {
 
     /// `observe`, answered from `cache` while the table holds the same row versions: one aggregate over
     /// every row's ctid and xmin, which any insert, update or delete changes, instead of 10,000 rows
-    /// decoded. Run it in the same snapshot as the rest of the observation.
-    static func observe(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger, cache: ObservationCache<[Tenant]>) async throws -> [Tenant] {
+    /// decoded. Run it in the same snapshot as the rest of the observation. Without a cache, `observe`.
+    static func observe(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger, cache: ObservationCache<[Tenant]>?) async throws -> [Tenant] {
+        guard let cache else { return try await observe(connection, schema: schema, logger: logger) }
         let rows = try await connection.query("""
             SELECT count(*)::text || ':' || coalesce(md5(string_agg(ctid::text || ':' || xmin::text, ',')), '')
             FROM \(unescaped: schema.qualifying("tenants"))
