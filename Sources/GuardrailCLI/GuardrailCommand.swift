@@ -12,7 +12,7 @@ public struct GuardrailCommand: AsyncParsableCommand {
             Reads manifests/, policies/, alerts/ and environments/ from the current directory (or --dir), \
             compares them with the live state of an environment, and plans and applies the difference.
             """,
-        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, HistoryCommand.self, ImportCommand.self, VerifyCommand.self, ControllerCommand.self,
+        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, ShowCommand.self, HistoryCommand.self, ImportCommand.self, VerifyCommand.self, ControllerCommand.self,
                       RolloutCommand.self, FlagCommand.self, BackupCommand.self]
     )
 

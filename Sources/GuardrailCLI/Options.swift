@@ -16,6 +16,11 @@ struct GlobalOptions: ParsableArguments {
     /// Loads the configuration; prints every diagnostic and fails if any is an error.
     /// With `environmentsOnly`, reads just `environments/`, for commands that need no manifests.
     func loadConfiguration(environmentsOnly: Bool = false) throws -> Configuration {
+        guard workspace.hasConfiguration else {
+            Console.error("error: no Guardrail configuration in \(workspace.root.path)\n  It has none of \(Workspace.folders.map { $0 + "/" }.joined(separator: ", ")). "
+                          + "Run Guardrail from the configuration's directory, or point at it with --dir DIR.")
+            throw ExitCode.failure
+        }
         let (configuration, diagnostics) = try withDiagnostics { try environmentsOnly ? workspace.loadEnvironments() : workspace.load() }
         Console.diagnostics(diagnostics.sorted)
         if diagnostics.hasErrors {
@@ -38,12 +43,27 @@ struct EnvironmentOptions: ParsableArguments {
         guard let environment = configuration.environments[name] else {
             let known = configuration.environments.keys.sorted()
             Console.error("error: unknown environment \"\(name)\"\n  " + (known.isEmpty
-                ? "There are no environments; add environments/\(name).yaml."
+                ? "There are no environments here; add environments/\(name).yaml, or point --dir at the configuration directory."
                 : "Known environments: \(known.joined(separator: ", ")) (from environments/)."))
             throw ExitCode.failure
         }
         return try withDiagnostics { try ResolvedEnvironment.resolve(environment) }
     }
+}
+
+/// Fails, naming the closest address, when a `--target` selects nothing in the configuration or the plan.
+func checkTargets(_ patterns: [String], configuration: Configuration, plan: Plan) throws {
+    var known = Array(configuration.locations.keys)
+    known += GeneratedRules.groups(for: configuration).map(\.address)
+    known += plan.changes.map(\.address)
+    let unmatched = TargetPatterns.unmatched(patterns, known: known)
+    guard !unmatched.isEmpty else { return }
+    for (pattern, suggestion) in unmatched {
+        Console.error("error: --target \(pattern) names no object in the configuration or the live state\n  "
+                      + (suggestion.map { "Did you mean \($0)? " } ?? "")
+                      + "Addresses start with their kind: \(ConfigurationLoader.addressPrefixes.joined(separator: ", ")) (as in flag.channel.email).")
+    }
+    throw ExitCode.failure
 }
 
 /// `--allow-destroy` and `--allow-mass-delete`.

@@ -231,8 +231,8 @@ struct RenderingTests {
 
     @Test func markdownForFiveThousandChangesStaysUnderTheLimitAndSaysItWasCut() {
         let markdown = MarkdownPlanRenderer().render(Self.bigPlan(5000))
-        #expect(markdown.count < 60_000)
-        #expect(markdown.hasPrefix("### Guardrail plan for `production`\n\n**Plan:** 5000 to add, 0 to change, 0 to destroy.\n"))
+        #expect(markdown.utf8.count <= 60_000)
+        #expect(markdown.hasPrefix("### Guardrail plan for `production`: 5000 to add, 0 to change, 0 to destroy\n"))
         #expect(markdown.contains("more changes not listed here._"))
         #expect(markdown.contains("_The full plan is longer than a comment allows and was cut. Run `guardrail plan --env production` to see all of it._"))
         // The fence is still closed, so the comment renders.
@@ -242,8 +242,59 @@ struct RenderingTests {
     @Test(arguments: [1, 50, 400, 2000])
     func markdownStaysUnderItsLimitWhateverTheSize(_ count: Int) {
         let long = MarkdownPlanRenderer(limit: 20_000).render(Self.bigPlan(count) { String(repeating: "é|<", count: 100 + $0 % 50) })
-        #expect(long.count <= 20_000)
+        #expect(long.utf8.count <= 20_000)
         #expect(long.contains("</details>"))
+    }
+
+    /// 10,000 tenant changes and, last in plan order, one grant that widens access: the widening
+    /// must be in the comment however many changes come before it.
+    static var tenThousandAndOneWidening: Plan {
+        var plan = bigPlan(10_000)
+        plan.changes.append(Change(address: Address(prefix: "grants", name: "viewer"), kind: "RoleGrants", action: .update,
+                                   before: ["privileges": .map([:])], after: ["privileges": .map(["public.properties": .list([.string("select")])])],
+                                   hazards: [Hazard(.widensAccess, "grants SELECT on public.properties")], reason: "privileges differ"))
+        return plan
+    }
+
+    @Test func aWideningAfterTenThousandChangesIsInTheComment() throws {
+        let rendering = MarkdownPlanRenderer().rendering(Self.tenThousandAndOneWidening)
+        #expect(rendering.text.utf8.count <= 60_000)
+        #expect(!rendering.hazardsTruncated)
+        let hazards = try #require(rendering.text.range(of: "#### Hazards: 1 change"))
+        let widening = try #require(rendering.text.range(of: "| update | `grants.viewer` | **widens-access**: grants SELECT on public.properties |"))
+        // Above the list of other changes, and before the full plan.
+        #expect(hazards.lowerBound < widening.lowerBound)
+        #expect(widening.upperBound < rendering.text.range(of: "#### Other changes: 10000")!.lowerBound)
+        try Golden.check(rendering.text, against: "markdown-10000-and-a-widening.md")
+    }
+
+    @Test func aPlanOfOnlyHazardsListsThemAll() throws {
+        let plan = try CatalogPlanRenderingTests.plan()
+        #expect(plan.changes.allSatisfy { !$0.hazards.isEmpty })
+        let rendering = MarkdownPlanRenderer().rendering(plan)
+        #expect(!rendering.hazardsTruncated)
+        #expect(!rendering.text.contains("#### Other changes"))
+        for change in plan.changes {
+            #expect(rendering.text.contains("`\(change.address)`"))
+        }
+        try Golden.check(rendering.text, against: "markdown-hazards-only.md")
+    }
+
+    @Test func anEmptyPlanSaysSoInItsFirstLine() throws {
+        let text = MarkdownPlanRenderer().render(Self.emptyPlan)
+        #expect(text.hasPrefix("### Guardrail plan for `staging`: no changes\n"))
+        try Golden.check(text, against: "markdown-empty.md")
+    }
+
+    @Test func hazardsThatDoNotFitAreAnnouncedAtTheTop() {
+        var plan = Self.bigPlan(3000)
+        for i in plan.changes.indices { plan.changes[i].hazards = [Hazard(.widensAccess, "widens access for tenant number \(i) in a long sentence")] }
+        let rendering = MarkdownPlanRenderer(limit: 20_000).rendering(plan)
+        #expect(rendering.hazardsTruncated)
+        #expect(rendering.text.utf8.count <= 20_000)
+        let lines = rendering.text.split(separator: "\n")
+        #expect(lines[0].hasPrefix("### Guardrail plan for `production`: 3000 to add"))
+        #expect(lines[2].contains("3000 changes carry hazards, more than one comment can hold"))
     }
 
     @Test func smallMarkdownIsNotTruncated() {
@@ -267,7 +318,7 @@ struct RenderingTests {
                                hazards: [Hazard(.destroys, "drops <img src=x onerror=alert(3)> | everything")], reason: "r")]
         let markdown = MarkdownPlanRenderer().render(plan)
         let outsideCode = markdown.components(separatedBy: "<details>").first ?? markdown
-        #expect(outsideCode.hasPrefix("### Guardrail plan for `prod'¦x`\n"))
+        #expect(outsideCode.hasPrefix("### Guardrail plan for `prod'¦x`: 0 to add, 0 to change, 1 to destroy, blocked\n"))
         #expect(outsideCode.contains("> &lt;script&gt;alert(1)&lt;/script&gt; \\| note\n"))
         #expect(outsideCode.contains("**destroys** (blocked: `--allow-destroy`): drops &lt;img src=x onerror=alert(3)&gt; \\| everything |\n"))
         #expect(!outsideCode.contains("<script>"))
@@ -275,7 +326,7 @@ struct RenderingTests {
         // Every table row has exactly the columns of its header: no stray unescaped pipe.
         for row in outsideCode.split(separator: "\n") where row.hasPrefix("| ") {
             let cells = row.replacingOccurrences(of: "\\|", with: "").filter { $0 == "|" }.count
-            #expect(cells == 4 || cells == 5, "\(row)")
+            #expect(cells == 3 || cells == 4 || cells == 5, "\(row)")
         }
     }
 
@@ -289,7 +340,7 @@ struct RenderingTests {
 
     @Test func markdownForNoChanges() {
         #expect(MarkdownPlanRenderer().render(Self.emptyPlan) == """
-            ### Guardrail plan for `staging`
+            ### Guardrail plan for `staging`: no changes
 
             **No changes.** Live state matches the configuration. Compared 3 tenants.
 

@@ -209,12 +209,83 @@ struct AlertRulesPrometheusTests {
         let path = f.prometheus.rulesDirectory + "/launch.yaml"
         let live = try String(contentsOfFile: path, encoding: .utf8)
         try Data(live.replacingOccurrences(of: "\"severity\": \"critical\"", with: "\"severity\": \"page\"").utf8).write(to: URL(fileURLWithPath: path))
+        // Live is what Prometheus runs: the hand edit counts once Prometheus has loaded it.
+        try await PrometheusClient(baseURL: f.prometheus.url).reload()
         do {
             _ = try await f.apply(plan)
             Issue.record("the stale plan should have been refused")
         } catch let refusal as Session.ApplyRefusal {
             #expect(refusal.description.contains("alerts.launch.api existed when the plan was made and has since changed"), "\(refusal)")
         }
+        await f.cleanUp()
+    }
+}
+
+/// Plans made away from the Prometheus host: live rules come from Prometheus's API, not the directory.
+@Suite("Alert rules read through Prometheus's API", .serialized, .enabled(if: TestPrometheus.isAvailable, "needs the Postgres and Prometheus that scripts/test starts"))
+struct AlertRulesFromTheAPITests {
+    @Test("a machine without the rules directory (a CI runner) plans no changes after an apply, and sees a reloaded hand edit")
+    func planWithoutTheDirectory() async throws {
+        let f = try await AlertRulesPrometheusTests().fixture()
+        let files = ["alerts/launch.yaml": AlertRulesPrometheusTests.rules, "manifests/backups.yaml": AlertRulesPrometheusTests.backups]
+        _ = try await f.apply(try await f.plan(files))
+        // The CI runner's view: a rulesDir that does not exist on this machine, same Prometheus.
+        var runner = f
+        let elsewhere = f.prometheus.rulesDirectory
+        let moved = elsewhere + ".moved"
+        try FileManager.default.moveItem(atPath: elsewhere, toPath: moved)
+        defer { try? FileManager.default.moveItem(atPath: moved, toPath: elsewhere) }
+        runner.environment.rulesTarget = PrometheusRulesDirectory(directory: elsewhere, prometheus: PrometheusClient(baseURL: f.prometheus.url))
+        let plan = try await runner.plan(files)
+        #expect(plan.changes.isEmpty, "\(plan.changes.map { "\($0.action) \($0.address)" })")
+        #expect(plan.compared[RuleGroup.kind] == 3)
+        // An edit someone made on the host and reloaded shows up in the runner's plan.
+        try FileManager.default.moveItem(atPath: moved, toPath: elsewhere)
+        let path = elsewhere + "/launch.yaml"
+        let live = try String(contentsOfFile: path, encoding: .utf8)
+        try Data(live.replacingOccurrences(of: "\"severity\": \"critical\"", with: "\"severity\": \"page\"").utf8).write(to: URL(fileURLWithPath: path))
+        try await PrometheusClient(baseURL: f.prometheus.url).reload()
+        try FileManager.default.moveItem(atPath: elsewhere, toPath: moved)
+        let drift = try await runner.plan(files)
+        #expect(drift.changes.map(\.address.description) == ["alerts.launch.api"])
+        #expect(drift.changes.first?.before?["rules[1]"]?.mapValue?["labels"] == .map(["severity": .string("page")]))
+        await f.cleanUp()
+    }
+
+    @Test("when neither Prometheus's API nor the directory can be read, the plan fails instead of planning every group as new")
+    func neitherSourceFailsThePlan() async throws {
+        var f = try await AlertRulesPrometheusTests().fixture()
+        f.environment.rulesTarget = PrometheusRulesDirectory(directory: "/nonexistent/guardrail-rules-\(UUID().uuidString)",
+                                                             prometheus: PrometheusClient(baseURL: "http://127.0.0.1:1"))
+        do {
+            let plan = try await f.plan(["alerts/launch.yaml": AlertRulesPrometheusTests.rules])
+            Issue.record("planned without live rules: \(plan.changes.map(\.address.description))")
+        } catch let error as DiagnosticError {
+            #expect("\(error)".contains("cannot read the live alert rules"), "\(error)")
+        }
+        await f.cleanUp()
+    }
+
+    @Test("Prometheus's own spelling of an expression and the global interval are not changes")
+    func serverFormsAreNotChanges() async throws {
+        let f = try await AlertRulesPrometheusTests().fixture()
+        // Prometheus prints `sum by (job) (rate(x[5m]))` for this, and the group has no interval.
+        let files = ["alerts/forms.yaml": """
+            groups:
+              - name: forms
+                rules:
+                  - record: job:http_requests:rate5m
+                    expr: sum(rate(http_requests_total[300s])) by (job)
+              - name: explicit
+                interval: 1s
+                rules:
+                  - alert: Up
+                    expr: up == 0
+            """]
+        _ = try await f.apply(try await f.plan(files))
+        let loaded = try await f.loaded()
+        #expect(loaded.first { $0.name == "forms" }?.rules.first?.query != "sum(rate(http_requests_total[300s])) by (job)", "Prometheus respells it")
+        #expect(try await f.plan(files).changes.isEmpty)
         await f.cleanUp()
     }
 }

@@ -10,8 +10,10 @@ struct ApplyCommand: AsyncParsableCommand {
         abstract: "Apply the configuration to an environment, or apply a saved plan.",
         discussion: """
             Without a plan file, apply plans, shows the plan and asks for confirmation (or needs \
-            --auto-approve when not on a terminal). With a plan file, it applies exactly that plan after \
-            checking that nothing it touches has changed since. All Postgres changes happen in one \
+            --auto-approve when not on a terminal). With a plan file, it takes the lock, plans again from \
+            the configuration and live state, and applies only when the fresh plan is identical to the saved one, \
+            made for this environment and database from the same configuration files (and signed, when a signing \
+            key is set); otherwise it refuses and names the first difference. All Postgres changes happen in one \
             transaction under the environment's apply lock.
             """
     )
@@ -102,11 +104,16 @@ struct ApplyCommand: AsyncParsableCommand {
         do {
             let plan: Plan
             if let savedPlan {
-                plan = savedPlan
+                // Re-planned under the lock and compared with the file; what is applied is the
+                // fresh plan, so nothing that decides safety comes from the file.
+                plan = try await withDiagnostics {
+                    try await session.replan(saved: savedPlan, configuration: configuration, gitCommit: global.workspace.gitCommit())
+                }
             } else {
                 plan = try await withDiagnostics {
                     try await session.plan(configuration, targets: target, gitCommit: global.workspace.gitCommit())
                 }
+                try checkTargets(target, configuration: configuration, plan: plan)
             }
             // The plan text is rendered on another core while Postgres applies, when nobody has to
             // read it first; it is printed before the outcome either way.

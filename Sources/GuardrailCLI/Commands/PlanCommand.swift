@@ -35,39 +35,56 @@ struct PlanCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try global.loadConfiguration()
         let resolved = try environment.resolve(in: configuration)
-        let plan = try await withDiagnostics {
+        if out != nil, let problem = resolved.planSigningKeyProblem { try withDiagnostics { throw DiagnosticError(problem) } }
+        var plan = try await withDiagnostics {
             let session = try await Session.open(resolved, applicationName: "guardrail plan (\(Console.osUser)@\(Console.hostName))")
-            defer { Task { await session.close() } }
-            let plan = try await session.plan(configuration, targets: target, gitCommit: global.workspace.gitCommit())
-            await session.close()
-            return plan
+            do {
+                var plan = try await session.plan(configuration, targets: target, gitCommit: global.workspace.gitCommit())
+                if out != nil, let digest = configuration.digest {
+                    plan.binding = try await session.binding(targets: target, configuration: digest)
+                }
+                await session.close()
+                return plan
+            } catch {
+                await session.close()
+                throw error
+            }
         }
+        try checkTargets(target, configuration: configuration, plan: plan)
         if let out {
+            if let key = resolved.planSigningKey { plan.signature = try PlanSignature.sign(plan, key: key.value) }
             try withDiagnostics { try PlanFile.write(plan, to: out) }
         }
         let overrides = hazards.overrides
+        var hazardsTruncated = false
         switch format {
         case .text: Console.out(TextPlanRenderer(color: Console.useColor(disabled: global.noColor), overrides: overrides).render(plan))
         case .json: Console.out(try JSONPlanRenderer.render(plan, overrides: overrides))
-        case .markdown: Console.out(MarkdownPlanRenderer(overrides: overrides).render(plan))
+        case .markdown:
+            let rendering = MarkdownPlanRenderer(overrides: overrides).rendering(plan)
+            hazardsTruncated = rendering.hazardsTruncated
+            Console.out(rendering.text)
         }
-        if let out, format == .text { Console.out("\nSaved the plan to \(out). Apply it with: guardrail apply --env \(plan.environment) \(out)\n") }
+        if let out, format == .text {
+            Console.out("\nSaved the plan to \(out)\(plan.signature == nil ? "" : " (signed)"). Apply it with: guardrail apply --env \(plan.environment) \(out)\n")
+        }
         if detailedExitcode {
             if !plan.hasChanges { throw ExitCode(0) }
-            throw ExitCode(plan.blockingHazards(overrides).isEmpty ? 2 : 3)
+            // A comment that could not list every hazard is not a complete review.
+            throw ExitCode(plan.blockingHazards(overrides).isEmpty && !hazardsTruncated ? 2 : 3)
         }
     }
 }
 
-/// Saved plans: the JSON document, written so a reader never sees half a file.
+/// Saved plans: the JSON document, readable by its owner only (it holds live values), written so a
+/// reader never sees half a file.
 enum PlanFile {
     static func write(_ plan: Plan, to path: String) throws {
         let text = try JSONPlanRenderer.render(plan)
-        let url = URL(fileURLWithPath: path)
         do {
-            try Data(text.utf8).write(to: url, options: .atomic)
+            try PrivateFile.writeAtomically(Array(text.utf8), to: path)
         } catch {
-            throw DiagnosticError(.error("cannot write the plan to \(path)", detail: "\(error.localizedDescription)"))
+            throw DiagnosticError(.error("cannot write the plan to \(path)", detail: "\(error)"))
         }
     }
 

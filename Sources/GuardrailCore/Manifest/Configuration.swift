@@ -16,6 +16,8 @@ public struct Configuration: Sendable {
     public var locations: [Address: SourceLocation] = [:]
     /// The files that were read, relative to the configuration root.
     public var files: [String] = []
+    /// SHA-256 of every file read, for saved plans; nil for configurations not loaded from files.
+    public var digest: ConfigurationDigest?
 
     public init() {}
 
@@ -79,6 +81,7 @@ public enum ConfigurationLoader {
 
         var pieces: [Piece] = []
         let sorted = sources.sorted(by: { $0.path < $1.path })
+        configuration.digest = ConfigurationDigest(sorted)
         for (sourceIndex, source) in sorted.enumerated() {
             configuration.files.append(source.path)
             let folder = source.path.split(separator: "/").first.map(String.init) ?? ""

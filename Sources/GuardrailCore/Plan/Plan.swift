@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 
 /// What `apply` will do: an ordered list of changes, with a fingerprint of the live state each one
 /// touches so a saved plan can be refused when the world moved on.
@@ -22,6 +23,10 @@ public struct Plan: Hashable, Sendable, Codable {
     public var notes: [String]
     /// Warnings about the desired state itself, such as a policy that binds nobody.
     public var findings: [Finding]
+    /// Where and from what a saved plan was made; set by `plan --out`, required by `apply FILE`.
+    public var binding: PlanBinding?
+    /// `hmac-sha256:<hex>` over the rest of the plan, when a signing key was configured.
+    public var signature: String?
 
     public init(id: String, environment: String, createdAt: String, gitCommit: String? = nil, changes: [Change],
                 compared: [String: Int], fingerprints: [String: String], notes: [String] = [], findings: [Finding] = []) {
@@ -87,7 +92,30 @@ public struct Plan: Hashable, Sendable, Codable {
         case environment
         case createdAt = "created_at"
         case gitCommit = "git_commit"
-        case changes, compared, fingerprints, notes, findings
+        case changes, compared, fingerprints, notes, findings, binding, signature
+    }
+
+    /// Compact JSON with sorted keys: the bytes a signature covers.
+    static var canonicalEncoder: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        return encoder
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(formatVersion, forKey: .formatVersion)
+        try c.encode(id, forKey: .id)
+        try c.encode(environment, forKey: .environment)
+        try c.encode(createdAt, forKey: .createdAt)
+        try c.encodeIfPresent(gitCommit, forKey: .gitCommit)
+        try c.encode(changes, forKey: .changes)
+        try c.encode(compared, forKey: .compared)
+        try c.encode(fingerprints, forKey: .fingerprints)
+        try c.encode(notes, forKey: .notes)
+        try c.encode(findings, forKey: .findings)
+        try c.encodeIfPresent(binding, forKey: .binding)
+        try c.encodeIfPresent(signature, forKey: .signature)
     }
 
     public init(from decoder: any Decoder) throws {
@@ -103,6 +131,8 @@ public struct Plan: Hashable, Sendable, Codable {
         notes = try c.decodeIfPresent([String].self, forKey: .notes) ?? []
         // Plans saved before findings existed have none.
         findings = try c.decodeIfPresent([Finding].self, forKey: .findings) ?? []
+        binding = try c.decodeIfPresent(PlanBinding.self, forKey: .binding)
+        signature = try c.decodeIfPresent(String.self, forKey: .signature)
     }
 }
 
@@ -112,10 +142,6 @@ public enum Fingerprint {
 
     public static func of(_ attributes: Attributes?) -> String {
         guard let attributes else { return absent }
-        let digest = SHA256.hash(data: Array(AttributeValue.map(attributes).canonicalJSON.utf8))
-        return digest.map { byte in
-            let hex = String(byte, radix: 16)
-            return byte < 16 ? "0" + hex : hex
-        }.joined()
+        return Hex.string(SHA256.hash(data: Array(AttributeValue.map(attributes).canonicalJSON.utf8)))
     }
 }

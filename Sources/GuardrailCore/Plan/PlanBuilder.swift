@@ -168,3 +168,23 @@ public enum PlanBuilder {
         return first
     }
 }
+
+/// `--target` patterns that name nothing: a typo there would otherwise plan nothing and say "No changes".
+public enum TargetPatterns {
+    /// Each pattern that selects no address in `known` (a kind, an address, or below one), with the
+    /// closest address to suggest.
+    public static func unmatched(_ patterns: [String], known: [Address]) -> [(pattern: String, suggestion: String?)] {
+        guard !patterns.isEmpty else { return [] }
+        let kinds = Set(ConfigurationLoader.addressPrefixes)
+        var result: [(String, String?)] = []
+        for pattern in patterns {
+            if kinds.contains(pattern) { continue }
+            if known.contains(where: { $0.matches(target: pattern) || pattern.hasPrefix($0.description + ".") }) { continue }
+            let names = known.map(\.description)
+            // `channel.email` for `flag.channel.email`: the kind word left out.
+            let suggestion = names.filter { $0.hasSuffix("." + pattern) }.min() ?? Suggestion.closest(to: pattern, among: names)
+            result.append((pattern, suggestion))
+        }
+        return result
+    }
+}

@@ -96,7 +96,9 @@ public final class Session: @unchecked Sendable {
         var clock = StepClock()
         var live = try await observe(scope: CatalogScope(configuration))
         clock.mark("observe")
-        if let rules = environment.rulesTarget { live.ruleGroups = try await rules.observe() }
+        if let rules = environment.rulesTarget {
+            live.ruleGroups = try await rules.observe(matching: configuration.ruleGroups + GeneratedRules.groups(for: configuration))
+        }
         clock.mark("rules")
         let configuration = try await CatalogPipeline.prepare(configuration, live: live.catalog, ownSchema: schema.name, on: connection, logger: logger,
                                                               cache: canonicalCache)
@@ -201,7 +203,9 @@ public final class Session: @unchecked Sendable {
             guard let target = environment.rulesTarget else {
                 throw DatabaseError.other("the plan changes alert rules, but environment \"\(environment.name)\" has no alerts target in this run")
             }
-            liveRules = try await target.observe()
+            liveRules = try await target.observe(matching: ruleChanges.compactMap { change in
+                change.after.flatMap { try? RuleGroup(name: change.address.name, attributes: $0) }
+            })
         }
         let observedRules = liveRules
         let fence = self.fence

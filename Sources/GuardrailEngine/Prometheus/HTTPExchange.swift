@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import GuardrailCore
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -121,6 +122,22 @@ extension PrometheusClient {
         guard let exchange = try? await HTTPExchange.send(.GET, baseURL + "/metrics", timeout: timeout), exchange.succeeded else { return nil }
         for line in exchange.text.split(separator: "\n") where line.hasPrefix(name + " ") {
             return Double(line.dropFirst(name.count + 1).trimmingCharacters(in: .whitespaces))
+        }
+        return nil
+    }
+
+    /// `global.evaluation_interval` from `GET /api/v1/status/config`; nil when it cannot be read.
+    func globalEvaluationInterval() async -> GuardrailDuration? {
+        guard let exchange = try? await HTTPExchange.send(.GET, baseURL + "/api/v1/status/config", headers: [("Accept", "application/json")], timeout: timeout),
+              exchange.succeeded,
+              let json = try? JSONSerialization.jsonObject(with: exchange.body) as? [String: Any],
+              let data = json["data"] as? [String: Any], let yaml = data["yaml"] as? String else { return nil }
+        // The loaded configuration, printed by Prometheus with every default filled in.
+        for line in yaml.split(separator: "\n") {
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard trimmed.hasPrefix("evaluation_interval:") else { continue }
+            let value = trimmed.dropFirst("evaluation_interval:".count).trimmingCharacters(in: .whitespaces)
+            if case .success(let d) = GuardrailDuration.parse(value) { return d }
         }
         return nil
     }

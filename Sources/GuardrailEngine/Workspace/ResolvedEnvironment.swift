@@ -19,6 +19,10 @@ public struct ResolvedEnvironment: Sendable {
     public var rolloutTiming = RolloutTiming()
     /// Why an environment with an `alerts` block manages no rules in this run (an empty rulesDir).
     public var alertsNote: String?
+    /// The key saved plans are signed with: `plan.signingKey`, or else `GUARDRAIL_PLAN_KEY`. Never printed.
+    public var planSigningKey: Secret?
+    /// Why `plan.signingKey` could not be resolved; saving or applying a plan file then fails with it.
+    public var planSigningKeyProblem: Diagnostic?
 
     public init(name: String, database: Database, lockTimeout: GuardrailDuration = .seconds(10), statementTimeout: GuardrailDuration? = nil,
                 backupDirectory: String? = nil, backupDirectoryProblem: Diagnostic? = nil) {
@@ -64,6 +68,17 @@ public struct ResolvedEnvironment: Sendable {
             }
         }
         resolved.rolloutTiming = environment.rollouts
+        if let key = environment.planSigningKey {
+            switch key.expand(processEnvironment) {
+            case .success(let text) where !text.isEmpty: resolved.planSigningKey = Secret(text)
+            case .success: resolved.planSigningKeyProblem = .error("plan.signingKey of environment \"\(environment.name)\" is empty",
+                                                                  detail: "Set \(key.variableNames.joined(separator: ", ")) to the key CI signs plans with.",
+                                                                  at: key.location)
+            case .failure(let diagnostic): resolved.planSigningKeyProblem = diagnostic
+            }
+        } else if let key = processEnvironment["GUARDRAIL_PLAN_KEY"], !key.isEmpty {
+            resolved.planSigningKey = Secret(key)
+        }
         // Only rule checks and the prometheus alerts target need the URL, so a missing variable fails only them.
         if let prometheus = environment.prometheus { resolved.prometheusURL = try? expand(prometheus.url) }
         if let alerts = environment.alerts {
@@ -90,3 +105,4 @@ public struct ResolvedEnvironment: Sendable {
         return resolved
     }
 }
+

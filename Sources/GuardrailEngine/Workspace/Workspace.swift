@@ -33,6 +33,15 @@ public struct Workspace: Sendable {
         return sources
     }
 
+    /// Whether the root holds any of the configuration folders: a command run from the wrong
+    /// directory must say so, not plan an empty configuration.
+    public var hasConfiguration: Bool {
+        Self.folders.contains { folder in
+            var isDirectory: ObjCBool = false
+            return FileManager.default.fileExists(atPath: root.appendingPathComponent(folder).path, isDirectory: &isDirectory) && isDirectory.boolValue
+        }
+    }
+
     /// Reads and decodes the whole configuration. Diagnostics include every problem found.
     public func load() throws -> (Configuration, Diagnostics) {
         ConfigurationLoader.load(try sources())

@@ -46,9 +46,11 @@ public struct Environment: Sendable {
     public var controller: Controller?
     /// Caps on bakes and guardrail intervals, for environments where a rollout should run in seconds.
     public var rollouts: RolloutTiming
+    /// The HMAC key saved plans are signed with and checked against (`plan.signingKey: ${VAR}`).
+    public var planSigningKey: TemplatedString?
 
     static let kind = "Environment"
-    static let specKeys = ["postgres", "prometheus", "alerts", "backups", "controller", "rollouts"]
+    static let specKeys = ["postgres", "prometheus", "alerts", "backups", "controller", "rollouts", "plan"]
 }
 
 extension Environment {
@@ -129,8 +131,18 @@ extension Environment {
         if let r = spec.fields("rollouts", allowed: ["maxBake", "maxInterval"]) {
             rollouts = RolloutTiming(maxBake: r.duration("maxBake"), maxInterval: r.duration("maxInterval"))
         }
+        var planSigningKey: TemplatedString?
+        if let p = spec.fields("plan", allowed: ["signingKey"]), let key = templated(p, "signingKey", required: true) {
+            // A key written into the file would be readable by everyone who can read the repository.
+            if key.variableNames.isEmpty {
+                reader.error("plan.signingKey must come from the process environment",
+                             detail: "Write it as ${VAR} and set VAR in CI's secrets; a key committed to Git signs nothing.", at: p.node("signingKey")!.mark)
+            } else {
+                planSigningKey = key
+            }
+        }
         guard let postgres else { return nil }
         return Environment(name: metadata.name, location: metadata.location, postgres: postgres, prometheus: prometheus,
-                           alerts: alerts, backups: backups, controller: controller, rollouts: rollouts)
+                           alerts: alerts, backups: backups, controller: controller, rollouts: rollouts, planSigningKey: planSigningKey)
     }
 }

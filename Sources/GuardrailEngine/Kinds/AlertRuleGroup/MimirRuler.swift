@@ -36,7 +36,8 @@ public struct MimirRuler: RulesTarget {
         return url
     }
 
-    public func observe() async throws -> [RuleGroup] {
+    /// The ruler hands back each group as it was posted, so `desired` is not needed to read it.
+    public func observe(matching desired: [RuleGroup] = []) async throws -> [RuleGroup] {
         let exchange = try await send(.GET, rulesPath)
         // The ruler answers 404 when the tenant has no rule groups at all.
         if exchange.status == 404 { return [] }

@@ -21,8 +21,53 @@ public struct PrometheusRulesDirectory: RulesTarget {
 
     func path(of namespace: String) -> String { directory + "/" + namespace + ".yaml" }
 
-    /// The rule files in the directory; a missing directory holds none.
-    public func observe() async throws -> [RuleGroup] {
+    /// What Prometheus has loaded from the directory, read through `GET /api/v1/rules`, so a plan
+    /// is right from any machine that can reach Prometheus (a CI runner has no copy of the rules
+    /// directory). The groups Guardrail owns are the ones whose file is `<directory>/<namespace>.yaml`.
+    /// Only when the API cannot be reached is the directory itself read, where it exists; when
+    /// neither can be read the plan fails rather than plan every group as new.
+    public func observe(matching desired: [RuleGroup]) async throws -> [RuleGroup] {
+        let loaded: [LoadedRuleGroup]
+        do {
+            loaded = try await prometheus.loadedRuleGroups()
+        } catch let apiError {
+            var isDirectory: ObjCBool = false
+            if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue {
+                return try readDirectory()
+            }
+            throw DiagnosticError(.error("cannot read the live alert rules: Prometheus at \(HTTPExchange.redacted(prometheus.baseURL)) did not list them, and \(directory) is not on this machine",
+                                         detail: "GET /api/v1/rules failed (\(apiError)). Without the live rules every group would look new, so nothing is planned; "
+                                             + "check that this machine can reach Prometheus."))
+        }
+        var groups: [RuleGroup] = []
+        for group in loaded {
+            guard let namespace = namespace(ofLoadedFile: group.file) else { continue }
+            groups.append(RuleGroup(
+                namespace: namespace, group: group.name, interval: .init(milliseconds: Int64((group.interval * 1000).rounded())),
+                limit: group.limit,
+                rules: group.rules.map { rule in
+                    AlertRule(kind: rule.type == "recording" ? .record : .alert, name: rule.name, expr: rule.query,
+                              forDuration: .init(milliseconds: Int64((rule.duration * 1000).rounded())),
+                              keepFiringFor: .init(milliseconds: Int64((rule.keepFiringFor * 1000).rounded())),
+                              labels: rule.labels, annotations: rule.annotations)
+                }))
+        }
+        return await LoadedRuleAlignment.align(groups, with: desired, globalInterval: await prometheus.globalEvaluationInterval(),
+                                               format: { await prometheus.formatted($0) })
+    }
+
+    /// `launch` for `<directory>/launch.yaml`; nil for files Guardrail does not own.
+    func namespace(ofLoadedFile file: String) -> String? {
+        guard file.hasPrefix(directory + "/") else { return nil }
+        let name = file.dropFirst(directory.count + 1)
+        guard !name.contains("/"), !name.hasPrefix("."), name.hasSuffix(".yaml") || name.hasSuffix(".yml") else { return nil }
+        let stem = String(name.hasSuffix(".yaml") ? name.dropLast(5) : name.dropLast(4))
+        return RuleFile.namespaceProblem(stem) == nil ? stem : nil
+    }
+
+    /// The rule files in the directory, as written; a missing directory holds none. Apply rebuilds
+    /// each namespace's file from these.
+    func readDirectory() throws -> [RuleGroup] {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: directory, isDirectory: &isDirectory) else { return [] }
@@ -53,7 +98,8 @@ public struct PrometheusRulesDirectory: RulesTarget {
     }
 
     public func apply(_ changes: [Change], live: [RuleGroup]) async throws -> RulesApplyReport {
-        let (after, touched) = try RuleNamespaces.after(changes, live: live)
+        // The files are rebuilt from what they hold now, not from Prometheus's printed form of them.
+        let (after, touched) = try RuleNamespaces.after(changes, live: try readDirectory())
         guard !touched.isEmpty else { return RulesApplyReport(steps: []) }
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         // What each touched file held before, to put back if Prometheus does not take the new rules.
@@ -271,5 +317,59 @@ extension Promtool {
         let name = String(message[groupStart.upperBound..<groupEnd.lowerBound])
         let group = configuration.ruleGroups.first { $0.group == name && $0.location?.file == file }
         return group?.rules[safe: number - 1]?.location
+    }
+}
+
+/// Prometheus's account of a loaded group, told apart from the desired group in Prometheus's own
+/// terms: an expression it prints differently but parses to the same thing is the desired text, and
+/// an interval equal to the global evaluation interval is whatever the configuration wrote (the API
+/// reports the effective interval, so an unset one and the global one read the same).
+enum LoadedRuleAlignment {
+    static func align(_ live: [RuleGroup], with desired: [RuleGroup], globalInterval: GuardrailDuration?,
+                      format: @escaping @Sendable (String) async -> String?) async -> [RuleGroup] {
+        let desiredByName = Dictionary(desired.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var aligned = live
+        // Expressions to ask Prometheus to print: only those whose normalized text differs.
+        var pending: [(group: Int, rule: Int, desired: String)] = []
+        for (g, group) in live.enumerated() {
+            guard let wanted = desiredByName[group.name] else { continue }
+            if let global = globalInterval, group.interval == global || group.interval == nil,
+               wanted.interval == nil || wanted.interval == global {
+                aligned[g].interval = wanted.interval
+            }
+            for (r, rule) in group.rules.enumerated() where r < wanted.rules.count {
+                let want = wanted.rules[r].expr
+                if rule.expr != want, PromQLText.comparisonKey(rule.expr) != PromQLText.comparisonKey(want) {
+                    pending.append((g, r, want))
+                }
+            }
+        }
+        guard !pending.isEmpty else { return aligned }
+        let texts = Array(Set(pending.map(\.desired)))
+        let printed = await withTaskGroup(of: (String, String?).self) { tasks in
+            var results: [String: String] = [:]
+            var next = 0
+            // A bounded number in flight, as the plan's expression checks do.
+            while next < texts.count, next < 8 {
+                let text = texts[next]
+                tasks.addTask { (text, await format(text)) }
+                next += 1
+            }
+            while let (text, formatted) = await tasks.next() {
+                if let formatted { results[text] = formatted }
+                if next < texts.count {
+                    let text = texts[next]
+                    tasks.addTask { (text, await format(text)) }
+                    next += 1
+                }
+            }
+            return results
+        }
+        for (g, r, want) in pending {
+            if let formatted = printed[want], PromQLText.comparisonKey(formatted) == PromQLText.comparisonKey(aligned[g].rules[r].expr) {
+                aligned[g].rules[r].expr = want
+            }
+        }
+        return aligned
     }
 }

@@ -5,7 +5,10 @@ import GuardrailCore
 /// Mimir/Cortex-compatible ruler. Guardrail manages only its own namespaces there.
 public protocol RulesTarget: Sendable {
     /// Every group in the namespaces Guardrail owns, decoded into the configuration's types.
-    func observe() async throws -> [RuleGroup]
+    /// `desired` are the groups the plan compares against: where the server reports a rule in a form
+    /// of its own (Prometheus prints loaded expressions its own way), the live rule is told apart
+    /// from the desired one in that form, not by spelling.
+    func observe(matching desired: [RuleGroup]) async throws -> [RuleGroup]
     /// Makes exactly the plan's rule changes, given the live groups they were checked against, and
     /// confirms them by reading back. On failure it restores what it changed and throws.
     func apply(_ changes: [Change], live: [RuleGroup]) async throws -> RulesApplyReport
