@@ -197,3 +197,47 @@ struct RowLevelSecurityCommandTests {
         #expect(command.tenantColumn == "org_id")
     }
 }
+
+/// `import rls` on a database whose roles already have manifests: the privileges those roles hold on
+/// an imported table go into their manifests, so the promised empty plan holds.
+@Suite("import rls with the example roles", .enabled(if: TestPostgres.isAvailable, "needs the Postgres that scripts/test starts"))
+struct ImportWithDeclaredRolesTests {
+    @Test("import rls writes the example roles' privileges on the imported table into policies/roles.yaml, and the next plan is empty")
+    func importKeepsDeclaredRolesPrivileges() async throws {
+        let db = try await TestPostgres.createDatabase(prefix: "imprls")
+        defer { Task { await db.drop() } }
+        try await db.execute(try Fixtures.appSchemaSQL())
+        // The example's group roles are cluster-wide; other suites may create them at the same time.
+        for role in ["admin", "analyst", "underwriter", "ops", "viewer"] {
+            try await db.execute("DO $$ BEGIN CREATE ROLE \(role) NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$")
+        }
+        let roles = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("policies/roles.yaml"), encoding: .utf8)
+        let dir = try Fixtures.writeWorkspace(files: [
+            "environments/local.yaml": Fixtures.localEnvironmentYAML,
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 2),
+            "policies/roles.yaml": roles,
+        ])
+        let env = ["DATABASE_URL": db.urlString]
+        let apply = try CommandRunner.run(["apply", "--env", "local", "--auto-approve"], in: dir, environment: env)
+        #expect(apply.status == 0, "\(apply.output)")
+        try await db.execute("""
+            CREATE TABLE public.listing_notes (id serial PRIMARY KEY, tenant_id uuid NOT NULL, note text NOT NULL);
+            ALTER TABLE public.listing_notes ENABLE ROW LEVEL SECURITY;
+            CREATE POLICY tenant_isolation ON public.listing_notes TO app_user
+                USING (tenant_id = current_setting('app.current_tenant_id')::uuid);
+            GRANT SELECT, INSERT ON public.listing_notes TO app_user;
+            GRANT SELECT ON public.listing_notes TO viewer, analyst;
+            """)
+        let imported = try CommandRunner.run(["import", "--env", "local", "rls"], in: dir, environment: env)
+        #expect(imported.status == 0, "\(imported.output)")
+        #expect(imported.stdout.contains("Added the privileges analyst, app_user, viewer hold on the imported tables to their grants in policies/roles.yaml."),
+                "\(imported.stdout)")
+        let edited = try String(contentsOf: dir.appendingPathComponent("policies/roles.yaml"), encoding: .utf8)
+        #expect(edited.contains("# The role matrix from the launch runbook"), "comments are kept")
+        #expect(edited.contains("    - tables: [public.listing_notes]\n      privileges: [select, insert]\n"), "\(edited)")
+        let plan = try CommandRunner.run(["plan", "--env", "local", "--detailed-exitcode"], in: dir, environment: env)
+        #expect(plan.status == 0, "\(plan.output)")
+        #expect(plan.stdout.contains("No changes."), "\(plan.stdout)")
+        #expect(try await db.scalar("SELECT has_table_privilege('viewer', 'public.listing_notes', 'SELECT')") == "t")
+    }
+}

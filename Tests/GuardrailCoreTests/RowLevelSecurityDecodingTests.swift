@@ -192,3 +192,67 @@ struct ImportedManifestTests {
         #expect(yaml.contains(#"    - tables: ["\"My Schema\".\"Lease \"\"Terms\"\".v2\"", public.a]"# + "\n      privileges: [select, update]"), "\(yaml)")
     }
 }
+
+/// Adding grants to a role's manifest in the user's own file, for `import rls`.
+@Suite("Role grants edited in place")
+struct RoleGrantsEditTests {
+    static let file = """
+        # the matrix
+        ---
+        apiVersion: guardrail/v1
+        kind: RoleGrants
+        metadata: {name: viewer}
+        spec:
+          grants:
+            # read only
+            - tables: [public.properties]
+              privileges: [select]
+        ---
+        apiVersion: guardrail/v1
+        kind: RoleGrants
+        metadata: {name: ops}
+        spec: {grants: [{tables: [public.a], privileges: [select]}]}
+        ---
+        apiVersion: guardrail/v1
+        kind: RoleGrants
+        metadata: {name: empty}
+        spec: {login: true}
+
+        """
+
+    static let notes = QualifiedName(schema: "public", name: "notes")
+
+    @Test func blockListsGainAnItemAboveTheFirstKeepingComments() throws {
+        let edited = try RoleGrants.addingGrants([Self.notes: [.select, .insert]], toRole: "viewer", in: Self.file, file: "policies/r.yaml")
+        #expect(edited.contains("""
+              grants:
+                - tables: [public.notes]
+                  privileges: [select, insert]
+                # read only
+                - tables: [public.properties]
+            """))
+        let (configuration, diagnostics) = ConfigurationLoader.load([ManifestSource(path: "policies/r.yaml", bytes: Array(edited.utf8))])
+        #expect(!diagnostics.hasErrors, "\(diagnostics.errors)")
+        let viewer = try #require(configuration.roleGrants.first { $0.role == "viewer" })
+        #expect(viewer.grants == [RoleGrants.Grant(targets: [.table(Self.notes)], privileges: [.select, .insert]),
+                                  RoleGrants.Grant(targets: [.table(QualifiedName(schema: "public", name: "properties"))], privileges: [.select])])
+    }
+
+    @Test func flowListsGainAnEntryAndOtherRolesAreUntouched() throws {
+        let edited = try RoleGrants.addingGrants([Self.notes: [.select]], toRole: "ops", in: Self.file, file: "policies/r.yaml")
+        #expect(edited.contains("spec: {grants: [{tables: [public.notes], privileges: [select]}, {tables: [public.a], privileges: [select]}]}"))
+        #expect(edited.replacingOccurrences(of: "{tables: [public.notes], privileges: [select]}, ", with: "") == Self.file)
+        let (configuration, diagnostics) = ConfigurationLoader.load([ManifestSource(path: "policies/r.yaml", bytes: Array(edited.utf8))])
+        #expect(!diagnostics.hasErrors)
+        #expect(configuration.roleGrants.first { $0.role == "ops" }?.grants.first == RoleGrants.Grant(targets: [.table(Self.notes)], privileges: [.select]))
+    }
+
+    @Test func aManifestWithoutAGrantsListOrAnUnknownRoleIsRefused() {
+        #expect(throws: RoleGrants.EditProblem.noGrantsList("empty")) {
+            try RoleGrants.addingGrants([Self.notes: [.select]], toRole: "empty", in: Self.file, file: "f")
+        }
+        #expect(throws: RoleGrants.EditProblem.roleNotFound("nobody")) {
+            try RoleGrants.addingGrants([Self.notes: [.select]], toRole: "nobody", in: Self.file, file: "f")
+        }
+    }
+}

@@ -50,6 +50,9 @@ struct ImportCommand: AsyncParsableCommand {
             let header = "Imported by `guardrail import \(kind.rawValue)` from environment \"\(resolved.name)\"."
             let text: String
             var tables: [QualifiedName] = [], roles: [String] = []
+            // Role manifests that gain the privileges their roles hold on the imported tables, by file.
+            var editedFiles: [String: String] = [:]
+            var editedRoles: [String] = []
             switch kind {
             case .rls:
                 let found = try await withDiagnostics {
@@ -57,6 +60,23 @@ struct ImportCommand: AsyncParsableCommand {
                 }
                 tables = found.map(\.table)
                 text = RowLevelSecurity.manifestYAML(found, header: header + "\nExpressions are as Postgres stores them, fully qualified, so searchPath is empty.")
+                // Adopting a table makes every declared role's privileges on it managed: without
+                // them in the role's manifest, the next plan would revoke them.
+                let held = try await withDiagnostics {
+                    try await session.privileges(of: Set(configuration.roleGrants.map(\.role)), on: Set(tables))
+                }
+                for role in held.keys.sorted() {
+                    guard let file = configuration.locations[RoleGrants.address(role)]?.file else { continue }
+                    let current = try editedFiles[file] ?? String(contentsOf: global.workspace.root.appendingPathComponent(file), encoding: .utf8)
+                    do {
+                        editedFiles[file] = try RoleGrants.addingGrants(held[role]!, toRole: role, in: current, file: file)
+                        editedRoles.append(role)
+                    } catch {
+                        Console.error("error: cannot add \(role)'s privileges on the imported tables to \(file): \(error)\n  "
+                                      + "Add them to its grants by hand and run the import again; nothing was written.")
+                        throw ExitCode.failure
+                    }
+                }
             case .grants:
                 let found = try await withDiagnostics { try await session.discoverRoleGrants(excluding: Set(configuration.roleGrants.map(\.role))) }
                 roles = found.map(\.role)
@@ -67,8 +87,12 @@ struct ImportCommand: AsyncParsableCommand {
                 await session.close()
                 return
             }
-            // What is written must read back; a failure here is a bug, and nothing is recorded.
-            let (_, diagnostics) = ConfigurationLoader.load([ManifestSource(path: relative, bytes: Array(text.utf8))])
+            // What is written must read back, together with the edited role manifests and the rest
+            // of the configuration; a failure here is a bug, and nothing is written or recorded.
+            var sources = try global.workspace.sources().filter { editedFiles[$0.path] == nil && $0.path != relative }
+            sources.append(ManifestSource(path: relative, bytes: Array(text.utf8)))
+            for (file, edited) in editedFiles { sources.append(ManifestSource(path: file, bytes: Array(edited.utf8))) }
+            let (_, diagnostics) = ConfigurationLoader.load(sources)
             guard !diagnostics.hasErrors else {
                 Console.diagnostics(diagnostics.sorted)
                 Console.error("error: the imported manifests do not validate; this is a bug in Guardrail, and nothing was written")
@@ -78,6 +102,9 @@ struct ImportCommand: AsyncParsableCommand {
                 do {
                     try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
                     try Data(text.utf8).write(to: path, options: .atomic)
+                    for (file, edited) in editedFiles.sorted(by: { $0.key < $1.key }) {
+                        try Data(edited.utf8).write(to: global.workspace.root.appendingPathComponent(file), options: .atomic)
+                    }
                 } catch {
                     throw DiagnosticError(.error("cannot write \(relative)", detail: error.localizedDescription))
                 }
@@ -89,6 +116,10 @@ struct ImportCommand: AsyncParsableCommand {
             let count = tables.count + roles.count
             let noun = kind == .rls ? "table\(count == 1 ? "" : "s") with row-level security" : "role\(count == 1 ? "" : "s")"
             Console.out("Imported \(count) \(noun) into \(relative); Guardrail now manages \(count == 1 ? "it" : "them").\n")
+            for (file, _) in editedFiles.sorted(by: { $0.key < $1.key }) {
+                let names = editedRoles.filter { configuration.locations[RoleGrants.address($0)]?.file == file }
+                Console.out("Added the privileges \(names.joined(separator: ", ")) hold\(names.count == 1 ? "s" : "") on the imported tables to their grants in \(file).\n")
+            }
             Console.out("Run `guardrail plan --env \(resolved.name)`: it should show no changes.\n")
             await session.close()
         } catch {

@@ -51,6 +51,24 @@ extension Session {
         }
     }
 
+    /// The SELECT/INSERT/UPDATE/DELETE that `roles` hold on `tables`, by role: what `import rls`
+    /// writes into those roles' manifests, since adopting a table makes its privileges managed.
+    public func privileges(of roles: Set<String>, on tables: Set<QualifiedName>) async throws -> [String: [QualifiedName: Set<RoleGrants.Privilege>]] {
+        guard !roles.isEmpty, !tables.isEmpty else { return [:] }
+        let schema = self.schema, logger = self.logger
+        return try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading role grants") { c in
+            try await c.query("SELECT pg_catalog.set_config('search_path', '', true)", logger: logger)
+            let observed = try await RoleGrantsStore.observe(c, grantRoles: roles, otherRoles: [], schemas: [], tables: tables,
+                                                             ownSchema: schema.name, logger: logger)
+            var result: [String: [QualifiedName: Set<RoleGrants.Privilege>]] = [:]
+            for (role, state) in observed.grants {
+                let held = state.privileges.filter { tables.contains($0.key) }
+                if !held.isEmpty { result[role] = held }
+            }
+            return result
+        }
+    }
+
     /// Records tables and roles as managed by Guardrail (adoption), under the apply lock, creating
     /// Guardrail's schema if needed. Their live state is not changed.
     public func adopt(tables: [QualifiedName], roles: [String]) async throws {
