@@ -27,14 +27,11 @@ let package = Package(
             pkgConfig: "yaml-0.1",
             providers: [.apt(["libyaml-dev"])]
         ),
-        // SHA-256 on the x86 SHA extensions, without an allocation per message: cohort ranking.
-        .target(name: "CGuardrailDigest"),
         // The pure core: YAML, manifests, model, diff, plan and its rendering. No I/O.
         .target(
             name: "GuardrailCore",
             dependencies: [
                 "CYAML",
-                "CGuardrailDigest",
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
@@ -86,7 +83,7 @@ let package = Package(
             ],
             path: "Tests/GuardrailTestSupport"
         ),
-        .testTarget(name: "GuardrailCoreTests", dependencies: ["GuardrailCore", "CGuardrailDigest"], resources: [.copy("Golden")]),
+        .testTarget(name: "GuardrailCoreTests", dependencies: ["GuardrailCore", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Golden")]),
         .testTarget(name: "GuardrailEngineTests", dependencies: ["GuardrailEngine", "GuardrailCore", "GuardrailTestSupport"]),
         .testTarget(name: "GuardrailControllerTests", dependencies: [
             "GuardrailController", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",

@@ -1,4 +1,3 @@
-import CGuardrailDigest
 import Crypto
 import Foundation
 @testable import GuardrailCore
@@ -8,38 +7,30 @@ import Testing
 /// instruction path must give exactly swift-crypto's digests, and the linear sort exactly a
 /// comparison sort's order.
 @Suite struct RankKeyTests {
-    @Test("SHA instructions give swift-crypto's digest for every length from 0 to 300 bytes, around each padding boundary",
-          .enabled(if: CohortPlan.RankKey.hardware, "this CPU has no SHA instructions; ranking uses swift-crypto alone"))
-    func hardwareDigestMatchesSwiftCrypto() {
-        var rng = SplitMix64(seed: 42)
-        for length in 0...300 {
-            for _ in 0..<4 {
-                let message = (0..<length).map { _ in UInt8.random(in: 0...255, using: &rng) }
-                var digest = [UInt8](repeating: 0, count: 32)
-                message.withUnsafeBufferPointer { m in
-                    digest.withUnsafeMutableBufferPointer { d in guardrail_sha256(m.baseAddress, m.count, d.baseAddress) }
-                }
-                #expect(digest == Array(SHA256.hash(data: message)), "length \(length)")
-            }
-        }
-        // A published vector, so both sides cannot be wrong together.
-        var digest = [UInt8](repeating: 0, count: 32)
-        let abc = Array("abc".utf8)
-        abc.withUnsafeBufferPointer { m in digest.withUnsafeMutableBufferPointer { d in guardrail_sha256(m.baseAddress, m.count, d.baseAddress) } }
-        #expect(digest.map { String(format: "%02x", $0) }.joined() == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    /// Vectors computed apart (Python's hashlib), so a change of hash, salt framing or byte order
+    /// that would move tenants between cohorts fails here.
+    @Test("rank keys are the first 8 bytes of SHA-256(salt:id), big-endian, pinned to independently computed values",
+          arguments: [
+              ("channel.email", "3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c11", UInt64(0x558607f8c8ebb7e6)),
+              ("", "00000000-0000-4000-8000-000000000001", 0xffe4122fec286589),
+              ("ünïcode", "a", 0xbaba186e5cfea449),
+              (String(repeating: "long.salt.", count: 12), "b2c3", 0x754ec08df6636c51),
+          ])
+    func pinnedKeys(_ salt: String, _ id: String, _ key: UInt64) {
+        let tenant = Tenant(name: "t", id: id, displayName: "T")
+        #expect(CohortPlan.RankKey.keys([0], of: [tenant], salt: salt).map(\.key) == [key])
     }
 
-    @Test("both key paths give the first 8 digest bytes of salt:id, big-endian, for 2,000 tenants and salts of many lengths",
-          .enabled(if: CohortPlan.RankKey.hardware, "this CPU has no SHA instructions; ranking uses swift-crypto alone"))
-    func keyPathsAgree() {
+    @Test("keys for 2,000 tenants match swift-crypto's one-shot digest of salt:id")
+    func keysMatchOneShotDigests() {
         var rng = SplitMix64(seed: 7)
         let estate = tenants(2_000, rng: &rng)
-        for salt in ["", "channel.email", String(repeating: "s", count: 27), String(repeating: "long.salt.", count: 12), "ünïcode"] {
-            let fast = CohortPlan.RankKey.accelerated(Array(estate.indices), of: estate, salt: salt)
-            let portable = CohortPlan.RankKey.portable(Array(estate.indices), of: estate, salt: salt)
-            #expect(fast.map(\.key) == portable.map(\.key), "salt \(salt)")
-            let first = Array(SHA256.hash(data: Array((salt + ":" + estate[0].id).utf8)).prefix(8))
-            #expect(portable[0].key == first.reduce(0) { $0 << 8 | UInt64($1) })
+        for salt in ["", "channel.email", String(repeating: "s", count: 27), "ünïcode"] {
+            let keys = CohortPlan.RankKey.keys(Array(estate.indices), of: estate, salt: salt)
+            for (i, tenant) in estate.enumerated() where i % 97 == 0 {
+                let first = Array(SHA256.hash(data: Array((salt + ":" + tenant.id).utf8)).prefix(8))
+                #expect(keys[i].key == first.reduce(0) { $0 << 8 | UInt64($1) }, "salt \(salt), tenant \(i)")
+            }
         }
     }
 

@@ -1,4 +1,3 @@
-import CGuardrailDigest
 import Crypto
 import Foundation
 
@@ -147,11 +146,9 @@ public struct CohortPlan: Sendable {
 
     /// Rank keys: SHA-256(salt, ":", id), its first 8 bytes read big-endian.
     enum RankKey {
-        /// True when the CPU has the SHA instructions that `accelerated(_:of:salt:)` uses.
-        static let hardware = guardrail_sha256_accelerated() == 1
-
-        /// swift-crypto: any CPU.
-        static func portable(_ indices: [Int], of tenants: [Tenant], salt: String) -> [Keyed] {
+        /// swift-crypto's SHA-256 (BoringSSL, which uses the CPU's SHA instructions where there are
+        /// any), hashing from a copy of the salt's state so the salt is absorbed once per flag.
+        static func keys(_ indices: [Int], of tenants: [Tenant], salt: String) -> [Keyed] {
             var base = SHA256()
             base.update(data: Array(salt.utf8))
             base.update(data: [UInt8(ascii: ":")])
@@ -159,22 +156,6 @@ public struct CohortPlan: Sendable {
                 var hasher = base
                 id.withUTF8 { hasher.update(bufferPointer: UnsafeRawBufferPointer($0)) }
                 return hasher.finalize().withUnsafeBytes(leading)
-            }
-        }
-
-        /// The same keys from the SHA instructions, one message buffer reused for every tenant.
-        static func accelerated(_ indices: [Int], of tenants: [Tenant], salt: String) -> [Keyed] {
-            var message = Array(salt.utf8)
-            message.append(UInt8(ascii: ":"))
-            let prefix = message.count
-            var digest = [UInt8](repeating: 0, count: 32)
-            return collect(indices, of: tenants) { id in
-                message.removeSubrange(prefix...)
-                id.withUTF8 { message.append(contentsOf: $0) }
-                message.withUnsafeBufferPointer { m in
-                    digest.withUnsafeMutableBufferPointer { d in guardrail_sha256(m.baseAddress, m.count, d.baseAddress) }
-                }
-                return digest.withUnsafeBytes(leading)
             }
         }
 
@@ -199,9 +180,7 @@ public struct CohortPlan: Sendable {
 
     /// The positions `indices` of `tenants`, ordered by rank.
     static func rank(_ indices: [Int], of tenants: [Tenant], salt: String) -> [Int] {
-        let keyed = RankKey.hardware
-            ? RankKey.accelerated(indices, of: tenants, salt: salt)
-            : RankKey.portable(indices, of: tenants, salt: salt)
+        let keyed = RankKey.keys(indices, of: tenants, salt: salt)
         return sortByKey(keyed) { tenants[$0].id < tenants[$1].id }.map(\.index)
     }
 
