@@ -81,6 +81,14 @@ struct FlagCommandTests {
         let disabled = try run("flag", "eval", "launch.test", "--tenant", "brokerage-3", "--env", "local")
         #expect(disabled.stdout.contains("OFF") && disabled.stdout.contains("overrides.disable names this tenant"), "\(disabled.output)")
 
+        // An unknown tenant is not the flag's fault: the message says which is missing, and the closest name.
+        let nobody = try run("flag", "eval", "launch.test", "--tenant", "brokerage-O", "--env", "local")
+        #expect(nobody.status == 1)
+        #expect(nobody.stderr.contains("no tenant named or with id \"brokerage-O\" in this environment; the flag launch.test exists. Did you mean brokerage-0?"),
+                "\(nobody.stderr)")
+        let noFlag = try run("flag", "eval", "launch.tset", "--tenant", "brokerage-0", "--env", "local")
+        #expect(noFlag.stderr.contains("no flag \"launch.tset\" in this environment. Did you mean launch.test?"), "\(noFlag.stderr)")
+
         // The current phase is the controller's: a plan after all this has no changes.
         #expect(try run("plan", "--env", "local", "--detailed-exitcode").status == 0)
         let history = try run("rollout", "status", "launch.test", "--env", "local")

@@ -133,6 +133,26 @@ struct FlagManifestTests {
         #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:9:10: error: unknown key \"precent\" in rollout.phases[0]") && $0.contains("Did you mean \"percent\"?") }, "\(problems)")
     }
 
+    @Test("overrides.enable on a flag that is off for everyone is a warning with the fix, not an error; with enabled: true it is quiet")
+    func enableOverrideOnADisabledFlagWarns() {
+        let flag = """
+            apiVersion: guardrail/v1
+            kind: FeatureFlag
+            metadata: {name: channel.email}
+            spec:
+              enabled: false
+              overrides: {enable: [acme]}
+
+            """
+        let (configuration, problems) = load(flag)
+        #expect(configuration.flags.count == 1, "a warning does not drop the flag")
+        #expect(problems.count == 1 && problems[0].hasPrefix("manifests/flags.yaml:6:23: warning: overrides.enable has no effect while enabled is false"),
+                "\(problems)")
+        #expect(problems.first?.contains("set enabled: true") == true)
+        let (_, quiet) = load(flag.replacingOccurrences(of: "enabled: false", with: "enabled: true"))
+        #expect(quiet.isEmpty, "\(quiet)")
+    }
+
     @Test("a guardrail needs exactly one of max, min and compare; reactions, counts and placeholders are checked")
     func guardrailProblems() {
         let (configuration, problems) = load("", guardrails: """

@@ -81,6 +81,19 @@ struct RolloutStatusReportTests {
         #expect(!text.contains("evaluated"), "evaluations are values, not decisions")
     }
 
+    @Test func anEnvironmentThatCapsBakesShowsTheBakeTheControllerRuns() throws {
+        let (configuration, _) = load("manifests/launch.yaml", Self.manifests)
+        let flag = try #require(configuration.flags.first)
+        let now = Date(timeIntervalSince1970: 1_795_000_000)
+        let state = RolloutState(status: .progressing, phase: 1, phaseStartedAt: now.addingTimeInterval(-1), reason: "advanced", specFingerprint: "f")
+        var report = RolloutStatusReport(flag: flag, killed: false, killedBy: nil, killedAt: nil, state: state, guardrails: configuration.guardrails,
+                                         enabledCount: 2, eligibleCount: 40, events: [], now: now)
+        report.timing = RolloutTiming(maxBake: .seconds(3), maxInterval: .seconds(1))
+        let canary = try #require(report.render().split(separator: "\n").first { $0.hasPrefix("  ▶ 2. canary") })
+        #expect(canary.contains("bake 3s (capped from 2h by rollouts.maxBake)"), "\(canary)")
+        #expect(canary.hasSuffix("bake ends in 2s"), "\(canary)")
+    }
+
     @Test func aGuardrailNeverEvaluatedSaysSo() throws {
         let (configuration, _) = load("manifests/launch.yaml", Self.manifests)
         let flag = try #require(configuration.flags.first)

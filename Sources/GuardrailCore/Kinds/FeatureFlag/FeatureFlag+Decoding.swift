@@ -47,6 +47,13 @@ extension FeatureFlag {
                 }
             }
             overrides = Overrides(enable: lists["enable"] ?? [], disable: lists["disable"] ?? [])
+            // A forced-on tenant of a flag that is off for everyone is on for nobody: the override does nothing.
+            if enabled == false, let first = o.node("enable"), !(lists["enable"] ?? []).isEmpty {
+                reader.diagnostics.warning("overrides.enable has no effect while enabled is false",
+                                           detail: "A flag with enabled: false is off for every tenant, overrides included. To turn it on for these "
+                                               + "tenants first, set enabled: true with a rollout whose first phase names them, or set enabled: true.",
+                                           at: reader.location(first.mark))
+            }
         } else if spec.has("overrides") {
             ok = false
         }

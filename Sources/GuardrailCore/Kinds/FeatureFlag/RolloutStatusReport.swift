@@ -26,6 +26,9 @@ public struct RolloutStatusReport: Sendable {
     /// Newest first.
     public var events: [RolloutEventRecord]
     public var now: Date
+    /// The environment's caps on bakes (`rollouts.maxBake`): the bake shown and counted down is the
+    /// one the controller runs, not the manifest's when the environment shortens it.
+    public var timing = RolloutTiming()
 
     public init(flag: FeatureFlag, killed: Bool, killedBy: String?, killedAt: Date?, state: RolloutState?, guardrails: [Guardrail],
                 enabledCount: Int, eligibleCount: Int, events: [RolloutEventRecord], now: Date) {
@@ -39,6 +42,12 @@ public struct RolloutStatusReport: Sendable {
         self.eligibleCount = eligibleCount
         self.events = events
         self.now = now
+    }
+
+    /// `3s (capped from 7d by rollouts.maxBake)` when the environment shortens the manifest's bake.
+    static func bake(_ declared: GuardrailDuration, _ timing: RolloutTiming) -> String {
+        let runs = timing.bake(declared)
+        return runs == declared ? "\(declared)" : "\(runs) (capped from \(declared) by rollouts.maxBake)"
     }
 
     static func time(_ date: Date) -> String {
@@ -75,7 +84,7 @@ public struct RolloutStatusReport: Sendable {
                 else if i < state.phase || (i == state.phase && state.status == .completed) { mark = "✓" }
                 else if i == state.phase {
                     mark = state.status == .paused ? "‖" : "▶"
-                    let bakeEnds = state.phaseStartedAt.addingTimeInterval(phase.bake.seconds)
+                    let bakeEnds = state.phaseStartedAt.addingTimeInterval(timing.bake(phase.bake).seconds)
                     note = "  since \(Self.time(state.phaseStartedAt))"
                     note += now < bakeEnds ? ", bake ends in \(Self.span(bakeEnds.timeIntervalSince(now)))" : ", bake done"
                 } else { mark = "·" }
@@ -86,7 +95,7 @@ public struct RolloutStatusReport: Sendable {
             if !phase.tenants.isEmpty { what.append(phase.tenants.joined(separator: ", ")) }
             if !phase.selector.isEmpty { what.append(phase.selector.keys.sorted().map { "\($0)=\(phase.selector[$0]!)" }.joined(separator: ",")) }
             if let p = phase.percent { what.append("\(p)%") }
-            out += "  \(mark) \(i + 1). \(phase.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(what.joined(separator: " + ").padding(toLength: 24, withPad: " ", startingAt: 0)) bake \(phase.bake)\(note)\n"
+            out += "  \(mark) \(i + 1). \(phase.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(what.joined(separator: " + ").padding(toLength: 24, withPad: " ", startingAt: 0)) bake \(Self.bake(phase.bake, timing))\(note)\n"
         }
         if !rollout.guardrails.isEmpty {
             out += "\nGuardrails (newest value last):\n"

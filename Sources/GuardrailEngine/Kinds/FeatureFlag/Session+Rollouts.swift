@@ -216,9 +216,11 @@ extension Session {
                 events.append(RolloutEventRecord(at: at, decision: RolloutDecision(kind: RolloutDecision.Kind(rawValue: kind) ?? .hold, phase: phase,
                                                                                    message: message, actor: actor, verdict: v)))
             }
-            return RolloutStatusReport(flag: flag, killed: runtime.killed, killedBy: runtime.killedBy, killedAt: runtime.killedAt, state: runtime.rollout,
-                                       guardrails: guardrails, enabledCount: enabled, eligibleCount: CohortPlan(flag: flag, tenants: tenants).eligibleCount,
-                                       events: events, now: now)
+            var report = RolloutStatusReport(flag: flag, killed: runtime.killed, killedBy: runtime.killedBy, killedAt: runtime.killedAt, state: runtime.rollout,
+                                             guardrails: guardrails, enabledCount: enabled, eligibleCount: CohortPlan(flag: flag, tenants: tenants).eligibleCount,
+                                             events: events, now: now)
+            report.timing = environment.rolloutTiming
+            return report
         }
     }
 
@@ -242,6 +244,27 @@ extension Session {
                                    killedBy: killedBy, ledgerReason: reason, since: since, overriddenOff: off, overriddenOn: on,
                                    rolloutStatus: rolloutStatus, phase: phase, phaseName: phaseName)
         }
-        throw RolloutCommandError(description: "no flag \"\(flagName)\" with a tenant named or with id \"\(tenant)\" in this environment")
+        throw try await whyNotExplained(flagName, tenant: tenant)
+    }
+
+    /// Which of the two is missing, with the closest names: an unknown tenant is not the flag's fault.
+    private func whyNotExplained(_ flagName: String, tenant: String) async throws -> RolloutCommandError {
+        let rows = try await connection.query("""
+            SELECT EXISTS (SELECT 1 FROM \(unescaped: schema.qualifying("flags")) WHERE name = \(flagName)),
+                   EXISTS (SELECT 1 FROM \(unescaped: schema.qualifying("tenants")) WHERE name = \(tenant) OR id::text = lower(\(tenant))),
+                   (SELECT coalesce(array_agg(name), '{}') FROM \(unescaped: schema.qualifying("flags"))),
+                   (SELECT coalesce(array_agg(name), '{}') FROM \(unescaped: schema.qualifying("tenants")))
+            """, logger: logger)
+        for try await (flagExists, tenantExists, flags, tenants) in rows.decode((Bool, Bool, [String], [String]).self) {
+            if !flagExists {
+                let hint = Suggestion.closest(to: flagName, among: flags).map { " Did you mean \($0)?" } ?? ""
+                return RolloutCommandError(description: "no flag \"\(flagName)\" in this environment.\(hint)")
+            }
+            if !tenantExists {
+                let hint = Suggestion.closest(to: tenant, among: tenants).map { " Did you mean \($0)?" } ?? ""
+                return RolloutCommandError(description: "no tenant named or with id \"\(tenant)\" in this environment; the flag \(flagName) exists.\(hint)")
+            }
+        }
+        return RolloutCommandError(description: "no flag \"\(flagName)\" with a tenant named or with id \"\(tenant)\" in this environment")
     }
 }
