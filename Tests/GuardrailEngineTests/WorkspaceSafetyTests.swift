@@ -112,4 +112,12 @@ struct WorkspaceSafetyTests {
         #expect(diagnostics.first?.detail.hasPrefix("It holds at least 17 MiB") == true)
         #expect(configuration.files == ["manifests/tenants.yaml"])
     }
+
+    @Test("sizes in refusals read as people write them")
+    func sizesAreDescribed() {
+        #expect(Workspace.describe(bytes: 300) == "300 bytes")
+        #expect(Workspace.describe(bytes: 1536) == "1.5 KiB")
+        #expect(Workspace.describe(bytes: 16 << 20) == "16 MiB")
+        #expect(Workspace.describe(bytes: 50_000_000) == "47.7 MiB")
+    }
 }

@@ -96,7 +96,7 @@ public struct Workspace: Sendable {
         let units: [(Int, String)] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
         for (size, unit) in units where bytes >= size {
             if bytes % size == 0 { return "\(bytes / size) \(unit)" }
-            return String(format: "%.1f %@", Double(bytes) / Double(size), unit)
+            return String(format: "%.1f", Double(bytes) / Double(size)) + " " + unit
         }
         return "\(bytes) bytes"
     }
