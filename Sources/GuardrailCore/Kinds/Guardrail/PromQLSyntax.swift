@@ -232,10 +232,9 @@ public enum PromQLSyntax {
                     guard afterOperand else { return Problem(message: "\(t.text) needs an expression before it", offset: t.offset) }
                     afterOperand = false
                 } else if keywords.contains(w) {
-                    // Modifiers keep the side they are on: `x offset 5m`, `sum by (a) (x)`, `> bool`.
-                    if w == "bool" || w == "by" || w == "without" || w == "on" || w == "ignoring" || w == "group_left" || w == "group_right" {
-                        afterOperand = afterOperand && (w == "by" || w == "without")
-                    }
+                    // `bool` and the vector-matching words stand between an operator and its right-hand
+                    // operand (`> bool x`, `/ on(job) x`); by, without, offset, start and end change nothing.
+                    if w == "bool" || matchingModifiers.contains(w) { afterOperand = false }
                 } else {
                     if afterOperand, let p = previous, !isKeyword(p) { return unexpected(t) }
                     afterOperand = true
