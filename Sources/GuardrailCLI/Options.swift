@@ -11,7 +11,11 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Never colour the output.")
     var noColor = false
 
-    var workspace: Workspace { Workspace(root: dir) }
+    @Option(name: .long, help: ArgumentHelp("Refuse manifest files larger than this: bytes, or a number with KiB, MiB or GiB.",
+                                            valueName: "size"))
+    var maxFileSize = ByteSize(bytes: Workspace.defaultMaxFileSize)
+
+    var workspace: Workspace { Workspace(root: dir, maxFileSize: maxFileSize.bytes) }
 
     /// Loads the configuration; prints every diagnostic and fails if any is an error.
     /// With `environmentsOnly`, reads just `environments/`, for commands that need no manifests.
@@ -75,6 +79,27 @@ struct HazardOptions: ParsableArguments {
     var allowMassDelete = false
 
     var overrides: HazardOverrides { HazardOverrides(allowDestroy: allowDestroy, allowMassDelete: allowMassDelete) }
+}
+
+/// A size in bytes on the command line: `1048576`, `512KiB`, `16MiB`, `1GiB`.
+struct ByteSize: ExpressibleByArgument, Sendable {
+    var bytes: Int
+
+    init(bytes: Int) { self.bytes = bytes }
+
+    init?(argument: String) {
+        let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10), ("B", 1)]
+        var text = Substring(argument)
+        var scale = 1
+        if let (suffix, size) = units.first(where: { argument.hasSuffix($0.0) }) {
+            text = text.dropLast(suffix.count)
+            scale = size
+        }
+        guard let n = Int(text), n > 0, n <= Int.max / scale / 2 else { return nil }
+        bytes = n * scale
+    }
+
+    var defaultValueDescription: String { Workspace.describe(bytes: bytes).replacingOccurrences(of: " ", with: "") }
 }
 
 extension GuardrailDuration: ExpressibleByArgument {

@@ -2,6 +2,7 @@ import Foundation
 import GuardrailCore
 import GuardrailEngine
 import Hummingbird
+import HummingbirdCore
 import Logging
 import ServiceLifecycle
 
@@ -15,6 +16,8 @@ public struct Controller: Sendable {
     public let listen: (host: String, port: Int)
     public let interval: GuardrailDuration
     public let adminToken: String?
+    /// Timeouts and the connection cap of the HTTP server, the cap fitted under the descriptor limit.
+    public let clientLimits: HTTPClientLimits
     public let logger: Logger
 
     public struct Problem: Error, CustomStringConvertible {
@@ -22,8 +25,9 @@ public struct Controller: Sendable {
     }
 
     /// Reads the environment from the configuration; `listen` overrides `controller.listen`.
+    /// `descriptorLimit` stands in for the process's RLIMIT_NOFILE, for tests.
     public init(workspace: Workspace, configuration: Configuration, environment name: String, holder: String, listen override: String? = nil,
-                logger: Logger, processEnvironment: [String: String] = ProcessInfo.processInfo.environment) throws {
+                logger: Logger, processEnvironment: [String: String] = ProcessInfo.processInfo.environment, descriptorLimit: Int? = nil) throws {
         guard let declared = configuration.environments[name] else { throw Problem(description: "unknown environment \"\(name)\"") }
         environment = try ResolvedEnvironment.resolve(declared, processEnvironment: processEnvironment)
         let address = override ?? declared.controller?.listen ?? "127.0.0.1:8080"
@@ -41,6 +45,11 @@ public struct Controller: Sendable {
             }
         }
         adminToken = token
+        var limits = HTTPClientLimits()
+        if let c = declared.controller {
+            limits = HTTPClientLimits(headerReadTimeout: c.headerReadTimeout, idleTimeout: c.idleTimeout, maxConnections: c.maxConnections)
+        }
+        clientLimits = limits.fitted(toDescriptorLimit: descriptorLimit ?? HTTPClientLimits.descriptorLimit())
         self.logger = logger
         state = ControllerState(environment: name, holder: holder)
         reconciler = Reconciler(workspace: workspace, environment: name, holder: holder, logger: logger)
@@ -51,7 +60,9 @@ public struct Controller: Sendable {
         let reconciler = self.reconciler
         let router = ControllerRouter.build(state: state, adminToken: adminToken,
                                             actions: SessionAdminActions(environment: { reconciler.resolvedEnvironment }))
-        return Application(router: router, configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "guardrail-controller"),
+        return Application(router: router, server: .http1(limits: clientLimits),
+                           configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "guardrail-controller",
+                                                availableConnectionsDelegate: MaximumAvailableConnections(clientLimits.maxConnections, logger: logger)),
                            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) }, logger: logger)
     }
 

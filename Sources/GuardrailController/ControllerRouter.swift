@@ -136,9 +136,12 @@ public enum ControllerRouter {
     }
 
     /// Bearer token check in constant time: the comparison takes as long whatever the prefix matched.
+    /// The scheme is matched without regard to case, as RFC 7235 says (`bearer`, `BEARER`).
     static func authorized(_ request: Request, token: String) -> Bool {
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return false }
-        let given = Array(SHA256.hash(data: Array(header.dropFirst(7).utf8)))
+        guard let header = request.headers[.authorization], let space = header.firstIndex(of: " "),
+              header[..<space].lowercased() == "bearer" else { return false }
+        let credentials = header[space...].drop { $0 == " " }
+        let given = Array(SHA256.hash(data: Array(credentials.utf8)))
         let wanted = Array(SHA256.hash(data: Array(token.utf8)))
         var difference: UInt8 = 0
         for (a, b) in zip(given, wanted) { difference |= a ^ b }

@@ -58,6 +58,22 @@ struct BackupCommandTests {
         #expect(list.status == 0)
         #expect(list.stdout.contains("nightly"))
         #expect(list.stdout.contains(" ok "), "\(list.stdout)")
+        #expect(!list.stderr.contains("can be read by other users"), "\(list.stderr)")
+
+        // Archives are the owner's alone, in folders only the owner can enter.
+        let folder = backups.appendingPathComponent("nightly")
+        let archives = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".dump") }
+        #expect(archives.count == 1)
+        func mode(_ path: String) throws -> Int { (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as! NSNumber).intValue }
+        let archive = folder.appendingPathComponent(archives[0]).path
+        #expect(try mode(archive) == 0o600)
+        #expect(try mode(folder.path) == 0o700)
+        #expect(try mode(backups.path) == 0o700)
+        // An archive made readable by others (as older versions wrote them) is named by backup list.
+        #expect(chmod(archive, 0o644) == 0)
+        let exposed = try run(["backup", "list", "--env", "local"])
+        #expect(exposed.status == 0)
+        #expect(exposed.stderr.contains("warning: \(archive) can be read by other users (mode 644)"), "\(exposed.stderr)")
 
         let metrics = try run(["backup", "list", "--env", "local", "--format", "prometheus"])
         #expect(metrics.stdout.contains("guardrail_backup_rpo_met{schedule=\"nightly\"} 1"), "\(metrics.stdout)")

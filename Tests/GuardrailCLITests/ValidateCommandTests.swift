@@ -49,6 +49,30 @@ struct ValidateCommandTests {
         #expect(!result.stderr.contains("Fatal error"))
     }
 
+    @Test("a 40,000-deep flow list fails validate at file:line:column instead of crashing it")
+    func deepNestingIsAnErrorNotACrash() throws {
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/deep.yaml": "x: " + String(repeating: "[", count: 40_000) + String(repeating: "]", count: 40_000) + "\n",
+        ])
+        let result = try CommandRunner.run(["validate"], in: dir)
+        #expect(result.status == 1, "\(result.output)")
+        #expect(result.stderr.contains("manifests/deep.yaml:1:67: error: YAML nested deeper than 64 levels"), "\(result.stderr)")
+    }
+
+    @Test("--max-file-size refuses a larger file with its size and the flag; a bad size is a usage error")
+    func maxFileSizeFlag() throws {
+        let dir = try Fixtures.writeWorkspace(files: ["manifests/tenants.yaml": Fixtures.tenantsYAML(count: 20)])
+        let size = try FileManager.default.attributesOfItem(atPath: dir.appendingPathComponent("manifests/tenants.yaml").path)[.size] as! Int
+        #expect(size > 2048)
+        let refused = try CommandRunner.run(["validate", "--max-file-size", "2KiB"], in: dir)
+        #expect(refused.status == 1)
+        #expect(refused.stderr.contains("manifests/tenants.yaml:1:1: error: manifests/tenants.yaml is larger than the 2 KiB limit for a manifest file"), "\(refused.stderr)")
+        #expect(try CommandRunner.run(["validate", "--max-file-size", "\(size)"], in: dir).status == 0)
+        let bad = try CommandRunner.run(["validate", "--max-file-size", "lots"], in: dir)
+        #expect(bad.status != 0, "\(bad.output)")
+        #expect(bad.stderr.contains("--max-file-size"), "\(bad.stderr)")
+    }
+
     @Test("a drift mode for an unknown kind is a reference error at its key, with a suggestion")
     func unknownDriftKindIsReported() throws {
         let dir = try Fixtures.writeWorkspace(files: [

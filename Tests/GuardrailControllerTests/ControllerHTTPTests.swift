@@ -4,6 +4,7 @@ import GuardrailCore
 import GuardrailEngine
 import HTTPTypes
 import Hummingbird
+import Logging
 import HummingbirdTesting
 import NIOCore
 import Testing
@@ -165,5 +166,60 @@ struct ControllerHTTPTests {
                 #expect($0.status == .notFound)
             }
         }
+    }
+
+    @Test("the bearer scheme is matched without regard to case (RFC 7235); the token itself is not, and other schemes are refused")
+    func bearerSchemeIsCaseInsensitive() async throws {
+        let state = await Self.state()
+        let actions = RecordingActions()
+        try await Self.app(state, actions: actions).test(.router) { client in
+            let path = "/v1/flags/channel.email/kill"
+            for header in ["bearer s3cret", "BEARER s3cret", "bEaReR  s3cret"] {
+                try await client.execute(uri: path, method: .post, headers: [.authorization: header]) { #expect($0.status == .ok, "\(header)") }
+            }
+            for header in ["Bearer S3CRET", "Basic s3cret", "Bearers3cret", "Bearer", "s3cret"] {
+                try await client.execute(uri: path, method: .post, headers: [.authorization: header]) { #expect($0.status == .unauthorized, "\(header)") }
+            }
+        }
+        #expect(actions.calls.count == 3)
+    }
+}
+
+@Suite("controller HTTP limits")
+struct HTTPClientLimitsTests {
+    @Test("the connection cap keeps descriptors for the loop below the descriptor limit, and never drops to zero",
+          arguments: [(20_000, 512), (1024, 512), (600, 472), (200, 72), (129, 1), (64, 1)])
+    func capFitsUnderTheDescriptorLimit(_ limit: Int, _ expected: Int) {
+        #expect(HTTPClientLimits(maxConnections: 512).fitted(toDescriptorLimit: limit).maxConnections == expected)
+    }
+
+    @Test("the environment's controller section sets the timeouts and the cap; the defaults are 10s, 60s and 512")
+    func environmentSetsTheLimits() throws {
+        func controller(_ section: String, descriptorLimit: Int = 20_000) throws -> Controller {
+            let environment = """
+                apiVersion: guardrail/v1
+                kind: Environment
+                metadata: {name: local}
+                spec:
+                  postgres: {url: "postgres://guardrail@127.0.0.1:1/none", schema: guardrail}
+                  controller: {\(section)}
+
+                """
+            let (configuration, diagnostics) = ConfigurationLoader.load([ManifestSource(path: "environments/local.yaml", bytes: Array(environment.utf8))])
+            #expect(!diagnostics.hasErrors, "\(diagnostics.all)")
+            return try Controller(workspace: Workspace(root: "/nonexistent"), configuration: configuration, environment: "local", holder: "t",
+                                  logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), descriptorLimit: descriptorLimit)
+        }
+        #expect(try controller("interval: 5s").clientLimits == HTTPClientLimits(headerReadTimeout: .seconds(10), idleTimeout: .seconds(60), maxConnections: 512))
+        #expect(try controller("headerReadTimeout: 2s, idleTimeout: 30s, maxConnections: 100").clientLimits
+            == HTTPClientLimits(headerReadTimeout: .seconds(2), idleTimeout: .seconds(30), maxConnections: 100))
+        #expect(try controller("maxConnections: 2000", descriptorLimit: 1024).clientLimits.maxConnections == 1024 - HTTPClientLimits.descriptorsReservedForTheLoop)
+    }
+
+    @Test("a timeout under a second is refused at validate")
+    func shortTimeoutIsRefused() {
+        let environment = "apiVersion: guardrail/v1\nkind: Environment\nmetadata: {name: local}\nspec:\n  postgres: {url: x}\n  controller: {headerReadTimeout: 100ms}\n"
+        let (_, diagnostics) = ConfigurationLoader.load([ManifestSource(path: "environments/local.yaml", bytes: Array(environment.utf8))])
+        #expect(diagnostics.all.map(\.summary) == ["controller.headerReadTimeout is too short"])
     }
 }

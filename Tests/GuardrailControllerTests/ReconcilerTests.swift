@@ -107,6 +107,27 @@ struct ReconcilerTests {
         await f.db.drop()
     }
 
+    @Test("a reload of a 40,000-deep or an oversized file is refused: the controller keeps the last good configuration and still corrects drift")
+    func hostileEditKeepsTheLastGoodConfiguration() async throws {
+        let f = try await fixture()
+        let r = f.reconciler("a")
+        let first = await r.tick()
+        #expect(first.leader && first.errors.isEmpty, "\(first.errors)")
+        // Before the nesting limit, releasing this tree overflowed the stack and killed the process.
+        try f.write("manifests/deep.yaml", "x: " + String(repeating: "[", count: 40_000) + String(repeating: "]", count: 40_000) + "\n")
+        try Data(repeating: UInt8(ascii: "#"), count: Workspace.defaultMaxFileSize + 1).write(to: f.dir.appendingPathComponent("manifests/big.yaml"))
+        try await f.db.execute("UPDATE guardrail.tenants SET display_name = 'Changed by hand' WHERE name = 'brokerage-1'")
+        let report = await r.tick()
+        #expect(!report.manifestsReloaded)
+        #expect(report.errors.contains { $0.contains("manifests/deep.yaml:1:67: error: YAML nested deeper than 64 levels") }, "\(report.errors)")
+        #expect(report.errors.contains { $0.contains("manifests/big.yaml is larger than the 16 MiB limit") }, "\(report.errors)")
+        #expect(report.leader)
+        #expect(report.applied == ["tenant.brokerage-1"], "the last good configuration still holds: \(report.applied)")
+        #expect(try await f.db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = 'brokerage-1'") == "Brokerage 1")
+        await r.shutdown()
+        await f.db.drop()
+    }
+
     @Test("a manual change to a tenant is corrected within one tick in enforce mode, and only reported in warn mode")
     func driftModes() async throws {
         let f = try await fixture()

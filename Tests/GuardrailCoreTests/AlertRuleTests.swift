@@ -115,6 +115,29 @@ struct AlertRuleTests {
         #expect(twoDocs == ["alerts/launch.yaml:3:1: a rule file holds one document"], "\(twoDocs)")
     }
 
+    @Test("a group name that is not a safe path segment is refused, in a rule file and in a ruler's listing",
+          arguments: ["..", ".", "a/b", "../../other-tenant", "a\\\\b", "api\\u202E", "a\\u0007b", String(repeating: "g", count: 256)])
+    func unsafeGroupNamesAreRefused(_ name: String) throws {
+        let text = "groups:\n  - name: \"\(name)\"\n    rules: [{alert: A, expr: up}]\n"
+        let (groups, diagnostics) = Self.groups(text)
+        #expect(groups.isEmpty)
+        #expect(diagnostics.count == 1 && diagnostics[0].hasPrefix("alerts/launch.yaml:2:11: invalid rule group name"), "\(diagnostics)")
+        // The Mimir target reads live groups through the same decoder, leniently.
+        let document = try #require(YAMLParser.parse(text, file: "ruler").documents.first)
+        guard case .mapping(let root) = document.root else { Issue.record("not a mapping"); return }
+        let collected = Diagnostics()
+        let live = RuleFile.decodeGroups(root.entries[0].value, namespace: "launch", reader: NodeReader(file: "ruler", diagnostics: collected), lenient: true)
+        #expect(live.isEmpty)
+        #expect(collected.all.map(\.summary).allSatisfy { $0.hasPrefix("invalid rule group name") } && collected.all.count == 1, "\(collected.all)")
+    }
+
+    @Test("ordinary group names, with dots, dashes and non-ASCII letters, are accepted", arguments: ["api", "api.v2", "...x", "zahlungsströme", "a b"])
+    func ordinaryGroupNamesAreAccepted(_ name: String) {
+        let (groups, diagnostics) = Self.groups("groups:\n  - name: \"\(name)\"\n    rules: [{alert: A, expr: up}]\n")
+        #expect(diagnostics.isEmpty, "\(diagnostics)")
+        #expect(groups.map(\.group) == [name])
+    }
+
     // MARK: Comparison
 
     static func changes(_ live: String, _ desired: String) throws -> [Change] {
@@ -215,7 +238,7 @@ struct AlertRuleTests {
                                labels: ["severity": "yes", "route": "on: off"],
                                annotations: ["summary": "{{ $labels.job }}: 100%\ttab\u{2028}sep", "empty": ""])
         let groups = [
-            RuleGroup(namespace: "launch", group: "api / errors", interval: .seconds(60), limit: 10, rules: [tricky]),
+            RuleGroup(namespace: "launch", group: "api: \"errors\" #1", interval: .seconds(60), limit: 10, rules: [tricky]),
             RuleGroup(namespace: "launch", group: "- weird: [group]", rules: [AlertRule(kind: .record, name: "a:b:c", expr: "1")]),
         ]
         let text = RuleGroup.ruleFile(groups)

@@ -171,7 +171,40 @@ struct BackupScheduleManifestTests {
         #expect(d.first { $0.summary.contains("time zone") }?.detail.contains("Did you mean \"Europe/Berlin\"?") == true)
         #expect(summaries.contains("7:14 retention needs keep or maxAge"))
         #expect(summaries.contains { $0.hasPrefix("8:8 ") && $0.contains("not a valid duration") })
-        #expect(summaries.contains { $0.hasPrefix("11:34 ") && $0.contains("must be schema.table") })
+        #expect(summaries.contains("11:34 invalid row count check table \"properties\""))
+    }
+
+    @Test("a row count check table is validated as a qualified identifier at validate time, not at drill time",
+          arguments: ["public.x; DROP TABLE y", "Public.Properties", "public.", "a.b.c", "public.\"unclosed"])
+    func rowCountTableIsAQualifiedName(_ table: String) {
+        let (c, d) = load("""
+              schedule: "0 2 * * *"
+              timezone: UTC
+              retention: {keep: 3}
+              rpo: 26h
+              restoreDrill:
+                schedule: "0 4 * * 0"
+                checks: {rowCounts: [{table: '\(table)'}]}
+
+            """)
+        #expect(d.map { "\($0.location!.line):\($0.location!.column) \($0.summary)" } == ["11:34 invalid row count check table \"\(table)\""])
+        #expect(c.backupSchedules.isEmpty)
+    }
+
+    @Test("a quoted table name with a dot in it is a valid row count check")
+    func quotedRowCountTable() {
+        let (c, d) = load("""
+              schedule: "0 2 * * *"
+              timezone: UTC
+              retention: {keep: 3}
+              rpo: 26h
+              restoreDrill:
+                schedule: "0 4 * * 0"
+                checks: {rowCounts: [{table: 'public."Lease.Terms"'}]}
+
+            """)
+        #expect(d.isEmpty, "\(d)")
+        #expect(c.backupSchedules.first?.restoreDrill?.rowCounts == [.init(table: "public.\"Lease.Terms\"", min: 1)])
     }
 }
 

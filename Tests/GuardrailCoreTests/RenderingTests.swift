@@ -162,6 +162,36 @@ struct RenderingTests {
         #expect(!markdown.contains("\u{1B}"))
     }
 
+    /// "Trojan Source": characters that reorder or hide text. Each must show as `\u{...}` in every plan.
+    static let invisible: [Unicode.Scalar] = [
+        "\u{202A}", "\u{202B}", "\u{202C}", "\u{202D}", "\u{202E}", "\u{2066}", "\u{2067}", "\u{2068}", "\u{2069}",
+        "\u{200B}", "\u{200C}", "\u{200D}", "\u{200E}", "\u{200F}", "\u{FEFF}", "\u{2060}", "\u{061C}", "\u{00AD}",
+    ]
+
+    static let invisiblePlan: Plan = {
+        let text = "ok" + invisible.map { String($0) + "x" }.joined()
+        let changes = Diff.changes(desired: [Tenant(name: "acme\u{202E}moc", id: acmeID, displayName: text, labels: ["cohort": "in\u{200B}ternal"])],
+                                   observed: [Tenant(name: "acme\u{202E}moc", id: acmeID, displayName: "Acme")])
+        return Plan(id: "p", environment: "staging", createdAt: "t", changes: changes, compared: ["Tenant": 1], fingerprints: [:])
+    }()
+
+    @Test func bidiAndZeroWidthCharactersAreShownEscapedInTextAndMarkdownPlans() {
+        let text = TextPlanRenderer(color: false).render(Self.invisiblePlan)
+        let markdown = MarkdownPlanRenderer().render(Self.invisiblePlan)
+        for (name, output) in [("text", text), ("markdown", markdown)] {
+            for scalar in Self.invisible {
+                #expect(!output.unicodeScalars.contains(scalar), "\(name) shows U+\(String(scalar.value, radix: 16, uppercase: true)) raw")
+            }
+            #expect(output.contains(#"\u{202E}"#), "\(name): \(output)")
+            #expect(output.contains(#"in\u{200B}ternal"#), "\(name): \(output)")
+        }
+        #expect(text.contains(#"display_name = "Acme" -> "ok\u{202A}x\u{202B}x\u{202C}x\u{202D}x\u{202E}x\u{2066}x\u{2067}x\u{2068}x\u{2069}x\u{200B}x\u{200C}x\u{200D}x\u{200E}x\u{200F}x\u{FEFF}x\u{2060}x\u{61C}x\u{AD}x""#), "\(text)")
+        #expect(text.contains(#"# tenant.acme\u{202E}moc will be updated in place"#), "\(text)")
+        // Other non-ASCII text is left alone; a zero-width joiner is shown even inside an emoji.
+        #expect(TextEscaping.escape("Café – 東京 👩\u{200D}💻", .display, quoted: false) == #"Café – 東京 👩\u{200D}💻"#)
+        #expect(TextEscaping.escape("Café – 東京", .display, quoted: false) == "Café – 東京")
+    }
+
     @Test func quoteEscapesEveryControlCharacter() {
         #expect(AttributeValue.quote("a\"b\\c\nd\re\tf\u{1B}g\u{7F}h\u{85}i") == #""a\"b\\c\nd\re\tf\u{1b}g\u{7f}h\u{85}i""#)
         for scalar in (0..<0x20).map({ Unicode.Scalar($0)! }) + [Unicode.Scalar(0x7F)!] + (0x80...0x9F).map({ Unicode.Scalar($0)! }) {

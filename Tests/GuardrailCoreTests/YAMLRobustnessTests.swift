@@ -34,17 +34,19 @@ struct YAMLRobustnessTests {
     }()
 
     static let inputs: [Input] = [
-        Input("empty file", "", nil),
-        Input("only a document separator", "---\n", nil),
-        Input("several empty documents", "---\n---\n...\n---\n", nil),
-        Input("only a comment", "# nothing here\n", nil),
+        Input("empty file", "", "manifests/odd.yaml holds no document"),
+        Input("only a document separator", "---\n", "manifests/odd.yaml holds no document"),
+        Input("several empty documents", "---\n---\n...\n---\n", "manifests/odd.yaml holds no document"),
+        Input("only a comment", "# nothing here\n", "manifests/odd.yaml holds no document"),
         Input("a scalar document", "hello\n", "the document must be a mapping"),
         Input("a number document", "42\n", "the document must be a mapping"),
         Input("a list document", "- a\n- b\n", "the document must be a mapping"),
-        Input("5000 unclosed [", String(repeating: "[", count: 5000), "YAML syntax error"),
-        Input("5000 nested closed lists", String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000), "the document must be a mapping"),
+        Input("5000 unclosed [", String(repeating: "[", count: 5000), "YAML nested deeper than 64 levels"),
+        Input("5000 nested closed lists", String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000), "YAML nested deeper than 64 levels"),
         Input("5000 nested mappings", String(repeating: "{a: ", count: 5000) + "1" + String(repeating: "}", count: 5000),
-              "missing required field \"apiVersion\""),
+              "YAML nested deeper than 64 levels"),
+        Input("40,000 nested flow lists", "x: " + String(repeating: "[", count: 40_000) + String(repeating: "]", count: 40_000) + "\n",
+              "YAML nested deeper than 64 levels"),
         Input("binary garbage", [0x00, 0xFF, 0xFE, 0x01, 0x80, 0x7F, 0x1B, 0x00, 0xC0, 0xAF], "YAML syntax error"),
         Input("invalid UTF-8", Array("apiVersion: guardrail/v1\nkind: ".utf8) + [0xC3, 0x28, 0x0A], "YAML syntax error"),
         Input("billion laughs", billionLaughs, "too many YAML aliases"),
@@ -146,5 +148,75 @@ struct YAMLRobustnessTests {
             """)
         #expect(located(diagnostics) == ["manifests/dup.yaml:8:3: duplicate key \"status\" in Tenant spec"])
         #expect(diagnostics.first?.detail.hasPrefix("The key is already set at line 7, column 3") == true)
+    }
+
+    // MARK: Nesting
+
+    static func nestedLists(_ depth: Int) -> String {
+        "x: " + String(repeating: "[", count: depth) + String(repeating: "]", count: depth) + "\n"
+    }
+
+    @Test func aFlowList40000DeepIsRefusedAtTheFirstLevelPastTheLimitWithoutCrashing() {
+        // Before the limit this overflowed the stack releasing the tree (SIGSEGV, which ends the test run).
+        let (config, diagnostics) = load("manifests/deep.yaml", Self.nestedLists(40_000))
+        #expect(config.tenants.isEmpty)
+        // The root mapping is level 1, so the 64th `[` (column 4 + 63) is level 65.
+        #expect(located(diagnostics) == ["manifests/deep.yaml:1:67: YAML nested deeper than 64 levels"])
+    }
+
+    @Test func sixtyFourLevelsAreAcceptedAndSixtyFiveAreNot() {
+        // The root mapping and 63 lists: 64 levels.
+        let ok = YAMLParser.parse(Self.nestedLists(63), file: "ok.yaml")
+        #expect(ok.diagnostics.isEmpty, "\(ok.diagnostics)")
+        #expect(ok.documents.count == 1)
+        let deep = YAMLParser.parse(Self.nestedLists(64), file: "deep.yaml")
+        #expect(deep.diagnostics.map(\.summary) == ["YAML nested deeper than 64 levels"])
+        #expect(deep.documents.isEmpty)
+    }
+
+    @Test func aMillionLevelsAreRefusedQuickly() {
+        // Before the limit this ran for more than a minute; the bound is generous for a busy machine.
+        let text = Self.nestedLists(1_000_000)
+        let clock = ContinuousClock()
+        var summaries: [String] = []
+        let elapsed = clock.measure {
+            summaries = ConfigurationLoader.load([ManifestSource(path: "manifests/deep.yaml", bytes: Array(text.utf8))]).1.all.map(\.summary)
+        }
+        #expect(summaries == ["YAML nested deeper than 64 levels"])
+        #expect(elapsed < .seconds(10), "\(elapsed)")
+    }
+
+    @Test func aliasesCannotStackNestingPastTheLimit() {
+        // Each anchor is 40 levels deep and within the limit; an alias to one placed 40 levels down
+        // would make a tree 80 deep, so the alias is refused where it stands.
+        let forty = String(repeating: "[", count: 39) + "leaf" + String(repeating: "]", count: 39)
+        let text = "a: &deep \(forty)\nb: " + String(repeating: "[", count: 39) + "*deep" + String(repeating: "]", count: 39) + "\n"
+        let result = YAMLParser.parse(text, file: "alias.yaml")
+        #expect(result.diagnostics.map(\.summary) == ["YAML nested deeper than 64 levels"])
+        #expect(result.diagnostics.first?.location?.line == 2)
+        #expect(result.diagnostics.first?.location?.column == 43)
+    }
+
+    // MARK: NUL and empty files
+
+    @Test(arguments: [#""a\0b""#, #""a\x00b""#, #""a\u0000b""#])
+    func aNulCharacterInAStringIsAnErrorAtItsPosition(_ value: String) {
+        let (config, diagnostics) = load("manifests/nul.yaml", tenantDocument(displayName: value))
+        #expect(located(diagnostics) == ["manifests/nul.yaml:7:16: a string holds a NUL character (\\0)"])
+        #expect(config.tenants.isEmpty)
+    }
+
+    @Test func aNulCharacterInAKeyIsAnErrorToo() {
+        let (_, diagnostics) = load("manifests/nul.yaml", "apiVersion: guardrail/v1\n\"k\\0\": 1\n")
+        #expect(located(diagnostics) == ["manifests/nul.yaml:2:1: a string holds a NUL character (\\0)"])
+    }
+
+    @Test func emptyFilesAreWarningsThatDoNotFailValidation() {
+        let (config, diagnostics) = load([("manifests/empty.yaml", ""), ("manifests/dashes.yaml", "---\n---\n"), ("manifests/tenants.yaml", tenantDocument())])
+        #expect(diagnostics.map(\.description).sorted() == [
+            "manifests/dashes.yaml:1:1: warning: manifests/dashes.yaml holds no document\n  The file is empty, or holds only `---` separators and comments; add a document or remove the file.",
+            "manifests/empty.yaml:1:1: warning: manifests/empty.yaml holds no document\n  The file is empty, or holds only `---` separators and comments; add a document or remove the file.",
+        ])
+        #expect(config.tenants.map(\.name) == ["acme"])
     }
 }

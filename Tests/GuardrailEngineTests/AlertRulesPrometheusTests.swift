@@ -129,6 +129,39 @@ struct AlertRulesPrometheusTests {
         await f.cleanUp()
     }
 
+    @Test("a guardrail query that passes the offline check but not Prometheus's parser fails the plan at the query's file:line:column")
+    func refusedGuardrailQueryIsAPlanError() async throws {
+        let f = try await fixture()
+        func guardrails(_ query: String, minSamples: String) -> String {
+            """
+            apiVersion: guardrail/v1
+            kind: Guardrail
+            metadata: {name: bounce-rate}
+            spec:
+              query: \(query)
+              max: 0.02
+              minSamples: {query: '\(minSamples)', min: 1}
+
+            """
+        }
+        let good = #"sum(rate(bounced{tenant_id=~"{{cohort}}"}[5m]))"#
+        let plan = try await f.plan(["manifests/guardrails.yaml": guardrails(good, minSamples: good)])
+        #expect(plan.changes.contains { $0.address.description == "guardrail.bounce-rate" })
+        #expect(!plan.notes.contains { $0.contains("guardrail query") || $0.contains("of guardrail") }, "\(plan.notes)")
+        do {
+            _ = try await f.plan(["manifests/guardrails.yaml": guardrails(#"nosuchfunc(bounced{tenant_id=~"{{cohort}}"})"#,
+                                                                         minSamples: #"sum(rate(sent{tenant_id=~"{{cohort}}"}[5m])) by"#)])
+            Issue.record("the plan should have failed")
+        } catch let error as DiagnosticError {
+            let text = error.diagnostics.map(\.description).joined(separator: "\n")
+            #expect(error.diagnostics.count == 2, "\(text)")
+            #expect(text.contains("manifests/guardrails.yaml:5:10: error: Prometheus cannot parse the query of guardrail bounce-rate\n  Prometheus says: "), "\(text)")
+            #expect(text.contains("nosuchfunc"), "\(text)")
+            #expect(text.contains("manifests/guardrails.yaml:7:23: error: Prometheus cannot parse the minSamples query of guardrail bounce-rate"), "\(text)")
+        }
+        await f.cleanUp()
+    }
+
     @Test("a reload Prometheus refuses restores the previous files, reloads them, and fails the apply with Prometheus's reason")
     func reloadFailureIsRolledBack() async throws {
         let f = try await fixture()

@@ -17,7 +17,7 @@ struct MimirRulerTests {
 
     static let rules = """
         groups:
-          - name: api / errors
+          - name: api errors + 5xx
             interval: 1m
             rules:
               - alert: ErrorRateBurn
@@ -59,15 +59,15 @@ struct MimirRulerTests {
         let first = try await plan(target, configuration)
         #expect(alertChanges(first).map(\.action) == [.create, .create])
         let report = try await apply(target, first)
-        #expect(report.steps == ["created guardrail-launch/api / errors", "created guardrail-launch/pipeline"], "\(report.steps)")
+        #expect(report.steps == ["created guardrail-launch/api errors + 5xx", "created guardrail-launch/pipeline"], "\(report.steps)")
         #expect(ruler.namespaces(tenant: Self.tenant) == ["guardrail-launch", "other-team"])
-        #expect(ruler.groupNames(tenant: Self.tenant, namespace: "guardrail-launch") == ["api / errors", "pipeline"])
+        #expect(ruler.groupNames(tenant: Self.tenant, namespace: "guardrail-launch") == ["api errors + 5xx", "pipeline"])
         #expect(ruler.requests.contains("POST /prometheus/config/v1/rules/guardrail-launch"))
-        #expect(ruler.requests.contains("GET /prometheus/config/v1/rules/guardrail-launch/api%20%2F%20errors"), "names are percent-encoded: \(ruler.requests)")
+        #expect(ruler.requests.contains("GET /prometheus/config/v1/rules/guardrail-launch/api%20errors%20%2B%205xx"), "names are percent-encoded: \(ruler.requests)")
 
         // The ruler answers in its own YAML style, not in the double-quoted style Guardrail posts.
-        let stored = try #require(ruler.groupYAML(tenant: Self.tenant, namespace: "guardrail-launch", group: "api / errors"))
-        #expect(stored.hasPrefix("name: api / errors\ninterval: 1m\nrules:\n- alert: ErrorRateBurn\n"), "\(stored)")
+        let stored = try #require(ruler.groupYAML(tenant: Self.tenant, namespace: "guardrail-launch", group: "api errors + 5xx"))
+        #expect(stored.hasPrefix("name: api errors + 5xx\ninterval: 1m\nrules:\n- alert: ErrorRateBurn\n"), "\(stored)")
         #expect(stored.contains("summary: 'Error rate > 1%: {{ $value | humanizePercentage }}'"), "\(stored)")
         let second = try await plan(target, configuration)
         #expect(second.changes.isEmpty, "\(second.changes.map(\.address))")
@@ -108,7 +108,7 @@ struct MimirRulerTests {
         let target = MimirRuler(baseURL: ruler.url, tenant: Self.tenant, retries: 3, backoff: 0.01)
         ruler.injectFailures("POST", [429, 409])
         _ = try await apply(target, try await plan(target, try Self.configuration(Self.rules)))
-        #expect(ruler.groupNames(tenant: Self.tenant, namespace: "launch") == ["api / errors", "pipeline"])
+        #expect(ruler.groupNames(tenant: Self.tenant, namespace: "launch") == ["api errors + 5xx", "pipeline"])
     }
 
     @Test("a refusal that persists fails the apply and undoes the groups this apply already wrote")
@@ -128,7 +128,7 @@ struct MimirRulerTests {
             #expect(error.restored == "Put back the 1 group this apply had already changed on the ruler.", "\(error)")
         }
         #expect(ruler.namespaces(tenant: Self.tenant).isEmpty, "the group created before the refusal was deleted again")
-        #expect(ruler.requests.contains("DELETE /prometheus/config/v1/rules/launch/api%20%2F%20errors"), "\(ruler.requests)")
+        #expect(ruler.requests.contains("DELETE /prometheus/config/v1/rules/launch/api%20errors%20%2B%205xx"), "\(ruler.requests)")
     }
 
     @Test("a tenant with no rules answers 404, which is an empty ruler; a missing tenant header is refused with the ruler's message")

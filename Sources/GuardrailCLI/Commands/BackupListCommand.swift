@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import GuardrailCore
 import GuardrailEngine
 
 /// `guardrail backup list`: each schedule against its RPO, then recent runs and drills.
@@ -23,6 +24,11 @@ struct BackupListCommand: AsyncParsableCommand {
 
     func run() async throws {
         let runner = try options.runner()
+        // Older archives may have been written 0644; each still readable by others is named on stderr.
+        Console.diagnostics(runner.exposedArchives().map { archive in
+            .warning("\(archive.path) can be read by other users (mode \(String(archive.mode, radix: 8)))",
+                     detail: "A backup holds the whole database; run chmod 600 on it. Guardrail writes new archives 0600.")
+        })
         let now = Date()
         let (statuses, runs, drills) = try await withDiagnostics {
             (try await runner.status(now: now), try await runner.runs(schedule: name, limit: limit), try await runner.drills(schedule: name, limit: limit))

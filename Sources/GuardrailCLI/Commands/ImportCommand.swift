@@ -89,7 +89,7 @@ struct ImportCommand: AsyncParsableCommand {
             }
             // What is written must read back, together with the edited role manifests and the rest
             // of the configuration; a failure here is a bug, and nothing is written or recorded.
-            var sources = try global.workspace.sources().filter { editedFiles[$0.path] == nil && $0.path != relative }
+            var sources = try global.workspace.sources().sources.filter { editedFiles[$0.path] == nil && $0.path != relative }
             sources.append(ManifestSource(path: relative, bytes: Array(text.utf8)))
             for (file, edited) in editedFiles { sources.append(ManifestSource(path: file, bytes: Array(edited.utf8))) }
             let (_, diagnostics) = ConfigurationLoader.load(sources)

@@ -53,12 +53,14 @@ public final class Diagnostics: @unchecked Sendable {
     public func append(_ diagnostic: Diagnostic) { all.append(diagnostic) }
     public func append(contentsOf diagnostics: [Diagnostic]) { all.append(contentsOf: diagnostics) }
 
+    /// Decoders report through these two, and their messages quote keys and values from files, so
+    /// each quoted or unspaced run is cut to `TextEscaping.excerptLimit` characters here, in one place.
     public func error(_ summary: String, detail: String = "", at location: SourceLocation? = nil) {
-        all.append(.error(summary, detail: detail, at: location))
+        all.append(.error(TextEscaping.clampingExcerpts(summary), detail: TextEscaping.clampingExcerpts(detail), at: location))
     }
 
     public func warning(_ summary: String, detail: String = "", at location: SourceLocation? = nil) {
-        all.append(.warning(summary, detail: detail, at: location))
+        all.append(.warning(TextEscaping.clampingExcerpts(summary), detail: TextEscaping.clampingExcerpts(detail), at: location))
     }
 
     public var errors: [Diagnostic] { all.filter { $0.severity == .error } }

@@ -18,6 +18,9 @@ public struct Configuration: Sendable {
     public var files: [String] = []
     /// SHA-256 of every file read, for saved plans; nil for configurations not loaded from files.
     public var digest: ConfigurationDigest?
+    /// Where each guardrail's `query` and `minSamples.query` are written, by guardrail name: a query
+    /// Prometheus refuses at plan time is reported there.
+    public var guardrailQueryLocations: [String: GuardrailQueryLocations] = [:]
 
     public init() {}
 
@@ -27,6 +30,12 @@ public struct Configuration: Sendable {
          (BackupSchedule.kind, backupSchedules.count), (Environment.kind, environments.count),
          (CatalogPlan.comparedTables, rowLevelSecurity.count), (CatalogPlan.comparedRoles, roleGrants.count), (RuleGroup.kind, ruleGroups.count)]
     }
+}
+
+/// Where a guardrail's queries are written.
+public struct GuardrailQueryLocations: Sendable, Hashable {
+    public var query: SourceLocation?
+    public var minSamplesQuery: SourceLocation?
 }
 
 /// One configuration file's bytes, read by the caller.
@@ -108,6 +117,17 @@ public enum ConfigurationLoader {
         }
         // Parse and decode every piece on every core; each piece has its own diagnostics.
         let decoded = decodePieces(pieces, sources: sorted)
+        // A file with no document at all (empty, only `---` or comments) is most likely a mistake.
+        var documentsPerSource: [Int: Int] = [:]
+        for (piece, chunk) in zip(pieces, decoded) {
+            documentsPerSource[piece.source, default: 0] += chunk.yamlDocuments + (chunk.stoppedBySyntaxError ? 1 : 0)
+        }
+        for (index, piece) in pieces.enumerated() where documentsPerSource[piece.source] == 0 {
+            if index > 0, pieces[index - 1].source == piece.source { continue }
+            diagnostics.warning("\(piece.path) holds no document",
+                                detail: "The file is empty, or holds only `---` separators and comments; add a document or remove the file.",
+                                at: .file(piece.path))
+        }
         var stoppedFile: Int?
         for (piece, chunk) in zip(pieces, decoded) {
             // After a syntax error nothing more of that file is read, as if it had been one stream.
@@ -147,9 +167,12 @@ public enum ConfigurationLoader {
                 case .flag(let flag):
                     address = flag.address
                     if firstSeen[address] == nil { configuration.flags.append(flag) }
-                case .guardrail(let guardrail):
+                case .guardrail(let guardrail, let queries):
                     address = guardrail.address
-                    if firstSeen[address] == nil { configuration.guardrails.append(guardrail) }
+                    if firstSeen[address] == nil {
+                        configuration.guardrails.append(guardrail)
+                        configuration.guardrailQueryLocations[guardrail.name] = queries
+                    }
                 }
                 if let first = firstSeen[address] {
                     reader.error("duplicate \(document.kind) name \"\(metadata.name)\"",
@@ -184,7 +207,7 @@ public enum ConfigurationLoader {
         case rowLevelSecurity(RowLevelSecurity)
         case roleGrants(RoleGrants)
         case flag(FeatureFlag)
-        case guardrail(Guardrail)
+        case guardrail(Guardrail, queries: GuardrailQueryLocations)
     }
 
     struct DecodedDocument: Sendable {
@@ -198,6 +221,8 @@ public enum ConfigurationLoader {
         var diagnostics: [Diagnostic] = []
         var references: [ManifestReference] = []
         var stoppedBySyntaxError = false
+        /// YAML documents parsed, decoded or not.
+        var yamlDocuments = 0
     }
 
     /// Decodes the pieces in parallel; the result is in the pieces' order.
@@ -221,6 +246,7 @@ public enum ConfigurationLoader {
         let reader = NodeReader(file: piece.path, diagnostics: diagnostics)
         var out = DecodedPiece()
         let syntax = YAMLParser.parse(bytes, file: piece.path, firstLine: piece.firstLine) { document in
+            out.yamlDocuments += 1
             guard let (kind, metadata, spec) = decodeEnvelope(document, reader: reader, folder: piece.folder) else { return }
             let object: DecodedObject
             switch kind {
@@ -244,7 +270,12 @@ public enum ConfigurationLoader {
                 object = .flag(flag)
             case Guardrail.kind:
                 guard let guardrail = Guardrail.decode(metadata: metadata, spec: spec) else { return }
-                object = .guardrail(guardrail)
+                var minSamplesQuery: YAMLMark?
+                if case .mapping(let m) = spec.node("minSamples") {
+                    minSamplesQuery = m.entries.first { $0.key.scalarText == "query" }?.value.mark
+                }
+                object = .guardrail(guardrail, queries: GuardrailQueryLocations(query: spec.node("query").map { reader.location($0.mark) },
+                                                                                minSamplesQuery: minSamplesQuery.map(reader.location)))
             default:
                 return
             }

@@ -18,6 +18,11 @@ public enum YAMLParser {
     /// aliases counts each of those again, since expanding it copies them all.
     static let aliasLimit = 10_000
 
+    /// Lists and mappings nest at most this deep, counting what aliases expand to. Manifests need a
+    /// handful of levels; the limit keeps every tree shallow, so building, reading and releasing one
+    /// (Swift releases nested values recursively) never runs deep on the stack.
+    public static let nestingLimit = 64
+
     public static func parse(_ bytes: [UInt8], file: String) -> Result {
         var documents: [YAMLDocument] = []
         let diagnostics = parse(bytes, file: file) { documents.append($0) }
@@ -51,23 +56,26 @@ public enum YAMLParser {
         var pendingKey: YAMLNode?
         var anchor: String?
         var aliasesAtStart: Int
+        /// The deepest nesting among the children so far (0: only scalars).
+        var childLevels = 0
     }
 
     /// Builds one document's tree from events.
     private struct Builder {
         var stack: [OpenNode] = []
-        /// Each anchored node with the number of alias expansions inside it.
-        var anchors: [String: (node: YAMLNode, expansions: Int)] = [:]
+        /// Each anchored node with the number of alias expansions inside it and its nesting levels.
+        var anchors: [String: (node: YAMLNode, expansions: Int, levels: Int)] = [:]
         var aliasCount = 0
         var root: YAMLNode?
 
-        mutating func finish(_ node: YAMLNode, anchor: String?, expansions: Int = 0) {
-            if let anchor { anchors[anchor] = (node, expansions) }
+        mutating func finish(_ node: YAMLNode, anchor: String?, expansions: Int = 0, levels: Int = 0) {
+            if let anchor { anchors[anchor] = (node, expansions, levels) }
             let top = stack.count - 1
             guard top >= 0 else {
                 root = node
                 return
             }
+            stack[top].childLevels = max(stack[top].childLevels, levels)
             if stack[top].isMapping {
                 if let key = stack[top].pendingKey {
                     stack[top].entries.append(.init(key: key, value: node))
@@ -85,7 +93,14 @@ public enum YAMLParser {
             let node: YAMLNode = open.isMapping
                 ? .mapping(YAMLMapping(entries: open.entries, mark: open.mark))
                 : .sequence(YAMLSequence(items: open.items, mark: open.mark))
-            finish(node, anchor: open.anchor, expansions: aliasCount - open.aliasesAtStart)
+            finish(node, anchor: open.anchor, expansions: aliasCount - open.aliasesAtStart, levels: open.childLevels + 1)
+        }
+
+        /// Opens a list or mapping, or returns the error when it would nest deeper than the limit.
+        mutating func open(_ node: OpenNode, file: String) -> Diagnostic? {
+            guard stack.count < YAMLParser.nestingLimit else { return YAMLParser.tooDeep(node.mark, file: file) }
+            stack.append(node)
+            return nil
         }
     }
 
@@ -130,17 +145,30 @@ public enum YAMLParser {
                 }
             case YAML_SCALAR_EVENT:
                 let scalar = event.data.scalar
-                let value = String(decoding: UnsafeBufferPointer(start: scalar.value, count: scalar.length), as: UTF8.self)
+                let raw = UnsafeBufferPointer(start: scalar.value, count: scalar.length)
+                // YAML allows "\0" in a quoted string, Postgres rejects it in text, and a terminal or a
+                // C string would cut the value short there: no manifest value may hold one.
+                if raw.contains(0) {
+                    return [.error(
+                        "a string holds a NUL character (\\0)",
+                        detail: "Guardrail's values are text, and text cannot hold NUL; remove it. Nothing after this point was read.",
+                        at: SourceLocation(file: file, line: mark.line, column: mark.column))]
+                }
+                let value = String(decoding: raw, as: UTF8.self)
                 // The one explicit tag manifests use often is !!str; keep its string without a copy.
                 let tag = scalar.tag.map { strcmp($0, plainTag) == 0 ? plainTag : String(cString: $0) }
                 let node = YAMLNode.scalar(YAMLScalar(value: value, isPlain: scalar.style == YAML_PLAIN_SCALAR_STYLE, tag: tag, mark: mark))
                 builder.finish(node, anchor: scalar.anchor.map { String(cString: $0) })
             case YAML_SEQUENCE_START_EVENT:
                 let anchor = event.data.sequence_start.anchor.map { String(cString: $0) }
-                builder.stack.append(OpenNode(isMapping: false, mark: mark, anchor: anchor, aliasesAtStart: builder.aliasCount))
+                if let error = builder.open(OpenNode(isMapping: false, mark: mark, anchor: anchor, aliasesAtStart: builder.aliasCount), file: file) {
+                    return [error]
+                }
             case YAML_MAPPING_START_EVENT:
                 let anchor = event.data.mapping_start.anchor.map { String(cString: $0) }
-                builder.stack.append(OpenNode(isMapping: true, mark: mark, anchor: anchor, aliasesAtStart: builder.aliasCount))
+                if let error = builder.open(OpenNode(isMapping: true, mark: mark, anchor: anchor, aliasesAtStart: builder.aliasCount), file: file) {
+                    return [error]
+                }
             case YAML_SEQUENCE_END_EVENT, YAML_MAPPING_END_EVENT:
                 builder.close()
             case YAML_ALIAS_EVENT:
@@ -154,15 +182,22 @@ public enum YAMLParser {
                 }
                 guard let target = builder.anchors[name] else {
                     return [.error(
-                        "unknown YAML alias *\(name)",
-                        detail: "No anchor &\(name) is defined before this point in the document.",
+                        TextEscaping.clampingExcerpts("unknown YAML alias *\(name)"),
+                        detail: TextEscaping.clampingExcerpts("No anchor &\(name) is defined before this point in the document."),
                         at: SourceLocation(file: file, line: mark.line, column: mark.column))]
                 }
-                builder.finish(target.node, anchor: nil)
+                guard builder.stack.count + target.levels <= nestingLimit else { return [tooDeep(mark, file: file)] }
+                builder.finish(target.node, anchor: nil, levels: target.levels)
             default:
                 break
             }
         }
+    }
+
+    fileprivate static func tooDeep(_ mark: YAMLMark, file: String) -> Diagnostic {
+        .error("YAML nested deeper than \(nestingLimit) levels",
+               detail: "Lists and mappings (with what aliases expand to) nest more than \(nestingLimit) deep here; manifests never need that many, so the file is refused and nothing after this point was read.",
+               at: SourceLocation(file: file, line: mark.line, column: mark.column))
     }
 
     private static func syntaxError(_ parser: yaml_parser_t, file: String, lineOffset: Int) -> Diagnostic {

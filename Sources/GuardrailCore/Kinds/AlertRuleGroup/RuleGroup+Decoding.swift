@@ -50,6 +50,28 @@ public enum RuleFile {
         return decodeGroups(groupsNode, namespace: namespace, reader: reader, lenient: lenient)
     }
 
+    /// The longest group name accepted: a ruler puts it in a URL path, and file systems cap a segment at 255 bytes.
+    static let groupNameMaxBytes = 255
+
+    /// Why `name` cannot be a group's name, or nil. A ruler takes the name as a path segment
+    /// (`/config/v1/rules/{namespace}/{group}`), where `.` and `..` walk the path however they are
+    /// escaped and a `/` splits it; both targets refuse the same names, so a group can move between them.
+    public static func groupNameProblem(_ name: String) -> String? {
+        if name == "." || name == ".." {
+            return "\(name) is a relative path segment; a ruler would read it as the namespace or its parent."
+        }
+        if name.contains("/") || name.contains("\\") {
+            return "A group name is a path segment on the ruler, so it cannot contain / or \\."
+        }
+        if name.unicodeScalars.contains(where: { $0.value < 0x20 || (0x7F...0x9F).contains($0.value) || TextEscaping.isInvisibleFormat($0) }) {
+            return "It holds a control or invisible character; give the group a name that reads as it is."
+        }
+        if name.utf8.count > groupNameMaxBytes {
+            return "It has \(name.utf8.count) bytes; a group name has at most \(groupNameMaxBytes)."
+        }
+        return nil
+    }
+
     /// Decodes a `groups:` list (or a ruler's list of groups for one namespace).
     public static func decodeGroups(_ node: YAMLNode, namespace: String, reader: NodeReader, lenient: Bool = false) -> [RuleGroup] {
         guard case .sequence(let list) = node else {
@@ -80,6 +102,9 @@ public enum RuleFile {
         var ok = true
         if name.isEmpty {
             reader.error("a rule group's name is empty", detail: "Give every group a name unique in its file.", at: nameNode.mark)
+            ok = false
+        } else if let problem = groupNameProblem(name) {
+            reader.error("invalid rule group name \"\(name)\"", detail: problem, at: nameNode.mark)
             ok = false
         }
         var interval: GuardrailDuration?

@@ -39,7 +39,7 @@ public struct BackupSchedule: Resource, Hashable {
     }
 
     public struct RowCountCheck: Hashable, Sendable {
-        /// `schema.table`.
+        /// `schema.table`, a valid `QualifiedName` as manifests write it (`public."Lease Terms"`).
         public var table: String
         /// The restored table must have at least this many rows.
         public var min: Int
@@ -236,12 +236,16 @@ extension BackupSchedule {
                         for item in seq.items {
                             guard let f = reader.fields(item, "a row count check", allowed: ["table", "min"]) else { drillOK = false; continue }
                             guard let table = f.string("table", required: true) else { drillOK = false; continue }
-                            if table.split(separator: ".").count != 2 {
-                                reader.error("row count check table \"\(table)\" must be schema.table", detail: "Write the table with its schema, such as public.properties.", at: f.node("table")!.mark)
+                            // Parsed now, as RowLevelSecurity names are, so a bad name fails validate rather than the drill.
+                            let name: QualifiedName
+                            switch QualifiedName.parse(table) {
+                            case .success(let parsed): name = parsed
+                            case .failure(let problem):
+                                reader.error("invalid row count check table \"\(table)\"", detail: problem.description, at: f.node("table")!.mark)
                                 drillOK = false
                                 continue
                             }
-                            rowCounts.append(RowCountCheck(table: table, min: f.has("min") ? (f.int("min", range: 0...Int.max) ?? 0) : 1))
+                            rowCounts.append(RowCountCheck(table: name.description, min: f.has("min") ? (f.int("min", range: 0...Int.max) ?? 0) : 1))
                         }
                     } else {
                         reader.error("restoreDrill.checks.rowCounts must be a list", detail: "Write it as - {table: public.properties, min: 1} items.", at: node.mark)

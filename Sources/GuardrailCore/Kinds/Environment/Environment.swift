@@ -35,6 +35,16 @@ public struct Environment: Sendable {
         public var listen: String
         public var drift: [String: DriftMode]
         public var adminToken: TemplatedString?
+        /// How long a client may take to send a request's head, from its first byte (or from connecting).
+        public var headerReadTimeout: GuardrailDuration = Controller.defaultHeaderReadTimeout
+        /// How long a connection may sit with no request before it is closed.
+        public var idleTimeout: GuardrailDuration = Controller.defaultIdleTimeout
+        /// The most HTTP connections served at once; the controller lowers it to stay below its descriptor limit.
+        public var maxConnections: Int = Controller.defaultMaxConnections
+
+        public static let defaultHeaderReadTimeout = GuardrailDuration.seconds(10)
+        public static let defaultIdleTimeout = GuardrailDuration.seconds(60)
+        public static let defaultMaxConnections = 512
     }
 
     public var name: String
@@ -104,7 +114,7 @@ extension Environment {
             backups = Backups(directory: directory)
         }
         var controller: Controller?
-        if let c = spec.fields("controller", allowed: ["interval", "listen", "drift", "adminToken"]) {
+        if let c = spec.fields("controller", allowed: ["interval", "listen", "drift", "adminToken", "headerReadTimeout", "idleTimeout", "maxConnections"]) {
             var drift: [String: DriftMode] = [:]
             if let d = c.node("drift"), case .mapping(let m) = d {
                 for entry in m.entries {
@@ -126,6 +136,15 @@ extension Environment {
             }
             controller = Controller(interval: c.duration("interval") ?? .seconds(30), listen: c.string("listen") ?? "127.0.0.1:8080",
                                     drift: drift, adminToken: templated(c, "adminToken"))
+            for key in ["headerReadTimeout", "idleTimeout"] {
+                guard let d = c.duration(key) else { continue }
+                guard d >= .seconds(1) else {
+                    reader.error("controller.\(key) is too short", detail: "Give a client at least 1s; found \(d).", at: c.node(key)!.mark)
+                    continue
+                }
+                if key == "headerReadTimeout" { controller?.headerReadTimeout = d } else { controller?.idleTimeout = d }
+            }
+            if let n = c.int("maxConnections", range: 1...1_000_000) { controller?.maxConnections = n }
         }
         var rollouts = RolloutTiming()
         if let r = spec.fields("rollouts", allowed: ["maxBake", "maxInterval"]) {

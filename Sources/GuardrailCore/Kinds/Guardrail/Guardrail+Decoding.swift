@@ -105,6 +105,10 @@ extension Guardrail {
             reader.error("unknown placeholder {{\(problem.placeholder)}} in \(what)", detail: detail, at: mark)
             ok = false
         }
+        if ok, let problem = PromQLSyntax.check(PromQLSyntax.withSampleTemplates(query)) {
+            reader.error("\(what) is not valid PromQL", detail: "\(problem). Prometheus would refuse it, so the guardrail could never be evaluated.", at: mark)
+            ok = false
+        }
         return ok
     }
 }

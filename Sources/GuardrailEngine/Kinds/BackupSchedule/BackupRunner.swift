@@ -144,16 +144,61 @@ public struct BackupRunner: Sendable {
     /// cannot be made (the claimed run then reports why).
     private func startDump(named name: String, now: Date) -> StartedDump? {
         let folder = URL(fileURLWithPath: directory).appendingPathComponent(name, isDirectory: true)
-        guard (try? FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)) != nil else { return nil }
+        guard (try? Self.createPrivateDirectory(folder)) != nil else { return nil }
         let stamp = Self.fileStamp(now)
         let file = folder.appendingPathComponent(".\(name)-\(stamp)-\(Self.pendingMarker)\(UUID().uuidString.prefix(8).lowercased()).dump.partial")
         let running: ExternalCommand.Started
-        do { running = try pgDump(database: nil, to: file, schedule: name).start() } catch { return nil }
+        do {
+            try Self.createPrivateFile(file)
+            running = try pgDump(database: nil, to: file, schedule: name).start()
+        } catch {
+            try? FileManager.default.removeItem(at: file)
+            return nil
+        }
         return StartedDump(task: Task { await running.wait() }, file: file, stamp: stamp)
     }
 
     /// Names the dumps started before a claim; the reaper removes such files once they are old.
     static let pendingMarker = "pending"
+
+    /// An archive holds the whole database: only the owner may read it.
+    public static let archiveMode: mode_t = 0o600
+    /// Folders Guardrail creates for archives: only the owner may list or enter them.
+    public static let directoryMode: mode_t = 0o700
+
+    /// Creates `folder` and any missing parents 0700; folders that exist keep their mode.
+    static func createPrivateDirectory(_ folder: URL) throws {
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: Int(directoryMode)])
+    }
+
+    /// Creates the empty file pg_dump will write, 0600 before any byte is in it: pg_dump opens an
+    /// existing file without changing its mode, whatever the umask would give a new one.
+    static func createPrivateFile(_ file: URL) throws {
+        let fd = open(file.path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, archiveMode)
+        guard fd >= 0 else { throw Failure(description: "cannot create \(file.path): \(String(cString: strerror(errno)))") }
+        // The umask may have taken bits away; it can never have added any, but set the mode exactly.
+        _ = fchmod(fd, archiveMode)
+        close(fd)
+    }
+
+    /// Archives under the backup directory that the group or others can read, with their modes:
+    /// `backup list` warns about each (older Guardrail versions wrote them 0644).
+    public func exposedArchives() -> [(path: String, mode: mode_t)] {
+        let fm = FileManager.default
+        var found: [(String, mode_t)] = []
+        let schedules = (try? fm.contentsOfDirectory(atPath: directory)) ?? []
+        for schedule in schedules.sorted() where !schedule.hasPrefix(".") {
+            let folder = directory + "/" + schedule
+            for name in ((try? fm.contentsOfDirectory(atPath: folder)) ?? []).sorted() where name.hasSuffix(".dump") {
+                var st = stat()
+                let path = folder + "/" + name
+                guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG, st.st_mode & 0o077 != 0 else { continue }
+                found.append((path, st.st_mode & 0o7777))
+            }
+        }
+        return found
+    }
 
     private func pgDump(database name: String?, to file: URL, schedule: String) throws -> ExternalCommand {
         let env = database.url.libpqEnvironment(database: name, applicationName: "guardrail backup \(schedule)")
@@ -197,18 +242,24 @@ public struct BackupRunner: Sendable {
         }
         do {
             do {
-                try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                try Self.createPrivateDirectory(folder)
             } catch {
                 throw Failure(description: "cannot create the backup directory \(folder.path): \(Self.reason(error))")
             }
-            let dump = if let started {
-                await started.task.value
+            let dump: ExternalCommand.Result
+            if let started {
+                dump = await started.task.value
             } else {
-                try await pgDump(database: schedule.database, to: partial, schedule: schedule.name).run()
+                try Self.createPrivateFile(partial)
+                dump = try await pgDump(database: schedule.database, to: partial, schedule: schedule.name).run()
             }
             guard dump.status == 0 else { throw Failure(description: "pg_dump failed: " + Self.lastLines(dump.stderr)) }
             if writtenTo != partial, rename(writtenTo.path, partial.path) != 0 {
                 throw Failure(description: "cannot rename \(writtenTo.path): \(String(cString: strerror(errno)))")
+            }
+            // Whatever pg_dump did to the file, the archive is the owner's alone before it has its final name.
+            guard chmod(partial.path, Self.archiveMode) == 0 else {
+                throw Failure(description: "cannot make \(partial.path) private: \(String(cString: strerror(errno)))")
             }
             try await Self.verifyArchive(partial)
             let (size, digest) = try Self.checksum(partial)
@@ -495,9 +546,12 @@ public struct BackupRunner: Sendable {
     }
 
     static func rowCount(_ check: BackupSchedule.RowCountCheck, on c: PostgresConnection, logger: Logger) async throws -> DrillCheck {
-        let parts = check.table.split(separator: ".", maxSplits: 1).map(String.init)
-        let table = SQLIdentifier(parts[0]).qualifying(parts[1])
         do {
+            // Validated when the manifest was decoded; a hand-made check that is not a table name fails here.
+            guard case .success(let name) = QualifiedName.parse(check.table) else {
+                return DrillCheck(name: "rows in \(check.table)", passed: false, detail: "not a schema.table name")
+            }
+            let table = SQLIdentifier(name.schema).qualifying(name.name)
             let rows = try await c.query("SELECT count(*) FROM \(unescaped: table)", logger: logger)
             var count = 0
             for try await (n) in rows.decode(Int.self) { count = n }
