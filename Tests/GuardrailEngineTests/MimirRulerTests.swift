@@ -34,6 +34,10 @@ struct MimirRulerTests {
 
         """
 
+    /// Generous: the whole suite runs in parallel on two busy cores, and an answer from the in-process
+    /// ruler can wait behind other tests; a real failure still fails, only later.
+    static let timeout: TimeInterval = 60
+
     func plan(_ target: MimirRuler, _ configuration: Configuration, overrides: HazardOverrides = HazardOverrides()) async throws -> Plan {
         var live = LiveState(schemaVersion: nil)
         live.ruleGroups = try await target.observe()
@@ -53,7 +57,7 @@ struct MimirRulerTests {
         try await ruler.start()
         defer { ruler.stop() }
         try ruler.seed(tenant: Self.tenant, namespace: "other-team", groupYAML: "name: theirs\nrules:\n  - alert: X\n    expr: vector(1)\n")
-        let target = MimirRuler(baseURL: ruler.url, tenant: Self.tenant, namespacePrefix: "guardrail-")
+        let target = MimirRuler(baseURL: ruler.url, tenant: Self.tenant, namespacePrefix: "guardrail-", timeout: Self.timeout)
         let configuration = try Self.configuration(Self.rules)
 
         let first = try await plan(target, configuration)
@@ -85,7 +89,7 @@ struct MimirRulerTests {
         let ruler = FakeRuler()
         try await ruler.start()
         defer { ruler.stop() }
-        let target = MimirRuler(baseURL: ruler.url, tenant: Self.tenant)
+        let target = MimirRuler(baseURL: ruler.url, tenant: Self.tenant, timeout: Self.timeout)
         _ = try await apply(target, try await plan(target, try Self.configuration(Self.rules)))
         let changed = try Self.configuration(Self.rules.replacingOccurrences(of: "for: 5m", with: "for: 10m"))
         let plan = try await plan(target, changed)
@@ -105,7 +109,7 @@ struct MimirRulerTests {
         let ruler = FakeRuler()
         try await ruler.start()
         defer { ruler.stop() }
-        let target = MimirRuler(baseURL: ruler.url, tenant: Self.tenant, retries: 3, backoff: 0.01)
+        let target = MimirRuler(baseURL: ruler.url, tenant: Self.tenant, timeout: Self.timeout, retries: 3, backoff: 0.01)
         ruler.injectFailures("POST", [429, 409])
         _ = try await apply(target, try await plan(target, try Self.configuration(Self.rules)))
         #expect(ruler.groupNames(tenant: Self.tenant, namespace: "launch") == ["api errors + 5xx", "pipeline"])
@@ -116,7 +120,7 @@ struct MimirRulerTests {
         let ruler = FakeRuler()
         try await ruler.start()
         defer { ruler.stop() }
-        let target = MimirRuler(baseURL: ruler.url, tenant: Self.tenant, retries: 1, backoff: 0.01)
+        let target = MimirRuler(baseURL: ruler.url, tenant: Self.tenant, timeout: Self.timeout, retries: 1, backoff: 0.01)
         let plan = try await plan(target, try Self.configuration(Self.rules))
         // The first group's POST goes through; the second's is refused on its first try and its one retry.
         ruler.injectFailures("POST", [0, 429, 429])
@@ -136,9 +140,9 @@ struct MimirRulerTests {
         let ruler = FakeRuler()
         try await ruler.start()
         defer { ruler.stop() }
-        #expect(try await MimirRuler(baseURL: ruler.url, tenant: Self.tenant).observe().isEmpty)
+        #expect(try await MimirRuler(baseURL: ruler.url, tenant: Self.tenant, timeout: Self.timeout).observe().isEmpty)
         do {
-            _ = try await MimirRuler(baseURL: ruler.url, tenant: nil).observe()
+            _ = try await MimirRuler(baseURL: ruler.url, tenant: nil, timeout: Self.timeout).observe()
             Issue.record("observe without a tenant should fail")
         } catch {
             #expect("\(error)".contains("HTTP 401") && "\(error)".contains("no org id"), "\(error)")
