@@ -47,3 +47,62 @@ struct FlagArgument: ParsableArguments {
     /// The name without a `flag.` address prefix, so both `channel.email` and `flag.channel.email` work.
     var name: String { flag.hasPrefix("flag.") ? String(flag.dropFirst(5)) : flag }
 }
+
+/// Flags named as arguments and/or selected by their manifests' labels, for `flag kill|release`.
+struct FlagSelection: ParsableArguments {
+    @Argument(help: ArgumentHelp("Flag names, such as channel.email channel.sms.", valueName: "flag"))
+    var flags: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp("Select flags whose metadata.labels include key=value (repeatable, or comma-separated).",
+                                            valueName: "key=value"))
+    var selector: [String] = []
+
+    var names: [String] { flags.map { $0.hasPrefix("flag.") ? String($0.dropFirst(5)) : $0 } }
+
+    /// `group=channels,tier=1` and repeated options, as one map.
+    var labels: [String: String] {
+        var out: [String: String] = [:]
+        for part in selector.flatMap({ $0.split(separator: ",") }) {
+            let pair = part.split(separator: "=", maxSplits: 1)
+            if pair.count == 2 { out[String(pair[0])] = String(pair[1]) }
+        }
+        return out
+    }
+
+    func validate() throws {
+        guard !flags.isEmpty || !selector.isEmpty else {
+            throw ValidationError("name at least one flag, or select flags with --selector key=value")
+        }
+        for name in names {
+            if let problem = NameRules.dottedName(name) { throw ValidationError("\"\(name)\" is not a flag name: \(problem)") }
+        }
+        for part in selector.flatMap({ $0.split(separator: ",") }) where part.split(separator: "=", maxSplits: 1).count != 2 {
+            throw ValidationError("--selector takes key=value pairs, such as group=channels; got \"\(part)\"")
+        }
+    }
+
+    /// The named flags plus those the selector picks from the configuration; fails when the selector picks none.
+    func resolve(in configuration: Configuration) throws -> [String] {
+        var picked = names
+        if !selector.isEmpty {
+            let selected = configuration.flags(selectedBy: labels)
+            guard !selected.isEmpty else {
+                Console.error("error: no flag in the configuration has the labels \(labels.keys.sorted().map { "\($0)=\(labels[$0]!)" }.joined(separator: ","))\n"
+                              + "  Labels are the flags' metadata.labels in manifests/.")
+                throw ExitCode.failure
+            }
+            picked += selected
+        }
+        return Array(Set(picked)).sorted()
+    }
+}
+
+/// Runs one operator command on several flags in one transaction and prints what it did to each.
+func runFlagsCommand(_ global: GlobalOptions, _ environment: EnvironmentOptions, _ selection: FlagSelection, verb: String,
+                     _ event: (String) -> RolloutEvent) async throws {
+    let actor = Console.osUser
+    let results = try await withSession(global, environment, purpose: verb) { session, configuration, _ in
+        try await session.command(try selection.resolve(in: configuration), event(actor), actor: actor)
+    }
+    for (flag, decision) in results { Console.out("flag.\(flag): \(decision.message)\n") }
+}

@@ -95,6 +95,54 @@ struct FlagCommandTests {
         for word in ["pause", "resume", "promote", "kill", "release"] { #expect(history.stdout.contains("  \(word) "), "\(word) in \(history.stdout)") }
     }
 
+    @Test("flag kill takes several flags or a label selector, in one transaction: all of them, or none when one is unknown")
+    func multiFlagKill() async throws {
+        let db = try await TestPostgres.createDatabase()
+        defer { Task { await db.drop() } }
+        func channel(_ name: String, labels: String) -> String {
+            "apiVersion: guardrail/v1\nkind: FeatureFlag\nmetadata: {name: \(name), labels: {\(labels)}}\nspec: {enabled: true}\n---\n"
+        }
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3),
+            "manifests/flags.yaml": channel("channel.email", labels: "group: channels") + channel("channel.sms", labels: "group: channels")
+                + channel("channel.postal", labels: "group: channels") + channel("search.beta", labels: "group: search"),
+            "environments/local.yaml": Self.environment,
+        ])
+        let env = ["DATABASE_URL": db.urlString, "PROMETHEUS_URL": TestPrometheus.url ?? "http://127.0.0.1:1"]
+        func run(_ args: String...) throws -> CommandResult { try CommandRunner.run(args, in: dir, environment: env) }
+        func killed() async throws -> String? {
+            try await db.scalar("SELECT string_agg(name, ',' ORDER BY name) FROM guardrail.flags WHERE killed")
+        }
+        #expect(try run("apply", "--env", "local", "--auto-approve").status == 0)
+
+        // One unknown name: refused, and the two real flags are untouched.
+        let partial = try run("flag", "kill", "channel.email", "channel.sms", "channel.fax", "--env", "local")
+        #expect(partial.status == 1, "\(partial.output)")
+        #expect(partial.stderr.contains("there is no flag \"channel.fax\" in this environment; no flag was changed"), "\(partial.stderr)")
+        #expect(try await killed() == nil)
+
+        let named = try run("flag", "kill", "channel.email", "flag.channel.sms", "--env", "local")
+        #expect(named.status == 0, "\(named.output)")
+        #expect(try await killed() == "channel.email,channel.sms")
+
+        // The selector picks the group; the flag already killed is left as it is.
+        let group = try run("flag", "kill", "--selector", "group=channels", "--env", "local")
+        #expect(group.status == 0, "\(group.output)")
+        #expect(group.stdout.contains("flag.channel.email: already killed; left as it is"), "\(group.stdout)")
+        #expect(group.stdout.contains("flag.channel.postal: killed by"), "\(group.stdout)")
+        #expect(try await killed() == "channel.email,channel.postal,channel.sms")
+
+        let none = try run("flag", "kill", "--selector", "group=nothing", "--env", "local")
+        #expect(none.status == 1)
+        #expect(none.stderr.contains("no flag in the configuration has the labels group=nothing"), "\(none.stderr)")
+        #expect(try run("flag", "kill", "--env", "local").status == 1, "naming nothing is a usage error")
+
+        #expect(try run("flag", "release", "--selector", "group=channels", "--env", "local").status == 0)
+        #expect(try await killed() == nil)
+        // Labels are the configuration's own: they are not drift.
+        #expect(try run("plan", "--env", "local", "--detailed-exitcode").status == 0)
+    }
+
     @Test("rollout abort goes back to the pre-rollout cohort and stays down; rollout retry starts again at phase 1")
     func abortAndRetryFromTheCommandLine() async throws {
         let (db, dir, env) = try await workspace()

@@ -16,6 +16,9 @@ public struct Configuration: Sendable {
     public var locations: [Address: SourceLocation] = [:]
     /// The files that were read, relative to the configuration root.
     public var files: [String] = []
+    /// Each flag's `metadata.labels`, by flag name: what `flag kill --selector` picks flags by. Labels
+    /// are the configuration's own, not live state, so they are never diffed.
+    public var flagLabels: [String: [String: String]] = [:]
     /// SHA-256 of every file read, for saved plans; nil for configurations not loaded from files.
     public var digest: ConfigurationDigest?
     /// Where each guardrail's `query` and `minSamples.query` are written, by guardrail name: a query
@@ -166,7 +169,10 @@ public enum ConfigurationLoader {
                     if firstSeen[address] == nil { configuration.roleGrants.append(grants) }
                 case .flag(let flag):
                     address = flag.address
-                    if firstSeen[address] == nil { configuration.flags.append(flag) }
+                    if firstSeen[address] == nil {
+                        configuration.flags.append(flag)
+                        if !metadata.labels.isEmpty { configuration.flagLabels[flag.name] = metadata.labels }
+                    }
                 case .guardrail(let guardrail, let queries):
                     address = guardrail.address
                     if firstSeen[address] == nil {
@@ -330,5 +336,16 @@ public enum ConfigurationLoader {
         let metadata = ObjectMetadata(name: name, nameMark: nameNode.mark, labels: labels, annotations: annotations,
                                       location: reader.location(document.root.mark), nameLocation: reader.location(nameNode.mark))
         return (kind, metadata, spec)
+    }
+}
+
+extension Configuration {
+    /// The flags whose labels include every `key=value` of `selector`, sorted; an empty selector selects none.
+    public func flags(selectedBy selector: [String: String]) -> [String] {
+        guard !selector.isEmpty else { return [] }
+        return flags.map(\.name).filter { name in
+            let labels = flagLabels[name] ?? [:]
+            return selector.allSatisfy { labels[$0.key] == $0.value }
+        }.sorted()
     }
 }

@@ -2,15 +2,22 @@ import ArgumentParser
 import GuardrailCore
 import GuardrailEngine
 
-/// `guardrail flag release FLAG`: undoes a kill; the flag returns to its ledger and its rollout.
+/// `guardrail flag release FLAG...`: undo `flag kill`; rollouts continue where they were.
 struct FlagReleaseCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "release", abstract: "Undo a kill; the flag returns to its ledger and rollout.")
+    static let configuration = CommandConfiguration(
+        commandName: "release",
+        abstract: "Undo `flag kill`: the flags answer as their rollouts say again.",
+        discussion: """
+            Takes the same forms as `flag kill`: flag names, `--selector key=value`, or both, in one \
+            transaction, all or none. A flag that is not killed is left as it is.
+            """
+    )
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var environment: EnvironmentOptions
-    @OptionGroup var flag: FlagArgument
+    @OptionGroup var selection: FlagSelection
 
     func run() async throws {
-        try await runRolloutCommand(global, environment, flag: flag.name, verb: "flag release") { .release(by: $0) }
+        try await runFlagsCommand(global, environment, selection, verb: "flag release") { .release(by: $0) }
     }
 }

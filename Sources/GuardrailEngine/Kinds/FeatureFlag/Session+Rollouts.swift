@@ -149,45 +149,75 @@ extension Session {
     /// one transaction with the flag's row locked.
     @discardableResult
     public func command(_ flagName: String, _ event: RolloutEvent, actor: String, now: Date = Date()) async throws -> [RolloutDecision] {
+        try await command([flagName], event, actor: actor, now: now).map(\.decision)
+    }
+
+    /// The same command on several flags in one transaction, all or none: an unknown flag or a
+    /// refusal for any of them changes nothing. Killing a flag that is already killed (or releasing
+    /// one that is not) is not a refusal here; it is reported and skipped, so an emergency kill of a
+    /// group always leaves the whole group off.
+    @discardableResult
+    public func command(_ flagNames: [String], _ event: RolloutEvent, actor: String, now: Date = Date()) async throws -> [(flag: String, decision: RolloutDecision)] {
         let schema = self.schema, logger = self.logger
         guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger), version >= FlagStore.sinceSchemaVersion else {
             throw RolloutCommandError(description: "Guardrail's schema does not exist in this database yet; run `guardrail apply` first")
         }
         let fence = self.fence
-        return try await connection.transaction(logger: logger, context: "updating flag.\(flagName)") { c in
+        let names = Array(Set(flagNames)).sorted()
+        let several = names.count > 1
+        let context = several ? "updating \(names.count) flags" : "updating flag.\(names.first ?? "")"
+        return try await connection.transaction(logger: logger, context: context) { c in
             try await fence?.check(c, schema: schema, logger: logger)
-            let runtimes = try await RolloutStore.observe(c, schema: schema, logger: logger, only: [flagName], forUpdate: true)
-            guard let runtime = runtimes[flagName], let flag = try await FlagStore.observe(c, schema: schema, logger: logger).first(where: { $0.name == flagName }) else {
-                throw RolloutCommandError(description: "there is no flag \"\(flagName)\" in this environment")
+            // Rows locked in name order, so two multi-flag commands cannot deadlock.
+            let runtimes = try await RolloutStore.observe(c, schema: schema, logger: logger, only: names, forUpdate: true)
+            let flags = Dictionary(try await FlagStore.observe(c, schema: schema, logger: logger).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+            if let missing = names.first(where: { runtimes[$0] == nil || flags[$0] == nil }) {
+                let hint = Suggestion.closest(to: missing, among: Array(flags.keys)).map { " Did you mean \($0)?" } ?? ""
+                throw RolloutCommandError(description: "there is no flag \"\(missing)\" in this environment\(several ? "; no flag was changed" : "").\(hint)")
             }
             let tenants = try await TenantStore.observe(c, schema: schema, logger: logger)
             let guardrails = Dictionary(try await GuardrailStore.observe(c, schema: schema, logger: logger).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             var batch = RolloutBatch()
-            if let rollout = flag.rollout, var state = runtime.rollout {
-                state.killed = runtime.killed
-                let (next, actions) = RolloutStateMachine(rollout: rollout, guardrails: guardrails, timing: environment.rolloutTiming).handle(state, event, now: now)
-                batch.apply(flag: flag, state: next, actions: actions, tenants: tenants, actor: actor)
-            } else {
-                // No rollout running: only the kill switch applies.
-                switch event {
-                case .kill where runtime.killed, .release where !runtime.killed:
-                    batch.rejections.append(runtime.killed ? "the flag is already killed" : "the flag is not killed")
-                case .kill:
-                    batch.kills.append((flag.name, true, actor))
-                    batch.events.append((flag.name, RolloutDecision(kind: .kill, phase: 0, message: "killed by \(actor): off for every tenant until released", actor: actor)))
-                case .release:
-                    batch.kills.append((flag.name, false, actor))
-                    batch.events.append((flag.name, RolloutDecision(kind: .release, phase: 0, message: "released by \(actor)", actor: actor)))
-                default:
-                    let why = !flag.enabled ? "the flag is disabled (enabled: false)" : "the flag has no rollout; it is on for every eligible tenant"
-                    throw RolloutCommandError(description: "flag \"\(flagName)\" has no rollout running: \(why)")
+            var skipped: [(flag: String, decision: RolloutDecision)] = []
+            for flagName in names {
+                let runtime = runtimes[flagName]!, flag = flags[flagName]!
+                if several {
+                    switch event {
+                    case .kill where runtime.killed:
+                        skipped.append((flagName, RolloutDecision(kind: .hold, phase: runtime.rollout?.phase ?? 0, message: "already killed; left as it is", actor: actor)))
+                        continue
+                    case .release where !runtime.killed:
+                        skipped.append((flagName, RolloutDecision(kind: .hold, phase: runtime.rollout?.phase ?? 0, message: "not killed; left as it is", actor: actor)))
+                        continue
+                    default: break
+                    }
+                }
+                if let rollout = flag.rollout, var state = runtime.rollout {
+                    state.killed = runtime.killed
+                    let (next, actions) = RolloutStateMachine(rollout: rollout, guardrails: guardrails, timing: environment.rolloutTiming).handle(state, event, now: now)
+                    batch.apply(flag: flag, state: next, actions: actions, tenants: tenants, actor: actor)
+                } else {
+                    // No rollout running: only the kill switch applies.
+                    switch event {
+                    case .kill where runtime.killed, .release where !runtime.killed:
+                        batch.rejections.append(runtime.killed ? "the flag is already killed" : "the flag is not killed")
+                    case .kill:
+                        batch.kills.append((flag.name, true, actor))
+                        batch.events.append((flag.name, RolloutDecision(kind: .kill, phase: 0, message: "killed by \(actor): off for every tenant until released", actor: actor)))
+                    case .release:
+                        batch.kills.append((flag.name, false, actor))
+                        batch.events.append((flag.name, RolloutDecision(kind: .release, phase: 0, message: "released by \(actor)", actor: actor)))
+                    default:
+                        let why = !flag.enabled ? "the flag is disabled (enabled: false)" : "the flag has no rollout; it is on for every eligible tenant"
+                        throw RolloutCommandError(description: "flag \"\(flagName)\" has no rollout running: \(why)")
+                    }
+                }
+                if let rejection = batch.rejections.first {
+                    throw RolloutCommandError(description: "cannot do that to flag \"\(flagName)\": \(rejection)\(several ? "; no flag was changed" : "")")
                 }
             }
-            if let rejection = batch.rejections.first {
-                throw RolloutCommandError(description: "cannot do that to flag \"\(flagName)\": \(rejection)")
-            }
             try await batch.flush(on: c, schema: schema, logger: logger, now: now)
-            return batch.events.map(\.decision)
+            return (batch.events.map { (flag: $0.0, decision: $0.1) } + skipped).sorted { $0.flag < $1.flag }
         }
     }
 
