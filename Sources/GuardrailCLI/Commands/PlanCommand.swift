@@ -35,12 +35,16 @@ struct PlanCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try global.loadConfiguration()
         let resolved = try environment.resolve(in: configuration)
-        let plan = try await withDiagnostics {
+        let plan = try await withDiagnostics(during: "plan") {
             let session = try await Session.open(resolved, applicationName: "guardrail plan (\(Console.osUser)@\(Console.hostName))")
-            defer { Task { await session.close() } }
-            let plan = try await session.plan(configuration, targets: target, gitCommit: global.workspace.gitCommit())
-            await session.close()
-            return plan
+            do {
+                let plan = try await session.plan(configuration, targets: target, gitCommit: global.workspace.gitCommit())
+                await session.close()
+                return plan
+            } catch {
+                await session.close()
+                throw error
+            }
         }
         if let out {
             try withDiagnostics { try PlanFile.write(plan, to: out) }

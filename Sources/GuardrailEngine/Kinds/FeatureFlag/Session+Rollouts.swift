@@ -207,8 +207,7 @@ extension Session {
                 FROM \(unescaped: schema.qualifying("rollout_events")) WHERE flag = \(flagName) ORDER BY id DESC LIMIT 300
                 """, logger: logger)
             var events: [RolloutEventRecord] = []
-            for try await (at, phase, kind, actor, guardrail, query, value, threshold, samples, verdict, message)
-                in rows.decode((Date, Int, String, String?, String?, String?, Double?, String?, Double?, String?, String).self) {
+            for (at, phase, kind, actor, guardrail, query, value, threshold, samples, verdict, message) in try rows.decode((Date, Int, String, String?, String?, String?, Double?, String?, Double?, String?, String).self) {
                 var v: GuardrailVerdict?
                 if let guardrail, let verdict, let k = GuardrailVerdict.Kind(rawValue: verdict) {
                     v = GuardrailVerdict(guardrail: guardrail, kind: k, query: query ?? "", value: value, threshold: threshold ?? "", samples: samples, message: message)
@@ -236,8 +235,7 @@ extension Session {
             LEFT JOIN \(unescaped: schema.qualifying("rollouts")) r ON r.flag = f.name
             WHERE f.name = \(flagName)
             """, logger: logger)
-        for try await (name, id, status, enabled, killed, killedBy, reason, since, answer, off, on, rolloutStatus, phase, phaseName)
-            in rows.decode((String, String, String, Bool, Bool, String?, String?, Date?, Bool, Bool, Bool, String?, Int?, String?).self) {
+        for (name, id, status, enabled, killed, killedBy, reason, since, answer, off, on, rolloutStatus, phase, phaseName) in try rows.decode((String, String, String, Bool, Bool, String?, String?, Date?, Bool, Bool, Bool, String?, Int?, String?).self) {
             return FlagExplanation(flag: flagName, tenantName: name, tenantID: id, tenantStatus: status, answer: answer, enabled: enabled, killed: killed,
                                    killedBy: killedBy, ledgerReason: reason, since: since, overriddenOff: off, overriddenOn: on,
                                    rolloutStatus: rolloutStatus, phase: phase, phaseName: phaseName)
