@@ -89,6 +89,9 @@ let package = Package(
             "GuardrailController", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
         ]),
-        .testTarget(name: "GuardrailCLITests", dependencies: ["GuardrailCLI", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport"]),
+        .testTarget(name: "GuardrailCLITests", dependencies: [
+            "GuardrailCLI", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
     ]
 )

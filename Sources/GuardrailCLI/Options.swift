@@ -109,30 +109,46 @@ extension GuardrailDuration: ExpressibleByArgument {
     }
 }
 
-/// Prints diagnostics and Postgres errors readably, and turns them into exit code 1.
-func withDiagnostics<T>(_ body: () throws -> T) throws -> T {
+/// Prints diagnostics and Postgres errors readably, and turns them into exit code 1. `during` names
+/// the command ("plan", "apply") in the message a lost connection gets.
+func withDiagnostics<T>(during command: String? = nil, _ body: () throws -> T) throws -> T {
     do {
         return try body()
     } catch {
-        try report(error)
+        try report(error, during: command)
     }
 }
 
-func withDiagnostics<T>(_ body: () async throws -> T) async throws -> T {
+func withDiagnostics<T>(during command: String? = nil, _ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
     } catch {
-        try report(error)
+        try report(error, during: command)
     }
 }
 
-private func report(_ error: any Error) throws -> Never {
+private func report(_ error: any Error, during command: String?) throws -> Never {
     switch error {
     case let e as ExitCode: throw e
     case let e as DiagnosticError: Console.diagnostics(e.diagnostics)
     case let e as Diagnostic: Console.diagnostics([e])
     case let e as CleanExit: throw e
+    case let e as DatabaseError where e.isConnectionLoss:
+        Console.error(connectionLostMessage(e, during: command))
     default: Console.error("error: \(error)")
     }
     throw ExitCode.failure
+}
+
+/// "lost the connection to Postgres during plan; nothing was changed", and what happened, in one
+/// place. Says the outcome is unknown when the connection went during a COMMIT.
+func connectionLostMessage(_ error: DatabaseError, during command: String?) -> String {
+    guard case .connectionLost(let context, let reason, let outcomeUnknown) = error else { return "error: \(error)" }
+    let what = command.map { " during \($0)" } ?? ""
+    var text = "error: lost the connection to Postgres\(what); "
+    text += outcomeUnknown
+        ? "the COMMIT had been sent, so the changes may or may not have been applied. Run `guardrail plan` to see where the environment stands."
+        : "nothing was changed."
+    text += "\n  " + (context.map { "While \($0): " } ?? "") + reason
+    return text
 }

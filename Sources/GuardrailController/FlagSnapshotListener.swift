@@ -2,6 +2,7 @@ import Foundation
 import GuardrailCore
 import GuardrailEngine
 import Logging
+import NIOConcurrencyHelpers
 import PostgresNIO
 import ServiceLifecycle
 
@@ -10,6 +11,11 @@ import ServiceLifecycle
 /// (several in a burst become one reload). Every replica runs it, leader or not, so OFREP answers
 /// on standbys too. A lost connection is retried with backoff; until it is back the last snapshot
 /// keeps serving, and a reload every `refreshEvery` (at least a minute) bounds how stale it can get.
+///
+/// Nothing here can wait forever on a dead connection: every reload is a bounded query that fails
+/// at once when the connection is closed (see `DatabaseConnection`), a closed connection is noticed
+/// within a second, and each attempt's tasks are children of one task group, so a lost connection
+/// always ends the attempt and the next one reconnects.
 public struct FlagSnapshotListener: Service {
     public let database: Database
     public let state: ControllerState
@@ -25,74 +31,92 @@ public struct FlagSnapshotListener: Service {
         self.logger = logger
     }
 
+    /// Why one attempt ended; `loaded` when it had loaded a snapshot first (the backoff starts over).
+    struct Lost: Error {
+        var loaded: Bool
+        var underlying: any Error
+    }
+
     public func run() async throws {
         var backoff = Backoff(base: 0.5, cap: 30)
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             do {
-                let connected = try await cancelWhenGracefulShutdown { try await listen() }
-                if connected { backoff.succeeded() }
+                try await cancelWhenGracefulShutdown { try await listen() }
             } catch {
                 if Task.isShuttingDownGracefully || Task.isCancelled { break }
+                let lost = error as? Lost
+                if lost?.loaded == true { backoff.succeeded() }
                 await state.databaseReachable(false)
                 let delay = backoff.delay
-                logger.warning("flag snapshot connection lost; retrying", metadata: ["address": "flags", "error": "\(error)", "retry_in": "\(delay)s"])
+                logger.warning("flag snapshot connection lost; reconnecting", metadata: [
+                    "address": "flags", "error": "\(lost?.underlying ?? error)", "retry_in": "\(delay)s",
+                ])
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: UInt64(delay * 1e9)) }
                 backoff.failed()
             }
         }
     }
 
-    /// Returns when the stream ends; throws when the connection fails.
-    private func listen() async throws -> Bool {
+    /// One connection's life: returns only when cancelled; throws `Lost` when the connection fails.
+    private func listen() async throws {
         let connection = try await database.connect(applicationName: "guardrail controller flag snapshot")
-        defer { Task { try? await connection.close() } }
-        let schema = database.schema
-        // Listen first, then load: a change between the two is then never missed.
-        let notifications = try await connection.listen(FlagSnapshotStore.channel(schema))
-        try await reload(connection)
-        await state.databaseReachable(true)
-        let lastYield = Box(Date())
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            let (ticks, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
-            group.addTask {
-                for try await _ in notifications { continuation.yield() }
-                continuation.finish()
-                throw DatabaseError.other("the notification stream ended")
-            }
-            group.addTask {
-                while true {
-                    try await Task.sleep(nanoseconds: UInt64(min(refreshEvery.seconds, 1) * 1e9))
-                    if connection.isClosed { throw DatabaseError.other("the flag snapshot connection was closed") }
-                    if Date().timeIntervalSince(lastYield.value) >= refreshEvery.seconds {
-                        lastYield.value = Date()
-                        continuation.yield()
-                    }
-                }
-            }
-            group.addTask {
-                for await _ in ticks { try await reload(connection) }
-            }
-            try await group.next()
-            group.cancelAll()
+        let loaded = LoadedFlag()
+        do {
+            try await follow(connection, loaded: loaded)
+            await connection.close()
+        } catch {
+            await connection.close()
+            if error is CancellationError { throw error }
+            throw Lost(loaded: loaded.value, underlying: error)
         }
-        return true
     }
 
-    private func reload(_ connection: PostgresConnection) async throws {
-        // A query on a connection the server cut never answers: treat it as lost and reconnect.
-        guard !connection.isClosed else { throw DatabaseError.other("the flag snapshot connection was closed") }
+    private func follow(_ connection: DatabaseConnection, loaded: LoadedFlag) async throws {
+        let refreshEvery = Duration.milliseconds(self.refreshEvery.milliseconds)
+        // Listen first, then load: a change between the two is then never missed.
+        try await connection.listen(on: FlagSnapshotStore.channel(database.schema)) { notifications in
+            try await reload(connection)
+            loaded.set()
+            await state.databaseReachable(true)
+            let (ticks, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    // postgres-nio fails the listeners when the connection closes.
+                    for try await _ in notifications { continuation.yield() }
+                    throw DatabaseError.other("the notification stream ended")
+                }
+                group.addTask {
+                    var last = ContinuousClock.now
+                    while true {
+                        try await Task.sleep(for: .seconds(1))
+                        if connection.isClosed { throw DatabaseError.other("the flag snapshot connection was closed") }
+                        if ContinuousClock.now - last >= refreshEvery {
+                            last = ContinuousClock.now
+                            continuation.yield()
+                        }
+                    }
+                }
+                group.addTask {
+                    for await _ in ticks { try await reload(connection) }
+                }
+                // The first child to end (always with an error, or by cancellation) ends the attempt;
+                // the others are cancelled, and each of them returns promptly when cancelled.
+                defer { continuation.finish() }
+                try await group.next()
+                group.cancelAll()
+            }
+        }
+    }
+
+    private func reload(_ connection: DatabaseConnection) async throws {
         let snapshot = try await FlagSnapshotStore.load(connection, schema: database.schema, logger: database.logger)
         await state.setSnapshot(snapshot)
     }
 }
 
-/// A value shared by the listener's tasks.
-final class Box<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: T
-    init(_ value: T) { stored = value }
-    var value: T {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
-    }
+/// Set once the attempt loaded a snapshot; read after its tasks ended.
+private final class LoadedFlag: Sendable {
+    private let box = NIOLockedValueBox(false)
+    func set() { box.withLockedValue { $0 = true } }
+    var value: Bool { box.withLockedValue { $0 } }
 }

@@ -74,13 +74,40 @@ struct ReconcilerTests {
         await f.db.drop()
     }
 
+    @Test("two environment files pointing at one database and schema elect one leader between them; the standby names the environment that leads")
+    func environmentsSharingADatabaseShareLeadership() async throws {
+        let f = try await fixture()
+        try f.write("environments/staging.yaml", Self.environment(f.db, drift: "tenant: enforce")
+            .replacingOccurrences(of: "metadata: {name: local}", with: "metadata: {name: staging}"))
+        let lines = LogLines()
+        let local = f.reconciler("a")
+        let staging = Reconciler(workspace: Workspace(root: f.dir.path), environment: "staging", holder: "b",
+                                 logger: Logger(label: "test", factory: { _ in CapturingLog(lines: lines) }))
+        let first = await local.tick(), second = await staging.tick()
+        #expect(first.leader, "\(first.errors)")
+        #expect(!second.leader, "the other environment's controller must not lead the same database and schema: \(second.errors)")
+        #expect(lines.all.contains { $0.contains("standing by: environment \"local\" uses the same database and schema") }, "\(lines.all)")
+        await local.shutdown()
+        #expect(await staging.tick().leader, "and takes over once the first steps down")
+        // The first environment's old fence no longer writes: the other environment leads now.
+        let session = try await f.db.lockedSession()
+        session.fence = LeaderFence(environment: "local", epoch: first.epoch ?? 0)
+        var c = try Workspace(root: f.dir.path).load().0
+        c.tenants[0].displayName = "Written by a deposed leader of another environment"
+        let plan = try await session.plan(c)
+        await #expect(throws: LeaderFence.Lost.self) { _ = try await session.apply(plan, overrides: HazardOverrides(), osUser: "a") }
+        await session.close()
+        await staging.shutdown()
+        await f.db.drop()
+    }
+
     @Test("a leader whose lock connection died cannot write once a standby took over: its epoch is stale")
     func deposedLeaderIsFenced() async throws {
         let f = try await fixture()
         let a = f.reconciler("a")
         _ = await a.tick()
         // Cut a's lock connection, as a network partition would; b takes over.
-        try await f.db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE 'guardrail controller a leader lock'")
+        try await f.db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE '%guardrail controller a leader lock'")
         let b = f.reconciler("b")
         var took = false
         for _ in 0..<20 where !took {
@@ -237,7 +264,7 @@ struct ReconcilerTests {
         #expect(report.applied == ["tenant.brokerage-1"], "\(report.applied)")
         #expect(report.epoch == 2, "leadership was lost with the server's connections, so it was taken again")
         let name = try await admin.withConnection(applicationName: "test") { c -> String? in
-            for try await (n) in try await c.query("SELECT display_name FROM guardrail.tenants WHERE name = 'brokerage-1'", logger: Self.logger).decode(String.self) { return n }
+            for (n) in try await c.query("SELECT display_name FROM guardrail.tenants WHERE name = 'brokerage-1'", logger: Self.logger).decode(String.self) { return n }
             return nil
         }
         #expect(name != "Changed during the restart")
@@ -320,5 +347,27 @@ struct ReconcilerTests {
         #expect(phase == "2", "the rollout went on once Prometheus was back")
         await r.shutdown()
         await db.drop()
+    }
+}
+
+/// Log lines a test reads back.
+final class LogLines: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.withLock { lines.append(line) } }
+    var all: [String] { lock.withLock { lines } }
+}
+
+struct CapturingLog: LogHandler {
+    let lines: LogLines
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+    func log(event: LogEvent) {
+        lines.append("\(event.level) \(event.message) \(event.metadata ?? [:])")
     }
 }

@@ -85,6 +85,33 @@ struct ApplySafetyTests {
         try await other.acquireLock(timeout: .seconds(5), applicationName: "second apply")
     }
 
+    @Test("two environments on one database and schema share the apply lock: the second waits, is told once after a second who holds it, then fails naming the other environment")
+    func environmentsSharingADatabaseShareTheApplyLock() async throws {
+        let (db, holder, _) = try await seeded(1)
+        let staging = try await Session.open(db.environment(name: "staging"), applicationName: "staging")
+        let told = WaitNotices()
+        let started = ContinuousClock.now
+        let error = await #expect(throws: AdvisoryLock.Timeout.self) {
+            try await staging.acquireLock(timeout: .seconds(3), applicationName: "staging apply") { holder in told.add(holder) }
+        }
+        let waited = ContinuousClock.now - started
+        #expect(waited >= .milliseconds(2_900), "\(waited)")
+        let notices = told.all
+        #expect(notices.count == 1, "told once: \(notices)")
+        #expect(notices.first??.environment == "local" && notices.first??.applicationName == "test lock", "\(notices)")
+        #expect(notices.first??.since != nil)
+        let message = error.map { "\($0)" } ?? ""
+        #expect(message.contains("Environment \"local\" uses the same database and schema as \"staging\""), "\(message)")
+
+        // Another schema in the same database is another lock.
+        let elsewhere = try await Session.open(db.environment(name: "staging", schema: "guardrail_other"), applicationName: "other schema")
+        try await elsewhere.acquireLock(timeout: .seconds(1), applicationName: "other schema lock")
+        await elsewhere.close()
+        await staging.close()
+        await holder.close()
+        await db.drop()
+    }
+
     @Test("a failure on the last statement of an apply leaves tenants, schema and audit log exactly as they were")
     func failedApplyChangesNothing() async throws {
         let (db, session, configuration) = try await seeded(20)
@@ -261,9 +288,18 @@ struct ApplySafetyTests {
         let waited = Date().timeIntervalSince(started)
         #expect(waited < 10, "the apply gave up after lock_timeout, not after waiting for the blocker (\(waited)s)")
         try await blocker.query("ROLLBACK", logger: TestDatabase.logger)
-        try await blocker.close()
+        await blocker.close()
         await session.close()
         #expect(try await db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = 'brokerage-0'") == "Brokerage 0")
         await db.drop()
     }
+}
+
+/// The holders an `onWait` callback was given.
+final class WaitNotices: @unchecked Sendable {
+    // Guarded by `lock`.
+    private let lock = NSLock()
+    private var notices: [AdvisoryLock.Holder?] = []
+    func add(_ holder: AdvisoryLock.Holder?) { lock.withLock { notices.append(holder) } }
+    var all: [AdvisoryLock.Holder?] { lock.withLock { notices } }
 }

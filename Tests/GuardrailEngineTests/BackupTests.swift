@@ -385,7 +385,7 @@ struct BackupTests {
         #expect(try await f.db.scalar("SELECT status FROM guardrail.backup_runs WHERE id = 902") == "running")
         let left = try f.files()
         #expect(left.isEmpty, "the partial file of the dead run is gone: \(left)")
-        try await alive.close()
+        await alive.close()
         // Once its runner is gone, the other one goes too.
         try await Task.sleep(nanoseconds: 200_000_000)
         #expect(try await f.runner.reapAbandoned() == ["backup 902 of nightly"])

@@ -102,7 +102,7 @@ struct ObservationCacheTests {
 
         try await a.acquireLock(timeout: .seconds(1), applicationName: "a lock again")
         #expect(try await db.scalar(holder) == first, "the same backend holds it again: no new connection")
-        #expect(try await db.scalar("SELECT application_name FROM pg_stat_activity WHERE pid = \(first ?? "0")") == "a lock again")
+        #expect(try await db.scalar("SELECT application_name FROM pg_stat_activity WHERE pid = \(first ?? "0")") == "local: a lock again", "renamed for its new holder, environment first")
         await a.releaseLock()
     }
 }

@@ -26,10 +26,21 @@ public final class PrivatePostgres: @unchecked Sendable {
         return PrivatePostgres(adminURL: url, directory: dir)
     }
 
-    /// `pg_ctl restart -m fast`: every connection is cut; returns once the server accepts connections again.
-    public func restart() throws {
-        let (status, _, err) = try SystemCommand.run(directory.appendingPathComponent("restart").path, [])
-        guard status == 0 else { throw Failed(description: "restart failed (\(status)): \(err.suffix(2_000))") }
+    /// `pg_ctl restart -m fast` (or `-m immediate`): every connection is cut; returns once the server
+    /// accepts connections again.
+    public func restart(immediate: Bool = false) throws {
+        try script("restart", immediate ? ["immediate"] : [])
+    }
+
+    /// `pg_ctl stop -m immediate`: the backends die at once without telling their clients, as in a crash.
+    public func halt() throws { try script("halt") }
+
+    /// Starts the server again after `halt`, on the same port.
+    public func resume() throws { try script("resume") }
+
+    private func script(_ name: String, _ arguments: [String] = []) throws {
+        let (status, _, err) = try SystemCommand.run(directory.appendingPathComponent(name).path, arguments)
+        guard status == 0 else { throw Failed(description: "\(name) failed (\(status)): \(err.suffix(2_000))") }
     }
 
     public func stop() {

@@ -60,7 +60,9 @@ struct ApplyCommand: AsyncParsableCommand {
     private static func openLocked(_ resolved: ResolvedEnvironment, applicationName: String, timeout: GuardrailDuration) async throws -> Session {
         let session = try await Session.open(resolved, applicationName: applicationName)
         do {
-            try await session.acquireLock(timeout: timeout, applicationName: applicationName + " lock")
+            try await session.acquireLock(timeout: timeout, applicationName: applicationName + " lock") { holder in
+                Console.error("waiting for the apply lock held by \(holder.map { "\($0)" } ?? "another Guardrail process") ...")
+            }
         } catch {
             await session.close()
             throw error
@@ -96,10 +98,10 @@ struct ApplyCommand: AsyncParsableCommand {
 
         let session: Session
         if let early, early.url == resolved.database.url.description {
-            session = try await withDiagnostics { try await early.task.value }
+            session = try await withDiagnostics(during: "apply") { try await early.task.value }
         } else {
             await early?.discard()
-            session = try await withDiagnostics { try await Self.openLocked(resolved, applicationName: applicationName, timeout: lockTimeout) }
+            session = try await withDiagnostics(during: "apply") { try await Self.openLocked(resolved, applicationName: applicationName, timeout: lockTimeout) }
         }
         do {
             let plan: Plan
@@ -110,7 +112,7 @@ struct ApplyCommand: AsyncParsableCommand {
                     try await session.replan(saved: savedPlan, configuration: configuration, gitCommit: global.workspace.gitCommit())
                 }
             } else {
-                plan = try await withDiagnostics {
+                plan = try await withDiagnostics(during: "apply") {
                     try await session.plan(configuration, targets: target, gitCommit: global.workspace.gitCommit())
                 }
                 try checkTargets(target, configuration: configuration, plan: plan)
@@ -151,7 +153,7 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             // The plan text comes before the outcome, errors included.
             if let text { Console.out(await text.value) }
-            let report = try withDiagnostics { try outcome.get() }
+            let report = try withDiagnostics(during: "apply") { try outcome.get() }
             for step in report.alertSteps { Console.out("alerts: \(step)\n") }
             let s = report.summary
             Console.out("\nApply complete! Resources: \(s.add) added, \(s.change) changed, \(s.destroy) destroyed.\n")

@@ -36,7 +36,7 @@ struct PlanCommand: AsyncParsableCommand {
         let configuration = try global.loadConfiguration()
         let resolved = try environment.resolve(in: configuration)
         if out != nil, let problem = resolved.planSigningKeyProblem { try withDiagnostics { throw DiagnosticError(problem) } }
-        var plan = try await withDiagnostics {
+        var plan = try await withDiagnostics(during: "plan") {
             let session = try await Session.open(resolved, applicationName: "guardrail plan (\(Console.osUser)@\(Console.hostName))")
             do {
                 var plan = try await session.plan(configuration, targets: target, gitCommit: global.workspace.gitCommit())

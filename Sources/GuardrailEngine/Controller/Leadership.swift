@@ -25,13 +25,18 @@ public struct LeaderFence: Sendable, Equatable {
     }
 
     /// Locks the epoch row for share until the transaction ends (a takeover waits for it) and
-    /// throws `Lost` when it is not ours.
-    func check(_ c: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
-        let rows = try await c.query(
-            "SELECT epoch FROM \(unescaped: schema.qualifying("controller_leader")) WHERE environment = \(environment) FOR SHARE", logger: logger)
+    /// throws `Lost` when it is not ours, or when another environment's controller took over since
+    /// (environments that share a database and schema share leadership; its row is then the newest).
+    func check(_ c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
+        let table = schema.qualifying("controller_leader")
+        let rows = try await c.query("""
+            SELECT epoch, (SELECT environment FROM \(unescaped: table) ORDER BY acquired_at DESC LIMIT 1)
+            FROM \(unescaped: table) WHERE environment = \(environment) FOR SHARE
+            """, logger: logger)
         var current: Int64?
-        for try await (epoch) in rows.decode(Int64.self) { current = epoch }
-        guard current == epoch else { throw Lost(mine: epoch, current: current) }
+        var newest: String?
+        for (epoch, latest) in try rows.decode((Int64, String?).self) { (current, newest) = (epoch, latest) }
+        guard current == epoch, newest == environment else { throw Lost(mine: epoch, current: newest == environment ? current : nil) }
     }
 }
 
@@ -43,8 +48,11 @@ public final class Leadership: @unchecked Sendable {
     public let environment: String
     public let holder: String
     public let lockTimeout: GuardrailDuration
-    private var connection: PostgresConnection?
+    private var connection: DatabaseConnection?
     public private(set) var fence: LeaderFence?
+    /// Who led when this replica last failed to take the lock: another environment's controller
+    /// when two environment files point at one database and schema.
+    public private(set) var leaderElsewhere: AdvisoryLock.Holder?
 
     public init(database: Database, environment: String, holder: String, lockTimeout: GuardrailDuration) {
         self.database = database
@@ -56,46 +64,54 @@ public final class Leadership: @unchecked Sendable {
     var logger: Logger { database.logger }
     var schema: SQLIdentifier { database.schema }
     /// Apart from the apply lock: the leader takes that one only while it applies.
-    var key: Int64 { AdvisoryLock.key(schema: schema.name, environment: environment + "/controller-leader") }
+    /// Keyed by the schema alone, like the apply lock: two environments on one database and schema
+    /// elect one leader between them.
+    var key: Int64 { AdvisoryLock.key("\(schema.name)/controller-leader") }
 
     /// Tries once to lead. Returns the fence when this replica leads (already, or from now on).
     public func tryLead() async throws -> LeaderFence? {
         if let fence, await stillHolds() { return fence }
-        let connection = try await database.connect(applicationName: "guardrail controller \(holder) leader lock")
+        let name = AdvisoryLock.lockApplicationName("guardrail controller \(holder) leader lock", environment: environment)
+        let connection = try await database.connect(applicationName: name)
         do {
             var acquired = false
-            for try await (ok) in try await connection.query("SELECT pg_try_advisory_lock(\(key))", logger: logger).decode(Bool.self) { acquired = ok }
+            for (ok) in try await connection.query("SELECT pg_try_advisory_lock(\(key))", logger: logger).decode(Bool.self) { acquired = ok }
             guard acquired else {
-                try? await connection.close()
+                leaderElsewhere = try? await AdvisoryLock.holder(of: key, on: connection, logger: logger)
+                await connection.close()
                 return nil
             }
+            leaderElsewhere = nil
             let epoch = try await raiseEpoch(on: connection)
             self.connection = connection
             let fence = LeaderFence(environment: environment, epoch: epoch)
             self.fence = fence
             return fence
         } catch {
-            try? await connection.close()
+            await connection.close()
             throw DatabaseError.wrap(error, context: "taking controller leadership")
         }
     }
 
     /// Migrates the schema (under the apply lock, so a human apply cannot race it) and raises the epoch.
-    private func raiseEpoch(on connection: PostgresConnection) async throws -> Int64 {
+    private func raiseEpoch(on connection: DatabaseConnection) async throws -> Int64 {
         let schema = self.schema, logger = self.logger, environment = self.environment, holder = self.holder
-        let applyKey = AdvisoryLock.key(schema: schema.name, environment: environment)
+        let applyKey = AdvisoryLock.applyKey(schema: schema.name)
         let lockTimeout = self.lockTimeout
         return try await connection.transaction(logger: logger, context: "raising the leader epoch") { c in
             try await c.query("SELECT set_config('lock_timeout', \("\(lockTimeout.milliseconds)ms"), true)", logger: logger)
             try await c.query("SELECT pg_advisory_xact_lock(\(applyKey))", logger: logger)
             try await Migrations.migrate(c, schema: schema, logger: logger)
+            // Waits for every leader's fenced transaction in flight, whatever its environment
+            // (EXCLUSIVE conflicts with their FOR SHARE), and holds new ones until this takeover commits.
+            try await c.query("LOCK TABLE \(unescaped: schema.qualifying("controller_leader")) IN EXCLUSIVE MODE", logger: logger)
             let rows = try await c.query("""
                 INSERT INTO \(unescaped: schema.qualifying("controller_leader")) AS l (environment, epoch, holder)
                 VALUES (\(environment), 1, \(holder))
                 ON CONFLICT (environment) DO UPDATE SET epoch = l.epoch + 1, holder = excluded.holder, acquired_at = clock_timestamp()
                 RETURNING epoch
                 """, logger: logger)
-            for try await (epoch) in rows.decode(Int64.self) { return epoch }
+            for (epoch) in try rows.decode(Int64.self) { return epoch }
             throw DatabaseError.other("the leader epoch row was not written")
         }
     }
@@ -110,7 +126,7 @@ public final class Leadership: @unchecked Sendable {
         }
         let logger = self.logger
         let alive = await Self.within(seconds: 5) {
-            for try await _ in try await connection.query("SELECT 1", logger: logger).decode(Int.self) {}
+            _ = try await connection.query("SELECT 1", logger: logger, timeout: .seconds(5))
         }
         if !alive { await stepDown(connectionAlive: false) }
         return alive
@@ -125,8 +141,8 @@ public final class Leadership: @unchecked Sendable {
             if connectionAlive {
                 _ = await Self.within(seconds: 5) { _ = try await connection.query("SELECT pg_advisory_unlock(\(key))", logger: logger) }
             }
-            // Closing a connection the server already cut can hang; never wait on it.
-            Task { try? await connection.close() }
+            // Closing is local (it never waits for the server), so a cut connection cannot hold it.
+            await connection.close()
         }
         connection = nil
         fence = nil

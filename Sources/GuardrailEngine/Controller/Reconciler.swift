@@ -22,6 +22,8 @@ public final class Reconciler: @unchecked Sendable {
     private var session: Session?
     private var leadership: Leadership?
     private var settle = SettleTracker()
+    /// The other environment last logged as leading this database and schema.
+    private var reportedLeaderElsewhere: String?
     /// Canonical policy texts, reused across ticks until the manifests or the tables change.
     private let canonicalCache = PolicyCanonicalizer.Cache(maxAge: PolicyCanonicalizer.cacheMaxAge)
     /// The tenants as last read, reused while their rows are unchanged.
@@ -94,6 +96,13 @@ public final class Reconciler: @unchecked Sendable {
             report.epoch = fence?.epoch
             if let fence, !wasLeader { log(.notice, "leader", "took leadership", ["epoch": "\(fence.epoch)"]) }
             if fence == nil, wasLeader { log(.warning, "leader", "lost leadership") }
+            // Said once per leading environment, not every tick.
+            let elsewhere = fence == nil ? leadership.leaderElsewhere?.environment.flatMap { $0 == environment.name ? nil : $0 } : nil
+            if let other = elsewhere, other != reportedLeaderElsewhere {
+                log(.warning, "leader", "standing by: environment \"\(other)\" uses the same database and schema, and its controller leads",
+                    ["environment": other])
+            }
+            reportedLeaderElsewhere = elsewhere
             guard let fence else { return finish(report, started: started) }
 
             let session = try await openSession(environment, fence: fence)
@@ -176,7 +185,8 @@ public final class Reconciler: @unchecked Sendable {
             session.fence = fence
             return session
         }
-        if let stale = session { Task { await stale.close() } }
+        // Closing is local, so a connection the server cut is closed here without waiting on it.
+        if let stale = session { await stale.close() }
         let session = try await Session.open(environment, applicationName: "guardrail controller \(holder)")
         session.fence = fence
         session.canonicalCache = canonicalCache

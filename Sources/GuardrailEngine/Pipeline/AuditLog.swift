@@ -48,7 +48,7 @@ public enum AuditLog {
     }
 
     /// Records an apply; `changes` is `changesJSON(plan)`, which the caller may build ahead of time.
-    static func record(_ plan: Plan, changes: String, osUser: String, on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func record(_ plan: Plan, changes: String, osUser: String, on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         let s = plan.summary
         try await connection.query("""
             INSERT INTO \(unescaped: schema.qualifying("audit_log"))
@@ -58,13 +58,13 @@ public enum AuditLog {
             """, logger: logger)
     }
 
-    static func recent(limit: Int, on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Entry] {
+    static func recent(limit: Int, on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Entry] {
         let rows = try await connection.query("""
             SELECT plan_id, environment, git_commit, os_user, applied_at, added, changed, destroyed
             FROM \(unescaped: schema.qualifying("audit_log")) ORDER BY applied_at DESC LIMIT \(limit)
             """, logger: logger)
         var entries: [Entry] = []
-        for try await (id, env, commit, user, at, added, changed, destroyed) in rows.decode((UUID, String, String?, String, Date, Int, Int, Int).self) {
+        for (id, env, commit, user, at, added, changed, destroyed) in try rows.decode((UUID, String, String?, String, Date, Int, Int, Int).self) {
             entries.append(Entry(planID: id.uuidString.lowercased(), environment: env, gitCommit: commit, osUser: user, appliedAt: at,
                                  added: added, changed: changed, destroyed: destroyed))
         }

@@ -10,7 +10,7 @@ import PostgresNIO
 /// taken in one fixed order, and records which tables and roles Guardrail now manages.
 enum CatalogPipeline {
     /// Reads the catalog state for `scope`. Call inside the observing transaction.
-    static func observe(_ c: PostgresConnection, schema: SQLIdentifier, schemaVersion: Int?, scope: CatalogScope, logger: Logger) async throws -> CatalogState {
+    static func observe(_ c: DatabaseConnection, schema: SQLIdentifier, schemaVersion: Int?, scope: CatalogScope, logger: Logger) async throws -> CatalogState {
         var state = CatalogState()
         if let version = schemaVersion, version >= ManagedCatalogObjects.sinceSchemaVersion {
             let record = try await ManagedCatalogObjects.read(c, schema: schema, logger: logger)
@@ -36,7 +36,7 @@ enum CatalogPipeline {
     /// Every problem is reported at the manifest line that causes it, with Postgres's own message
     /// where Postgres found it; any error stops the plan.
     static func prepare(_ configuration: Configuration, live: CatalogState, ownSchema: String,
-                        on connection: PostgresConnection, logger: Logger, cache: PolicyCanonicalizer.Cache? = nil) async throws -> Configuration {
+                        on connection: DatabaseConnection, logger: Logger, cache: PolicyCanonicalizer.Cache? = nil) async throws -> Configuration {
         guard !configuration.rowLevelSecurity.isEmpty || !configuration.roleGrants.isEmpty else { return configuration }
         var diagnostics: [Diagnostic] = []
         let ownSchemaProblem = "Guardrail keeps its own state in schema \(IdentifierSyntax.display(ownSchema)) and manages its access itself."
@@ -96,7 +96,7 @@ enum CatalogPipeline {
     /// Locks the tables whose row-level security the plan changes, in name order, before live state
     /// is re-read. Policy DDL takes ACCESS EXCLUSIVE anyway; taking it up front, in one order, means
     /// two appliers never deadlock and nothing changes between the staleness check and the DDL.
-    static func lockTables(for plan: Plan, on c: PostgresConnection, logger: Logger) async throws {
+    static func lockTables(for plan: Plan, on c: DatabaseConnection, logger: Logger) async throws {
         var tables: Set<QualifiedName> = []
         for change in plan.changes where change.kind == RowLevelSecurity.kind || change.kind == RowLevelSecurity.policyKind {
             if let attributes = change.after ?? change.before, let table = try? QualifiedName(attributes: attributes, kind: change.kind) {
@@ -113,7 +113,7 @@ enum CatalogPipeline {
     }
 
     /// Runs the catalog changes in plan order and updates the record of managed tables and roles.
-    static func apply(_ changes: [Change], on c: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func apply(_ changes: [Change], on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         guard !changes.isEmpty else { return }
         // Policy expressions were checked for string boundaries under standard_conforming_strings = on.
         try await c.query("SELECT pg_catalog.set_config('standard_conforming_strings', 'on', true)", logger: logger)

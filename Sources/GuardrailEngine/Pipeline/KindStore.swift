@@ -14,8 +14,8 @@ protocol KindStore {
     static var sinceSchemaVersion: Int { get }
     /// The tables `apply` writes, locked in this order before the plan is checked.
     static var tables: [String] { get }
-    static func observe(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Object]
-    static func apply(_ changes: [Change], on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws
+    static func observe(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Object]
+    static func apply(_ changes: [Change], on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws
 }
 
 extension KindStore {
@@ -40,7 +40,7 @@ extension KindStore {
     }
 
     /// Deletes the named rows of `table` in one statement.
-    static func delete(_ names: [String], from table: String, on connection: PostgresConnection, logger: Logger) async throws {
+    static func delete(_ names: [String], from table: String, on connection: DatabaseConnection, logger: Logger) async throws {
         guard !names.isEmpty else { return }
         try await connection.query("DELETE FROM \(unescaped: table) WHERE name = ANY(\(names))", logger: logger)
     }

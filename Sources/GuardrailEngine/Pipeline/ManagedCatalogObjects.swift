@@ -18,11 +18,11 @@ enum ManagedCatalogObjects {
         var roles: Set<String> = []
     }
 
-    static func read(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> Record {
+    static func read(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> Record {
         let rows = try await connection.query(
             "SELECT kind, schema_name, name FROM \(unescaped: schema.qualifying(table))", logger: logger)
         var record = Record()
-        for try await (kind, schemaName, name) in rows.decode((String, String, String).self) {
+        for (kind, schemaName, name) in try rows.decode((String, String, String).self) {
             switch kind {
             case RowLevelSecurity.kind: record.tables.insert(QualifiedName(schema: schemaName, name: name))
             case RoleGrants.kind: record.roles.insert(name)
@@ -34,7 +34,7 @@ enum ManagedCatalogObjects {
 
     /// Records tables and roles as managed; `createdRoles` are marked as created by Guardrail.
     static func adopt(tables: [QualifiedName], roles: [String], createdRoles: Set<String> = [],
-                      on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+                      on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         guard !tables.isEmpty || !roles.isEmpty else { return }
         let kinds = tables.map { _ in RowLevelSecurity.kind } + roles.map { _ in RoleGrants.kind }
         let schemas = tables.map(\.schema) + roles.map { _ in "" }
@@ -49,7 +49,7 @@ enum ManagedCatalogObjects {
     }
 
     /// Forgets tables and roles whose manifests were deleted.
-    static func release(tables: [QualifiedName], roles: [String], on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func release(tables: [QualifiedName], roles: [String], on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         guard !tables.isEmpty || !roles.isEmpty else { return }
         let kinds = tables.map { _ in RowLevelSecurity.kind } + roles.map { _ in RoleGrants.kind }
         let schemas = tables.map(\.schema) + roles.map { _ in "" }

@@ -17,7 +17,7 @@ extension Session {
                   AND n.nspname NOT IN ('pg_catalog', 'information_schema', \(schema.name)) AND n.nspname NOT LIKE 'pg\\_%'
                 """, logger: logger)
             var tables: Set<QualifiedName> = []
-            for try await (s, t) in rows.decode((String, String).self) {
+            for (s, t) in try rows.decode((String, String).self) {
                 let table = QualifiedName(schema: s, name: t)
                 if !declared.contains(table) { tables.insert(table) }
             }
@@ -44,7 +44,7 @@ extension Session {
                   AND g.rolname NOT LIKE 'pg\\_%'
                 """, logger: logger)
             var roles: Set<String> = []
-            for try await (role) in rows.decode(String.self) where !declared.contains(role) { roles.insert(role) }
+            for (role) in try rows.decode(String.self) where !declared.contains(role) { roles.insert(role) }
             let observed = try await RoleGrantsStore.observe(c, grantRoles: roles, otherRoles: [], schemas: [], tables: [],
                                                              ownSchema: schema.name, logger: logger)
             return observed.grants.values.sorted { $0.role < $1.role }

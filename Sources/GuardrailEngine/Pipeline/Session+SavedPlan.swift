@@ -8,7 +8,7 @@ extension Session {
         do {
             let rows = try await connection.query(
                 "SELECT (SELECT system_identifier::text FROM pg_catalog.pg_control_system()), pg_catalog.current_database()::text", logger: logger)
-            for try await (identifier, name) in rows.decode((String, String).self) {
+            for (identifier, name) in try rows.decode((String, String).self) {
                 return DatabaseTarget(systemIdentifier: identifier, name: name, schema: schema.name)
             }
         } catch {
@@ -23,7 +23,7 @@ extension Session {
         do {
             let rows = try await connection.query(
                 "SELECT applied_at::text FROM \(unescaped: schema.qualifying("audit_log")) WHERE plan_id = \(id)", logger: logger)
-            for try await at in rows.decode(String.self) { return at }
+            for at in try rows.decode(String.self) { return at }
         } catch {
             throw DatabaseError.wrap(error, context: "reading the audit log")
         }

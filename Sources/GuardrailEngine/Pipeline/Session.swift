@@ -11,14 +11,14 @@ import PostgresNIO
 /// or not at all.
 public final class Session: @unchecked Sendable {
     public let environment: ResolvedEnvironment
-    public let connection: PostgresConnection
+    public let connection: DatabaseConnection
     private(set) var lock: AdvisoryLock?
     /// Set by a controller that leads: every write transaction checks it first.
     public var fence: LeaderFence?
     var logger: Logger { environment.database.logger }
     var schema: SQLIdentifier { environment.database.schema }
 
-    private init(environment: ResolvedEnvironment, connection: PostgresConnection) {
+    private init(environment: ResolvedEnvironment, connection: DatabaseConnection) {
         self.environment = environment
         self.connection = connection
     }
@@ -31,9 +31,9 @@ public final class Session: @unchecked Sendable {
     public func close() async {
         await lock?.release()
         lock = nil
-        if let spare = spareLockConnection { try? await spare.close() }
+        if let spare = spareLockConnection { await spare.close() }
         spareLockConnection = nil
-        try? await connection.close()
+        await connection.close()
     }
 
     /// Releases the apply lock but keeps the session open, as the controller does after each
@@ -44,15 +44,17 @@ public final class Session: @unchecked Sendable {
     }
 
     /// The connection of a released lock, reused by the next `acquireLock`.
-    private var spareLockConnection: PostgresConnection?
+    private var spareLockConnection: DatabaseConnection?
 
-    /// Takes the apply lock, waiting up to `timeout`. Released by `close()`.
-    public func acquireLock(timeout: GuardrailDuration, applicationName: String) async throws {
+    /// Takes the apply lock, waiting up to `timeout`. Released by `close()`. `onWait` is called once,
+    /// after a second of waiting, with the holder.
+    public func acquireLock(timeout: GuardrailDuration, applicationName: String,
+                            onWait: (@Sendable (AdvisoryLock.Holder?) -> Void)? = nil) async throws {
         guard lock == nil else { return }
         let spare = spareLockConnection
         spareLockConnection = nil
         lock = try await AdvisoryLock.acquire(database: environment.database, environment: environment.name,
-                                              applicationName: applicationName, timeout: timeout, reusing: spare)
+                                              applicationName: applicationName, timeout: timeout, reusing: spare, onWait: onWait)
     }
 
     /// Reads every kind in one consistent snapshot. Never writes, so it works with a read-only role
@@ -66,7 +68,7 @@ public final class Session: @unchecked Sendable {
     }
 
     /// `tenantCache` is for plans only: an apply re-reads everything under its lock.
-    static func observeAll(_ c: PostgresConnection, schema: SQLIdentifier, scope: CatalogScope, logger: Logger,
+    static func observeAll(_ c: DatabaseConnection, schema: SQLIdentifier, scope: CatalogScope, logger: Logger,
                            tenantCache: ObservationCache<[Tenant]>? = nil) async throws -> LiveState {
         // Every name Guardrail writes is schema-qualified; an empty search_path makes pg_get_expr
         // print policy expressions fully qualified, and nothing can be shadowed.
@@ -224,7 +226,7 @@ public final class Session: @unchecked Sendable {
                 let rows = try await c.query(
                     "SELECT applied_at::text FROM \(unescaped: schema.qualifying("audit_log")) WHERE plan_id = \(UUID(uuidString: plan.id) ?? UUID())",
                     logger: logger)
-                for try await (at) in rows.decode(String.self) { throw ApplyRefusal.alreadyApplied(planID: plan.id, at: at) }
+                for (at) in try rows.decode(String.self) { throw ApplyRefusal.alreadyApplied(planID: plan.id, at: at) }
             }
             // A fixed lock order, so two writers can never deadlock on these tables: one statement,
             // which takes its tables' locks in the order listed.

@@ -42,10 +42,10 @@ struct CopyText {
     ///
     /// postgres-nio quotes the table name as a single identifier, so the schema is found through a
     /// transaction-local search_path, set for this statement and put back after it.
-    func copy(into table: String, columns: [String], schema: SQLIdentifier, on connection: PostgresConnection, logger: Logger) async throws {
+    func copy(into table: String, columns: [String], schema: SQLIdentifier, on connection: DatabaseConnection, logger: Logger) async throws {
         let rows = try await connection.query("SELECT current_setting('search_path')", logger: logger)
         var previous = ""
-        for try await (path) in rows.decode(String.self) { previous = path }
+        for (path) in try rows.decode(String.self) { previous = path }
         try await connection.query("SELECT set_config('search_path', \(schema.quoted), true)", logger: logger)
         try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
             try await writer.write(buffer)

@@ -132,22 +132,22 @@ public enum Migrations {
     public static var latestVersion: Int { all.last!.version }
 
     /// The schema's version, or nil when Guardrail has never run against this database. Read-only.
-    public static func currentVersion(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> Int? {
+    public static func currentVersion(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> Int? {
         let rows = try await connection.query(
             "SELECT to_regclass(quote_ident(\(schema.name)) || '.schema_migrations') IS NOT NULL", logger: logger)
         var exists = false
-        for try await (flag) in rows.decode(Bool.self) { exists = flag }
+        for (flag) in try rows.decode(Bool.self) { exists = flag }
         guard exists else { return nil }
         let versions = try await connection.query(
             "SELECT coalesce(max(version), 0) FROM \(unescaped: schema.qualifying("schema_migrations"))", logger: logger)
-        for try await (version) in versions.decode(Int.self) { return version }
+        for (version) in try versions.decode(Int.self) { return version }
         return 0
     }
 
     /// Brings the schema to the latest version. Call inside the apply transaction, under the apply lock.
     @discardableResult
     /// `upTo` stops at that version: tests use it to build a database as an older Guardrail left it.
-    public static func migrate(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger, upTo: Int? = nil) async throws -> [Migration] {
+    public static func migrate(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger, upTo: Int? = nil) async throws -> [Migration] {
         let current = try await currentVersion(connection, schema: schema, logger: logger)
         if current == nil {
             try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema.quoted)", logger: logger)

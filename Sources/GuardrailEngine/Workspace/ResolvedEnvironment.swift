@@ -58,7 +58,8 @@ public struct ResolvedEnvironment: Sendable {
             case .failure(let diagnostic): backupProblem = diagnostic
             }
         }
-        var resolved = ResolvedEnvironment(name: environment.name, database: Database(url: url, schema: environment.postgres.schema),
+        let queryTimeout = Database.queryTimeout(lockTimeout: environment.postgres.lockTimeout, statementTimeout: environment.postgres.statementTimeout)
+        var resolved = ResolvedEnvironment(name: environment.name, database: Database(url: url, schema: environment.postgres.schema, queryTimeout: queryTimeout),
                                            lockTimeout: environment.postgres.lockTimeout, statementTimeout: environment.postgres.statementTimeout,
                                            backupDirectory: backupDirectory, backupDirectoryProblem: backupProblem)
         func expand(_ value: TemplatedString) throws -> String {

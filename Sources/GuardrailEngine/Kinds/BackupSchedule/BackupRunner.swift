@@ -69,7 +69,7 @@ public struct BackupRunner: Sendable {
     // MARK: - Schedules
 
     /// The schedules applied in the environment (live state, not the manifests).
-    public func schedules(on connection: PostgresConnection? = nil) async throws -> [BackupSchedule] {
+    public func schedules(on connection: DatabaseConnection? = nil) async throws -> [BackupSchedule] {
         try await using(connection) { c in
             guard let version = try await Migrations.currentVersion(c, schema: schema, logger: logger),
                   version >= BackupScheduleStore.sinceSchemaVersion else { return [] }
@@ -77,7 +77,7 @@ public struct BackupRunner: Sendable {
         }
     }
 
-    public func schedule(named name: String, on connection: PostgresConnection? = nil) async throws -> BackupSchedule {
+    public func schedule(named name: String, on connection: DatabaseConnection? = nil) async throws -> BackupSchedule {
         let all = try await schedules(on: connection)
         guard let schedule = all.first(where: { $0.name == name }) else {
             var hint = all.isEmpty ? "No backup schedules are applied yet; run `guardrail apply` first." : "Applied schedules: \(all.map(\.name).joined(separator: ", "))."
@@ -104,14 +104,14 @@ public struct BackupRunner: Sendable {
     /// failure before the claim, stops that dump and removes its file.
     public func backup(named name: String, now: @Sendable () -> Date = Date.init) async throws -> Run? {
         let started = startDump(named: name, now: now())
-        let connection: PostgresConnection
+        let connection: DatabaseConnection
         let schedule: BackupSchedule
         do {
             connection = try await database.connect(applicationName: "guardrail backup \(name)")
             do {
                 schedule = try await self.schedule(named: name, on: connection)
             } catch {
-                try? await connection.close()
+                await connection.close()
                 throw error
             }
         } catch {
@@ -209,7 +209,7 @@ public struct BackupRunner: Sendable {
     /// `leaseConnection`, when given, becomes the run's lease (and is closed with it). `started` is a
     /// dump of the right database already under way.
     private func backup(_ schedule: BackupSchedule, scheduledFor: Date?, now: @Sendable () -> Date,
-                        leaseConnection: PostgresConnection?, started: StartedDump? = nil) async throws -> Run? {
+                        leaseConnection: DatabaseConnection?, started: StartedDump? = nil) async throws -> Run? {
         let lease: Lease
         do {
             guard let claimed = try await claim("backup_runs", schedule: schedule.name, scheduledFor: scheduledFor, on: leaseConnection) else {
@@ -284,12 +284,12 @@ public struct BackupRunner: Sendable {
     }
 
     /// Deletes the files of backups that retention no longer keeps, newest good backup excepted.
-    public func prune(_ schedule: BackupSchedule, now: Date, on connection: PostgresConnection? = nil) async throws -> [Int] {
+    public func prune(_ schedule: BackupSchedule, now: Date, on connection: DatabaseConnection? = nil) async throws -> [Int] {
         try await prune(schedule, runs: try await runs(schedule: schedule.name, limit: 100_000, on: connection), now: now, on: connection)
     }
 
     /// `prune`, given the schedule's runs as just read.
-    private func prune(_ schedule: BackupSchedule, runs: [Run], now: Date, on connection: PostgresConnection?) async throws -> [Int] {
+    private func prune(_ schedule: BackupSchedule, runs: [Run], now: Date, on connection: DatabaseConnection?) async throws -> [Int] {
         let good = runs.filter { $0.status == .succeeded }
         let prunable = BackupRetention.prunable(good.compactMap { run in run.finishedAt.map { .init(id: run.id, finishedAt: $0) } },
                                                 retention: schedule.retention, now: now)
@@ -298,7 +298,7 @@ public struct BackupRunner: Sendable {
             if let file = run.file { try? FileManager.default.removeItem(atPath: file) }
         }
         try await using(connection) { c in
-            try await c.query("""
+            _ = try await c.query("""
                 UPDATE \(unescaped: schema.qualifying("backup_runs")) SET status = 'pruned', pruned_at = clock_timestamp()
                 WHERE id = ANY(\(prunable))
                 """, logger: logger)
@@ -310,20 +310,20 @@ public struct BackupRunner: Sendable {
     /// so a runner that dies mid-run is told apart from one still working (see `reapAbandoned`).
     struct Lease {
         var id: Int
-        var connection: PostgresConnection
-        func end() async { try? await connection.close() }
+        var connection: DatabaseConnection
+        func end() async { await connection.close() }
     }
 
     static func runKey(_ table: String, _ id: Int) -> Int64 {
-        AdvisoryLock.key(schema: table, environment: "run/\(id)")
+        AdvisoryLock.key("\(table)/run/\(id)")
     }
 
     /// Inserts a 'running' row into `table` for (schedule, scheduledFor) and takes the run's lock
     /// before the row commits; nil when that row already exists, that is when another runner claimed
     /// the same due time first.
-    private func claim(_ table: String, schedule: String, scheduledFor: Date?, on existing: PostgresConnection? = nil) async throws -> Lease? {
+    private func claim(_ table: String, schedule: String, scheduledFor: Date?, on existing: DatabaseConnection? = nil) async throws -> Lease? {
         let fence = self.fence, schema = self.schema, logger = self.logger
-        let connection: PostgresConnection
+        let connection: DatabaseConnection
         if let existing { connection = existing } else { connection = try await database.connect(applicationName: "guardrail backup \(schedule)") }
         do {
             let id: Int? = try await connection.transaction(logger: logger, context: "claiming a backup") { c in
@@ -335,17 +335,17 @@ public struct BackupRunner: Sendable {
                     RETURNING id
                     """, logger: logger)
                 var id: Int?
-                for try await (value) in rows.decode(Int.self) { id = value }
+                for (value) in try rows.decode(Int.self) { id = value }
                 if let id { try await c.query("SELECT pg_advisory_lock(\(Self.runKey(table, id)))", logger: logger) }
                 return id
             }
             guard let id else {
-                try? await connection.close()
+                await connection.close()
                 return nil
             }
             return Lease(id: id, connection: connection)
         } catch {
-            try? await connection.close()
+            await connection.close()
             throw error
         }
     }
@@ -361,11 +361,11 @@ public struct BackupRunner: Sendable {
             for table in ["backup_runs", "backup_drills"] {
                 let rows = try await c.query("SELECT id, schedule FROM \(unescaped: schema.qualifying(table)) WHERE status = 'running'", logger: logger)
                 var running: [(Int, String)] = []
-                for try await (id, schedule) in rows.decode((Int, String).self) { running.append((id, schedule)) }
+                for (id, schedule) in try rows.decode((Int, String).self) { running.append((id, schedule)) }
                 for (id, schedule) in running {
                     let abandoned: Bool = try await c.transaction(logger: logger, context: "checking run \(id)") { t in
                         var free = false
-                        for try await (ok) in try await t.query("SELECT pg_try_advisory_xact_lock(\(Self.runKey(table, id)))", logger: logger).decode(Bool.self) { free = ok }
+                        for (ok) in try await t.query("SELECT pg_try_advisory_xact_lock(\(Self.runKey(table, id)))", logger: logger).decode(Bool.self) { free = ok }
                         guard free else { return false }
                         try await t.query("""
                             UPDATE \(unescaped: schema.qualifying(table)) SET status = 'failed', finished_at = clock_timestamp(),
@@ -403,13 +403,13 @@ public struct BackupRunner: Sendable {
     }
 
     /// `body` on `connection`, or on a connection of its own when there is none.
-    private func using<T: Sendable>(_ connection: PostgresConnection?, _ body: (PostgresConnection) async throws -> T) async throws -> T {
+    private func using<T: Sendable>(_ connection: DatabaseConnection?, _ body: (DatabaseConnection) async throws -> T) async throws -> T {
         if let connection { return try await body(connection) }
         return try await database.withConnection(applicationName: "guardrail backup", body)
     }
 
     private func finishRun(id: Int, status: Run.Status, size: Int?, sha256: String?, file: String?, error: String?,
-                           on connection: PostgresConnection? = nil) async throws {
+                           on connection: DatabaseConnection? = nil) async throws {
         _ = try await using(connection) { c in
             try await c.query("""
                 UPDATE \(unescaped: schema.qualifying("backup_runs"))
@@ -421,7 +421,7 @@ public struct BackupRunner: Sendable {
     }
 
     /// Recorded runs, newest first.
-    public func runs(schedule: String? = nil, limit: Int = 50, on connection: PostgresConnection? = nil) async throws -> [Run] {
+    public func runs(schedule: String? = nil, limit: Int = 50, on connection: DatabaseConnection? = nil) async throws -> [Run] {
         try await using(connection) { c in
             let rows = try await c.query("""
                 SELECT id, schedule, scheduled_for, status, started_at, finished_at, size_bytes, sha256, file, error
@@ -430,8 +430,7 @@ public struct BackupRunner: Sendable {
                 ORDER BY started_at DESC, id DESC LIMIT \(limit)
                 """, logger: logger)
             var result: [Run] = []
-            for try await (id, name, due, status, started, finished, size, sha, file, error)
-                in rows.decode((Int, String, Date?, String, Date, Date?, Int?, String?, String?, String?).self) {
+            for (id, name, due, status, started, finished, size, sha, file, error) in try rows.decode((Int, String, Date?, String, Date, Date?, Int?, String?, String?, String?).self) {
                 result.append(Run(id: id, schedule: name, scheduledFor: due, status: Run.Status(rawValue: status) ?? .failed,
                                   startedAt: started, finishedAt: finished, sizeBytes: size, sha256: sha, file: file, error: error))
             }
@@ -468,8 +467,7 @@ public struct BackupRunner: Sendable {
             }
             results.append(DrillCheck(name: "checksum", passed: true, detail: "sha256 \(digest.prefix(12))… matches"))
 
-            try await database.withConnection(applicationName: "guardrail drill") { c in
-                try await c.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(SQLIdentifier(scratch).quoted)"), logger: logger)
+            try await database.withConnection(applicationName: "guardrail drill") { c in _ = try await c.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(SQLIdentifier(scratch).quoted)"), logger: logger)
             }
             created = true
             let env = database.url.libpqEnvironment(database: scratch, applicationName: "guardrail drill \(schedule.name)")
@@ -515,7 +513,7 @@ public struct BackupRunner: Sendable {
         }
         let checksJSON = String(decoding: try JSONEncoder().encode(results), as: UTF8.self)
         try await database.withConnection(applicationName: "guardrail drill") { c in
-            try await c.query("""
+            _ = try await c.query("""
                 UPDATE \(unescaped: schema.qualifying("backup_drills"))
                 SET status = \(failure == nil ? "succeeded" : "failed"), finished_at = clock_timestamp(),
                     backup_run_id = \(backupID), checks = \(checksJSON)::jsonb, error = \(failure)
@@ -535,8 +533,7 @@ public struct BackupRunner: Sendable {
                 ORDER BY started_at DESC, id DESC LIMIT \(limit)
                 """, logger: logger)
             var result: [Drill] = []
-            for try await (id, name, run, status, started, finished, checks, error)
-                in rows.decode((Int, String, Int?, String, Date, Date?, String, String?).self) {
+            for (id, name, run, status, started, finished, checks, error) in try rows.decode((Int, String, Int?, String, Date, Date?, String, String?).self) {
                 let parsed = (try? JSONDecoder().decode([DrillCheck].self, from: Data(checks.utf8))) ?? []
                 result.append(Drill(id: id, schedule: name, backupRunID: run, status: status, startedAt: started, finishedAt: finished,
                                     checks: parsed, error: error))
@@ -545,7 +542,7 @@ public struct BackupRunner: Sendable {
         }
     }
 
-    static func rowCount(_ check: BackupSchedule.RowCountCheck, on c: PostgresConnection, logger: Logger) async throws -> DrillCheck {
+    static func rowCount(_ check: BackupSchedule.RowCountCheck, on c: DatabaseConnection, logger: Logger) async throws -> DrillCheck {
         do {
             // Validated when the manifest was decoded; a hand-made check that is not a table name fails here.
             guard case .success(let name) = QualifiedName.parse(check.table) else {
@@ -554,7 +551,7 @@ public struct BackupRunner: Sendable {
             let table = SQLIdentifier(name.schema).qualifying(name.name)
             let rows = try await c.query("SELECT count(*) FROM \(unescaped: table)", logger: logger)
             var count = 0
-            for try await (n) in rows.decode(Int.self) { count = n }
+            for (n) in try rows.decode(Int.self) { count = n }
             return DrillCheck(name: "rows in \(check.table)", passed: count >= check.min, detail: "\(count) rows (at least \(check.min) expected)")
         } catch {
             return DrillCheck(name: "rows in \(check.table)", passed: false, detail: "\(DatabaseError.wrap(error, context: "counting rows"))")
@@ -562,7 +559,7 @@ public struct BackupRunner: Sendable {
     }
 
     /// `schema.table: policy` for every policy, plus `schema.table: RLS enabled/forced` flags.
-    static func policies(on c: PostgresConnection, logger: Logger) async throws -> Set<String> {
+    static func policies(on c: DatabaseConnection, logger: Logger) async throws -> Set<String> {
         let rows = try await c.query("""
             SELECT n.nspname || '.' || t.relname || ': policy ' || p.polname
             FROM pg_policy p JOIN pg_class t ON t.oid = p.polrelid JOIN pg_namespace n ON n.oid = t.relnamespace
@@ -573,16 +570,16 @@ public struct BackupRunner: Sendable {
             WHERE t.relrowsecurity AND n.nspname NOT IN ('pg_catalog', 'information_schema')
             """, logger: logger)
         var result: Set<String> = []
-        for try await (line) in rows.decode(String.self) { result.insert(line) }
+        for (line) in try rows.decode(String.self) { result.insert(line) }
         return result
     }
 
-    static func sqlCheck(_ check: BackupSchedule.SQLCheck, on c: PostgresConnection, logger: Logger) async throws -> DrillCheck {
+    static func sqlCheck(_ check: BackupSchedule.SQLCheck, on c: DatabaseConnection, logger: Logger) async throws -> DrillCheck {
         do {
             return try await c.transaction("BEGIN READ ONLY", logger: logger, context: "running check \(check.name)") { t in
                 let rows = try await t.query(PostgresQuery(unsafeSQL: check.query), logger: logger)
                 var values: [Bool] = []
-                for try await (value) in rows.decode(Bool.self) { values.append(value) }
+                for (value) in try rows.decode(Bool.self) { values.append(value) }
                 guard values.count == 1 else {
                     return DrillCheck(name: check.name, passed: false, detail: "the query returned \(values.count) rows; it must return one boolean")
                 }

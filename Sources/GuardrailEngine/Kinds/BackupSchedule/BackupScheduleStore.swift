@@ -10,12 +10,12 @@ enum BackupScheduleStore: KindStore {
     static let sinceSchemaVersion = 2
     static let tables = ["backup_schedules"]
 
-    static func observe(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> [BackupSchedule] {
+    static func observe(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [BackupSchedule] {
         let rows = try await connection.query(
             "SELECT name, spec::text FROM \(unescaped: schema.qualifying("backup_schedules")) ORDER BY name", logger: logger)
         var schedules: [BackupSchedule] = []
         let decoder = JSONDecoder()
-        for try await (name, spec) in rows.decode((String, String).self) {
+        for (name, spec) in try rows.decode((String, String).self) {
             do {
                 let attributes = try decoder.decode(Attributes.self, from: Data(spec.utf8))
                 schedules.append(try BackupSchedule(name: name, attributes: attributes))
@@ -26,7 +26,7 @@ enum BackupScheduleStore: KindStore {
         return schedules
     }
 
-    static func apply(_ changes: [Change], on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func apply(_ changes: [Change], on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         let table = schema.qualifying("backup_schedules")
         let removed = changes.filter { $0.action == .delete }.map(\.address.name)
         let upserts = try objects(changes.filter { $0.action != .delete })

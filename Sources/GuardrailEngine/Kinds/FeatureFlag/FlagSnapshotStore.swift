@@ -8,7 +8,7 @@ import PostgresNIO
 public enum FlagSnapshotStore {
     public static func channel(_ schema: SQLIdentifier) -> String { "\(schema.name)_flags_changed" }
 
-    public static func load(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger, now: Date = Date()) async throws -> FlagSnapshot {
+    public static func load(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger, now: Date = Date()) async throws -> FlagSnapshot {
         try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading the flag snapshot") { c in
             guard let version = try await Migrations.currentVersion(c, schema: schema, logger: logger), version >= FlagStore.sinceSchemaVersion else {
                 return FlagSnapshot(loadedAt: now)
@@ -18,16 +18,16 @@ public enum FlagSnapshotStore {
                 SELECT f.name, f.killed, f.enabled, r.status || ' at phase ' || (r.phase + 1)
                 FROM \(unescaped: schema.qualifying("flags")) f LEFT JOIN \(unescaped: schema.qualifying("rollouts")) r ON r.flag = f.name
                 """, logger: logger)
-            for try await (name, killed, enabled, rollout) in flagRows.decode((String, Bool, Bool, String?).self) {
+            for (name, killed, enabled, rollout) in try flagRows.decode((String, Bool, Bool, String?).self) {
                 flags[name] = FlagSnapshot.Flag(killed: killed, enabled: enabled, rollout: rollout, cohort: [])
             }
             var cohorts: [String: [UUID]] = [:]
             let cohortRows = try await c.query("SELECT flag, tenant_id FROM \(unescaped: schema.qualifying("flag_cohorts"))", logger: logger)
-            for try await (flag, tenant) in cohortRows.decode((String, UUID).self) { cohorts[flag, default: []].append(tenant) }
+            for (flag, tenant) in try cohortRows.decode((String, UUID).self) { cohorts[flag, default: []].append(tenant) }
             for (flag, ids) in cohorts { flags[flag]?.cohort = TenantIDSet(ids) }
             var tenants: [String: UUID] = [:]
             let tenantRows = try await c.query("SELECT name, id FROM \(unescaped: schema.qualifying("tenants"))", logger: logger)
-            for try await (name, id) in tenantRows.decode((String, UUID).self) { tenants[name] = id }
+            for (name, id) in try tenantRows.decode((String, UUID).self) { tenants[name] = id }
             return FlagSnapshot(flags: flags, tenantIDs: tenants, loadedAt: now)
         }
     }

@@ -11,13 +11,13 @@ enum FlagStore: KindStore {
     /// In lock order; the ledger and rollouts change with their flag.
     static let tables = ["flags", "flag_cohorts", "rollouts"]
 
-    static func observe(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> [FeatureFlag] {
+    static func observe(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [FeatureFlag] {
         let rows = try await connection.query("""
             SELECT name, description, enabled, salt, overrides_enable, overrides_disable, coalesce(rollout::text, 'null')
             FROM \(unescaped: schema.qualifying("flags"))
             """, logger: logger)
         var out: [FeatureFlag] = []
-        for try await (name, description, enabled, salt, enable, disable, rollout) in rows.decode((String, String, Bool, String, [String], [String], String).self) {
+        for (name, description, enabled, salt, enable, disable, rollout) in try rows.decode((String, String, Bool, String, [String], [String], String).self) {
             let attributes: Attributes = [
                 "description": .string(description), "enabled": .bool(enabled), "salt": .string(salt),
                 "overrides": .map(["enable": .list(enable.map { .string($0) }), "disable": .list(disable.map { .string($0) })]),
@@ -28,7 +28,7 @@ enum FlagStore: KindStore {
         return out
     }
 
-    static func apply(_ changes: [Change], on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func apply(_ changes: [Change], on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         let table = schema.qualifying("flags")
         let (removed, updated, created) = try split(changes)
         try await delete(removed, from: table, on: connection, logger: logger)

@@ -30,7 +30,7 @@ struct RolloutBatch {
         ledgers[flag.name] = CohortPlan.ledger(flag: flag, exposure: exposure, tenants: tenants)
     }
 
-    func flush(on c: PostgresConnection, schema: SQLIdentifier, logger: Logger, now: Date) async throws {
+    func flush(on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger, now: Date) async throws {
         for kill in kills {
             try await RolloutStore.setKilled(kill.flag, killed: kill.killed, by: kill.actor, on: c, schema: schema, logger: logger)
         }
@@ -45,7 +45,7 @@ struct RolloutBatch {
 /// After an apply's writes, brings every touched flag's rollout and ledger in line with what is
 /// now declared: starts rollouts, follows spec changes, and lowers exposure at once.
 enum RolloutReconciler {
-    static func afterApply(_ c: PostgresConnection, schema: SQLIdentifier, logger: Logger, before: LiveState, changes: [Change],
+    static func afterApply(_ c: DatabaseConnection, schema: SQLIdentifier, logger: Logger, before: LiveState, changes: [Change],
                            now: Date, actor: String) async throws {
         let flagChanges = Set(changes.filter { $0.kind == FeatureFlag.kind }.map(\.address.name))
         let tenantsChanged = changes.contains { $0.kind == Tenant.kind }

@@ -22,7 +22,7 @@ public struct FlagRuntime: Sendable, Equatable {
 /// Reads and writes rollout state, the cohort ledger and the event log, each with one set-based
 /// statement however many flags are involved.
 enum RolloutStore {
-    static func observe(_ c: PostgresConnection, schema: SQLIdentifier, logger: Logger, only flags: [String]? = nil,
+    static func observe(_ c: DatabaseConnection, schema: SQLIdentifier, logger: Logger, only flags: [String]? = nil,
                         forUpdate: Bool = false) async throws -> [String: FlagRuntime] {
         let lock = forUpdate ? "FOR UPDATE OF f" : ""
         let rows = try await c.query("""
@@ -36,8 +36,7 @@ enum RolloutStore {
         var out: [String: FlagRuntime] = [:]
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .millisecondsSince1970
-        for try await (name, killed, killedAt, killedBy, status, phase, started, reason, fingerprint, baseline, tracks)
-            in rows.decode((String, Bool, Date?, String?, String?, Int?, Date?, String?, String?, [String], String).self) {
+        for (name, killed, killedAt, killedBy, status, phase, started, reason, fingerprint, baseline, tracks) in try rows.decode((String, Bool, Date?, String?, String?, Int?, Date?, String?, String?, [String], String).self) {
             var runtime = FlagRuntime(killed: killed, killedAt: killedAt, killedBy: killedBy)
             if let status = status.flatMap(RolloutStatus.init(rawValue:)), let phase, let started {
                 let decodedTracks = (try? decoder.decode([String: GuardrailTrack].self, from: Data(tracks.utf8))) ?? [:]
@@ -50,7 +49,7 @@ enum RolloutStore {
     }
 
     /// Writes rollout rows (upsert) and removes the rows of flags that no longer have a rollout.
-    static func save(_ states: [String: RolloutState], removing: [String], on c: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func save(_ states: [String: RolloutState], removing: [String], on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         if !removing.isEmpty {
             try await c.query("DELETE FROM \(unescaped: schema.qualifying("rollouts")) WHERE flag = ANY(\(removing))", logger: logger)
         }
@@ -89,7 +88,7 @@ enum RolloutStore {
     /// Makes the ledger of each flag in `flags` exactly `entries`: rows that stay keep their `since`,
     /// a changed reason is updated, new rows start at `now`.
     static func syncLedger(flags: [String], entries: [(flag: String, entry: LedgerEntry)], now: Date,
-                           on c: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+                           on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         guard !flags.isEmpty else { return }
         let table = schema.qualifying("flag_cohorts")
         var names: [String] = [], ids: [UUID] = [], reasons: [String] = []
@@ -118,7 +117,7 @@ enum RolloutStore {
     }
 
     /// The tenant ids each flag's ledger holds now, optionally leaving out one reason (`override`).
-    static func ledgerIDs(flags: [String], excludingReason: String? = nil, on c: PostgresConnection, schema: SQLIdentifier,
+    static func ledgerIDs(flags: [String], excludingReason: String? = nil, on c: DatabaseConnection, schema: SQLIdentifier,
                           logger: Logger) async throws -> [String: [String]] {
         guard !flags.isEmpty else { return [:] }
         let rows = try await c.query("""
@@ -128,11 +127,11 @@ enum RolloutStore {
             GROUP BY flag
             """, logger: logger)
         var out: [String: [String]] = [:]
-        for try await (flag, ids) in rows.decode((String, [String]).self) { out[flag] = ids }
+        for (flag, ids) in try rows.decode((String, [String]).self) { out[flag] = ids }
         return out
     }
 
-    static func setKilled(_ flag: String, killed: Bool, by actor: String, on c: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func setKilled(_ flag: String, killed: Bool, by actor: String, on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         try await c.query("""
             UPDATE \(unescaped: schema.qualifying("flags"))
             SET killed = \(killed), killed_at = CASE WHEN \(killed) THEN now() END, killed_by = CASE WHEN \(killed) THEN \(actor) END
@@ -141,7 +140,7 @@ enum RolloutStore {
     }
 
     /// Appends decisions to the event log in one statement.
-    static func record(_ events: [(flag: String, decision: RolloutDecision)], on c: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func record(_ events: [(flag: String, decision: RolloutDecision)], on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         guard !events.isEmpty else { return }
         var flags: [String] = [], phases: [Int] = [], kinds: [String] = [], actors: [String] = [], guardrails: [String] = []
         var queries: [String] = [], values: [String] = [], thresholds: [String] = [], samples: [String] = [], verdicts: [String] = []

@@ -237,8 +237,7 @@ extension Session {
                 FROM \(unescaped: schema.qualifying("rollout_events")) WHERE flag = \(flagName) ORDER BY id DESC LIMIT 300
                 """, logger: logger)
             var events: [RolloutEventRecord] = []
-            for try await (at, phase, kind, actor, guardrail, query, value, threshold, samples, verdict, message)
-                in rows.decode((Date, Int, String, String?, String?, String?, Double?, String?, Double?, String?, String).self) {
+            for (at, phase, kind, actor, guardrail, query, value, threshold, samples, verdict, message) in try rows.decode((Date, Int, String, String?, String?, String?, Double?, String?, Double?, String?, String).self) {
                 var v: GuardrailVerdict?
                 if let guardrail, let verdict, let k = GuardrailVerdict.Kind(rawValue: verdict) {
                     v = GuardrailVerdict(guardrail: guardrail, kind: k, query: query ?? "", value: value, threshold: threshold ?? "", samples: samples, message: message)
@@ -268,8 +267,7 @@ extension Session {
             LEFT JOIN \(unescaped: schema.qualifying("rollouts")) r ON r.flag = f.name
             WHERE f.name = \(flagName)
             """, logger: logger)
-        for try await (name, id, status, enabled, killed, killedBy, reason, since, answer, off, on, rolloutStatus, phase, phaseName)
-            in rows.decode((String, String, String, Bool, Bool, String?, String?, Date?, Bool, Bool, Bool, String?, Int?, String?).self) {
+        for (name, id, status, enabled, killed, killedBy, reason, since, answer, off, on, rolloutStatus, phase, phaseName) in try rows.decode((String, String, String, Bool, Bool, String?, String?, Date?, Bool, Bool, Bool, String?, Int?, String?).self) {
             return FlagExplanation(flag: flagName, tenantName: name, tenantID: id, tenantStatus: status, answer: answer, enabled: enabled, killed: killed,
                                    killedBy: killedBy, ledgerReason: reason, since: since, overriddenOff: off, overriddenOn: on,
                                    rolloutStatus: rolloutStatus, phase: phase, phaseName: phaseName)
@@ -285,7 +283,7 @@ extension Session {
                    (SELECT coalesce(array_agg(name), '{}') FROM \(unescaped: schema.qualifying("flags"))),
                    (SELECT coalesce(array_agg(name), '{}') FROM \(unescaped: schema.qualifying("tenants")))
             """, logger: logger)
-        for try await (flagExists, tenantExists, flags, tenants) in rows.decode((Bool, Bool, [String], [String]).self) {
+        for (flagExists, tenantExists, flags, tenants) in try rows.decode((Bool, Bool, [String], [String]).self) {
             if !flagExists {
                 let hint = Suggestion.closest(to: flagName, among: flags).map { " Did you mean \($0)?" } ?? ""
                 return RolloutCommandError(description: "no flag \"\(flagName)\" in this environment.\(hint)")

@@ -10,16 +10,16 @@ enum GuardrailStore: KindStore {
     static let sinceSchemaVersion = 5
     static let tables = ["guardrails"]
 
-    static func observe(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Guardrail] {
+    static func observe(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Guardrail] {
         let rows = try await connection.query("SELECT name, spec::text FROM \(unescaped: schema.qualifying("guardrails"))", logger: logger)
         var out: [Guardrail] = []
-        for try await (name, spec) in rows.decode((String, String).self) {
+        for (name, spec) in try rows.decode((String, String).self) {
             out.append(try Guardrail(name: name, attributes: try StoredJSON.attributes(spec, of: "guardrail.\(name)")))
         }
         return out
     }
 
-    static func apply(_ changes: [Change], on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func apply(_ changes: [Change], on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         let table = schema.qualifying("guardrails")
         let (removed, updated, created) = try split(changes)
         try await delete(removed, from: table, on: connection, logger: logger)

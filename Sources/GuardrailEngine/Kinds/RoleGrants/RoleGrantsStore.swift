@@ -22,7 +22,7 @@ enum RoleGrantsStore {
 
     static let relationKinds = "('r', 'p', 'v', 'm', 'f')"
 
-    static func observe(_ connection: PostgresConnection, grantRoles: Set<String>, otherRoles: Set<String>,
+    static func observe(_ connection: DatabaseConnection, grantRoles: Set<String>, otherRoles: Set<String>,
                         schemas: Set<String>, tables: Set<QualifiedName>, ownSchema: String, logger: Logger) async throws -> Observation {
         var observation = Observation()
         let askedRoles = grantRoles.union(otherRoles).sorted()
@@ -55,7 +55,7 @@ enum RoleGrantsStore {
             """, logger: logger)
         var privileges: [String: [QualifiedName: Set<RoleGrants.Privilege>]] = [:]
         var owners: [QualifiedName: String] = [:]
-        for try await row in rows.decode((String, String?, String?, String?, String?, Bool?, Bool?, Bool?).self) {
+        for row in try rows.decode((String, String?, String?, String?, String?, Bool?, Bool?, Bool?).self) {
             switch row.0 {
             case "role":
                 guard let name = row.1 else { continue }

@@ -66,7 +66,7 @@ public enum IsolationVerifier {
         var firstEnumLabel: String?
     }
 
-    static func verify(_ options: Options, on c: PostgresConnection, logger: Logger) async throws -> Report {
+    static func verify(_ options: Options, on c: DatabaseConnection, logger: Logger) async throws -> Report {
         try await c.query("BEGIN", logger: logger)
         do {
             let report = try await run(options, on: c, logger: logger)
@@ -78,7 +78,7 @@ public enum IsolationVerifier {
         }
     }
 
-    private static func run(_ options: Options, on c: PostgresConnection, logger: Logger) async throws -> Report {
+    private static func run(_ options: Options, on c: DatabaseConnection, logger: Logger) async throws -> Report {
         try await c.query("SELECT pg_catalog.set_config('search_path', '', true)", logger: logger)
         let columns = try await observeColumns(options.tables, on: c, logger: logger)
         var checks: [Check] = []
@@ -116,7 +116,7 @@ public enum IsolationVerifier {
 
     /// A partition queried directly is governed by its own row-level security, not its parent's: a
     /// role with privileges on a partition that has none reads and writes every tenant's rows there.
-    private static func checkPartitions(_ options: Options, on c: PostgresConnection, logger: Logger) async throws -> [Check] {
+    private static func checkPartitions(_ options: Options, on c: DatabaseConnection, logger: Logger) async throws -> [Check] {
         let rows = try await c.query("""
             SELECT n.nspname::text, cl.relname::text, pn.nspname::text, pc.relname::text, pc.relrowsecurity, r.role,
                    ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p
@@ -132,7 +132,7 @@ public enum IsolationVerifier {
             ORDER BY 1, 2, 3, 4, 6
             """, logger: logger)
         var checks: [Check] = []
-        for try await (_, parent, schema, name, secured, role, privileges) in rows.decode((String, String, String, String, Bool, String, [String]).self) {
+        for (_, parent, schema, name, secured, role, privileges) in try rows.decode((String, String, String, String, Bool, String, [String]).self) {
             let partition = QualifiedName(schema: schema, name: name)
             let check = "partition of \(IdentifierSyntax.display(parent)) used directly"
             if privileges.isEmpty {
@@ -149,7 +149,7 @@ public enum IsolationVerifier {
     }
 
     private static func checkRole(_ role: String, table: QualifiedName, fixture: Fixture, options: Options,
-                                  on c: PostgresConnection, logger: Logger) async throws -> [Check] {
+                                  on c: DatabaseConnection, logger: Logger) async throws -> [Check] {
         try await c.query("SAVEPOINT guardrail_role", logger: logger)
         var checks: [Check] = []
         func check(_ name: String, _ outcome: Outcome, _ detail: String) {
@@ -173,7 +173,7 @@ public enum IsolationVerifier {
                 FROM \(unescaped: t)
                 """, logger: logger)
             var other = 0
-            for try await (n, mine) in rows.decode((Int, Int).self) { other = n; own = mine }
+            for (n, mine) in try rows.decode((Int, Int).self) { other = n; own = mine }
             return other
         }) {
         case .value(let n):
@@ -226,7 +226,7 @@ public enum IsolationVerifier {
     }
 
     /// Runs one check in a savepoint that is always rolled back, so checks never see each other's writes.
-    private static func attempt(on c: PostgresConnection, logger: Logger, _ body: () async throws -> Int) async throws -> Attempt {
+    private static func attempt(on c: DatabaseConnection, logger: Logger, _ body: () async throws -> Int) async throws -> Attempt {
         try await c.query("SAVEPOINT guardrail_check", logger: logger)
         let result: Attempt
         do {
@@ -243,9 +243,9 @@ public enum IsolationVerifier {
         return result
     }
 
-    private static func count(_ c: PostgresConnection, _ query: PostgresQuery, logger: Logger) async throws -> Int {
+    private static func count(_ c: DatabaseConnection, _ query: PostgresQuery, logger: Logger) async throws -> Int {
         let rows = try await c.query(query, logger: logger)
-        for try await (n) in rows.decode(Int.self) { return n }
+        for (n) in try rows.decode(Int.self) { return n }
         return 0
     }
 
@@ -255,7 +255,7 @@ public enum IsolationVerifier {
         return "\(wrapped)"
     }
 
-    private static func observeColumns(_ tables: [QualifiedName], on c: PostgresConnection, logger: Logger) async throws -> [QualifiedName: [Column]] {
+    private static func observeColumns(_ tables: [QualifiedName], on c: DatabaseConnection, logger: Logger) async throws -> [QualifiedName: [Column]] {
         let rows = try await c.query("""
             SELECT n.nspname::text, cl.relname::text, a.attname::text, t.typcategory::text, coalesce(bt.typname, t.typname)::text,
                    a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '',
@@ -269,7 +269,7 @@ public enum IsolationVerifier {
             ORDER BY 1, 2, a.attnum
             """, logger: logger)
         var result: [QualifiedName: [Column]] = [:]
-        for try await (schema, table, name, category, typeName, required, label) in rows.decode((String, String, String, String, String, Bool, String?).self) {
+        for (schema, table, name, category, typeName, required, label) in try rows.decode((String, String, String, String, String, Bool, String?).self) {
             result[QualifiedName(schema: schema, name: table), default: []].append(
                 Column(name: name, category: category, typeName: typeName, required: required, firstEnumLabel: label))
         }

@@ -30,7 +30,7 @@ enum PolicyCanonicalizer {
     }
 
     static func canonicalize(_ desired: [RowLevelSecurity], facts: [QualifiedName: CatalogState.TableFacts], locations: [Address: SourceLocation],
-                             on connection: PostgresConnection, logger: Logger, cache: Cache? = nil) async throws -> Result {
+                             on connection: DatabaseConnection, logger: Logger, cache: Cache? = nil) async throws -> Result {
         let work = Work(desired, facts: facts)
         guard !work.expressions.isEmpty else { return Result(tables: desired, diagnostics: []) }
         let key = cache.map { _ in work.cacheKey(facts: facts) }
@@ -51,7 +51,7 @@ enum PolicyCanonicalizer {
                                                     \(work.tableTeardown)::text[], \(work.expressionTable)::integer[], \(work.expressionSQL)::text[])
                 """, logger: logger)
             var collected: [Row] = []
-            for try await row in result.decode((Int, Int?, String?, String?, String?, String?, String?).self) {
+            for row in try result.decode((Int, Int?, String?, String?, String?, String?, String?).self) {
                 collected.append(Row(table: row.0, expression: row.1, canonical: row.2, sqlState: row.3, message: row.4, detail: row.5, hint: row.6))
             }
             rows = collected

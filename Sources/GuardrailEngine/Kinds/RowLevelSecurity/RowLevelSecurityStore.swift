@@ -14,7 +14,7 @@ enum RowLevelSecurityStore {
         var facts: [QualifiedName: CatalogState.TableFacts] = [:]
     }
 
-    static func observe(_ connection: PostgresConnection, tables: Set<QualifiedName>, policyRoles: Set<String>, logger: Logger) async throws -> Observation {
+    static func observe(_ connection: DatabaseConnection, tables: Set<QualifiedName>, policyRoles: Set<String>, logger: Logger) async throws -> Observation {
         var observation = Observation()
         guard !tables.isEmpty else { return observation }
         let wanted = tables.sorted()
@@ -43,7 +43,7 @@ enum RowLevelSecurityStore {
             """, logger: logger)
         typealias Row = (String, String, Bool, Bool, Bool, String, [String], String?, String, String?, String?, Bool?, [String]?, String?, String?)
         var policies: [QualifiedName: [RowLevelSecurity.Policy]] = [:]
-        for try await row in rows.decode(Row.self) {
+        for row in try rows.decode(Row.self) {
             let table = QualifiedName(schema: row.0, name: row.1)
             if observation.tables[table] == nil {
                 observation.tables[table] = RowLevelSecurity(table: table, enabled: row.3, forced: row.4)

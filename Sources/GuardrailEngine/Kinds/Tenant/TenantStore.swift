@@ -9,7 +9,7 @@ enum TenantStore: KindStore {
     static let sinceSchemaVersion = 1
     static let tables = ["tenants"]
 
-    static func observe(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Tenant] {
+    static func observe(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Tenant] {
         // Labels come back as two sorted arrays so no JSON is parsed client-side.
         let rows = try await connection.query("""
             SELECT t.name, t.id, t.display_name, t.status,
@@ -21,7 +21,7 @@ enum TenantStore: KindStore {
             ) l ON true
             """, logger: logger)
         var tenants: [Tenant] = []
-        for try await (name, id, displayName, status, keys, values) in rows.decode((String, UUID, String, String, [String], [String]).self) {
+        for (name, id, displayName, status, keys, values) in try rows.decode((String, UUID, String, String, [String], [String]).self) {
             var labels: [String: String] = [:]
             labels.reserveCapacity(keys.count)
             for (k, v) in zip(keys, values) { labels[k] = v }
@@ -34,21 +34,21 @@ enum TenantStore: KindStore {
     /// `observe`, answered from `cache` while the table holds the same row versions: one aggregate over
     /// every row's ctid and xmin, which any insert, update or delete changes, instead of 10,000 rows
     /// decoded. Run it in the same snapshot as the rest of the observation. Without a cache, `observe`.
-    static func observe(_ connection: PostgresConnection, schema: SQLIdentifier, logger: Logger, cache: ObservationCache<[Tenant]>?) async throws -> [Tenant] {
+    static func observe(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger, cache: ObservationCache<[Tenant]>?) async throws -> [Tenant] {
         guard let cache else { return try await observe(connection, schema: schema, logger: logger) }
         let rows = try await connection.query("""
             SELECT count(*)::text || ':' || coalesce(md5(string_agg(ctid::text || ':' || xmin::text, ',')), '')
             FROM \(unescaped: schema.qualifying("tenants"))
             """, logger: logger)
         var digest = ""
-        for try await (value) in rows.decode(String.self) { digest = value }
+        for (value) in try rows.decode(String.self) { digest = value }
         if let tenants = cache.value(for: digest) { return tenants }
         let tenants = try await observe(connection, schema: schema, logger: logger)
         cache.store(tenants, for: digest)
         return tenants
     }
 
-    static func apply(_ changes: [Change], on connection: PostgresConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func apply(_ changes: [Change], on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         let table = schema.qualifying("tenants")
         let (removed, updated, created) = try split(changes)
         try await delete(removed, from: table, on: connection, logger: logger)
