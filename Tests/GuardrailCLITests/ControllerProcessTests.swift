@@ -38,6 +38,11 @@ struct ControllerProcessTests {
         """
     }
 
+    /// How long a controller process may take to start, lead and make its first decisions: a bound on
+    /// progress, not a speed claim, so it is generous for a full parallel suite on two busy cores.
+    /// The claims about timing (takeover within two intervals) keep their own tight bounds.
+    static let startup: Double = 120
+
     static func waitFor(_ what: String, timeout: Double, _ check: () async throws -> Bool) async throws {
         let deadline = Date().addingTimeInterval(timeout)
         while Date() < deadline {
@@ -53,10 +58,10 @@ struct ControllerProcessTests {
         let db = try await TestPostgres.createDatabase()
         let dir = try Self.workspace(db, prometheus: prometheus)
         let a = try ControllerProcess(replica: "replica-a", directory: dir)
-        try await Self.waitFor("replica-a to lead", timeout: 30) { (try? await db.scalar("SELECT holder FROM guardrail.controller_leader")) == "replica-a" }
+        try await Self.waitFor("replica-a to lead", timeout: Self.startup) { (try? await db.scalar("SELECT holder FROM guardrail.controller_leader")) == "replica-a" }
         let b = try ControllerProcess(replica: "replica-b", directory: dir)
         _ = try await b.port()
-        try await Self.waitFor("the rollout to reach the canary phase", timeout: 30) {
+        try await Self.waitFor("the rollout to reach the canary phase", timeout: Self.startup) {
             (try? await db.scalar("SELECT phase FROM guardrail.rollouts WHERE flag = 'launch.test'")) == "1"
         }
         #expect(try await db.scalar("SELECT holder FROM guardrail.controller_leader") == "replica-a", "the standby never took over while the leader lived")
@@ -119,7 +124,7 @@ struct ControllerProcessTests {
         ])
         #expect(try CommandRunner.run(["apply", "--env", "local", "--auto-approve"], in: dir).status == 0)
         let controller = try ControllerProcess(replica: "replica-a", directory: dir, environment: ["GUARDRAIL_PG_BIN": bin.path])
-        try await Self.waitFor("the nightly backup to start", timeout: 30) {
+        try await Self.waitFor("the nightly backup to start", timeout: Self.startup) {
             (try? await db.scalar("SELECT status FROM guardrail.backup_runs")) == "running"
         }
         let signalled = Date()
@@ -144,7 +149,7 @@ struct ControllerProcessTests {
         let dir = try Self.workspace(db, prometheus: prometheus)
         let controller = try ControllerProcess(replica: "ofrep", directory: dir, environment: ["GUARDRAIL_ADMIN_TOKEN": "token-123"])
         let port = try await controller.port()
-        try await Self.waitFor("the canary phase", timeout: 30) {
+        try await Self.waitFor("the canary phase", timeout: Self.startup) {
             (try? await db.scalar("SELECT phase FROM guardrail.rollouts WHERE flag = 'launch.test'")) == "1"
         }
         let rows = try await db.rows("SELECT t.name, guardrail.flag_enabled('launch.test', t.id) FROM guardrail.tenants t ORDER BY t.name")

@@ -60,7 +60,8 @@ struct ReconcilerTests {
         let first = await a.tick(), second = await b.tick()
         #expect(first.leader && !second.leader, "a: \(first.errors) b: \(second.errors)")
         #expect(first.epoch == 1)
-        #expect(first.duration > 0 && first.duration < 30, "the tick's own duration: \(first.duration)")
+        // Measured, not a speed claim: the bound only catches a duration that was never set or is absurd.
+        #expect(first.duration > 0 && first.duration < 300, "the tick's own duration: \(first.duration)")
         #expect(try await f.db.scalar("SELECT holder FROM guardrail.controller_leader") == "a")
         // The leader created everything (tenant: enforce); the standby did nothing.
         #expect(first.applied.count == 5 && second.applied.isEmpty)

@@ -386,8 +386,12 @@ struct BackupTests {
         let left = try f.files()
         #expect(left.isEmpty, "the partial file of the dead run is gone: \(left)")
         await alive.close()
-        // Once its runner is gone, the other one goes too.
-        try await Task.sleep(nanoseconds: 200_000_000)
+        // Once its runner is gone, the other one goes too. The server ends the backend (and frees its
+        // lock) after the client has closed: wait for that, generously, on a busy machine.
+        for _ in 0..<300 {
+            if try await f.db.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'a runner that is still working'") == "0" { break }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
         #expect(try await f.runner.reapAbandoned() == ["backup 902 of nightly"])
         await f.db.drop()
     }

@@ -118,11 +118,12 @@ public final class AdvisoryLock: @unchecked Sendable {
                     acquired = ok
                 }
                 if acquired { return AdvisoryLock(connection: connection, logger: database.logger, key: key) }
-                if ContinuousClock.now >= deadline { break }
+                // Before the deadline check: a slow round trip on a loaded server must not skip the notice.
                 if !announced, ContinuousClock.now - started >= .seconds(1) {
                     announced = true
                     onWait?(try await Self.holder(of: key, on: connection, logger: database.logger))
                 }
+                if ContinuousClock.now >= deadline { break }
                 try await Task.sleep(for: min(delay, deadline - ContinuousClock.now))
                 delay = min(delay * 2, .milliseconds(500))
             }
