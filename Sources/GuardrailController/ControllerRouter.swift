@@ -74,7 +74,7 @@ public enum ControllerRouter {
             case .failure(.flagNotFound):
                 return try json(.notFound, OFREPError(key: key, errorCode: "FLAG_NOT_FOUND", errorDetails: "there is no flag \(key) in this environment"))
             case .failure(.tenantNotFound(let t)):
-                return try json(.badRequest, OFREPError(key: key, errorCode: "TARGETING_KEY_MISSING", errorDetails: "no tenant has the name or id \(t)"))
+                return try json(.badRequest, OFREPError(key: key, errorCode: OFREPErrorCode.unknownTenant, errorDetails: "no tenant has the name or id \(t)"))
             }
         }
         router.post("/ofrep/v1/evaluate/flags") { request, _ in
@@ -85,7 +85,7 @@ public enum ControllerRouter {
             }
             let (snapshot, version) = state.snapshotBox.get()
             guard snapshot.tenant(targeting) != nil else {
-                return try json(.badRequest, OFREPBulkError(errorCode: "TARGETING_KEY_MISSING", errorDetails: "no tenant has the name or id \(targeting)"))
+                return try json(.badRequest, OFREPBulkError(errorCode: OFREPErrorCode.unknownTenant, errorDetails: "no tenant has the name or id \(targeting)"))
             }
             let etag = "\"\(version)-" + Self.hash(targeting) + "\""
             if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: [.eTag: etag]) }
@@ -246,4 +246,20 @@ struct StatusDocument: Encodable {
             rollouts: (tick?.rollouts ?? []).map { RolloutLine(flag: $0.flag, status: $0.status, phase: $0.phase + 1, phaseName: $0.phaseName) },
             flags: snapshot.flags.mapValues { $0.killed ? 0 : $0.cohort.count })
     }
+}
+
+/// OFREP error codes (the OpenFeature specification's), as Guardrail uses them:
+///
+/// | Situation | Code | HTTP |
+/// |---|---|---|
+/// | the body is not JSON | `PARSE_ERROR` | 400 |
+/// | no `context` object | `INVALID_CONTEXT` | 400 |
+/// | `context` without a `targetingKey` | `TARGETING_KEY_MISSING` | 400 |
+/// | a `targetingKey` that is no tenant's name or id | `INVALID_CONTEXT` | 400 |
+/// | an unknown flag | `FLAG_NOT_FOUND` | 404 |
+///
+/// `TARGETING_KEY_MISSING` means the key was not given; a key that names nobody is a context the
+/// provider cannot evaluate, which the specification calls `INVALID_CONTEXT`.
+enum OFREPErrorCode {
+    static let unknownTenant = "INVALID_CONTEXT"
 }

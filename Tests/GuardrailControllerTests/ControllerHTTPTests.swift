@@ -97,7 +97,7 @@ struct ControllerHTTPTests {
                 #expect(code == "FLAG_NOT_FOUND")
             }
             for (body, code) in [("{not json", "PARSE_ERROR"), (#"{"ctx":{}}"#, "INVALID_CONTEXT"), (#"{"context":{}}"#, "TARGETING_KEY_MISSING"),
-                                 (#"{"context":{"targetingKey":"initech"}}"#, "TARGETING_KEY_MISSING")] {
+                                 (#"{"context":{"targetingKey":"initech"}}"#, "INVALID_CONTEXT")] {
                 try await client.execute(uri: "/ofrep/v1/evaluate/flags/channel.email", method: .post, body: Self.json(body)) { response in
                     #expect(response.status == .badRequest, "\(body)")
                     let got = try Self.decode(response)["errorCode"] as? String
