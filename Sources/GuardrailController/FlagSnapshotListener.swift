@@ -2,6 +2,7 @@ import Foundation
 import GuardrailCore
 import GuardrailEngine
 import Logging
+import NIOConcurrencyHelpers
 import PostgresNIO
 import ServiceLifecycle
 
@@ -42,16 +43,27 @@ public struct FlagSnapshotListener: Service {
         }
     }
 
-    /// Returns when the stream ends; throws when the connection fails.
+    /// Returns when the stream ends; throws when the connection fails. The connection is closed
+    /// here, in this task, on every path.
     private func listen() async throws -> Bool {
         let connection = try await database.connect(applicationName: "guardrail controller flag snapshot")
-        defer { Task { try? await connection.close() } }
+        do {
+            let listened = try await listen(on: connection)
+            await connection.close(within: 5)
+            return listened
+        } catch {
+            await connection.close(within: 5)
+            throw error
+        }
+    }
+
+    private func listen(on connection: PostgresConnection) async throws -> Bool {
         let schema = database.schema
         // Listen first, then load: a change between the two is then never missed.
         let notifications = try await connection.listen(FlagSnapshotStore.channel(schema))
         try await reload(connection)
         await state.databaseReachable(true)
-        let lastYield = Box(Date())
+        let lastYield = NIOLockedValueBox(Date())
         try await withThrowingTaskGroup(of: Void.self) { group in
             let (ticks, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
             group.addTask {
@@ -63,10 +75,12 @@ public struct FlagSnapshotListener: Service {
                 while true {
                     try await Task.sleep(nanoseconds: UInt64(min(refreshEvery.seconds, 1) * 1e9))
                     if connection.isClosed { throw DatabaseError.other("the flag snapshot connection was closed") }
-                    if Date().timeIntervalSince(lastYield.value) >= refreshEvery.seconds {
-                        lastYield.value = Date()
-                        continuation.yield()
+                    let due = lastYield.withLockedValue { last in
+                        guard Date().timeIntervalSince(last) >= refreshEvery.seconds else { return false }
+                        last = Date()
+                        return true
                     }
+                    if due { continuation.yield() }
                 }
             }
             group.addTask {
@@ -83,16 +97,5 @@ public struct FlagSnapshotListener: Service {
         guard !connection.isClosed else { throw DatabaseError.other("the flag snapshot connection was closed") }
         let snapshot = try await FlagSnapshotStore.load(connection, schema: database.schema, logger: database.logger)
         await state.setSnapshot(snapshot)
-    }
-}
-
-/// A value shared by the listener's tasks.
-final class Box<T: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored: T
-    init(_ value: T) { stored = value }
-    var value: T {
-        get { lock.withLock { stored } }
-        set { lock.withLock { stored = newValue } }
     }
 }

@@ -4,6 +4,7 @@ import GuardrailCore
 @testable import GuardrailEngine
 import GuardrailTestSupport
 import Logging
+import NIOConcurrencyHelpers
 import Testing
 
 /// The controller's reconcile step against a real Postgres: one leader among replicas, an epoch
@@ -223,7 +224,7 @@ struct ReconcilerTests {
         await r.shutdown()
     }
 
-    @Test("row-level security switched off by hand is switched back on within one tick; a dropped permissive policy, which widens access when restored, waits for a human")
+    @Test("new row-level security waits for a human apply; once applied, RLS switched off by hand and a dropped permissive policy (which widens access when restored) are restored within one tick")
     func policyDrift() async throws {
         let f = try await fixture(tenants: 2, drift: "tenant: enforce, rls: enforce")
         try await f.db.execute("CREATE TABLE public.listings (id bigint PRIMARY KEY, tenant_id uuid NOT NULL)")
@@ -241,12 +242,12 @@ struct ReconcilerTests {
             """)
         let r = f.reconciler("a")
         let first = await r.tick()
-        // Creating the policy widens access (a new permissive policy): the first apply is a human's.
+        // New configuration: creating the policy widens access and enabling row-level security may
+        // break queries, so the first apply is a human's.
         #expect(first.reported.map(\.address).contains("rls.public.listings.policy.tenant_isolation"), "\(first.reported)")
-        let session = try await f.db.lockedSession()
-        let configuration = try Workspace(root: f.dir.path).load().0
-        _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "human")
-        await session.close()
+        #expect(first.reported.first { $0.address == "rls.public.listings" }?.reason.hasPrefix("may-break-queries") == true, "\(first.reported)")
+        #expect(try await f.db.scalar("SELECT relrowsecurity FROM pg_class WHERE oid = 'public.listings'::regclass") == "f")
+        try await Self.humanApply(f)
         #expect(await r.tick().applied.isEmpty)
 
         try await f.db.execute("ALTER TABLE public.listings DISABLE ROW LEVEL SECURITY")
@@ -254,12 +255,119 @@ struct ReconcilerTests {
         #expect(corrected.applied == ["rls.public.listings"], "\(corrected.applied) \(corrected.reported) \(corrected.errors)")
         #expect(try await f.db.scalar("SELECT relrowsecurity FROM pg_class WHERE oid = 'public.listings'::regclass") == "t")
 
+        // Restoring the dropped policy widens access relative to live state, but it is the
+        // configuration a human applied: the controller restores it.
         try await f.db.execute("DROP POLICY tenant_isolation ON public.listings")
         let dropped = await r.tick()
-        #expect(dropped.applied.isEmpty)
-        #expect(dropped.reported.first { $0.address == "rls.public.listings.policy.tenant_isolation" }?.reason.hasPrefix("widens-access") == true,
-                "\(dropped.reported)")
+        #expect(dropped.restored == ["rls.public.listings.policy.tenant_isolation"], "\(dropped.reported) \(dropped.errors)")
+        #expect(try await f.db.scalar("SELECT count(*) FROM pg_policies WHERE tablename = 'listings'") == "1")
         await r.shutdown()
+        await f.db.drop()
+    }
+
+    /// A human `guardrail apply` of the workspace as it is now.
+    static func humanApply(_ f: Fixture) async throws {
+        let session = try await f.db.lockedSession()
+        let configuration = try Workspace(root: f.dir.path).load().0
+        _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(allowDestroy: true), osUser: "human")
+        await session.close()
+    }
+
+    static let ownershipPolicies = """
+        apiVersion: guardrail/v1
+        kind: RowLevelSecurity
+        metadata: {name: public.ownership}
+        spec:
+          enabled: true
+          forced: true
+          searchPath: [public]
+          policies:
+            - {name: tenant_isolation, roles: [PUBLIC], using: "tenant_id = current_setting('app.current_tenant_id')::uuid"}
+
+        """
+
+    @Test("under rls: enforce, hand changes to reviewed policies are restored (a widened USING, a hand-added policy), each an audit record and a log line; new configuration still waits for a human")
+    func handChangesAreRestoredToWhatWasReviewed() async throws {
+        let f = try await fixture(tenants: 2, drift: "tenant: enforce, rls: enforce")
+        try await f.db.execute("""
+            CREATE TABLE public.ownership (id bigint PRIMARY KEY, tenant_id uuid NOT NULL);
+            CREATE ROLE guardrail_reader_\(f.db.name) NOLOGIN;
+            """)
+        try f.write("policies/ownership.yaml", Self.ownershipPolicies)
+        let lines = LogLines()
+        var logger = Logger(label: "test", factory: { _ in lines.handler() })
+        logger.logLevel = .info
+        let r = Reconciler(workspace: Workspace(root: f.dir.path), environment: "local", holder: "a", logger: logger)
+        _ = await r.tick()
+        try await Self.humanApply(f)
+        #expect(await r.tick().applied.isEmpty)
+        let reviewed = try await f.db.scalar("SELECT qual FROM pg_policies WHERE tablename = 'ownership' AND policyname = 'tenant_isolation'")
+
+        // The attack: tenant isolation widened to every row by hand.
+        try await f.db.execute("ALTER POLICY tenant_isolation ON public.ownership USING (true)")
+        let widened = await r.tick()
+        #expect(widened.restored == ["rls.public.ownership.policy.tenant_isolation"], "\(widened.reported) \(widened.errors)")
+        #expect(try await f.db.scalar("SELECT qual FROM pg_policies WHERE tablename = 'ownership' AND policyname = 'tenant_isolation'") == reviewed)
+        #expect(try await f.db.scalar("""
+            SELECT count(*) FROM guardrail.audit_log
+            WHERE os_user = 'controller a (drift restoration)' AND changes::text LIKE '%rls.public.ownership.policy.tenant_isolation%'
+            """) == "1", "one audit record for the restoration")
+        let line = try #require(lines.all.first { $0.contains("restored the last applied configuration") }, "\(lines.all)")
+        #expect(line.contains("rls.public.ownership.policy.tenant_isolation") && line.contains("using=") && line.contains("true"), "\(line)")
+
+        // A permissive policy added by hand on the managed table is dropped.
+        try await f.db.execute("CREATE POLICY backdoor ON public.ownership USING (true)")
+        let backdoor = await r.tick()
+        #expect(backdoor.restored == ["rls.public.ownership.policy.backdoor"], "\(backdoor.reported) \(backdoor.errors)")
+        #expect(try await f.db.scalar("SELECT count(*) FROM pg_policies WHERE tablename = 'ownership' AND policyname = 'backdoor'") == "0")
+
+        // New configuration that nobody applied yet: a second permissive policy in the manifest waits.
+        let added = "  policies:\n    - {name: readers_all, roles: [guardrail_reader_\(f.db.name)], using: \"true\"}\n"
+        try f.write("policies/ownership.yaml", Self.ownershipPolicies.replacingOccurrences(of: "  policies:\n", with: added))
+        let fresh = await r.tick()
+        #expect(fresh.applied.isEmpty, "\(fresh.applied)")
+        #expect(fresh.reported.first { $0.address == "rls.public.ownership.policy.readers_all" }?.reason.hasPrefix("widens-access") == true, "\(fresh.reported)")
+        #expect(try await f.db.scalar("SELECT count(*) FROM pg_policies WHERE tablename = 'ownership' AND policyname = 'readers_all'") == "0")
+        // The declared policy was never dropped along the way.
+        #expect(try await f.db.scalar("SELECT count(*) FROM pg_policies WHERE tablename = 'ownership' AND policyname = 'tenant_isolation'") == "1")
+        await r.shutdown()
+        try await f.db.execute("DROP ROLE guardrail_reader_\(f.db.name)")
+        await f.db.drop()
+    }
+
+    @Test("a stalled leader (its lease not renewed for longer than leaseDuration) is taken over: its backends are ended, the epoch rises, and it stands by when it wakes")
+    func stalledLeaderIsTakenOver() async throws {
+        let f = try await fixture(tenants: 2)
+        let a = f.reconciler("a"), b = f.reconciler("b")
+        #expect(await a.tick().leader)
+        #expect(try await f.db.scalar("SELECT renewed_at > now() - interval '30 seconds' FROM guardrail.controller_leader") == "t")
+        // A fresh lease is respected: the standby neither leads nor touches the leader's connections.
+        #expect(await b.tick().leader == false)
+        #expect(try await f.db.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'guardrail controller a leader lock'") == "1")
+        #expect(await a.tick().leader, "a renews and still leads")
+
+        // a stops renewing, as a SIGSTOPped process would: its lease ages past the 3 s of three intervals.
+        try await f.db.execute("UPDATE guardrail.controller_leader SET renewed_at = clock_timestamp() - interval '10 seconds'")
+        let takeover = await b.tick()
+        #expect(takeover.leader && takeover.epoch == 2, "\(takeover.errors)")
+        #expect(try await f.db.scalar("SELECT holder FROM guardrail.controller_leader") == "b")
+        // pg_terminate_backend signals; give the backends a moment to exit.
+        var left = "?"
+        for _ in 0..<50 where left != "0" {
+            left = try await f.db.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'guardrail controller a%'") ?? "?"
+            if left != "0" { try await Task.sleep(nanoseconds: 100_000_000) }
+        }
+        #expect(left == "0", "every connection of the stalled leader was ended")
+        // a wakes: its lock connection is gone, its epoch is stale; it writes nothing and stands by.
+        let writesBefore = try await f.db.scalar("SELECT count(*) FROM guardrail.audit_log WHERE os_user = 'controller a'")
+        try await f.db.execute("UPDATE guardrail.tenants SET display_name = 'Changed by hand' WHERE name = 'brokerage-0'")
+        let woke = await a.tick()
+        #expect(!woke.leader && woke.applied.isEmpty, "\(woke.errors)")
+        #expect(try await f.db.scalar("SELECT count(*) FROM guardrail.audit_log WHERE os_user = 'controller a'") == writesBefore)
+        #expect(try await f.db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = 'brokerage-0'") == "Changed by hand")
+        await a.shutdown(); await b.shutdown()
         await f.db.drop()
     }
 
@@ -297,7 +405,22 @@ struct ReconcilerTests {
             phase = try await db.scalar("SELECT phase FROM guardrail.rollouts") ?? ""
         }
         #expect(phase == "2", "the rollout went on once Prometheus was back")
+        // Every decision the controller made names it, as the audit log does.
+        #expect(try await db.scalar("SELECT count(*) FROM guardrail.rollout_events WHERE actor IS DISTINCT FROM 'controller a'") == "0")
+        #expect(try await db.scalar("SELECT count(*) FROM guardrail.rollout_events WHERE kind = 'advance' AND actor = 'controller a'") == "2")
         await r.shutdown()
         await db.drop()
+    }
+}
+
+/// Log lines collected from a swift-log handler, for tests that check what was logged.
+final class LogLines: Sendable {
+    private let lines = NIOLockedValueBox<[String]>([])
+    var all: [String] { lines.withLockedValue { $0 } }
+
+    func handler() -> JSONLogHandler {
+        var handler = JSONLogHandler(label: "test") { [lines] line in lines.withLockedValue { $0.append(line) } }
+        handler.logLevel = .info
+        return handler
     }
 }

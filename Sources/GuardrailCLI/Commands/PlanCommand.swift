@@ -37,10 +37,15 @@ struct PlanCommand: AsyncParsableCommand {
         let resolved = try environment.resolve(in: configuration)
         let plan = try await withDiagnostics {
             let session = try await Session.open(resolved, applicationName: "guardrail plan (\(Console.osUser)@\(Console.hostName))")
-            defer { Task { await session.close() } }
-            let plan = try await session.plan(configuration, targets: target, gitCommit: global.workspace.gitCommit())
-            await session.close()
-            return plan
+            // Closed in this task on both paths, before the plan is printed.
+            do {
+                let plan = try await session.plan(configuration, targets: target, gitCommit: global.workspace.gitCommit())
+                await session.close()
+                return plan
+            } catch {
+                await session.close()
+                throw error
+            }
         }
         if let out {
             try withDiagnostics { try PlanFile.write(plan, to: out) }

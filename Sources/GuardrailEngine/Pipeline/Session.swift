@@ -9,6 +9,12 @@ import PostgresNIO
 /// environment's advisory lock on a separate connection, then makes every Postgres change of the
 /// plan in one transaction: migrations, each kind's statements and the audit record commit together
 /// or not at all.
+///
+/// `@unchecked Sendable` is safe because a session is confined to one task at a time: a CLI command
+/// opens and closes its own in `run()`, and the controller's lives inside the `Reconciler` actor and
+/// is only used from its isolated methods (admin actions open sessions of their own). Its mutable
+/// fields (`lock`, `fence`, the spare lock connection, the caches' references) are never touched by
+/// two tasks at once; the caches themselves lock inside.
 public final class Session: @unchecked Sendable {
     public let environment: ResolvedEnvironment
     public let connection: PostgresConnection
@@ -249,6 +255,7 @@ public final class Session: @unchecked Sendable {
                 try await BackupScheduleStore.apply(schedules, on: c, schema: schema, logger: logger)
             }
             try await CatalogPipeline.apply(plan.changes.filter { CatalogPipeline.isCatalogKind($0.kind) }, on: c, schema: schema, logger: logger)
+            try await AppliedConfiguration.record(plan.changes, planID: plan.id, actor: osUser, on: c, schema: schema, logger: logger)
             try await RolloutReconciler.afterApply(c, schema: schema, logger: logger, before: live, changes: plan.changes, now: Date(), actor: osUser)
             try await AuditLog.record(plan, changes: await auditChanges.value, osUser: osUser, on: c, schema: schema, logger: logger)
             return ApplyReport(summary: plan.summary, migrations: migrated.map(\.version))
