@@ -56,6 +56,8 @@ public actor Reconciler {
     public var loadedConfiguration: Configuration? { configuration }
     public var resolvedEnvironment: ResolvedEnvironment? { environment }
     public var isLeader: Bool { get async { await leadership?.fence != nil } }
+    /// Lock releases refused because the step asking did not hold the lock (a bug if ever non-zero).
+    public var refusedLockReleases: Int { session?.refusedReleases ?? 0 }
 
     /// Renews the leader's lease between ticks (a long step, such as a backup, must not let it
     /// expire); does nothing on a standby.
@@ -264,8 +266,9 @@ public actor Reconciler {
         guard !apply.isEmpty else { return }
         let correctionsStarted = Date()
         defer { report.steps["corrections"] = Date().timeIntervalSince(correctionsStarted) }
+        let hold: Session.LockHold
         do {
-            try await session.acquireLock(timeout: .seconds(2), applicationName: "guardrail controller \(holder) apply lock")
+            hold = try await session.acquireLock(timeout: .seconds(2), applicationName: "guardrail controller \(holder) apply lock")
         } catch {
             report.errors.append("drift correction waits: \(error)")
             log(.warning, "controller", "the apply lock is taken; drift correction waits for the next tick", ["error": "\(error)"])
@@ -313,7 +316,7 @@ public actor Reconciler {
                 log(.error, group.first!.address.description, "drift correction failed; other kinds go on", ["error": "\(error)"])
             }
         }
-        await session.releaseLock()
+        await session.releaseLock(hold)
         settle.applied(applied)
     }
 
@@ -344,10 +347,17 @@ public actor Reconciler {
 
     private func runRollouts(_ session: Session, environment: ResolvedEnvironment, report: inout TickReport) async {
         guard let url = environment.prometheusURL else { return }
+        let hold: Session.LockHold
         do {
-            try await session.acquireLock(timeout: .seconds(2), applicationName: "guardrail controller \(holder) rollout lock")
+            hold = try await session.acquireLock(timeout: .seconds(2), applicationName: "guardrail controller \(holder) rollout lock")
+        } catch {
+            report.errors.append("rollouts: \(error)")
+            log(.warning, "rollouts", "the apply lock is taken; the rollout step waits for the next tick", ["error": "\(error)"])
+            return
+        }
+        do {
             let results = try await session.tick(metrics: PrometheusClient(baseURL: url), now: now(), actor: "controller \(holder)")
-            await session.releaseLock()
+            await session.releaseLock(hold)
             report.rollouts = results
             for result in results {
                 for decision in result.decisions where decision.kind != .evaluation {
@@ -355,7 +365,7 @@ public actor Reconciler {
                 }
             }
         } catch {
-            await session.releaseLock()
+            await session.releaseLock(hold)
             report.errors.append("rollouts: \(error)")
             log(.error, "rollouts", "the rollout step failed", ["error": "\(error)"])
         }

@@ -37,6 +37,7 @@ public final class Session: @unchecked Sendable {
     public func close() async {
         await lock?.release()
         lock = nil
+        hold = nil
         if let spare = spareLockConnection { try? await spare.close() }
         spareLockConnection = nil
         try? await connection.close()
@@ -47,18 +48,48 @@ public final class Session: @unchecked Sendable {
     public func releaseLock() async {
         if let lock { spareLockConnection = await lock.releaseKeepingConnection() }
         lock = nil
+        hold = nil
+    }
+
+    /// One taking of the apply lock, as `acquireLock` returned it. Only the step holding it can
+    /// release the lock with it: a stale hold (from a step that already released, whose lock
+    /// another step has taken since) releases nothing.
+    public struct LockHold: Sendable, Equatable {
+        let serial: UInt64
+    }
+
+    private var hold: LockHold?
+    private var holds: UInt64 = 0
+    /// Releases refused because they named a hold this session no longer has.
+    public private(set) var refusedReleases = 0
+
+    /// Releases the lock only when `hold` is the current one; otherwise counts and logs the
+    /// attempt and leaves the lock with whoever holds it now.
+    public func releaseLock(_ hold: LockHold) async {
+        guard hold == self.hold else {
+            refusedReleases += 1
+            logger.warning("refused to release the apply lock for a step that does not hold it", metadata: ["address": "apply-lock"])
+            return
+        }
+        await releaseLock()
     }
 
     /// The connection of a released lock, reused by the next `acquireLock`.
     private var spareLockConnection: PostgresConnection?
 
-    /// Takes the apply lock, waiting up to `timeout`. Released by `close()`.
-    public func acquireLock(timeout: GuardrailDuration, applicationName: String) async throws {
-        guard lock == nil else { return }
+    /// Takes the apply lock, waiting up to `timeout`, and returns the hold that releases it
+    /// (`releaseLock(_:)`). Released by `close()` too. Already held: the current hold.
+    @discardableResult
+    public func acquireLock(timeout: GuardrailDuration, applicationName: String) async throws -> LockHold {
+        if lock != nil, let hold { return hold }
         let spare = spareLockConnection
         spareLockConnection = nil
         lock = try await AdvisoryLock.acquire(database: environment.database, environment: environment.name,
                                               applicationName: applicationName, timeout: timeout, reusing: spare)
+        holds += 1
+        let hold = LockHold(serial: holds)
+        self.hold = hold
+        return hold
     }
 
     /// Reads every kind in one consistent snapshot. Never writes, so it works with a read-only role
