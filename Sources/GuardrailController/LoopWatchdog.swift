@@ -46,7 +46,7 @@ public struct LoopWatchdog: Service {
             guard !Task.isShuttingDownGracefully, !Task.isCancelled else { break }
             let since = await state.secondsSinceProgress
             if let bound = await state.stuckAfter, since > bound {
-                logger.critical("the reconcile loop is stuck: no tick finished in \(Int(since))s (the bound is \(Int(bound))s); exiting so a supervisor restarts the controller",
+                logger.critical("the reconcile loop is stuck: no tick finished in \(Int(since.rounded(.up)))s (the bound is \(Int(bound))s); exiting so a supervisor restarts the controller",
                                 metadata: ["address": "controller", "stuck_seconds": "\(Int(since))", "bound_seconds": "\(Int(bound))"])
                 exit(Self.exitStatus)
                 return

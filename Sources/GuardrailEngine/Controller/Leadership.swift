@@ -141,8 +141,11 @@ public actor Leadership {
     /// Ends the stalled leader's backends: the one holding the leader lock, and every connection
     /// named after it (its session may sit in a transaction holding the epoch row, and its apply
     /// lock connection holds the apply lock).
+    ///
+    /// When the stalled holder is this replica itself (its old lock connection stopped answering),
+    /// only that backend is ended: the session this tick runs on is not stalled.
     private func terminate(_ stalled: Stalled, on connection: PostgresConnection) async throws {
-        let prefix = Self.applicationPrefix(stalled.holder)
+        let prefix = Self.applicationPrefix(stalled.holder), others = stalled.holder != holder
         let high = Int64(UInt64(bitPattern: key) >> 32), low = Int64(UInt64(bitPattern: key) & 0xFFFF_FFFF)
         // Postgres keeps 63 bytes of an application name, so the prefix is compared as truncated too.
         try await connection.query("""
@@ -152,7 +155,7 @@ public actor Leadership {
                   AND l.database = (SELECT oid FROM pg_catalog.pg_database WHERE datname = pg_catalog.current_database())
                 UNION
                 SELECT a.pid FROM pg_stat_activity a
-                WHERE a.datname = pg_catalog.current_database() AND a.pid <> pg_backend_pid()
+                WHERE \(others) AND a.datname = pg_catalog.current_database() AND a.pid <> pg_backend_pid()
                   AND (a.application_name = left(\(prefix), 63) OR starts_with(a.application_name, left(\(prefix + " "), 63)))
             ) AS stalled
             """, logger: logger)

@@ -6,7 +6,7 @@ import PostgresNIO
 
 /// The apply lock: a session-level Postgres advisory lock keyed by schema and environment, held on a
 /// connection of its own so it outlives any transaction and dies with the process.
-public final class AdvisoryLock: @unchecked Sendable {
+public final class AdvisoryLock: Sendable {
     private let connection: PostgresConnection
     private let logger: Logger
     public let key: Int64

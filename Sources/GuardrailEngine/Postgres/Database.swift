@@ -1,6 +1,7 @@
 import Foundation
 import GuardrailCore
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import PostgresNIO
 
@@ -43,13 +44,13 @@ public struct Database: Sendable {
 }
 
 /// Hands out connection ids for postgres-nio's logs.
-final class ManagedAtomicCounter: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value = 0
+final class ManagedAtomicCounter: Sendable {
+    private let value = NIOLockedValueBox(0)
     func next() -> Int {
-        lock.lock(); defer { lock.unlock() }
-        value += 1
-        return value
+        value.withLockedValue { value in
+            value += 1
+            return value
+        }
     }
 }
 
