@@ -55,7 +55,8 @@ public actor Leadership {
     public let environment: String
     public let holder: String
     public let lockTimeout: GuardrailDuration
-    public let leaseDuration: GuardrailDuration
+    /// Follows the configuration: `update(leaseDuration:)` at every tick.
+    public private(set) var leaseDuration: GuardrailDuration
     /// The controller's logger: takeovers and step-downs are decisions an operator reads.
     let log: Logger
     private var connection: PostgresConnection?
@@ -77,6 +78,9 @@ public actor Leadership {
     var key: Int64 { AdvisoryLock.key(schema: schema.name, environment: environment + "/controller-leader") }
     /// Every connection a replica opens is named after it; a takeover ends the stalled holder's.
     static func applicationPrefix(_ holder: String) -> String { "guardrail controller \(holder)" }
+
+    /// A reloaded configuration's lease applies from the next check on.
+    public func update(leaseDuration: GuardrailDuration) { self.leaseDuration = leaseDuration }
 
     /// Tries once to lead. Returns the fence when this replica leads (already, or from now on).
     public func tryLead() async throws -> LeaderFence? {

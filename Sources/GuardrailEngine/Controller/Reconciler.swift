@@ -117,6 +117,7 @@ public actor Reconciler {
                                                           lockTimeout: environment.lockTimeout, leaseDuration: environment.controller.effectiveLeaseDuration,
                                                           logger: logger)
             self.leadership = leadership
+            await leadership.update(leaseDuration: environment.controller.effectiveLeaseDuration)
             let wasLeader = await leadership.fence != nil
             let fence = try await leadership.tryLead()
             report.leader = fence != nil

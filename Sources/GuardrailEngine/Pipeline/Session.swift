@@ -38,9 +38,11 @@ public final class Session: @unchecked Sendable {
         await lock?.release()
         lock = nil
         hold = nil
-        if let spare = spareLockConnection { try? await spare.close() }
+        // Bounded: closing a connection the server already cut can hang, and the controller closes
+        // stale sessions in its tick.
+        if let spare = spareLockConnection { await spare.close(within: 5) }
         spareLockConnection = nil
-        try? await connection.close()
+        await connection.close(within: 5)
     }
 
     /// Releases the apply lock but keeps the session open, as the controller does after each
