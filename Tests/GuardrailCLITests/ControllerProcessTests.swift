@@ -57,7 +57,8 @@ struct ControllerProcessTests {
         try await Self.waitFor("replica-a to lead", timeout: 30) { (try? await db.scalar("SELECT holder FROM guardrail.controller_leader")) == "replica-a" }
         let b = try ControllerProcess(replica: "replica-b", directory: dir)
         _ = try await b.port()
-        try await Self.waitFor("the rollout to reach the canary phase", timeout: 30) {
+        // Seconds when the machine is quiet; the whole suite in parallel on two cores has taken over 30.
+        try await Self.waitFor("the rollout to reach the canary phase", timeout: 90) {
             (try? await db.scalar("SELECT phase FROM guardrail.rollouts WHERE flag = 'launch.test'")) == "1"
         }
         #expect(try await db.scalar("SELECT holder FROM guardrail.controller_leader") == "replica-a", "the standby never took over while the leader lived")
@@ -103,7 +104,8 @@ struct ControllerProcessTests {
         try await Self.waitFor("replica-a to lead", timeout: 30) { (try? await db.scalar("SELECT holder FROM guardrail.controller_leader")) == "replica-a" }
         let b = try ControllerProcess(replica: "replica-b", directory: dir)
         _ = try await b.port()
-        try await Self.waitFor("the rollout to reach the canary phase", timeout: 30) {
+        // Seconds when the machine is quiet; the whole suite in parallel on two cores has taken over 30.
+        try await Self.waitFor("the rollout to reach the canary phase", timeout: 90) {
             (try? await db.scalar("SELECT phase FROM guardrail.rollouts WHERE flag = 'launch.test'")) == "1"
         }
         // Frozen with its connections and its leader lock held: without a lease, nobody would take over.
