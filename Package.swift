@@ -19,6 +19,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        // Already in the graph through postgres-nio and hummingbird; named for NIOLockedValueBox.
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
     ],
     targets: [
         // libyaml's event API: the manifest decoder streams events and keeps a mark on every value.
@@ -45,6 +47,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         // The controller: a ServiceGroup of the reconcile loop, the flag snapshot listener and the HTTP server.
@@ -58,6 +61,7 @@ let package = Package(
                 .product(name: "Prometheus", package: "swift-prometheus"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             ]
         ),
         // The command line: one command per file, parsing and printing only.
@@ -88,6 +92,7 @@ let package = Package(
         .testTarget(name: "GuardrailControllerTests", dependencies: [
             "GuardrailController", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
             .product(name: "HummingbirdTesting", package: "hummingbird"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
         .testTarget(name: "GuardrailCLITests", dependencies: [
             "GuardrailCLI", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",

@@ -51,15 +51,15 @@ public struct Controller: Sendable {
         }
         clientLimits = limits.fitted(toDescriptorLimit: descriptorLimit ?? HTTPClientLimits.descriptorLimit())
         self.logger = logger
-        state = ControllerState(environment: name, holder: holder)
+        state = ControllerState(environment: name, holder: holder, stuckAfter: environment.stuckAfter.seconds)
         reconciler = Reconciler(workspace: workspace, environment: name, holder: holder, logger: logger)
     }
 
     /// The HTTP application; `onRunning` gets the bound port (listen on port 0 in tests).
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
-        let reconciler = self.reconciler
+        let state = self.state
         let router = ControllerRouter.build(state: state, adminToken: adminToken,
-                                            actions: SessionAdminActions(environment: { reconciler.resolvedEnvironment }))
+                                            actions: SessionAdminActions(environment: { await state.resolvedEnvironment }))
         return Application(router: router, server: .http1(limits: clientLimits),
                            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "guardrail-controller",
                                                 availableConnectionsDelegate: MaximumAvailableConnections(clientLimits.maxConnections, logger: logger)),
@@ -72,8 +72,11 @@ public struct Controller: Sendable {
         var loop = ReconcileLoop(reconciler: reconciler, state: state, interval: interval)
         loop.afterTick = afterTick
         let listener = FlagSnapshotListener(database: environment.database, state: state, refreshEvery: interval, logger: logger)
+        let watchdog = LoopWatchdog(state: state, checkEvery: min(interval.seconds, 1), logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [
+                // First, so it stops last: it watches the loop finish its last tick on SIGTERM.
+                .init(service: watchdog),
                 .init(service: application(onRunning: onRunning)),
                 .init(service: listener),
                 // The loop ending (after a graceful shutdown) ends the group.

@@ -13,14 +13,14 @@ public protocol AdminActions: Sendable {
 
 /// Admin actions through a short-lived session on the environment, like `guardrail flag kill`.
 public struct SessionAdminActions: AdminActions {
-    public let environment: @Sendable () -> ResolvedEnvironment?
+    public let environment: @Sendable () async -> ResolvedEnvironment?
 
-    public init(environment: @escaping @Sendable () -> ResolvedEnvironment?) {
+    public init(environment: @escaping @Sendable () async -> ResolvedEnvironment?) {
         self.environment = environment
     }
 
     public func run(flag: String, event: RolloutEvent, actor: String) async throws -> [RolloutDecision] {
-        guard let environment = environment() else { throw DatabaseError.other("the controller has not loaded its environment yet") }
+        guard let environment = await environment() else { throw DatabaseError.other("the controller has not loaded its environment yet") }
         let session = try await Session.open(environment, applicationName: "guardrail controller admin")
         do {
             let decisions = try await session.command(flag, event, actor: actor)
@@ -35,7 +35,7 @@ public struct SessionAdminActions: AdminActions {
 
 /// The controller's HTTP API:
 ///
-/// - `GET /healthz` (alive), `GET /readyz` (connected and manifests loaded; says whether this replica leads),
+/// - `GET /healthz` (alive: the reconcile loop finished a tick within its bound), `GET /readyz` (connected and manifests loaded; says whether this replica leads),
 ///   `GET /metrics` (Prometheus text), `GET /v1/status` (JSON);
 /// - OpenFeature remote evaluation: `POST /ofrep/v1/evaluate/flags/{key}` and `POST /ofrep/v1/evaluate/flags`
 ///   (bulk, with an ETag), the tenant as the context's `targetingKey` (its name or id);
@@ -46,7 +46,15 @@ public enum ControllerRouter {
 
     public static func build(state: ControllerState, adminToken: String?, actions: any AdminActions) -> Router<BasicRequestContext> {
         let router = Router()
-        router.get("/healthz") { _, _ in text(.ok, "ok\n") }
+        // Alive means the loop makes progress, not that the process answers HTTP: a frozen loop
+        // serves stale answers, so an orchestrator should restart it.
+        router.get("/healthz") { _, _ in
+            guard await state.alive else {
+                let since = await state.secondsSinceProgress, bound = await state.stuckAfter ?? 0
+                return text(.serviceUnavailable, "stuck: no reconcile tick finished in \(Int(since))s (the bound is \(Int(bound))s)\n")
+            }
+            return text(.ok, "ok\n")
+        }
         router.get("/readyz") { _, _ in
             let ready = await state.ready, leader = await state.leader
             let body = "{\"ready\":\(ready),\"leader\":\(leader)}\n"

@@ -1,6 +1,7 @@
 import Foundation
 import GuardrailCore
 import GuardrailEngine
+import NIOConcurrencyHelpers
 import Prometheus
 
 /// What the controller knows right now, shared by its services: the last tick's report, whether it
@@ -19,18 +20,47 @@ public actor ControllerState {
     public private(set) var backupStatus: String = ""
     /// A copy of the snapshot readable without awaiting the actor, for the OFREP hot path.
     public nonisolated let snapshotBox = SnapshotBox()
+    /// The environment as the reconcile loop last resolved it; admin actions connect with it.
+    public private(set) var resolvedEnvironment: ResolvedEnvironment?
+    /// How long the loop may go without finishing a tick before it counts as stuck (nil: never).
+    public private(set) var stuckAfter: Double?
+    /// Seconds on a monotonic clock (a wall clock step must not make the loop look stuck).
+    private let uptime: @Sendable () -> Double
+    /// When the loop last finished a tick, or when it was told its bound (before the first tick).
+    private var lastProgress: Double
 
-    public init(environment: String, holder: String, metrics: ControllerMetrics = ControllerMetrics()) {
+    public init(environment: String, holder: String, metrics: ControllerMetrics = ControllerMetrics(), stuckAfter: Double? = nil,
+                uptime: @escaping @Sendable () -> Double = { ProcessInfo.processInfo.systemUptime }) {
         self.environment = environment
         self.holder = holder
         self.metrics = metrics
+        self.stuckAfter = stuckAfter
+        self.uptime = uptime
+        lastProgress = uptime()
     }
 
     public func record(_ report: Reconciler.TickReport, manifestsLoaded: Bool) {
         lastTick = report
         leader = report.leader
         self.manifestsLoaded = manifestsLoaded
+        lastProgress = uptime()
         metrics.record(report)
+    }
+
+    /// After each tick: what admin actions need, and the bound for `/healthz` (it follows the
+    /// environment's interval and timeouts when the manifests change).
+    public func publish(environment: ResolvedEnvironment?) {
+        resolvedEnvironment = environment
+        if let environment { stuckAfter = environment.stuckAfter.seconds }
+    }
+
+    /// Seconds since the loop last finished a tick (or started waiting for its first).
+    public var secondsSinceProgress: Double { uptime() - lastProgress }
+
+    /// `/healthz`: false once the loop has gone `stuckAfter` seconds without finishing a tick.
+    public var alive: Bool {
+        guard let stuckAfter else { return true }
+        return secondsSinceProgress <= stuckAfter
     }
 
     /// After a graceful shutdown: this replica no longer leads.
@@ -56,32 +86,27 @@ public actor ControllerState {
 }
 
 /// The current flag snapshot behind a lock: OFREP reads it on every request without a hop to the actor.
-public final class SnapshotBox: @unchecked Sendable {
-    private let lock = NSLock()
-    private var snapshot = FlagSnapshot()
-    private var version: UInt64 = 0
+public struct SnapshotBox: Sendable {
+    private let box = NIOLockedValueBox((FlagSnapshot(), UInt64(0)))
 
     public func set(_ snapshot: FlagSnapshot, version: UInt64) {
-        lock.withLock {
-            self.snapshot = snapshot
-            self.version = version
-        }
+        box.withLockedValue { $0 = (snapshot, version) }
     }
 
-    public func get() -> (FlagSnapshot, UInt64) { lock.withLock { (snapshot, version) } }
+    public func get() -> (FlagSnapshot, UInt64) { box.withLockedValue { $0 } }
 }
 
 /// The controller's Prometheus metrics (swift-prometheus), updated from tick reports and snapshots.
-public final class ControllerMetrics: @unchecked Sendable {
+public final class ControllerMetrics: Sendable {
     public let registry = PrometheusCollectorRegistry()
     let tickDuration: DurationHistogram
     let ticks: Counter
     let tickErrors: Counter
     let applies: Counter
     let leader: Gauge
-    private let lock = NSLock()
-    private var kindsSeen: Set<String> = []
-    private var flagsSeen: Set<String> = []
+    /// The kinds and flags seen so far: their gauges are set (to 0 when gone) on every update.
+    private let kindsSeen = NIOLockedValueBox(Set<String>())
+    private let flagsSeen = NIOLockedValueBox(Set<String>())
 
     public init() {
         tickDuration = registry.makeDurationHistogram(name: "guardrail_controller_tick_duration_seconds",
@@ -100,7 +125,7 @@ public final class ControllerMetrics: @unchecked Sendable {
         if !report.errors.isEmpty { tickErrors.increment(by: Int64(report.errors.count)) }
         if !report.applied.isEmpty { applies.increment(by: Int64(report.applied.count)) }
         leader.set(to: report.leader ? 1 : 0)
-        lock.withLock {
+        kindsSeen.withLockedValue { kindsSeen in
             kindsSeen.formUnion(report.driftByKind.keys)
             for kind in kindsSeen {
                 registry.makeGauge(name: "guardrail_drift_changes", labels: [("kind", kind)], help: "Changes the last plan listed, per kind.")
@@ -127,7 +152,7 @@ public final class ControllerMetrics: @unchecked Sendable {
     }
 
     func record(_ snapshot: FlagSnapshot) {
-        lock.withLock {
+        flagsSeen.withLockedValue { flagsSeen in
             flagsSeen.formUnion(snapshot.flags.keys)
             for flag in flagsSeen {
                 registry.makeGauge(name: "guardrail_flag_cohort_size", labels: [("flag", flag)], help: "Tenants a flag is on for (0 when killed).")

@@ -5,8 +5,9 @@ import Logging
 import ServiceLifecycle
 
 /// The reconcile loop as a service: a tick every interval (with up to 10% jitter, so replicas do not
-/// tick in step), longer after errors (exponential backoff, capped). On graceful shutdown it
-/// finishes the tick it is in, steps down as leader and returns.
+/// tick in step), longer after errors (exponential backoff, capped). Beside it, the leader's lease
+/// is renewed every interval, so a long step (a backup) does not let it expire. On graceful
+/// shutdown it finishes the tick it is in, steps down as leader and returns.
 public struct ReconcileLoop: Service {
     public let reconciler: Reconciler
     public let state: ControllerState
@@ -21,21 +22,38 @@ public struct ReconcileLoop: Service {
     }
 
     public func run() async throws {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { [reconciler, interval] in
+                // Ends when the group is cancelled below, after the last tick.
+                while !Task.isCancelled {
+                    try? await Task.sleep(nanoseconds: UInt64(interval.seconds * 1e9))
+                    if Task.isCancelled { break }
+                    await reconciler.renewLease()
+                }
+            }
+            await ticks()
+            group.cancelAll()
+        }
+        await reconciler.shutdown()
+        await state.steppedDown()
+    }
+
+    private func ticks() async {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             // A tick is not cancelled by a graceful shutdown: it finishes, then the loop ends.
             let report = await reconciler.tick()
-            await state.record(report, manifestsLoaded: reconciler.loadedConfiguration != nil)
-            if let environment = reconciler.resolvedEnvironment, report.leader {
+            let snapshot = await reconciler.snapshot
+            await state.publish(environment: snapshot.environment)
+            await state.record(report, manifestsLoaded: snapshot.configurationLoaded)
+            if let environment = snapshot.environment, report.leader {
                 await state.setBackupStatus((try? await BackupStatusText.render(environment)) ?? "")
             }
             await afterTick(report)
-            let base = reconciler.backoff.failures == 0 ? interval.seconds : max(interval.seconds, reconciler.backoff.delay)
+            let base = snapshot.backoffFailures == 0 ? interval.seconds : max(interval.seconds, snapshot.backoffDelay)
             let delay = base * (1 + Double.random(in: 0..<0.1))
             // Sleeps end early on shutdown; the next loop condition then ends the loop.
             try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000)) }
         }
-        await reconciler.shutdown()
-        await state.steppedDown()
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GuardrailEngine
 import GuardrailTestSupport
 import Testing
 
@@ -95,6 +96,110 @@ struct ControllerProcessTests {
         #expect(once.status == 0, "\(once.output)")
         #expect(once.stdout.contains("\"leader\":true"), "\(once.stdout)")
         #expect(once.stdout.contains("\"epoch\":3"), "\(once.stdout)")
+        await db.drop()
+    }
+
+    @Test("SIGSTOP of the leader mid-rollout: the standby leads within leaseDuration + one interval; after SIGCONT the old leader writes nothing and stands by; no phase advanced twice")
+    func stalledLeaderMidRollout() async throws {
+        let prometheus = try #require(TestPrometheus.url)
+        let db = try await TestPostgres.createDatabase()
+        let dir = try Self.workspace(db, prometheus: prometheus)
+        let a = try ControllerProcess(replica: "replica-a", directory: dir)
+        try await Self.waitFor("replica-a to lead", timeout: 30) { (try? await db.scalar("SELECT holder FROM guardrail.controller_leader")) == "replica-a" }
+        let b = try ControllerProcess(replica: "replica-b", directory: dir)
+        _ = try await b.port()
+        // Seconds when the machine is quiet; the whole suite in parallel on two cores has taken over 30.
+        try await Self.waitFor("the rollout to reach the canary phase", timeout: 90) {
+            (try? await db.scalar("SELECT phase FROM guardrail.rollouts WHERE flag = 'launch.test'")) == "1"
+        }
+        // Frozen with its connections and its leader lock held: without a lease, nobody would take over.
+        a.stop()
+        let stopped = Date()
+        let lastEventOfA = try await db.scalar("SELECT coalesce(max(id), 0) FROM guardrail.rollout_events") ?? "0"
+        let appliesOfA = try await db.scalar("SELECT count(*) FROM guardrail.audit_log WHERE os_user LIKE 'controller replica-a%'")
+        try await Self.waitFor("replica-b to take over from the stalled leader", timeout: 30) {
+            (try? await db.scalar("SELECT holder FROM guardrail.controller_leader")) == "replica-b"
+        }
+        let takeover = Date().timeIntervalSince(stopped)
+        // Lease 3 s (three 1 s intervals) plus one interval; 3 s more for jitter and a loaded machine.
+        #expect(takeover <= 3 + 1 + 3, "took over \(takeover)s after SIGSTOP")
+        print("measured: the standby led \(String(format: "%.2f", takeover))s after SIGSTOP of the leader (lease 3s, interval 1s)")
+        #expect(try await db.scalar("SELECT epoch FROM guardrail.controller_leader") == "2")
+        #expect(b.log.contains { $0.contains("the leader's lease expired") && $0.contains("replica-a") }, "\(b.log.suffix(10))")
+
+        a.resume()
+        try await Self.waitFor("the rollout to complete", timeout: 40) {
+            (try? await db.scalar("SELECT status FROM guardrail.rollouts WHERE flag = 'launch.test'")) == "completed"
+        }
+        try await Self.waitFor("replica-a to notice it lost leadership", timeout: 15) {
+            a.log.contains { $0.contains("stepping down") || $0.contains("lost leadership") }
+        }
+        #expect(try await db.scalar("SELECT holder FROM guardrail.controller_leader") == "replica-b", "the woken leader did not take leadership back")
+        #expect(try await db.scalar("SELECT epoch FROM guardrail.controller_leader") == "2")
+        #expect(try await db.scalar("""
+            SELECT count(*) FROM guardrail.rollout_events WHERE id > \(lastEventOfA) AND actor = 'controller replica-a'
+            """) == "0", "the stalled leader wrote nothing after it was taken over")
+        #expect(try await db.scalar("SELECT count(*) FROM guardrail.audit_log WHERE os_user LIKE 'controller replica-a%'") == appliesOfA,
+                "replica-a applied nothing after the stall")
+        let decisions = try await db.rows("""
+            SELECT kind, phase FROM guardrail.rollout_events WHERE flag = 'launch.test' AND kind IN ('start', 'advance', 'complete') ORDER BY id
+            """).map { "\($0[0] ?? "") \($0[1] ?? "")" }
+        #expect(decisions == ["start 0", "advance 1", "advance 2", "advance 3", "complete 3"], "\(decisions)")
+        #expect(try await db.scalar("SELECT count(*) FROM guardrail.rollout_events WHERE actor IS NULL OR actor NOT LIKE 'controller replica-%'") == "0",
+                "every decision names the replica that made it")
+        _ = await a.terminate(timeout: 15)
+        _ = await b.terminate(timeout: 15)
+        await db.drop()
+    }
+
+    @Test("a frozen reconcile loop (its query blocked behind a lock): /healthz was 200, then the watchdog logs and exits non-zero past 3 intervals + the step timeout")
+    func frozenLoopFailsHealthAndExits() async throws {
+        let db = try await TestPostgres.createDatabase()
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3),
+            "environments/local.yaml": """
+                apiVersion: guardrail/v1
+                kind: Environment
+                metadata: {name: local}
+                spec:
+                  postgres: {url: "\(db.urlString)", schema: guardrail, lockTimeout: 2s}
+                  controller: {interval: 1s, drift: {tenant: enforce}}
+
+                """,
+        ])
+        let controller = try ControllerProcess(replica: "frozen", directory: dir)
+        let port = try await controller.port()
+        try await Self.waitFor("the tenants to be created", timeout: 30) { (try? await db.scalar("SELECT count(*) FROM guardrail.tenants")) == "3" }
+        let healthy = await controller.get("/healthz", port: port)
+        #expect(healthy?.status == 200, "\(String(describing: healthy))")
+
+        // Every tick reads the tenants; an exclusive lock held by another session blocks that read
+        // with no lock or statement timeout to end it: the loop is frozen while the process answers HTTP.
+        let database = Database(url: db.url, schema: "guardrail")
+        let holder = try await database.connect(applicationName: "test lock holder")
+        try await holder.query("BEGIN", logger: database.logger)
+        try await holder.query("LOCK TABLE guardrail.tenants IN ACCESS EXCLUSIVE MODE", logger: database.logger)
+        let frozen = Date()
+        var sawUnhealthy = false
+        // The bound is 3 × 1 s + 2 s (the lock timeout): 5 s. Generous waits for a loaded machine.
+        var status: Int32?
+        while status == nil, Date().timeIntervalSince(frozen) < 40 {
+            if let health = await controller.get("/healthz", port: port), health.status == 503 {
+                sawUnhealthy = true
+                #expect(health.body.hasPrefix("stuck: no reconcile tick finished"), "\(health.body)")
+            }
+            status = await controller.waitForExit(timeout: 0.1)
+        }
+        let exitedAfter = Date().timeIntervalSince(frozen)
+        try? await holder.close()
+        #expect(status == 70, "exit status \(String(describing: status)); log: \(controller.log.suffix(5))")
+        // The bound counts from the last tick that finished, up to an interval (and a tick) before the freeze.
+        #expect(exitedAfter >= 5 - 1.5, "exited \(exitedAfter)s after the freeze, before the bound")
+        print("measured: the frozen controller exited \(String(format: "%.2f", exitedAfter))s after its loop froze (bound 5s); /healthz 503 seen: \(sawUnhealthy)")
+        #expect(controller.log.contains { $0.contains("the reconcile loop is stuck") && $0.contains("\"level\":\"critical\"") },
+                "\(controller.log.suffix(5))")
+        // Between the bound and the watchdog's next check (at most a second) /healthz answers 503;
+        // whether this poll landed in that window is not asserted. The in-process router test is.
         await db.drop()
     }
 

@@ -6,6 +6,8 @@ import HTTPTypes
 import Hummingbird
 import Logging
 import HummingbirdTesting
+import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import Testing
 
@@ -45,7 +47,44 @@ struct ControllerHTTPTests {
         try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any] ?? [:]
     }
 
-    @Test("health is always ok; readiness waits for a tick with the manifests loaded and says whether this replica leads")
+    @Test("health follows the reconcile loop: ok while ticks finish within 3 intervals + the step timeout, 503 once the loop is frozen past it, ok again after a tick")
+    func healthFollowsTheLoop() async throws {
+        let clock = NIOLockedValueBox(1000.0)
+        let state = ControllerState(environment: "production", holder: "replica-1", stuckAfter: 95, uptime: { clock.withLockedValue { $0 } })
+        try await Self.app(state).test(.router) { client in
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok, "starting: the first tick has its bound too") }
+            clock.withLockedValue { $0 += 96 }
+            try await client.execute(uri: "/healthz", method: .get) { response in
+                #expect(response.status == .serviceUnavailable, "no tick in 96 s, past the 95 s bound")
+                #expect(String(buffer: response.body) == "stuck: no reconcile tick finished in 96s (the bound is 95s)\n")
+            }
+            await state.record(Reconciler.TickReport(startedAt: Date()), manifestsLoaded: true)
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok) }
+            clock.withLockedValue { $0 += 95 }
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .ok, "exactly at the bound is still alive") }
+            clock.withLockedValue { $0 += 1 }
+            try await client.execute(uri: "/healthz", method: .get) { #expect($0.status == .serviceUnavailable) }
+            // Readiness is not health: a replica whose loop froze may still be connected.
+            await state.databaseReachable(true)
+            try await client.execute(uri: "/readyz", method: .get) { #expect($0.status == .ok) }
+        }
+    }
+
+    @Test("the watchdog exits with status 70 once the loop is stuck past its bound, and not before")
+    func watchdogExits() async throws {
+        let clock = NIOLockedValueBox(0.0)
+        let exits = NIOLockedValueBox<[Int32]>([])
+        let state = ControllerState(environment: "production", holder: "replica-1", stuckAfter: 5, uptime: { clock.withLockedValue { $0 } })
+        let watchdog = LoopWatchdog(state: state, checkEvery: 0.05, logger: Logger(label: "test"), exit: { status in exits.withLockedValue { $0.append(status) } })
+        let run = Task { try await watchdog.run() }
+        try await Task.sleep(nanoseconds: 300_000_000)
+        #expect(exits.withLockedValue { $0 }.isEmpty, "within the bound")
+        clock.withLockedValue { $0 = 5.5 }
+        try await run.value
+        #expect(exits.withLockedValue { $0 } == [70])
+    }
+
+    @Test("health is always ok without a bound; readiness waits for a tick with the manifests loaded and says whether this replica leads")
     func healthAndReadiness() async throws {
         let state = await Self.state()
         try await Self.app(state).test(.router) { client in

@@ -4,6 +4,7 @@ import GuardrailCore
 @testable import GuardrailEngine
 import GuardrailTestSupport
 import Logging
+import NIOConcurrencyHelpers
 import Testing
 
 /// The controller's reconcile step against a real Postgres: one leader among replicas, an epoch
@@ -32,6 +33,8 @@ struct ReconcilerTests {
         environment(url: db.urlString, drift: drift)
     }
 
+    /// The lease is an hour: these tests call `tick()` without the loop's renewal task, and a busy
+    /// machine may take longer than three 1 s intervals between two ticks of the leader.
     static func environment(url: String, drift: String) -> String {
         """
         apiVersion: guardrail/v1
@@ -39,7 +42,7 @@ struct ReconcilerTests {
         metadata: {name: local}
         spec:
           postgres: {url: "\(url)", schema: guardrail, lockTimeout: 5s}
-          controller: {interval: 1s, drift: {\(drift)}}
+          controller: {interval: 1s, leaseDuration: 1h, drift: {\(drift)}}
 
         """
     }
@@ -272,7 +275,7 @@ struct ReconcilerTests {
         await r.shutdown()
     }
 
-    @Test("row-level security switched off by hand is switched back on within one tick; a dropped permissive policy, which widens access when restored, waits for a human")
+    @Test("new row-level security waits for a human apply; once applied, RLS switched off by hand and a dropped permissive policy (which widens access when restored) are restored within one tick")
     func policyDrift() async throws {
         let f = try await fixture(tenants: 2, drift: "tenant: enforce, rls: enforce")
         try await f.db.execute("CREATE TABLE public.listings (id bigint PRIMARY KEY, tenant_id uuid NOT NULL)")
@@ -290,12 +293,12 @@ struct ReconcilerTests {
             """)
         let r = f.reconciler("a")
         let first = await r.tick()
-        // Creating the policy widens access (a new permissive policy): the first apply is a human's.
+        // New configuration: creating the policy widens access and enabling row-level security may
+        // break queries, so the first apply is a human's.
         #expect(first.reported.map(\.address).contains("rls.public.listings.policy.tenant_isolation"), "\(first.reported)")
-        let session = try await f.db.lockedSession()
-        let configuration = try Workspace(root: f.dir.path).load().0
-        _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "human")
-        await session.close()
+        #expect(first.reported.first { $0.address == "rls.public.listings" }?.reason.hasPrefix("may-break-queries") == true, "\(first.reported)")
+        #expect(try await f.db.scalar("SELECT relrowsecurity FROM pg_class WHERE oid = 'public.listings'::regclass") == "f")
+        try await Self.humanApply(f)
         #expect(await r.tick().applied.isEmpty)
 
         try await f.db.execute("ALTER TABLE public.listings DISABLE ROW LEVEL SECURITY")
@@ -303,13 +306,212 @@ struct ReconcilerTests {
         #expect(corrected.applied == ["rls.public.listings"], "\(corrected.applied) \(corrected.reported) \(corrected.errors)")
         #expect(try await f.db.scalar("SELECT relrowsecurity FROM pg_class WHERE oid = 'public.listings'::regclass") == "t")
 
+        // Restoring the dropped policy widens access relative to live state, but it is the
+        // configuration a human applied: the controller restores it.
         try await f.db.execute("DROP POLICY tenant_isolation ON public.listings")
         let dropped = await r.tick()
-        #expect(dropped.applied.isEmpty)
-        #expect(dropped.reported.first { $0.address == "rls.public.listings.policy.tenant_isolation" }?.reason.hasPrefix("widens-access") == true,
-                "\(dropped.reported)")
+        #expect(dropped.restored == ["rls.public.listings.policy.tenant_isolation"], "\(dropped.reported) \(dropped.errors)")
+        #expect(try await f.db.scalar("SELECT count(*) FROM pg_policies WHERE tablename = 'listings'") == "1")
         await r.shutdown()
         await f.db.drop()
+    }
+
+    /// A human `guardrail apply` of the workspace as it is now.
+    static func humanApply(_ f: Fixture) async throws {
+        let session = try await f.db.lockedSession()
+        let configuration = try Workspace(root: f.dir.path).load().0
+        _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(allowDestroy: true), osUser: "human")
+        await session.close()
+    }
+
+    static let ownershipPolicies = """
+        apiVersion: guardrail/v1
+        kind: RowLevelSecurity
+        metadata: {name: public.ownership}
+        spec:
+          enabled: true
+          forced: true
+          searchPath: [public]
+          policies:
+            - {name: tenant_isolation, roles: [PUBLIC], using: "tenant_id = current_setting('app.current_tenant_id')::uuid"}
+
+        """
+
+    @Test("under rls: enforce, hand changes to reviewed policies are restored (a widened USING, a hand-added policy), each an audit record and a log line; new configuration still waits for a human")
+    func handChangesAreRestoredToWhatWasReviewed() async throws {
+        let f = try await fixture(tenants: 2, drift: "tenant: enforce, rls: enforce")
+        try await f.db.execute("""
+            CREATE TABLE public.ownership (id bigint PRIMARY KEY, tenant_id uuid NOT NULL);
+            CREATE ROLE guardrail_reader_\(f.db.name) NOLOGIN;
+            """)
+        try f.write("policies/ownership.yaml", Self.ownershipPolicies)
+        let lines = LogLines()
+        var logger = Logger(label: "test", factory: { _ in lines.handler() })
+        logger.logLevel = .info
+        let r = Reconciler(workspace: Workspace(root: f.dir.path), environment: "local", holder: "a", logger: logger)
+        _ = await r.tick()
+        try await Self.humanApply(f)
+        #expect(await r.tick().applied.isEmpty)
+        let reviewed = try await f.db.scalar("SELECT qual FROM pg_policies WHERE tablename = 'ownership' AND policyname = 'tenant_isolation'")
+
+        // The attack: tenant isolation widened to every row by hand.
+        try await f.db.execute("ALTER POLICY tenant_isolation ON public.ownership USING (true)")
+        let widened = await r.tick()
+        #expect(widened.restored == ["rls.public.ownership.policy.tenant_isolation"], "\(widened.reported) \(widened.errors)")
+        #expect(try await f.db.scalar("SELECT qual FROM pg_policies WHERE tablename = 'ownership' AND policyname = 'tenant_isolation'") == reviewed)
+        #expect(try await f.db.scalar("""
+            SELECT count(*) FROM guardrail.audit_log
+            WHERE os_user = 'controller a (drift restoration)' AND changes::text LIKE '%rls.public.ownership.policy.tenant_isolation%'
+            """) == "1", "one audit record for the restoration")
+        let line = try #require(lines.all.first { $0.contains("restored the last applied configuration") }, "\(lines.all)")
+        #expect(line.contains("rls.public.ownership.policy.tenant_isolation") && line.contains("using=") && line.contains("true"), "\(line)")
+
+        // A permissive policy added by hand on the managed table is dropped.
+        try await f.db.execute("CREATE POLICY backdoor ON public.ownership USING (true)")
+        let backdoor = await r.tick()
+        #expect(backdoor.restored == ["rls.public.ownership.policy.backdoor"], "\(backdoor.reported) \(backdoor.errors)")
+        #expect(try await f.db.scalar("SELECT count(*) FROM pg_policies WHERE tablename = 'ownership' AND policyname = 'backdoor'") == "0")
+
+        // New configuration that nobody applied yet: a second permissive policy in the manifest waits.
+        let added = "  policies:\n    - {name: readers_all, roles: [guardrail_reader_\(f.db.name)], using: \"true\"}\n"
+        try f.write("policies/ownership.yaml", Self.ownershipPolicies.replacingOccurrences(of: "  policies:\n", with: added))
+        let fresh = await r.tick()
+        #expect(fresh.applied.isEmpty, "\(fresh.applied)")
+        #expect(fresh.reported.first { $0.address == "rls.public.ownership.policy.readers_all" }?.reason.hasPrefix("widens-access") == true, "\(fresh.reported)")
+        #expect(try await f.db.scalar("SELECT count(*) FROM pg_policies WHERE tablename = 'ownership' AND policyname = 'readers_all'") == "0")
+        // The declared policy was never dropped along the way.
+        #expect(try await f.db.scalar("SELECT count(*) FROM pg_policies WHERE tablename = 'ownership' AND policyname = 'tenant_isolation'") == "1")
+        await r.shutdown()
+        try await f.db.execute("DROP ROLE guardrail_reader_\(f.db.name)")
+        await f.db.drop()
+    }
+
+    @Test("a stalled leader (its lease not renewed for longer than leaseDuration) is taken over: its backends are ended, the epoch rises, and it stands by when it wakes")
+    func stalledLeaderIsTakenOver() async throws {
+        let f = try await fixture(tenants: 2)
+        let a = f.reconciler("a"), b = f.reconciler("b")
+        #expect(await a.tick().leader)
+        #expect(try await f.db.scalar("SELECT renewed_at > now() - interval '30 seconds' FROM guardrail.controller_leader") == "t")
+        // A fresh lease is respected: the standby neither leads nor touches the leader's connections.
+        #expect(await b.tick().leader == false)
+        #expect(try await f.db.scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'guardrail controller a leader lock'") == "1")
+        #expect(await a.tick().leader, "a renews and still leads")
+
+        // a stops renewing, as a SIGSTOPped process would: its lease ages past the hour of leaseDuration.
+        try await f.db.execute("UPDATE guardrail.controller_leader SET renewed_at = clock_timestamp() - interval '61 minutes'")
+        let takeover = await b.tick()
+        #expect(takeover.leader && takeover.epoch == 2, "\(takeover.errors)")
+        #expect(try await f.db.scalar("SELECT holder FROM guardrail.controller_leader") == "b")
+        // pg_terminate_backend signals; give the backends a moment to exit.
+        var left = "?"
+        for _ in 0..<50 where left != "0" {
+            left = try await f.db.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'guardrail controller a%'") ?? "?"
+            if left != "0" { try await Task.sleep(nanoseconds: 100_000_000) }
+        }
+        #expect(left == "0", "every connection of the stalled leader was ended")
+        // a wakes: its lock connection is gone, its epoch is stale; it writes nothing and stands by.
+        let writesBefore = try await f.db.scalar("SELECT count(*) FROM guardrail.audit_log WHERE os_user = 'controller a'")
+        try await f.db.execute("UPDATE guardrail.tenants SET display_name = 'Changed by hand' WHERE name = 'brokerage-0'")
+        let woke = await a.tick()
+        #expect(!woke.leader && woke.applied.isEmpty, "\(woke.errors)")
+        #expect(try await f.db.scalar("SELECT count(*) FROM guardrail.audit_log WHERE os_user = 'controller a'") == writesBefore)
+        #expect(try await f.db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = 'brokerage-0'") == "Changed by hand")
+        await a.shutdown(); await b.shutdown()
+        await f.db.drop()
+    }
+
+    @Test("a stale lock hold releases nothing: a step that already released cannot release the lock the next step took")
+    func staleHoldReleasesNothing() async throws {
+        let db = try await TestPostgres.createDatabase()
+        let session = try await Session.open(db.environment(), applicationName: "holds")
+        let held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        let correction = try await session.acquireLock(timeout: .seconds(5), applicationName: "correction")
+        await session.releaseLock(correction)
+        let rollout = try await session.acquireLock(timeout: .seconds(5), applicationName: "rollout")
+        #expect(rollout != correction)
+        // What a deferred release of the correction step would do, late.
+        await session.releaseLock(correction)
+        #expect(session.refusedReleases == 1)
+        #expect(try await db.scalar(held) == "1", "the rollout step still holds the lock")
+        let other = try await Session.open(db.environment(), applicationName: "other")
+        await #expect(throws: AdvisoryLock.Timeout.self) { try await other.acquireLock(timeout: GuardrailDuration(milliseconds: 300), applicationName: "other") }
+        await other.close()
+        await session.releaseLock(rollout)
+        #expect(try await db.scalar(held) == "0")
+        await session.close()
+        await db.drop()
+    }
+
+    @Test("stress: ticks that correct drift and run a rollout, while applies contend for the apply lock; no controller write runs while an apply holds the lock")
+    func applyLockIsNeverReleasedUnderAStep() async throws {
+        let prometheus = try #require(TestPrometheus.url)
+        let db = try await TestPostgres.createDatabase()
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 20),
+            "manifests/flags.yaml": Fixtures.rolloutYAML(guardrail: "fine", spec: "{query: 'sum(vector(0.001))', max: 0.05, interval: 1s, errorLimit: 100}",
+                                                         phases: ["{name: internal, tenants: {selector: {cohort: internal}}, bake: 1s}",
+                                                                  "{percent: 25, bake: 1s}", "{percent: 50, bake: 1s}", "{percent: 100}"]),
+            "environments/local.yaml": Self.environment(db, drift: "tenant: enforce, flag: enforce, guardrail: enforce")
+                .replacingOccurrences(of: "  controller:", with: "  prometheus: {url: \"\(prometheus)\"}\n  controller:"),
+        ])
+        let f = Fixture(db: db, dir: dir)
+        let r = f.reconciler("stress")
+        #expect(await r.tick().leader)
+        let configuration = try Workspace(root: dir.path).load().0
+        let stop = NIOLockedValueBox(false)
+        // The contender: takes the apply lock as `guardrail apply` does, and while it holds it,
+        // looks for a controller connection inside a writing transaction (one with an xid: the
+        // corrections and the rollout step lock rows; a plan only reads). A step whose lock was
+        // released under it would show up here, writing while someone else holds the lock.
+        let contender = Task { () -> (holds: Int, violations: [String]) in
+            var holds = 0, violations: [String] = []
+            while !stop.withLockedValue({ $0 }) {
+                guard let session = try? await db.lockedSession() else { continue }
+                holds += 1
+                for _ in 0..<5 {
+                    let writers = (try? await db.rows("""
+                        SELECT application_name, state FROM pg_stat_activity
+                        WHERE datname = current_database() AND application_name LIKE 'guardrail controller stress%' AND backend_xid IS NOT NULL
+                        """)) ?? []
+                    violations += writers.map { "\($0[0] ?? "") \($0[1] ?? "")" }
+                    try? await Task.sleep(nanoseconds: 20_000_000)
+                }
+                // An apply of the guardrails only (no changes): the whole apply path under the lock,
+                // without correcting the tenants' drift before the controller can.
+                if let plan = try? await session.plan(configuration, targets: ["guardrail"]) {
+                    _ = try? await session.apply(plan, overrides: HazardOverrides(), osUser: "contender")
+                }
+                await session.close()
+                try? await Task.sleep(nanoseconds: 150_000_000)
+            }
+            return (holds, violations)
+        }
+        var corrected = 0, rolloutSteps = 0
+        var errors: [String] = []
+        for i in 0..<30 {
+            // Drift every tick, so every tick takes the lock for a correction and then for the rollout step.
+            try await db.execute("UPDATE guardrail.tenants SET display_name = 'Changed by hand \(i)' WHERE name = 'brokerage-\(i % 20)'")
+            let report = await r.tick()
+            corrected += report.applied.count
+            rolloutSteps += report.rollouts.isEmpty ? 0 : 1
+            // Waiting for the lock is contention, not a fault.
+            errors += report.errors.filter { !$0.contains("apply lock") }
+            try await Task.sleep(nanoseconds: 100_000_000)
+        }
+        stop.withLockedValue { $0 = true }
+        let (holds, violations) = await contender.value
+        #expect(violations.isEmpty, "controller writes while the contender held the apply lock: \(violations)")
+        #expect(await r.refusedLockReleases == 0, "a step tried to release a lock it did not hold")
+        #expect(errors.isEmpty, "\(errors)")
+        #expect(holds >= 5, "the contender took the lock \(holds) times")
+        #expect(corrected >= 5 && rolloutSteps >= 5, "corrections \(corrected), rollout steps \(rolloutSteps)")
+        #expect(try await db.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())") == "1",
+                "only the leader lock is left held: every apply lock was released by its holder")
+        print("measured: stress ran 30 ticks (\(corrected) corrections, \(rolloutSteps) rollout steps) against \(holds) contending applies")
+        await r.shutdown()
+        await db.drop()
     }
 
     @Test("Prometheus stopped mid-rollout: ticks go on, the rollout holds and records errors; started again, the rollout advances")
@@ -346,20 +548,28 @@ struct ReconcilerTests {
             phase = try await db.scalar("SELECT phase FROM guardrail.rollouts") ?? ""
         }
         #expect(phase == "2", "the rollout went on once Prometheus was back")
+        // Every decision the controller made names it, as the audit log does.
+        #expect(try await db.scalar("SELECT count(*) FROM guardrail.rollout_events WHERE actor IS DISTINCT FROM 'controller a'") == "0")
+        #expect(try await db.scalar("SELECT count(*) FROM guardrail.rollout_events WHERE kind = 'advance' AND actor = 'controller a'") == "2")
         await r.shutdown()
         await db.drop()
     }
 }
 
-/// Log lines a test reads back.
-final class LogLines: @unchecked Sendable {
-    // Guarded by `lock`.
-    private let lock = NSLock()
-    private var lines: [String] = []
-    func append(_ line: String) { lock.withLock { lines.append(line) } }
-    var all: [String] { lock.withLock { lines } }
+/// Log lines collected from a swift-log handler, for tests that check what was logged.
+final class LogLines: Sendable {
+    private let lines = NIOLockedValueBox<[String]>([])
+    var all: [String] { lines.withLockedValue { $0 } }
+    func append(_ line: String) { lines.withLockedValue { $0.append(line) } }
+
+    func handler() -> JSONLogHandler {
+        var handler = JSONLogHandler(label: "test") { [lines] line in lines.withLockedValue { $0.append(line) } }
+        handler.logLevel = .info
+        return handler
+    }
 }
 
+/// Every log event as `level message metadata`, for tests that read the leadership's warnings.
 struct CapturingLog: LogHandler {
     let lines: LogLines
     var metadata: Logger.Metadata = [:]

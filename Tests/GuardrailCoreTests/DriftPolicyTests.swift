@@ -15,7 +15,7 @@ struct DriftPolicyTests {
         Plan(id: "p", environment: "production", createdAt: "t", changes: changes, compared: [:], fingerprints: [:])
     }
 
-    @Test("enforce corrects safe drift; warn and unlisted kinds only report; destroys, mass deletes and widening are never automatic")
+    @Test("enforce corrects safe drift; warn and unlisted kinds only report; destroys, mass deletes, widening and narrowing of new configuration are never automatic")
     func decisions() {
         let policy = DriftPolicy(modes: ["tenant": .enforce, "rls": .enforce, "flag": .warn])
         let decision = policy.decide(Self.plan([
@@ -27,11 +27,31 @@ struct DriftPolicyTests {
             Self.change("flag", "channel.email"),
             Self.change("backup", "nightly"),
         ]))
-        #expect(decision.enforce.map(\.address.description) == ["tenant.acme", "rls.public.u"])
-        #expect(decision.reported.map(\.change.address.description) == ["tenant.gone", "tenant.bulk", "rls.public.t.policy.p", "flag.channel.email", "backup.nightly"])
+        #expect(decision.enforce.map(\.address.description) == ["tenant.acme"])
+        #expect(decision.restorations.isEmpty)
+        #expect(decision.reported.map(\.change.address.description)
+                == ["tenant.gone", "tenant.bulk", "rls.public.t.policy.p", "rls.public.u", "flag.channel.email", "backup.nightly"])
         #expect(decision.reported[0].reason.hasPrefix("destroys: deleting a tenant; needs a human"))
-        #expect(decision.reported[3].reason == "drift mode for flag is warn")
-        #expect(decision.reported[4].reason == "drift mode for backup is warn", "a kind with no mode is warn")
+        #expect(decision.reported[3].reason.hasPrefix("may-break-queries: narrows access; needs a human"), "a revoke of new configuration waits too")
+        #expect(decision.reported[4].reason == "drift mode for flag is warn")
+        #expect(decision.reported[5].reason == "drift mode for backup is warn", "a kind with no mode is warn")
+    }
+
+    @Test("a restoration of the last applied configuration is applied in enforce despite widening or narrowing; never a mass delete, a replace, or in warn mode")
+    func restorations() {
+        let policy = DriftPolicy(modes: ["rls": .enforce, "grants": .warn])
+        let widened = Self.change("rls", "public.t.policy.p", hazards: [Hazard(.widensAccess, "w"), Hazard(.mayBreakQueries, "n")])
+        let handAdded = Self.change("rls", "public.t.policy.extra", .delete, hazards: [Hazard(.destroys, "drops"), Hazard(.widensAccess, "w")])
+        let replaced = Self.change("rls", "public.t.policy.q", .replace, hazards: [Hazard(.destroys, "drops and recreates")])
+        let bulk = Self.change("rls", "public.t.policy.r", .delete, hazards: [Hazard(.massDelete, "all")])
+        let warned = Self.change("grants", "app", hazards: [Hazard(.widensAccess, "grant")])
+        let newConfiguration = Self.change("rls", "public.t.policy.new", .create, hazards: [Hazard(.widensAccess, "adds")])
+        let all = [widened, handAdded, replaced, bulk, warned, newConfiguration]
+        let decision = policy.decide(Self.plan(all), restorations: Set(all.dropLast().map(\.address.description)))
+        #expect(decision.enforce.map(\.address.description) == ["rls.public.t.policy.p", "rls.public.t.policy.extra"])
+        #expect(decision.restorations == ["rls.public.t.policy.p", "rls.public.t.policy.extra"])
+        #expect(decision.reported.map(\.change.address.description)
+                == ["rls.public.t.policy.q", "rls.public.t.policy.r", "grants.app", "rls.public.t.policy.new"])
     }
 
     @Test("a correction that comes back with the same desired state is held back for 2, 4, 8 ... ticks; one that settles is forgotten")

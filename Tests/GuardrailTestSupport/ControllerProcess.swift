@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 
 /// A `guardrail controller` running as its own process, as in production: its JSON log lines are
 /// collected, its HTTP port read from the "listening" line. `kill9` and `terminate` end it.
@@ -59,6 +62,27 @@ public final class ControllerProcess: @unchecked Sendable {
         process.waitUntilExit()
     }
 
+    /// SIGSTOP: the process freezes with every connection open, as a stalled host or a debugger leaves it.
+    public func stop() { kill(process.processIdentifier, SIGSTOP) }
+
+    /// SIGCONT: a stopped process runs again.
+    public func resume() { kill(process.processIdentifier, SIGCONT) }
+
+    /// Waits up to `timeout` seconds for the process to exit by itself; its exit status, or nil.
+    public func waitForExit(timeout: Double) async -> Int32? {
+        let deadline = Date().addingTimeInterval(timeout)
+        while process.isRunning, Date() < deadline { try? await Task.sleep(nanoseconds: 50_000_000) }
+        return process.isRunning ? nil : process.terminationStatus
+    }
+
+    /// GET `path` on the controller's port: the status code and body, or nil when nothing answered.
+    public func get(_ path: String, port: Int) async -> (status: Int, body: String)? {
+        guard let url = URL(string: "http://127.0.0.1:\(port)\(path)"),
+              let (data, response) = try? await URLSession.shared.data(from: url),
+              let http = response as? HTTPURLResponse else { return nil }
+        return (http.statusCode, String(decoding: data, as: UTF8.self))
+    }
+
     /// SIGTERM, then waits up to `timeout` seconds; returns the exit status, or nil if it is still running.
     public func terminate(timeout: Double) async -> Int32? {
         kill(process.processIdentifier, SIGTERM)
@@ -68,6 +92,7 @@ public final class ControllerProcess: @unchecked Sendable {
     }
 
     deinit {
+        // SIGKILL ends a stopped process too.
         if process.isRunning { kill(process.processIdentifier, SIGKILL) }
     }
 }

@@ -69,7 +69,7 @@ enum TickReportJSON {
     static func render(_ r: Reconciler.TickReport) -> String {
         var object: [String: Any] = [
             "leader": r.leader, "duration_seconds": r.duration, "manifests_reloaded": r.manifestsReloaded,
-            "drift": r.driftByKind, "applied": r.applied, "unsettled": r.unsettled, "errors": r.errors,
+            "drift": r.driftByKind, "applied": r.applied, "restored": r.restored, "unsettled": r.unsettled, "errors": r.errors,
             "reported": r.reported.map { ["address": $0.address, "reason": $0.reason] },
             "rollouts": r.rollouts.map { ["flag": $0.flag, "status": $0.status, "phase": $0.phase + 1] },
         ]

@@ -2,8 +2,16 @@
 /// reports for a human `apply`. Pure.
 ///
 /// Each kind has a drift mode from the environment (`controller.drift`, keyed by the first word of
-/// its addresses: `tenant: enforce`); a kind not listed is `warn`. Even in `enforce`, a change that
-/// destroys, deletes in bulk or widens access is never applied automatically.
+/// its addresses: `tenant: enforce`); a kind not listed is `warn`. Even in `enforce`, a change of
+/// *new* configuration that destroys, deletes in bulk, widens access or may break queries is never
+/// applied automatically: those hazards exist so a person reviews what they introduce.
+///
+/// A *restoration* is different: its desired side is the configuration a human already applied
+/// (recorded per object at apply), and live state differs only because someone changed it by hand.
+/// In `enforce` it is applied even when it widens access or may break queries relative to today's
+/// live state, as Flux and Argo CD self-heal; that includes dropping a policy someone added by hand
+/// to a managed table. Mass deletes never, and never a destroy of an object the configuration
+/// declares (a `replace`).
 public struct DriftPolicy: Sendable {
     public var modes: [String: Environment.DriftMode]
 
@@ -11,16 +19,21 @@ public struct DriftPolicy: Sendable {
         self.modes = modes
     }
 
-    /// Hazards that only a human apply may accept.
-    public static let manualOnly: Set<Hazard.Kind> = [.destroys, .massDelete, .widensAccess]
+    /// Hazards that only a human apply may accept in new configuration.
+    public static let manualOnly: Set<Hazard.Kind> = [.destroys, .massDelete, .widensAccess, .mayBreakQueries]
+    /// Hazards a restoration may carry and still be applied: the human who applied the configuration
+    /// reviewed them. A destroy only as a `delete` (of something the configuration does not declare).
+    static let restorable: Set<Hazard.Kind> = [.widensAccess, .mayBreakQueries]
 
     public struct Decision: Sendable, Equatable {
         public var enforce: [Change]
+        /// The addresses among `enforce` that restore the last applied configuration.
+        public var restorations: Set<String> = []
         /// Changes left for a human, each with why.
         public var reported: [(change: Change, reason: String)]
 
         public static func == (a: Decision, b: Decision) -> Bool {
-            a.enforce == b.enforce && a.reported.map(\.change) == b.reported.map(\.change) && a.reported.map(\.reason) == b.reported.map(\.reason)
+            a.enforce == b.enforce && a.restorations == b.restorations && a.reported.map(\.change) == b.reported.map(\.change) && a.reported.map(\.reason) == b.reported.map(\.reason)
         }
     }
 
@@ -29,10 +42,16 @@ public struct DriftPolicy: Sendable {
         modes[change.address.prefix] ?? .warn
     }
 
-    public func decide(_ plan: Plan) -> Decision {
+    /// `restorations` are the addresses whose change restores the last applied configuration (the
+    /// caller compares each change's desired side with what was recorded at apply).
+    public func decide(_ plan: Plan, restorations: Set<String> = []) -> Decision {
         var decision = Decision(enforce: [], reported: [])
         for change in plan.changes {
-            if let hazard = change.hazards.first(where: { Self.manualOnly.contains($0.kind) }) {
+            let address = change.address.description
+            if mode(of: change) == .enforce, restorations.contains(address), Self.restores(change) {
+                decision.enforce.append(change)
+                decision.restorations.insert(address)
+            } else if let hazard = change.hazards.first(where: { Self.manualOnly.contains($0.kind) }) {
                 decision.reported.append((change, "\(hazard.kind.rawValue): \(hazard.message); needs a human `guardrail apply`"))
             } else if mode(of: change) == .warn {
                 decision.reported.append((change, "drift mode for \(change.address.prefix) is warn"))
@@ -41,6 +60,14 @@ public struct DriftPolicy: Sendable {
             }
         }
         return decision
+    }
+
+    /// Whether a restoration's hazards are ones the controller may accept: never a mass delete, and
+    /// a destroy only when the object is not declared (a `delete`; a `replace` recreates a declared one).
+    static func restores(_ change: Change) -> Bool {
+        change.hazards.allSatisfy { hazard in
+            restorable.contains(hazard.kind) || (hazard.kind == .destroys && change.action == .delete)
+        }
     }
 }
 

@@ -44,8 +44,10 @@ public struct Diagnostic: Error, Hashable, Sendable, Codable, CustomStringConver
 /// Collects diagnostics so one run reports every problem, not just the first.
 ///
 /// Decoders take a `Diagnostics` and keep going after a problem, so a user fixes a file in one pass.
+///
+/// `@unchecked Sendable` is safe because it is confined: a loader creates its collector, appends
+/// from its own task only, and hands out `all` (a value) when done; no two tasks hold one at once.
 public final class Diagnostics: @unchecked Sendable {
-    // Only ever used from one task at a time: a loader owns its collector.
     public private(set) var all: [Diagnostic] = []
 
     public init() {}

@@ -8,6 +8,9 @@ public struct Change: Hashable, Sendable, Codable {
         case create, update, delete, replace
     }
 
+    /// `@unchecked Sendable` is safe: a `Storage` is written only through `unique`, that is while
+    /// exactly one `Change` refers to it; once shared (and so visible to another task) it is never
+    /// written again, and a write makes a private copy first.
     private final class Storage: @unchecked Sendable {
         var address: Address
         var kind: String

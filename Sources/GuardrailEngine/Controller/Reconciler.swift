@@ -8,13 +8,16 @@ import Logging
 ///
 /// A tick never throws: errors are reported in its `TickReport`, counted, and backed off, and one
 /// kind's failure does not stop the others (each kind's corrections apply in a transaction of their own).
-public final class Reconciler: @unchecked Sendable {
+///
+/// An actor: the reconcile loop runs `tick`, the lease renewal runs `renewLease` beside it, and
+/// everyone else reads what they need from the `Snapshot` the loop publishes after each tick.
+public actor Reconciler {
     public let workspace: Workspace
     public let environmentName: String
     public let holder: String
-    public var logger: Logger
-    /// When set, the tick uses this clock instead of the system's (tests).
-    public var now: @Sendable () -> Date = { Date() }
+    public let logger: Logger
+    /// The tick's clock: the system's, or a test's.
+    let now: @Sendable () -> Date
 
     private var environment: ResolvedEnvironment?
     private var configuration: Configuration?
@@ -30,17 +33,40 @@ public final class Reconciler: @unchecked Sendable {
     private let tenantCache = ObservationCache<[Tenant]>()
     public private(set) var backoff = Backoff(base: 1, cap: 300)
 
-    public init(workspace: Workspace, environment: String, holder: String, logger: Logger) {
+    public init(workspace: Workspace, environment: String, holder: String, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
         self.workspace = workspace
         self.environmentName = environment
         self.holder = holder
         self.logger = logger
+        self.now = now
+    }
+
+    /// What the rest of the controller may know about the reconciler, copied out after each tick.
+    public struct Snapshot: Sendable {
+        public var configurationLoaded: Bool
+        public var environment: ResolvedEnvironment?
+        /// Seconds to wait before the next tick: the interval, or longer after errors.
+        public var backoffFailures: Int
+        public var backoffDelay: Double
+    }
+
+    public var snapshot: Snapshot {
+        Snapshot(configurationLoaded: configuration != nil, environment: environment, backoffFailures: backoff.failures, backoffDelay: backoff.delay)
     }
 
     /// The configuration in use, once loaded.
     public var loadedConfiguration: Configuration? { configuration }
     public var resolvedEnvironment: ResolvedEnvironment? { environment }
-    public var isLeader: Bool { leadership?.fence != nil }
+    public var isLeader: Bool { get async { await leadership?.fence != nil } }
+    /// Lock releases refused because the step asking did not hold the lock (a bug if ever non-zero).
+    public var refusedLockReleases: Int { session?.refusedReleases ?? 0 }
+
+    /// Renews the leader's lease between ticks (a long step, such as a backup, must not let it
+    /// expire); does nothing on a standby.
+    public func renewLease() async {
+        guard let leadership, await leadership.fence != nil else { return }
+        await leadership.renew()
+    }
 
     /// What one tick saw and did; the controller's status endpoint and metrics read it.
     public struct TickReport: Sendable {
@@ -53,6 +79,8 @@ public final class Reconciler: @unchecked Sendable {
         /// Planned changes per kind, corrected or not.
         public var driftByKind: [String: Int] = [:]
         public var applied: [String] = []
+        /// Of `applied`, the restorations of the last applied configuration after a change by hand.
+        public var restored: [String] = []
         public var reported: [(address: String, reason: String)] = []
         public var unsettled: [String] = []
         public var rollouts: [RolloutTickResult] = []
@@ -75,7 +103,7 @@ public final class Reconciler: @unchecked Sendable {
         let started = Date()
         var report = TickReport(startedAt: now())
         do {
-            try reloadIfChanged(&report)
+            try await reloadIfChanged(&report)
         } catch {
             report.errors.append("\(error)")
             log(.error, "manifests", "the configuration did not load; keeping the last good one", ["error": "\(error)"])
@@ -88,16 +116,18 @@ public final class Reconciler: @unchecked Sendable {
         // Leadership first: a standby does nothing else.
         do {
             let leadership = self.leadership ?? Leadership(database: environment.database, environment: environment.name, holder: holder,
-                                                          lockTimeout: environment.lockTimeout)
+                                                          lockTimeout: environment.lockTimeout, leaseDuration: environment.controller.effectiveLeaseDuration,
+                                                          logger: logger)
             self.leadership = leadership
-            let wasLeader = leadership.fence != nil
+            await leadership.update(leaseDuration: environment.controller.effectiveLeaseDuration)
+            let wasLeader = await leadership.fence != nil
             let fence = try await leadership.tryLead()
             report.leader = fence != nil
             report.epoch = fence?.epoch
             if let fence, !wasLeader { log(.notice, "leader", "took leadership", ["epoch": "\(fence.epoch)"]) }
             if fence == nil, wasLeader { log(.warning, "leader", "lost leadership") }
             // Said once per leading environment, not every tick.
-            let elsewhere = fence == nil ? leadership.leaderElsewhere?.environment.flatMap { $0 == environment.name ? nil : $0 } : nil
+            let elsewhere = fence == nil ? await leadership.leaderElsewhere?.environment.flatMap { $0 == environment.name ? nil : $0 } : nil
             if let other = elsewhere, other != reportedLeaderElsewhere {
                 log(.warning, "leader", "standing by: environment \"\(other)\" uses the same database and schema, and its controller leads",
                     ["environment": other])
@@ -113,6 +143,9 @@ public final class Reconciler: @unchecked Sendable {
             mark = Date()
             await runBackups(environment, fence: fence, report: &report)
             report.steps["backups"] = Date().timeIntervalSince(mark)
+            // A tick that ends renews too: a standby judges the lease from the last renewal, and
+            // a tick longer than the lease (a slow plan on a loaded server) must not look like a stall.
+            await leadership.renew()
         } catch let lost as LeaderFence.Lost {
             report.errors.append("\(lost)")
             log(.warning, "leader", "stepping down", ["reason": "\(lost)"])
@@ -152,7 +185,7 @@ public final class Reconciler: @unchecked Sendable {
         return parts.sorted().joined(separator: "\n")
     }
 
-    private func reloadIfChanged(_ report: inout TickReport) throws {
+    private func reloadIfChanged(_ report: inout TickReport) async throws {
         let stamp = try currentStamp()
         guard stamp != self.stamp else { return }
         let (configuration, diagnostics) = try workspace.load()
@@ -162,13 +195,12 @@ public final class Reconciler: @unchecked Sendable {
         }
         let resolved = try ResolvedEnvironment.resolve(declared)
         if environment == nil || environment!.database.url.description != resolved.database.url.description {
-            // A new database: new leadership and session.
-            Task { [leadership, session] in
-                await leadership?.stepDown()
-                await session?.close()
-            }
+            // A new database: new leadership and session, the old ones ended before anything else runs.
+            let (oldLeadership, oldSession) = (leadership, session)
             leadership = nil
             session = nil
+            await oldLeadership?.stepDown()
+            await oldSession?.close()
         }
         self.configuration = configuration
         self.environment = resolved
@@ -185,8 +217,10 @@ public final class Reconciler: @unchecked Sendable {
             session.fence = fence
             return session
         }
-        // Closing is local, so a connection the server cut is closed here without waiting on it.
-        if let stale = session { await stale.close() }
+        if let stale = session {
+            self.session = nil
+            await stale.close()
+        }
         let session = try await Session.open(environment, applicationName: "guardrail controller \(holder)")
         session.fence = fence
         session.canonicalCache = canonicalCache
@@ -215,7 +249,20 @@ public final class Reconciler: @unchecked Sendable {
         report.plan = plan.summary
         for change in plan.changes { report.driftByKind[change.kind, default: 0] += 1 }
         let policy = DriftPolicy(modes: Dictionary(uniqueKeysWithValues: configuration.environments[environment.name]?.controller?.drift.map { ($0.key, $0.value) } ?? []))
-        let decision = policy.decide(plan)
+        // Only changes a hazard would hold back need the record of what was applied.
+        let held = plan.changes.filter { change in
+            policy.mode(of: change) == .enforce && change.hazards.contains { DriftPolicy.manualOnly.contains($0.kind) }
+        }
+        var restorations: Set<String> = []
+        if !held.isEmpty {
+            do {
+                restorations = try await AppliedConfiguration.restorations(among: held, session: session)
+            } catch {
+                report.errors.append("reading the applied configuration: \(error)")
+                log(.error, "controller", "could not read what was last applied; hazardous drift waits for a human", ["error": "\(error)"])
+            }
+        }
+        let decision = policy.decide(plan, restorations: restorations)
         for (change, reason) in decision.reported {
             report.reported.append((change.address.description, reason))
             log(.warning, change.address.description, "drift left for a human apply", ["action": change.action.rawValue, "reason": reason])
@@ -229,27 +276,47 @@ public final class Reconciler: @unchecked Sendable {
         guard !apply.isEmpty else { return }
         let correctionsStarted = Date()
         defer { report.steps["corrections"] = Date().timeIntervalSince(correctionsStarted) }
+        let hold: Session.LockHold
         do {
-            try await session.acquireLock(timeout: .seconds(2), applicationName: "guardrail controller \(holder) apply lock")
+            hold = try await session.acquireLock(timeout: .seconds(2), applicationName: "guardrail controller \(holder) apply lock")
         } catch {
             report.errors.append("drift correction waits: \(error)")
             log(.warning, "controller", "the apply lock is taken; drift correction waits for the next tick", ["error": "\(error)"])
             return
         }
-        defer { Task { await session.releaseLock() } }
+        // Released below, in this task, after the last group: every path from here reaches it (the
+        // loop catches each group's errors). A deferred release in another task could run after the
+        // rollout step took the lock and release it under that step.
         var applied: [Change] = []
-        for group in Self.applyGroups(apply) {
+        // Each restoration applies alone, so it is an audit record of its own (its before side is
+        // what was changed by hand); other corrections apply by group.
+        let restoring = apply.filter { decision.restorations.contains($0.address.description) }
+        let correcting = apply.filter { !decision.restorations.contains($0.address.description) }
+        for group in Self.applyGroups(correcting) + restoring.map({ [$0] }) {
             var sub = plan
             sub.id = UUID().uuidString.lowercased()
             sub.changes = group
             let addresses = Set(group.map(\.address.description))
             sub.fingerprints = plan.fingerprints.filter { addresses.contains($0.key) }
+            let isRestoration = group.count == 1 && decision.restorations.contains(group[0].address.description)
             do {
-                _ = try await session.apply(sub, overrides: HazardOverrides(), osUser: "controller \(holder)")
+                // The hazards of a restoration were reviewed when a human applied this configuration.
+                let overrides = isRestoration ? HazardOverrides(allowDestroy: true) : HazardOverrides()
+                _ = try await session.apply(sub, overrides: overrides, osUser: "controller \(holder)" + (isRestoration ? " (drift restoration)" : ""))
                 applied += group
                 for change in group {
                     report.applied.append(change.address.description)
-                    log(.notice, change.address.description, "corrected drift", ["action": change.action.rawValue, "reason": change.reason, "plan": sub.id])
+                    if isRestoration {
+                        report.restored.append(change.address.description)
+                        log(.notice, change.address.description, "restored the last applied configuration after a change by hand", [
+                            "action": change.action.rawValue, "plan": sub.id,
+                            "changed_by_hand": Self.describe(change.before, keys: change.changedAttributes),
+                            "restored_to": Self.describe(change.after, keys: change.changedAttributes),
+                            "hazards": change.hazards.map(\.kind.rawValue).joined(separator: ","),
+                        ])
+                    } else {
+                        log(.notice, change.address.description, "corrected drift", ["action": change.action.rawValue, "reason": change.reason, "plan": sub.id])
+                    }
                 }
             } catch let lost as LeaderFence.Lost {
                 report.errors.append("\(lost)")
@@ -259,8 +326,14 @@ public final class Reconciler: @unchecked Sendable {
                 log(.error, group.first!.address.description, "drift correction failed; other kinds go on", ["error": "\(error)"])
             }
         }
-        await session.releaseLock()
+        await session.releaseLock(hold)
         settle.applied(applied)
+    }
+
+    /// The attributes that differ, as `key=value` pairs, or "absent" for a side that does not exist.
+    static func describe(_ attributes: Attributes?, keys: [String]) -> String {
+        guard let attributes else { return "absent" }
+        return keys.map { "\($0)=\(attributes[$0].map { "\($0)" } ?? "absent")" }.joined(separator: " ")
     }
 
     /// Changes grouped by what must commit together: roles, grants and row-level security; flags
@@ -284,10 +357,17 @@ public final class Reconciler: @unchecked Sendable {
 
     private func runRollouts(_ session: Session, environment: ResolvedEnvironment, report: inout TickReport) async {
         guard let url = environment.prometheusURL else { return }
+        let hold: Session.LockHold
         do {
-            try await session.acquireLock(timeout: .seconds(2), applicationName: "guardrail controller \(holder) rollout lock")
+            hold = try await session.acquireLock(timeout: .seconds(2), applicationName: "guardrail controller \(holder) rollout lock")
+        } catch {
+            report.errors.append("rollouts: \(error)")
+            log(.warning, "rollouts", "the apply lock is taken; the rollout step waits for the next tick", ["error": "\(error)"])
+            return
+        }
+        do {
             let results = try await session.tick(metrics: PrometheusClient(baseURL: url), now: now(), actor: "controller \(holder)")
-            await session.releaseLock()
+            await session.releaseLock(hold)
             report.rollouts = results
             for result in results {
                 for decision in result.decisions where decision.kind != .evaluation {
@@ -295,7 +375,7 @@ public final class Reconciler: @unchecked Sendable {
                 }
             }
         } catch {
-            await session.releaseLock()
+            await session.releaseLock(hold)
             report.errors.append("rollouts: \(error)")
             log(.error, "rollouts", "the rollout step failed", ["error": "\(error)"])
         }

@@ -1,6 +1,7 @@
 import Foundation
 import GuardrailCore
 import Logging
+import NIOConcurrencyHelpers
 import PostgresNIO
 
 /// How one kind is read from and written to Postgres. Each kind's folder has one.
@@ -49,27 +50,31 @@ extension KindStore {
 /// One value kept with a digest of what it was derived from: the controller's last observation of
 /// the tenants, or its canonical policy texts. It answers only for the same digest, and, with a
 /// `maxAge`, only while younger than that (for inputs the digest cannot see).
-final class ObservationCache<Value: Sendable>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var entry: (digest: String, storedAt: ContinuousClock.Instant, value: Value)?
+final class ObservationCache<Value: Sendable>: Sendable {
+    private struct State {
+        var entry: (digest: String, storedAt: ContinuousClock.Instant, value: Value)?
+        var hits = 0
+    }
+
+    private let state = NIOLockedValueBox(State())
     let maxAge: Duration?
-    private(set) var hits = 0
+    var hits: Int { state.withLockedValue { $0.hits } }
 
     init(maxAge: Duration? = nil) { self.maxAge = maxAge }
 
     func value(for digest: String) -> Value? {
-        lock.withLock {
-            guard let entry, entry.digest == digest else { return nil }
+        state.withLockedValue { state in
+            guard let entry = state.entry, entry.digest == digest else { return nil }
             if let maxAge, ContinuousClock.now - entry.storedAt >= maxAge { return nil }
-            hits += 1
+            state.hits += 1
             return entry.value
         }
     }
 
     func store(_ value: Value, for digest: String) {
-        lock.withLock { entry = (digest, .now, value) }
+        state.withLockedValue { $0.entry = (digest, .now, value) }
     }
 
     /// Forgets the value, as when the manifests change.
-    func clear() { lock.withLock { entry = nil } }
+    func clear() { state.withLockedValue { $0.entry = nil } }
 }

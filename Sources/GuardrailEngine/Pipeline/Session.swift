@@ -9,6 +9,12 @@ import PostgresNIO
 /// environment's advisory lock on a separate connection, then makes every Postgres change of the
 /// plan in one transaction: migrations, each kind's statements and the audit record commit together
 /// or not at all.
+///
+/// `@unchecked Sendable` is safe because a session is confined to one task at a time: a CLI command
+/// opens and closes its own in `run()`, and the controller's lives inside the `Reconciler` actor and
+/// is only used from its isolated methods (admin actions open sessions of their own). Its mutable
+/// fields (`lock`, `fence`, the spare lock connection, the caches' references) are never touched by
+/// two tasks at once; the caches themselves lock inside.
 public final class Session: @unchecked Sendable {
     public let environment: ResolvedEnvironment
     public let connection: DatabaseConnection
@@ -31,6 +37,8 @@ public final class Session: @unchecked Sendable {
     public func close() async {
         await lock?.release()
         lock = nil
+        hold = nil
+        // Closing is local (it never waits for the server), so a connection the server cut is closed here at once.
         if let spare = spareLockConnection { await spare.close() }
         spareLockConnection = nil
         await connection.close()
@@ -41,20 +49,50 @@ public final class Session: @unchecked Sendable {
     public func releaseLock() async {
         if let lock { spareLockConnection = await lock.releaseKeepingConnection() }
         lock = nil
+        hold = nil
+    }
+
+    /// One taking of the apply lock, as `acquireLock` returned it. Only the step holding it can
+    /// release the lock with it: a stale hold (from a step that already released, whose lock
+    /// another step has taken since) releases nothing.
+    public struct LockHold: Sendable, Equatable {
+        let serial: UInt64
+    }
+
+    private var hold: LockHold?
+    private var holds: UInt64 = 0
+    /// Releases refused because they named a hold this session no longer has.
+    public private(set) var refusedReleases = 0
+
+    /// Releases the lock only when `hold` is the current one; otherwise counts and logs the
+    /// attempt and leaves the lock with whoever holds it now.
+    public func releaseLock(_ hold: LockHold) async {
+        guard hold == self.hold else {
+            refusedReleases += 1
+            logger.warning("refused to release the apply lock for a step that does not hold it", metadata: ["address": "apply-lock"])
+            return
+        }
+        await releaseLock()
     }
 
     /// The connection of a released lock, reused by the next `acquireLock`.
     private var spareLockConnection: DatabaseConnection?
 
-    /// Takes the apply lock, waiting up to `timeout`. Released by `close()`. `onWait` is called once,
-    /// after a second of waiting, with the holder.
+    /// Takes the apply lock, waiting up to `timeout`, and returns the hold that releases it
+    /// (`releaseLock(_:)`). Released by `close()` too. Already held: the current hold. `onWait` is
+    /// called once, after a second of waiting, with the holder.
+    @discardableResult
     public func acquireLock(timeout: GuardrailDuration, applicationName: String,
-                            onWait: (@Sendable (AdvisoryLock.Holder?) -> Void)? = nil) async throws {
-        guard lock == nil else { return }
+                            onWait: (@Sendable (AdvisoryLock.Holder?) -> Void)? = nil) async throws -> LockHold {
+        if lock != nil, let hold { return hold }
         let spare = spareLockConnection
         spareLockConnection = nil
         lock = try await AdvisoryLock.acquire(database: environment.database, environment: environment.name,
                                               applicationName: applicationName, timeout: timeout, reusing: spare, onWait: onWait)
+        holds += 1
+        let hold = LockHold(serial: holds)
+        self.hold = hold
+        return hold
     }
 
     /// Reads every kind in one consistent snapshot. Never writes, so it works with a read-only role
@@ -255,6 +293,7 @@ public final class Session: @unchecked Sendable {
                 try await BackupScheduleStore.apply(schedules, on: c, schema: schema, logger: logger)
             }
             try await CatalogPipeline.apply(plan.changes.filter { CatalogPipeline.isCatalogKind($0.kind) }, on: c, schema: schema, logger: logger)
+            try await AppliedConfiguration.record(plan.changes, planID: plan.id, actor: osUser, on: c, schema: schema, logger: logger)
             try await RolloutReconciler.afterApply(c, schema: schema, logger: logger, before: live, changes: plan.changes, now: Date(), actor: osUser)
             try await AuditLog.record(plan, changes: await auditChanges.value, osUser: osUser, on: c, schema: schema, logger: logger)
             return ApplyReport(summary: plan.summary, migrations: migrated.map(\.version))

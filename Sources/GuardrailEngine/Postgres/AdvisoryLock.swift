@@ -10,8 +10,7 @@ import PostgresNIO
 /// Advisory locks live in one database (`pg_locks.database`), so the schema name is all the key
 /// needs: two environment files that point at the same database and schema share the lock, whatever
 /// they are called, and environments on different databases never meet.
-public final class AdvisoryLock: @unchecked Sendable {
-    // Safe to share: every stored property is a constant, and the connection is itself Sendable.
+public final class AdvisoryLock: Sendable {
     private let connection: DatabaseConnection
     private let logger: Logger
     public let key: Int64

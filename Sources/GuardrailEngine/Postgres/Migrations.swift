@@ -127,6 +127,25 @@ public enum Migrations {
             END $migration$
             """,
         ] },
+        // The leader's lease: renewed every interval; a standby that finds it older than the
+        // lease duration takes over even while the stalled leader's connections stay open.
+        Migration(version: 9, name: "controller leader lease") { s in [
+            "ALTER TABLE \(s.qualifying("controller_leader")) ADD COLUMN renewed_at timestamptz NOT NULL DEFAULT clock_timestamp()",
+        ] },
+        // What was last applied to each catalog object, so the controller restores hand-made drift
+        // to the reviewed configuration and leaves new configuration to a human.
+        Migration(version: 10, name: "applied configuration") { s in [
+            """
+            CREATE TABLE \(s.qualifying("applied_configuration")) (
+                address text PRIMARY KEY,
+                kind text NOT NULL,
+                fingerprint text NOT NULL,
+                plan_id text NOT NULL,
+                applied_by text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
+            )
+            """,
+        ] },
     ]
 
     public static var latestVersion: Int { all.last!.version }

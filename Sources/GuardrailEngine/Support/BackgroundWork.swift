@@ -10,6 +10,9 @@ import Foundation
 ///     let audit = BackgroundWork { AuditLog.changesJSON(plan) }
 ///     ...                                  // migrate, check and write meanwhile
 ///     try await record(await audit.value)
+///
+/// `@unchecked Sendable` is safe: `result` and `waiting` are read and written only inside `lock`,
+/// and each continuation is resumed exactly once, outside it (taken out of `waiting` under the lock).
 public final class BackgroundWork<Value: Sendable>: @unchecked Sendable {
     private let lock = NSLock()
     private var result: Value?

@@ -50,6 +50,9 @@ struct ExternalCommand: Sendable {
     }
 
     /// A started program, to be waited for once.
+    ///
+    /// `@unchecked Sendable` is safe: every field is a `let`; `Pipe` and its file handles are only
+    /// read by `wait`, which runs once, and the process is touched through `RunningProcess`.
     struct Started: @unchecked Sendable {
         fileprivate let process: RunningProcess
         fileprivate let out: Pipe, err: Pipe
@@ -66,6 +69,9 @@ struct ExternalCommand: Sendable {
     }
 
     /// A process the cancellation handler may stop from another thread.
+    ///
+    /// `@unchecked Sendable` is safe: Foundation's `Process` guards `isRunning` and `terminate()`
+    /// with its own lock, and those are the only members used from another thread.
     fileprivate struct RunningProcess: @unchecked Sendable {
         let process: Process
         func terminate() { if process.isRunning { process.terminate() } }

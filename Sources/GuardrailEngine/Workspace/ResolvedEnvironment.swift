@@ -23,6 +23,21 @@ public struct ResolvedEnvironment: Sendable {
     public var planSigningKey: Secret?
     /// Why `plan.signingKey` could not be resolved; saving or applying a plan file then fails with it.
     public var planSigningKeyProblem: Diagnostic?
+    /// The controller section, with its defaults when the file has none.
+    public var controller = Environment.Controller()
+
+    /// The longest one step of a controller tick may take: `controller.stepTimeout`, or else the
+    /// longest of the lock and statement timeouts (every query of a step is bounded by them).
+    public var stepTimeout: GuardrailDuration {
+        controller.stepTimeout ?? max(lockTimeout, statementTimeout ?? lockTimeout)
+    }
+
+    /// How long the reconcile loop may go without finishing a tick before it counts as stuck:
+    /// three intervals (a slow tick, then a backoff) plus the longest step's timeout. `/healthz`
+    /// fails and the watchdog exits past it.
+    public var stuckAfter: GuardrailDuration {
+        GuardrailDuration(milliseconds: 3 * controller.interval.milliseconds + stepTimeout.milliseconds)
+    }
 
     public init(name: String, database: Database, lockTimeout: GuardrailDuration = .seconds(10), statementTimeout: GuardrailDuration? = nil,
                 backupDirectory: String? = nil, backupDirectoryProblem: Diagnostic? = nil) {
@@ -80,6 +95,7 @@ public struct ResolvedEnvironment: Sendable {
         } else if let key = processEnvironment["GUARDRAIL_PLAN_KEY"], !key.isEmpty {
             resolved.planSigningKey = Secret(key)
         }
+        if let controller = environment.controller { resolved.controller = controller }
         // Only rule checks and the prometheus alerts target need the URL, so a missing variable fails only them.
         if let prometheus = environment.prometheus { resolved.prometheusURL = try? expand(prometheus.url) }
         if let alerts = environment.alerts {

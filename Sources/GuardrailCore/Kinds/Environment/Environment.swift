@@ -45,6 +45,28 @@ public struct Environment: Sendable {
         public static let defaultHeaderReadTimeout = GuardrailDuration.seconds(10)
         public static let defaultIdleTimeout = GuardrailDuration.seconds(60)
         public static let defaultMaxConnections = 512
+        /// How long a leader's lease lasts without a renewal before a standby may take over
+        /// (Kubernetes Lease semantics). Nil means three intervals.
+        public var leaseDuration: GuardrailDuration?
+        /// The longest one step of a tick may take (a backup of a large database); nil means the
+        /// environment's lock and statement timeouts. `/healthz` and the watchdog allow it on top of
+        /// three intervals.
+        public var stepTimeout: GuardrailDuration?
+
+        public init(interval: GuardrailDuration = .seconds(30), listen: String = "127.0.0.1:8080", drift: [String: DriftMode] = [:],
+                    adminToken: TemplatedString? = nil, leaseDuration: GuardrailDuration? = nil, stepTimeout: GuardrailDuration? = nil) {
+            self.interval = interval
+            self.listen = listen
+            self.drift = drift
+            self.adminToken = adminToken
+            self.leaseDuration = leaseDuration
+            self.stepTimeout = stepTimeout
+        }
+
+        /// The lease a leader holds between renewals: `leaseDuration`, or three intervals.
+        public var effectiveLeaseDuration: GuardrailDuration {
+            leaseDuration ?? GuardrailDuration(milliseconds: 3 * interval.milliseconds)
+        }
     }
 
     public var name: String
@@ -114,7 +136,8 @@ extension Environment {
             backups = Backups(directory: directory)
         }
         var controller: Controller?
-        if let c = spec.fields("controller", allowed: ["interval", "listen", "drift", "adminToken", "headerReadTimeout", "idleTimeout", "maxConnections"]) {
+        if let c = spec.fields("controller", allowed: ["interval", "listen", "drift", "adminToken", "headerReadTimeout", "idleTimeout", "maxConnections",
+                                                       "leaseDuration", "stepTimeout"]) {
             var drift: [String: DriftMode] = [:]
             if let d = c.node("drift"), case .mapping(let m) = d {
                 for entry in m.entries {
@@ -134,8 +157,15 @@ extension Environment {
             } else if let d = c.node("drift") {
                 reader.error("controller.drift must be a mapping", detail: "Map each kind to enforce or warn, such as {tenant: enforce}.", at: d.mark)
             }
-            controller = Controller(interval: c.duration("interval") ?? .seconds(30), listen: c.string("listen") ?? "127.0.0.1:8080",
-                                    drift: drift, adminToken: templated(c, "adminToken"))
+            let interval = c.duration("interval") ?? .seconds(30)
+            let lease = c.duration("leaseDuration")
+            // A lease shorter than an interval would expire between two renewals of a healthy leader.
+            if let lease, lease <= interval, let node = c.node("leaseDuration") {
+                reader.error("controller.leaseDuration (\(lease)) must be longer than controller.interval (\(interval))",
+                             detail: "The leader renews its lease every interval; leave leaseDuration out for three intervals.", at: node.mark)
+            }
+            controller = Controller(interval: interval, listen: c.string("listen") ?? "127.0.0.1:8080",
+                                    drift: drift, adminToken: templated(c, "adminToken"), leaseDuration: lease, stepTimeout: c.duration("stepTimeout"))
             for key in ["headerReadTimeout", "idleTimeout"] {
                 guard let d = c.duration(key) else { continue }
                 guard d >= .seconds(1) else {

@@ -50,6 +50,10 @@ public struct CohortPlan: Sendable {
 
     /// Which tenants each explicit phase names (by name or selector), worked out once for many flags
     /// over the same tenants: the hundred previews of a plan share the same few selectors.
+    ///
+    /// `@unchecked Sendable` is safe: its only mutable state, `byPhase`, is read and written inside
+    /// `lock` alone (the pure core has no NIO, so no `NIOLockedValueBox` here), and the values it
+    /// stores are arrays copied out.
     public final class Selections: @unchecked Sendable {
         private let lock = NSLock()
         private var byPhase: [String: [Int]] = [:]

@@ -221,66 +221,68 @@ public struct BackupRunner: Sendable {
             await started?.discard()
             throw error
         }
-        defer { Task { await lease.end() } }
-        let id = lease.id
-        let folder = URL(fileURLWithPath: directory).appendingPathComponent(schedule.name, isDirectory: true)
-        let stamp = started?.stamp ?? Self.fileStamp(now())
-        let final = folder.appendingPathComponent("\(schedule.name)-\(stamp)-\(id).dump")
-        let partial = folder.appendingPathComponent(".\(schedule.name)-\(stamp)-\(id).dump.partial")
-        // The running dump's file takes the run's name now; pg_dump keeps writing to the same file
-        // (it runs with --no-sync, so it never opens the file by name again). When pg_dump has not
-        // created the file yet, it keeps its pending name until the dump is done.
-        var started = started
-        var writtenTo = partial
-        if let s = started, rename(s.file.path, partial.path) != 0 {
-            if errno == ENOENT {
-                writtenTo = s.file
-            } else {
-                await s.discard()
-                started = nil
+        // Ended in this task on every path, before the function returns: the run's lock is its connection's.
+        return try await lease.holding {
+            let id = lease.id
+            let folder = URL(fileURLWithPath: directory).appendingPathComponent(schedule.name, isDirectory: true)
+            let stamp = started?.stamp ?? Self.fileStamp(now())
+            let final = folder.appendingPathComponent("\(schedule.name)-\(stamp)-\(id).dump")
+            let partial = folder.appendingPathComponent(".\(schedule.name)-\(stamp)-\(id).dump.partial")
+            // The running dump's file takes the run's name now; pg_dump keeps writing to the same file
+            // (it runs with --no-sync, so it never opens the file by name again). When pg_dump has not
+            // created the file yet, it keeps its pending name until the dump is done.
+            var started = started
+            var writtenTo = partial
+            if let s = started, rename(s.file.path, partial.path) != 0 {
+                if errno == ENOENT {
+                    writtenTo = s.file
+                } else {
+                    await s.discard()
+                    started = nil
+                }
             }
-        }
-        do {
             do {
-                try Self.createPrivateDirectory(folder)
+                do {
+                    try Self.createPrivateDirectory(folder)
+                } catch {
+                    throw Failure(description: "cannot create the backup directory \(folder.path): \(Self.reason(error))")
+                }
+                let dump: ExternalCommand.Result
+                if let started {
+                    dump = await started.task.value
+                } else {
+                    try Self.createPrivateFile(partial)
+                    dump = try await pgDump(database: schedule.database, to: partial, schedule: schedule.name).run()
+                }
+                guard dump.status == 0 else { throw Failure(description: "pg_dump failed: " + Self.lastLines(dump.stderr)) }
+                if writtenTo != partial, rename(writtenTo.path, partial.path) != 0 {
+                    throw Failure(description: "cannot rename \(writtenTo.path): \(String(cString: strerror(errno)))")
+                }
+                // Whatever pg_dump did to the file, the archive is the owner's alone before it has its final name.
+                guard chmod(partial.path, Self.archiveMode) == 0 else {
+                    throw Failure(description: "cannot make \(partial.path) private: \(String(cString: strerror(errno)))")
+                }
+                try await Self.verifyArchive(partial)
+                let (size, digest) = try Self.checksum(partial)
+                guard rename(partial.path, final.path) == 0 else {
+                    throw Failure(description: "cannot move the backup into place at \(final.path): \(String(cString: strerror(errno)))")
+                }
+                try Self.syncToDisk(final, in: folder)
+                try await finishRun(id: id, status: .succeeded, size: size, sha256: digest, file: final.path, error: nil, on: lease.connection)
             } catch {
-                throw Failure(description: "cannot create the backup directory \(folder.path): \(Self.reason(error))")
+                try? FileManager.default.removeItem(at: partial)
+                if writtenTo != partial { try? FileManager.default.removeItem(at: writtenTo) }
+                let message = (error as? Failure)?.description ?? "\(error)"
+                try await finishRun(id: id, status: .failed, size: nil, sha256: nil, file: nil, error: message)
+                throw Failure(description: "backup \(schedule.name) failed: \(message)")
             }
-            let dump: ExternalCommand.Result
-            if let started {
-                dump = await started.task.value
-            } else {
-                try Self.createPrivateFile(partial)
-                dump = try await pgDump(database: schedule.database, to: partial, schedule: schedule.name).run()
-            }
-            guard dump.status == 0 else { throw Failure(description: "pg_dump failed: " + Self.lastLines(dump.stderr)) }
-            if writtenTo != partial, rename(writtenTo.path, partial.path) != 0 {
-                throw Failure(description: "cannot rename \(writtenTo.path): \(String(cString: strerror(errno)))")
-            }
-            // Whatever pg_dump did to the file, the archive is the owner's alone before it has its final name.
-            guard chmod(partial.path, Self.archiveMode) == 0 else {
-                throw Failure(description: "cannot make \(partial.path) private: \(String(cString: strerror(errno)))")
-            }
-            try await Self.verifyArchive(partial)
-            let (size, digest) = try Self.checksum(partial)
-            guard rename(partial.path, final.path) == 0 else {
-                throw Failure(description: "cannot move the backup into place at \(final.path): \(String(cString: strerror(errno)))")
-            }
-            try Self.syncToDisk(final, in: folder)
-            try await finishRun(id: id, status: .succeeded, size: size, sha256: digest, file: final.path, error: nil, on: lease.connection)
-        } catch {
-            try? FileManager.default.removeItem(at: partial)
-            if writtenTo != partial { try? FileManager.default.removeItem(at: writtenTo) }
-            let message = (error as? Failure)?.description ?? "\(error)"
-            try await finishRun(id: id, status: .failed, size: nil, sha256: nil, file: nil, error: message)
-            throw Failure(description: "backup \(schedule.name) failed: \(message)")
+            // The lease's connection does the rest: every connection costs a TCP and SCRAM handshake. One
+            // read of the runs serves pruning and the answer (the new run is the newest good one, which
+            // retention never prunes).
+            let all = try await runs(schedule: schedule.name, limit: 100_000, on: lease.connection)
+            _ = try await prune(schedule, runs: all, now: now(), on: lease.connection)
+            return all.first { $0.id == id }
         }
-        // The lease's connection does the rest: every connection costs a TCP and SCRAM handshake. One
-        // read of the runs serves pruning and the answer (the new run is the newest good one, which
-        // retention never prunes).
-        let all = try await runs(schedule: schedule.name, limit: 100_000, on: lease.connection)
-        _ = try await prune(schedule, runs: all, now: now(), on: lease.connection)
-        return all.first { $0.id == id }
     }
 
     /// Deletes the files of backups that retention no longer keeps, newest good backup excepted.
@@ -312,6 +314,18 @@ public struct BackupRunner: Sendable {
         var id: Int
         var connection: DatabaseConnection
         func end() async { await connection.close() }
+
+        /// Runs `body`, then ends the lease in the same task whether it returned or threw.
+        func holding<T>(_ body: () async throws -> T) async throws -> T {
+            do {
+                let value = try await body()
+                await end()
+                return value
+            } catch {
+                await end()
+                throw error
+            }
+        }
     }
 
     static func runKey(_ table: String, _ id: Int) -> Int64 {
@@ -446,81 +460,84 @@ public struct BackupRunner: Sendable {
     public func drill(_ schedule: BackupSchedule, scheduledFor: Date? = nil) async throws -> Drill? {
         let checks = schedule.restoreDrill ?? BackupSchedule.RestoreDrill(schedule: schedule.schedule)
         guard let lease = try await claim("backup_drills", schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
-        defer { Task { await lease.end() } }
-        let id = lease.id
-        var results: [DrillCheck] = []
-        var backupID: Int?
-        var failure: String?
-        // Named after the source database so an operator can tell whose scratch copy it is.
-        let source = schedule.database ?? database.url.database
-        let scratch = "guardrail_drill_\(source.prefix(30))_\(id)_\(UUID().uuidString.prefix(6).lowercased())"
-        var created = false
-        do {
-            guard let newest = try await runs(schedule: schedule.name, limit: 100_000).first(where: { $0.status == .succeeded }),
-                  let file = newest.file else {
-                throw Failure(description: "there is no successful backup of \(schedule.name) to restore")
-            }
-            backupID = newest.id
-            let (_, digest) = try Self.checksum(URL(fileURLWithPath: file))
-            guard digest == newest.sha256 else {
-                throw Failure(description: "the archive \(file) does not match the checksum recorded when it was written; it is corrupted")
-            }
-            results.append(DrillCheck(name: "checksum", passed: true, detail: "sha256 \(digest.prefix(12))… matches"))
+        // Ended in this task on every path, before the function returns: the run's lock is its connection's.
+        return try await lease.holding {
+            let id = lease.id
+            var results: [DrillCheck] = []
+            var backupID: Int?
+            var failure: String?
+            // Named after the source database so an operator can tell whose scratch copy it is.
+            let source = schedule.database ?? database.url.database
+            let scratch = "guardrail_drill_\(source.prefix(30))_\(id)_\(UUID().uuidString.prefix(6).lowercased())"
+            var created = false
+            do {
+                guard let newest = try await runs(schedule: schedule.name, limit: 100_000).first(where: { $0.status == .succeeded }),
+                      let file = newest.file else {
+                    throw Failure(description: "there is no successful backup of \(schedule.name) to restore")
+                }
+                backupID = newest.id
+                let (_, digest) = try Self.checksum(URL(fileURLWithPath: file))
+                guard digest == newest.sha256 else {
+                    throw Failure(description: "the archive \(file) does not match the checksum recorded when it was written; it is corrupted")
+                }
+                results.append(DrillCheck(name: "checksum", passed: true, detail: "sha256 \(digest.prefix(12))… matches"))
 
-            try await database.withConnection(applicationName: "guardrail drill") { c in _ = try await c.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(SQLIdentifier(scratch).quoted)"), logger: logger)
-            }
-            created = true
-            let env = database.url.libpqEnvironment(database: scratch, applicationName: "guardrail drill \(schedule.name)")
-            let restore = try await ExternalCommand(executable: try PostgresTools.path(of: "pg_restore"),
-                                                    arguments: ["--dbname=\(scratch)", "--exit-on-error", "--no-password", file],
-                                                    environment: env).run()
-            guard restore.status == 0 else { throw Failure(description: "pg_restore failed: " + Self.lastLines(restore.stderr)) }
-            results.append(DrillCheck(name: "restore", passed: true, detail: "pg_restore into a scratch database succeeded"))
+                try await database.withConnection(applicationName: "guardrail drill") { c in
+                    _ = try await c.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(SQLIdentifier(scratch).quoted)"), logger: logger)
+                }
+                created = true
+                let env = database.url.libpqEnvironment(database: scratch, applicationName: "guardrail drill \(schedule.name)")
+                let restore = try await ExternalCommand(executable: try PostgresTools.path(of: "pg_restore"),
+                                                        arguments: ["--dbname=\(scratch)", "--exit-on-error", "--no-password", file],
+                                                        environment: env).run()
+                guard restore.status == 0 else { throw Failure(description: "pg_restore failed: " + Self.lastLines(restore.stderr)) }
+                results.append(DrillCheck(name: "restore", passed: true, detail: "pg_restore into a scratch database succeeded"))
 
-            var scratchURL = database.url
-            scratchURL.database = scratch
-            let scratchDB = Database(url: scratchURL, schema: schema.name)
-            var sourceURL = database.url
-            sourceURL.database = source
-            let sourceDB = Database(url: sourceURL, schema: schema.name)
-            results += try await scratchDB.withConnection(applicationName: "guardrail drill") { restored in
-                var out: [DrillCheck] = []
-                for check in checks.rowCounts {
-                    out.append(try await Self.rowCount(check, on: restored, logger: logger))
+                var scratchURL = database.url
+                scratchURL.database = scratch
+                let scratchDB = Database(url: scratchURL, schema: schema.name)
+                var sourceURL = database.url
+                sourceURL.database = source
+                let sourceDB = Database(url: sourceURL, schema: schema.name)
+                results += try await scratchDB.withConnection(applicationName: "guardrail drill") { restored in
+                    var out: [DrillCheck] = []
+                    for check in checks.rowCounts {
+                        out.append(try await Self.rowCount(check, on: restored, logger: logger))
+                    }
+                    if checks.rlsPolicies {
+                        let source = try await sourceDB.withConnection(applicationName: "guardrail drill") { try await Self.policies(on: $0, logger: logger) }
+                        let copy = try await Self.policies(on: restored, logger: logger)
+                        let missing = source.subtracting(copy).sorted()
+                        out.append(DrillCheck(name: "rls policies", passed: missing.isEmpty,
+                                              detail: source.isEmpty ? "the source has no row-level security to compare"
+                                                  : missing.isEmpty ? "all \(source.count) policies and RLS flags restored"
+                                                  : "missing after restore: " + missing.prefix(10).joined(separator: ", ")))
+                    }
+                    for check in checks.sql {
+                        out.append(try await Self.sqlCheck(check, on: restored, logger: logger))
+                    }
+                    return out
                 }
-                if checks.rlsPolicies {
-                    let source = try await sourceDB.withConnection(applicationName: "guardrail drill") { try await Self.policies(on: $0, logger: logger) }
-                    let copy = try await Self.policies(on: restored, logger: logger)
-                    let missing = source.subtracting(copy).sorted()
-                    out.append(DrillCheck(name: "rls policies", passed: missing.isEmpty,
-                                          detail: source.isEmpty ? "the source has no row-level security to compare"
-                                              : missing.isEmpty ? "all \(source.count) policies and RLS flags restored"
-                                              : "missing after restore: " + missing.prefix(10).joined(separator: ", ")))
-                }
-                for check in checks.sql {
-                    out.append(try await Self.sqlCheck(check, on: restored, logger: logger))
-                }
-                return out
+                if let bad = results.first(where: { !$0.passed }) { failure = "check \"\(bad.name)\" failed: \(bad.detail)" }
+            } catch {
+                failure = (error as? Failure)?.description ?? "\(error)"
             }
-            if let bad = results.first(where: { !$0.passed }) { failure = "check \"\(bad.name)\" failed: \(bad.detail)" }
-        } catch {
-            failure = (error as? Failure)?.description ?? "\(error)"
-        }
-        if created {
-            _ = try? await database.withConnection(applicationName: "guardrail drill") { c in
-                try await c.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(SQLIdentifier(scratch).quoted) WITH (FORCE)"), logger: logger)
+            if created {
+                _ = try? await database.withConnection(applicationName: "guardrail drill") { c in
+                    try await c.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(SQLIdentifier(scratch).quoted) WITH (FORCE)"), logger: logger)
+                }
             }
+            let checksJSON = String(decoding: try JSONEncoder().encode(results), as: UTF8.self)
+            try await database.withConnection(applicationName: "guardrail drill") { c in
+                _ = try await c.query("""
+                    UPDATE \(unescaped: schema.qualifying("backup_drills"))
+                    SET status = \(failure == nil ? "succeeded" : "failed"), finished_at = clock_timestamp(),
+                        backup_run_id = \(backupID), checks = \(checksJSON)::jsonb, error = \(failure)
+                    WHERE id = \(id)
+                    """, logger: logger)
+            }
+            return try await drills(schedule: schedule.name, limit: 100).first { $0.id == id }
         }
-        let checksJSON = String(decoding: try JSONEncoder().encode(results), as: UTF8.self)
-        try await database.withConnection(applicationName: "guardrail drill") { c in
-            _ = try await c.query("""
-                UPDATE \(unescaped: schema.qualifying("backup_drills"))
-                SET status = \(failure == nil ? "succeeded" : "failed"), finished_at = clock_timestamp(),
-                    backup_run_id = \(backupID), checks = \(checksJSON)::jsonb, error = \(failure)
-                WHERE id = \(id)
-                """, logger: logger)
-        }
-        return try await drills(schedule: schedule.name, limit: 100).first { $0.id == id }
     }
 
     /// Recorded drills, newest first.

@@ -20,7 +20,11 @@ struct RolloutBatch {
             switch action {
             case .updateCohort(let exposure): setExposure(flag, exposure, tenants: tenants)
             case .setKilled(let killed): kills.append((flag.name, killed, actor))
-            case .record(let decision): events.append((flag.name, decision))
+            case .record(var decision):
+                // The state machine leaves the actor empty for what it decides by itself (a bake that
+                // passed, a breach); the event log names who ran it, as the audit log does.
+                if decision.actor == nil { decision.actor = actor }
+                events.append((flag.name, decision))
             case .reject(let why): rejections.append(why)
             }
         }
