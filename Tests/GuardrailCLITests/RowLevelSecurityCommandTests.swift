@@ -205,13 +205,21 @@ struct ImportWithDeclaredRolesTests {
     @Test("import rls writes the example roles' privileges on the imported table into policies/roles.yaml, and the next plan is empty")
     func importKeepsDeclaredRolesPrivileges() async throws {
         let db = try await TestPostgres.createDatabase(prefix: "imprls")
-        defer { Task { await db.drop() } }
-        try await db.execute(try Fixtures.appSchemaSQL())
-        // The example's group roles are cluster-wide; other suites may create them at the same time.
-        for role in ["admin", "analyst", "underwriter", "ops", "viewer"] {
-            try await db.execute("DO $$ BEGIN CREATE ROLE \(role) NOLOGIN; EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL; END $$")
+        // Roles are cluster-wide and other suites apply the example's roles at the same time: this test
+        // gives the example's six roles names of its own, so neither can see the other's half-made role.
+        let suffix = "_" + db.name.suffix(8)
+        let names = ["app_user", "admin", "analyst", "underwriter", "ops", "viewer"]
+        func own(_ role: String) -> String { role + suffix }
+        defer {
+            Task {
+                await db.drop()
+                for role in names { try? await TestPostgres.execute(adminSQL: "DROP ROLE IF EXISTS \(own(role))") }
+            }
         }
-        let roles = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("policies/roles.yaml"), encoding: .utf8)
+        try await db.execute(try Fixtures.appSchemaSQL())
+        for role in names { try await TestPostgres.execute(adminSQL: "CREATE ROLE \(own(role)) \(role == "app_user" ? "LOGIN" : "NOLOGIN")") }
+        var roles = try String(contentsOf: Fixtures.repositoryRoot.appendingPathComponent("policies/roles.yaml"), encoding: .utf8)
+        for role in names { roles = roles.replacingOccurrences(of: "metadata: {name: \(role)}", with: "metadata: {name: \(own(role))}") }
         let dir = try Fixtures.writeWorkspace(files: [
             "environments/local.yaml": Fixtures.localEnvironmentYAML,
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 2),
@@ -223,14 +231,14 @@ struct ImportWithDeclaredRolesTests {
         try await db.execute("""
             CREATE TABLE public.listing_notes (id serial PRIMARY KEY, tenant_id uuid NOT NULL, note text NOT NULL);
             ALTER TABLE public.listing_notes ENABLE ROW LEVEL SECURITY;
-            CREATE POLICY tenant_isolation ON public.listing_notes TO app_user
+            CREATE POLICY tenant_isolation ON public.listing_notes TO \(own("app_user"))
                 USING (tenant_id = current_setting('app.current_tenant_id')::uuid);
-            GRANT SELECT, INSERT ON public.listing_notes TO app_user;
-            GRANT SELECT ON public.listing_notes TO viewer, analyst;
+            GRANT SELECT, INSERT ON public.listing_notes TO \(own("app_user"));
+            GRANT SELECT ON public.listing_notes TO \(own("viewer")), \(own("analyst"));
             """)
         let imported = try CommandRunner.run(["import", "--env", "local", "rls"], in: dir, environment: env)
         #expect(imported.status == 0, "\(imported.output)")
-        #expect(imported.stdout.contains("Added the privileges analyst, app_user, viewer hold on the imported tables to their grants in policies/roles.yaml."),
+        #expect(imported.stdout.contains("Added the privileges \(own("analyst")), \(own("app_user")), \(own("viewer")) hold on the imported tables to their grants in policies/roles.yaml."),
                 "\(imported.stdout)")
         let edited = try String(contentsOf: dir.appendingPathComponent("policies/roles.yaml"), encoding: .utf8)
         #expect(edited.contains("# The role matrix from the launch runbook"), "comments are kept")
@@ -238,6 +246,6 @@ struct ImportWithDeclaredRolesTests {
         let plan = try CommandRunner.run(["plan", "--env", "local", "--detailed-exitcode"], in: dir, environment: env)
         #expect(plan.status == 0, "\(plan.output)")
         #expect(plan.stdout.contains("No changes."), "\(plan.stdout)")
-        #expect(try await db.scalar("SELECT has_table_privilege('viewer', 'public.listing_notes', 'SELECT')") == "t")
+        #expect(try await db.scalar("SELECT has_table_privilege('\(own("viewer"))', 'public.listing_notes', 'SELECT')") == "t")
     }
 }

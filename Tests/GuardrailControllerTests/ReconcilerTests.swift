@@ -395,7 +395,7 @@ struct ReconcilerTests {
         // A fresh lease is respected: the standby neither leads nor touches the leader's connections.
         #expect(await b.tick().leader == false)
         #expect(try await f.db.scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'guardrail controller a leader lock'") == "1")
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%: guardrail controller a leader lock'") == "1")
         #expect(await a.tick().leader, "a renews and still leads")
 
         // a stops renewing, as a SIGSTOPped process would: its lease ages past the hour of leaseDuration.
@@ -407,7 +407,10 @@ struct ReconcilerTests {
         var left = "?"
         for _ in 0..<50 where left != "0" {
             left = try await f.db.scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE 'guardrail controller a%'") ?? "?"
+                """
+                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                  AND (application_name LIKE 'guardrail controller a%' OR application_name LIKE '%: guardrail controller a %')
+                """) ?? "?"
             if left != "0" { try await Task.sleep(nanoseconds: 100_000_000) }
         }
         #expect(left == "0", "every connection of the stalled leader was ended")

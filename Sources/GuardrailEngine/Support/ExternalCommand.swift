@@ -1,4 +1,5 @@
 import Foundation
+import NIOPosix
 
 /// Runs a program such as `pg_dump` and waits for it without blocking a Swift concurrency thread.
 ///
@@ -77,17 +78,28 @@ struct ExternalCommand: Sendable {
         func terminate() { if process.isRunning { process.terminate() } }
     }
 
-    /// Reads both pipes to their end and waits for the exit on threads of their own (`BackgroundWork`).
-    /// Blocking reads on Dispatch's global queues take threads from the pool Swift's tasks also run
-    /// on: with two cores, a running pg_dump then held up every other task of the command until it exited.
+    /// Threads for reading programs' pipes and waiting for their exit: blocking calls that last as long
+    /// as the program runs (a pg_dump of a large database runs for minutes). They get a pool of their
+    /// own so they never hold the shared `NIOThreadPool.singleton` that hashing and rendering use, nor
+    /// Swift's cooperative pool (with two cores, a running pg_dump then held up every other task).
+    /// Two threads per program; eight run four programs at once, more than any command starts.
+    static let pipeThreads: NIOThreadPool = {
+        let pool = NIOThreadPool(numberOfThreads: 8)
+        pool.start()
+        return pool
+    }()
+
+    /// Reads both pipes to their end and waits for the exit on `pipeThreads`.
     fileprivate static func wait(for process: Process, out: Pipe, err: Pipe, limit: Int) async -> Result {
-        let errData = BackgroundWork { read(err.fileHandleForReading, limit: limit) }
-        let outData = BackgroundWork {
-            let data = read(out.fileHandleForReading, limit: limit)
-            process.waitUntilExit()
+        let stderrFile = err.fileHandleForReading, stdoutFile = out.fileHandleForReading
+        let running = RunningProcess(process: process)
+        async let errData = (try? await pipeThreads.runIfActive { read(stderrFile, limit: limit) }) ?? Data()
+        async let outData = (try? await pipeThreads.runIfActive {
+            let data = read(stdoutFile, limit: limit)
+            running.process.waitUntilExit()
             return data
-        }
-        let stdout = await outData.value, stderr = await errData.value
+        }) ?? Data()
+        let stdout = await outData, stderr = await errData
         return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
                       stderr: String(decoding: stderr, as: UTF8.self))
     }

@@ -263,11 +263,12 @@ public struct BackupRunner: Sendable {
                     throw Failure(description: "cannot make \(partial.path) private: \(String(cString: strerror(errno)))")
                 }
                 try await Self.verifyArchive(partial)
-                let (size, digest) = try Self.checksum(partial)
+                // Hashing and fsync block for as long as the archive is large: on NIO's pool, not Swift's.
+                let (size, digest) = try await offloaded { try Self.checksum(partial) }
                 guard rename(partial.path, final.path) == 0 else {
                     throw Failure(description: "cannot move the backup into place at \(final.path): \(String(cString: strerror(errno)))")
                 }
-                try Self.syncToDisk(final, in: folder)
+                try await offloaded { try Self.syncToDisk(final, in: folder) }
                 try await finishRun(id: id, status: .succeeded, size: size, sha256: digest, file: final.path, error: nil, on: lease.connection)
             } catch {
                 try? FileManager.default.removeItem(at: partial)
@@ -476,7 +477,7 @@ public struct BackupRunner: Sendable {
                     throw Failure(description: "there is no successful backup of \(schedule.name) to restore")
                 }
                 backupID = newest.id
-                let (_, digest) = try Self.checksum(URL(fileURLWithPath: file))
+                let (_, digest) = try await offloaded { try Self.checksum(URL(fileURLWithPath: file)) }
                 guard digest == newest.sha256 else {
                     throw Failure(description: "the archive \(file) does not match the checksum recorded when it was written; it is corrupted")
                 }
@@ -624,12 +625,15 @@ public struct BackupRunner: Sendable {
     /// Guardrail does not know is checked by `pg_restore --list` instead.
     static func verifyArchive(_ url: URL) async throws {
         do {
-            let handle = try FileHandle(forReadingFrom: url)
-            defer { try? handle.close() }
-            let size = Int(try handle.seekToEnd())
-            _ = try CustomArchive.read(size: size) { offset, count in
-                try handle.seek(toOffset: UInt64(offset))
-                return [UInt8](try handle.read(upToCount: count) ?? Data())
+            // Reads the header, the table of contents and a block at each offset: file I/O, on NIO's pool.
+            try await offloaded {
+                let handle = try FileHandle(forReadingFrom: url)
+                defer { try? handle.close() }
+                let size = Int(try handle.seekToEnd())
+                _ = try CustomArchive.read(size: size) { offset, count in
+                    try handle.seek(toOffset: UInt64(offset))
+                    return [UInt8](try handle.read(upToCount: count) ?? Data())
+                }
             }
             return
         } catch CustomArchive.Problem.unsupportedVersion {
