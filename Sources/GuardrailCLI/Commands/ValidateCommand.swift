@@ -17,7 +17,8 @@ struct ValidateCommand: AsyncParsableCommand {
 
     func run() async throws {
         let configuration = try global.loadConfiguration()
-        let ruleFiles = configuration.files.filter { $0.hasPrefix("alerts/") }
+        // The routing is a Guardrail document, not a rule file for promtool.
+        let ruleFiles = configuration.files.filter { $0.hasPrefix("alerts/") && $0 != configuration.alertRouting?.location?.file }
         var promtoolLine = ""
         if !ruleFiles.isEmpty {
             let report = await Promtool.checkRules(ruleFiles, root: global.workspace.root.path, configuration: configuration)
