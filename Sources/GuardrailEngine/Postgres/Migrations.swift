@@ -127,6 +127,7 @@ public enum Migrations {
             END $migration$
             """,
         ] },
+        AlertRoutingStore.migration,
     ]
 
     public static var latestVersion: Int { all.last!.version }
