@@ -270,3 +270,42 @@ struct AlertRoutingTests {
         }
     }
 }
+
+/// The routing in the plan: planned only where the environment names an Alertmanager, and checked
+/// for staleness like every other object.
+@Suite("Alert routing in the plan")
+struct AlertRoutingPlanTests {
+    static func configuration() throws -> Configuration {
+        let (configuration, diagnostics) = load(AlertRoutingTests.path, AlertRoutingTests.document())
+        #expect(diagnostics.isEmpty)
+        return configuration
+    }
+
+    @Test("without an Alertmanager the routing is not planned, and the plan says so")
+    func unmanaged() throws {
+        let plan = PlanBuilder.plan(desired: try Self.configuration(), live: LiveState(schemaVersion: 11),
+                                    context: PlanBuilder.Context(environment: "ci", planID: "p", createdAt: "t"))
+        #expect(plan.changes.isEmpty)
+        #expect(plan.notes == ["Environment \"ci\" has no alertmanager, so alerts/routing.yaml is not planned."])
+    }
+
+    @Test("a managed routing is compared, and a saved plan goes stale when the running routing changes")
+    func managedAndStale() throws {
+        let desired = try Self.configuration()
+        var context = PlanBuilder.Context(environment: "ci", planID: "p", createdAt: "t")
+        context.managesRouting = true
+        var live = LiveState(schemaVersion: 11)
+        var running = try #require(desired.alertRouting)
+        running.route.groupWait = .seconds(5)
+        live.alertRouting = running
+        let plan = PlanBuilder.plan(desired: desired, live: live, context: context)
+        #expect(plan.changes.map(\.address.description) == ["routing.alertmanager"])
+        #expect(plan.compared[AlertRouting.kind] == 1)
+        #expect(PlanBuilder.staleness(of: plan, against: live) == nil)
+        var moved = live
+        moved.alertRouting?.route.groupWait = .seconds(7)
+        #expect(PlanBuilder.staleness(of: plan, against: moved)?.address == "routing.alertmanager")
+        live.alertRouting = desired.alertRouting
+        #expect(PlanBuilder.plan(desired: desired, live: live, context: context).changes.isEmpty)
+    }
+}
