@@ -14,6 +14,8 @@ public struct Configuration: Sendable {
     public var ruleGroups: [RuleGroup] = []
     /// Alertmanager's receivers, routes and inhibit rules, from alerts/routing.yaml.
     public var alertRouting: AlertRouting?
+    /// Rule unit tests in promtool's format (`alerts/*_test.yaml`), run by `validate`, not decoded.
+    public var ruleTestFiles: [String] = []
     /// Where each object is declared, for errors that Postgres or a later stage finds.
     public var locations: [Address: SourceLocation] = [:]
     /// The files that were read, relative to the configuration root.
@@ -89,6 +91,10 @@ public enum ConfigurationLoader {
         for (sourceIndex, source) in sorted.enumerated() {
             configuration.files.append(source.path)
             let folder = source.path.split(separator: "/").first.map(String.init) ?? ""
+            if folder == "alerts", ["_test.yaml", "_test.yml"].contains(where: source.path.hasSuffix) {
+                configuration.ruleTestFiles.append(source.path)
+                continue
+            }
             if folder == "alerts", !AlertRouting.isGuardrailDocument(source.bytes) {
                 // Plain Prometheus rule files, not Guardrail documents: the namespace is the file's name.
                 guard let namespace = RuleFile.namespace(ofFile: source.path, diagnostics: diagnostics) else { continue }
