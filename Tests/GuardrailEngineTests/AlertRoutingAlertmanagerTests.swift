@@ -182,4 +182,19 @@ struct AlertRoutingAlertmanagerTests {
         #expect(f.file == before)
         await f.cleanUp()
     }
+
+    @Test("attack: a saved plan made for one Alertmanager is refused against another")
+    func savedPlanBoundToAlertmanager() async throws {
+        let f = try await fixture()
+        let digest = try #require(try Fixtures.configuration(["alerts/routing.yaml": Self.routing]).digest)
+        let session = try await Session.open(f.environment(), applicationName: "test")
+        let here = try await session.binding(targets: [], configuration: digest)
+        await session.close()
+        #expect(here.alerts == "Alertmanager at \(f.alertmanager.url) (configuration file \(f.alertmanager.configFile))")
+        var elsewhere = here
+        elsewhere.alerts = "Alertmanager at http://127.0.0.1:1 (configuration file /etc/alertmanager/alertmanager.yml)"
+        #expect(here.targetMismatch(elsewhere)?.contains("http://127.0.0.1:1") == true)
+        #expect(throws: (any Error).self) { try SavedPlanRefusal.checkBinding(here, against: elsewhere) }
+        await f.cleanUp()
+    }
 }
