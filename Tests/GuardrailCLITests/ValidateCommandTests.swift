@@ -116,4 +116,48 @@ struct ValidateCommandTests {
         #expect(fixed.status == 0, "\(fixed.output)")
         #expect(fixed.stdout.contains("promtool check rules: 1 rule file OK."), "\(fixed.output)")
     }
+
+    @Test("rule unit tests (alerts/*_test.yaml) are not decoded as rule files; promtool test rules runs them and a failure lands on the test's line")
+    func promtoolRunsRuleTests() throws {
+        let rules = "groups:\n  - name: api\n    rules:\n      - alert: Down\n        expr: up == 0\n        labels: {severity: critical}\n"
+        // Line numbers below are counted in this text.
+        let test = """
+            rule_files: [launch.yaml]
+            tests:
+              - name: down fires
+                interval: 1m
+                input_series:
+                  - {series: 'up{job="a"}', values: '0 0 0'}
+                alert_rule_test:
+                  - eval_time: 2m
+                    alertname: Down
+                    exp_alerts: [{exp_labels: {severity: critical, job: a}}]
+
+            """
+        let dir = try Fixtures.writeWorkspace(files: ["alerts/launch.yaml": rules, "alerts/launch_test.yaml": test,
+                                                      "environments/local.yaml": Fixtures.localEnvironmentYAML])
+        let passing = try CommandRunner.run(["validate"], in: dir)
+        #expect(passing.status == 0, "\(passing.output)")
+        if Promtool.path == nil {
+            #expect(passing.stdout.contains("the rule unit tests in alerts/launch_test.yaml did not run"), "\(passing.output)")
+            return
+        }
+        #expect(passing.stdout.contains("promtool check rules: 1 rule file OK."), "\(passing.output)")
+        #expect(passing.stdout.contains("promtool test rules: 1 test file passed."), "\(passing.output)")
+
+        try Data(test.replacingOccurrences(of: "severity: critical, job: a", with: "severity: warning, job: a").utf8)
+            .write(to: dir.appendingPathComponent("alerts/launch_test.yaml"))
+        let failing = try CommandRunner.run(["validate"], in: dir)
+        #expect(failing.status == 1, "\(failing.output)")
+        #expect(failing.stderr.contains("alerts/launch_test.yaml:3:1: error: promtool test rules: test \"down fires\": alertname: Down failed"), "\(failing.output)")
+        #expect(failing.stderr.contains("severity=\"critical\""), "\(failing.output)")
+    }
+
+    @Test("the example configuration's rule unit tests pass")
+    func exampleRuleTests() throws {
+        guard Promtool.path != nil else { return }
+        let result = try CommandRunner.run(["validate"], in: Fixtures.repositoryRoot)
+        #expect(result.status == 0, "\(result.output)")
+        #expect(result.stdout.contains("promtool test rules: 1 test file passed."), "\(result.output)")
+    }
 }

@@ -243,7 +243,8 @@ struct ApplySafetyTests {
         #expect(try await db.scalar("SELECT max(version) FROM guardrail.schema_migrations") == "3")
 
         let report = try await session.apply(plan, overrides: HazardOverrides(), osUser: "t")
-        #expect(report.migrations == Array(4...Migrations.latestVersion))
+        // Versions need not be contiguous on a branch (11 is taken before 9 and 10 land).
+        #expect(report.migrations == Migrations.all.map(\.version).filter { $0 > 3 })
         #expect(try await db.scalar("SELECT max(version) FROM guardrail.schema_migrations") == "\(Migrations.latestVersion)")
         #expect(try await db.scalar("SELECT count(*) FROM guardrail.tenants") == "3")
         #expect(try await db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = '\(old.tenants[0].name)'") == "Renamed after the upgrade")

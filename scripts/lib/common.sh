@@ -162,3 +162,34 @@ stop_prometheus() {
     [ -n "${PROM_DIR:-}" ] && [ -x "$PROM_DIR/stop" ] && "$PROM_DIR/stop"
     return 0
 }
+
+# start_alertmanager DIR: Debian's Alertmanager (prometheus-alertmanager) on a free loopback port,
+# clustering off, loading DIR/alertmanager.yml (the file Guardrail's alertmanager target owns).
+# Sets ALERTMANAGER_URL and ALERTMANAGER_CONFIG, and writes DIR/stop.
+start_alertmanager() {
+    AM_DIR=$1
+    ensure_packages prometheus-alertmanager
+    mkdir -p "$AM_DIR/data"
+    ALERTMANAGER_CONFIG="$AM_DIR/alertmanager.yml"
+    printf 'route: {receiver: blackhole}\nreceivers: [{name: blackhole}]\n' > "$ALERTMANAGER_CONFIG"
+    chmod 600 "$ALERTMANAGER_CONFIG"
+    local am_port
+    am_port=$(free_port)
+    prometheus-alertmanager --config.file="$ALERTMANAGER_CONFIG" --storage.path="$AM_DIR/data" \
+        --web.listen-address="127.0.0.1:$am_port" --cluster.listen-address= >"$AM_DIR/alertmanager.log" 2>&1 &
+    echo $! > "$AM_DIR/alertmanager.pid"
+    ALERTMANAGER_URL="http://127.0.0.1:$am_port"
+    wait_for_http "$ALERTMANAGER_URL/-/ready" 60 || { tail -20 "$AM_DIR/alertmanager.log" >&2; die "alertmanager did not become ready"; }
+    cat > "$AM_DIR/stop" <<STOP
+#!/usr/bin/env bash
+# Stops the throwaway Alertmanager started by Guardrail's scripts.
+kill \$(cat $AM_DIR/alertmanager.pid) 2>/dev/null || true
+STOP
+    chmod +x "$AM_DIR/stop"
+    export ALERTMANAGER_URL ALERTMANAGER_CONFIG AM_DIR
+}
+
+stop_alertmanager() {
+    [ -n "${AM_DIR:-}" ] && [ -x "$AM_DIR/stop" ] && "$AM_DIR/stop"
+    return 0
+}

@@ -4,7 +4,7 @@ import ArgumentParser
 struct VerifyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Prove properties of an environment, such as tenant isolation.",
-        subcommands: [VerifyIsolationCommand.self]
+        abstract: "Prove properties of an environment, such as tenant isolation, or of the configuration, such as alert routing.",
+        subcommands: [VerifyIsolationCommand.self, VerifyRoutingCommand.self]
     )
 }

@@ -12,6 +12,10 @@ public struct Configuration: Sendable {
     public var roleGrants: [RoleGrants] = []
     /// Prometheus rule groups, from alerts/ (one namespace per file).
     public var ruleGroups: [RuleGroup] = []
+    /// Alertmanager's receivers, routes and inhibit rules, from alerts/routing.yaml.
+    public var alertRouting: AlertRouting?
+    /// Rule unit tests in promtool's format (`alerts/*_test.yaml`), run by `validate`, not decoded.
+    public var ruleTestFiles: [String] = []
     /// Where each object is declared, for errors that Postgres or a later stage finds.
     public var locations: [Address: SourceLocation] = [:]
     /// The files that were read, relative to the configuration root.
@@ -31,7 +35,8 @@ public struct Configuration: Sendable {
     public var objectCounts: [(kind: String, count: Int)] {
         [(Tenant.kind, tenants.count), (FeatureFlag.kind, flags.count), (Guardrail.kind, guardrails.count),
          (BackupSchedule.kind, backupSchedules.count), (Environment.kind, environments.count),
-         (CatalogPlan.comparedTables, rowLevelSecurity.count), (CatalogPlan.comparedRoles, roleGrants.count), (RuleGroup.kind, ruleGroups.count)]
+         (CatalogPlan.comparedTables, rowLevelSecurity.count), (CatalogPlan.comparedRoles, roleGrants.count), (RuleGroup.kind, ruleGroups.count),
+         (AlertRouting.kind, alertRouting == nil ? 0 : 1)]
     }
 }
 
@@ -75,6 +80,7 @@ public enum ConfigurationLoader {
         case Guardrail.kind: Guardrail.specKeys
         case RowLevelSecurity.kind: RowLevelSecurity.specKeys
         case RoleGrants.kind: RoleGrants.specKeys
+        case AlertRouting.kind: AlertRouting.specKeys
         default: []
         }
     }
@@ -97,7 +103,11 @@ public enum ConfigurationLoader {
         for (sourceIndex, source) in sorted.enumerated() {
             configuration.files.append(source.path)
             let folder = source.path.split(separator: "/").first.map(String.init) ?? ""
-            if folder == "alerts" {
+            if folder == "alerts", ["_test.yaml", "_test.yml"].contains(where: source.path.hasSuffix) {
+                configuration.ruleTestFiles.append(source.path)
+                continue
+            }
+            if folder == "alerts", !AlertRouting.isGuardrailDocument(source.bytes) {
                 // Plain Prometheus rule files, not Guardrail documents: the namespace is the file's name.
                 guard let namespace = RuleFile.namespace(ofFile: source.path, diagnostics: diagnostics) else { continue }
                 for group in RuleFile.decode(source.bytes, path: source.path, namespace: namespace, diagnostics: diagnostics) {
@@ -179,6 +189,10 @@ public enum ConfigurationLoader {
                         configuration.guardrails.append(guardrail)
                         configuration.guardrailQueryLocations[guardrail.name] = queries
                     }
+                case .alertRouting(let routing):
+                    // Alertmanager runs one configuration, so there is one routing whatever its name.
+                    address = routing.address
+                    if firstSeen[address] == nil { configuration.alertRouting = routing }
                 }
                 if let first = firstSeen[address] {
                     reader.error("duplicate \(document.kind) name \"\(metadata.name)\"",
@@ -214,6 +228,7 @@ public enum ConfigurationLoader {
         case roleGrants(RoleGrants)
         case flag(FeatureFlag)
         case guardrail(Guardrail, queries: GuardrailQueryLocations)
+        case alertRouting(AlertRouting)
     }
 
     struct DecodedDocument: Sendable {
@@ -282,6 +297,9 @@ public enum ConfigurationLoader {
                 }
                 object = .guardrail(guardrail, queries: GuardrailQueryLocations(query: spec.node("query").map { reader.location($0.mark) },
                                                                                 minSamplesQuery: minSamplesQuery.map(reader.location)))
+            case AlertRouting.kind:
+                guard let routing = AlertRouting.decode(metadata: metadata, spec: spec) else { return }
+                object = .alertRouting(routing)
             default:
                 return
             }
@@ -310,11 +328,18 @@ public enum ConfigurationLoader {
         }
         let kindMark = top.node("kind")!.mark
         let known = manifestKinds + [Environment.kind]
-        guard known.contains(kind) else {
+        guard known.contains(kind) || kind == AlertRouting.kind else {
             var detail = ""
             if let s = Suggestion.closest(to: kind, among: known) { detail = "Did you mean \"\(s)\"? " }
             detail += "Known kinds: \(known.joined(separator: ", "))."
             reader.error("unknown kind \"\(kind)\"", detail: detail, at: kindMark)
+            return nil
+        }
+        if (kind == AlertRouting.kind) != (folder == "alerts") {
+            let detail = kind == AlertRouting.kind
+                ? "The routing sits beside the rules it routes: put it in alerts/routing.yaml."
+                : "alerts/ holds Prometheus rule files and one AlertRouting document; put \(kind) documents in \(kind == Environment.kind ? "environments/" : "manifests/ or policies/")."
+            reader.error("\(kind) document in \(folder)/", detail: detail, at: kindMark)
             return nil
         }
         if (kind == Environment.kind) != (folder == "environments") {

@@ -12,6 +12,10 @@ public struct LiveState: Sendable {
     public var ruleGroups: [RuleGroup] = []
     /// Row-level security and role grants, for the tables and roles in scope.
     public var catalog = CatalogState()
+    /// The routing Alertmanager runs, when the environment names one and the configuration has a routing.
+    public var alertRouting: AlertRouting?
+    /// The digest of the routing's secrets recorded at the last confirmed apply.
+    public var alertRoutingSecretsDigest: String?
 
     public init(schemaVersion: Int?, tenants: [Tenant] = [], flags: [FeatureFlag] = [], guardrails: [Guardrail] = [],
                 backupSchedules: [BackupSchedule] = []) {
@@ -42,6 +46,7 @@ public struct LiveState: Sendable {
             case Guardrail.addressPrefix: result[address] = .some(index(guardrails)[address.name])
             case BackupSchedule.addressPrefix: result[address] = .some(index(backupSchedules)[address.name])
             case RuleGroup.addressPrefix: result[address] = .some(index(ruleGroups)[address.name].map(RuleGroup.fingerprintForm))
+            case AlertRouting.addressPrefix: result[address] = .some(alertRouting?.attributes())
             case RowLevelSecurity.addressPrefix, RoleGrants.addressPrefix:
                 if catalogByAddress == nil { catalogByAddress = catalog.attributesByAddress() }
                 result[address] = .some(catalogByAddress![address])
@@ -67,6 +72,11 @@ public enum PlanBuilder {
         public var managesAlerts: Bool
         /// Why alerts are not managed, for the plan's note; a generic note when nil.
         public var unmanagedAlertsReason: String?
+        /// Whether the environment has an Alertmanager; without one, alerts/routing.yaml is not planned.
+        public var managesRouting = false
+        public var unmanagedRoutingReason: String?
+        /// Whether the routing's resolved secrets differ from the digest recorded at the last apply.
+        public var routingSecretsChanged = false
 
         public init(environment: String, planID: String, createdAt: String, gitCommit: String? = nil, schema: String = "guardrail",
                     targets: [String] = [], now: Date = Date(timeIntervalSince1970: 0), managesAlerts: Bool = false) {
@@ -105,6 +115,12 @@ public enum PlanBuilder {
             notes.append(context.unmanagedAlertsReason
                          ?? "Environment \"\(context.environment)\" has no alerts target, so the \(KindNames.count(desired.ruleGroups.count, of: RuleGroup.kind)) in alerts/ are not planned.")
         }
+        if context.managesRouting, let routing = desired.alertRouting {
+            changes += AlertRouting.changes(desired: routing, live: live.alertRouting, secretsChanged: context.routingSecretsChanged)
+        } else if desired.alertRouting != nil {
+            notes.append(context.unmanagedRoutingReason
+                         ?? "Environment \"\(context.environment)\" has no alertmanager, so alerts/routing.yaml is not planned.")
+        }
 
         if live.schemaVersion == nil {
             notes.append("Guardrail's schema \"\(context.schema)\" does not exist in this database yet; the first apply creates it.")
@@ -124,6 +140,7 @@ public enum PlanBuilder {
                           (RuleGroup.kind, count(desiredRules, live.ruleGroups))] where n > 0 {
             compared[kind] = n
         }
+        if context.managesRouting, desired.alertRouting != nil { compared[AlertRouting.kind] = 1 }
         compared.merge(CatalogPlan.compared(desired: desired, live: live.catalog)) { a, _ in a }
         let plan = Plan(id: context.planID, environment: context.environment, createdAt: context.createdAt, gitCommit: context.gitCommit,
                         changes: changes, compared: compared, fingerprints: fingerprints, notes: notes,

@@ -32,7 +32,7 @@ extension Session {
 
     /// What a plan made now, by this session, from `configuration`, is bound to.
     public func binding(targets: [String], configuration: ConfigurationDigest) async throws -> PlanBinding {
-        PlanBinding(environment: environment.name, database: try await databaseTarget(), alerts: environment.rulesTarget?.description,
+        PlanBinding(environment: environment.name, database: try await databaseTarget(), alerts: [environment.rulesTarget?.description, environment.alertmanager?.description].compactMap { $0 }.joined(separator: "; ").nilIfEmpty,
                     targets: targets, configuration: configuration)
     }
 

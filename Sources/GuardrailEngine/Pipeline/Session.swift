@@ -100,14 +100,15 @@ public final class Session: @unchecked Sendable {
     /// (tables, roles) the configuration declares; the ones Guardrail manages are added to it.
     public func observe(scope: CatalogScope = CatalogScope()) async throws -> LiveState {
         let tenantCache = self.tenantCache
+        let alertmanager = environment.alertmanager?.baseURL
         return try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading live state") { c in
-            try await Self.observeAll(c, schema: schema, scope: scope, logger: logger, tenantCache: tenantCache)
+            try await Self.observeAll(c, schema: schema, scope: scope, logger: logger, tenantCache: tenantCache, alertmanager: alertmanager)
         }
     }
 
     /// `tenantCache` is for plans only: an apply re-reads everything under its lock.
     static func observeAll(_ c: DatabaseConnection, schema: SQLIdentifier, scope: CatalogScope, logger: Logger,
-                           tenantCache: ObservationCache<[Tenant]>? = nil) async throws -> LiveState {
+                           tenantCache: ObservationCache<[Tenant]>? = nil, alertmanager: String? = nil) async throws -> LiveState {
         // Every name Guardrail writes is schema-qualified; an empty search_path makes pg_get_expr
         // print policy expressions fully qualified, and nothing can be shadowed.
         try await c.query("SELECT pg_catalog.set_config('search_path', '', true)", logger: logger)
@@ -125,6 +126,9 @@ public final class Session: @unchecked Sendable {
             live.guardrails = try await GuardrailStore.observe(c, schema: schema, logger: logger)
             live.flags = try await FlagStore.observe(c, schema: schema, logger: logger)
         }
+        if let alertmanager, version >= AlertRoutingStore.sinceSchemaVersion {
+            live.alertRoutingSecretsDigest = try await AlertRoutingStore.observeDigest(c, schema: schema, alertmanager: alertmanager, logger: logger)
+        }
         return live
     }
 
@@ -140,6 +144,12 @@ public final class Session: @unchecked Sendable {
             live.ruleGroups = try await rules.observe(matching: configuration.ruleGroups + GeneratedRules.groups(for: configuration))
         }
         clock.mark("rules")
+        plannedRouting = configuration.alertRouting
+        var routingSecretsChanged = false
+        if let alertmanager = environment.alertmanager, let routing = configuration.alertRouting {
+            live.alertRouting = try await alertmanager.observe(desired: routing)
+            routingSecretsChanged = try alertmanager.secretDigest(of: routing) != live.alertRoutingSecretsDigest
+        }
         let configuration = try await CatalogPipeline.prepare(configuration, live: live.catalog, ownSchema: schema.name, on: connection, logger: logger,
                                                               cache: canonicalCache)
         clock.mark("canonicalize")
@@ -148,6 +158,9 @@ public final class Session: @unchecked Sendable {
                                           createdAt: ISO8601DateFormatter().string(from: now), gitCommit: gitCommit,
                                           schema: schema.name, targets: targets, now: now, managesAlerts: environment.rulesTarget != nil)
         context.unmanagedAlertsReason = environment.alertsNote
+        context.managesRouting = environment.alertmanager != nil
+        context.unmanagedRoutingReason = environment.alertmanagerNote
+        context.routingSecretsChanged = routingSecretsChanged
         let plan = PlanBuilder.plan(desired: configuration, live: live, context: context)
         clock.mark("diff")
         guard checkRules else { return plan }
@@ -155,6 +168,10 @@ public final class Session: @unchecked Sendable {
         clock.mark("check rules")
         return checked
     }
+
+    /// The routing the last `plan` was made for: apply renders Alertmanager's file from it, since a
+    /// plan shows secrets only as `***`.
+    var plannedRouting: AlertRouting?
 
     /// How long each part of the last `plan` took, for the controller's tick report.
     public private(set) var lastPlanSteps: [String: TimeInterval] = [:]
@@ -248,6 +265,20 @@ public final class Session: @unchecked Sendable {
             })
         }
         let observedRules = liveRules
+        // The routing too: Alertmanager's running configuration, read before anything changes.
+        let routingChanges = plan.changes.filter { $0.kind == AlertRouting.kind }
+        let touchesRouting = !routingChanges.isEmpty || plan.fingerprints.keys.contains { $0.hasPrefix(AlertRouting.addressPrefix + ".") }
+        var observedRouting: AlertRouting?
+        if touchesRouting {
+            guard let alertmanager = environment.alertmanager else {
+                throw DatabaseError.other("the plan changes the alert routing, but environment \"\(environment.name)\" has no alertmanager in this run")
+            }
+            guard let routing = plannedRouting else {
+                throw DatabaseError.other("the plan changes the alert routing, but this session did not plan it; run `guardrail plan` again")
+            }
+            observedRouting = try await alertmanager.observe(desired: routing)
+        }
+        let liveRouting = observedRouting
         let fence = self.fence
         // The audit record's JSON is built on another core while Postgres migrates, checks and writes.
         let auditChanges = BackgroundWork { AuditLog.changesJSON(plan) }
@@ -273,11 +304,12 @@ public final class Session: @unchecked Sendable {
             try await CatalogPipeline.lockTables(for: plan, on: c, logger: logger)
             var live = try await Self.observeAll(c, schema: schema, scope: CatalogScope(plan), logger: logger)
             live.ruleGroups = observedRules
+            live.alertRouting = liveRouting
             if let staleness = PlanBuilder.staleness(of: plan, against: live) { throw ApplyRefusal.stale(staleness) }
 
             var byKind: [String: [Change]] = [:]
             for change in plan.changes { byKind[change.kind, default: []].append(change) }
-            for kind in byKind.keys where ![Tenant.kind, Guardrail.kind, FeatureFlag.kind, BackupSchedule.kind, RuleGroup.kind].contains(kind) && !CatalogPipeline.isCatalogKind(kind) {
+            for kind in byKind.keys where ![Tenant.kind, Guardrail.kind, FeatureFlag.kind, BackupSchedule.kind, RuleGroup.kind, AlertRouting.kind].contains(kind) && !CatalogPipeline.isCatalogKind(kind) {
                 throw DatabaseError.other("the plan contains \(kind) changes, which this Guardrail cannot apply")
             }
             if let tenants = byKind[Tenant.kind] {
@@ -301,6 +333,15 @@ public final class Session: @unchecked Sendable {
         if let target = environment.rulesTarget, !ruleChanges.isEmpty {
             do {
                 report.alertSteps = try await target.apply(ruleChanges, live: observedRules).steps
+            } catch {
+                throw PartialApply(planID: plan.id, reason: "\(error)")
+            }
+        }
+        if let alertmanager = environment.alertmanager, let routing = plannedRouting, !routingChanges.isEmpty {
+            do {
+                report.alertSteps += try await alertmanager.apply(routing)
+                try await AlertRoutingStore.record(try alertmanager.secretDigest(of: routing), alertmanager: alertmanager.baseURL,
+                                                   on: connection, schema: schema, logger: logger)
             } catch {
                 throw PartialApply(planID: plan.id, reason: "\(error)")
             }

@@ -146,6 +146,7 @@ public enum Migrations {
             )
             """,
         ] },
+        AlertRoutingStore.migration,
     ]
 
     public static var latestVersion: Int { all.last!.version }

@@ -38,6 +38,10 @@ public struct ResolvedEnvironment: Sendable {
     public var stuckAfter: GuardrailDuration {
         GuardrailDuration(milliseconds: 3 * controller.interval.milliseconds + stepTimeout.milliseconds)
     }
+    /// Where alerts/routing.yaml is applied; nil when the environment names no Alertmanager.
+    public var alertmanager: AlertmanagerTarget?
+    /// Why an environment with an `alertmanager` block manages no routing in this run (an empty url).
+    public var alertmanagerNote: String?
 
     public init(name: String, database: Database, lockTimeout: GuardrailDuration = .seconds(10), statementTimeout: GuardrailDuration? = nil,
                 backupDirectory: String? = nil, backupDirectoryProblem: Diagnostic? = nil) {
@@ -117,6 +121,15 @@ public struct ResolvedEnvironment: Sendable {
                 let url = try alerts.url.map(expand) ?? ""
                 let tenant = try alerts.tenant.map(expand)
                 resolved.rulesTarget = MimirRuler(baseURL: url, tenant: tenant.flatMap { $0.isEmpty ? nil : $0 }, namespacePrefix: alerts.namespacePrefix ?? "")
+            }
+        }
+        if let alertmanager = environment.alertmanager {
+            let url = try expand(alertmanager.url)
+            let file = try alertmanager.configFile.map(expand)
+            if url.isEmpty {
+                resolved.alertmanagerNote = "alertmanager.url of environment \"\(environment.name)\" is empty, so alerts/routing.yaml is not managed in this run."
+            } else {
+                resolved.alertmanager = AlertmanagerTarget(baseURL: url, configFile: file.flatMap { $0.isEmpty ? nil : $0 }, variables: processEnvironment)
             }
         }
         return resolved

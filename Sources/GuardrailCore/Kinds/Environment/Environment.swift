@@ -26,6 +26,12 @@ public struct Environment: Sendable {
         public var namespacePrefix: String?
     }
 
+    /// The Alertmanager alerts/routing.yaml is applied to: its API and the configuration file it loads.
+    public struct Alertmanager: Sendable {
+        public var url: TemplatedString
+        public var configFile: TemplatedString?
+    }
+
     public struct Backups: Sendable {
         public var directory: TemplatedString
     }
@@ -80,9 +86,10 @@ public struct Environment: Sendable {
     public var rollouts: RolloutTiming
     /// The HMAC key saved plans are signed with and checked against (`plan.signingKey: ${VAR}`).
     public var planSigningKey: TemplatedString?
+    public var alertmanager: Alertmanager? = nil
 
     static let kind = "Environment"
-    static let specKeys = ["postgres", "prometheus", "alerts", "backups", "controller", "rollouts", "plan"]
+    static let specKeys = ["postgres", "prometheus", "alerts", "alertmanager", "backups", "controller", "rollouts", "plan"]
 }
 
 extension Environment {
@@ -190,8 +197,14 @@ extension Environment {
                 planSigningKey = key
             }
         }
+        var alertmanager: Alertmanager?
+        if let a = spec.fields("alertmanager", allowed: ["url", "configFile"]), let url = templated(a, "url", required: true) {
+            alertmanager = Alertmanager(url: url, configFile: templated(a, "configFile"))
+        }
         guard let postgres else { return nil }
-        return Environment(name: metadata.name, location: metadata.location, postgres: postgres, prometheus: prometheus,
-                           alerts: alerts, backups: backups, controller: controller, rollouts: rollouts, planSigningKey: planSigningKey)
+        var environment = Environment(name: metadata.name, location: metadata.location, postgres: postgres, prometheus: prometheus,
+                                      alerts: alerts, backups: backups, controller: controller, rollouts: rollouts, planSigningKey: planSigningKey)
+        environment.alertmanager = alertmanager
+        return environment
     }
 }

@@ -1,0 +1,155 @@
+import Crypto
+import Foundation
+
+/// The Alertmanager configuration file a routing renders to, and the plan's view of it. Pure.
+extension AlertRouting {
+    /// Alertmanager's own defaults for the root route, filled in so that a file that leaves them out
+    /// and a running configuration that reports them compare equal.
+    public static let rootDefaults = (groupWait: GuardrailDuration.seconds(30), groupInterval: GuardrailDuration.seconds(300),
+                                      repeatInterval: GuardrailDuration.seconds(4 * 3600))
+
+    /// The whole configuration with every secret resolved from `environment`, as JSON (which
+    /// Alertmanager reads as YAML). Fails naming the first variable that is not set.
+    public func alertmanagerConfiguration(resolving environment: [String: String]) -> Result<String, Diagnostic> {
+        var receiverList: [Any] = []
+        for receiver in receivers {
+            var r: [String: Any] = ["name": receiver.name]
+            for (type, configs) in receiver.integrations {
+                var list: [Any] = []
+                for config in configs {
+                    var c: [String: Any] = [:]
+                    for (key, value) in config.fields {
+                        switch value {
+                        case .text(let s): c[key] = s
+                        case .bool(let b): c[key] = b
+                        case .int(let i): c[key] = i
+                        case .map(let m): c[key] = m
+                        case .secret(let t):
+                            switch t.expand(environment) {
+                            case .success(let s): c[key] = s
+                            case .failure(let d): return .failure(d)
+                            }
+                        }
+                    }
+                    list.append(c)
+                }
+                r[type] = list
+            }
+            receiverList.append(r)
+        }
+        var document: [String: Any] = ["receivers": receiverList, "route": Self.render(route, isRoot: true)]
+        if !inhibitRules.isEmpty {
+            document["inhibit_rules"] = inhibitRules.map { rule -> [String: Any] in
+                var r: [String: Any] = ["source_matchers": rule.sourceMatchers.map(\.description), "target_matchers": rule.targetMatchers.map(\.description)]
+                if !rule.equal.isEmpty { r["equal"] = rule.equal }
+                return r
+            }
+        }
+        guard let data = try? JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else {
+            return .failure(.error("the Alertmanager configuration could not be rendered", at: location))
+        }
+        return .success("# Written by Guardrail from alerts/routing.yaml; edits here are overwritten by the next apply.\n"
+                         + String(decoding: data, as: UTF8.self) + "\n")
+    }
+
+    static func render(_ route: RoutingRoute, isRoot: Bool) -> [String: Any] {
+        var r: [String: Any] = [:]
+        if let receiver = route.receiver { r["receiver"] = receiver }
+        if !route.matchers.isEmpty { r["matchers"] = route.matchers.map(\.description) }
+        if let groupBy = route.groupBy { r["group_by"] = groupBy }
+        if let d = route.groupWait { r["group_wait"] = d.description }
+        if let d = route.groupInterval { r["group_interval"] = d.description }
+        if let d = route.repeatInterval { r["repeat_interval"] = d.description }
+        if route.continueMatching { r["continue"] = true }
+        if !route.routes.isEmpty { r["routes"] = route.routes.map { render($0, isRoot: false) } }
+        return r
+    }
+
+    /// SHA-256 over every secret's path and resolved value: recorded when Alertmanager confirms a
+    /// load, since Alertmanager prints secrets back as `<secret>` and a changed key would go unseen.
+    /// Nil when a variable is not set.
+    public func secretDigest(resolving environment: [String: String]) -> String? {
+        var hasher = SHA256()
+        hasher.update(data: Array("guardrail-alertmanager-secrets/v1".utf8))
+        for (path, value) in secrets {
+            guard case .success(let resolved) = value.expand(environment) else { return nil }
+            for part in [path, resolved] {
+                hasher.update(data: Array("\(part.utf8.count):".utf8))
+                hasher.update(data: Array(part.utf8))
+            }
+        }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The plan's view: one attribute per receiver, per route and per inhibit rule, compared
+    /// semantically (durations as durations, matchers and group_by as sets, maps as maps). Secrets
+    /// show as `***`; `secretsChanged` marks that their resolved values differ from the ones last applied.
+    public func attributes(secretsChanged: Bool = false) -> Attributes {
+        var a: Attributes = [:]
+        for receiver in receivers {
+            var r: [String: AttributeValue] = [:]
+            for (type, configs) in receiver.integrations {
+                r[type] = .list(configs.map { config in
+                    .map(config.fields.mapValues { value in
+                        switch value {
+                        case .text(let s): .string(s)
+                        case .secret: .string("***")
+                        case .bool(let b): .bool(b)
+                        case .int(let i): .int(i)
+                        case .map(let m): m.attributeValue
+                        }
+                    })
+                })
+            }
+            a["receivers.\(receiver.name)"] = .map(r)
+        }
+        func visit(_ route: RoutingRoute, path: String, isRoot: Bool) {
+            var r: [String: AttributeValue] = [:]
+            if let receiver = route.receiver { r["receiver"] = .string(receiver) }
+            if !route.matchers.isEmpty { r["matchers"] = .list(route.matchers.map(\.description).sorted().map(AttributeValue.string)) }
+            if let groupBy = route.groupBy { r["group_by"] = .list(Set(groupBy).sorted().map(AttributeValue.string)) }
+            let defaults = isRoot ? Self.rootDefaults : (nil, nil, nil) as (GuardrailDuration?, GuardrailDuration?, GuardrailDuration?)
+            if let d = route.groupWait ?? defaults.0 { r["group_wait"] = .string(d.description) }
+            if let d = route.groupInterval ?? defaults.1 { r["group_interval"] = .string(d.description) }
+            if let d = route.repeatInterval ?? defaults.2 { r["repeat_interval"] = .string(d.description) }
+            if route.continueMatching { r["continue"] = .bool(true) }
+            if !route.routes.isEmpty { r["routes"] = .int(route.routes.count) }
+            a[path] = .map(r)
+            for (index, child) in route.routes.enumerated() { visit(child, path: "\(path).routes[\(index)]", isRoot: false) }
+        }
+        visit(route, path: "route", isRoot: true)
+        for (index, rule) in inhibitRules.enumerated() {
+            a["inhibit_rules[\(index)]"] = .map([
+                "source_matchers": .list(rule.sourceMatchers.map(\.description).sorted().map(AttributeValue.string)),
+                "target_matchers": .list(rule.targetMatchers.map(\.description).sorted().map(AttributeValue.string)),
+                "equal": .list(Set(rule.equal).sorted().map(AttributeValue.string)),
+            ])
+        }
+        if !secrets.isEmpty { a["secrets"] = .string(secretsChanged ? "*** (changed since the last apply)" : "***") }
+        return a
+    }
+
+    public var address: Address { Address(prefix: Self.addressPrefix, name: "alertmanager") }
+    public static let destroyHazard = "removing the routing leaves Alertmanager without receivers: alerts fire but reach nobody"
+
+    /// The change that turns the live routing into the desired one, if any. `secretsChanged` says
+    /// whether the resolved secrets differ from the digest recorded at the last apply.
+    public static func changes(desired: AlertRouting?, live: AlertRouting?, secretsChanged: Bool) -> [Change] {
+        switch (desired, live) {
+        case (nil, nil):
+            return []
+        case (let d?, nil):
+            return [Change(address: d.address, kind: kind, action: .create, before: nil, after: d.attributes(),
+                           reason: "\(d.address) is in the configuration but Alertmanager runs no configuration written by Guardrail")]
+        case (nil, let l?):
+            return [Change(address: l.address, kind: kind, action: .delete, before: l.attributes(), after: nil,
+                           hazards: [Hazard(.destroys, destroyHazard)], reason: "\(l.address) is live but alerts/routing.yaml is gone")]
+        case (let d?, let l?):
+            let before = l.attributes(), after = d.attributes(secretsChanged: secretsChanged)
+            guard before != after else { return [] }
+            let changed = Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
+            return [Change(address: d.address, kind: kind, action: .update, before: before, after: after,
+                           reason: "\(changed.joined(separator: ", ")) differ\(changed.count == 1 ? "s" : "") from the configuration")]
+        }
+    }
+}
