@@ -9,15 +9,19 @@ public enum AttributeValue: Hashable, Sendable, Codable, CustomStringConvertible
     case list([AttributeValue])
     case map([String: AttributeValue])
 
+    /// JSON has no tag for a value's type, so each type is tried in turn; every miss costs a thrown
+    /// error. Strings and maps come first because plans are mostly made of them: a saved plan of
+    /// 10,000 tenants decodes without one miss per string. No JSON value decodes as two of these
+    /// types, so the order does not change the result, except that a whole number is an `int`.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
         if c.decodeNil() { self = .null }
+        else if let s = try? c.decode(String.self) { self = .string(s) }
+        else if let m = try? c.decode([String: AttributeValue].self) { self = .map(m) }
+        else if let l = try? c.decode([AttributeValue].self) { self = .list(l) }
         else if let b = try? c.decode(Bool.self) { self = .bool(b) }
         else if let i = try? c.decode(Int.self) { self = .int(i) }
-        else if let d = try? c.decode(Double.self) { self = .double(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let l = try? c.decode([AttributeValue].self) { self = .list(l) }
-        else { self = .map(try c.decode([String: AttributeValue].self)) }
+        else { self = .double(try c.decode(Double.self)) }
     }
 
     public func encode(to encoder: any Encoder) throws {
