@@ -3,7 +3,7 @@ import PackageDescription
 
 let package = Package(
     name: "guardrail",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "guardrail", targets: ["guardrail"]),
         .library(name: "GuardrailCore", targets: ["GuardrailCore"]),

@@ -1,3 +1,4 @@
+import Synchronization
 import Crypto
 import Foundation
 
@@ -51,22 +52,19 @@ public struct CohortPlan: Sendable {
     /// Which tenants each explicit phase names (by name or selector), worked out once for many flags
     /// over the same tenants: the hundred previews of a plan share the same few selectors.
     ///
-    /// `@unchecked Sendable` is safe: its only mutable state, `byPhase`, is read and written inside
-    /// `lock` alone (the pure core has no NIO, so no `NIOLockedValueBox` here), and the values it
-    /// stores are arrays copied out.
-    public final class Selections: @unchecked Sendable {
-        private let lock = NSLock()
-        private var byPhase: [String: [Int]] = [:]
+    /// Its one piece of state is in a `Mutex` (the standard library's; the pure core has no NIO).
+    public final class Selections: Sendable {
+        private let byPhase = Mutex<[String: [Int]]>([:])
         public init() {}
 
         /// Positions in `tenants` that `phase` names, in position order.
         func named(by phase: RolloutPhase, in tenants: [Tenant]) -> [Int] {
             let key = phase.tenants.sorted().joined(separator: "\u{0}") + "\u{1}"
                 + phase.selector.keys.sorted().map { $0 + "=" + phase.selector[$0]! }.joined(separator: "\u{0}")
-            if let hit = lock.withLock({ byPhase[key] }) { return hit }
+            if let hit = byPhase.withLock({ $0[key] }) { return hit }
             let names = Set(phase.tenants)
             let found = tenants.indices.filter { (!names.isEmpty && names.contains(tenants[$0].name)) || phase.selects(labels: tenants[$0].labels) }
-            lock.withLock { byPhase[key] = found }
+            byPhase.withLock { $0[key] = found }
             return found
         }
     }
