@@ -175,7 +175,7 @@ public enum ControllerRouter {
     }
 
     static func hash(_ text: String) -> String {
-        SHA256.hash(data: Array(text.utf8)).prefix(8).map { String(format: "%02x", $0) }.joined()
+        Hex.string(SHA256.hash(data: Array(text.utf8)).prefix(8))
     }
 
     static func text(_ status: HTTPResponse.Status, _ body: String) -> Response {

@@ -55,20 +55,8 @@ struct SavedPlanTamperingTests {
         }
     }
 
-    static let isolation = """
-        apiVersion: guardrail/v1
-        kind: RowLevelSecurity
-        metadata: {name: public.properties}
-        spec:
-          forced: true
-          searchPath: [public]
-          policies:
-            - name: tenant_isolation
-              roles: [{role}]
-              using: tenant_id = current_setting('app.current_tenant_id')::uuid
-              withCheck: tenant_id = current_setting('app.current_tenant_id')::uuid
-
-        """
+    /// The tenant-isolation manifest of the RLS command tests, for this suite's own role.
+    static let isolation = RowLevelSecurityCommandTests.isolation
 
     /// Four tenants applied; the configuration then renames them, so a plan has four updates.
     func fixture(rls: Bool = false) async throws -> Fixture {

@@ -78,7 +78,7 @@ extension AlertRouting {
                 hasher.update(data: Array(part.utf8))
             }
         }
-        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        return Hex.string(hasher.finalize())
     }
 
     /// The plan's view: one attribute per receiver, per route and per inhibit rule, compared

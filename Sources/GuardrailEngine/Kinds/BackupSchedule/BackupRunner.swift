@@ -659,7 +659,7 @@ public struct BackupRunner: Sendable {
             size += chunk.count
             hasher.update(data: chunk)
         }
-        let hex = hasher.finalize().map { String(format: "%02x", $0) }.joined()
+        let hex = Hex.string(hasher.finalize())
         return (size, hex)
     }
 

@@ -134,7 +134,7 @@ enum PolicyCanonicalizer {
             add(tableNames); add(tablePaths); add(tableSetup); add(tableTeardown)
             add(expressionTable.map(String.init)); add(expressionSQL)
             add(desired.map { facts[$0.table]?.columns ?? "-" })
-            return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            return Hex.string(hasher.finalize())
         }
 
         /// Applies canonical texts to the desired tables, or reports what Postgres rejected.
