@@ -109,14 +109,12 @@ public final class ControllerMetrics: Sendable {
     private let flagsSeen = NIOLockedValueBox(Set<String>())
 
     public init() {
-        tickDuration = registry.makeDurationHistogram(name: "guardrail_controller_tick_duration_seconds",
-                                                      buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(150),
-                                                                .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)],
-                                                      help: "How long one reconcile tick took.")
-        ticks = registry.makeCounter(name: "guardrail_controller_ticks_total", help: "Reconcile ticks run.")
-        tickErrors = registry.makeCounter(name: "guardrail_controller_errors_total", help: "Errors reported by ticks.")
-        applies = registry.makeCounter(name: "guardrail_controller_corrections_total", help: "Changes the controller applied to correct drift.")
-        leader = registry.makeGauge(name: "guardrail_controller_leader", help: "1 while this replica leads.")
+        tickDuration = registry.makeDurationHistogram(descriptor: .guardrail("guardrail_controller_tick_duration_seconds", "How long one reconcile tick took."), buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(150),
+                                                                .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)])
+        ticks = registry.makeCounter(descriptor: .guardrail("guardrail_controller_ticks_total", "Reconcile ticks run."))
+        tickErrors = registry.makeCounter(descriptor: .guardrail("guardrail_controller_errors_total", "Errors reported by ticks."))
+        applies = registry.makeCounter(descriptor: .guardrail("guardrail_controller_corrections_total", "Changes the controller applied to correct drift."))
+        leader = registry.makeGauge(descriptor: .guardrail("guardrail_controller_leader", "1 while this replica leads."))
     }
 
     func record(_ report: Reconciler.TickReport) {
@@ -128,23 +126,22 @@ public final class ControllerMetrics: Sendable {
         kindsSeen.withLockedValue { kindsSeen in
             kindsSeen.formUnion(report.driftByKind.keys)
             for kind in kindsSeen {
-                registry.makeGauge(name: "guardrail_drift_changes", labels: [("kind", kind)], help: "Changes the last plan listed, per kind.")
+                registry.makeGauge(descriptor: .guardrail("guardrail_drift_changes", "Changes the last plan listed, per kind."), labels: [("kind", kind)])
                     .set(to: Double(report.driftByKind[kind] ?? 0))
             }
-            registry.makeGauge(name: "guardrail_drift_unsettled", help: "Changes that came back after being corrected.").set(to: Double(report.unsettled.count))
+            registry.makeGauge(descriptor: .guardrail("guardrail_drift_unsettled", "Changes that came back after being corrected.")).set(to: Double(report.unsettled.count))
             for result in report.rollouts {
-                registry.makeGauge(name: "guardrail_rollout_phase", labels: [("flag", result.flag)], help: "The current phase of each rollout, from 1.")
+                registry.makeGauge(descriptor: .guardrail("guardrail_rollout_phase", "The current phase of each rollout, from 1."), labels: [("flag", result.flag)])
                     .set(to: Double(result.phase + 1))
                 let breached = result.decisions.contains { $0.kind == .breach } || result.status == "rolled-back"
-                registry.makeGauge(name: "guardrail_rollout_breached", labels: [("flag", result.flag)],
-                                   help: "1 when a guardrail breach acted on the rollout (rolled back, stepped back or paused it).")
+                registry.makeGauge(descriptor: .guardrail("guardrail_rollout_breached", "1 when a guardrail breach acted on the rollout (rolled back, stepped back or paused it)."), labels: [("flag", result.flag)])
                     .set(to: breached ? 1 : 0)
                 for verdict in result.verdicts {
                     let labels = [("flag", result.flag), ("guardrail", verdict.guardrail)]
                     if let value = verdict.value {
-                        registry.makeGauge(name: "guardrail_guardrail_value", labels: labels, help: "The last value of each guardrail of each rollout.").set(to: value)
+                        registry.makeGauge(descriptor: .guardrail("guardrail_guardrail_value", "The last value of each guardrail of each rollout."), labels: labels).set(to: value)
                     }
-                    registry.makeGauge(name: "guardrail_guardrail_passing", labels: labels, help: "1 when the last verdict passed, 0 otherwise.")
+                    registry.makeGauge(descriptor: .guardrail("guardrail_guardrail_passing", "1 when the last verdict passed, 0 otherwise."), labels: labels)
                         .set(to: verdict.kind == .pass ? 1 : 0)
                 }
             }
@@ -155,7 +152,7 @@ public final class ControllerMetrics: Sendable {
         flagsSeen.withLockedValue { flagsSeen in
             flagsSeen.formUnion(snapshot.flags.keys)
             for flag in flagsSeen {
-                registry.makeGauge(name: "guardrail_flag_cohort_size", labels: [("flag", flag)], help: "Tenants a flag is on for (0 when killed).")
+                registry.makeGauge(descriptor: .guardrail("guardrail_flag_cohort_size", "Tenants a flag is on for (0 when killed)."), labels: [("flag", flag)])
                     .set(to: Double(snapshot.flags[flag].map { $0.killed ? 0 : $0.cohort.count } ?? 0))
             }
         }
@@ -164,5 +161,13 @@ public final class ControllerMetrics: Sendable {
     /// The exposition text, with the backup metrics (from the last backup status) appended.
     public func render(extra: String) -> String {
         registry.emitToString() + extra
+    }
+}
+
+extension MetricNameDescriptor {
+    /// A metric named in full (`guardrail_controller_ticks_total`), with its help text: the names are
+    /// part of the controller's interface, so they are spelled out rather than assembled from parts.
+    static func guardrail(_ name: String, _ help: String) -> MetricNameDescriptor {
+        MetricNameDescriptor(metricName: name, unitName: "", helpText: help)
     }
 }

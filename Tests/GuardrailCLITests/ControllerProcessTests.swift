@@ -191,7 +191,7 @@ struct ControllerProcessTests {
             status = await controller.waitForExit(timeout: 0.1)
         }
         let exitedAfter = Date().timeIntervalSince(frozen)
-        try? await holder.close()
+        await holder.close()
         #expect(status == 70, "exit status \(String(describing: status)); log: \(controller.log.suffix(5))")
         // The bound counts from the last tick that finished, up to an interval (and a tick) before the freeze.
         #expect(exitedAfter >= 5 - 1.5, "exited \(exitedAfter)s after the freeze, before the bound")

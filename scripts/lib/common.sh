@@ -96,7 +96,7 @@ build_guardrail() {
     # counts for every CLI invocation (and in scripts/bench).
     local static=()
     [ "$config" = release ] && static=(--static-swift-stdlib)
-    (cd "$ROOT" && swift build -c "$config" --product guardrail "${static[@]}" 2>&1 | grep -vE '^\[[0-9]+/[0-9]+\]' | tail -20) >&2
+    (cd "$ROOT" && swift build -c "$config" --product guardrail "${static[@]}" 2>&1 | { grep -vE '^\[[0-9]+/[0-9]+\]' || true; }) >&2
     GUARDRAIL="$ROOT/.build/$config/guardrail"
     [ -x "$GUARDRAIL" ] || die "build failed"
     export GUARDRAIL
