@@ -53,7 +53,7 @@ public final class PrivatePrometheus: @unchecked Sendable {
         process.arguments = ["--config.file=\(root.path)/prometheus.yml", "--storage.tsdb.path=\(root.path)/data",
                              "--web.listen-address=127.0.0.1:\(port)", "--web.enable-lifecycle"]
         let logPath = root.appendingPathComponent("prometheus.log").path
-        if !FileManager.default.fileExists(atPath: logPath) { FileManager.default.createFile(atPath: logPath, contents: nil) }
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = FileHandle(forWritingAtPath: logPath)!
         log.seekToEndOfFile()
         process.standardOutput = log
