@@ -25,7 +25,7 @@ public struct PlanBinding: Hashable, Sendable, Codable {
     /// "environment "staging" (database realestate, cluster 7312…, schema guardrail)".
     public var targetDescription: String {
         var text = "environment \"\(environment)\" (\(database))"
-        if let alerts { text += " with alert rules on \(alerts)" }
+        if let alerts { text += ", alerting through \(alerts)" }
         return text
     }
 
