@@ -129,3 +129,21 @@ struct CohortTests {
         #expect(QueryTemplate.unknownPlaceholders(in: q).map(\.placeholder) == ["other"])
     }
 }
+
+/// The controller's flag snapshot reads each cohort as packed 16-byte ids; the set must answer the
+/// same whether they arrive in order, shuffled or not at all, and refuse a truncated value.
+@Test func packedCohortIdsAnswerAsTheIdsDo() {
+    var rng = SplitMix64(seed: 7)
+    let ids = (0..<500).map { _ in UUID(uuid: withUnsafeBytes(of: (rng.next(), rng.next())) { $0.load(as: uuid_t.self) }) }
+    let outside = (0..<50).map { _ in UUID(uuid: withUnsafeBytes(of: (rng.next(), rng.next())) { $0.load(as: uuid_t.self) }) }
+    func packed(_ ids: [UUID]) -> [UInt8] { ids.flatMap { id in withUnsafeBytes(of: id.uuid) { Array($0) } } }
+    let reference = TenantIDSet(ids)
+    for order in [ids, ids.shuffled(using: &rng), ids.sorted { $0.uuidString < $1.uuidString }] {
+        let set = packed(order).withUnsafeBytes { TenantIDSet(packed: $0) }
+        #expect(set == reference)
+        #expect(ids.allSatisfy { set?.contains($0) == true })
+        #expect(outside.allSatisfy { set?.contains($0) == false })
+    }
+    #expect([UInt8]().withUnsafeBytes { TenantIDSet(packed: $0) }?.count == 0)
+    #expect(packed(ids).dropLast().withUnsafeBytes { TenantIDSet(packed: $0) } == nil)
+}

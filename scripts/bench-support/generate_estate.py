@@ -55,7 +55,8 @@ spec:
     write_alerts_estate(f"{args.out}/alerts-estate", groups=40, rules_per_group=5)
 
 def write_flags(out, count):
-    """A quarter of the flags mid-rollout, a quarter disabled with a rollout plan, half on for everyone."""
+    """A quarter of the flags mid-rollout, a quarter disabled with a rollout plan, half on for everyone. Every flag
+    disables one tenant by override; enabled flags also enable one (an enable override on a disabled flag does nothing)."""
     with open(f"{out}/manifests/guardrails.yaml", "w") as f:
         for name, metric in (("bench-errors", "http_errors"), ("bench-bounces", "email_bounced")):
             f.write(f"""---
@@ -77,7 +78,7 @@ kind: FeatureFlag
 metadata: {{name: bench.flag-{i:03d}}}
 spec:
   enabled: {"false" if kind == 1 else "true"}
-  overrides: {{enable: [brokerage-{(i * 7) % 100:05d}], disable: [brokerage-{(i * 13) % 100 + 100:05d}]}}
+  overrides: {{{"" if kind == 1 else f"enable: [brokerage-{(i * 7) % 100:05d}], "}disable: [brokerage-{(i * 13) % 100 + 100:05d}]}}
 """)
             if kind < 2:
                 f.write("""  rollout:

@@ -72,6 +72,23 @@ public struct TenantIDSet: Sendable, Equatable, ExpressibleByArrayLiteral {
 
     public init(arrayLiteral elements: UUID...) { self.init(elements) }
 
+    /// Ids packed as 16 bytes each, in any order (input already in order is checked, not sorted
+    /// again); nil when the byte count is not a multiple of 16.
+    public init?(packed bytes: UnsafeRawBufferPointer) {
+        guard bytes.count % 16 == 0 else { return nil }
+        var ids: [UUID] = []
+        ids.reserveCapacity(bytes.count / 16)
+        var ordered = true
+        for start in stride(from: 0, to: bytes.count, by: 16) {
+            var raw: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            withUnsafeMutableBytes(of: &raw) { $0.copyMemory(from: UnsafeRawBufferPointer(rebasing: bytes[start..<(start + 16)])) }
+            let id = UUID(uuid: raw)
+            if ordered, let last = ids.last, !Self.precedes(last, id) { ordered = false }
+            ids.append(id)
+        }
+        self.ids = ordered ? ids : ids.sorted(by: Self.precedes)
+    }
+
     public var count: Int { ids.count }
 
     public func contains(_ id: UUID) -> Bool {
