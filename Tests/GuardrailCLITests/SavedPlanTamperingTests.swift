@@ -151,6 +151,21 @@ struct SavedPlanTamperingTests {
         try await attack(&f, expected: "the plan file was modified") { o in o["fingerprints"] = [String: Any]() }
     }
 
+    @Test("a saved plan re-written by another JSON tool, content unchanged, is compared in full and applies")
+    func reformattedButIdenticalPlanApplies() async throws {
+        var f = try await fixture()
+        defer { let f = f; Task { await f.cleanUp() } }
+        #expect(try f.run(["plan", "--env", "local", "--out", f.planPath]).status == 0)
+        let written = try Data(contentsOf: URL(fileURLWithPath: f.planPath))
+        try f.tamper { _ in }
+        #expect(try Data(contentsOf: URL(fileURLWithPath: f.planPath)) != written, "the file was not re-written")
+        let apply = try f.run(["apply", "--env", "local", f.planPath])
+        #expect(apply.status == 0, "\(apply.output)")
+        #expect(apply.stdout.contains("matches it change for change"))
+        #expect(apply.stdout.contains("Plan: 0 to add, 4 to change, 0 to destroy."))
+        #expect(try await f.db.scalar("SELECT count(*) FROM guardrail.tenants WHERE display_name LIKE 'Renamed%'") == "4")
+    }
+
     @Test("a stripped binding is refused")
     func strippedBinding() async throws {
         var f = try await fixture()

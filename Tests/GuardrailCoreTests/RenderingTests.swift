@@ -226,6 +226,34 @@ struct RenderingTests {
         #expect(try JSONPlanRenderer.decode(Data(json.utf8)) == plan)
     }
 
+    /// The plan document is written by hand for speed; it must say exactly what the `Codable`
+    /// definition says (same keys, same values), in the layout JSONEncoder's pretty printing has.
+    @Test func handWrittenJSONSaysWhatCodableSays() throws {
+        var rollout = Self.goldenPlan
+        rollout.findings = [Finding(address: Address(prefix: "flag", name: "x"), message: "a \"quoted\", {braced}: [bracketed] message\n")]
+        rollout.binding = PlanBinding(environment: "e", database: DatabaseTarget(systemIdentifier: "1", name: "d", schema: "s"), alerts: nil,
+                                      targets: [], configuration: ConfigurationDigest(sha256: "00", files: [:]))
+        rollout.signature = "hmac-sha256:00"
+        rollout.changes[0].hazards.append(Hazard(.massDelete, "commas, colons: and \\ \"quotes\" [] {}"))
+        for plan in [Self.goldenPlan, Self.hostilePlan, rollout] {
+            let written = try JSONPlanRenderer.render(plan)
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let codable = try encoder.encode(plan)
+            var mine = try #require(try JSONSerialization.jsonObject(with: Data(written.utf8)) as? [String: Any])
+            #expect(mine.removeValue(forKey: "summary") != nil)
+            #expect(mine.removeValue(forKey: "blocked") != nil)
+            let theirs = try #require(try JSONSerialization.jsonObject(with: codable) as? [String: Any])
+            #expect(NSDictionary(dictionary: mine).isEqual(to: theirs))
+            #expect(try JSONPlanRenderer.decode(Data(written.utf8)) == plan)
+            // Deterministic, so a fresh plan can be compared with a saved one byte for byte.
+            #expect(try JSONPlanRenderer.render(plan) == written)
+            #expect(written.contains("\"fingerprints\" : {"))
+        }
+        // An empty container reads as JSONEncoder writes one: a blank line inside.
+        #expect(try JSONPlanRenderer.render(Self.emptyPlan).contains("\"changes\" : [\n\n  ]"))
+    }
+
     @Test func jsonHasFormatVersionSummaryAndDocumentedKeys() throws {
         let json = try JSONPlanRenderer.render(Self.goldenPlan)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])

@@ -82,13 +82,22 @@ struct ApplyCommand: AsyncParsableCommand {
         // Connect and take the apply lock while the manifests decode: the environment needs only
         // environments/. Anything odd there, and the session is opened after the full load instead.
         let early = earlySession(applicationName: applicationName)
+        // A saved plan's header decodes on another core while the manifests do.
+        let reading = planFile.map { path in
+            Task.detached(priority: .userInitiated) { Result { try PlanFile.readForApply(path) } }
+        }
         let configuration: Configuration
         let resolved: ResolvedEnvironment
-        let savedPlan: Plan?
+        let savedPlan: SavedPlanFile?
         do {
             configuration = try global.loadConfiguration()
             resolved = try environment.resolve(in: configuration)
-            savedPlan = try planFile.map { path in try withDiagnostics { try PlanFile.read(path) } }
+            if let reading {
+                let read = await reading.value
+                savedPlan = try withDiagnostics { try read.get() }
+            } else {
+                savedPlan = nil
+            }
         } catch {
             await early?.discard()
             throw error
@@ -109,7 +118,7 @@ struct ApplyCommand: AsyncParsableCommand {
                 // Re-planned under the lock and compared with the file; what is applied is the
                 // fresh plan, so nothing that decides safety comes from the file.
                 plan = try await withDiagnostics {
-                    try await session.replan(saved: savedPlan, configuration: configuration, gitCommit: global.workspace.gitCommit())
+                    try await session.replan(file: savedPlan, configuration: configuration, gitCommit: global.workspace.gitCommit())
                 }
             } else {
                 plan = try await withDiagnostics(during: "apply") {
@@ -144,7 +153,9 @@ struct ApplyCommand: AsyncParsableCommand {
                     throw ExitCode.failure
                 }
             }
-            let text = needsConfirmation ? nil : BackgroundWork { renderer.render(plan) }
+            let text = needsConfirmation ? nil : BackgroundWork { [planFile, saved = savedPlan != nil] in
+                saved ? renderer.renderSavedApply(plan, file: planFile ?? "") : renderer.render(plan)
+            }
             let outcome: Result<Session.ApplyReport, any Error>
             do {
                 outcome = .success(try await session.apply(plan, overrides: overrides, osUser: user))

@@ -80,22 +80,42 @@ struct PlanCommand: AsyncParsableCommand {
 /// reader never sees half a file.
 enum PlanFile {
     static func write(_ plan: Plan, to path: String) throws {
-        let text = try JSONPlanRenderer.render(plan)
+        let bytes = try JSONPlanRenderer.renderUTF8(plan)
         do {
-            try PrivateFile.writeAtomically(Array(text.utf8), to: path)
+            try PrivateFile.writeAtomically(bytes, to: path)
         } catch {
             throw DiagnosticError(.error("cannot write the plan to \(path)", detail: "\(error)"))
         }
     }
 
     static func read(_ path: String) throws -> Plan {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw DiagnosticError(.error("cannot read the plan file \(path)", detail: "Check the path; make one with `guardrail plan --out \(path)`."))
-        }
+        let data = try contents(path)
         do {
             return try JSONPlanRenderer.decode(data)
         } catch {
-            throw DiagnosticError(.error("\(path) is not a Guardrail plan file", detail: "It could not be read as a saved plan (\(error)). Make one with `guardrail plan --out FILE`."))
+            throw notAPlan(path, error)
         }
+    }
+
+    /// What `apply FILE` reads first: the bytes and everything but the changes, which are decoded
+    /// only when the file turns out not to be what a fresh plan renders to.
+    static func readForApply(_ path: String) throws -> SavedPlanFile {
+        let data = try contents(path)
+        do {
+            return try SavedPlanFile(bytes: Array(data))
+        } catch {
+            throw notAPlan(path, error)
+        }
+    }
+
+    private static func contents(_ path: String) throws -> Data {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw DiagnosticError(.error("cannot read the plan file \(path)", detail: "Check the path; make one with `guardrail plan --out \(path)`."))
+        }
+        return data
+    }
+
+    private static func notAPlan(_ path: String, _ error: any Error) -> DiagnosticError {
+        DiagnosticError(.error("\(path) is not a Guardrail plan file", detail: "It could not be read as a saved plan (\(error)). Make one with `guardrail plan --out FILE`."))
     }
 }

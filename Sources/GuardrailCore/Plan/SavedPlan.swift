@@ -1,4 +1,5 @@
 import Crypto
+import Foundation
 
 /// What a saved plan was made for: the environment, the database (by its cluster's system
 /// identifier, not its URL, which differs between a CI runner and a bastion), the alerts target, the
@@ -314,5 +315,70 @@ public enum SavedPlanRefusal: Error, Equatable, Sendable, CustomStringConvertibl
     public static func checkBinding(_ saved: PlanBinding, against current: PlanBinding) throws {
         if let mismatch = saved.targetMismatch(current) { throw SavedPlanRefusal.wrongTarget(mismatch) }
         if let file = saved.configuration.difference(from: current.configuration) { throw SavedPlanRefusal.configurationChanged(file) }
+    }
+}
+
+/// A saved plan as `apply FILE` reads it: the file's bytes, and everything in it but the changes and
+/// fingerprints. The usual saved plan is untouched and still true, and then a fresh plan, given the
+/// file's own id, time, binding and descriptive fields, renders to the same bytes: one comparison of
+/// the whole document instead of decoding ten thousand changes. Anything else is decoded in full
+/// (`plan()`) and compared change by change, which names the difference.
+public struct SavedPlanFile: Sendable {
+    public let bytes: [UInt8]
+    public let header: Header
+
+    /// The fields a fresh plan takes from the file before the comparison. None decides what is
+    /// applied: the binding is checked against the target first, and the rest only describes.
+    public struct Header: Decodable, Sendable {
+        public var formatVersion: String
+        public var id: String
+        public var environment: String
+        public var createdAt: String
+        public var gitCommit: String?
+        public var compared: [String: Int]
+        public var notes: [String]?
+        public var findings: [Finding]?
+        public var binding: PlanBinding?
+        public var signature: String?
+
+        enum CodingKeys: String, CodingKey {
+            case formatVersion = "format_version"
+            case id = "plan_id"
+            case environment
+            case createdAt = "created_at"
+            case gitCommit = "git_commit"
+            case compared, notes, findings, binding, signature
+        }
+    }
+
+    public init(bytes: [UInt8]) throws {
+        self.bytes = bytes
+        header = try bytes.withUnsafeBytes { try JSONDecoder().decode(Header.self, from: Data($0)) }
+    }
+
+    /// The whole plan, decoded.
+    public func plan() throws -> Plan {
+        try JSONPlanRenderer.decode(Data(bytes))
+    }
+
+    /// `fresh` in the file's id, time, commit, binding, signature and descriptive fields: the plan
+    /// that, rendered as `plan --out` writes it, is this file byte for byte when nothing differs.
+    public func candidate(from fresh: Plan) -> Plan {
+        var candidate = fresh
+        candidate.id = header.id
+        candidate.environment = header.environment
+        candidate.createdAt = header.createdAt
+        candidate.gitCommit = header.gitCommit
+        candidate.compared = header.compared
+        candidate.notes = header.notes ?? []
+        candidate.findings = header.findings ?? []
+        candidate.binding = header.binding
+        candidate.signature = header.signature
+        return candidate
+    }
+
+    /// True when `plan` renders, as `plan --out` writes it, to exactly this file.
+    public func isRendering(of plan: Plan) throws -> Bool {
+        try JSONPlanRenderer.renderUTF8(plan) == bytes
     }
 }

@@ -6,25 +6,86 @@ import Foundation
 /// `blocked`, `changes` (each with `address`, `kind`, `action`, `before`, `after`, `hazards`, `reason`),
 /// `compared`, `fingerprints`, `notes`.
 public enum JSONPlanRenderer {
-    struct View: Encodable {
-        var plan: Plan
-        var overrides: HazardOverrides
-
-        enum CodingKeys: String, CodingKey { case summary, blocked }
-
-        func encode(to encoder: any Encoder) throws {
-            try plan.encode(to: encoder)
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(plan.summary, forKey: .summary)
-            try c.encode(!plan.blockingHazards(overrides).isEmpty, forKey: .blocked)
-        }
+    public static func render(_ plan: Plan, overrides: HazardOverrides = HazardOverrides()) throws -> String {
+        String(decoding: try renderUTF8(plan, overrides: overrides), as: UTF8.self)
     }
 
-    public static func render(_ plan: Plan, overrides: HazardOverrides = HazardOverrides()) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-        let data = try encoder.encode(View(plan: plan, overrides: overrides))
-        return String(decoding: data, as: UTF8.self) + "\n"
+    /// `render`, as the bytes written to a file.
+    public static func renderUTF8(_ plan: Plan, overrides: HazardOverrides = HazardOverrides()) throws -> [UInt8] {
+        var w = PlanJSONWriter(capacity: 1024 + plan.changes.count * 512)
+        try w.object { w in
+            // Keys in sorted order, as the document has always had them.
+            if let binding = plan.binding {
+                w.key("binding")
+                try w.encoded(binding)
+            }
+            w.key("blocked")
+            w.bool(!plan.blockingHazards(overrides).isEmpty)
+            w.key("changes")
+            try w.array { w in
+                for change in plan.changes {
+                    w.element()
+                    try write(change, to: &w)
+                }
+            }
+            w.key("compared")
+            w.ints(plan.compared)
+            w.key("created_at")
+            w.string(plan.createdAt)
+            w.key("environment")
+            w.string(plan.environment)
+            w.key("findings")
+            try w.encoded(plan.findings)
+            w.key("fingerprints")
+            w.strings(plan.fingerprints)
+            w.key("format_version")
+            w.string(plan.formatVersion)
+            if let commit = plan.gitCommit {
+                w.key("git_commit")
+                w.string(commit)
+            }
+            w.key("notes")
+            w.strings(plan.notes)
+            w.key("plan_id")
+            w.string(plan.id)
+            if let signature = plan.signature {
+                w.key("signature")
+                w.string(signature)
+            }
+            w.key("summary")
+            try w.encoded(plan.summary)
+        }
+        w.endLine()
+        return w.out
+    }
+
+    private static func write(_ change: Change, to w: inout PlanJSONWriter) throws {
+        try w.object { w in
+            w.key("action")
+            w.string(change.action.rawValue)
+            w.key("address")
+            w.string(change.address.description)
+            if let after = change.after {
+                w.key("after")
+                w.attributes(after)
+            }
+            if let before = change.before {
+                w.key("before")
+                w.attributes(before)
+            }
+            w.key("details")
+            w.strings(change.details)
+            w.key("hazards")
+            if change.hazards.isEmpty { w.array { _ in } } else { try w.encoded(change.hazards) }
+            w.key("kind")
+            w.string(change.kind)
+            w.key("reason")
+            w.string(change.reason)
+            if let rollout = change.rollout {
+                w.key("rollout")
+                try w.encoded(rollout)
+            }
+        }
     }
 
     public static func decode(_ data: Data) throws -> Plan {

@@ -43,6 +43,26 @@ public struct TextPlanRenderer: Sendable {
         return out + renderFindings(plan.findings)
     }
 
+    /// What `apply FILE` prints before it applies a saved plan: the plan was reviewed when it was made
+    /// (and `guardrail show FILE` renders it again), so only that it matched, every hazard it
+    /// carries, and the summary; not ten thousand changes a second time.
+    public func renderSavedApply(_ plan: Plan, file: String) -> String {
+        var out = "Applying the saved plan \(plan.id) in environment \"\(plan.environment)\": a fresh plan of the same configuration "
+            + "and live state matches it change for change (`guardrail show \(file)` renders it).\n"
+        let hazardous = plan.changes.filter { !$0.hazards.isEmpty }
+        if !hazardous.isEmpty {
+            out += "\n" + paint("Hazards:", .bold) + "\n"
+            for change in hazardous {
+                for hazard in change.hazards {
+                    let allowed = overrides.permits(hazard) ? hazard.kind.override.map { " (allowed by \($0))" } ?? "" : ""
+                    out += "  \(change.action.rawValue) \(change.address): \(hazard.kind.rawValue): \(hazard.message)\(allowed)\n"
+                }
+            }
+        }
+        let s = plan.summary
+        return out + "\n" + paint("Plan:", .bold) + " \(s.add) to add, \(s.change) to change, \(s.destroy) to destroy.\n"
+    }
+
     /// Warnings about the configuration itself, after the summary as Terraform prints its warnings.
     func renderFindings(_ findings: [Finding]) -> String {
         guard !findings.isEmpty else { return "" }

@@ -40,7 +40,44 @@ extension Session {
     /// under the apply lock, after checking that the saved plan was made here, from this
     /// configuration, signed when a key is set, and is identical to the fresh one. Nothing that
     /// decides safety is taken from the file: the fresh plan's hazards are the ones checked.
-    public func replan(saved: Plan, configuration: Configuration, gitCommit: String?) async throws -> Plan {
+    ///
+    /// The untouched file is recognised without decoding its changes: the checks that need only its
+    /// header pass, and the fresh plan renders to the file's bytes. Anything else is decoded in full and
+    /// goes through the checks in their usual order, so a refusal names the same cause either way.
+    public func replan(file: SavedPlanFile, configuration: Configuration, gitCommit: String?) async throws -> Plan {
+        guard lock != nil else { throw ApplyRefusal.notLocked }
+        if let fresh = try await replanUntouched(file, configuration: configuration, gitCommit: gitCommit) { return fresh }
+        let saved: Plan
+        do {
+            saved = try file.plan()
+        } catch {
+            throw DiagnosticError(.error("the saved plan could not be read in full", detail: "\(error). Make one with `guardrail plan --out FILE`."))
+        }
+        return try await replan(saved: saved, configuration: configuration, gitCommit: gitCommit)
+    }
+
+    /// The fresh plan when every header check passes and it renders to the file byte for byte; nil
+    /// as soon as anything differs. A signed file is verified over the candidate, whose content is
+    /// then known to be the file's.
+    private func replanUntouched(_ file: SavedPlanFile, configuration: Configuration, gitCommit: String?) async throws -> Plan? {
+        let header = file.header
+        let key = environment.planSigningKey?.value
+        guard header.formatVersion == Plan.currentFormatVersion, environment.planSigningKeyProblem == nil,
+              (key == nil) == (header.signature == nil), let binding = header.binding, let digest = configuration.digest else { return nil }
+        let current = try await self.binding(targets: binding.targets, configuration: digest)
+        guard binding.targetMismatch(current) == nil, binding.configuration.difference(from: current.configuration) == nil,
+              try await appliedAt(planID: header.id) == nil else { return nil }
+        var fresh = try await plan(configuration, targets: binding.targets, gitCommit: gitCommit ?? header.gitCommit)
+        let candidate = file.candidate(from: fresh)
+        if let key, try PlanSignature.verify(candidate, key: key) != .valid { return nil }
+        guard try file.isRendering(of: candidate) else { return nil }
+        fresh.id = header.id
+        fresh.binding = binding
+        return fresh
+    }
+
+    /// `replan(file:)` for a plan decoded in full: every check in turn, then the change-by-change comparison.
+    func replan(saved: Plan, configuration: Configuration, gitCommit: String?) async throws -> Plan {
         guard lock != nil else { throw ApplyRefusal.notLocked }
         guard saved.formatVersion == Plan.currentFormatVersion else { throw ApplyRefusal.unsupportedFormat(saved.formatVersion) }
         if let problem = environment.planSigningKeyProblem { throw DiagnosticError(problem) }
