@@ -58,12 +58,18 @@ public struct Controller: Sendable {
     /// The HTTP application; `onRunning` gets the bound port (listen on port 0 in tests).
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let state = self.state
+        let reconciler = self.reconciler
+        let host = listen.host
         let router = ControllerRouter.build(state: state, adminToken: adminToken,
                                             actions: SessionAdminActions(environment: { await state.resolvedEnvironment }))
         return Application(router: router, server: .http1(limits: clientLimits),
                            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "guardrail-controller",
                                                 availableConnectionsDelegate: MaximumAvailableConnections(clientLimits.maxConnections, logger: logger)),
-                           onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) }, logger: logger)
+                           onServerRunning: { channel in
+                               let port = channel.localAddress?.port ?? 0
+                               await reconciler.setStatusURL("http://\(host.contains(":") ? "[\(host)]" : host):\(port)/v1/status")
+                               await onRunning(port)
+                           }, logger: logger)
     }
 
     /// Runs until SIGTERM or SIGINT (or until the task is cancelled).

@@ -104,6 +104,11 @@ public final class ControllerMetrics: Sendable {
     let tickErrors: Counter
     let applies: Counter
     let leader: Gauge
+    let notificationsDelivered: Counter
+    let notificationsDropped: Counter
+    let notificationsFailed: Counter
+    let notificationsQueued: Gauge
+    private let notificationTotals = NIOLockedValueBox(Notifier.Counts())
     /// The kinds and flags seen so far: their gauges are set (to 0 when gone) on every update.
     private let kindsSeen = NIOLockedValueBox(Set<String>())
     private let flagsSeen = NIOLockedValueBox(Set<String>())
@@ -115,6 +120,12 @@ public final class ControllerMetrics: Sendable {
         tickErrors = registry.makeCounter(descriptor: .guardrail("guardrail_controller_errors_total", "Errors reported by ticks."))
         applies = registry.makeCounter(descriptor: .guardrail("guardrail_controller_corrections_total", "Changes the controller applied to correct drift."))
         leader = registry.makeGauge(descriptor: .guardrail("guardrail_controller_leader", "1 while this replica leads."))
+        notificationsDelivered = registry.makeCounter(descriptor: .guardrail("guardrail_notifications_delivered_total", "Events Alertmanager accepted."))
+        notificationsDropped = registry.makeCounter(descriptor: .guardrail("guardrail_notifications_dropped_total",
+                                                                             "Events dropped, oldest first, because the delivery queue was full."))
+        notificationsFailed = registry.makeCounter(descriptor: .guardrail("guardrail_notifications_failed_total",
+                                                                            "Events given up on after every retry, or refused by Alertmanager."))
+        notificationsQueued = registry.makeGauge(descriptor: .guardrail("guardrail_notifications_queued", "Events waiting for delivery."))
     }
 
     func record(_ report: Reconciler.TickReport) {
@@ -123,6 +134,17 @@ public final class ControllerMetrics: Sendable {
         if !report.errors.isEmpty { tickErrors.increment(by: Int64(report.errors.count)) }
         if !report.applied.isEmpty { applies.increment(by: Int64(report.applied.count)) }
         leader.set(to: report.leader ? 1 : 0)
+        if let counts = report.notifications {
+            notificationTotals.withLockedValue { last in
+                // A new notifier (the Alertmanager URL changed) counts from zero again.
+                func delta(_ now: Int, _ before: Int) -> Int64 { Int64(now >= before ? now - before : now) }
+                notificationsDelivered.increment(by: delta(counts.delivered, last.delivered))
+                notificationsDropped.increment(by: delta(counts.dropped, last.dropped))
+                notificationsFailed.increment(by: delta(counts.failed, last.failed))
+                notificationsQueued.set(to: Double(counts.queued))
+                last = counts
+            }
+        }
         kindsSeen.withLockedValue { kindsSeen in
             kindsSeen.formUnion(report.driftByKind.keys)
             for kind in kindsSeen {

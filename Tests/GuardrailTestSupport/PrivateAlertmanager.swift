@@ -23,13 +23,13 @@ public final class PrivateAlertmanager: @unchecked Sendable {
     /// The configuration a fresh Alertmanager starts with: one receiver that sends nothing.
     public static let initialConfiguration = "route: {receiver: blackhole}\nreceivers: [{name: blackhole}]\n"
 
-    public static func start() async throws -> PrivateAlertmanager {
+    public static func start(configuration: String = initialConfiguration) async throws -> PrivateAlertmanager {
         guard let binary else {
             throw Unavailable(description: "prometheus-alertmanager is not installed; run the tests through ./scripts/test, which installs it")
         }
         let root = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-am-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root.appendingPathComponent("data"), withIntermediateDirectories: true)
-        try Data(initialConfiguration.utf8).write(to: root.appendingPathComponent("alertmanager.yml"))
+        try Data(configuration.utf8).write(to: root.appendingPathComponent("alertmanager.yml"))
         let port = try PrivatePrometheus.freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)

@@ -32,6 +32,12 @@ public actor Reconciler {
     /// The tenants as last read, reused while their rows are unchanged.
     private let tenantCache = ObservationCache<[Tenant]>()
     public private(set) var backoff = Backoff(base: 1, cap: 300)
+    /// Delivers events to the environment's Alertmanager; replaced when its URL changes.
+    public private(set) var notifier: Notifier?
+    /// Where each alert links to: the controller's status page, once it listens.
+    public var statusURL: String?
+    /// Drift left for a human, as of the last tick: each is announced once, when it first appears.
+    private var announcedHeld: Set<String> = []
 
     public init(workspace: Workspace, environment: String, holder: String, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
         self.workspace = workspace
@@ -86,6 +92,8 @@ public actor Reconciler {
         public var rollouts: [RolloutTickResult] = []
         public var backups: BackupRunner.TickReport?
         public var errors: [String] = []
+        /// The notifier's totals after this tick, when the environment has an Alertmanager.
+        public var notifications: Notifier.Counts?
         /// Seconds spent in each step: plan, corrections, rollouts, backups.
         public var steps: [String: Double] = [:]
 
@@ -94,6 +102,8 @@ public actor Reconciler {
 
     /// Stops leading and closes connections: the end of a graceful shutdown.
     public func shutdown() async {
+        await notifier?.shutdown()
+        notifier = nil
         await leadership?.stepDown()
         await session?.close()
         session = nil
@@ -164,6 +174,7 @@ public actor Reconciler {
     /// Closes the report: its duration (by the wall clock, whatever `now` says), and the backoff.
     private func finish(_ report: TickReport, started: Date) -> TickReport {
         var report = report
+        report.notifications = notifier?.counts
         report.duration = Date().timeIntervalSince(started)
         if report.errors.isEmpty { backoff.succeeded() } else { backoff.failed() }
         return report
@@ -205,9 +216,28 @@ public actor Reconciler {
         self.configuration = configuration
         self.environment = resolved
         self.stamp = stamp
+        await replaceNotifier(for: resolved)
         canonicalCache.clear()
         report.manifestsReloaded = true
         log(.info, "manifests", "loaded the configuration", ["files": "\(configuration.files.count)", "commit": workspace.gitCommit() ?? "none"])
+    }
+
+    public func setStatusURL(_ url: String?) {
+        statusURL = url
+        notifier?.setStatusURL(url)
+    }
+
+    /// A notifier for the environment's Alertmanager, unless the one running already sends there.
+    private func replaceNotifier(for environment: ResolvedEnvironment) async {
+        let url = environment.alertmanager?.baseURL
+        guard url != notifier?.alertmanager else { return }
+        await notifier?.shutdown()
+        notifier = url.map { Notifier(alertmanager: $0, statusURL: statusURL, logger: logger) }
+    }
+
+    /// Queues events for delivery; never waits for it.
+    private func announce(_ events: [GuardrailEvent]) {
+        notifier?.send(events)
     }
 
     private func openSession(_ environment: ResolvedEnvironment, fence: LeaderFence) async throws -> Session {
@@ -263,10 +293,17 @@ public actor Reconciler {
             }
         }
         let decision = policy.decide(plan, restorations: restorations)
+        var waiting: [GuardrailEvent] = []
         for (change, reason) in decision.reported {
             report.reported.append((change.address.description, reason))
             log(.warning, change.address.description, "drift left for a human apply", ["action": change.action.rawValue, "reason": reason])
+            if !announcedHeld.contains(change.address.description) {
+                waiting.append(GuardrailEvent(.driftHeld, environment: environment.name, address: change.address.description,
+                                           summary: "drift on \(change.address) needs a human `guardrail apply`: \(reason)", at: now()))
+            }
         }
+        announcedHeld = Set(decision.reported.map { $0.0.address.description })
+        announce(waiting)
         let (apply, unsettled) = settle.admit(decision.enforce)
         for (change, repeats) in unsettled {
             report.unsettled.append(change.address.description)
@@ -304,6 +341,11 @@ public actor Reconciler {
                 let overrides = isRestoration ? HazardOverrides(allowDestroy: true) : HazardOverrides()
                 _ = try await session.apply(sub, overrides: overrides, osUser: "controller \(holder)" + (isRestoration ? " (drift restoration)" : ""))
                 applied += group
+                announce(group.map { change in
+                    GuardrailEvent(.driftCorrected, environment: environment.name, address: change.address.description,
+                                   summary: isRestoration ? "restored \(change.address) to the last applied configuration after a change by hand"
+                                                          : "corrected drift on \(change.address) (\(change.action.rawValue)): \(change.reason)", at: now())
+                })
                 for change in group {
                     report.applied.append(change.address.description)
                     if isRestoration {
@@ -369,6 +411,9 @@ public actor Reconciler {
             let results = try await session.tick(metrics: PrometheusClient(baseURL: url), now: now(), actor: "controller \(holder)")
             await session.releaseLock(hold)
             report.rollouts = results
+            announce(results.flatMap { result in
+                result.decisions.compactMap { GuardrailEvent.of($0, flag: result.flag, environment: environment.name, at: now()) }
+            })
             for result in results {
                 for decision in result.decisions where decision.kind != .evaluation {
                     log(.notice, "flag.\(result.flag)", decision.message, ["decision": decision.kind.rawValue, "phase": "\(decision.phase + 1)"])
