@@ -26,10 +26,25 @@ func withSession<T>(_ global: GlobalOptions, _ environment: EnvironmentOptions, 
 func runRolloutCommand(_ global: GlobalOptions, _ environment: EnvironmentOptions, flag: String, verb: String,
                        _ event: (String) -> RolloutEvent) async throws {
     let actor = Console.osUser
-    let decisions = try await withSession(global, environment, purpose: "\(verb) \(flag)") { session, _, _ in
-        try await session.command(flag, event(actor), actor: actor)
+    let (decisions, resolved) = try await withSession(global, environment, purpose: "\(verb) \(flag)") { session, _, _ in
+        (try await session.command(flag, event(actor), actor: actor), session.environment)
     }
     for decision in decisions { Console.out("flag.\(flag): \(decision.message)\n") }
+    await announce(decisions.map { (flag, $0) }, in: resolved)
+}
+
+/// Tells the environment's Alertmanager what an operator command decided, once; a failure is a
+/// warning, as the decision is already committed.
+func announce(_ decisions: [(flag: String, decision: RolloutDecision)], in environment: ResolvedEnvironment) async {
+    let events = decisions.compactMap { GuardrailEvent.of($0.decision, flag: $0.flag, environment: environment.name, at: Date()) }
+    await announce(events, in: environment)
+}
+
+func announce(_ events: [GuardrailEvent], in environment: ResolvedEnvironment) async {
+    guard let url = environment.alertmanager?.baseURL, !events.isEmpty else { return }
+    if let problem = await Notifier.deliverOnce(events, alertmanager: url) {
+        Console.error("warning: Alertmanager was not told (\(problem)); the change itself is done.\n")
+    }
 }
 
 /// The `FLAG` argument of rollout and flag commands.
@@ -101,8 +116,9 @@ struct FlagSelection: ParsableArguments {
 func runFlagsCommand(_ global: GlobalOptions, _ environment: EnvironmentOptions, _ selection: FlagSelection, verb: String,
                      _ event: (String) -> RolloutEvent) async throws {
     let actor = Console.osUser
-    let results = try await withSession(global, environment, purpose: verb) { session, configuration, _ in
-        try await session.command(try selection.resolve(in: configuration), event(actor), actor: actor)
+    let (results, resolved) = try await withSession(global, environment, purpose: verb) { session, configuration, _ in
+        (try await session.command(try selection.resolve(in: configuration), event(actor), actor: actor), session.environment)
     }
     for (flag, decision) in results { Console.out("flag.\(flag): \(decision.message)\n") }
+    await announce(results.map { (flag: $0.0, decision: $0.1) }, in: resolved)
 }

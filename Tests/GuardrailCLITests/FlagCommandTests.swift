@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import GuardrailTestSupport
 import Testing
 
@@ -186,5 +189,40 @@ struct FlagCommandTests {
         let bad = try CommandRunner.run(["flag", "kill", "Not A Flag", "--env", "local"], in: dir, environment: env)
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("is not a flag name"), "\(bad.stderr)")
+    }
+
+    @Test("an apply and a flag kill from the command line are announced to the environment's Alertmanager")
+    func commandsAreAnnounced() async throws {
+        let alertmanager = try await PrivateAlertmanager.start()
+        defer { alertmanager.stop() }
+        let db = try await TestPostgres.createDatabase()
+        defer { Task { await db.drop() } }
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3),
+            "manifests/flags.yaml": "apiVersion: guardrail/v1\nkind: FeatureFlag\nmetadata: {name: channel.email}\nspec: {enabled: true}\n",
+            "environments/local.yaml": Self.environment + "  alertmanager: {url: \"${ALERTMANAGER_URL}\"}\n",
+        ])
+        let env = ["DATABASE_URL": db.urlString, "PROMETHEUS_URL": TestPrometheus.url ?? "http://127.0.0.1:1", "ALERTMANAGER_URL": alertmanager.url]
+        func run(_ args: String...) throws -> CommandResult { try CommandRunner.run(args, in: dir, environment: env) }
+        let apply = try run("apply", "--env", "local", "--auto-approve")
+        #expect(apply.status == 0, "\(apply.output)")
+        let kill = try run("flag", "kill", "channel.email", "--env", "local")
+        #expect(kill.status == 0, "\(kill.output)")
+        #expect(!kill.stderr.contains("Alertmanager was not told"), "\(kill.stderr)")
+        let (data, _) = try await URLSession.shared.data(from: URL(string: alertmanager.url + "/api/v2/alerts")!)
+        let alerts = try #require(try JSONSerialization.jsonObject(with: data) as? [[String: Any]])
+        let labels: [[String: String]] = alerts.compactMap { $0["labels"] as? [String: String] }
+        let killed = labels.first { $0["alertname"] == "GuardrailFlagKilled" }
+        #expect(killed?["flag"] == "channel.email", "\(labels)")
+        #expect(killed?["severity"] == "critical", "\(labels)")
+        let applied = labels.first { $0["alertname"] == "GuardrailApplyDone" }
+        #expect(applied?["environment"] == "local", "\(labels)")
+
+        // Alertmanager gone: the kill still happens; the command says Alertmanager was not told.
+        alertmanager.stop()
+        let release = try run("flag", "release", "channel.email", "--env", "local")
+        #expect(release.status == 0, "\(release.output)")
+        #expect(release.stderr.contains("Alertmanager was not told"), "\(release.stderr)")
+        #expect(try await db.scalar("SELECT killed::text FROM guardrail.flags WHERE name = 'channel.email'") == "false")
     }
 }

@@ -169,6 +169,9 @@ struct ApplyCommand: AsyncParsableCommand {
             let s = report.summary
             Console.out("\nApply complete! Resources: \(s.add) added, \(s.change) changed, \(s.destroy) destroyed.\n")
             await session.close()
+            await announce([GuardrailEvent(.applyDone, environment: resolved.name, address: "plan.\(plan.id)",
+                                           summary: "\(user) applied plan \(plan.id): \(s.add) added, \(s.change) changed, \(s.destroy) destroyed",
+                                           at: Date())], in: resolved)
         } catch {
             await session.close()
             throw error

@@ -150,4 +150,19 @@ public final class Notifier: Sendable {
         logger.error("gave up delivering Guardrail's alerts to Alertmanager", metadata: ["events": "\(batch.count)"])
         return false
     }
+
+    /// One attempt, for a command that ends right after (an apply, a kill): nil when Alertmanager
+    /// took the events, else why not. The command has done its work by then; this only decides
+    /// whether it prints a warning.
+    public static func deliverOnce(_ events: [GuardrailEvent], alertmanager: String, timeout: TimeAmount = .seconds(3)) async -> String? {
+        guard !events.isEmpty else { return nil }
+        let base = alertmanager.hasSuffix("/") ? String(alertmanager.dropLast()) : alertmanager
+        do {
+            let answer = try await HTTPExchange.send(.POST, base + "/api/v2/alerts", headers: [("Content-Type", "application/json")],
+                                                     body: GuardrailEvent.alertmanagerBody(events, statusURL: nil), timeout: timeout, limit: 1 << 20)
+            return answer.succeeded ? nil : "Alertmanager answered \(answer.status)"
+        } catch {
+            return "\(error)"
+        }
+    }
 }
