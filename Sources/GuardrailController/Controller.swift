@@ -61,7 +61,8 @@ public struct Controller: Sendable {
         let reconciler = self.reconciler
         let host = listen.host
         let router = ControllerRouter.build(state: state, adminToken: adminToken,
-                                            actions: SessionAdminActions(environment: { await state.resolvedEnvironment }))
+                                            actions: SessionAdminActions(environment: { await state.resolvedEnvironment },
+                                                                                configuration: { await reconciler.loadedConfiguration }))
         return Application(router: router, server: .http1(limits: clientLimits),
                            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: "guardrail-controller",
                                                 availableConnectionsDelegate: MaximumAvailableConnections(clientLimits.maxConnections, logger: logger)),

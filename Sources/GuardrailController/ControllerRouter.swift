@@ -9,21 +9,40 @@ import NIOCore
 /// What admin endpoints do; the controller runs them as the CLI does, tests may pass a fake.
 public protocol AdminActions: Sendable {
     func run(flag: String, event: RolloutEvent, actor: String) async throws -> [RolloutDecision]
+    /// `event` on several flags in one transaction: all of them, or none. `selector` adds the flags
+    /// whose manifest labels include it; a selector that picks nothing is an error.
+    func run(flags: [String], selector: [String: String], event: RolloutEvent, actor: String) async throws -> [(flag: String, decision: RolloutDecision)]
 }
 
 /// Admin actions through a short-lived session on the environment, like `guardrail flag kill`.
 public struct SessionAdminActions: AdminActions {
     public let environment: @Sendable () async -> ResolvedEnvironment?
+    public let configuration: @Sendable () async -> Configuration?
 
-    public init(environment: @escaping @Sendable () async -> ResolvedEnvironment?) {
+    public init(environment: @escaping @Sendable () async -> ResolvedEnvironment?,
+                configuration: @escaping @Sendable () async -> Configuration? = { nil }) {
         self.environment = environment
+        self.configuration = configuration
     }
 
     public func run(flag: String, event: RolloutEvent, actor: String) async throws -> [RolloutDecision] {
+        try await run(flags: [flag], selector: [:], event: event, actor: actor).map(\.decision)
+    }
+
+    public func run(flags: [String], selector: [String: String], event: RolloutEvent, actor: String) async throws -> [(flag: String, decision: RolloutDecision)] {
         guard let environment = await environment() else { throw DatabaseError.other("the controller has not loaded its environment yet") }
+        var names = flags
+        if !selector.isEmpty {
+            let selected = await configuration()?.flags(selectedBy: selector) ?? []
+            guard !selected.isEmpty else {
+                throw RolloutCommandError(description: "no flag in the configuration has the labels "
+                                          + selector.keys.sorted().map { "\($0)=\(selector[$0]!)" }.joined(separator: ","))
+            }
+            names += selected
+        }
         let session = try await Session.open(environment, applicationName: "guardrail controller admin")
         do {
-            let decisions = try await session.command(flag, event, actor: actor)
+            let decisions = try await session.command(Array(Set(names)).sorted(), event, actor: actor)
             await session.close()
             return decisions
         } catch {
@@ -40,6 +59,7 @@ public struct SessionAdminActions: AdminActions {
 /// - OpenFeature remote evaluation: `POST /ofrep/v1/evaluate/flags/{key}` and `POST /ofrep/v1/evaluate/flags`
 ///   (bulk, with an ETag), the tenant as the context's `targetingKey` (its name or id);
 /// - admin actions with `Authorization: Bearer <token>`: `POST /v1/flags/{flag}/kill|release`,
+///   `POST /v1/flags/kill|release` (several flags, or a label selector, in one transaction),
 ///   `POST /v1/rollouts/{flag}/pause|resume`. Without a configured token they answer 404.
 public enum ControllerRouter {
     public static let maxBodyBytes = 64 * 1024
@@ -106,6 +126,40 @@ public enum ControllerRouter {
             var response = try json(.ok, OFREPBulk(flags: flags))
             response.headers[.eTag] = etag
             return response
+        }
+
+        // Several flags in one transaction, as `guardrail flag kill a b --selector k=v` does:
+        // {"flags": ["channel.email", ...], "selector": {"group": "channels"}, "reason": "..."}.
+        for verb in ["kill", "release"] {
+            router.post(RouterPath("/v1/flags/\(verb)")) { request, _ in
+                guard let adminToken, !adminToken.isEmpty else { return text(.notFound, "admin actions are disabled: no adminToken is configured\n") }
+                guard authorized(request, token: adminToken) else {
+                    return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"], body: .init(byteBuffer: ByteBuffer(string: "a valid bearer token is required\n")))
+                }
+                var body = try await request.body.collect(upTo: maxBodyBytes)
+                guard let data = body.readData(length: body.readableBytes), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                    return text(.badRequest, "the body must be a JSON object, such as {\"flags\": [\"channel.email\"]} or {\"selector\": {\"group\": \"channels\"}}\n")
+                }
+                let flags = object["flags"] as? [String] ?? []
+                let selector = object["selector"] as? [String: String] ?? [:]
+                guard (object["flags"] == nil || object["flags"] is [String]), (object["selector"] == nil || object["selector"] is [String: String]) else {
+                    return text(.badRequest, "flags must be a list of names and selector an object of label values\n")
+                }
+                guard !flags.isEmpty || !selector.isEmpty else { return text(.badRequest, "name flags, or select them with a selector\n") }
+                for flag in flags {
+                    let name = flag.hasPrefix("flag.") ? String(flag.dropFirst(5)) : flag
+                    if let problem = NameRules.dottedName(name) { return text(.badRequest, "\"\(flag)\" is not a flag name: \(problem)\n") }
+                }
+                let actor = "controller admin API"
+                let event: RolloutEvent = verb == "kill" ? .kill(by: actor) : .release(by: actor)
+                do {
+                    let results = try await actions.run(flags: flags.map { $0.hasPrefix("flag.") ? String($0.dropFirst(5)) : $0 }, selector: selector,
+                                                        event: event, actor: actor)
+                    return try json(.ok, AdminFlagsResult(action: verb, flags: results.map { AdminFlagsResult.Flag(flag: $0.flag, decision: $0.decision.message) }))
+                } catch let error as RolloutCommandError {
+                    return text(.conflict, error.description + "\n")
+                }
+            }
         }
 
         for (path, verb) in [("/v1/flags/:flag/kill", "kill"), ("/v1/flags/:flag/release", "release"),
@@ -198,6 +252,13 @@ struct OFREPEvaluation: Encodable {
 }
 
 struct OFREPBulk: Encodable { var flags: [OFREPEvaluation] }
+
+/// What `POST /v1/flags/kill|release` did to each flag.
+struct AdminFlagsResult: Encodable {
+    struct Flag: Encodable { var flag: String; var decision: String }
+    var action: String
+    var flags: [Flag]
+}
 
 struct OFREPError: Encodable {
     var key: String

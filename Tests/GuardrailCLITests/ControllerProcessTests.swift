@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import GuardrailEngine
 import GuardrailTestSupport
 import Testing
@@ -282,6 +285,65 @@ struct ControllerProcessTests {
         #expect(output.contains("\(inCohort) True TARGETING_MATCH None"), "\(output)")
         #expect(output.contains("\(outside) False DEFAULT None"), "\(output)")
         #expect(output.contains("missing True FLAG_NOT_FOUND"), "the default value, with the error code: \(output)")
+        _ = await controller.terminate(timeout: 15)
+        await db.drop()
+    }
+
+    @Test("the admin API kills several flags in one transaction (all or none, by name or label selector), and OFREP answers off within 1 s")
+    func adminMultiKill() async throws {
+        let db = try await TestPostgres.createDatabase()
+        func channel(_ name: String, _ group: String) -> String {
+            "apiVersion: guardrail/v1\nkind: FeatureFlag\nmetadata: {name: \(name), labels: {group: \(group)}}\nspec: {enabled: true}\n---\n"
+        }
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3),
+            "manifests/flags.yaml": channel("channel.email", "channels") + channel("channel.sms", "channels") + channel("channel.postal", "channels")
+                + channel("search.beta", "search"),
+            // A long interval: what OFREP shows after a kill comes from the change notification, not a tick.
+            "environments/local.yaml": Self.environmentYAML(db, "  controller: {interval: 30s, adminToken: \"${GUARDRAIL_ADMIN_TOKEN:-}\"}"),
+        ])
+        #expect(try CommandRunner.run(["apply", "--env", "local", "--auto-approve"], in: dir).status == 0)
+        let controller = try ControllerProcess(replica: "admin", directory: dir, environment: ["GUARDRAIL_ADMIN_TOKEN": "token-123"])
+        let base = "http://127.0.0.1:\(try await controller.port())"
+        func post(_ path: String, _ body: String, token: String = "token-123") async throws -> (Int, String) {
+            var request = URLRequest(url: URL(string: base + path)!)
+            request.httpMethod = "POST"
+            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.httpBody = Data(body.utf8)
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+        func answer(_ flag: String) async throws -> String {
+            try await post("/ofrep/v1/evaluate/flags/\(flag)", #"{"context":{"targetingKey":"brokerage-0"}}"#).1
+        }
+        func killed() async throws -> String? { try await db.scalar("SELECT string_agg(name, ',' ORDER BY name) FROM guardrail.flags WHERE killed") }
+        try await Self.waitFor("OFREP to answer", timeout: Self.startup) { (try? await answer("channel.email"))?.contains("\"value\":true") == true }
+
+        #expect(try await post("/v1/flags/kill", #"{"flags":["channel.email"]}"#, token: "wrong").0 == 401)
+        let partial = try await post("/v1/flags/kill", #"{"flags":["channel.email","channel.fax"]}"#)
+        #expect(partial.0 == 409, "\(partial)")
+        #expect(try await killed() == nil, "one unknown flag: none is killed")
+        #expect(try await post("/v1/flags/kill", #"{"selector":{"group":"nothing"}}"#).0 == 409)
+
+        let kill = try await post("/v1/flags/kill", #"{"selector":{"group":"channels"}}"#)
+        let killedAt = Date()
+        #expect(kill.0 == 200, "\(kill)")
+        #expect(try await killed() == "channel.email,channel.postal,channel.sms")
+        var visibleAfter = Double.infinity
+        while Date().timeIntervalSince(killedAt) < 10 {
+            var off = true
+            for flag in ["channel.email", "channel.sms", "channel.postal"] where !(try await answer(flag)).contains("\"value\":false") { off = false }
+            if off { visibleAfter = Date().timeIntervalSince(killedAt); break }
+            try await Task.sleep(nanoseconds: 10_000_000)
+        }
+        print("kill visible over OFREP after \(String(format: "%.3f", visibleAfter)) s")
+        #expect(visibleAfter <= 1.0, "the kill took \(visibleAfter) s to reach OFREP")
+        #expect(try await answer("search.beta").contains("\"value\":true"), "a flag outside the selector stays on")
+
+        let release = try await post("/v1/flags/release", #"{"flags":["channel.email","flag.channel.sms"]}"#)
+        #expect(release.0 == 200, "\(release)")
+        #expect(try await killed() == "channel.postal")
         _ = await controller.terminate(timeout: 15)
         await db.drop()
     }

@@ -26,6 +26,11 @@ struct ControllerHTTPTests {
             if flag == "not.running" { throw RolloutCommandError(description: "flag.not.running has no rollout") }
             return [RolloutDecision(kind: .kill, phase: 0, message: "killed by \(actor)")]
         }
+        func run(flags: [String], selector: [String: String], event: RolloutEvent, actor: String) async throws -> [(flag: String, decision: RolloutDecision)] {
+            lock.withLock { calls.append("\(flags) \(selector.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }) \(event)") }
+            if flags.contains("not.running") { throw RolloutCommandError(description: "flag.not.running has no rollout") }
+            return flags.map { ($0, RolloutDecision(kind: .kill, phase: 0, message: "killed by \(actor)")) }
+        }
     }
 
     static func state() async -> ControllerState {
@@ -205,6 +210,33 @@ struct ControllerHTTPTests {
                 #expect($0.status == .notFound)
             }
         }
+    }
+
+    @Test("POST /v1/flags/kill and /release take a list of flags or a label selector, and refuse anything else")
+    func adminMultiFlagBodies() async throws {
+        let state = await Self.state()
+        let actions = RecordingActions()
+        try await Self.app(state, actions: actions).test(.router) { client in
+            let auth: HTTPFields = [.authorization: "Bearer s3cret"]
+            try await client.execute(uri: "/v1/flags/kill", method: .post, body: Self.json(#"{"flags":["a.b"]}"#)) { #expect($0.status == .unauthorized) }
+            for bad in ["", "[1,", #"{"flags":"a.b"}"#, #"{"flags":[]}"#, #"{"selector":{"group":1}}"#, #"{"flags":["Bad Name"]}"#, "{}"] {
+                try await client.execute(uri: "/v1/flags/kill", method: .post, headers: auth, body: Self.json(bad)) {
+                    #expect($0.status == .badRequest, "\(bad)")
+                }
+            }
+            try await client.execute(uri: "/v1/flags/kill", method: .post, headers: auth,
+                                     body: Self.json(#"{"flags":["channel.email","flag.channel.sms"],"selector":{"group":"channels"}}"#)) { response in
+                #expect(response.status == .ok)
+                let flags = try Self.decode(response)["flags"] as? [[String: String]]
+                #expect(flags?.map { $0["flag"] } == ["channel.email", "channel.sms"])
+            }
+            try await client.execute(uri: "/v1/flags/release", method: .post, headers: auth, body: Self.json(#"{"flags":["not.running"]}"#)) {
+                #expect($0.status == .conflict)
+            }
+        }
+        #expect(actions.calls.count == 2, "\(actions.calls)")
+        #expect(actions.calls[0].hasPrefix(#"["channel.email", "channel.sms"] ["group=channels"] kill"#), "\(actions.calls)")
+        #expect(actions.calls[1].contains("release"))
     }
 
     @Test("the bearer scheme is matched without regard to case (RFC 7235); the token itself is not, and other schemes are refused")
