@@ -18,7 +18,7 @@ struct RolloutTickCommand: AsyncParsableCommand {
     var lockTimeout: GuardrailDuration = .seconds(10)
 
     func run() async throws {
-        let results = try await withSession(global, environment, purpose: "rollout tick") { session, _, declared in
+        let (results, resolved) = try await withSession(global, environment, purpose: "rollout tick") { session, _, declared in
             guard let prometheus = declared.prometheus else {
                 throw DiagnosticError(.error("environment \"\(declared.name)\" has no prometheus.url",
                                              detail: "Rollouts read their guardrails from Prometheus; add `prometheus: {url: ...}` to environments/\(declared.name).yaml.",
@@ -30,7 +30,7 @@ struct RolloutTickCommand: AsyncParsableCommand {
             case .failure(let diagnostic): throw DiagnosticError(diagnostic)
             }
             try await session.acquireLock(timeout: lockTimeout, applicationName: "guardrail rollout tick (\(Console.osUser)@\(Console.hostName)) lock")
-            return try await session.tick(metrics: PrometheusClient(baseURL: url), actor: Console.osUser)
+            return (try await session.tick(metrics: PrometheusClient(baseURL: url), actor: Console.osUser), session.environment)
         }
         guard !results.isEmpty else {
             Console.out("No rollouts are running.\n")
@@ -46,5 +46,6 @@ struct RolloutTickCommand: AsyncParsableCommand {
                 Console.out("  => \(decision.kind.rawValue): \(decision.message)\n")
             }
         }
+        await announce(results.flatMap { result in result.decisions.map { (flag: result.flag, decision: $0) } }, in: resolved)
     }
 }
