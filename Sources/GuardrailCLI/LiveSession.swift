@@ -49,7 +49,7 @@ func announce(_ events: [GuardrailEvent], in environment: ResolvedEnvironment) a
 
 /// The `FLAG` argument of rollout and flag commands.
 struct FlagArgument: ParsableArguments {
-    @Argument(help: ArgumentHelp("The flag's name, such as channel.email.", valueName: "flag"))
+    @Argument(help: ArgumentHelp("The flag's name, such as channel.email.", valueName: "flag"), completion: Completions.flags)
     var flag: String
 
     func validate() throws {
@@ -65,7 +65,7 @@ struct FlagArgument: ParsableArguments {
 
 /// Flags named as arguments and/or selected by their manifests' labels, for `flag kill|release`.
 struct FlagSelection: ParsableArguments {
-    @Argument(help: ArgumentHelp("Flag names, such as channel.email channel.sms.", valueName: "flag"))
+    @Argument(help: ArgumentHelp("Flag names, such as channel.email channel.sms.", valueName: "flag"), completion: Completions.flags)
     var flags: [String] = []
 
     @Option(name: .long, help: ArgumentHelp("Select flags whose metadata.labels include key=value (repeatable, or comma-separated).",

@@ -38,7 +38,8 @@ struct GlobalOptions: ParsableArguments {
 
 /// `--env`, shared by the commands that talk to an environment.
 struct EnvironmentOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The environment, from environments/<env>.yaml. Defaults to $GUARDRAIL_ENV or local.", valueName: "env"))
+    @Option(name: .long, help: ArgumentHelp("The environment, from environments/<env>.yaml. Defaults to $GUARDRAIL_ENV or local.", valueName: "env"),
+            completion: Completions.environments)
     var env: String?
 
     var name: String { env ?? ProcessInfo.processInfo.environment["GUARDRAIL_ENV"] ?? "local" }

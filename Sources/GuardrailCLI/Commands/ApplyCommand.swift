@@ -31,7 +31,7 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("How long to wait for another apply to finish (e.g. 30s).", valueName: "duration"))
     var lockTimeout: GuardrailDuration = .seconds(10)
 
-    @Option(name: .long, help: ArgumentHelp("Apply only this address, or everything below it (repeatable).", valueName: "address"))
+    @Option(name: .long, help: ArgumentHelp("Apply only this address, or everything below it (repeatable).", valueName: "address"), completion: Completions.addresses)
     var target: [String] = []
 
     /// A session being opened, and the apply lock taken, from environments/ alone.

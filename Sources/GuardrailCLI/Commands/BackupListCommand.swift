@@ -11,7 +11,7 @@ struct BackupListCommand: AsyncParsableCommand {
 
     @OptionGroup var options: BackupOptions
 
-    @Argument(help: "Only this schedule.")
+    @Argument(help: "Only this schedule.", completion: Completions.backupSchedules)
     var name: String?
 
     @Option(name: .long, help: "How many runs to list.")

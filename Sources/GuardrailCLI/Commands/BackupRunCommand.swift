@@ -9,7 +9,7 @@ struct BackupRunCommand: AsyncParsableCommand {
 
     @OptionGroup var options: BackupOptions
 
-    @Argument(help: "The backup schedule's name.")
+    @Argument(help: "The backup schedule's name.", completion: Completions.backupSchedules)
     var name: String
 
     func run() async throws {

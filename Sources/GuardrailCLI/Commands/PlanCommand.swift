@@ -29,7 +29,7 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Exit 2 when there are changes and 3 when hazards block them.")
     var detailedExitcode = false
 
-    @Option(name: .long, help: ArgumentHelp("Plan only this address, or everything below it (repeatable).", valueName: "address"))
+    @Option(name: .long, help: ArgumentHelp("Plan only this address, or everything below it (repeatable).", valueName: "address"), completion: Completions.addresses)
     var target: [String] = []
 
     func run() async throws {
