@@ -73,9 +73,12 @@ let package = Package(
                 "GuardrailEngine",
                 "GuardrailController",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            ]
+            ],
+            plugins: ["BuildInfo"]
         ),
         .executableTarget(name: "guardrail", dependencies: ["GuardrailCLI"]),
+        // The Git commit of the build, for `guardrail --version`.
+        .plugin(name: "BuildInfo", capability: .buildTool(), path: "Plugins/BuildInfo"),
         // Shared by the integration tiers: throwaway databases, the example configuration, running the CLI.
         .target(
             name: "GuardrailTestSupport",

@@ -12,11 +12,19 @@ public struct GuardrailCommand: AsyncParsableCommand {
             Reads manifests/, policies/, alerts/ and environments/ from the current directory (or --dir), \
             compares them with the live state of an environment, and plans and applies the difference.
             """,
+        version: GuardrailCommand.version,
         subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, ShowCommand.self, HistoryCommand.self, ImportCommand.self, VerifyCommand.self, ControllerCommand.self,
                       RolloutCommand.self, FlagCommand.self, BackupCommand.self]
     )
 
     public init() {}
+
+    /// This release of Guardrail. The saved-plan format has its own version (`Plan.currentFormatVersion`).
+    public static let release = "0.9.0"
+
+    /// `guardrail --version`: the release and the Git commit the binary was built from
+    /// (`-modified` when tracked files differed from it).
+    public static let version = "guardrail \(release) (commit \(BuildInfo.commit))"
 
     /// Runs the command line and exits. Every error exits 1, as the plan contract promises CI;
     /// `--detailed-exitcode` adds 2 (changes) and 3 (changes blocked by hazards).

@@ -40,3 +40,27 @@ import Testing
         #expect(try Self.complete(["plan"], "--env", words: ["plan", "--env", ""], in: empty).isEmpty)
     }
 }
+
+@Suite("version") struct VersionTests {
+    @Test("--version prints the release and the Git commit the binary was built from")
+    func versionNamesTheCommit() throws {
+        let result = try CommandRunner.run(["--version"], in: FileManager.default.temporaryDirectory)
+        #expect(result.status == 0, "\(result.output)")
+        let line = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        let match = try #require(line.wholeMatch(of: /guardrail (\d+\.\d+\.\d+) \(commit ([0-9a-f]{12}(-modified)?|unknown)\)/), "\(line)")
+        // The tests are built from the same checkout as the binary: its HEAD is the commit named.
+        let source = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let git = Process()
+        git.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        git.arguments = ["git", "-C", source.path, "rev-parse", "--short=12", "HEAD"]
+        let out = Pipe()
+        git.standardOutput = out
+        git.standardError = FileHandle.nullDevice
+        try git.run()
+        let head = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        git.waitUntilExit()
+        if git.terminationStatus == 0 {
+            #expect(String(match.output.2).hasPrefix(head), "built from \(match.output.2), the checkout is at \(head)")
+        }
+    }
+}
