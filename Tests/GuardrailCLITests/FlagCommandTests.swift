@@ -225,4 +225,51 @@ struct FlagCommandTests {
         #expect(release.stderr.contains("Alertmanager was not told"), "\(release.stderr)")
         #expect(try await db.scalar("SELECT killed::text FROM guardrail.flags WHERE name = 'channel.email'") == "false")
     }
+
+    @Test("history lists applies and every flag and rollout decision with who and when; filters, JSON and `history show` work")
+    func auditTrail() async throws {
+        let (db, dir, env) = try await workspace()
+        defer { Task { await db.drop() } }
+        func run(_ args: String...) throws -> CommandResult { try CommandRunner.run(args, in: dir, environment: env) }
+        #expect(try run("apply", "--env", "local", "--auto-approve").status == 0)
+        #expect(try run("rollout", "pause", "launch.test", "--env", "local", "--reason", "checking dashboards").status == 0)
+        #expect(try run("rollout", "resume", "launch.test", "--env", "local").status == 0)
+        #expect(try run("flag", "kill", "launch.test", "--env", "local").status == 0)
+        #expect(try run("flag", "release", "launch.test", "--env", "local").status == 0)
+
+        let all = try run("history", "--env", "local")
+        #expect(all.status == 0, "\(all.output)")
+        let lines = all.stdout.split(separator: "\n").map(String.init)
+        let user = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
+        for (kind, text) in [("flag", "release at phase"), ("flag", "kill at phase"), ("rollout", "resume at phase"), ("rollout", "pause at phase"),
+                             ("rollout", "start at phase"), ("apply", "added, 0 changed, 0 destroyed")] {
+            #expect(lines.contains { $0.contains("  \(kind)  ") && $0.contains(text) }, "\(kind) \(text) in \(all.stdout)")
+        }
+        #expect(lines.contains { $0.contains("pause at phase") && $0.contains("checking dashboards") && $0.contains(user) }, "\(all.stdout)")
+        // Newest first: the release is listed before the kill.
+        #expect(try #require(lines.firstIndex { $0.contains("release at phase") }) < #require(lines.firstIndex { $0.contains("kill at phase") }))
+
+        let flags = try run("history", "--env", "local", "--kind", "flag")
+        #expect(flags.stdout.split(separator: "\n").filter { $0.contains("  flag  ") }.count == 2, "\(flags.stdout)")
+        #expect(!flags.stdout.contains("  apply  "))
+        let onTenant = try run("history", "--env", "local", "--object", "tenant.brokerage-3")
+        #expect(onTenant.stdout.contains("  apply  ") && !onTenant.stdout.contains("  flag  "), "\(onTenant.stdout)")
+        #expect(try run("history", "--env", "local", "--kind", "nonsense").status != 0)
+
+        let json = try run("history", "--env", "local", "--format", "json", "--since", "1h")
+        let actions = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]], "\(json.output)")
+        #expect(actions.count >= 6)
+        let kill = try #require(actions.first { ($0["summary"] as? String)?.hasPrefix("kill") == true })
+        #expect(kill["object"] as? String == "flag.launch.test")
+        #expect(kill["actor"] as? String == user)
+        let apply = try #require(actions.first { $0["kind"] as? String == "apply" })
+
+        let killRecord = try run("history", "show", try #require(kill["id"] as? String), "--env", "local")
+        #expect(killRecord.status == 0, "\(killRecord.output)")
+        #expect(killRecord.stdout.contains("decision: kill") && killRecord.stdout.contains("flag.launch.test"), "\(killRecord.stdout)")
+        let applyRecord = try run("history", "show", try #require(apply["id"] as? String), "--env", "local")
+        #expect(applyRecord.stdout.contains("create tenant.brokerage-0") && applyRecord.stdout.contains("create flag.launch.test"), "\(applyRecord.stdout)")
+        let missing = try run("history", "show", "event-999999", "--env", "local")
+        #expect(missing.status == 1 && missing.stderr.contains("no action has the ID event-999999"), "\(missing.output)")
+    }
 }

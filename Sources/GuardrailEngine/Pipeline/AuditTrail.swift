@@ -1,0 +1,126 @@
+import Foundation
+import GuardrailCore
+import Logging
+import PostgresNIO
+
+/// Everything that changed an environment, in one timeline: applies by people, the controller's drift
+/// corrections (applies it made itself), and every decision on a flag or its rollout (kills,
+/// releases, promotes, pauses, and the controller's advances, breaches and rollbacks), from the audit
+/// log and the rollout event log, read in one query.
+public enum AuditTrail {
+    public struct Action: Sendable, Equatable, Codable {
+        /// The plan id of an apply, or `event-N` for a rollout event: what `history show` takes.
+        public var id: String
+        public var at: Date
+        /// `apply`, `drift` (an apply the controller made), `flag` (kill, release) or `rollout`.
+        public var kind: String
+        /// The OS user, `controller <replica>`, or `controller admin API`.
+        public var actor: String
+        /// `flag.<name>` for flag and rollout events; for applies, the first address changed.
+        public var object: String
+        public var gitCommit: String?
+        public var summary: String
+    }
+
+    public static let kinds = ["apply", "drift", "flag", "rollout"]
+
+    /// Newest first. `object` matches an address or everything below it (`flag` matches
+    /// `flag.channel.email`), and for applies any address the apply changed.
+    public static func actions(limit: Int, since: Date?, kinds: [String], object: String?, withRollouts: Bool,
+                               on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Action] {
+        let audit = schema.qualifying("audit_log"), events = schema.qualifying("rollout_events")
+        let rollouts = withRollouts ? """
+            UNION ALL
+            SELECT 'event-' || e.id, e.at, CASE WHEN e.kind IN ('kill', 'release') THEN 'flag' ELSE 'rollout' END,
+                   coalesce(e.actor, 'controller'), 'flag.' || e.flag, NULL, e.kind || ' at phase ' || (e.phase + 1) || ': ' || e.message,
+                   ARRAY['flag.' || e.flag]
+            FROM \(events) e WHERE e.kind <> 'evaluation'
+            """ : ""
+        let sinceText = since.map { String($0.timeIntervalSince1970) } ?? ""
+        let objectText = object ?? ""
+        let rows = try await c.query("""
+            SELECT id, at, kind, actor, object, git_commit, summary FROM (
+                SELECT a.plan_id::text AS id, a.applied_at AS at,
+                       CASE WHEN a.os_user LIKE 'controller %' THEN 'drift' ELSE 'apply' END AS kind,
+                       a.os_user AS actor, coalesce(a.changes -> 0 ->> 'address', 'plan.' || a.plan_id) AS object, a.git_commit,
+                       a.added || ' added, ' || a.changed || ' changed, ' || a.destroyed || ' destroyed'
+                         || CASE WHEN json_array_length(a.changes) BETWEEN 1 AND 3
+                                 THEN ': ' || (SELECT string_agg((c ->> 'action') || ' ' || (c ->> 'address'), ', ') FROM json_array_elements(a.changes) c)
+                                 ELSE '' END AS summary,
+                       ARRAY(SELECT c ->> 'address' FROM json_array_elements(a.changes) c) AS objects
+                FROM \(unescaped: audit) a
+                \(unescaped: rollouts)
+            ) t
+            WHERE (\(sinceText) = '' OR t.at >= to_timestamp(nullif(\(sinceText), '')::float8))
+              AND (cardinality(\(kinds)::text[]) = 0 OR t.kind = ANY(\(kinds)::text[]))
+              AND (\(objectText) = '' OR EXISTS (SELECT 1 FROM unnest(t.objects) o WHERE o = \(objectText) OR starts_with(o, \(objectText) || '.')))
+            ORDER BY t.at DESC LIMIT \(limit)
+            """, logger: logger)
+        var out: [Action] = []
+        for (id, at, kind, actor, object, commit, summary) in try rows.decode((String, Date, String, String, String, String?, String).self) {
+            out.append(Action(id: id, at: at, kind: kind, actor: actor, object: object, gitCommit: commit, summary: summary))
+        }
+        return out
+    }
+
+    /// The whole record behind one line of the timeline, as labelled fields in order; nil when no
+    /// action has that id.
+    public static func record(_ id: String, withRollouts: Bool, on c: DatabaseConnection, schema: SQLIdentifier,
+                              logger: Logger) async throws -> [(String, String)]? {
+        if id.hasPrefix("event-"), let number = Int64(id.dropFirst("event-".count)) {
+            guard withRollouts else { return nil }
+            let rows = try await c.query("""
+                SELECT flag, at::text, phase + 1, kind, coalesce(actor, 'controller'), coalesce(guardrail, ''), coalesce(query, ''),
+                       coalesce(value::text, ''), coalesce(threshold, ''), coalesce(verdict, ''), message
+                FROM \(unescaped: schema.qualifying("rollout_events")) WHERE id = \(number)
+                """, logger: logger)
+            for (flag, at, phase, kind, actor, guardrail, query, value, threshold, verdict, message)
+                in try rows.decode((String, String, Int, String, String, String, String, String, String, String, String).self) {
+                var fields = [("event", id), ("at", at), ("flag", "flag." + flag), ("decision", kind), ("phase", "\(phase)"), ("by", actor), ("message", message)]
+                if !guardrail.isEmpty {
+                    fields += [("guardrail", guardrail), ("query", query), ("value", value.isEmpty ? "no data" : value), ("threshold", threshold), ("verdict", verdict)]
+                }
+                return fields
+            }
+            return nil
+        }
+        guard let plan = UUID(uuidString: id) else { return nil }
+        let rows = try await c.query("""
+            SELECT environment, applied_at::text, os_user, coalesce(git_commit, ''), added, changed, destroyed,
+                   coalesce((SELECT string_agg((ch ->> 'action') || ' ' || (ch ->> 'address')
+                                               || coalesce(' (' || (SELECT string_agg(k, ', ') FROM json_array_elements_text(ch -> 'changed') k) || ')', ''),
+                                               E'\\n' ORDER BY n)
+                             FROM json_array_elements(changes) WITH ORDINALITY AS x(ch, n)), '')
+            FROM \(unescaped: schema.qualifying("audit_log")) WHERE plan_id = \(plan)
+            """, logger: logger)
+        for (environment, at, user, commit, added, changed, destroyed, changes)
+            in try rows.decode((String, String, String, String, Int, Int, Int, String).self) {
+            return [("plan", id), ("environment", environment), ("applied at", at), ("by", user), ("commit", commit.isEmpty ? "-" : commit),
+                    ("summary", "\(added) added, \(changed) changed, \(destroyed) destroyed"), ("changes", changes)]
+        }
+        return nil
+    }
+}
+
+extension Session {
+    /// The timeline of `guardrail history`; empty before the first apply.
+    public func actions(limit: Int, since: Date? = nil, kinds: [String] = [], object: String? = nil) async throws -> [AuditTrail.Action] {
+        guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger) else { return [] }
+        do {
+            return try await AuditTrail.actions(limit: limit, since: since, kinds: kinds, object: object, withRollouts: version >= FlagStore.sinceSchemaVersion,
+                                                on: connection, schema: schema, logger: logger)
+        } catch {
+            throw DatabaseError.wrap(error, context: "reading the history")
+        }
+    }
+
+    /// One action's full record for `guardrail history show`.
+    public func action(_ id: String) async throws -> [(String, String)]? {
+        guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger) else { return nil }
+        do {
+            return try await AuditTrail.record(id, withRollouts: version >= FlagStore.sinceSchemaVersion, on: connection, schema: schema, logger: logger)
+        } catch {
+            throw DatabaseError.wrap(error, context: "reading the history")
+        }
+    }
+}
