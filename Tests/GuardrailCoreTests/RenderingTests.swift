@@ -201,6 +201,31 @@ struct RenderingTests {
         }
     }
 
+    @Test("a plan of more than 1,000 changes prints the first 200, every later hazard, a count per kind and how to see the rest")
+    func largePlansAreShortenedButKeepEveryHazard() {
+        var rng = SplitMix64(seed: 3)
+        var changes = Diff.changes(desired: tenants(1_500, rng: &rng), observed: [])
+        changes[1_200].hazards = [Hazard(.widensAccess, "lets viewer read every row")]
+        let plan = Plan(id: "p", environment: "production", createdAt: "t", changes: changes, compared: [:], fingerprints: [:])
+        let short = TextPlanRenderer(color: false, shortenAbove: TextPlanRenderer.defaultShortenAbove).render(plan)
+        #expect(short.contains("# \(changes[0].address)"))
+        #expect(short.contains("# \(changes[199].address)"))
+        #expect(!short.contains("# \(changes[200].address) "))
+        #expect(!short.contains("# \(changes[1_000].address) "))
+        #expect(short.contains("1 more change with hazards:"))
+        #expect(short.contains("# \(changes[1_200].address)") && short.contains("lets viewer read every row"))
+        #expect(short.contains("1299 more changes without hazards not shown (`--full` prints every change"))
+        #expect(short.contains("By kind:\n  Tenant  1500 to add, 0 to change, 0 to destroy"))
+        #expect(short.contains("Plan: 1500 to add, 0 to change, 0 to destroy."))
+        let full = TextPlanRenderer(color: false).render(plan)
+        #expect(full.contains("# \(changes[1_499].address)"))
+        #expect(short.utf8.count * 5 < full.utf8.count)
+        // A plan at the limit is printed whole.
+        var small = plan
+        small.changes = Array(changes.prefix(1_000))
+        #expect(TextPlanRenderer(color: false, shortenAbove: 1_000).render(small) == TextPlanRenderer(color: false).render(small))
+    }
+
     // MARK: JSON
 
     @Test func jsonRoundTripsToAnEqualPlan() throws {

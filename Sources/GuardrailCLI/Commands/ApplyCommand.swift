@@ -31,6 +31,9 @@ struct ApplyCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("How long to wait for another apply to finish (e.g. 30s).", valueName: "duration"))
     var lockTimeout: GuardrailDuration = .seconds(10)
 
+    @Flag(name: .long, help: "Print every change of a plan of more than 1,000 (by default the first 200, every hazard and a count per kind).")
+    var full = false
+
     @Option(name: .long, help: ArgumentHelp("Apply only this address, or everything below it (repeatable).", valueName: "address"), completion: Completions.addresses)
     var target: [String] = []
 
@@ -128,7 +131,7 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             // The plan text is rendered on another core while Postgres applies, when nobody has to
             // read it first; it is printed before the outcome either way.
-            let renderer = TextPlanRenderer(color: color, overrides: overrides)
+            let renderer = TextPlanRenderer(color: color, overrides: overrides, shortenAbove: full ? nil : TextPlanRenderer.defaultShortenAbove)
             let needsConfirmation = savedPlan == nil && !autoApprove
             let blocked = plan.blockingHazards(overrides)
             if !plan.hasChanges || !blocked.isEmpty || needsConfirmation {

@@ -26,6 +26,9 @@ struct PlanCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Output format: text, json or markdown.")
     var format: Format = .text
 
+    @Flag(name: .long, help: "Print every change of a plan of more than 1,000 (by default the first 200, every hazard and a count per kind).")
+    var full = false
+
     @Flag(name: .long, help: "Exit 2 when there are changes and 3 when hazards block them.")
     var detailedExitcode = false
 
@@ -58,7 +61,9 @@ struct PlanCommand: AsyncParsableCommand {
         let overrides = hazards.overrides
         var hazardsTruncated = false
         switch format {
-        case .text: Console.out(TextPlanRenderer(color: Console.useColor(disabled: global.noColor), overrides: overrides).render(plan))
+        case .text:
+            Console.out(TextPlanRenderer(color: Console.useColor(disabled: global.noColor), overrides: overrides,
+                                         shortenAbove: full ? nil : TextPlanRenderer.defaultShortenAbove).render(plan))
         case .json: Console.out(try JSONPlanRenderer.render(plan, overrides: overrides))
         case .markdown:
             let rendering = MarkdownPlanRenderer(overrides: overrides).rendering(plan)

@@ -3,10 +3,19 @@
 public struct TextPlanRenderer: Sendable {
     public var color: Bool
     public var overrides: HazardOverrides
+    /// Plans of more changes than this are shortened (nil: never): the first `shownChanges` in full,
+    /// then every other change that carries a hazard, a summary per kind, and how to see the rest.
+    public var shortenAbove: Int?
 
-    public init(color: Bool, overrides: HazardOverrides = HazardOverrides()) {
+    /// Changes a plan over `shortenAbove` prints in full, before its hazardous ones.
+    public static let shownChanges = 200
+    /// The default for `plan` and `apply`: a terminal or a CI log cannot be read past this anyway.
+    public static let defaultShortenAbove = 1000
+
+    public init(color: Bool, overrides: HazardOverrides = HazardOverrides(), shortenAbove: Int? = nil) {
         self.color = color
         self.overrides = overrides
+        self.shortenAbove = shortenAbove
     }
 
     private enum Style: String {
@@ -27,10 +36,14 @@ public struct TextPlanRenderer: Sendable {
             return out + renderFindings(plan.findings)
         }
         out += "Guardrail will perform the following actions in environment \"\(plan.environment)\":\n\n"
-        out.reserveCapacity(plan.changes.count * 320)
-        for change in plan.changes {
-            renderChange(change, into: &out)
-            out += "\n"
+        if let limit = shortenAbove, plan.changes.count > limit {
+            renderShortened(plan, into: &out)
+        } else {
+            out.reserveCapacity(plan.changes.count * 320)
+            for change in plan.changes {
+                renderChange(change, into: &out)
+                out += "\n"
+            }
         }
         let s = plan.summary
         out += paint("Plan:", .bold) + " \(s.add) to add, \(s.change) to change, \(s.destroy) to destroy.\n"
@@ -61,6 +74,46 @@ public struct TextPlanRenderer: Sendable {
         }
         let s = plan.summary
         return out + "\n" + paint("Plan:", .bold) + " \(s.add) to add, \(s.change) to change, \(s.destroy) to destroy.\n"
+    }
+
+    /// A large plan: the first changes, every later change with a hazard, and the count per kind.
+    /// Nothing that needs a person's attention is left out; only quiet changes are counted instead
+    /// of printed.
+    private func renderShortened(_ plan: Plan, into out: inout String) {
+        let shown = plan.changes.prefix(Self.shownChanges)
+        out.reserveCapacity(shown.count * 320)
+        for change in shown {
+            renderChange(change, into: &out)
+            out += "\n"
+        }
+        let rest = plan.changes.dropFirst(Self.shownChanges)
+        let hazardous = rest.filter { !$0.hazards.isEmpty }
+        let quiet = rest.count - hazardous.count
+        if !hazardous.isEmpty {
+            out += paint("\(hazardous.count) more change\(hazardous.count == 1 ? "" : "s") with hazards:", .bold) + "\n\n"
+            for change in hazardous {
+                renderChange(change, into: &out)
+                out += "\n"
+            }
+        }
+        out += paint("\(quiet) more change\(quiet == 1 ? "" : "s") without hazards not shown", .bold)
+            + " (`--full` prints every change, as `guardrail show` does for a saved plan).\n\n"
+        var byKind: [String: Plan.Summary] = [:]
+        for change in plan.changes {
+            switch change.action {
+            case .create: byKind[change.kind, default: .init()].add += 1
+            case .update: byKind[change.kind, default: .init()].change += 1
+            case .delete: byKind[change.kind, default: .init()].destroy += 1
+            case .replace: byKind[change.kind, default: .init()].add += 1; byKind[change.kind, default: .init()].destroy += 1
+            }
+        }
+        let width = byKind.keys.map(\.count).max() ?? 0
+        out += "By kind:\n"
+        for kind in byKind.keys.sorted() {
+            let k = byKind[kind]!
+            out += "  " + kind + String(repeating: " ", count: width - kind.count) + "  \(k.add) to add, \(k.change) to change, \(k.destroy) to destroy\n"
+        }
+        out += "\n"
     }
 
     /// Warnings about the configuration itself, after the summary as Terraform prints its warnings.
