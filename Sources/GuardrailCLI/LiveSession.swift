@@ -23,11 +23,12 @@ func withSession<T>(_ global: GlobalOptions, _ environment: EnvironmentOptions, 
 }
 
 /// Runs one operator command on a flag's rollout and prints what it decided.
-func runRolloutCommand(_ global: GlobalOptions, _ environment: EnvironmentOptions, flag: String, verb: String,
+func runRolloutCommand(_ global: GlobalOptions, _ environment: EnvironmentOptions, flag: String, verb: String, reason: String?,
                        _ event: (String) -> RolloutEvent) async throws {
     let actor = Console.osUser
     let (decisions, resolved) = try await withSession(global, environment, purpose: "\(verb) \(flag)") { session, _, _ in
-        (try await session.command(flag, event(actor), actor: actor), session.environment)
+        if let refusal = session.environment.missingReason(reason, command: "`guardrail \(verb)`") { throw RolloutCommandError(description: refusal) }
+        return (try await session.command(flag, event(actor), actor: actor, reason: reason), session.environment)
     }
     for decision in decisions { Console.out("flag.\(flag): \(decision.message)\n") }
     await announce(decisions.map { (flag, $0) }, in: resolved)
@@ -45,6 +46,14 @@ func announce(_ events: [GuardrailEvent], in environment: ResolvedEnvironment) a
     if let problem = await Notifier.deliverOnce(events, alertmanager: url) {
         Console.error("warning: Alertmanager was not told (\(problem)); the change itself is done.\n")
     }
+}
+
+/// `--reason` on every command that changes something: stored with what it did, shown by `history`,
+/// and required where the environment sets `requireReason: true`.
+struct ReasonOption: ParsableArguments {
+    @Option(name: .long, help: ArgumentHelp("Why, for the audit trail (`guardrail history`); required where the environment sets requireReason.",
+                                            valueName: "text"))
+    var reason: String?
 }
 
 /// The `FLAG` argument of rollout and flag commands.
@@ -113,11 +122,12 @@ struct FlagSelection: ParsableArguments {
 }
 
 /// Runs one operator command on several flags in one transaction and prints what it did to each.
-func runFlagsCommand(_ global: GlobalOptions, _ environment: EnvironmentOptions, _ selection: FlagSelection, verb: String,
+func runFlagsCommand(_ global: GlobalOptions, _ environment: EnvironmentOptions, _ selection: FlagSelection, verb: String, reason: String?,
                      _ event: (String) -> RolloutEvent) async throws {
     let actor = Console.osUser
     let (results, resolved) = try await withSession(global, environment, purpose: verb) { session, configuration, _ in
-        (try await session.command(try selection.resolve(in: configuration), event(actor), actor: actor), session.environment)
+        if let refusal = session.environment.missingReason(reason, command: "`guardrail \(verb)`") { throw RolloutCommandError(description: refusal) }
+        return (try await session.command(try selection.resolve(in: configuration), event(actor), actor: actor, reason: reason), session.environment)
     }
     for (flag, decision) in results { Console.out("flag.\(flag): \(decision.message)\n") }
     await announce(results.map { (flag: $0.0, decision: $0.1) }, in: resolved)

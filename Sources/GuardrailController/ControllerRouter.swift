@@ -8,10 +8,11 @@ import NIOCore
 
 /// What admin endpoints do; the controller runs them as the CLI does, tests may pass a fake.
 public protocol AdminActions: Sendable {
-    func run(flag: String, event: RolloutEvent, actor: String) async throws -> [RolloutDecision]
+    func run(flag: String, event: RolloutEvent, actor: String, reason: String?) async throws -> [RolloutDecision]
     /// `event` on several flags in one transaction: all of them, or none. `selector` adds the flags
     /// whose manifest labels include it; a selector that picks nothing is an error.
-    func run(flags: [String], selector: [String: String], event: RolloutEvent, actor: String) async throws -> [(flag: String, decision: RolloutDecision)]
+    func run(flags: [String], selector: [String: String], event: RolloutEvent, actor: String, reason: String?) async throws
+        -> [(flag: String, decision: RolloutDecision)]
 }
 
 /// Admin actions through a short-lived session on the environment, like `guardrail flag kill`.
@@ -25,11 +26,12 @@ public struct SessionAdminActions: AdminActions {
         self.configuration = configuration
     }
 
-    public func run(flag: String, event: RolloutEvent, actor: String) async throws -> [RolloutDecision] {
-        try await run(flags: [flag], selector: [:], event: event, actor: actor).map(\.decision)
+    public func run(flag: String, event: RolloutEvent, actor: String, reason: String?) async throws -> [RolloutDecision] {
+        try await run(flags: [flag], selector: [:], event: event, actor: actor, reason: reason).map(\.decision)
     }
 
-    public func run(flags: [String], selector: [String: String], event: RolloutEvent, actor: String) async throws -> [(flag: String, decision: RolloutDecision)] {
+    public func run(flags: [String], selector: [String: String], event: RolloutEvent, actor: String, reason: String?) async throws
+        -> [(flag: String, decision: RolloutDecision)] {
         guard let environment = await environment() else { throw DatabaseError.other("the controller has not loaded its environment yet") }
         var names = flags
         if !selector.isEmpty {
@@ -42,7 +44,7 @@ public struct SessionAdminActions: AdminActions {
         }
         let session = try await Session.open(environment, applicationName: "guardrail controller admin")
         do {
-            let decisions = try await session.command(Array(Set(names)).sorted(), event, actor: actor)
+            let decisions = try await session.command(Array(Set(names)).sorted(), event, actor: actor, reason: reason)
             await session.close()
             return decisions
         } catch {
@@ -151,10 +153,14 @@ public enum ControllerRouter {
                     if let problem = NameRules.dottedName(name) { return text(.badRequest, "\"\(flag)\" is not a flag name: \(problem)\n") }
                 }
                 let actor = "controller admin API"
+                let reason = object["reason"] as? String
+                if let refusal = await state.resolvedEnvironment?.missingReason(reason, command: "POST /v1/flags/\(verb)") {
+                    return text(.badRequest, refusal + "\n")
+                }
                 let event: RolloutEvent = verb == "kill" ? .kill(by: actor) : .release(by: actor)
                 do {
                     let results = try await actions.run(flags: flags.map { $0.hasPrefix("flag.") ? String($0.dropFirst(5)) : $0 }, selector: selector,
-                                                        event: event, actor: actor)
+                                                        event: event, actor: actor, reason: reason)
                     return try json(.ok, AdminFlagsResult(action: verb, flags: results.map { AdminFlagsResult.Flag(flag: $0.flag, decision: $0.decision.message) }))
                 } catch let error as RolloutCommandError {
                     return text(.conflict, error.description + "\n")
@@ -180,6 +186,9 @@ public enum ControllerRouter {
                     reason = object["reason"] as? String
                 }
                 let actor = "controller admin API"
+                if let refusal = await state.resolvedEnvironment?.missingReason(reason, command: "POST \(path.replacingOccurrences(of: ":flag", with: flag))") {
+                    return text(.badRequest, refusal + "\n")
+                }
                 let event: RolloutEvent = switch verb {
                 case "kill": .kill(by: actor)
                 case "release": .release(by: actor)
@@ -187,7 +196,7 @@ public enum ControllerRouter {
                 default: .resume(by: actor)
                 }
                 do {
-                    let decisions = try await actions.run(flag: flag, event: event, actor: actor)
+                    let decisions = try await actions.run(flag: flag, event: event, actor: actor, reason: reason)
                     return try json(.ok, ["flag": flag, "action": verb, "decisions": decisions.map(\.message).joined(separator: "; ")])
                 } catch let error as RolloutCommandError {
                     return text(.conflict, error.description + "\n")

@@ -272,4 +272,39 @@ struct FlagCommandTests {
         let missing = try run("history", "show", "event-999999", "--env", "local")
         #expect(missing.status == 1 && missing.stderr.contains("no action has the ID event-999999"), "\(missing.output)")
     }
+
+    @Test("where the environment requires a reason, changes without one are refused and change nothing; reasons are stored and shown by history")
+    func reasonsRequired() async throws {
+        let db = try await TestPostgres.createDatabase()
+        defer { Task { await db.drop() } }
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 20),
+            "manifests/flags.yaml": Self.flags,
+            "environments/local.yaml": Self.environment + "  requireReason: true\n",
+        ])
+        let env = ["DATABASE_URL": db.urlString, "PROMETHEUS_URL": TestPrometheus.url ?? "http://127.0.0.1:1"]
+        func run(_ args: String...) throws -> CommandResult { try CommandRunner.run(args, in: dir, environment: env) }
+
+        let unexplained = try run("apply", "--env", "local", "--auto-approve")
+        #expect(unexplained.status == 1)
+        #expect(unexplained.stderr.contains("environment \"local\" requires a reason for `guardrail apply`"), "\(unexplained.stderr)")
+        #expect(try await db.scalar("SELECT (to_regclass('guardrail.tenants') IS NULL)::text") == "true", "the refused apply created nothing")
+        #expect(try run("apply", "--env", "local", "--auto-approve", "--reason", "launch day").status == 0)
+
+        let kill = try run("flag", "kill", "launch.test", "--env", "local")
+        #expect(kill.status == 1)
+        #expect(kill.stderr.contains("requires a reason for `guardrail flag kill`"), "\(kill.stderr)")
+        #expect(try await db.scalar("SELECT killed::text FROM guardrail.flags WHERE name = 'launch.test'") == "false")
+        let blank = try run("rollout", "pause", "launch.test", "--env", "local", "--reason", "   ")
+        #expect(blank.status == 1, "a blank reason is no reason: \(blank.output)")
+        #expect(try run("flag", "kill", "launch.test", "--env", "local", "--reason", "bounces at 6%").status == 0)
+
+        let history = try run("history", "--env", "local")
+        #expect(history.stdout.contains("(reason: bounces at 6%)"), "\(history.stdout)")
+        #expect(history.stdout.contains("(reason: launch day)"), "\(history.stdout)")
+        let json = try run("history", "--env", "local", "--kind", "apply", "--format", "json")
+        let apply = try #require((try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]])?.first)
+        let record = try run("history", "show", try #require(apply["id"] as? String), "--env", "local")
+        #expect(record.stdout.contains("reason:") && record.stdout.contains("launch day"), "\(record.stdout)")
+    }
 }

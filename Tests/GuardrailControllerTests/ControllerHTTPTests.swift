@@ -21,12 +21,13 @@ struct ControllerHTTPTests {
     final class RecordingActions: AdminActions, @unchecked Sendable {
         let lock = NSLock()
         var calls: [String] = []
-        func run(flag: String, event: RolloutEvent, actor: String) async throws -> [RolloutDecision] {
-            lock.withLock { calls.append("\(flag) \(event)") }
+        func run(flag: String, event: RolloutEvent, actor: String, reason: String?) async throws -> [RolloutDecision] {
+            lock.withLock { calls.append("\(flag) \(event)" + (reason.map { " reason=\($0)" } ?? "")) }
             if flag == "not.running" { throw RolloutCommandError(description: "flag.not.running has no rollout") }
             return [RolloutDecision(kind: .kill, phase: 0, message: "killed by \(actor)")]
         }
-        func run(flags: [String], selector: [String: String], event: RolloutEvent, actor: String) async throws -> [(flag: String, decision: RolloutDecision)] {
+        func run(flags: [String], selector: [String: String], event: RolloutEvent, actor: String, reason: String?) async throws
+            -> [(flag: String, decision: RolloutDecision)] {
             lock.withLock { calls.append("\(flags) \(selector.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }) \(event)") }
             if flags.contains("not.running") { throw RolloutCommandError(description: "flag.not.running has no rollout") }
             return flags.map { ($0, RolloutDecision(kind: .kill, phase: 0, message: "killed by \(actor)")) }
@@ -237,6 +238,28 @@ struct ControllerHTTPTests {
         #expect(actions.calls.count == 2, "\(actions.calls)")
         #expect(actions.calls[0].hasPrefix(#"["channel.email", "channel.sms"] ["group=channels"] kill"#), "\(actions.calls)")
         #expect(actions.calls[1].contains("release"))
+    }
+
+    @Test("where the environment requires a reason, an admin action without one is refused before anything runs")
+    func adminActionsNeedAReasonWhereRequired() async throws {
+        let state = await Self.state()
+        var environment = ResolvedEnvironment(name: "production", database: Database(url: try DatabaseURL(parsing: "postgres://u@127.0.0.1/db"), schema: "guardrail"))
+        environment.requireReason = true
+        await state.publish(environment: environment)
+        let actions = RecordingActions()
+        try await Self.app(state, actions: actions).test(.router) { client in
+            let auth: HTTPFields = [.authorization: "Bearer s3cret"]
+            for (uri, body) in [("/v1/flags/channel.email/kill", ""), ("/v1/flags/kill", #"{"flags":["channel.email"]}"#),
+                                ("/v1/rollouts/channel.email/pause", #"{"reason":"  "}"#)] {
+                try await client.execute(uri: uri, method: .post, headers: auth, body: Self.json(body)) { response in
+                    #expect(response.status == .badRequest, "\(uri)")
+                    #expect(String(buffer: response.body).contains("requires a reason"), "\(uri)")
+                }
+            }
+            try await client.execute(uri: "/v1/flags/kill", method: .post, headers: auth,
+                                     body: Self.json(#"{"flags":["channel.email"],"reason":"bounces at 6%"}"#)) { #expect($0.status == .ok) }
+        }
+        #expect(actions.calls.count == 1, "nothing ran without a reason: \(actions.calls)")
     }
 
     @Test("the bearer scheme is matched without regard to case (RFC 7235); the token itself is not, and other schemes are refused")

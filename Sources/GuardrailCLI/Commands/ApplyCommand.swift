@@ -21,6 +21,7 @@ struct ApplyCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var environment: EnvironmentOptions
     @OptionGroup var hazards: HazardOptions
+    @OptionGroup var why: ReasonOption
 
     @Argument(help: ArgumentHelp("A plan saved by `guardrail plan --out`.", valueName: "plan-file"))
     var planFile: String?
@@ -95,6 +96,10 @@ struct ApplyCommand: AsyncParsableCommand {
         do {
             configuration = try global.loadConfiguration()
             resolved = try environment.resolve(in: configuration)
+            if let refusal = resolved.missingReason(why.reason, command: "`guardrail apply`") {
+                Console.error("error: " + refusal)
+                throw ExitCode.failure
+            }
             if let reading {
                 let read = await reading.value
                 savedPlan = try withDiagnostics { try read.get() }
@@ -161,7 +166,7 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             let outcome: Result<Session.ApplyReport, any Error>
             do {
-                outcome = .success(try await session.apply(plan, overrides: overrides, osUser: user))
+                outcome = .success(try await session.apply(plan, overrides: overrides, osUser: user, reason: why.reason))
             } catch {
                 outcome = .failure(error)
             }

@@ -48,13 +48,14 @@ public enum AuditLog {
     }
 
     /// Records an apply; `changes` is `changesJSON(plan)`, which the caller may build ahead of time.
-    static func record(_ plan: Plan, changes: String, osUser: String, on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func record(_ plan: Plan, changes: String, osUser: String, reason: String? = nil, on connection: DatabaseConnection, schema: SQLIdentifier,
+                       logger: Logger) async throws {
         let s = plan.summary
         try await connection.query("""
             INSERT INTO \(unescaped: schema.qualifying("audit_log"))
-                (plan_id, environment, git_commit, os_user, added, changed, destroyed, changes)
+                (plan_id, environment, git_commit, os_user, added, changed, destroyed, changes, reason)
             VALUES (\(UUID(uuidString: plan.id) ?? UUID()), \(plan.environment), \(plan.gitCommit), \(osUser),
-                    \(s.add), \(s.change), \(s.destroy), \(changes)::json)
+                    \(s.add), \(s.change), \(s.destroy), \(changes)::json, nullif(\(reason ?? ""), ''))
             """, logger: logger)
     }
 

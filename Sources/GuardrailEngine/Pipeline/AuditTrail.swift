@@ -26,13 +26,16 @@ public enum AuditTrail {
 
     /// Newest first. `object` matches an address or everything below it (`flag` matches
     /// `flag.channel.email`), and for applies any address the apply changed.
-    public static func actions(limit: Int, since: Date?, kinds: [String], object: String?, withRollouts: Bool,
+    public static func actions(limit: Int, since: Date?, kinds: [String], object: String?, withRollouts: Bool, withReasons: Bool,
                                on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Action] {
         let audit = schema.qualifying("audit_log"), events = schema.qualifying("rollout_events")
+        // A person's reason, when the schema records them, ends the summary.
+        let eventReason = withReasons ? " || coalesce(' (reason: ' || e.reason || ')', '')" : ""
+        let applyReason = withReasons ? " || coalesce(' (reason: ' || a.reason || ')', '')" : ""
         let rollouts = withRollouts ? """
             UNION ALL
             SELECT 'event-' || e.id, e.at, CASE WHEN e.kind IN ('kill', 'release') THEN 'flag' ELSE 'rollout' END,
-                   coalesce(e.actor, 'controller'), 'flag.' || e.flag, NULL, e.kind || ' at phase ' || (e.phase + 1) || ': ' || e.message,
+                   coalesce(e.actor, 'controller'), 'flag.' || e.flag, NULL, e.kind || ' at phase ' || (e.phase + 1) || ': ' || e.message\(eventReason),
                    ARRAY['flag.' || e.flag]
             FROM \(events) e WHERE e.kind <> 'evaluation'
             """ : ""
@@ -46,7 +49,7 @@ public enum AuditTrail {
                        a.added || ' added, ' || a.changed || ' changed, ' || a.destroyed || ' destroyed'
                          || CASE WHEN json_array_length(a.changes) BETWEEN 1 AND 3
                                  THEN ': ' || (SELECT string_agg((c ->> 'action') || ' ' || (c ->> 'address'), ', ') FROM json_array_elements(a.changes) c)
-                                 ELSE '' END AS summary,
+                                 ELSE '' END\(unescaped: applyReason) AS summary,
                        ARRAY(SELECT c ->> 'address' FROM json_array_elements(a.changes) c) AS objects
                 FROM \(unescaped: audit) a
                 \(unescaped: rollouts)
@@ -65,18 +68,20 @@ public enum AuditTrail {
 
     /// The whole record behind one line of the timeline, as labelled fields in order; nil when no
     /// action has that id.
-    public static func record(_ id: String, withRollouts: Bool, on c: DatabaseConnection, schema: SQLIdentifier,
+    public static func record(_ id: String, withRollouts: Bool, withReasons: Bool, on c: DatabaseConnection, schema: SQLIdentifier,
                               logger: Logger) async throws -> [(String, String)]? {
+        let reasonColumn = withReasons ? "coalesce(reason, '')" : "''"
         if id.hasPrefix("event-"), let number = Int64(id.dropFirst("event-".count)) {
             guard withRollouts else { return nil }
             let rows = try await c.query("""
                 SELECT flag, at::text, phase + 1, kind, coalesce(actor, 'controller'), coalesce(guardrail, ''), coalesce(query, ''),
-                       coalesce(value::text, ''), coalesce(threshold, ''), coalesce(verdict, ''), message
+                       coalesce(value::text, ''), coalesce(threshold, ''), coalesce(verdict, ''), message, \(unescaped: reasonColumn)
                 FROM \(unescaped: schema.qualifying("rollout_events")) WHERE id = \(number)
                 """, logger: logger)
-            for (flag, at, phase, kind, actor, guardrail, query, value, threshold, verdict, message)
-                in try rows.decode((String, String, Int, String, String, String, String, String, String, String, String).self) {
+            for (flag, at, phase, kind, actor, guardrail, query, value, threshold, verdict, message, reason)
+                in try rows.decode((String, String, Int, String, String, String, String, String, String, String, String, String).self) {
                 var fields = [("event", id), ("at", at), ("flag", "flag." + flag), ("decision", kind), ("phase", "\(phase)"), ("by", actor), ("message", message)]
+                if !reason.isEmpty { fields.append(("reason", reason)) }
                 if !guardrail.isEmpty {
                     fields += [("guardrail", guardrail), ("query", query), ("value", value.isEmpty ? "no data" : value), ("threshold", threshold), ("verdict", verdict)]
                 }
@@ -86,17 +91,18 @@ public enum AuditTrail {
         }
         guard let plan = UUID(uuidString: id) else { return nil }
         let rows = try await c.query("""
-            SELECT environment, applied_at::text, os_user, coalesce(git_commit, ''), added, changed, destroyed,
+            SELECT environment, applied_at::text, os_user, coalesce(git_commit, ''), added, changed, destroyed, \(unescaped: reasonColumn),
                    coalesce((SELECT string_agg((ch ->> 'action') || ' ' || (ch ->> 'address')
                                                || coalesce(' (' || (SELECT string_agg(k, ', ') FROM json_array_elements_text(ch -> 'changed') k) || ')', ''),
                                                E'\\n' ORDER BY n)
                              FROM json_array_elements(changes) WITH ORDINALITY AS x(ch, n)), '')
             FROM \(unescaped: schema.qualifying("audit_log")) WHERE plan_id = \(plan)
             """, logger: logger)
-        for (environment, at, user, commit, added, changed, destroyed, changes)
-            in try rows.decode((String, String, String, String, Int, Int, Int, String).self) {
-            return [("plan", id), ("environment", environment), ("applied at", at), ("by", user), ("commit", commit.isEmpty ? "-" : commit),
-                    ("summary", "\(added) added, \(changed) changed, \(destroyed) destroyed"), ("changes", changes)]
+        for (environment, at, user, commit, added, changed, destroyed, reason, changes)
+            in try rows.decode((String, String, String, String, Int, Int, Int, String, String).self) {
+            return [("plan", id), ("environment", environment), ("applied at", at), ("by", user), ("commit", commit.isEmpty ? "-" : commit)]
+                + (reason.isEmpty ? [] : [("reason", reason)])
+                + [("summary", "\(added) added, \(changed) changed, \(destroyed) destroyed"), ("changes", changes)]
         }
         return nil
     }
@@ -108,7 +114,7 @@ extension Session {
         guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger) else { return [] }
         do {
             return try await AuditTrail.actions(limit: limit, since: since, kinds: kinds, object: object, withRollouts: version >= FlagStore.sinceSchemaVersion,
-                                                on: connection, schema: schema, logger: logger)
+                                                withReasons: version >= Migrations.reasonsSinceVersion, on: connection, schema: schema, logger: logger)
         } catch {
             throw DatabaseError.wrap(error, context: "reading the history")
         }
@@ -118,7 +124,8 @@ extension Session {
     public func action(_ id: String) async throws -> [(String, String)]? {
         guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger) else { return nil }
         do {
-            return try await AuditTrail.record(id, withRollouts: version >= FlagStore.sinceSchemaVersion, on: connection, schema: schema, logger: logger)
+            return try await AuditTrail.record(id, withRollouts: version >= FlagStore.sinceSchemaVersion, withReasons: version >= Migrations.reasonsSinceVersion,
+                                               on: connection, schema: schema, logger: logger)
         } catch {
             throw DatabaseError.wrap(error, context: "reading the history")
         }

@@ -241,7 +241,7 @@ public final class Session: @unchecked Sendable {
     }
 
     /// Applies exactly the plan's changes, after checking that every object it touches is as it was.
-    public func apply(_ plan: Plan, overrides: HazardOverrides, osUser: String) async throws -> ApplyReport {
+    public func apply(_ plan: Plan, overrides: HazardOverrides, osUser: String, reason: String? = nil) async throws -> ApplyReport {
         guard lock != nil else { throw ApplyRefusal.notLocked }
         guard plan.formatVersion == Plan.currentFormatVersion else { throw ApplyRefusal.unsupportedFormat(plan.formatVersion) }
         guard plan.environment == environment.name else {
@@ -327,7 +327,7 @@ public final class Session: @unchecked Sendable {
             try await CatalogPipeline.apply(plan.changes.filter { CatalogPipeline.isCatalogKind($0.kind) }, on: c, schema: schema, logger: logger)
             try await AppliedConfiguration.record(plan.changes, planID: plan.id, actor: osUser, on: c, schema: schema, logger: logger)
             try await RolloutReconciler.afterApply(c, schema: schema, logger: logger, before: live, changes: plan.changes, now: Date(), actor: osUser)
-            try await AuditLog.record(plan, changes: await auditChanges.value, osUser: osUser, on: c, schema: schema, logger: logger)
+            try await AuditLog.record(plan, changes: await auditChanges.value, osUser: osUser, reason: reason, on: c, schema: schema, logger: logger)
             return ApplyReport(summary: plan.summary, migrations: migrated.map(\.version))
         }
         if let target = environment.rulesTarget, !ruleChanges.isEmpty {

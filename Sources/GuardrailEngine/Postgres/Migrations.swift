@@ -147,7 +147,15 @@ public enum Migrations {
             """,
         ] },
         AlertRoutingStore.migration,
+        // Why a person did it: `--reason` on applies and on flag and rollout commands.
+        Migration(version: 13, name: "reasons") { s in [
+            "ALTER TABLE \(s.qualifying("audit_log")) ADD COLUMN reason text",
+            "ALTER TABLE \(s.qualifying("rollout_events")) ADD COLUMN reason text",
+        ] },
     ]
+
+    /// The first version whose audit log and rollout events record a reason.
+    public static let reasonsSinceVersion = 13
 
     public static var latestVersion: Int { all.last!.version }
 

@@ -42,6 +42,14 @@ public struct ResolvedEnvironment: Sendable {
     public var alertmanager: AlertmanagerTarget?
     /// Why an environment with an `alertmanager` block manages no routing in this run (an empty url).
     public var alertmanagerNote: String?
+    /// Mutating commands and admin actions must give a reason here.
+    public var requireReason = false
+
+    /// The refusal of a mutating command without a reason where one is required; nil when it may go on.
+    public func missingReason(_ reason: String?, command: String) -> String? {
+        guard requireReason, (reason ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return nil }
+        return "environment \"\(name)\" requires a reason for \(command) (requireReason: true); say why with --reason \"...\" (or \"reason\" in an admin request's body). Nothing was changed."
+    }
 
     public init(name: String, database: Database, lockTimeout: GuardrailDuration = .seconds(10), statementTimeout: GuardrailDuration? = nil,
                 backupDirectory: String? = nil, backupDirectoryProblem: Diagnostic? = nil) {
@@ -132,6 +140,7 @@ public struct ResolvedEnvironment: Sendable {
                 resolved.alertmanager = AlertmanagerTarget(baseURL: url, configFile: file.flatMap { $0.isEmpty ? nil : $0 }, variables: processEnvironment)
             }
         }
+        resolved.requireReason = environment.requireReason
         return resolved
     }
 }

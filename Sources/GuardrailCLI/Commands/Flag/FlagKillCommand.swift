@@ -17,8 +17,9 @@ struct FlagKillCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var environment: EnvironmentOptions
     @OptionGroup var selection: FlagSelection
+    @OptionGroup var why: ReasonOption
 
     func run() async throws {
-        try await runFlagsCommand(global, environment, selection, verb: "flag kill") { .kill(by: $0) }
+        try await runFlagsCommand(global, environment, selection, verb: "flag kill", reason: why.reason) { .kill(by: $0) }
     }
 }

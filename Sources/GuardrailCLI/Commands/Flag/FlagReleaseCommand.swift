@@ -16,8 +16,9 @@ struct FlagReleaseCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var environment: EnvironmentOptions
     @OptionGroup var selection: FlagSelection
+    @OptionGroup var why: ReasonOption
 
     func run() async throws {
-        try await runFlagsCommand(global, environment, selection, verb: "flag release") { .release(by: $0) }
+        try await runFlagsCommand(global, environment, selection, verb: "flag release", reason: why.reason) { .release(by: $0) }
     }
 }

@@ -9,8 +9,9 @@ struct RolloutAbortCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var environment: EnvironmentOptions
     @OptionGroup var flag: FlagArgument
+    @OptionGroup var why: ReasonOption
 
     func run() async throws {
-        try await runRolloutCommand(global, environment, flag: flag.name, verb: "rollout abort") { .abort(by: $0) }
+        try await runRolloutCommand(global, environment, flag: flag.name, verb: "rollout abort", reason: why.reason) { .abort(by: $0) }
     }
 }

@@ -10,10 +10,9 @@ struct RolloutPauseCommand: AsyncParsableCommand {
     @OptionGroup var environment: EnvironmentOptions
     @OptionGroup var flag: FlagArgument
 
-    @Option(name: .long, help: "Why, for the event log.")
-    var reason: String?
+    @OptionGroup var why: ReasonOption
 
     func run() async throws {
-        try await runRolloutCommand(global, environment, flag: flag.name, verb: "rollout pause") { .pause(by: $0, reason: reason) }
+        try await runRolloutCommand(global, environment, flag: flag.name, verb: "rollout pause", reason: why.reason) { [reason = why.reason] in .pause(by: $0, reason: reason) }
     }
 }

@@ -9,8 +9,9 @@ struct RolloutPromoteCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var environment: EnvironmentOptions
     @OptionGroup var flag: FlagArgument
+    @OptionGroup var why: ReasonOption
 
     func run() async throws {
-        try await runRolloutCommand(global, environment, flag: flag.name, verb: "rollout promote") { .promote(by: $0) }
+        try await runRolloutCommand(global, environment, flag: flag.name, verb: "rollout promote", reason: why.reason) { .promote(by: $0) }
     }
 }

@@ -9,8 +9,9 @@ struct RolloutResumeCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var environment: EnvironmentOptions
     @OptionGroup var flag: FlagArgument
+    @OptionGroup var why: ReasonOption
 
     func run() async throws {
-        try await runRolloutCommand(global, environment, flag: flag.name, verb: "rollout resume") { .resume(by: $0) }
+        try await runRolloutCommand(global, environment, flag: flag.name, verb: "rollout resume", reason: why.reason) { .resume(by: $0) }
     }
 }

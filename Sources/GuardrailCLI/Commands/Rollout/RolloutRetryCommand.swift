@@ -9,8 +9,9 @@ struct RolloutRetryCommand: AsyncParsableCommand {
     @OptionGroup var global: GlobalOptions
     @OptionGroup var environment: EnvironmentOptions
     @OptionGroup var flag: FlagArgument
+    @OptionGroup var why: ReasonOption
 
     func run() async throws {
-        try await runRolloutCommand(global, environment, flag: flag.name, verb: "rollout retry") { .retry(by: $0) }
+        try await runRolloutCommand(global, environment, flag: flag.name, verb: "rollout retry", reason: why.reason) { .retry(by: $0) }
     }
 }

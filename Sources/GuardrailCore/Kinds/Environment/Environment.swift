@@ -87,9 +87,11 @@ public struct Environment: Sendable {
     /// The HMAC key saved plans are signed with and checked against (`plan.signingKey: ${VAR}`).
     public var planSigningKey: TemplatedString?
     public var alertmanager: Alertmanager? = nil
+    /// Every mutating command and admin action must say why (`--reason`, or `reason` in the body).
+    public var requireReason = false
 
     static let kind = "Environment"
-    static let specKeys = ["postgres", "prometheus", "alerts", "alertmanager", "backups", "controller", "rollouts", "plan"]
+    static let specKeys = ["postgres", "prometheus", "alerts", "alertmanager", "backups", "controller", "rollouts", "plan", "requireReason"]
 }
 
 extension Environment {
@@ -205,6 +207,7 @@ extension Environment {
         var environment = Environment(name: metadata.name, location: metadata.location, postgres: postgres, prometheus: prometheus,
                                       alerts: alerts, backups: backups, controller: controller, rollouts: rollouts, planSigningKey: planSigningKey)
         environment.alertmanager = alertmanager
+        environment.requireReason = spec.bool("requireReason") ?? false
         return environment
     }
 }

@@ -12,6 +12,8 @@ struct RolloutBatch {
     var kills: [(flag: String, killed: Bool, actor: String)] = []
     var events: [(flag: String, decision: RolloutDecision)] = []
     var rejections: [String] = []
+    /// Why a person ran the command, recorded with each of its events.
+    var reason: String?
 
     /// Records a transition's new state and runs its actions.
     mutating func apply(flag: FeatureFlag, state: RolloutState, actions: [RolloutAction], tenants: [Tenant], actor: String) {
@@ -42,7 +44,7 @@ struct RolloutBatch {
         let names = ledgers.keys.sorted()
         let entries = names.flatMap { name in ledgers[name]!.map { (flag: name, entry: $0) } }
         try await RolloutStore.syncLedger(flags: names, entries: entries, now: now, on: c, schema: schema, logger: logger)
-        try await RolloutStore.record(events, on: c, schema: schema, logger: logger)
+        try await RolloutStore.record(events, reason: reason, on: c, schema: schema, logger: logger)
     }
 }
 

@@ -140,7 +140,9 @@ enum RolloutStore {
     }
 
     /// Appends decisions to the event log in one statement.
-    static func record(_ events: [(flag: String, decision: RolloutDecision)], on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    /// `reason` (a person's, for a command) is recorded with every event; the column exists from schema version 13.
+    static func record(_ events: [(flag: String, decision: RolloutDecision)], reason: String? = nil, on c: DatabaseConnection, schema: SQLIdentifier,
+                       logger: Logger) async throws {
         guard !events.isEmpty else { return }
         var flags: [String] = [], phases: [Int] = [], kinds: [String] = [], actors: [String] = [], guardrails: [String] = []
         var queries: [String] = [], values: [String] = [], thresholds: [String] = [], samples: [String] = [], verdicts: [String] = []
@@ -160,14 +162,17 @@ enum RolloutStore {
             messages.append(d.message)
             order.append(i)
         }
+        // A command's reason is one more column, the same for every row; the controller's own
+        // decisions have none (and run on schemas from before the column existed).
         try await c.query("""
             INSERT INTO \(unescaped: schema.qualifying("rollout_events"))
-                (flag, phase, kind, actor, guardrail, query, value, threshold, samples, verdict, message)
+                (flag, phase, kind, actor, guardrail, query, value, threshold, samples, verdict, message\(unescaped: reason == nil ? "" : ", reason"))
             SELECT u.flag, u.phase, u.kind, nullif(u.actor, ''), nullif(u.guardrail, ''), nullif(u.query, ''),
-                   nullif(u.value, '')::float8, nullif(u.threshold, ''), nullif(u.samples, '')::float8, nullif(u.verdict, ''), u.message
+                   nullif(u.value, '')::float8, nullif(u.threshold, ''), nullif(u.samples, '')::float8, nullif(u.verdict, ''), u.message\(unescaped: reason == nil ? "" : ", nullif(u.reason, '')")
             FROM unnest(\(flags)::text[], \(phases)::int[], \(kinds)::text[], \(actors)::text[], \(guardrails)::text[], \(queries)::text[],
-                        \(values)::text[], \(thresholds)::text[], \(samples)::text[], \(verdicts)::text[], \(messages)::text[], \(order)::int[])
-                 AS u(flag, phase, kind, actor, guardrail, query, value, threshold, samples, verdict, message, ord)
+                        \(values)::text[], \(thresholds)::text[], \(samples)::text[], \(verdicts)::text[], \(messages)::text[], \(order)::int[],
+                        \(Array(repeating: reason ?? "", count: events.count))::text[])
+                 AS u(flag, phase, kind, actor, guardrail, query, value, threshold, samples, verdict, message, ord, reason)
             ORDER BY u.ord
             """, logger: logger)
     }

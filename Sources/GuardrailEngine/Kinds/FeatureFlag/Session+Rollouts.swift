@@ -148,8 +148,8 @@ extension Session {
     /// Runs an operator command (promote, pause, resume, abort, retry, kill, release) on one flag, in
     /// one transaction with the flag's row locked.
     @discardableResult
-    public func command(_ flagName: String, _ event: RolloutEvent, actor: String, now: Date = Date()) async throws -> [RolloutDecision] {
-        try await command([flagName], event, actor: actor, now: now).map(\.decision)
+    public func command(_ flagName: String, _ event: RolloutEvent, actor: String, reason: String? = nil, now: Date = Date()) async throws -> [RolloutDecision] {
+        try await command([flagName], event, actor: actor, reason: reason, now: now).map(\.decision)
     }
 
     /// The same command on several flags in one transaction, all or none: an unknown flag or a
@@ -157,10 +157,14 @@ extension Session {
     /// one that is not) is not a refusal here; it is reported and skipped, so an emergency kill of a
     /// group always leaves the whole group off.
     @discardableResult
-    public func command(_ flagNames: [String], _ event: RolloutEvent, actor: String, now: Date = Date()) async throws -> [(flag: String, decision: RolloutDecision)] {
+    public func command(_ flagNames: [String], _ event: RolloutEvent, actor: String, reason: String? = nil, now: Date = Date()) async throws
+        -> [(flag: String, decision: RolloutDecision)] {
         let schema = self.schema, logger = self.logger
         guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger), version >= FlagStore.sinceSchemaVersion else {
             throw RolloutCommandError(description: "Guardrail's schema does not exist in this database yet; run `guardrail apply` first")
+        }
+        if reason != nil, version < Migrations.reasonsSinceVersion {
+            throw RolloutCommandError(description: "this database's Guardrail schema (version \(version)) predates recorded reasons; run `guardrail apply` once to upgrade it, then give the reason again")
         }
         let fence = self.fence
         let names = Array(Set(flagNames)).sorted()
@@ -178,6 +182,7 @@ extension Session {
             let tenants = try await TenantStore.observe(c, schema: schema, logger: logger)
             let guardrails = Dictionary(try await GuardrailStore.observe(c, schema: schema, logger: logger).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
             var batch = RolloutBatch()
+            batch.reason = reason
             var skipped: [(flag: String, decision: RolloutDecision)] = []
             for flagName in names {
                 let runtime = runtimes[flagName]!, flag = flags[flagName]!
