@@ -341,13 +341,19 @@ public struct SavedPlanFile: Sendable {
         public var binding: PlanBinding?
         public var signature: String?
 
-        enum CodingKeys: String, CodingKey {
-            case formatVersion = "format_version"
-            case id = "plan_id"
-            case environment
-            case createdAt = "created_at"
-            case gitCommit = "git_commit"
-            case compared, notes, findings, binding, signature
+        /// Read by the plan's own keys, so the two cannot drift apart.
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: Plan.CodingKeys.self)
+            formatVersion = try c.decode(String.self, forKey: .formatVersion)
+            id = try c.decode(String.self, forKey: .id)
+            environment = try c.decode(String.self, forKey: .environment)
+            createdAt = try c.decode(String.self, forKey: .createdAt)
+            gitCommit = try c.decodeIfPresent(String.self, forKey: .gitCommit)
+            compared = try c.decode([String: Int].self, forKey: .compared)
+            notes = try c.decodeIfPresent([String].self, forKey: .notes)
+            findings = try c.decodeIfPresent([Finding].self, forKey: .findings)
+            binding = try c.decodeIfPresent(PlanBinding.self, forKey: .binding)
+            signature = try c.decodeIfPresent(String.self, forKey: .signature)
         }
     }
 
