@@ -42,9 +42,10 @@ func announce(_ decisions: [(flag: String, decision: RolloutDecision)], in envir
 }
 
 func announce(_ events: [GuardrailEvent], in environment: ResolvedEnvironment) async {
-    guard let url = environment.alertmanager?.baseURL, !events.isEmpty else { return }
-    if let problem = await Notifier.deliverOnce(events, alertmanager: url) {
-        Console.error("warning: Alertmanager was not told (\(problem)); the change itself is done.\n")
+    let destinations = environment.notificationDestinations
+    guard !destinations.isEmpty, !events.isEmpty else { return }
+    for problem in await Notifier.deliverOnce(events, to: destinations) {
+        Console.error("warning: not delivered (\(problem)); the change itself is done.\n")
     }
 }
 

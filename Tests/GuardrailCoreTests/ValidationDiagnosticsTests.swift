@@ -354,6 +354,28 @@ struct ValidationDiagnosticsTests {
         #expect(config.environments["staging"]?.postgres.lockTimeout == .seconds(30))
     }
 
+    @Test func notificationWebhooksAreCheckedWhereTheyAreWritten() {
+        let (config, diagnostics) = load("environments/staging.yaml", Self.environmentDocument(postgres: """
+                url: "${DATABASE_URL}"
+              requireReason: true
+              notifications:
+                - url: "${HOOK_URL}"
+                  events: [RolloutRolledBack, FlagKiled]
+                  secretHeader: {name: X-Token, value: "literal-secret"}
+                - url: "${OTHER_HOOK}"
+            """))
+        #expect(located(diagnostics) == [
+            "environments/staging.yaml:11:35: unknown event \"FlagKiled\" in notifications[0].events",
+            "environments/staging.yaml:12:44: notifications[0].secretHeader.value must come from the process environment",
+        ], "\(diagnostics)")
+        #expect(diagnostics.first?.detail.hasPrefix("Did you mean \"FlagKilled\"?") == true)
+        #expect(!diagnostics.map(\.detail).joined().contains("literal-secret"), "the refused secret is not repeated")
+        let environment = config.environments["staging"]
+        #expect(environment?.requireReason == true)
+        #expect(environment?.notifications.map(\.events) == [["RolloutRolledBack"], []])
+        #expect(environment?.notifications.allSatisfy { $0.secretHeader == nil } == true)
+    }
+
     @Test func malformedEnvironmentVariableReferenceIsReportedAtTheString() {
         let (config, diagnostics) = load("environments/staging.yaml", Self.environmentDocument(postgres: """
                 url: "${1BAD}"

@@ -116,4 +116,26 @@ import Testing
         #expect(flags.contains("\"flag\":\"f9\"") && flags.contains("\"flag\":\"f7\""))
         #expect(!flags.contains("\"flag\":\"f0\""))
     }
+
+    @Test("a plain webhook gets one JSON document per event it asked for, with its secret header")
+    func webhookGetsTheEventsItWants() async throws {
+        let receiver = WebhookReceiver()
+        try await receiver.start()
+        defer { receiver.stop() }
+        let webhook = Notifier.Webhook(url: receiver.url + "/guardrail", events: ["RolloutRolledBack", "FlagKilled"],
+                                       header: ("X-Guardrail-Secret", Secret("s3cret-value")))
+        let notifier = Notifier(.webhook(webhook), statusURL: nil, firstBackoff: .milliseconds(20), logger: Logger(label: "test"))
+        defer { Task { await notifier.shutdown() } }
+        let advanced = GuardrailEvent.of(RolloutDecision(kind: .advance, phase: 1, message: "advanced"), flag: "x", environment: "staging", at: Self.at)!
+        notifier.send([advanced, Self.rollback()])
+        #expect(try await WebhookReceiver.eventually { notifier.counts.delivered == 1 })
+        #expect(receiver.received.count == 1, "only the event the webhook asked for: \(receiver.received)")
+        let document = try #require(try JSONSerialization.jsonObject(with: Data(receiver.received[0].utf8)) as? [String: String])
+        #expect(document["event"] == "RolloutRolledBack")
+        #expect(document["severity"] == "critical")
+        #expect(document["flag"] == "search.v2")
+        #expect(document["summary"] == "rolled back: bench-errors breached")
+        #expect(receiver.secretHeaders == ["s3cret-value"])
+        #expect(!"\(Notifier.Destination.webhook(webhook).description)".contains("s3cret"))
+    }
 }

@@ -9,6 +9,7 @@ import NIOCore
 public final class WebhookReceiver: @unchecked Sendable {
     private let lock = NSLock()
     private var bodies: [String] = []
+    private var secrets: [String] = []
     private var attempts = 0
     private var scripted: [Int] = []
     private var holding = false
@@ -22,6 +23,7 @@ public final class WebhookReceiver: @unchecked Sendable {
         let router = Router()
         router.post(RouterPath("/**")) { request, _ in
             let body = String(buffer: try await request.body.collect(upTo: 1 << 20))
+            if let secret = request.headers[HTTPField.Name("X-Guardrail-Secret")!] { self.lock.withLock { self.secrets.append(secret) } }
             let (status, hold) = self.lock.withLock { () -> (Int, Bool) in
                 self.attempts += 1
                 return (self.scripted.isEmpty ? 200 : self.scripted.removeFirst(), self.holding)
@@ -65,6 +67,8 @@ public final class WebhookReceiver: @unchecked Sendable {
 
     /// Bodies of the requests answered with a 2xx.
     public var received: [String] { lock.withLock { bodies } }
+    /// The `X-Guardrail-Secret` header of every request that had one.
+    public var secretHeaders: [String] { lock.withLock { secrets } }
     /// Every request, answered or not.
     public var requestCount: Int { lock.withLock { attempts } }
     /// Requests being held now.

@@ -5,8 +5,8 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 
-/// Delivers Guardrail's events to Alertmanager (`POST /api/v2/alerts`) without ever making the sender
-/// wait: `send` only queues. The queue is bounded; when it is full the oldest event is dropped and
+/// Delivers Guardrail's events to Alertmanager (`POST /api/v2/alerts`), or to a plain webhook (one
+/// JSON document per event), without ever making the sender wait: `send` only queues. The queue is bounded; when it is full the oldest event is dropped and
 /// counted, so a dead or hanging receiver costs memory of a fixed size and never a tick or a rollback.
 /// One task delivers, in order, in batches; a 5xx answer or no answer is retried with backoff, a
 /// 4xx (a body Alertmanager refuses) is not.
@@ -20,8 +20,37 @@ public final class Notifier: Sendable {
         public init() {}
     }
 
-    /// Alertmanager's base URL.
-    public let alertmanager: String
+    /// A plain webhook: its URL, the events it wants (all when empty) and a header that carries its secret.
+    public struct Webhook: Sendable {
+        public var url: String
+        public var events: Set<String>
+        public var header: (name: String, value: Secret)?
+
+        public init(url: String, events: Set<String>, header: (name: String, value: Secret)?) {
+            self.url = url
+            self.events = events
+            self.header = header
+        }
+
+        public func wants(_ event: GuardrailEvent) -> Bool { events.isEmpty || events.contains(event.kind.rawValue) }
+    }
+
+    public enum Destination: Sendable {
+        case alertmanager(String)
+        case webhook(Webhook)
+
+        /// For logs: the URL without credentials. The secret header is never shown.
+        public var description: String {
+            switch self {
+            case .alertmanager(let url): "Alertmanager at \(HTTPExchange.redacted(url))"
+            case .webhook(let w): "webhook \(HTTPExchange.redacted(w.url))"
+            }
+        }
+    }
+
+    /// Alertmanager's base URL, when that is the destination.
+    public var alertmanager: String? { if case .alertmanager(let url) = destination { url } else { nil } }
+    public let destination: Destination
     private let capacity: Int
     private let attempts: Int
     private let firstBackoff: Duration
@@ -41,9 +70,15 @@ public final class Notifier: Sendable {
     }
 
     /// `alertmanager` is its base URL; `statusURL` is what each alert links to (the controller's `/v1/status`).
-    public init(alertmanager: String, statusURL: String?, capacity: Int = 1000, attempts: Int = 5, firstBackoff: Duration = .milliseconds(500),
+    public convenience init(alertmanager: String, statusURL: String?, capacity: Int = 1000, attempts: Int = 5, firstBackoff: Duration = .milliseconds(500),
+                            requestTimeout: TimeAmount = .seconds(5), logger: Logger) {
+        self.init(.alertmanager(alertmanager.hasSuffix("/") ? String(alertmanager.dropLast()) : alertmanager), statusURL: statusURL, capacity: capacity,
+                  attempts: attempts, firstBackoff: firstBackoff, requestTimeout: requestTimeout, logger: logger)
+    }
+
+    public init(_ destination: Destination, statusURL: String?, capacity: Int = 1000, attempts: Int = 5, firstBackoff: Duration = .milliseconds(500),
                 requestTimeout: TimeAmount = .seconds(5), logger: Logger) {
-        self.alertmanager = alertmanager.hasSuffix("/") ? String(alertmanager.dropLast()) : alertmanager
+        self.destination = destination
         self.capacity = max(1, capacity)
         self.attempts = max(1, attempts)
         self.firstBackoff = firstBackoff
@@ -55,6 +90,8 @@ public final class Notifier: Sendable {
 
     /// Queues `events` and returns at once; the oldest queued events make room when the queue is full.
     public func send(_ events: [GuardrailEvent]) {
+        var events = events
+        if case .webhook(let webhook) = destination { events = events.filter(webhook.wants) }
         guard !events.isEmpty else { return }
         let waiting = state.withLockedValue { s -> CheckedContinuation<Void, Never>? in
             for event in events {
@@ -126,43 +163,76 @@ public final class Notifier: Sendable {
         }
     }
 
-    /// One batch, retried with backoff on 5xx and on no answer; true once Alertmanager took it.
+    /// One batch, retried with backoff on 5xx and on no answer; true once the destination took all of it.
     private func post(_ batch: [GuardrailEvent]) async -> Bool {
-        let body = GuardrailEvent.alertmanagerBody(batch, statusURL: state.withLockedValue { $0.statusURL })
+        switch destination {
+        case .alertmanager(let url):
+            let body = GuardrailEvent.alertmanagerBody(batch, statusURL: state.withLockedValue { $0.statusURL })
+            return await post(url + "/api/v2/alerts", body: body, headers: [("Content-Type", "application/json")], events: batch.count)
+        case .webhook(let webhook):
+            var headers = [("Content-Type", "application/json")]
+            if let header = webhook.header { headers.append((header.name, header.value.value)) }
+            var all = true
+            for event in batch where !(await post(webhook.url, body: event.webhookBody, headers: headers, events: 1)) { all = false }
+            return all
+        }
+    }
+
+    private func post(_ url: String, body: String, headers: [(String, String)], events: Int) async -> Bool {
         var backoff = firstBackoff
+        let target = destination.description
         for attempt in 1...attempts {
             do {
-                let answer = try await HTTPExchange.send(.POST, alertmanager + "/api/v2/alerts", headers: [("Content-Type", "application/json")],
-                                                         body: body, timeout: requestTimeout, limit: 1 << 20)
+                let answer = try await HTTPExchange.send(.POST, url, headers: headers, body: body, timeout: requestTimeout, limit: 1 << 20)
                 if answer.succeeded { return true }
                 if answer.status < 500 {
-                    logger.error("Alertmanager refused Guardrail's alerts", metadata: ["status": "\(answer.status)", "events": "\(batch.count)"])
+                    logger.error("the receiver refused Guardrail's events", metadata: ["to": "\(target)", "status": "\(answer.status)", "events": "\(events)"])
                     return false
                 }
-                logger.warning("Alertmanager answered an error; retrying", metadata: ["status": "\(answer.status)", "attempt": "\(attempt)"])
+                logger.warning("the receiver answered an error; retrying", metadata: ["to": "\(target)", "status": "\(answer.status)", "attempt": "\(attempt)"])
             } catch {
-                logger.warning("Alertmanager did not take Guardrail's alerts; retrying", metadata: ["error": "\(error)", "attempt": "\(attempt)"])
+                logger.warning("the receiver did not take Guardrail's events; retrying", metadata: ["to": "\(target)", "error": "\(error)", "attempt": "\(attempt)"])
             }
             if attempt == attempts || Task.isCancelled { break }
             try? await Task.sleep(for: backoff)
             backoff = min(backoff * 2, .seconds(30))
         }
-        logger.error("gave up delivering Guardrail's alerts to Alertmanager", metadata: ["events": "\(batch.count)"])
+        logger.error("gave up delivering Guardrail's events", metadata: ["to": "\(target)", "events": "\(events)"])
         return false
     }
 
-    /// One attempt, for a command that ends right after (an apply, a kill): nil when Alertmanager
-    /// took the events, else why not. The command has done its work by then; this only decides
-    /// whether it prints a warning.
-    public static func deliverOnce(_ events: [GuardrailEvent], alertmanager: String, timeout: TimeAmount = .seconds(3)) async -> String? {
-        guard !events.isEmpty else { return nil }
-        let base = alertmanager.hasSuffix("/") ? String(alertmanager.dropLast()) : alertmanager
-        do {
-            let answer = try await HTTPExchange.send(.POST, base + "/api/v2/alerts", headers: [("Content-Type", "application/json")],
-                                                     body: GuardrailEvent.alertmanagerBody(events, statusURL: nil), timeout: timeout, limit: 1 << 20)
-            return answer.succeeded ? nil : "Alertmanager answered \(answer.status)"
-        } catch {
-            return "\(error)"
+    /// One attempt to each destination, for a command that ends right after (an apply, a kill): the
+    /// problems, empty when every destination took its events. The command has done its work by
+    /// then; this only decides whether it prints a warning.
+    public static func deliverOnce(_ events: [GuardrailEvent], to destinations: [Destination], timeout: TimeAmount = .seconds(3)) async -> [String] {
+        var problems: [String] = []
+        for destination in destinations {
+            var requests: [(url: String, body: String, headers: [(String, String)])] = []
+            switch destination {
+            case .alertmanager(let url):
+                guard !events.isEmpty else { continue }
+                requests.append((url + "/api/v2/alerts", GuardrailEvent.alertmanagerBody(events, statusURL: nil), [("Content-Type", "application/json")]))
+            case .webhook(let webhook):
+                var headers = [("Content-Type", "application/json")]
+                if let header = webhook.header { headers.append((header.name, header.value.value)) }
+                for event in events where webhook.wants(event) { requests.append((webhook.url, event.webhookBody, headers)) }
+            }
+            for request in requests {
+                do {
+                    let answer = try await HTTPExchange.send(.POST, request.url, headers: request.headers, body: request.body, timeout: timeout, limit: 1 << 20)
+                    if !answer.succeeded { problems.append("\(destination.description) answered \(answer.status)") }
+                } catch {
+                    problems.append("\(error)")
+                }
+            }
         }
+        return problems
+    }
+}
+
+extension ResolvedEnvironment {
+    /// Where this environment's events go: its Alertmanager, then its webhooks.
+    public var notificationDestinations: [Notifier.Destination] {
+        (alertmanager.map { [.alertmanager($0.baseURL)] } ?? []) + webhooks.map { .webhook($0) }
     }
 }

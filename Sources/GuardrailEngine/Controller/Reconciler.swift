@@ -32,8 +32,10 @@ public actor Reconciler {
     /// The tenants as last read, reused while their rows are unchanged.
     private let tenantCache = ObservationCache<[Tenant]>()
     public private(set) var backoff = Backoff(base: 1, cap: 300)
-    /// Delivers events to the environment's Alertmanager; replaced when its URL changes.
-    public private(set) var notifier: Notifier?
+    /// Deliver events to the environment's Alertmanager and webhooks, one queue each; replaced when
+    /// the destinations change.
+    public private(set) var notifiers: [Notifier] = []
+    private var notifiersFor: [String] = []
     /// Where each alert links to: the controller's status page, once it listens.
     public var statusURL: String?
     /// Drift left for a human, as of the last tick: each is announced once, when it first appears.
@@ -102,8 +104,8 @@ public actor Reconciler {
 
     /// Stops leading and closes connections: the end of a graceful shutdown.
     public func shutdown() async {
-        await notifier?.shutdown()
-        notifier = nil
+        for notifier in notifiers { await notifier.shutdown() }
+        notifiers = []
         await leadership?.stepDown()
         await session?.close()
         session = nil
@@ -174,7 +176,12 @@ public actor Reconciler {
     /// Closes the report: its duration (by the wall clock, whatever `now` says), and the backoff.
     private func finish(_ report: TickReport, started: Date) -> TickReport {
         var report = report
-        report.notifications = notifier?.counts
+        if !notifiers.isEmpty {
+            report.notifications = notifiers.reduce(into: Notifier.Counts()) { total, n in
+                let c = n.counts
+                total.delivered += c.delivered; total.dropped += c.dropped; total.failed += c.failed; total.queued += c.queued
+            }
+        }
         report.duration = Date().timeIntervalSince(started)
         if report.errors.isEmpty { backoff.succeeded() } else { backoff.failed() }
         return report
@@ -224,20 +231,28 @@ public actor Reconciler {
 
     public func setStatusURL(_ url: String?) {
         statusURL = url
-        notifier?.setStatusURL(url)
+        for notifier in notifiers { notifier.setStatusURL(url) }
     }
 
-    /// A notifier for the environment's Alertmanager, unless the one running already sends there.
+    /// Notifiers for the environment's destinations, unless the running ones already send there
+    /// (compared by URL, events and header name: a changed secret takes a restart).
     private func replaceNotifier(for environment: ResolvedEnvironment) async {
-        let url = environment.alertmanager?.baseURL
-        guard url != notifier?.alertmanager else { return }
-        await notifier?.shutdown()
-        notifier = url.map { Notifier(alertmanager: $0, statusURL: statusURL, logger: logger) }
+        let destinations = environment.notificationDestinations
+        let key = destinations.map { d -> String in
+            switch d {
+            case .alertmanager(let url): "am \(url)"
+            case .webhook(let w): "hook \(w.url) \(w.events.sorted()) \(w.header?.name ?? "")"
+            }
+        }
+        guard key != notifiersFor else { return }
+        for notifier in notifiers { await notifier.shutdown() }
+        notifiers = destinations.map { Notifier($0, statusURL: statusURL, logger: logger) }
+        notifiersFor = key
     }
 
     /// Queues events for delivery; never waits for it.
     private func announce(_ events: [GuardrailEvent]) {
-        notifier?.send(events)
+        for notifier in notifiers { notifier.send(events) }
     }
 
     private func openSession(_ environment: ResolvedEnvironment, fence: LeaderFence) async throws -> Session {

@@ -44,6 +44,8 @@ public struct ResolvedEnvironment: Sendable {
     public var alertmanagerNote: String?
     /// Mutating commands and admin actions must give a reason here.
     public var requireReason = false
+    /// Plain webhooks that get each event as one JSON document.
+    public var webhooks: [Notifier.Webhook] = []
 
     /// The refusal of a mutating command without a reason where one is required; nil when it may go on.
     public func missingReason(_ reason: String?, command: String) -> String? {
@@ -141,6 +143,12 @@ public struct ResolvedEnvironment: Sendable {
             }
         }
         resolved.requireReason = environment.requireReason
+        for webhook in environment.notifications {
+            let url = try expand(webhook.url)
+            guard !url.isEmpty else { continue }
+            resolved.webhooks.append(Notifier.Webhook(url: url, events: Set(webhook.events),
+                                                      header: try webhook.secretHeader.map { ($0.name, Secret(try expand($0.value))) }))
+        }
         return resolved
     }
 }

@@ -89,9 +89,19 @@ public struct Environment: Sendable {
     public var alertmanager: Alertmanager? = nil
     /// Every mutating command and admin action must say why (`--reason`, or `reason` in the body).
     public var requireReason = false
+    /// Plain webhooks that get one JSON document per event, for teams without Alertmanager.
+    public var notifications: [Webhook] = []
+
+    /// `notifications: [{url, events, secretHeader: {name, value}}]`.
+    public struct Webhook: Sendable {
+        public var url: TemplatedString
+        /// Event names (`RolloutRolledBack`, `FlagKilled`, ...); empty for every event.
+        public var events: [String]
+        public var secretHeader: (name: String, value: TemplatedString)?
+    }
 
     static let kind = "Environment"
-    static let specKeys = ["postgres", "prometheus", "alerts", "alertmanager", "backups", "controller", "rollouts", "plan", "requireReason"]
+    static let specKeys = ["postgres", "prometheus", "alerts", "alertmanager", "backups", "controller", "rollouts", "plan", "requireReason", "notifications"]
 }
 
 extension Environment {
@@ -208,6 +218,42 @@ extension Environment {
                                       alerts: alerts, backups: backups, controller: controller, rollouts: rollouts, planSigningKey: planSigningKey)
         environment.alertmanager = alertmanager
         environment.requireReason = spec.bool("requireReason") ?? false
+        if let node = spec.node("notifications") {
+            switch node {
+            case .sequence(let sequence):
+                for (i, item) in sequence.items.enumerated() {
+                    guard let w = reader.fields(item, "notifications[\(i)]", allowed: ["url", "events", "secretHeader"]),
+                          let url = templated(w, "url", required: true) else { continue }
+                    var events: [String] = []
+                    for (name, mark) in w.stringList("events") ?? [] {
+                        if GuardrailEvent.Kind(rawValue: name) == nil {
+                            let known = GuardrailEvent.Kind.allCases.map(\.rawValue)
+                            reader.error("unknown event \"\(name)\" in notifications[\(i)].events",
+                                         detail: (Suggestion.closest(to: name, among: known).map { "Did you mean \"\($0)\"? " } ?? "")
+                                            + "Events: \(known.joined(separator: ", ")).", at: mark)
+                        } else {
+                            events.append(name)
+                        }
+                    }
+                    var header: (name: String, value: TemplatedString)?
+                    if let h = w.fields("secretHeader", allowed: ["name", "value"]), let name = h.string("name", required: true),
+                       let value = templated(h, "value", required: true) {
+                        // A secret written into the file would be readable by everyone who can read the repository.
+                        if value.variableNames.isEmpty {
+                            reader.error("notifications[\(i)].secretHeader.value must come from the process environment",
+                                         detail: "Write it as ${VAR}; a secret committed to Git is not one.", at: h.node("value")!.mark)
+                        } else {
+                            header = (name, value)
+                        }
+                    }
+                    environment.notifications.append(Webhook(url: url, events: events, secretHeader: header))
+                }
+            case .scalar(let s) where s.resolved == .null:
+                break
+            default:
+                reader.error("notifications must be a list", detail: "Write each webhook as a `- url: ...` item.", at: node.mark)
+            }
+        }
         return environment
     }
 }
