@@ -9,6 +9,8 @@ struct ExternalCommand: Sendable {
     var executable: String
     var arguments: [String]
     var environment: [String: String] = [:]
+    /// Variables of Guardrail's own environment the program does not get (a secret it receives under another name).
+    var removing: [String] = []
 
     struct Result: Sendable {
         var status: Int32
@@ -36,6 +38,7 @@ struct ExternalCommand: Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
+        for key in removing { env[key] = nil }
         for (key, value) in environment { env[key] = value }
         process.environment = env
         let out = Pipe(), err = Pipe()
