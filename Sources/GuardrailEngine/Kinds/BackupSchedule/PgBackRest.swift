@@ -223,7 +223,10 @@ public struct PgBackRest: Sendable {
         guard result.status == 0 else { throw Failure(description: "pgbackrest info failed: " + Self.message(result), status: result.status) }
         let stanzas: [PgBackRestInfo.Stanza]
         do {
-            stanzas = try JSONDecoder().decode([PgBackRestInfo.Stanza].self, from: Data(result.stdout.utf8))
+            // A file decrypted with the wrong passphrase is quoted in a status message as raw bytes,
+            // control characters included, which JSON does not allow in a string.
+            let bytes = Data(result.stdout.utf8.map { $0 < 0x20 ? 0x20 : $0 })
+            stanzas = try JSONDecoder().decode([PgBackRestInfo.Stanza].self, from: bytes)
         } catch {
             throw Failure(description: "pgbackrest info printed JSON Guardrail cannot read: \(error)")
         }

@@ -94,9 +94,9 @@ struct RestoredCluster: Sendable {
         let (program, args) = try pgbackrest.asCommandUser(try PostgresTools.path(of: "pg_ctl"),
                                                             ["-D", directory, "-l", logFile, "-w", "-t", String(timeout), "-o", options, "start"])
         // The server inherits this environment: its restore_command (pgbackrest archive-get) needs the secrets.
-        let result = try await ExternalCommand(executable: program, arguments: args, environment: pgbackrest.childEnvironment,
-                                               removing: pgbackrest.sourceVariables).run()
-        guard result.status == 0 else {
+        let status = try await ExternalCommand(executable: program, arguments: args, environment: pgbackrest.childEnvironment,
+                                               removing: pgbackrest.sourceVariables).runDetached()
+        guard status == 0 else {
             throw PgBackRest.Failure(description: "the restored cluster did not start: " + serverMessage())
         }
     }
