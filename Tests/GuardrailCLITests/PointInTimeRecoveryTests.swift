@@ -69,6 +69,8 @@ struct PointInTimeRecoveryTests {
     func restoreToTime() throws {
         var w = try workspace()
         defer { w.cluster.stop() }
+        let plan = try w.run(["plan", "--env", "local"])
+        #expect(plan.stdout.contains("pgBackRest stanza \"main\" does not exist in the repository yet"), "\(plan.output)")
         #expect(try w.run(["apply", "--env", "local", "--auto-approve"]).status == 0, "\(w.transcript)")
         let backup = try w.run(["backup", "run", "weekly-full", "--env", "local"])
         #expect(backup.status == 0, "\(w.transcript)")
@@ -250,7 +252,10 @@ struct PointInTimeRecoveryTests {
         }
         #expect(failing)
         let list = try w.run(["backup", "list", "--env", "local"])
-        #expect(list.stdout.contains("archiving is failing"), "\(list.output)")
+        #expect(list.stdout.contains("finding: archiving is failing"), "\(list.output)")
+        #expect(list.stdout.contains("RPO BREACHED"), "\(list.output)")
+        let plan = try w.run(["plan", "--env", "local"])
+        #expect(plan.stdout.contains("backup.weekly-full: archiving is failing"), "\(plan.output)")
         let run = try w.run(["backup", "run", "weekly-full", "--env", "local"])
         #expect(run.status == 1, "\(w.transcript)")
         #expect(run.stderr.contains("backup weekly-full failed: pgbackrest backup failed: ERROR"), "\(run.output)")

@@ -152,3 +152,28 @@ struct PgBackRestManifestTests {
         #expect(d3 == ["environments/production.yaml:7:17: backups.pgbackrest needs repo or configFile"], "\(d3)")
     }
 }
+
+@Suite("pgBackRest generated alerts")
+struct PgBackRestGeneratedRulesTests {
+    @Test("a pgbackrest schedule gets a stale alert on its RPO status and a WAL archive lag alert; a pg_dump schedule keeps its freshness alert")
+    func rules() throws {
+        let text = """
+            apiVersion: guardrail/v1
+            kind: BackupSchedule
+            metadata: {name: weekly-full}
+            spec: {schedule: "0 1 * * 0", timezone: UTC, method: pgbackrest, type: full, retention: {full: 2}, rpo: 5m}
+            ---
+            apiVersion: guardrail/v1
+            kind: BackupSchedule
+            metadata: {name: nightly}
+            spec: {schedule: "0 2 * * *", timezone: UTC, retention: {keep: 3}, rpo: 26h}
+
+            """
+        let (c, d) = load("manifests/backups.yaml", text)
+        #expect(d.isEmpty, "\(d)")
+        let rules = try #require(GeneratedRules.groups(for: c).first { $0.group == GeneratedRules.backupGroup }).rules
+        #expect(rules.map { "\($0.name) \($0.labels["schedule"] ?? "")" } == ["GuardrailBackupStale nightly", "GuardrailBackupStale weekly-full", "GuardrailWALArchiveLag weekly-full"])
+        #expect(rules[2].expr == "max(guardrail_backup_archive_lag_seconds{schedule=\"weekly-full\"}) > 300 or max(guardrail_backup_archive_failing{schedule=\"weekly-full\"}) > 0")
+        #expect(rules[0].expr.contains("guardrail_backup_last_success_timestamp_seconds"))
+    }
+}
