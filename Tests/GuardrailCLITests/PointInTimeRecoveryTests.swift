@@ -53,9 +53,10 @@ struct PointInTimeRecoveryTests {
         return Workspace(cluster: cluster, dir: dir, env: env)
     }
 
-    /// A fresh directory to restore into, in a parent the cluster's user can enter.
-    func restoreDirectory() throws -> String {
-        let parent = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-restore-\(UUID().uuidString)")
+    /// A fresh directory to restore into, in a parent the cluster's user can enter (inside the
+    /// cluster's folder, so stopping the cluster removes it).
+    func restoreDirectory(_ w: Workspace) throws -> String {
+        let parent = w.cluster.root.appendingPathComponent("restore-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o755])
         return parent.appendingPathComponent("restored").path
     }
@@ -84,7 +85,7 @@ struct PointInTimeRecoveryTests {
         try w.cluster.psql("DELETE FROM public.pitr_rows")
         #expect(try w.cluster.psql("SELECT count(*) FROM public.pitr_rows") == "0")
 
-        let into = try restoreDirectory()
+        let into = try restoreDirectory(w)
         defer { PgBackRestCluster.discardRestored(into) }
         let restore = try w.run(["backup", "restore", "--env", "local", "--to", target, "--into", into])
         #expect(restore.status == 0, "\(w.transcript)")
@@ -119,7 +120,7 @@ struct PointInTimeRecoveryTests {
         #expect(try w.run(["apply", "--env", "local", "--auto-approve"]).status == 0, "\(w.transcript)")
         #expect(try w.run(["backup", "run", "weekly-full", "--env", "local"]).status == 0, "\(w.transcript)")
         for target in ["2001-01-01T00:00:00Z", "2099-01-01T00:00:00Z"] {
-            let into = try restoreDirectory()
+            let into = try restoreDirectory(w)
             let refused = try w.run(["backup", "restore", "--env", "local", "--to", target, "--into", into])
             #expect(refused.status == 1, "\(w.transcript)")
             #expect(refused.stderr.contains("is outside the recoverable window"), "\(refused.output)")
@@ -128,7 +129,7 @@ struct PointInTimeRecoveryTests {
             #expect(!FileManager.default.fileExists(atPath: into), "no directory was created")
         }
         // An unparseable time is a usage error.
-        let bad = try w.run(["backup", "restore", "--env", "local", "--to", "yesterday", "--into", try restoreDirectory()])
+        let bad = try w.run(["backup", "restore", "--env", "local", "--to", "yesterday", "--into", try restoreDirectory(w)])
         #expect(bad.status != 0)
         #expect(bad.stderr.contains("--to must be an ISO 8601 time"), "\(bad.output)")
     }
@@ -140,7 +141,7 @@ struct PointInTimeRecoveryTests {
         #expect(try w.run(["apply", "--env", "local", "--auto-approve"]).status == 0, "\(w.transcript)")
         #expect(try w.run(["backup", "run", "weekly-full", "--env", "local"]).status == 0, "\(w.transcript)")
 
-        let into = try restoreDirectory()
+        let into = try restoreDirectory(w)
         let wrong = try w.run(["backup", "restore", "--env", "local", "--to", "latest", "--into", into], extra: ["PGBACKREST_CIPHER_PASS": "not-the-passphrase"])
         #expect(wrong.status == 1, "\(w.transcript)")
         #expect(wrong.stderr.contains("check that the cipher passphrase is the one it was created with"), "\(wrong.output)")
@@ -157,7 +158,7 @@ struct PointInTimeRecoveryTests {
         var bytes = try Data(contentsOf: file)
         for i in 32..<min(bytes.count, 64) { bytes[i] ^= 0xFF }
         try bytes.write(to: file)
-        let damagedInto = try restoreDirectory()
+        let damagedInto = try restoreDirectory(w)
         let damaged = try w.run(["backup", "restore", "--env", "local", "--to", "latest", "--into", damagedInto])
         #expect(damaged.status == 1, "\(w.transcript)")
         #expect(damaged.stderr.contains("pgbackrest restore failed: ERROR"), "\(damaged.output)")
@@ -226,7 +227,7 @@ struct PointInTimeRecoveryTests {
             #expect(object.head.hasPrefix("53616c7465645f5f"), "\(object.key) is not encrypted: \(object.head)")
         }
 
-        let into = try restoreDirectory()
+        let into = try restoreDirectory(w)
         defer { PgBackRestCluster.discardRestored(into) }
         let restore = try w.run(["backup", "restore", "--env", "local", "--to", "latest", "--into", into])
         #expect(restore.status == 0, "\(w.transcript)")

@@ -74,3 +74,27 @@ struct PgBackRestDriverTests {
         #expect(text == "[FormatError] unable to load info file 'backup.info': FormatError: (unreadable bytes) HINT: has a stanza-create been performed?")
     }
 }
+
+@Suite("backup records before the pgBackRest migration", .enabled(if: TestPostgres.isAvailable, "needs the Postgres that scripts/test starts"))
+struct BackupRecordsBeforeMigrationTests {
+    @Test("runs and drills recorded by a schema from before migration 12 are listed, with no pgBackRest fields, rather than failing")
+    func olderSchemaReads() async throws {
+        let db = try await TestPostgres.createDatabase()
+        defer { Task { await db.drop() } }
+        var environment = db.environment()
+        environment.backupDirectory = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-old-\(UUID().uuidString)").path
+        try await environment.database.withConnection(applicationName: "test") { c in
+            _ = try await Migrations.migrate(c, schema: SQLIdentifier("guardrail"), logger: environment.database.logger, upTo: 11)
+        }
+        try await db.execute("""
+            INSERT INTO guardrail.backup_runs (schedule, status, finished_at, size_bytes, file) VALUES ('nightly', 'succeeded', now(), 42, '/b/n.dump');
+            INSERT INTO guardrail.backup_drills (schedule, status, finished_at) VALUES ('nightly', 'succeeded', now());
+            """)
+        let runner = try BackupRunner(environment: environment)
+        let runs = try await runner.runs()
+        #expect(runs.map(\.file) == ["/b/n.dump"])
+        #expect(runs.first?.label == nil)
+        let drills = try await runner.drills()
+        #expect(drills.count == 1 && drills.first?.rtoSeconds == nil)
+    }
+}

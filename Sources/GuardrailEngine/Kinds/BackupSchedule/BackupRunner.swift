@@ -457,13 +457,14 @@ public struct BackupRunner: Sendable {
         }
     }
 
-    /// Recorded runs, newest first.
+    /// Recorded runs, newest first. The pgBackRest columns are read through `to_jsonb`, so a schema
+    /// not yet migrated to them (before the next apply) reads them as NULL instead of failing.
     public func runs(schedule: String? = nil, limit: Int = 50, on connection: DatabaseConnection? = nil) async throws -> [Run] {
         try await using(connection) { c in
             let rows = try await c.query("""
                 SELECT id, schedule, scheduled_for, status, started_at, finished_at, size_bytes, sha256, file, error,
-                       label, backup_type, wal_start, wal_stop
-                FROM \(unescaped: schema.qualifying("backup_runs"))
+                       to_jsonb(r)->>'label', to_jsonb(r)->>'backup_type', to_jsonb(r)->>'wal_start', to_jsonb(r)->>'wal_stop'
+                FROM \(unescaped: schema.qualifying("backup_runs")) r
                 WHERE \(schedule)::text IS NULL OR schedule = \(schedule)
                 ORDER BY started_at DESC, id DESC LIMIT \(limit)
                 """, logger: logger)
@@ -567,12 +568,13 @@ public struct BackupRunner: Sendable {
         }
     }
 
-    /// Recorded drills, newest first.
+    /// Recorded drills, newest first (the pgBackRest columns read as in `runs`).
     public func drills(schedule: String? = nil, limit: Int = 50) async throws -> [Drill] {
         try await database.withConnection(applicationName: "guardrail drill") { c in
             let rows = try await c.query("""
-                SELECT id, schedule, backup_run_id, status, started_at, finished_at, checks::text, error, rto_seconds, target
-                FROM \(unescaped: schema.qualifying("backup_drills"))
+                SELECT id, schedule, backup_run_id, status, started_at, finished_at, checks::text, error,
+                       (to_jsonb(d)->>'rto_seconds')::double precision, to_jsonb(d)->>'target'
+                FROM \(unescaped: schema.qualifying("backup_drills")) d
                 WHERE \(schedule)::text IS NULL OR schedule = \(schedule)
                 ORDER BY started_at DESC, id DESC LIMIT \(limit)
                 """, logger: logger)

@@ -89,7 +89,9 @@ struct RestoredCluster: Sendable {
     /// `pg_ctl start` on loopback, with archiving off (the restored cluster must never push WAL into
     /// the primary's archive). Returns once the server accepts connections; recovery may go on.
     func start(timeout: Int) async throws {
-        let options = (["-c listen_addresses=127.0.0.1", "-p \(port)", "-k '\(directory)'", "-c archive_mode=off"]
+        // No Unix socket: Guardrail connects over TCP, and a socket path inside a deep directory can
+        // exceed the 107 bytes a socket address holds.
+        let options = (["-c listen_addresses=127.0.0.1", "-p \(port)", "-c unix_socket_directories=''", "-c archive_mode=off"]
             + (try await controlSettings())).joined(separator: " ")
         let (program, args) = try pgbackrest.asCommandUser(try PostgresTools.path(of: "pg_ctl"),
                                                             ["-D", directory, "-l", logFile, "-w", "-t", String(timeout), "-o", options, "start"])
