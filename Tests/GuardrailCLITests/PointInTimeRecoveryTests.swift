@@ -262,6 +262,11 @@ struct PointInTimeRecoveryTests {
         #expect(run.stderr.contains("backup weekly-full failed: pgbackrest backup failed: ERROR"), "\(run.output)")
         let runs = try w.run(["backup", "list", "--env", "local"])
         #expect(runs.stdout.contains("failed"), "\(runs.stdout)")
+        // The controller's backup step (a tick) records the failure the same way; nothing new is marked good.
+        let tick = try w.run(["backup", "tick", "--env", "local"])
+        #expect(tick.status == 1, "\(w.transcript)")
+        #expect(tick.stdout.contains("backup weekly-full: failed") || tick.stderr.contains("backup weekly-full failed: pgbackrest backup failed: ERROR"), "\(tick.output)")
+        #expect(try w.cluster.psql("SELECT count(*) FILTER (WHERE status = 'succeeded') || '/' || count(*) FILTER (WHERE status = 'failed' AND error LIKE '%pgbackrest backup failed: ERROR%') FROM guardrail.backup_runs") == "1/2")
     }
 }
 

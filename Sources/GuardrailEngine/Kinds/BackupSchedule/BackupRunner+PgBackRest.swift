@@ -204,9 +204,10 @@ extension BackupRunner {
     /// outside the window is refused before anything is written; any later failure stops the server
     /// and removes what was restored. The primary's data directory is refused as a target.
     public func restore(to target: RestoreTarget, into directory: String, port: Int?, startedAt: Date = Date(),
-                        timeout: TimeInterval = 1800, keepRunning: Bool = true) async throws -> RestoreResult {
+                        timeout: TimeInterval = 1800, keepRunning: Bool = true, stanza: String? = nil) async throws -> RestoreResult {
         let pgbackrest = try self.pgbackrest()
-        let info = try await pgbackrest.info()
+        let stanza = stanza ?? pgbackrest.stanza
+        let info = try await pgbackrest.info(stanza: stanza)
         if let problem = info.problem {
             throw PgBackRest.Failure(description: Self.repositoryProblem(problem, encrypted: pgbackrest.encrypted))
         }
@@ -240,14 +241,15 @@ extension BackupRunner {
         // The configuration file stays until recovery is over: the restored cluster's restore_command names it.
         let folder: PgBackRest.ConfigurationFolder
         do {
-            folder = try pgbackrest.writeConfiguration(stanza: pgbackrest.stanza)
+            folder = try pgbackrest.writeConfiguration(stanza: stanza)
         } catch {
             cluster.remove()
             throw error
         }
         defer { folder.remove() }
         do {
-            let restored = try await pgbackrest.run("restore", arguments + ["--set=\(setLabel)", "--pg1-path=\(cluster.directory)"], folder: folder)
+            let restored = try await pgbackrest.run("restore", arguments + ["--set=\(setLabel)", "--pg1-path=\(cluster.directory)"], stanza: stanza,
+                                                    folder: folder)
             guard restored.status == 0 else {
                 throw PgBackRest.Failure(description: Self.repositoryProblem("pgbackrest restore failed: " + PgBackRest.message(restored),
                                                                              encrypted: pgbackrest.encrypted))
@@ -314,7 +316,8 @@ extension BackupRunner {
                     let span = max(0, window.newest.timeIntervalSince(window.oldest))
                     target = .time(window.oldest.addingTimeInterval(Double.random(in: 0...span)))
                 }
-                let restored = try await restore(to: target, into: scratch, port: nil, startedAt: started, keepRunning: true)
+                let restored = try await restore(to: target, into: scratch, port: nil, startedAt: started, keepRunning: true,
+                                                 stanza: schedule.stanza ?? pgbackrest.stanza)
                 rto = restored.rtoSeconds
                 targetText = restored.target
                 results.append(DrillCheck(name: "restore", passed: true,
