@@ -36,21 +36,26 @@ extension BackupRunner {
             do {
                 let folder = try pgbackrest.writeConfiguration(stanza: stanza)
                 defer { folder.remove() }
-                let before = try await pgbackrest.info(stanza: stanza)
-                if before.isMissing {
-                    try await pgbackrest.check("stanza-create", stanza: stanza, folder: folder)
-                } else if let problem = before.problem, before.status.code != 2 {
-                    throw PgBackRest.Failure(description: "pgbackrest cannot read the repository: " + PgBackRest.printable(problem))
-                }
                 var arguments = ["--type=\((schedule.backupType ?? .full).rawValue)"]
                 if let full = schedule.retention.full { arguments.append("--repo1-retention-full=\(full)") }
                 if let diff = schedule.retention.diff { arguments.append("--repo1-retention-diff=\(diff)") }
-                let known = Set(before.backups.map(\.label))
-                try await pgbackrest.check("backup", arguments, stanza: stanza, folder: folder)
+                // The backup runs first and `info` once after it: each pgBackRest command reads (and
+                // decrypts) the repository's info files, which is most of a small incremental's time.
+                var result = try await pgbackrest.run("backup", arguments, stanza: stanza, folder: folder)
+                if result.status != 0, PgBackRest.message(result).contains("[055]") {
+                    // FileMissingError: the repository has no stanza yet. Only then is one created; an
+                    // info file that exists but cannot be read (a wrong passphrase) is never replaced.
+                    try await pgbackrest.check("stanza-create", stanza: stanza, folder: folder)
+                    result = try await pgbackrest.run("backup", arguments, stanza: stanza, folder: folder)
+                }
+                guard result.status == 0 else {
+                    throw PgBackRest.Failure(description: Self.repositoryProblem("pgbackrest backup failed: " + PgBackRest.message(result),
+                                                                                encrypted: pgbackrest.encrypted), status: result.status)
+                }
                 let after = try await pgbackrest.info(stanza: stanza)
-                // The new backup is the one that was not there before (pgBackRest may have expired others meanwhile).
-                guard let made = after.backups.last(where: { !known.contains($0.label) }) else {
-                    throw PgBackRest.Failure(description: "pgbackrest backup succeeded but info lists no new backup")
+                // pgBackRest holds the stanza's backup lock until it is done, so the newest backup is this run's.
+                guard let made = after.backups.last else {
+                    throw PgBackRest.Failure(description: "pgbackrest backup succeeded but info lists no backup")
                 }
                 let size = made.info?.repository?.delta ?? made.info?.repository?.size ?? made.info?.delta
                 _ = try await lease.connection.query("""
