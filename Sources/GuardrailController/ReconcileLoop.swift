@@ -60,7 +60,7 @@ public struct ReconcileLoop: Service {
 /// The backup metrics the controller serves, rendered by the same code as `backup list --format prometheus`.
 enum BackupStatusText {
     static func render(_ environment: ResolvedEnvironment) async throws -> String {
-        guard environment.backupDirectory != nil else { return "" }
+        guard environment.hasBackups else { return "" }
         let statuses = try await BackupRunner(environment: environment).status()
         return BackupMetrics.render(statuses)
     }

@@ -56,7 +56,7 @@ struct ValidationDiagnosticsTests {
         #expect(env.prometheus?.url.raw == "http://prometheus:9090")
         #expect(env.alerts?.target == .prometheus)
         #expect(env.alerts?.rulesDirectory?.raw == "/etc/prometheus/rules.d")
-        #expect(env.backups?.directory.raw == "/var/backups/realestate")
+        #expect(env.backups?.directory?.raw == "/var/backups/realestate")
         #expect(env.controller?.interval == .seconds(45))
         #expect(env.controller?.listen == "0.0.0.0:8080")
         #expect(env.controller?.drift == ["tenant": .warn])

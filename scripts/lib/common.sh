@@ -27,6 +27,18 @@ ensure_build_dependencies() {
     [ -x "$PG_BIN/initdb" ] || die "PostgreSQL 15 server binaries not found in $PG_BIN"
 }
 
+# pgBackRest from Debian, stunnel4 for TLS on loopback, and moto's standalone S3 server from PyPI
+# (with boto3, which the scripts use to create buckets and read objects back).
+ensure_pgbackrest() {
+    ensure_packages pgbackrest stunnel4 openssl
+    if ! python3 -c 'import moto.server, boto3' >/dev/null 2>&1; then
+        log "installing moto[server] (PyPI) for the S3 repository tests"
+        python3 -m pip install -q --disable-pip-version-check 'moto[server]' >/dev/null 2>&1 \
+            || python3 -m pip install -q --disable-pip-version-check --break-system-packages 'moto[server]' >/dev/null \
+            || die "pip could not install moto[server]"
+    fi
+}
+
 free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
 }

@@ -8,7 +8,7 @@ struct BackupCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "backup",
         abstract: "Run backups and restore drills, and list them.",
-        subcommands: [BackupRunCommand.self, BackupListCommand.self, BackupDrillCommand.self, BackupTickCommand.self]
+        subcommands: [BackupRunCommand.self, BackupListCommand.self, BackupDrillCommand.self, BackupRestoreCommand.self, BackupTickCommand.self]
     )
 }
 

@@ -38,22 +38,33 @@ struct BackupListCommand: AsyncParsableCommand {
             return
         }
         let iso = ISO8601DateFormatter()
-        var summary = [["SCHEDULE", "LAST GOOD BACKUP", "RPO", "STATUS", "NEXT RUN", "LAST DRILL"]]
-        for s in statuses where name == nil || s.schedule.name == name {
-            summary.append([s.schedule.name, BackupFormat.age(s.age), s.schedule.rpo.description, s.meetsRPO ? "ok" : "RPO BREACHED",
-                            s.nextRun.map { iso.string(from: $0) } ?? "-", s.lastDrill?.status ?? "never"])
+        let shown = statuses.filter { name == nil || $0.schedule.name == name }
+        let pgbackrest = shown.contains { $0.schedule.method == .pgbackrest }
+        var summary = [["SCHEDULE", "LAST GOOD BACKUP", "RPO", "STATUS", "NEXT RUN", "LAST DRILL"] + (pgbackrest ? ["ARCHIVE LAG", "LAST RTO"] : [])]
+        for s in shown {
+            var row = [s.schedule.name, BackupFormat.age(s.age), s.schedule.rpo.description, s.meetsRPO ? "ok" : "RPO BREACHED",
+                       s.nextRun.map { iso.string(from: $0) } ?? "-", s.lastDrill?.status ?? "never"]
+            if pgbackrest {
+                let lag = s.schedule.method == .pgbackrest ? (s.archiver?.lagSeconds.map { String(format: "%.0fs", $0) } ?? "none archived") : "-"
+                row += [lag, s.lastDrill?.rtoSeconds.map { String(format: "%.1fs", $0) } ?? "-"]
+            }
+            summary.append(row)
         }
         guard summary.count > 1 else {
             Console.out("No backup schedules are applied in this environment.\n")
             return
         }
         Console.out(BackupFormat.table(summary))
+        // One finding per distinct archiving problem: they are the primary's, shared by its schedules.
+        for problem in Set(shown.compactMap(\.archiveProblem)).sorted() {
+            Console.out("\nfinding: \(problem)\n")
+        }
         if !runs.isEmpty {
             var rows = [["RUN", "SCHEDULE", "STATUS", "STARTED", "AGE", "SIZE", "FILE / ERROR"]]
             for r in runs {
                 rows.append([String(r.id), r.schedule, r.status.rawValue, iso.string(from: r.startedAt),
                              BackupFormat.age(r.finishedAt.map { now.timeIntervalSince($0) }), BackupFormat.size(r.sizeBytes),
-                             r.error ?? r.file ?? ""])
+                             r.error ?? r.file ?? r.label.map { "pgBackRest \(r.backupType ?? "") \($0)" } ?? ""])
             }
             Console.out("\n" + BackupFormat.table(rows))
         }

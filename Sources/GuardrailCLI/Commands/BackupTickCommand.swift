@@ -15,7 +15,7 @@ struct BackupTickCommand: AsyncParsableCommand {
         let report = try await withDiagnostics { try await runner.tick() }
         for abandoned in report.abandoned { Console.out("\(abandoned): its runner stopped before finishing; marked failed\n") }
         for run in report.backups {
-            Console.out("backup \(run.schedule): \(run.status.rawValue)\(run.file.map { " \($0)" } ?? "")\n")
+            Console.out("backup \(run.schedule): \(run.status.rawValue)\((run.file ?? run.label).map { " \($0)" } ?? "")\n")
         }
         for drill in report.drills { Console.out("drill \(drill.schedule): \(drill.status)\n") }
         for claimed in report.alreadyClaimed { Console.out("\(claimed): already taken by another runner\n") }

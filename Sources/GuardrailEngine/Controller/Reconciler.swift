@@ -442,7 +442,7 @@ public actor Reconciler {
     }
 
     private func runBackups(_ environment: ResolvedEnvironment, fence: LeaderFence, report: inout TickReport) async {
-        guard environment.backupDirectory != nil else { return }
+        guard environment.hasBackups else { return }
         do {
             var runner = try BackupRunner(environment: environment)
             runner.fence = fence

@@ -164,7 +164,7 @@ public final class Session: @unchecked Sendable {
         let plan = PlanBuilder.plan(desired: configuration, live: live, context: context)
         clock.mark("diff")
         guard checkRules else { return plan }
-        let checked = try await self.checkRules(plan, configuration: configuration, now: now)
+        let checked = try await self.checkRules(await checkPgBackRest(plan, configuration: configuration), configuration: configuration, now: now)
         clock.mark("check rules")
         return checked
     }

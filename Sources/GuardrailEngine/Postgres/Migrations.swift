@@ -147,6 +147,15 @@ public enum Migrations {
             """,
         ] },
         AlertRoutingStore.migration,
+        // pgBackRest runs are recorded by the repository's label and the WAL they need; drills by the
+        // point in time they restored and the recovery time they measured.
+        Migration(version: 12, name: "pgbackrest runs and drills") { s in [
+            """
+            ALTER TABLE \(s.qualifying("backup_runs"))
+                ADD COLUMN label text, ADD COLUMN backup_type text, ADD COLUMN wal_start text, ADD COLUMN wal_stop text
+            """,
+            "ALTER TABLE \(s.qualifying("backup_drills")) ADD COLUMN rto_seconds double precision, ADD COLUMN target text",
+        ] },
         // Why a person did it: `--reason` on applies and on flag and rollout commands.
         Migration(version: 13, name: "reasons") { s in [
             "ALTER TABLE \(s.qualifying("audit_log")) ADD COLUMN reason text",

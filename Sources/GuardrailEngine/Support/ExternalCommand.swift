@@ -9,6 +9,8 @@ struct ExternalCommand: Sendable {
     var executable: String
     var arguments: [String]
     var environment: [String: String] = [:]
+    /// Variables of Guardrail's own environment the program does not get (a secret it receives under another name).
+    var removing: [String] = []
 
     struct Result: Sendable {
         var status: Int32
@@ -29,6 +31,47 @@ struct ExternalCommand: Sendable {
         return await started.wait(limit: limit)
     }
 
+    /// Runs to completion with its output discarded, for a program that leaves a server running
+    /// behind it (`pg_ctl start`): the server would inherit the ends of any pipe and hold them open
+    /// for as long as it runs. No descriptor above stderr reaches it (every one is marked
+    /// close-on-exec first: Guardrail never hands descriptors to programs but as their standard
+    /// streams), and it is waited for with waitpid (the server outlives the program, which
+    /// Foundation's Process was seen to miss).
+    func runDetached() async throws -> Int32 {
+        try Task.checkCancellation()
+        var env = ProcessInfo.processInfo.environment
+        for key in removing { env[key] = nil }
+        for (key, value) in environment { env[key] = value }
+        let executable = self.executable, arguments = self.arguments
+        let environmentLines = env.map { "\($0.key)=\($0.value)" }
+        let pid: pid_t = try {
+            var actions = posix_spawn_file_actions_t()
+            posix_spawn_file_actions_init(&actions)
+            defer { posix_spawn_file_actions_destroy(&actions) }
+            for fd: Int32 in 0...2 { posix_spawn_file_actions_addopen(&actions, fd, "/dev/null", fd == 0 ? O_RDONLY : O_WRONLY, 0) }
+            for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd")) ?? [] {
+                guard let fd = Int32(name), fd > 2 else { continue }
+                let flags = fcntl(fd, F_GETFD)
+                if flags >= 0 { _ = fcntl(fd, F_SETFD, flags | FD_CLOEXEC) }
+            }
+            let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+            let envp = environmentLines.map { strdup($0) } + [nil]
+            defer {
+                argv.forEach { free($0) }
+                envp.forEach { free($0) }
+            }
+            var pid: pid_t = 0
+            let spawned = posix_spawn(&pid, executable, &actions, nil, argv, envp)
+            guard spawned == 0 else { throw LaunchError(executable: executable, reason: String(cString: strerror(spawned))) }
+            return pid
+        }()
+        return try await Self.pipeThreads.runIfActive {
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) == -1 && errno == EINTR {}
+            return (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
+        }
+    }
+
     /// Starts the program now, on the calling thread: a backup's pg_dump is under way before the
     /// rest of the command has connected to anything.
     func start() throws -> Started {
@@ -36,6 +79,7 @@ struct ExternalCommand: Sendable {
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
         var env = ProcessInfo.processInfo.environment
+        for key in removing { env[key] = nil }
         for (key, value) in environment { env[key] = value }
         process.environment = env
         let out = Pipe(), err = Pipe()

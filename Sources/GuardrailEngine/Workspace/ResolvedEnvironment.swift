@@ -11,6 +11,12 @@ public struct ResolvedEnvironment: Sendable {
     public var backupDirectory: String?
     /// Why the backup directory could not be resolved (a missing variable), reported when a backup needs it.
     public var backupDirectoryProblem: Diagnostic?
+    /// The pgBackRest repository `method: pgbackrest` schedules use, when the environment has one.
+    public var pgbackrest: PgBackRest?
+    /// Why `backups.pgbackrest` could not be resolved (a missing secret variable), reported when a pgBackRest command needs it.
+    public var pgbackrestProblem: Diagnostic?
+    /// Whether the environment has backups of either kind, so the backup step and metrics run.
+    public var hasBackups: Bool { backupDirectory != nil || backupDirectoryProblem != nil || pgbackrest != nil || pgbackrestProblem != nil }
     /// The Prometheus guardrails and rule checks query, when the environment names one.
     public var prometheusURL: String?
     /// Where alert rules are applied; nil when the environment manages none.
@@ -98,6 +104,14 @@ public struct ResolvedEnvironment: Sendable {
             }
         }
         resolved.rolloutTiming = environment.rollouts
+        // As with the directory, only the backup commands need pgBackRest: a missing secret fails them alone.
+        if let config = environment.backups?.pgbackrest {
+            do {
+                resolved.pgbackrest = try PgBackRest(config, database: url, processEnvironment: processEnvironment)
+            } catch let error as DiagnosticError {
+                resolved.pgbackrestProblem = error.diagnostics.first
+            }
+        }
         if let key = environment.planSigningKey {
             switch key.expand(processEnvironment) {
             case .success(let text) where !text.isEmpty: resolved.planSigningKey = Secret(text)

@@ -20,10 +20,40 @@ import Foundation
 ///       rlsPolicies: true
 ///       sql: [{name: tenants present, query: "SELECT count(*) > 0 FROM guardrail.tenants"}]
 /// ```
+///
+/// With `method: pgbackrest` the environment's pgBackRest repository holds the backups, WAL is
+/// archived continuously, and a drill restores to a point in time and measures the recovery time:
+///
+/// ```yaml
+/// spec:
+///   schedule: "0 1 * * 0"
+///   timezone: UTC
+///   method: pgbackrest
+///   type: full
+///   retention: {full: 4, diff: 7}
+///   rpo: 5m
+///   rto: 5m
+///   restoreDrill: {schedule: "0 5 * * 0", target: newest, checks: {rlsPolicies: true}}
+/// ```
 public struct BackupSchedule: Resource, Hashable {
     public enum Method: String, Hashable, Sendable, Codable, CaseIterable {
         /// `pg_dump --format=custom`: one file, verified with `pg_restore --list`.
         case pgDump = "pg_dump"
+        /// pgBackRest: physical backups and continuous WAL archiving into the environment's repository.
+        case pgbackrest
+    }
+
+    /// pgBackRest's backup types: a full copy, the changes since the last full, or since the last backup of any type.
+    public enum BackupType: String, Hashable, Sendable, Codable, CaseIterable {
+        case full, diff, incr
+    }
+
+    /// Where a pgBackRest restore drill recovers to.
+    public enum DrillTarget: String, Hashable, Sendable, Codable, CaseIterable {
+        /// The end of the archived WAL: everything the repository holds.
+        case newest
+        /// A time drawn at random between the oldest backup and the newest archived WAL.
+        case randomInWindow = "random-in-window"
     }
 
     public struct Retention: Hashable, Sendable {
@@ -31,10 +61,16 @@ public struct BackupSchedule: Resource, Hashable {
         public var keep: Int?
         /// Delete successful backups older than this.
         public var maxAge: GuardrailDuration?
+        /// pgBackRest: full backups to keep (`repo1-retention-full`); archived WAL older than the oldest kept full expires with it.
+        public var full: Int?
+        /// pgBackRest: differential backups to keep (`repo1-retention-diff`).
+        public var diff: Int?
 
-        public init(keep: Int? = nil, maxAge: GuardrailDuration? = nil) {
+        public init(keep: Int? = nil, maxAge: GuardrailDuration? = nil, full: Int? = nil, diff: Int? = nil) {
             self.keep = keep
             self.maxAge = maxAge
+            self.full = full
+            self.diff = diff
         }
     }
 
@@ -67,12 +103,16 @@ public struct BackupSchedule: Resource, Hashable {
         /// Check that every table with RLS policies in the source has the same policies restored.
         public var rlsPolicies: Bool
         public var sql: [SQLCheck]
+        /// pgBackRest drills only: the point in time restored.
+        public var target: DrillTarget
 
-        public init(schedule: CronSchedule, rowCounts: [RowCountCheck] = [], rlsPolicies: Bool = true, sql: [SQLCheck] = []) {
+        public init(schedule: CronSchedule, rowCounts: [RowCountCheck] = [], rlsPolicies: Bool = true, sql: [SQLCheck] = [],
+                    target: DrillTarget = .newest) {
             self.schedule = schedule
             self.rowCounts = rowCounts
             self.rlsPolicies = rlsPolicies
             self.sql = sql
+            self.target = target
         }
     }
 
@@ -88,9 +128,16 @@ public struct BackupSchedule: Resource, Hashable {
     public var rpo: GuardrailDuration
     public var allowFrequent: Bool
     public var restoreDrill: RestoreDrill?
+    /// pgBackRest only: full, diff or incr.
+    public var backupType: BackupType?
+    /// pgBackRest only: the stanza, when it is not the environment's.
+    public var stanza: String?
+    /// The recovery time objective: a restore drill that takes longer fails.
+    public var rto: GuardrailDuration?
 
     public init(name: String, database: String? = nil, schedule: CronSchedule, timezone: String = "UTC", method: Method = .pgDump,
-                retention: Retention, rpo: GuardrailDuration, allowFrequent: Bool = false, restoreDrill: RestoreDrill? = nil) {
+                retention: Retention, rpo: GuardrailDuration, allowFrequent: Bool = false, restoreDrill: RestoreDrill? = nil,
+                backupType: BackupType? = nil, stanza: String? = nil, rto: GuardrailDuration? = nil) {
         self.name = name
         self.database = database
         self.schedule = schedule
@@ -100,12 +147,15 @@ public struct BackupSchedule: Resource, Hashable {
         self.rpo = rpo
         self.allowFrequent = allowFrequent
         self.restoreDrill = restoreDrill
+        self.backupType = backupType
+        self.stanza = stanza
+        self.rto = rto
     }
 
     public static let kind = "BackupSchedule"
     public static let addressPrefix = "backup"
     public static let destroyHazard = "deleting a backup schedule stops its backups and drills; existing backup files are kept"
-    static let specKeys = ["database", "schedule", "timezone", "method", "retention", "rpo", "allowFrequent", "restoreDrill"]
+    static let specKeys = ["database", "schedule", "timezone", "method", "type", "stanza", "retention", "rpo", "rto", "allowFrequent", "restoreDrill"]
 
     public var timeZone: TimeZone { TimeZone(identifier: timezone) ?? TimeZone(identifier: "UTC")! }
 
@@ -126,14 +176,22 @@ public struct BackupSchedule: Resource, Hashable {
         var retention: Attributes = [:]
         if let keep = self.retention.keep { retention["keep"] = .int(keep) }
         if let maxAge = self.retention.maxAge { retention["max_age"] = .string(maxAge.description) }
+        if let full = self.retention.full { retention["full"] = .int(full) }
+        if let diff = self.retention.diff { retention["diff"] = .int(diff) }
         a["retention"] = .map(retention)
+        // Only set for pgBackRest schedules, so pg_dump schedules keep the attributes they always had.
+        if let backupType { a["type"] = .string(backupType.rawValue) }
+        if let stanza { a["stanza"] = .string(stanza) }
+        if let rto { a["rto"] = .string(rto.description) }
         if let drill = restoreDrill {
-            a["restore_drill"] = .map([
+            var d: Attributes = [
                 "schedule": .string(drill.schedule.source),
                 "row_counts": .list(drill.rowCounts.map { .map(["table": .string($0.table), "min": .int($0.min)]) }),
                 "rls_policies": .bool(drill.rlsPolicies),
                 "sql": .list(drill.sql.map { .map(["name": .string($0.name), "query": .string($0.query)]) }),
-            ])
+            ]
+            if method == .pgbackrest { d["target"] = .string(drill.target.rawValue) }
+            a["restore_drill"] = .map(d)
         } else {
             a["restore_drill"] = .null
         }
@@ -152,7 +210,8 @@ public struct BackupSchedule: Resource, Hashable {
         guard let method = a["method"]?.stringValue.flatMap(Method.init(rawValue:)) else { throw AttributeError.missing("method", in: Self.kind) }
         guard let timezone = a["timezone"]?.stringValue else { throw AttributeError.missing("timezone", in: Self.kind) }
         guard let r = a["retention"]?.mapValue else { throw AttributeError.missing("retention", in: Self.kind) }
-        let retention = Retention(keep: r["keep"]?.intValue, maxAge: try r["max_age"].map { try duration($0, "retention.max_age") })
+        let retention = Retention(keep: r["keep"]?.intValue, maxAge: try r["max_age"].map { try duration($0, "retention.max_age") },
+                                  full: r["full"]?.intValue, diff: r["diff"]?.intValue)
         var drill: RestoreDrill?
         if let d = a["restore_drill"]?.mapValue {
             drill = RestoreDrill(
@@ -165,11 +224,14 @@ public struct BackupSchedule: Resource, Hashable {
                 sql: (d["sql"]?.listValue ?? []).compactMap { v in
                     guard let m = v.mapValue, let n = m["name"]?.stringValue, let q = m["query"]?.stringValue else { return nil }
                     return SQLCheck(name: n, query: q)
-                })
+                },
+                target: d["target"]?.stringValue.flatMap(DrillTarget.init(rawValue:)) ?? .newest)
         }
         self.init(name: name, database: a["database"]?.stringValue, schedule: try cron(a["schedule"], "schedule"), timezone: timezone,
                   method: method, retention: retention, rpo: try duration(a["rpo"], "rpo"),
-                  allowFrequent: a["allow_frequent"]?.boolValue ?? false, restoreDrill: drill)
+                  allowFrequent: a["allow_frequent"]?.boolValue ?? false, restoreDrill: drill,
+                  backupType: a["type"]?.stringValue.flatMap(BackupType.init(rawValue:)), stanza: a["stanza"]?.stringValue,
+                  rto: try a["rto"].map { try duration($0, "rto") })
     }
 }
 
@@ -212,11 +274,74 @@ extension BackupSchedule {
             ok = false
         }
         let allowFrequent = spec.has("allowFrequent") ? spec.bool("allowFrequent") : false
+        let pgbackrest = method == .pgbackrest
+        var backupType: BackupType?
+        var stanza: String?
+        var rto: GuardrailDuration?
+        if pgbackrest {
+            backupType = spec.oneOf("type", as: BackupType.self, required: true)
+            if backupType == nil { ok = false }
+            if let node = spec.node("stanza") {
+                stanza = reader.string(node, "\(spec.context).stanza")
+                if let s = stanza, let problem = Self.stanzaProblem(s) {
+                    reader.error("invalid stanza \"\(s)\"", detail: problem, at: node.mark)
+                    ok = false
+                }
+            }
+            if let node = spec.node("database") {
+                reader.error("a pgbackrest schedule backs up the whole cluster, not one database",
+                             detail: "Remove database:, or use method: pg_dump to back up one database.", at: node.mark)
+                ok = false
+            }
+        } else {
+            // A pg_dump schedule with pgBackRest's fields is a mistake worth stopping: it would not do what it says.
+            for key in ["type", "stanza"] {
+                guard let mark = spec.keyMark(key) else { continue }
+                reader.error("\(key) applies only to method: pgbackrest",
+                             detail: "A pg_dump schedule writes one archive per run; add method: pgbackrest for physical backups.", at: mark)
+                ok = false
+            }
+        }
+        if spec.has("rto") {
+            rto = spec.duration("rto")
+            if let r = rto, r.milliseconds <= 0 {
+                reader.error("rto must be positive", detail: "The recovery time objective is how long a restore may take, such as 5m.", at: spec.node("rto")!.mark)
+                ok = false
+            } else if rto == nil {
+                ok = false
+            } else if !pgbackrest {
+                reader.error("rto applies only to method: pgbackrest", detail: "Only pgBackRest drills measure the time to a running cluster.", at: spec.keyMark("rto")!)
+                ok = false
+            }
+        }
 
         var retention: Retention?
-        if let r = spec.fields("retention", allowed: ["keep", "maxAge"], required: true) {
+        if pgbackrest, let r = spec.fields("retention", allowed: ["full", "diff", "keep", "maxAge"], required: true) {
+            let full = r.int("full", range: 1...9_999_999)
+            let diff = r.int("diff", range: 1...9_999_999)
+            for key in ["keep", "maxAge"] {
+                guard let mark = r.keyMark(key) else { continue }
+                reader.error("retention.\(key) does not apply to method: pgbackrest",
+                             detail: "pgBackRest keeps backups by count: full: 4 keeps four full backups (and the WAL and backups that depend on them); diff: 7 keeps seven differentials.",
+                             at: mark)
+                ok = false
+            }
+            if !r.has("full") {
+                reader.error("retention needs full for method: pgbackrest",
+                             detail: "Say how many full backups to keep, such as full: 4; archived WAL older than the oldest kept full expires with it.", at: r.mark)
+                ok = false
+            }
+            if (r.has("full") && full == nil) || (r.has("diff") && diff == nil) { ok = false }
+            retention = Retention(full: full, diff: diff)
+        } else if !pgbackrest, let r = spec.fields("retention", allowed: ["keep", "maxAge", "full", "diff"], required: true) {
             let keep = r.int("keep", range: 1...100_000)
             let maxAge = r.duration("maxAge")
+            for key in ["full", "diff"] {
+                guard let mark = r.keyMark(key) else { continue }
+                reader.error("retention.\(key) applies only to method: pgbackrest",
+                             detail: "A pg_dump schedule keeps archives by count (keep: 14) or age (maxAge: 30d).", at: mark)
+                ok = false
+            }
             if !r.has("keep"), !r.has("maxAge") {
                 reader.error("retention needs keep or maxAge", detail: "Say how many backups to keep (keep: 14), how old they may get (maxAge: 30d), or both.", at: r.mark)
                 ok = false
@@ -227,8 +352,20 @@ extension BackupSchedule {
 
         var drill: RestoreDrill?
         var drillOK = true
-        if let d = spec.fields("restoreDrill", allowed: ["schedule", "checks"]) {
+        if let d = spec.fields("restoreDrill", allowed: ["schedule", "checks", "target"]) {
             let drillSchedule = cron(d, "schedule")
+            var target = DrillTarget.newest
+            if d.has("target") {
+                if !pgbackrest {
+                    reader.error("restoreDrill.target applies only to method: pgbackrest",
+                                 detail: "A pg_dump drill restores the newest archive; there is no point in time to choose.", at: d.keyMark("target")!)
+                    drillOK = false
+                } else if let t = d.oneOf("target", as: DrillTarget.self) {
+                    target = t
+                } else {
+                    drillOK = false
+                }
+            }
             var rowCounts: [RowCountCheck] = [], rls = true, sql: [SQLCheck] = []
             if let checks = d.fields("checks", allowed: ["rowCounts", "rlsPolicies", "sql"]) {
                 if let node = checks.node("rowCounts") {
@@ -266,7 +403,7 @@ extension BackupSchedule {
                     }
                 }
             }
-            if let drillSchedule { drill = RestoreDrill(schedule: drillSchedule, rowCounts: rowCounts, rlsPolicies: rls, sql: sql) } else { drillOK = false }
+            if let drillSchedule { drill = RestoreDrill(schedule: drillSchedule, rowCounts: rowCounts, rlsPolicies: rls, sql: sql, target: target) } else { drillOK = false }
         } else if spec.has("restoreDrill") {
             drillOK = false
         }
@@ -283,8 +420,18 @@ extension BackupSchedule {
             ok = false
         }
         guard ok, drillOK, let schedule, let timezone, let method, let rpo, let retention, let allowFrequent else { return nil }
-        return BackupSchedule(name: metadata.name, database: database, schedule: schedule, timezone: timezone, method: method,
-                              retention: retention, rpo: rpo, allowFrequent: allowFrequent, restoreDrill: drill)
+        return BackupSchedule(name: metadata.name, database: pgbackrest ? nil : database, schedule: schedule, timezone: timezone, method: method,
+                              retention: retention, rpo: rpo, allowFrequent: allowFrequent, restoreDrill: drill,
+                              backupType: backupType, stanza: stanza, rto: rto)
+    }
+
+    /// Why `name` cannot be a pgBackRest stanza (it names a section of its configuration and folders in the repository).
+    public static func stanzaProblem(_ name: String) -> String? {
+        let allowed = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+        guard !name.isEmpty, name.count <= 64, name.allSatisfy({ allowed.contains($0) }), name.first != ".", name.first != "-" else {
+            return "A stanza is 1 to 64 letters, digits, '-', '_' or '.', not starting with '.' or '-'."
+        }
+        return nil
     }
 
     /// How many columns into a scalar the 0-based cron field starts (after the opening quote, if any).

@@ -33,7 +33,63 @@ public struct Environment: Sendable {
     }
 
     public struct Backups: Sendable {
-        public var directory: TemplatedString
+        /// Where pg_dump schedules write their archives; nil when the environment only uses pgBackRest.
+        public var directory: TemplatedString?
+        /// The pgBackRest repository and database host that `method: pgbackrest` schedules use.
+        public var pgbackrest: PgBackRest?
+
+        public init(directory: TemplatedString?, pgbackrest: PgBackRest? = nil) {
+            self.directory = directory
+            self.pgbackrest = pgbackrest
+        }
+    }
+
+    /// How Guardrail reaches a pgBackRest repository and the database host it backs up.
+    ///
+    /// ```yaml
+    /// backups:
+    ///   pgbackrest:
+    ///     stanza: main
+    ///     pgPath: /var/lib/postgresql/15/main      # the primary's data directory
+    ///     repo: {type: s3, bucket: acme-backups, endpoint: s3.eu-west-1.amazonaws.com, region: eu-west-1, path: /pgbackrest}
+    ///     cipherPassEnv: PGBACKREST_CIPHER_PASS     # the name of a variable, never the passphrase
+    ///     s3KeyEnv: AWS_ACCESS_KEY_ID
+    ///     s3KeySecretEnv: AWS_SECRET_ACCESS_KEY
+    /// ```
+    ///
+    /// Secrets are only ever the names of process environment variables: Guardrail hands their
+    /// values to pgBackRest through its own environment variables, never on a command line.
+    public struct PgBackRest: Sendable {
+        public enum RepoType: String, Sendable, CaseIterable { case posix, s3 }
+
+        public struct Repo: Sendable {
+            public var type: RepoType
+            public var path: TemplatedString?
+            public var bucket: TemplatedString?
+            public var endpoint: TemplatedString?
+            public var region: TemplatedString?
+            public var port: Int?
+            /// `path` or `host` addressing of S3 buckets.
+            public var uriStyle: String?
+            public var verifyTLS: Bool
+            /// `aes-256-cbc`, or nil for an unencrypted repository.
+            public var cipherType: String?
+        }
+
+        public var stanza: String
+        /// A pgbackrest.conf to read besides what Guardrail sets.
+        public var configFile: TemplatedString?
+        /// The primary's data directory (`pg1-path`); a restore never writes there.
+        public var pgPath: TemplatedString?
+        public var repo: Repo?
+        public var cipherPassEnv: String?
+        public var s3KeyEnv: String?
+        public var s3KeySecretEnv: String?
+        /// When Guardrail runs as root: the user pgBackRest and restored clusters run as (the cluster's owner).
+        public var osUser: String?
+        /// Further non-secret pgBackRest options, such as log-path or pg1-socket-path.
+        public var options: [String: TemplatedString]
+        public var location: SourceLocation?
     }
 
     public struct Controller: Sendable {
@@ -151,8 +207,13 @@ extension Environment {
             }
         }
         var backups: Backups?
-        if let b = spec.fields("backups", allowed: ["directory"]), let directory = templated(b, "directory", required: true) {
-            backups = Backups(directory: directory)
+        if let b = spec.fields("backups", allowed: ["directory", "pgbackrest"]) {
+            let pgbackrest = b.fields("pgbackrest", allowed: PgBackRest.keys).flatMap { decodePgBackRest($0, templated: templated) }
+            if let directory = templated(b, "directory", required: !b.has("pgbackrest")) {
+                backups = Backups(directory: directory, pgbackrest: pgbackrest)
+            } else if let pgbackrest, !b.has("directory") {
+                backups = Backups(directory: nil, pgbackrest: pgbackrest)
+            }
         }
         var controller: Controller?
         if let c = spec.fields("controller", allowed: ["interval", "listen", "drift", "adminToken", "headerReadTimeout", "idleTimeout", "maxConnections",
@@ -255,5 +316,129 @@ extension Environment {
             }
         }
         return environment
+    }
+}
+
+extension Environment.PgBackRest {
+    static let keys = ["stanza", "configFile", "pgPath", "repo", "cipherPassEnv", "s3KeyEnv", "s3KeySecretEnv", "osUser", "options"]
+
+    /// Option names that carry secrets: they may only come from the environment variables named by
+    /// cipherPassEnv, s3KeyEnv and s3KeySecretEnv.
+    public static func isSecretOption(_ name: String) -> Bool {
+        let n = name.lowercased()
+        return ["cipher-pass", "s3-key", "key-secret", "s3-token", "sftp-private-key", "passphrase", "password", "azure-key", "gcs-key"]
+            .contains { n.contains($0) }
+    }
+
+    /// Options Guardrail sets itself per command; a second value under options: would be ambiguous.
+    static let reservedOptions: Set<String> = ["stanza", "config", "config-include-path", "config-path", "type", "target", "target-action",
+                                                "pg1-path", "repo1-type", "repo1-path", "repo1-cipher-type", "set", "delta", "force"]
+}
+
+extension Environment {
+    static func decodePgBackRest(_ p: FieldReader, templated: (FieldReader, String, Bool) -> TemplatedString?) -> PgBackRest? {
+        let reader = p.reader
+        var ok = true
+        let stanza = p.string("stanza", required: true)
+        if let s = stanza, let problem = BackupSchedule.stanzaProblem(s) {
+            reader.error("invalid stanza \"\(s)\"", detail: problem, at: p.node("stanza")!.mark)
+            ok = false
+        }
+        func variableName(_ key: String) -> String? {
+            guard let node = p.node(key), let name = reader.string(node, "\(p.context).\(key)") else { return nil }
+            // The name of a variable, not its value: a value written here would be committed to Git.
+            let valid = !name.isEmpty && name.allSatisfy { $0 == "_" || $0.isASCII && ($0.isLetter || $0.isNumber) } && !(name.first?.isNumber ?? true)
+            guard valid else {
+                reader.error("\(p.context).\(key) must name an environment variable",
+                             detail: "Write the variable's name, such as PGBACKREST_CIPHER_PASS; Guardrail reads the secret from it and never from this file.",
+                             at: node.mark)
+                ok = false
+                return nil
+            }
+            return name
+        }
+        let cipherPassEnv = variableName("cipherPassEnv")
+        let s3KeyEnv = variableName("s3KeyEnv")
+        let s3KeySecretEnv = variableName("s3KeySecretEnv")
+        var repo: PgBackRest.Repo?
+        if let r = p.fields("repo", allowed: ["type", "path", "bucket", "endpoint", "region", "port", "uriStyle", "verifyTLS", "cipherType"]) {
+            let type = r.has("type") ? r.oneOf("type", as: PgBackRest.RepoType.self) : .posix
+            let cipher = r.string("cipherType")
+            if let c = cipher, c != "aes-256-cbc", c != "none" {
+                reader.error("unknown repo.cipherType \"\(c)\"", detail: "pgBackRest encrypts with aes-256-cbc; write none for an unencrypted repository.",
+                             at: r.node("cipherType")!.mark)
+                ok = false
+            }
+            if cipher == "aes-256-cbc", cipherPassEnv == nil, !p.has("cipherPassEnv") {
+                reader.error("an encrypted repository needs cipherPassEnv",
+                             detail: "Name the environment variable that holds the passphrase, such as cipherPassEnv: PGBACKREST_CIPHER_PASS.", at: r.mark)
+                ok = false
+            }
+            let uriStyle = r.string("uriStyle")
+            if let u = uriStyle, u != "path", u != "host" {
+                reader.error("repo.uriStyle must be path or host", detail: "pgBackRest addresses S3 buckets by host name (host) or in the path (path).",
+                             at: r.node("uriStyle")!.mark)
+                ok = false
+            }
+            if let type {
+                repo = PgBackRest.Repo(type: type, path: templated(r, "path", false), bucket: templated(r, "bucket", type == .s3),
+                                       endpoint: templated(r, "endpoint", type == .s3), region: templated(r, "region", type == .s3),
+                                       port: r.int("port", range: 1...65535), uriStyle: uriStyle, verifyTLS: r.bool("verifyTLS") ?? true,
+                                       cipherType: cipher == "none" ? nil : cipher)
+                if type == .s3, (s3KeyEnv == nil || s3KeySecretEnv == nil), !p.has("s3KeyEnv") || !p.has("s3KeySecretEnv") {
+                    reader.error("an s3 repository needs s3KeyEnv and s3KeySecretEnv",
+                                 detail: "Name the environment variables that hold the access key and its secret, such as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+                                 at: r.mark)
+                    ok = false
+                }
+            } else {
+                ok = false
+            }
+        }
+        var options: [String: TemplatedString] = [:]
+        if let node = p.node("options") {
+            if case .mapping(let m) = node {
+                for entry in m.entries {
+                    guard let key = reader.string(entry.key, "a key of \(p.context).options") else { ok = false; continue }
+                    if PgBackRest.isSecretOption(key) {
+                        reader.error("\(p.context).options must not hold the secret option \"\(key)\"",
+                                     detail: "Secrets reach pgBackRest only through its environment variables: use cipherPassEnv, s3KeyEnv or s3KeySecretEnv.",
+                                     at: entry.key.mark)
+                        ok = false
+                        continue
+                    }
+                    if PgBackRest.reservedOptions.contains(key) {
+                        reader.error("\(p.context).options cannot set \"\(key)\"",
+                                     detail: "Guardrail sets it from stanza, pgPath, repo and each command; set it there.", at: entry.key.mark)
+                        ok = false
+                        continue
+                    }
+                    guard key.allSatisfy({ $0 == "-" || $0.isASCII && ($0.isLowercase || $0.isNumber) }), !key.isEmpty else {
+                        reader.error("invalid pgBackRest option name \"\(key)\"", detail: "Option names are lower-case words joined by '-', such as log-path.",
+                                     at: entry.key.mark)
+                        ok = false
+                        continue
+                    }
+                    guard let raw = reader.string(entry.value, "\(p.context).options.\(key)") else { ok = false; continue }
+                    let value = TemplatedString(raw: raw, location: reader.location(entry.value.mark))
+                    if case .failure(let d) = value.pieces() { reader.diagnostics.append(d); ok = false; continue }
+                    options[key] = value
+                }
+            } else {
+                reader.error("\(p.context).options must be a mapping", detail: "Map pgBackRest option names to values, such as {log-path: /var/log/pgbackrest}.",
+                             at: node.mark)
+                ok = false
+            }
+        }
+        if repo == nil, !p.has("configFile"), !p.has("repo") {
+            reader.error("backups.pgbackrest needs repo or configFile",
+                         detail: "Describe the repository (repo: {type: posix, path: /var/lib/pgbackrest}) or name a pgbackrest.conf that does.", at: p.mark)
+            ok = false
+        }
+        let osUser = p.string("osUser")
+        guard ok, let stanza else { return nil }
+        return PgBackRest(stanza: stanza, configFile: templated(p, "configFile", false), pgPath: templated(p, "pgPath", false), repo: repo,
+                          cipherPassEnv: cipherPassEnv, s3KeyEnv: s3KeyEnv, s3KeySecretEnv: s3KeySecretEnv, osUser: osUser, options: options,
+                          location: reader.location(p.mark))
     }
 }

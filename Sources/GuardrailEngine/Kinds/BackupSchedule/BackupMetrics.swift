@@ -1,4 +1,5 @@
 import Foundation
+import GuardrailCore
 
 /// Backup status in the Prometheus text exposition format, for the controller's `/metrics` and for
 /// `guardrail backup list --format prometheus` (a node_exporter textfile collector can serve that).
@@ -31,6 +32,15 @@ public enum BackupMetrics {
         family("guardrail_backup_drill_last_success", "1 when the most recent restore drill passed, 0 when it failed.") { s in
             guard let drill = s.lastDrill, drill.status != "running" else { return nil }
             return drill.status == "succeeded" ? 1 : 0
+        }
+        family("guardrail_backup_archive_lag_seconds", "pgBackRest schedules: seconds since the primary last archived a WAL segment, the real recovery point.") {
+            $0.schedule.method == .pgbackrest ? $0.archiver?.lagSeconds : nil
+        }
+        family("guardrail_backup_archive_failing", "pgBackRest schedules: 1 when archiving is off or failing, else 0.") {
+            $0.schedule.method == .pgbackrest ? ($0.archiveProblem == nil ? 0 : 1) : nil
+        }
+        family("guardrail_backup_drill_last_rto_seconds", "pgBackRest schedules: the recovery time the most recent restore drill measured.") {
+            $0.lastDrill?.rtoSeconds
         }
         family("guardrail_backup_drill_last_timestamp_seconds", "When the most recent restore drill finished (Unix time).") {
             $0.lastDrill?.finishedAt?.timeIntervalSince1970

@@ -58,11 +58,25 @@ extension BackupRunner {
         public var age: TimeInterval?
         public var meetsRPO: Bool
         public var nextRun: Date?
+        /// pgBackRest schedules: the primary's archiver, whose lag is the real recovery point.
+        public var archiver: ArchiverStatus? = nil
+        /// pgBackRest schedules: why the recovery point is not known or not kept (archiving off or failing, the archiver unreadable).
+        public var archiveProblem: String? = nil
     }
 
     public func status(now: Date = Date()) async throws -> [Status] {
         var result: [Status] = []
-        for schedule in try await schedules() {
+        let all = try await schedules()
+        var archiver: ArchiverStatus?
+        var archiverProblem: String?
+        if all.contains(where: { $0.method == .pgbackrest }) {
+            do {
+                archiver = try await archiverStatus()
+            } catch {
+                archiverProblem = "cannot read pg_stat_archiver: \(error)"
+            }
+        }
+        for schedule in all {
             let runs = try await runs(schedule: schedule.name, limit: 1_000)
             let success = runs.first { $0.status == .succeeded }
             let age = success?.finishedAt.map { now.timeIntervalSince($0) }
@@ -70,6 +84,14 @@ extension BackupRunner {
                                  lastDrill: try await drills(schedule: schedule.name, limit: 1).first, age: age,
                                  meetsRPO: age.map { $0 * 1000 <= Double(schedule.rpo.milliseconds) } ?? false,
                                  nextRun: schedule.nextRuns(after: now, count: 1).first))
+            if schedule.method == .pgbackrest {
+                // The archive is the recovery point: a weekly full with WAL archived a minute ago loses a minute.
+                let lag = archiver?.lagSeconds
+                let problem = archiverProblem ?? archiver?.problem ?? (archiver != nil && lag == nil ? "no WAL segment has been archived yet" : nil)
+                result[result.count - 1].archiver = archiver
+                result[result.count - 1].archiveProblem = problem
+                result[result.count - 1].meetsRPO = success != nil && problem == nil && (lag.map { $0 * 1000 <= Double(schedule.rpo.milliseconds) } ?? false)
+            }
         }
         return result
     }

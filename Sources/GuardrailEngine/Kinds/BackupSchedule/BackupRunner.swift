@@ -15,18 +15,23 @@ public struct BackupRunner: Sendable {
     public var fence: LeaderFence?
     /// Where pg_dump comes from; tests put a wrapper in its place.
     var pgDumpPath: @Sendable () throws -> String = { try PostgresTools.path(of: "pg_dump") }
-    private var database: Database { environment.database }
-    private var schema: SQLIdentifier { environment.database.schema }
-    private var logger: Logger { environment.database.logger }
+    var database: Database { environment.database }
+    var schema: SQLIdentifier { environment.database.schema }
+    var logger: Logger { environment.database.logger }
 
     public init(environment: ResolvedEnvironment) throws {
         if let problem = environment.backupDirectoryProblem { throw DiagnosticError(problem) }
-        guard let directory = environment.backupDirectory else {
-            throw DiagnosticError(.error("environment \"\(environment.name)\" has no backups directory",
-                                         detail: "Add spec.backups.directory to environments/\(environment.name).yaml."))
+        // An environment with pgBackRest alone has no directory: its pg_dump schedules fail with `noDirectory` when they run.
+        guard let directory = environment.backupDirectory ?? (environment.pgbackrest != nil || environment.pgbackrestProblem != nil ? "" : nil) else {
+            throw Self.noDirectory(environment)
         }
         self.environment = environment
         self.directory = directory
+    }
+
+    static func noDirectory(_ environment: ResolvedEnvironment) -> DiagnosticError {
+        DiagnosticError(.error("environment \"\(environment.name)\" has no backups directory",
+                               detail: "Add spec.backups.directory to environments/\(environment.name).yaml."))
     }
 
     /// One recorded backup run.
@@ -42,6 +47,11 @@ public struct BackupRunner: Sendable {
         public var sha256: String?
         public var file: String?
         public var error: String?
+        /// pgBackRest runs: the backup's label, its type and the WAL segments it needs.
+        public var label: String? = nil
+        public var backupType: String? = nil
+        public var walStart: String? = nil
+        public var walStop: String? = nil
     }
 
     /// One recorded restore drill.
@@ -54,6 +64,10 @@ public struct BackupRunner: Sendable {
         public var finishedAt: Date?
         public var checks: [DrillCheck]
         public var error: String?
+        /// pgBackRest drills: seconds from the drill's start to the restored cluster answering at its target.
+        public var rtoSeconds: Double? = nil
+        /// pgBackRest drills: the point in time restored.
+        public var target: String? = nil
     }
 
     public struct DrillCheck: Sendable, Equatable, Codable {
@@ -103,7 +117,7 @@ public struct BackupRunner: Sendable {
     /// bookkeeping costs nothing on top of the dump. A schedule that names another database, or any
     /// failure before the claim, stops that dump and removes its file.
     public func backup(named name: String, now: @Sendable () -> Date = Date.init) async throws -> Run? {
-        let started = startDump(named: name, now: now())
+        let started = directory.isEmpty ? nil : startDump(named: name, now: now())
         let connection: DatabaseConnection
         let schedule: BackupSchedule
         do {
@@ -119,7 +133,7 @@ public struct BackupRunner: Sendable {
             throw error
         }
         var dump = started
-        if let d = dump, schedule.database.map({ $0 != database.url.database }) ?? false {
+        if let d = dump, schedule.method == .pgbackrest || (schedule.database.map({ $0 != database.url.database }) ?? false) {
             await d.discard()
             dump = nil
         }
@@ -210,6 +224,14 @@ public struct BackupRunner: Sendable {
     /// dump of the right database already under way.
     private func backup(_ schedule: BackupSchedule, scheduledFor: Date?, now: @Sendable () -> Date,
                         leaseConnection: DatabaseConnection?, started: StartedDump? = nil) async throws -> Run? {
+        if schedule.method == .pgbackrest {
+            await started?.discard()
+            return try await pgBackRestBackup(schedule, scheduledFor: scheduledFor, leaseConnection: leaseConnection)
+        }
+        if directory.isEmpty {
+            await leaseConnection?.close()
+            throw Self.noDirectory(environment)
+        }
         let lease: Lease
         do {
             guard let claimed = try await claim("backup_runs", schedule: schedule.name, scheduledFor: scheduledFor, on: leaseConnection) else {
@@ -336,7 +358,7 @@ public struct BackupRunner: Sendable {
     /// Inserts a 'running' row into `table` for (schedule, scheduledFor) and takes the run's lock
     /// before the row commits; nil when that row already exists, that is when another runner claimed
     /// the same due time first.
-    private func claim(_ table: String, schedule: String, scheduledFor: Date?, on existing: DatabaseConnection? = nil) async throws -> Lease? {
+    func claim(_ table: String, schedule: String, scheduledFor: Date?, on existing: DatabaseConnection? = nil) async throws -> Lease? {
         let fence = self.fence, schema = self.schema, logger = self.logger
         let connection: DatabaseConnection
         if let existing { connection = existing } else { connection = try await database.connect(applicationName: "guardrail backup \(schedule)") }
@@ -418,12 +440,12 @@ public struct BackupRunner: Sendable {
     }
 
     /// `body` on `connection`, or on a connection of its own when there is none.
-    private func using<T: Sendable>(_ connection: DatabaseConnection?, _ body: (DatabaseConnection) async throws -> T) async throws -> T {
+    func using<T: Sendable>(_ connection: DatabaseConnection?, _ body: (DatabaseConnection) async throws -> T) async throws -> T {
         if let connection { return try await body(connection) }
         return try await database.withConnection(applicationName: "guardrail backup", body)
     }
 
-    private func finishRun(id: Int, status: Run.Status, size: Int?, sha256: String?, file: String?, error: String?,
+    func finishRun(id: Int, status: Run.Status, size: Int?, sha256: String?, file: String?, error: String?,
                            on connection: DatabaseConnection? = nil) async throws {
         _ = try await using(connection) { c in
             try await c.query("""
@@ -435,19 +457,23 @@ public struct BackupRunner: Sendable {
         }
     }
 
-    /// Recorded runs, newest first.
+    /// Recorded runs, newest first. The pgBackRest columns are read through `to_jsonb`, so a schema
+    /// not yet migrated to them (before the next apply) reads them as NULL instead of failing.
     public func runs(schedule: String? = nil, limit: Int = 50, on connection: DatabaseConnection? = nil) async throws -> [Run] {
         try await using(connection) { c in
             let rows = try await c.query("""
-                SELECT id, schedule, scheduled_for, status, started_at, finished_at, size_bytes, sha256, file, error
-                FROM \(unescaped: schema.qualifying("backup_runs"))
+                SELECT id, schedule, scheduled_for, status, started_at, finished_at, size_bytes, sha256, file, error,
+                       to_jsonb(r)->>'label', to_jsonb(r)->>'backup_type', to_jsonb(r)->>'wal_start', to_jsonb(r)->>'wal_stop'
+                FROM \(unescaped: schema.qualifying("backup_runs")) r
                 WHERE \(schedule)::text IS NULL OR schedule = \(schedule)
                 ORDER BY started_at DESC, id DESC LIMIT \(limit)
                 """, logger: logger)
             var result: [Run] = []
-            for (id, name, due, status, started, finished, size, sha, file, error) in try rows.decode((Int, String, Date?, String, Date, Date?, Int?, String?, String?, String?).self) {
+            for (id, name, due, status, started, finished, size, sha, file, error, label, type, walStart, walStop)
+                in try rows.decode((Int, String, Date?, String, Date, Date?, Int?, String?, String?, String?, String?, String?, String?, String?).self) {
                 result.append(Run(id: id, schedule: name, scheduledFor: due, status: Run.Status(rawValue: status) ?? .failed,
-                                  startedAt: started, finishedAt: finished, sizeBytes: size, sha256: sha, file: file, error: error))
+                                  startedAt: started, finishedAt: finished, sizeBytes: size, sha256: sha, file: file, error: error,
+                                  label: label, backupType: type, walStart: walStart, walStop: walStop))
             }
             return result
         }
@@ -459,6 +485,7 @@ public struct BackupRunner: Sendable {
     /// result and drops the scratch database. Returns nil when another runner claimed `scheduledFor`.
     @discardableResult
     public func drill(_ schedule: BackupSchedule, scheduledFor: Date? = nil) async throws -> Drill? {
+        if schedule.method == .pgbackrest { return try await pgBackRestDrill(schedule, scheduledFor: scheduledFor) }
         let checks = schedule.restoreDrill ?? BackupSchedule.RestoreDrill(schedule: schedule.schedule)
         guard let lease = try await claim("backup_drills", schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
         // Ended in this task on every path, before the function returns: the run's lock is its connection's.
@@ -541,20 +568,22 @@ public struct BackupRunner: Sendable {
         }
     }
 
-    /// Recorded drills, newest first.
+    /// Recorded drills, newest first (the pgBackRest columns read as in `runs`).
     public func drills(schedule: String? = nil, limit: Int = 50) async throws -> [Drill] {
         try await database.withConnection(applicationName: "guardrail drill") { c in
             let rows = try await c.query("""
-                SELECT id, schedule, backup_run_id, status, started_at, finished_at, checks::text, error
-                FROM \(unescaped: schema.qualifying("backup_drills"))
+                SELECT id, schedule, backup_run_id, status, started_at, finished_at, checks::text, error,
+                       (to_jsonb(d)->>'rto_seconds')::double precision, to_jsonb(d)->>'target'
+                FROM \(unescaped: schema.qualifying("backup_drills")) d
                 WHERE \(schedule)::text IS NULL OR schedule = \(schedule)
                 ORDER BY started_at DESC, id DESC LIMIT \(limit)
                 """, logger: logger)
             var result: [Drill] = []
-            for (id, name, run, status, started, finished, checks, error) in try rows.decode((Int, String, Int?, String, Date, Date?, String, String?).self) {
+            for (id, name, run, status, started, finished, checks, error, rto, target)
+                in try rows.decode((Int, String, Int?, String, Date, Date?, String, String?, Double?, String?).self) {
                 let parsed = (try? JSONDecoder().decode([DrillCheck].self, from: Data(checks.utf8))) ?? []
                 result.append(Drill(id: id, schedule: name, backupRunID: run, status: status, startedAt: started, finishedAt: finished,
-                                    checks: parsed, error: error))
+                                    checks: parsed, error: error, rtoSeconds: rto, target: target))
             }
             return result
         }
