@@ -250,13 +250,17 @@ public struct BackupRunner: Sendable {
             let stamp = started?.stamp ?? Self.fileStamp(now())
             let final = folder.appendingPathComponent("\(schedule.name)-\(stamp)-\(id).dump")
             let partial = folder.appendingPathComponent(".\(schedule.name)-\(stamp)-\(id).dump.partial")
-            // The running dump's file takes the run's name now; pg_dump keeps writing to the same file
-            // (it runs with --no-sync, so it never opens the file by name again). When pg_dump has not
-            // created the file yet, it keeps its pending name until the dump is done.
+            // The running dump's file takes the run's name now, as a second link to the same file:
+            // pg_dump may not have opened its pending name yet (a slow start on a busy machine), and
+            // opening that name must still reach this file, so the pending name goes only once the
+            // dump is done. Until then the reaper leaves it: it removes pending files only when old.
             var started = started
             var writtenTo = partial
-            if let s = started, rename(s.file.path, partial.path) != 0 {
-                if errno == ENOENT {
+            var pendingName: URL?
+            if let s = started {
+                if link(s.file.path, partial.path) == 0 {
+                    pendingName = s.file
+                } else if errno == ENOENT {
                     writtenTo = s.file
                 } else {
                     await s.discard()
@@ -277,6 +281,9 @@ public struct BackupRunner: Sendable {
                     dump = try await pgDump(database: schedule.database, to: partial, schedule: schedule.name).run()
                 }
                 guard dump.status == 0 else { throw Failure(description: "pg_dump failed: " + Self.lastLines(dump.stderr)) }
+                if let pendingName {
+                    unlink(pendingName.path)
+                }
                 if writtenTo != partial, rename(writtenTo.path, partial.path) != 0 {
                     throw Failure(description: "cannot rename \(writtenTo.path): \(String(cString: strerror(errno)))")
                 }
@@ -295,6 +302,7 @@ public struct BackupRunner: Sendable {
             } catch {
                 try? FileManager.default.removeItem(at: partial)
                 if writtenTo != partial { try? FileManager.default.removeItem(at: writtenTo) }
+                if let pendingName { try? FileManager.default.removeItem(at: pendingName) }
                 let message = (error as? Failure)?.description ?? "\(error)"
                 try await finishRun(id: id, status: .failed, size: nil, sha256: nil, file: nil, error: message)
                 throw Failure(description: "backup \(schedule.name) failed: \(message)")
