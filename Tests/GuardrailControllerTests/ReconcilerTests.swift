@@ -182,6 +182,34 @@ struct ReconcilerTests {
         await f.db.drop()
     }
 
+    @Test("the controller announces drift it corrects, and drift it leaves for a human once, to the environment's webhook")
+    func driftIsAnnounced() async throws {
+        let receiver = WebhookReceiver()
+        try await receiver.start()
+        defer { receiver.stop() }
+        let f = try await fixture()
+        try f.write("environments/local.yaml", Self.environment(f.db, drift: "tenant: enforce") + "  notifications: [{url: \"\(receiver.url)/hook\"}]\n")
+        let r = f.reconciler("a")
+        _ = await r.tick()
+        try await f.db.execute("UPDATE guardrail.tenants SET display_name = 'Changed by hand' WHERE name = 'brokerage-1'")
+        #expect(await r.tick().applied == ["tenant.brokerage-1"])
+        // A tenant dropped from the manifests: a destroy, which waits for a human, tick after tick.
+        try f.write("manifests/tenants.yaml", Fixtures.tenantsYAML(count: 4))
+        _ = await r.tick()
+        _ = await r.tick()
+        #expect(try await WebhookReceiver.eventually {
+            receiver.received.contains { $0.contains("DriftCorrected") } && receiver.received.contains { $0.contains("DriftHeld") }
+        }, "\(receiver.received)")
+        let held = receiver.received.filter { $0.contains("\"event\":\"DriftHeld\"") }
+        #expect(held.count == 1, "drift left for a human is announced once, not every tick: \(held)")
+        #expect(held.first?.contains("tenant.brokerage-4") == true)
+        // The first tick created the tenants (drift too, from an empty database); then the hand change.
+        let corrected = try #require(receiver.received.first { $0.contains("DriftCorrected") && $0.contains("tenant.brokerage-1") }, "\(receiver.received)")
+        #expect(corrected.contains("\"severity\":\"info\""))
+        await r.shutdown()
+        await f.db.drop()
+    }
+
     @Test("hazardous drift is never applied by the controller: a tenant removed from the manifests stays until a human applies")
     func hazardousDriftWaitsForAHuman() async throws {
         let f = try await fixture(tenants: 5)

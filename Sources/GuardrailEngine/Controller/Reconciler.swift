@@ -450,9 +450,21 @@ public actor Reconciler {
             report.backups = result
             for run in result.backups { log(.notice, "backup.\(run.schedule)", "backup \(run.status.rawValue)", ["run": "\(run.id)"]) }
             for error in result.errors { report.errors.append("backups: \(error)") }
+            // A failed backup or drill is news for whoever holds the pager; a successful one is not.
+            var events = result.backups.filter { $0.status == .failed }.map { run in
+                GuardrailEvent(.backupFailed, environment: environment.name, address: "backup.\(run.schedule)",
+                               summary: "backup \(run.schedule) failed: \(run.error ?? "no reason recorded")", at: now())
+            }
+            events += result.errors.map { GuardrailEvent(.backupFailed, environment: environment.name, address: "backups", summary: $0, at: now()) }
+            events += result.drills.filter { $0.status == "failed" }.map { drill in
+                GuardrailEvent(.drillFailed, environment: environment.name, address: "backup.\(drill.schedule)",
+                               summary: "restore drill of \(drill.schedule) failed: \(drill.error ?? "a check failed")", at: now())
+            }
+            announce(events)
         } catch {
             report.errors.append("backups: \(error)")
             log(.error, "backups", "the backup step failed", ["error": "\(error)"])
+            announce([GuardrailEvent(.backupFailed, environment: environment.name, address: "backups", summary: "the backup step failed: \(error)", at: now())])
         }
     }
 
