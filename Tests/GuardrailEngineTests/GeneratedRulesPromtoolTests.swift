@@ -5,8 +5,9 @@ import GuardrailTestSupport
 import Testing
 
 /// The rules Guardrail generates for the example configuration (`GuardrailBackupStale`,
-/// `GuardrailRolloutBreach`), rendered as the rule file Guardrail writes and unit-tested with
-/// `promtool test rules`: each fires past its threshold and stays quiet before it.
+/// `GuardrailRolloutBreach`, and `GuardrailWALArchiveLag` once a pgBackRest schedule is added),
+/// rendered as the rule file Guardrail writes and unit-tested with `promtool test rules`: each fires
+/// past its threshold and stays quiet before it.
 @Suite("Generated rules under promtool's unit tests",
        .enabled(if: Promtool.path != nil || TestPostgres.required, "needs promtool (Debian's prometheus package, which scripts/test installs)"))
 struct GeneratedRulesPromtoolTests {
@@ -22,8 +23,8 @@ struct GeneratedRulesPromtoolTests {
             try Data(RuleGroup.ruleFile(groups).utf8).write(to: directory.appendingPathComponent("guardrail.yaml"))
         }
 
-        func rule(_ group: String, _ label: String, _ value: String) throws -> AlertRule {
-            try #require(groups.first { $0.group == group }?.rules.first { $0.labels[label] == value })
+        func rule(_ group: String, _ label: String, _ value: String, named name: String? = nil) throws -> AlertRule {
+            try #require(groups.first { $0.group == group }?.rules.first { $0.labels[label] == value && (name == nil || $0.name == name) })
         }
 
         /// Writes the tests (JSON, which promtool reads as YAML) and runs them as `guardrail validate` does.
@@ -98,6 +99,38 @@ struct GeneratedRulesPromtoolTests {
         }
         let report = try await workspace.run([
             Self.test("channel.email breaches at 3m", alertname: email.name, series: series, expect: [("2m", []), ("4m", [email])]),
+        ])
+        Self.check(report)
+    }
+
+    @Test("GuardrailWALArchiveLag for a pgBackRest schedule beside the example's: fires when archiving lags past the RPO or fails, quiet otherwise")
+    func walArchiveLag() async throws {
+        _ = try #require(Promtool.path, "scripts/test installs promtool")
+        // The example has only a pg_dump schedule; a pgBackRest one with a 5m RPO generates the WAL alert.
+        var configuration = try Fixtures.exampleConfiguration()
+        configuration.backupSchedules += try Fixtures.configuration(["manifests/pitr.yaml": """
+            apiVersion: guardrail/v1
+            kind: BackupSchedule
+            metadata: {name: pitr}
+            spec: {schedule: "0 1 * * 0", timezone: UTC, method: pgbackrest, type: full, retention: {full: 2}, rpo: 5m}
+
+            """]).backupSchedules
+        let workspace = try RuleDirectory(configuration)
+        defer { workspace.remove() }
+        let lag = try workspace.rule(GeneratedRules.backupGroup, "schedule", "pitr", named: "GuardrailWALArchiveLag")
+        #expect(lag.labels["severity"] == "critical")
+        let lagSeries = #"guardrail_backup_archive_lag_seconds{schedule="pitr"}"#
+        let failingSeries = #"guardrail_backup_archive_failing{schedule="pitr"}"#
+        let report = try await workspace.run([
+            // 240 s of lag, then 600 s from 5m: past the 300 s RPO, and its `for: 2m` has run by 8m.
+            Self.test("archiving falls ten minutes behind", alertname: lag.name,
+                      series: [(lagSeries, "240 240 240 240 240 600 600 600 600 600 600"), (failingSeries, "0x10")],
+                      expect: [("4m", []), ("6m", []), ("8m", [lag])]),
+            Self.test("archive_command fails while the lag is still small", alertname: lag.name,
+                      series: [(lagSeries, "30x10"), (failingSeries, "0 0 1 1 1 1 1 1 1 1 1")],
+                      expect: [("1m", []), ("5m", [lag])]),
+            Self.test("archiving keeps up", alertname: lag.name,
+                      series: [(lagSeries, "60x10"), (failingSeries, "0x10")], expect: [("10m", [])]),
         ])
         Self.check(report)
     }
