@@ -158,6 +158,6 @@ struct ValidateCommandTests {
         guard Promtool.path != nil else { return }
         let result = try CommandRunner.run(["validate"], in: Fixtures.repositoryRoot)
         #expect(result.status == 0, "\(result.output)")
-        #expect(result.stdout.contains("promtool test rules: 1 test file passed."), "\(result.output)")
+        #expect(result.stdout.contains("promtool test rules: 2 test files passed."), "\(result.output)")
     }
 }

@@ -297,6 +297,8 @@ struct AlertRuleTests {
         #expect(stale.expr.contains("absent(guardrail_backup_last_success_timestamp_seconds{schedule=\"nightly\"})"))
         #expect(stale.labels["schedule"] == "nightly")
         #expect(groups[1].rules.map { $0.labels["flag"] } == ["channel.email"], "only flags with a rollout")
+        // Both page: alerts/routing.yaml sends severity="critical" to PagerDuty and #incidents.
+        #expect(groups.flatMap(\.rules).map { $0.labels["severity"] } == ["critical", "critical"])
         #expect(GeneratedRules.groups(for: Configuration()).isEmpty)
     }
 

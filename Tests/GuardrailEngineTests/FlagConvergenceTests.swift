@@ -65,9 +65,9 @@ struct FlagConvergenceTests {
         defer { Task { await f.close() } }
         let configuration = try Self.example()
         #expect(configuration.flags.count == 6)
-        #expect(configuration.guardrails.count == 3)
+        #expect(configuration.guardrails.count == 4)
         let plan = try await f.apply(configuration)
-        #expect(plan.summary.add == configuration.tenants.count + 9)
+        #expect(plan.summary.add == configuration.tenants.count + 10)
         let second = try await f.session.plan(configuration)
         #expect(second.changes.isEmpty, "plan after apply: \(second.changes.map(\.address))")
 
@@ -99,7 +99,7 @@ struct FlagConvergenceTests {
         #expect(preview.phases[1].requestedByPercent == 1)
         #expect(preview.phases.map(\.cohortSize) == [1, 2, 5, 8, 13])
         let text = TextPlanRenderer(color: false).render(plan)
-        #expect(text.contains("2. canary    5% of 13 = 0.65 -> 1 by rank; cohort 2 (15.38%); bake 2d"), "\(text)")
+        #expect(text.contains("2. canary    5% of 13 = 0.65 -> 1 by rank; cohort 2 (15.38%); bake 7d"), "\(text)")
         #expect(text.contains("adds 1: test-tenant"))
 
         try await f.apply(on)

@@ -35,7 +35,8 @@ public enum GeneratedRules {
                 AlertRule(
                     kind: .alert, name: "GuardrailRolloutBreach",
                     expr: "max(guardrail_rollout_breached{flag=\(promQLString(flag.name))}) > 0",
-                    labels: ["severity": "page", "flag": flag.name, "source": "guardrail"],
+                    // critical, as the backup alert: alerts/routing.yaml pages PagerDuty and #incidents on it.
+                    labels: ["severity": "critical", "flag": flag.name, "source": "guardrail"],
                     annotations: [
                         "summary": "A guardrail breached during the rollout of \(flag.name)",
                         "description": "Guardrail acted on the breach (onBreach: \(flag.rollout!.onBreach.rawValue)). See `guardrail rollout status \(flag.name)`.",
