@@ -336,21 +336,7 @@ extension BackupRunner {
                 let sourceDB = database
                 let logger = self.logger
                 do {
-                    results += try await scratchDB.withConnection(applicationName: "guardrail drill") { restoredConnection in
-                        var out: [DrillCheck] = []
-                        for check in checks.rowCounts { out.append(try await Self.rowCount(check, on: restoredConnection, logger: logger)) }
-                        if checks.rlsPolicies {
-                            let source = try await sourceDB.withConnection(applicationName: "guardrail drill") { try await Self.policies(on: $0, logger: logger) }
-                            let copy = try await Self.policies(on: restoredConnection, logger: logger)
-                            let missing = source.subtracting(copy).sorted()
-                            out.append(DrillCheck(name: "rls policies", passed: missing.isEmpty,
-                                                  detail: source.isEmpty ? "the source has no row-level security to compare"
-                                                      : missing.isEmpty ? "all \(source.count) policies and RLS flags restored"
-                                                      : "missing after restore: " + missing.prefix(10).joined(separator: ", ")))
-                        }
-                        for check in checks.sql { out.append(try await Self.sqlCheck(check, on: restoredConnection, logger: logger)) }
-                        return out
-                    }
+                    results += try await Self.drillChecks(checks, restored: scratchDB, source: sourceDB, logger: logger)
                 } catch {
                     await RestoredCluster.stopAndRemove(restored.directory, pgbackrest: pgbackrest)
                     throw error

@@ -535,25 +535,7 @@ public struct BackupRunner: Sendable {
                 var sourceURL = database.url
                 sourceURL.database = source
                 let sourceDB = Database(url: sourceURL, schema: schema.name)
-                results += try await scratchDB.withConnection(applicationName: "guardrail drill") { restored in
-                    var out: [DrillCheck] = []
-                    for check in checks.rowCounts {
-                        out.append(try await Self.rowCount(check, on: restored, logger: logger))
-                    }
-                    if checks.rlsPolicies {
-                        let source = try await sourceDB.withConnection(applicationName: "guardrail drill") { try await Self.policies(on: $0, logger: logger) }
-                        let copy = try await Self.policies(on: restored, logger: logger)
-                        let missing = source.subtracting(copy).sorted()
-                        out.append(DrillCheck(name: "rls policies", passed: missing.isEmpty,
-                                              detail: source.isEmpty ? "the source has no row-level security to compare"
-                                                  : missing.isEmpty ? "all \(source.count) policies and RLS flags restored"
-                                                  : "missing after restore: " + missing.prefix(10).joined(separator: ", ")))
-                    }
-                    for check in checks.sql {
-                        out.append(try await Self.sqlCheck(check, on: restored, logger: logger))
-                    }
-                    return out
-                }
+                results += try await Self.drillChecks(checks, restored: scratchDB, source: sourceDB, logger: logger)
                 if let bad = results.first(where: { !$0.passed }) { failure = "check \"\(bad.name)\" failed: \(bad.detail)" }
             } catch {
                 failure = (error as? Failure)?.description ?? "\(error)"
@@ -594,6 +576,30 @@ public struct BackupRunner: Sendable {
                                     checks: parsed, error: error, rtoSeconds: rto, target: target))
             }
             return result
+        }
+    }
+
+    /// A drill's checks on the restored copy, the same for every backup method: row counts, the
+    /// row-level security the source has (compared with the source database now), and SQL assertions.
+    static func drillChecks(_ checks: BackupSchedule.RestoreDrill, restored: Database, source: Database, logger: Logger) async throws -> [DrillCheck] {
+        try await restored.withConnection(applicationName: "guardrail drill") { copy in
+            var out: [DrillCheck] = []
+            for check in checks.rowCounts {
+                out.append(try await Self.rowCount(check, on: copy, logger: logger))
+            }
+            if checks.rlsPolicies {
+                let original = try await source.withConnection(applicationName: "guardrail drill") { try await Self.policies(on: $0, logger: logger) }
+                let restoredPolicies = try await Self.policies(on: copy, logger: logger)
+                let missing = original.subtracting(restoredPolicies).sorted()
+                out.append(DrillCheck(name: "rls policies", passed: missing.isEmpty,
+                                      detail: original.isEmpty ? "the source has no row-level security to compare"
+                                          : missing.isEmpty ? "all \(original.count) policies and RLS flags restored"
+                                          : "missing after restore: " + missing.prefix(10).joined(separator: ", ")))
+            }
+            for check in checks.sql {
+                out.append(try await Self.sqlCheck(check, on: copy, logger: logger))
+            }
+            return out
         }
     }
 
