@@ -52,21 +52,22 @@ public struct Plan: Hashable, Sendable, Codable {
             self.change = change
             self.destroy = destroy
         }
+
+        /// Counted the way Terraform counts: a replace is one add and one destroy.
+        public init(counting changes: some Sequence<Change>) {
+            for change in changes {
+                switch change.action {
+                case .create: add += 1
+                case .update: self.change += 1
+                case .delete: destroy += 1
+                case .replace: add += 1; destroy += 1
+                }
+            }
+        }
     }
 
     /// Counted the way Terraform counts: a replace is one add and one destroy.
-    public var summary: Summary {
-        var s = Summary()
-        for change in changes {
-            switch change.action {
-            case .create: s.add += 1
-            case .update: s.change += 1
-            case .delete: s.destroy += 1
-            case .replace: s.add += 1; s.destroy += 1
-            }
-        }
-        return s
-    }
+    public var summary: Summary { Summary(counting: changes) }
 
     public var hasChanges: Bool { !changes.isEmpty }
 

@@ -98,15 +98,7 @@ public struct TextPlanRenderer: Sendable {
         }
         out += paint("\(quiet) more change\(quiet == 1 ? "" : "s") without hazards not shown", .bold)
             + " (`--full` prints every change, as `guardrail show` does for a saved plan).\n\n"
-        var byKind: [String: Plan.Summary] = [:]
-        for change in plan.changes {
-            switch change.action {
-            case .create: byKind[change.kind, default: .init()].add += 1
-            case .update: byKind[change.kind, default: .init()].change += 1
-            case .delete: byKind[change.kind, default: .init()].destroy += 1
-            case .replace: byKind[change.kind, default: .init()].add += 1; byKind[change.kind, default: .init()].destroy += 1
-            }
-        }
+        let byKind = Dictionary(grouping: plan.changes, by: \.kind).mapValues { Plan.Summary(counting: $0) }
         let width = byKind.keys.map(\.count).max() ?? 0
         out += "By kind:\n"
         for kind in byKind.keys.sorted() {

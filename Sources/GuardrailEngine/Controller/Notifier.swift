@@ -163,19 +163,27 @@ public final class Notifier: Sendable {
         }
     }
 
-    /// One batch, retried with backoff on 5xx and on no answer; true once the destination took all of it.
-    private func post(_ batch: [GuardrailEvent]) async -> Bool {
+    /// The requests that deliver `events` to `destination`: one for Alertmanager, one per wanted event for a webhook.
+    static func requests(_ events: [GuardrailEvent], to destination: Destination, statusURL: String?)
+        -> [(url: String, body: String, headers: [(String, String)], events: Int)] {
+        var headers = [("Content-Type", "application/json")]
         switch destination {
         case .alertmanager(let url):
-            let body = GuardrailEvent.alertmanagerBody(batch, statusURL: state.withLockedValue { $0.statusURL })
-            return await post(url + "/api/v2/alerts", body: body, headers: [("Content-Type", "application/json")], events: batch.count)
+            return events.isEmpty ? [] : [(url + "/api/v2/alerts", GuardrailEvent.alertmanagerBody(events, statusURL: statusURL), headers, events.count)]
         case .webhook(let webhook):
-            var headers = [("Content-Type", "application/json")]
             if let header = webhook.header { headers.append((header.name, header.value.value)) }
-            var all = true
-            for event in batch where !(await post(webhook.url, body: event.webhookBody, headers: headers, events: 1)) { all = false }
-            return all
+            return events.filter(webhook.wants).map { (webhook.url, $0.webhookBody, headers, 1) }
         }
+    }
+
+    /// One batch, retried with backoff on 5xx and on no answer; true once the destination took all of it.
+    private func post(_ batch: [GuardrailEvent]) async -> Bool {
+        var all = true
+        for request in Self.requests(batch, to: destination, statusURL: state.withLockedValue { $0.statusURL })
+        where !(await post(request.url, body: request.body, headers: request.headers, events: request.events)) {
+            all = false
+        }
+        return all
     }
 
     private func post(_ url: String, body: String, headers: [(String, String)], events: Int) async -> Bool {
@@ -207,17 +215,7 @@ public final class Notifier: Sendable {
     public static func deliverOnce(_ events: [GuardrailEvent], to destinations: [Destination], timeout: TimeAmount = .seconds(3)) async -> [String] {
         var problems: [String] = []
         for destination in destinations {
-            var requests: [(url: String, body: String, headers: [(String, String)])] = []
-            switch destination {
-            case .alertmanager(let url):
-                guard !events.isEmpty else { continue }
-                requests.append((url + "/api/v2/alerts", GuardrailEvent.alertmanagerBody(events, statusURL: nil), [("Content-Type", "application/json")]))
-            case .webhook(let webhook):
-                var headers = [("Content-Type", "application/json")]
-                if let header = webhook.header { headers.append((header.name, header.value.value)) }
-                for event in events where webhook.wants(event) { requests.append((webhook.url, event.webhookBody, headers)) }
-            }
-            for request in requests {
+            for request in requests(events, to: destination, statusURL: nil) {
                 do {
                     let answer = try await HTTPExchange.send(.POST, request.url, headers: request.headers, body: request.body, timeout: timeout, limit: 1 << 20)
                     if !answer.succeeded { problems.append("\(destination.description) answered \(answer.status)") }
