@@ -33,6 +33,7 @@ struct DatabaseConnectionTests {
                 try await Task.sleep(for: .milliseconds(50 + round * 40))
                 try await db.execute("SELECT pg_terminate_backend(\(pid))")
             }
+            var failed = false
             do {
                 let rows = try await c.query(Self.large, logger: Self.logger)
                 // The whole result arrived before the kill: a fast round, still a correct one.
@@ -42,9 +43,12 @@ struct DatabaseConnectionTests {
                 #expect((wrapped as? DatabaseError)?.isConnectionLoss == true, "round \(round): \(wrapped)")
                 #expect(!"\(wrapped)".contains("xxxx"), "no row contents in the message: \(wrapped)")
                 lost += 1
+                failed = true
             }
             try await killer.value
-            #expect(c.isClosed || lost == round, "a terminated backend's connection is closed")
+            // Only a query that failed proves the backend went while it ran; after a fast round the
+            // terminate lands later and the close may not have been seen yet.
+            #expect(c.isClosed || !failed, "a terminated backend's connection is closed")
             await c.close()
         }
         #expect(lost > 0, "no round was terminated mid-result")
