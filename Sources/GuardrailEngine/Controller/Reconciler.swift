@@ -344,7 +344,7 @@ public actor Reconciler {
         // what was changed by hand); other corrections apply by group.
         let restoring = apply.filter { decision.restorations.contains($0.address.description) }
         let correcting = apply.filter { !decision.restorations.contains($0.address.description) }
-        for group in Self.applyGroups(correcting) + restoring.map({ [$0] }) {
+        for group in Self.applyGroups(correcting, registry: session.registry) + restoring.map({ [$0] }) {
             var sub = plan
             sub.id = UUID().uuidString.lowercased()
             sub.changes = group
@@ -393,19 +393,12 @@ public actor Reconciler {
         return keys.map { "\($0)=\(attributes[$0].map { "\($0)" } ?? "absent")" }.joined(separator: " ")
     }
 
-    /// Changes grouped by what must commit together: roles, grants and row-level security; flags
-    /// with the guardrails they name; each other kind alone.
-    static func applyGroups(_ changes: [Change]) -> [[Change]] {
-        func group(_ kind: String) -> String {
-            switch kind {
-            case RowLevelSecurity.kind, RowLevelSecurity.policyKind, RoleGrants.kind: "catalog"
-            case FeatureFlag.kind, Guardrail.kind: "flags"
-            default: kind
-            }
-        }
+    /// Changes grouped by what must commit together, as each kind's `applyGroup` says: roles, grants
+    /// and row-level security; flags with the guardrails they name; each other kind alone.
+    static func applyGroups(_ changes: [Change], registry: KindRegistry = .builtIn) -> [[Change]] {
         var order: [String] = [], groups: [String: [Change]] = [:]
         for change in changes {
-            let key = group(change.kind)
+            let key = registry.applyGroup(ofChange: change.kind)
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(change)
         }
