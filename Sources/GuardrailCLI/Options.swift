@@ -19,13 +19,18 @@ struct GlobalOptions: ParsableArguments {
 
     /// Loads the configuration; prints every diagnostic and fails if any is an error.
     /// With `environmentsOnly`, reads just `environments/`, for commands that need no manifests.
-    func loadConfiguration(environmentsOnly: Bool = false) throws -> Configuration {
+    /// With `environments`, takes `environments/` from those sources instead of reading it again.
+    func loadConfiguration(environmentsOnly: Bool = false, environments: [ManifestSource]? = nil) throws -> Configuration {
         guard workspace.hasConfiguration else {
             Console.error("error: no Guardrail configuration in \(workspace.root.path)\n  It has none of \(Workspace.folders.map { $0 + "/" }.joined(separator: ", ")). "
                           + "Run Guardrail from the configuration's directory, or point at it with --dir DIR.")
             throw ExitCode.failure
         }
-        let (configuration, diagnostics) = try withDiagnostics { try environmentsOnly ? workspace.loadEnvironments() : workspace.load() }
+        let (configuration, diagnostics) = try withDiagnostics {
+            if environmentsOnly { return try workspace.loadEnvironments() }
+            if let environments { return try workspace.load(environments: environments) }
+            return try workspace.load()
+        }
         Console.diagnostics(diagnostics.sorted)
         if diagnostics.hasErrors {
             let n = diagnostics.errors.count
