@@ -106,6 +106,7 @@ let package = Package(
         .testTarget(name: "GuardrailCLITests", dependencies: [
             "GuardrailCLI", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
             .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
     ]
 )

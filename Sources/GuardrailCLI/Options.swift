@@ -15,7 +15,7 @@ struct GlobalOptions: ParsableArguments {
                                             valueName: "size"))
     var maxFileSize = ByteSize(bytes: Workspace.defaultMaxFileSize)
 
-    var workspace: Workspace { Workspace(root: dir, maxFileSize: maxFileSize.bytes) }
+    var workspace: Workspace { Workspace(root: Console.path(dir), maxFileSize: maxFileSize.bytes) }
 
     /// Loads the configuration; prints every diagnostic and fails if any is an error.
     /// With `environmentsOnly`, reads just `environments/`, for commands that need no manifests.
@@ -47,7 +47,7 @@ struct EnvironmentOptions: ParsableArguments {
             completion: Completions.environments)
     var env: String?
 
-    var name: String { env ?? ProcessInfo.processInfo.environment["GUARDRAIL_ENV"] ?? "local" }
+    var name: String { env ?? Console.environment["GUARDRAIL_ENV"] ?? "local" }
 
     func resolve(in configuration: Configuration) throws -> ResolvedEnvironment {
         guard let environment = configuration.environments[name] else {
@@ -57,7 +57,7 @@ struct EnvironmentOptions: ParsableArguments {
                 : "Known environments: \(known.joined(separator: ", ")) (from environments/)."))
             throw ExitCode.failure
         }
-        return try withDiagnostics { try ResolvedEnvironment.resolve(environment) }
+        return try withDiagnostics { try ResolvedEnvironment.resolve(environment, processEnvironment: Console.environment) }
     }
 }
 

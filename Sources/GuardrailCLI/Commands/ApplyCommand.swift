@@ -56,7 +56,7 @@ struct ApplyCommand: AsyncParsableCommand {
         guard let (sources, refusals) = try? global.workspace.sources(folders: ["environments"]), refusals.isEmpty else { return nil }
         let (environments, diagnostics) = ConfigurationLoader.load(sources)
         guard !diagnostics.hasErrors, let declared = environments.environments[environment.name],
-              let resolved = try? ResolvedEnvironment.resolve(declared) else { return nil }
+              let resolved = try? ResolvedEnvironment.resolve(declared, processEnvironment: Console.environment) else { return nil }
         let timeout = lockTimeout
         return EarlySession(sources: sources, resolved: resolved, task: Task {
             try await Self.openLocked(resolved, applicationName: applicationName, timeout: timeout)
@@ -90,7 +90,7 @@ struct ApplyCommand: AsyncParsableCommand {
         // environments/. Anything odd there, and the session is opened after the full load instead.
         let early = earlySession(applicationName: applicationName)
         // A saved plan's header decodes on another core while the manifests do.
-        let reading = planFile.map { path in
+        let reading = planFile.map { Console.path($0) }.map { path in
             Task.detached(priority: .userInitiated) { Result { try PlanFile.readForApply(path) } }
         }
         let configuration: Configuration
@@ -160,7 +160,7 @@ struct ApplyCommand: AsyncParsableCommand {
                     throw ExitCode.failure
                 }
                 Console.out("\nDo you want to perform these actions in environment \"\(plan.environment)\"?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
-                guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+                guard Console.readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
                     Console.error("Apply cancelled.")
                     throw ExitCode.failure
                 }

@@ -43,14 +43,14 @@ struct ControllerCommand: AsyncParsableCommand {
         let holder = replica ?? "\(Console.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
         LoggingSystem.bootstrap { label in
             var handler = JSONLogHandler(label: label)
-            handler.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+            handler.logLevel = Console.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
             return handler
         }
         var logger = Logger(label: "guardrail.controller")
         logger[metadataKey: "replica"] = .string(holder)
         let controller = try withDiagnostics {
             try Controller(workspace: global.workspace, configuration: configuration, environment: resolved, stamp: stamp, holder: holder,
-                           listen: listen, logger: logger)
+                           listen: listen, logger: logger, processEnvironment: Console.environment)
         }
         if once {
             let report = await controller.reconciler.tick()
