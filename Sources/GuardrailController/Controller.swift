@@ -19,6 +19,8 @@ public struct Controller: Sendable {
     /// Timeouts and the connection cap of the HTTP server, the cap fitted under the descriptor limit.
     public let clientLimits: HTTPClientLimits
     public let logger: Logger
+    /// The pool of the read paths, following the environment the reconciler publishes.
+    public let reads: ReadPool
 
     public struct Problem: Error, CustomStringConvertible {
         public var description: String
@@ -55,7 +57,10 @@ public struct Controller: Sendable {
         }
         clientLimits = limits.fitted(toDescriptorLimit: descriptorLimit ?? HTTPClientLimits.descriptorLimit())
         self.logger = logger
-        state = ControllerState(environment: name, holder: holder, stuckAfter: environment.stuckAfter.seconds)
+        let state = ControllerState(environment: name, holder: holder, stuckAfter: environment.stuckAfter.seconds)
+        self.state = state
+        let initial = environment.database
+        reads = ReadPool(database: { await state.resolvedEnvironment?.database ?? initial }, logger: logger)
         reconciler = Reconciler(workspace: workspace, environment: name, holder: holder, logger: logger,
                                 loaded: (configuration, environment, stamp))
     }
@@ -91,6 +96,7 @@ public struct Controller: Sendable {
                 .init(service: watchdog),
                 .init(service: application(onRunning: onRunning)),
                 .init(service: listener),
+                .init(service: reads),
                 // The loop ending (after a graceful shutdown) ends the group.
                 .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup),
             ],
