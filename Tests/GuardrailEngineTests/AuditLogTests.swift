@@ -48,7 +48,7 @@ struct AuditLogTests {
         for i in 0..<(AuditLog.listedObjectsLimit + 1) {
             // Random text, which gzip cannot shrink much: the parts must still each stay under the limit.
             changes.append(Change(address: Address(prefix: "tenant", name: "t\(i)"), kind: Tenant.kind, action: .create, before: nil,
-                                  after: ["noise": .string((0..<8).map { _ in UUID().uuidString }.joined())], reason: "new"))
+                                  after: ["noise": .string((0..<32).map { _ in UUID().uuidString }.joined())], reason: "new"))
         }
         changes.append(Change(address: Address(prefix: "flag", name: "f"), kind: FeatureFlag.kind, action: .create, before: nil, after: [:], reason: "new"))
         let plan = Self.plan(changes)
