@@ -130,7 +130,8 @@ struct HistoryShowCommand: AsyncParsableCommand {
         }
         let width = record.fields.map(\.label.count).max() ?? 0
         for field in record.fields {
-            let lines = field.value.split(separator: "\n", omittingEmptySubsequences: false).map { AttributeValue.escapingControlCharacters(String($0)) }
+            let lines = field.value.split(separator: "\n", omittingEmptySubsequences: false)
+                .map { AttributeValue.escapingControlCharacters(String($0)) }
             if lines.count > 1 {
                 Console.out("\(field.label):\n" + lines.map { "  " + $0 }.joined(separator: "\n") + "\n")
             } else {

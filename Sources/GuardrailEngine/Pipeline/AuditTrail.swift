@@ -189,7 +189,8 @@ extension Session {
         do {
             return try await AuditTrail.actions(limit: limit, since: since, kinds: kinds, object: object, withRollouts: version >= FlagStore.sinceSchemaVersion,
                                                 withReasons: version >= Migrations.reasonsSinceVersion,
-                                                compressed: version >= Migrations.compressedAuditSinceVersion, on: connection, schema: schema, logger: logger)
+                                                compressed: version >= Migrations.compressedAuditSinceVersion,
+                                                on: connection, schema: schema, logger: logger)
         } catch {
             throw DatabaseError.wrap(error, context: "reading the history")
         }
@@ -200,7 +201,8 @@ extension Session {
         guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger) else { return nil }
         do {
             return try await AuditTrail.record(id, withRollouts: version >= FlagStore.sinceSchemaVersion, withReasons: version >= Migrations.reasonsSinceVersion,
-                                               compressed: version >= Migrations.compressedAuditSinceVersion, on: connection, schema: schema, logger: logger)
+                                               compressed: version >= Migrations.compressedAuditSinceVersion,
+                                               on: connection, schema: schema, logger: logger)
         } catch {
             throw DatabaseError.wrap(error, context: "reading the history")
         }
