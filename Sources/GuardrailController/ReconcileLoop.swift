@@ -14,11 +14,14 @@ public struct ReconcileLoop: Service {
     public let interval: GuardrailDuration
     /// Called after each tick; tests wait on it.
     public var afterTick: @Sendable (Reconciler.TickReport) async -> Void = { _ in }
+    /// The pool the backup status is read through; without one, a connection of its own.
+    public let reads: ReadPool?
 
-    public init(reconciler: Reconciler, state: ControllerState, interval: GuardrailDuration) {
+    public init(reconciler: Reconciler, state: ControllerState, interval: GuardrailDuration, reads: ReadPool? = nil) {
         self.reconciler = reconciler
         self.state = state
         self.interval = interval
+        self.reads = reads
     }
 
     public func run() async throws {
@@ -46,7 +49,7 @@ public struct ReconcileLoop: Service {
             await state.publish(environment: snapshot.environment)
             await state.record(report, manifestsLoaded: snapshot.configurationLoaded)
             if let environment = snapshot.environment, report.leader {
-                await state.setBackupStatus((try? await BackupStatusText.render(environment)) ?? "")
+                await state.setBackupStatus((try? await BackupStatusText.render(environment, reads: reads)) ?? "")
             }
             await afterTick(report)
             let base = snapshot.backoffFailures == 0 ? interval.seconds : max(interval.seconds, snapshot.backoffDelay)
@@ -59,9 +62,10 @@ public struct ReconcileLoop: Service {
 
 /// The backup metrics the controller serves, rendered by the same code as `backup list --format prometheus`.
 enum BackupStatusText {
-    static func render(_ environment: ResolvedEnvironment) async throws -> String {
+    static func render(_ environment: ResolvedEnvironment, reads: ReadPool?) async throws -> String {
         guard environment.hasBackups else { return "" }
-        let statuses = try await BackupRunner(environment: environment).status()
+        let runner = try BackupRunner(environment: environment)
+        let statuses = if let reads { try await reads.withConnection { try await runner.status(on: $0) } } else { try await runner.status() }
         return BackupMetrics.render(statuses)
     }
 }

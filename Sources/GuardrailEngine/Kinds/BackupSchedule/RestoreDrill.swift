@@ -77,24 +77,41 @@ extension BackupRunner {
     }
 
     /// Recorded drills, newest first (the pgBackRest columns read as in `runs`).
-    public func drills(schedule: String? = nil, limit: Int = 50) async throws -> [Drill] {
-        try await database.withConnection(applicationName: "guardrail drill") { c in
-            let rows = try await c.query("""
-                SELECT id, schedule, backup_run_id, status, started_at, finished_at, checks::text, error,
-                       (to_jsonb(d)->>'rto_seconds')::double precision, to_jsonb(d)->>'target'
+    public func drills(schedule: String? = nil, limit: Int = 50, on connection: DatabaseConnection? = nil) async throws -> [Drill] {
+        try await using(connection) { c in
+            try Self.decodeDrills(try await c.query("""
+                SELECT \(unescaped: Self.drillColumns)
                 FROM \(unescaped: schema.qualifying("backup_drills")) d
                 WHERE \(schedule)::text IS NULL OR schedule = \(schedule)
                 ORDER BY started_at DESC, id DESC LIMIT \(limit)
-                """, logger: logger)
-            var result: [Drill] = []
-            for (id, name, run, status, started, finished, checks, error, rto, target)
-                in try rows.decode((Int, String, Int?, String, Date, Date?, String, String?, Double?, String?).self) {
-                let parsed = (try? JSONDecoder().decode([DrillCheck].self, from: Data(checks.utf8))) ?? []
-                result.append(Drill(id: id, schedule: name, backupRunID: run, status: status, startedAt: started, finishedAt: finished,
-                                    checks: parsed, error: error, rtoSeconds: rto, target: target))
-            }
-            return result
+                """, logger: logger))
         }
+    }
+
+    /// Each schedule's newest drill, in one query.
+    func newestDrills(on c: DatabaseConnection) async throws -> [String: Drill] {
+        let drills = try Self.decodeDrills(try await c.query("""
+            SELECT DISTINCT ON (schedule) \(unescaped: Self.drillColumns)
+            FROM \(unescaped: schema.qualifying("backup_drills")) d
+            ORDER BY schedule, started_at DESC, id DESC
+            """, logger: logger))
+        return Dictionary(drills.map { ($0.schedule, $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    private static let drillColumns = """
+        id, schedule, backup_run_id, status, started_at, finished_at, checks::text, error,
+        (to_jsonb(d)->>'rto_seconds')::double precision, to_jsonb(d)->>'target'
+        """
+
+    private static func decodeDrills(_ rows: QueryRows) throws -> [Drill] {
+        var result: [Drill] = []
+        for (id, name, run, status, started, finished, checks, error, rto, target)
+            in try rows.decode((Int, String, Int?, String, Date, Date?, String, String?, Double?, String?).self) {
+            let parsed = (try? JSONDecoder().decode([DrillCheck].self, from: Data(checks.utf8))) ?? []
+            result.append(Drill(id: id, schedule: name, backupRunID: run, status: status, startedAt: started, finishedAt: finished,
+                                checks: parsed, error: error, rtoSeconds: rto, target: target))
+        }
+        return result
     }
 }
 
