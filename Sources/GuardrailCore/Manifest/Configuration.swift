@@ -84,13 +84,15 @@ public enum ConfigurationLoader {
         default: []
         }
     }
-    static let documentKeys = ["apiVersion", "kind", "metadata", "spec"]
-    static let metadataKeys = ["name", "labels", "annotations"]
+    static let documentKeys = DocumentShape.documentKeys
+    static let metadataKeys = DocumentShape.metadataKeys
 
     /// Large files are cut into runs of whole documents (`DocumentChunks`) that are parsed and decoded
     /// on every core; the checks across documents then run in file order, so the result is the same
     /// as reading each file as one stream. `minimumPieceSize` is the smallest run (tests pass `.max`).
-    public static func load(_ sources: [ManifestSource], minimumPieceSize: Int = DocumentChunks.minimumSize) -> (Configuration, Diagnostics) {
+    /// `keyRecorder`, when given, is told the keys every mapping the decoders open allows.
+    public static func load(_ sources: [ManifestSource], minimumPieceSize: Int = DocumentChunks.minimumSize,
+                            keyRecorder: KeyRecorder? = nil) -> (Configuration, Diagnostics) {
         let diagnostics = Diagnostics()
         var configuration = Configuration()
         var firstSeen: [Address: SourceLocation] = [:]
@@ -110,7 +112,7 @@ public enum ConfigurationLoader {
             if folder == "alerts", !AlertRouting.isGuardrailDocument(source.bytes) {
                 // Plain Prometheus rule files, not Guardrail documents: the namespace is the file's name.
                 guard let namespace = RuleFile.namespace(ofFile: source.path, diagnostics: diagnostics) else { continue }
-                for group in RuleFile.decode(source.bytes, path: source.path, namespace: namespace, diagnostics: diagnostics) {
+                for group in RuleFile.decode(source.bytes, path: source.path, namespace: namespace, diagnostics: diagnostics, keyRecorder: keyRecorder) {
                     if let first = firstSeen[group.address] {
                         diagnostics.error("duplicate rule group \(group.address)", detail: "\(group.address) is already declared at \(first); two files have the namespace \(namespace).",
                                           at: group.location)
@@ -129,7 +131,7 @@ public enum ConfigurationLoader {
             }
         }
         // Parse and decode every piece on every core; each piece has its own diagnostics.
-        let decoded = decodePieces(pieces, sources: sorted)
+        let decoded = decodePieces(pieces, sources: sorted, keyRecorder: keyRecorder)
         // A file with no document at all (empty, only `---` or comments) is most likely a mistake.
         var documentsPerSource: [Int: Int] = [:]
         for (piece, chunk) in zip(pieces, decoded) {
@@ -247,7 +249,7 @@ public enum ConfigurationLoader {
     }
 
     /// Decodes the pieces in parallel; the result is in the pieces' order.
-    static func decodePieces(_ pieces: [Piece], sources: [ManifestSource]) -> [DecodedPiece] {
+    static func decodePieces(_ pieces: [Piece], sources: [ManifestSource], keyRecorder: KeyRecorder?) -> [DecodedPiece] {
         var results = [DecodedPiece](repeating: DecodedPiece(), count: pieces.count)
         results.withUnsafeMutableBufferPointer { out in
             // Each iteration writes only its own slot.
@@ -255,16 +257,16 @@ public enum ConfigurationLoader {
             DispatchQueue.concurrentPerform(iterations: pieces.count) { i in
                 let piece = pieces[i]
                 sources[piece.source].bytes.withUnsafeBufferPointer { all in
-                    out[i] = decodePiece(UnsafeBufferPointer(rebasing: all[piece.range]), piece: piece)
+                    out[i] = decodePiece(UnsafeBufferPointer(rebasing: all[piece.range]), piece: piece, keyRecorder: keyRecorder)
                 }
             }
         }
         return results
     }
 
-    static func decodePiece(_ bytes: UnsafeBufferPointer<UInt8>, piece: Piece) -> DecodedPiece {
+    static func decodePiece(_ bytes: UnsafeBufferPointer<UInt8>, piece: Piece, keyRecorder: KeyRecorder?) -> DecodedPiece {
         let diagnostics = Diagnostics()
-        let reader = NodeReader(file: piece.path, diagnostics: diagnostics)
+        let reader = NodeReader(file: piece.path, diagnostics: diagnostics, keyRecorder: keyRecorder)
         var out = DecodedPiece()
         let syntax = YAMLParser.parse(bytes, file: piece.path, firstLine: piece.firstLine) { document in
             out.yamlDocuments += 1

@@ -7,10 +7,13 @@ import Foundation
 public struct NodeReader: Sendable {
     public let file: String
     public let diagnostics: Diagnostics
+    /// Told the allowed keys of every mapping `fields` opens, when set (tests compare them with the schema).
+    public let keyRecorder: KeyRecorder?
 
-    public init(file: String, diagnostics: Diagnostics) {
+    public init(file: String, diagnostics: Diagnostics, keyRecorder: KeyRecorder? = nil) {
         self.file = file
         self.diagnostics = diagnostics
+        self.keyRecorder = keyRecorder
     }
 
     public func location(_ mark: YAMLMark) -> SourceLocation {
@@ -23,6 +26,7 @@ public struct NodeReader: Sendable {
 
     /// Opens a mapping whose keys must all be in `allowed`; unknown and repeated keys are reported here.
     public func fields(_ node: YAMLNode, _ context: String, allowed: [String]) -> FieldReader? {
+        keyRecorder?.record(file: file, mark: node.mark, context: context, allowed: allowed)
         guard case .mapping(let mapping) = node else {
             if case .scalar(let s) = node, s.resolved == .null {
                 return FieldReader(reader: self, context: context, mark: node.mark, entries: [])
