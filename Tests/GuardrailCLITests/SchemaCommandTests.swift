@@ -186,7 +186,7 @@ struct SchemaCommandTests {
         #expect(documents >= 50, "only \(documents) documents were checked")
     }
 
-    @Test("the schemas refuse what validate refuses: an unknown key, a wrong type, an out-of-range number, an unknown kind, a key of the other method")
+    @Test("the schemas refuse what validate refuses: an unknown key, a wrong type, a number out of range, an unknown kind, another method's key")
     func brokenManifestsAreRejected() throws {
         let files = [
             "manifests/tenants.yaml": """

@@ -112,7 +112,9 @@ public enum ConfigurationLoader {
             if folder == "alerts", !AlertRouting.isGuardrailDocument(source.bytes) {
                 // Plain Prometheus rule files, not Guardrail documents: the namespace is the file's name.
                 guard let namespace = RuleFile.namespace(ofFile: source.path, diagnostics: diagnostics) else { continue }
-                for group in RuleFile.decode(source.bytes, path: source.path, namespace: namespace, diagnostics: diagnostics, keyRecorder: keyRecorder) {
+                let groups = RuleFile.decode(source.bytes, path: source.path, namespace: namespace, diagnostics: diagnostics,
+                                             keyRecorder: keyRecorder)
+                for group in groups {
                     if let first = firstSeen[group.address] {
                         diagnostics.error("duplicate rule group \(group.address)", detail: "\(group.address) is already declared at \(first); two files have the namespace \(namespace).",
                                           at: group.location)

@@ -97,7 +97,8 @@ public indirect enum JSONValue: Sendable, Equatable {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || (scalar.value <= 0xFFFF && scalar.properties.generalCategory == .format) {
+                let invisible = scalar.value <= 0xFFFF && scalar.properties.generalCategory == .format
+                if scalar.value < 0x20 || (0x7F...0x9F).contains(scalar.value) || invisible {
                     out += "\\u" + String(repeating: "0", count: 4 - String(scalar.value, radix: 16).count) + String(scalar.value, radix: 16)
                 } else {
                     out.unicodeScalars.append(scalar)

@@ -33,7 +33,10 @@ extension BackupSchedule {
 
     /// Keys that only one method takes, as the decoder enforces them.
     static let methodRules: [String: JSONValue] = [
-        "if": .object(["properties": .object(["method": .object(["const": .string(Method.pgbackrest.rawValue)])]), "required": .array([.string("method")])]),
+        "if": .object([
+            "properties": .object(["method": .object(["const": .string(Method.pgbackrest.rawValue)])]),
+            "required": .array([.string("method")]),
+        ]),
         "then": .object([
             "required": .array([.string("type")]),
             "properties": .object([

@@ -1,7 +1,8 @@
 extension Environment {
     static let postgresShape = MappingShape("The database Guardrail reconciles.", [
         FieldShape("url", .templated, required: true, "The connection URL, usually ${DATABASE_URL}; its password prints as ***."),
-        FieldShape("schema", .string(StringFormat(minLength: 1, maxLength: 63)), "The schema Guardrail keeps its own state in (guardrail when left out)."),
+        FieldShape("schema", .string(StringFormat(minLength: 1, maxLength: 63)),
+                   "The schema Guardrail keeps its own state in (guardrail when left out)."),
         FieldShape("lockTimeout", .duration, "How long an apply waits for a table lock (30s when left out)."),
         FieldShape("statementTimeout", .duration, "The server-side limit on each statement; queries also get a client-side deadline from it."),
     ])
@@ -39,7 +40,10 @@ extension Environment {
         FieldShape("verifyTLS", .boolean, "s3: verify the endpoint's certificate (true when left out)."),
         FieldShape("cipherType", .word(["aes-256-cbc", "none"]), "aes-256-cbc to encrypt the repository (then cipherPassEnv is needed), or none."),
     ], allowsNull: true, rules: [
-        "if": .object(["properties": .object(["type": .object(["const": .string(PgBackRest.RepoType.s3.rawValue)])]), "required": .array([.string("type")])]),
+        "if": .object([
+            "properties": .object(["type": .object(["const": .string(PgBackRest.RepoType.s3.rawValue)])]),
+            "required": .array([.string("type")]),
+        ]),
         "then": .object(["required": .array(["bucket", "endpoint", "region"].map(JSONValue.string))]),
     ])
 

@@ -18,7 +18,7 @@ extension FeatureFlag {
         FieldShape("bake", .duration, "How long the phase runs with healthy guardrails before the next one starts (0 when left out)."),
     ], rules: MappingShape.atLeastOne(of: ["percent", "tenants"]))
 
-    static let rolloutShape = MappingShape("How the flag reaches its target: ordered phases, the guardrails that watch them, and what a breach does.", [
+    static let rolloutShape = MappingShape("How the flag reaches its target: ordered phases, the guardrails watching them, what a breach does.", [
         FieldShape("phases", .list(.mapping(phaseShape), ListRules(minItems: 1)), required: true, "The phases, in order."),
         FieldShape("guardrails", .stringList(), "Names of the Guardrail objects that watch every phase."),
         FieldShape("onBreach", .word(Rollout.BreachAction.self), "What a breach does: rollback (the default), step-back or pause."),
