@@ -182,8 +182,10 @@ struct SchemaCommandTests {
         #expect(!files.contains("alerts/launch_test.yaml"))
         let (problems, documents) = try Self.validate(files, schemas: try Self.generatedSchemas(), in: Self.root)
         #expect(problems.isEmpty, "\(problems.map { "\($0.file)#\($0.document) [\($0.schema)] \($0.path): \($0.message)" }.joined(separator: "\n"))")
-        // Two checks per document (the combined schema and the kind's), over every document of every file.
         #expect(documents >= 50, "only \(documents) documents were checked")
+        // What the schemas accept there, validate accepts too.
+        let validate = try CommandRunner.run(["validate", "--dir", "examples/every-field"], in: Self.root)
+        #expect(validate.status == 0, "\(validate.output)")
     }
 
     @Test("the schemas refuse what validate refuses: an unknown key, a wrong type, a number out of range, an unknown kind, another method's key")

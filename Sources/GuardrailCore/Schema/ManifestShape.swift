@@ -208,14 +208,17 @@ public enum DocumentShape {
     /// The whole document of one kind, or (with nil) of any kind, with an open spec.
     public static func document(_ kind: KindShape?) -> MappingShape {
         let spec: ValueShape
+        let specDescription: String
         let name: StringFormat
         let nameDescription: String
         if let kind, case .document(let n, let d, let s) = kind.root {
             spec = .mapping(s)
+            specDescription = s.description
             name = n
             nameDescription = d
         } else {
             spec = .map(keys: .text, values: .any, allowsNull: true)
+            specDescription = "What the object should be."
             name = .text
             nameDescription = "The object's name."
         }
@@ -225,7 +228,7 @@ public enum DocumentShape {
             FieldShape("kind", kindWord, required: true, "What the document declares."),
             FieldShape("metadata", .mapping(metadata(name: name, nameDescription: nameDescription)), required: true,
                        "The object's name, labels and annotations."),
-            FieldShape("spec", spec, required: true, "What the object should be."),
+            FieldShape("spec", spec, required: true, specDescription),
         ])
     }
 
