@@ -124,7 +124,8 @@ struct SchemaCommandTests {
         let committed = try Self.tree(Self.root.appendingPathComponent("schemas"))
         #expect(generated.keys.sorted() == committed.keys.sorted())
         for (path, text) in generated.sorted(by: { $0.key < $1.key }) {
-            #expect(committed[path] == text, "schemas/\(path) is stale; run scripts/schemas")
+            let current = committed[path] == text
+            #expect(current, "schemas/\(path) is stale; run scripts/schemas")
         }
     }
 

@@ -194,6 +194,17 @@ struct ManifestSchemaTests {
         _ = try JSONSerialization.jsonObject(with: Data(combined.rendered.utf8))
     }
 
+    @Test("the committed schemas/ files are the ones the shapes render (run scripts/schemas after changing a kind)")
+    func committedSchemasAreCurrent() throws {
+        let folder = Self.repositoryRoot.appendingPathComponent("schemas")
+        for (path, text) in ManifestSchemas.files() {
+            let current = (try? String(contentsOf: folder.appendingPathComponent(path), encoding: .utf8)) == text
+            #expect(current, "schemas/\(path) is stale or missing; run scripts/schemas")
+        }
+        let kinds = try FileManager.default.contentsOfDirectory(atPath: folder.appendingPathComponent("kinds").path).sorted()
+        #expect(kinds == ManifestSchemas.kinds.map { "\($0.fileName).json" }.sorted(), "schemas/kinds/ holds a file no kind writes")
+    }
+
     @Test("kinds are found by name, in any case, or by schema file name")
     func kindLookup() {
         #expect(ManifestSchemas.kind(named: "Tenant")?.kind == "Tenant")
