@@ -61,7 +61,7 @@ struct ManifestSchemaTests {
         for (sources, entries) in try Self.examples() {
             let checker = SchemaKeyChecker(sources: sources)
             for entry in entries {
-                guard let (kind, pointer) = checker.schemaLocation(entry) else { continue }
+                guard let (kind, pointer, _) = checker.schemaLocation(entry) else { continue }
                 reached[kind.kind, default: []].insert(pointer)
             }
         }
@@ -71,6 +71,38 @@ struct ManifestSchemaTests {
             let missed = closed.subtracting(reached[kind.kind] ?? [])
             #expect(missed.isEmpty, "\(kind.kind): no example opens \(missed.sorted().joined(separator: ", "))")
         }
+    }
+
+    @Test("the keys a decoder demands of a mapping are the keys the schema requires there")
+    func requiredKeysAgree() throws {
+        // Demanded with a message of its own rather than "missing required field".
+        let ownMessages: [String: Set<String>] = ["AlertRouting#/properties/spec/properties/route": ["receiver"]]
+        var compared = 0
+        for dir in [Self.repositoryRoot, Self.repositoryRoot.appendingPathComponent("examples/every-field")] {
+            let sources = try Self.sources(in: dir)
+            let recorder = KeyRecorder()
+            _ = ConfigurationLoader.load(sources, keyRecorder: recorder)
+            var demanded: [String: Set<String>] = [:]
+            for requirement in recorder.requirements {
+                demanded["\(requirement.file):\(requirement.mark.line):\(requirement.mark.column)", default: []].insert(requirement.key)
+            }
+            let checker = SchemaKeyChecker(sources: sources)
+            for entry in recorder.entries {
+                guard let (kind, pointer, object) = checker.schemaLocation(entry) else { continue }
+                let at = "\(entry.file):\(entry.mark.line):\(entry.mark.column)"
+                let asked = demanded[at] ?? []
+                let required = Set((object["required"]?.arrayValue ?? []).compactMap(\.stringValue))
+                // Keys the schema requires in some cases (pgbackrest's type, an s3 repo's bucket): the decoder demands them then.
+                let sometimes = required.union(SchemaKeyChecker.conditionallyRequired(object))
+                let own = ownMessages[kind.kind + pointer] ?? []
+                #expect(asked.subtracting(sometimes).isEmpty,
+                        "\(at) (\(entry.context)): the decoder demands \(asked.subtracting(sometimes).sorted()), the schema (\(pointer)) does not")
+                #expect(required.subtracting(asked).subtracting(own).isEmpty,
+                        "\(at) (\(entry.context)): the schema (\(pointer)) requires \(required.subtracting(asked).sorted()), the decoder does not")
+                compared += 1
+            }
+        }
+        #expect(compared > 100)
     }
 
     @Test("a key a decoder accepts but the schema lacks is reported, naming the file, the place and the key")
@@ -270,12 +302,12 @@ struct SchemaKeyChecker {
         }
     }
 
-    /// The kind and the JSON pointer of the schema object a recorded mapping is checked against.
-    func schemaLocation(_ entry: KeyRecorder.Entry) -> (KindShape, String)? {
+    /// The kind, the JSON pointer and the schema object a recorded mapping is checked against.
+    func schemaLocation(_ entry: KeyRecorder.Entry) -> (kind: KindShape, pointer: String, object: JSONValue)? {
         guard let place = places[entry.file]?[entry.mark], let kind = place.kind else { return nil }
         let schema = ManifestSchemas.schema(for: kind)
-        guard let (_, pointer) = Self.resolve(place.path, in: schema) else { return nil }
-        return (kind, pointer)
+        guard let (object, pointer) = Self.resolve(place.path, in: schema) else { return nil }
+        return (kind, pointer, object)
     }
 
     /// What is wrong with one recorded mapping: empty when its keys are exactly the schema's properties
@@ -346,6 +378,19 @@ struct SchemaKeyChecker {
             }
         }
         return mappingBranch(current.0, current.1, root: root)
+    }
+
+    /// The keys a mapping's rules (`if`/`then`/`else`, `anyOf`, `oneOf`, `allOf`) require in some cases.
+    static func conditionallyRequired(_ object: JSONValue) -> Set<String> {
+        var out: Set<String> = []
+        func walk(_ value: JSONValue, top: Bool) {
+            guard case .object(let members) = value else { return }
+            if !top { out.formUnion((members["required"]?.arrayValue ?? []).compactMap(\.stringValue)) }
+            for key in ["then", "else"] { if let branch = members[key] { walk(branch, top: false) } }
+            for key in ["anyOf", "oneOf", "allOf"] { for branch in members[key]?.arrayValue ?? [] { walk(branch, top: false) } }
+        }
+        walk(object, top: true)
+        return out
     }
 
     /// The JSON pointers of every mapping in a schema that refuses unknown keys: what `fields` opens.

@@ -230,6 +230,7 @@ public struct FieldReader: Sendable {
 
     /// The value for `key`, or an error at the mapping when a required key is absent.
     public func required(_ key: String) -> YAMLNode? {
+        reader.keyRecorder?.recordRequired(file: reader.file, mark: mark, key: key)
         if let node = node(key) { return node }
         reader.error("missing required field \"\(key)\" in \(context)", detail: "Add `\(key):` to \(context).", at: mark)
         return nil

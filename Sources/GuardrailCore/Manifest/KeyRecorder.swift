@@ -19,8 +19,16 @@ public final class KeyRecorder: @unchecked Sendable {
         }
     }
 
+    /// A key a decoder demanded of a mapping (`FieldReader.required`).
+    public struct Requirement: Hashable, Sendable {
+        public var file: String
+        public var mark: YAMLMark
+        public var key: String
+    }
+
     private let lock = NSLock()
     private var recorded: [Entry] = []
+    private var demanded: Set<Requirement> = []
 
     public init() {}
 
@@ -28,6 +36,19 @@ public final class KeyRecorder: @unchecked Sendable {
         lock.lock()
         recorded.append(Entry(file: file, mark: mark, context: context, allowed: allowed))
         lock.unlock()
+    }
+
+    func recordRequired(file: String, mark: YAMLMark, key: String) {
+        lock.lock()
+        demanded.insert(Requirement(file: file, mark: mark, key: key))
+        lock.unlock()
+    }
+
+    /// The keys decoders demanded, each once.
+    public var requirements: Set<Requirement> {
+        lock.lock()
+        defer { lock.unlock() }
+        return demanded
     }
 
     /// Everything recorded, in file and position order.

@@ -119,8 +119,7 @@ extension AlertRouting {
         guard let f = reader.fields(node, context, allowed: integrationShapes[type]?.keys ?? []) else { return nil }
         var ok = true
         var fields: [String: IntegrationValue] = [:]
-        for key in requiredFields[type] ?? [] where !f.has(key) {
-            _ = f.required(key)
+        for key in requiredFields[type] ?? [] where f.required(key) == nil {
             ok = false
         }
         if type == "pagerduty_configs", !f.has("routing_key"), !f.has("service_key") {

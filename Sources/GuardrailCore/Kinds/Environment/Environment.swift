@@ -319,7 +319,6 @@ extension Environment {
 }
 
 extension Environment.PgBackRest {
-
     /// Option names that carry secrets: they may only come from the environment variables named by
     /// cipherPassEnv, s3KeyEnv and s3KeySecretEnv.
     public static func isSecretOption(_ name: String) -> Bool {
