@@ -66,7 +66,8 @@ public struct ListRules: Sendable {
     }
 }
 
-/// What a string must look like. Patterns are ECMA-262 regular expressions, anchored.
+/// What a string must look like. Patterns are ECMA-262 regular expressions (which Python's `re` reads
+/// the same), anchored with `^` and `$` unless they look for a part of the text.
 public struct StringFormat: Sendable {
     public var pattern: String?
     /// A JSON Schema `format` annotation (`uuid`, `uri`); editors may check it.
