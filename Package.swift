@@ -98,9 +98,15 @@ let package = Package(
             .product(name: "HummingbirdTesting", package: "hummingbird"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
+        // A kind added from outside Guardrail's modules, as docs/adding-a-kind.md describes.
+        .testTarget(name: "GuardrailKindPluginTests", dependencies: [
+            "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+        ]),
         .testTarget(name: "GuardrailCLITests", dependencies: [
             "GuardrailCLI", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
             .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
         ]),
     ]
 )

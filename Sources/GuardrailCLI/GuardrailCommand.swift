@@ -29,24 +29,30 @@ public struct GuardrailCommand: AsyncParsableCommand {
     /// Runs the command line and exits. Every error exits 1, as the plan contract promises CI;
     /// `--detailed-exitcode` adds 2 (changes) and 3 (changes blocked by hazards).
     public static func run(_ arguments: [String]) async -> Never {
-        do {
-            var command = try parseAsRoot(arguments)
-            if var async = command as? any AsyncParsableCommand {
-                try await async.run()
-            } else {
-                try command.run()
+        Foundation.exit(await execute(arguments))
+    }
+
+    /// Runs the command line with `io` (the process's own by default) and returns its exit status.
+    public static func execute(_ arguments: [String], io: CommandIO = .process) async -> Int32 {
+        await CommandIO.$current.withValue(io) {
+            do {
+                var command = try parseAsRoot(arguments)
+                if var async = command as? any AsyncParsableCommand {
+                    try await async.run()
+                } else {
+                    try command.run()
+                }
+                return 0
+            } catch let code as ExitCode {
+                return code.rawValue
+            } catch {
+                if exitCode(for: error) == .success {
+                    Console.out(fullMessage(for: error) + "\n")
+                    return 0
+                }
+                Console.error(fullMessage(for: error))
+                return 1
             }
-            Foundation.exit(0)
-        } catch let code as ExitCode {
-            Foundation.exit(code.rawValue)
-        } catch {
-            let code = exitCode(for: error)
-            if code == .success {
-                print(fullMessage(for: error))
-                Foundation.exit(0)
-            }
-            Console.error(fullMessage(for: error))
-            Foundation.exit(1)
         }
     }
 }

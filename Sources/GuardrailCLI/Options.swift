@@ -15,17 +15,22 @@ struct GlobalOptions: ParsableArguments {
                                             valueName: "size"))
     var maxFileSize = ByteSize(bytes: Workspace.defaultMaxFileSize)
 
-    var workspace: Workspace { Workspace(root: dir, maxFileSize: maxFileSize.bytes) }
+    var workspace: Workspace { Workspace(root: Console.path(dir), maxFileSize: maxFileSize.bytes) }
 
     /// Loads the configuration; prints every diagnostic and fails if any is an error.
     /// With `environmentsOnly`, reads just `environments/`, for commands that need no manifests.
-    func loadConfiguration(environmentsOnly: Bool = false) throws -> Configuration {
+    /// With `environments`, takes `environments/` from those sources instead of reading it again.
+    func loadConfiguration(environmentsOnly: Bool = false, environments: [ManifestSource]? = nil) throws -> Configuration {
         guard workspace.hasConfiguration else {
             Console.error("error: no Guardrail configuration in \(workspace.root.path)\n  It has none of \(Workspace.folders.map { $0 + "/" }.joined(separator: ", ")). "
                           + "Run Guardrail from the configuration's directory, or point at it with --dir DIR.")
             throw ExitCode.failure
         }
-        let (configuration, diagnostics) = try withDiagnostics { try environmentsOnly ? workspace.loadEnvironments() : workspace.load() }
+        let (configuration, diagnostics) = try withDiagnostics {
+            if environmentsOnly { return try workspace.loadEnvironments() }
+            if let environments { return try workspace.load(environments: environments) }
+            return try workspace.load()
+        }
         Console.diagnostics(diagnostics.sorted)
         if diagnostics.hasErrors {
             let n = diagnostics.errors.count
@@ -42,7 +47,7 @@ struct EnvironmentOptions: ParsableArguments {
             completion: Completions.environments)
     var env: String?
 
-    var name: String { env ?? ProcessInfo.processInfo.environment["GUARDRAIL_ENV"] ?? "local" }
+    var name: String { env ?? Console.environment["GUARDRAIL_ENV"] ?? "local" }
 
     func resolve(in configuration: Configuration) throws -> ResolvedEnvironment {
         guard let environment = configuration.environments[name] else {
@@ -52,7 +57,7 @@ struct EnvironmentOptions: ParsableArguments {
                 : "Known environments: \(known.joined(separator: ", ")) (from environments/)."))
             throw ExitCode.failure
         }
-        return try withDiagnostics { try ResolvedEnvironment.resolve(environment) }
+        return try withDiagnostics { try ResolvedEnvironment.resolve(environment, processEnvironment: Console.environment) }
     }
 }
 

@@ -19,17 +19,23 @@ public struct Controller: Sendable {
     /// Timeouts and the connection cap of the HTTP server, the cap fitted under the descriptor limit.
     public let clientLimits: HTTPClientLimits
     public let logger: Logger
+    /// The pool of the read paths, following the environment the reconciler publishes.
+    public let reads: ReadPool
 
     public struct Problem: Error, CustomStringConvertible {
         public var description: String
     }
 
-    /// Reads the environment from the configuration; `listen` overrides `controller.listen`.
+    /// Runs `environment`, resolved once by the caller from `configuration`; the reconciler owns both
+    /// from then on, and reloads them when the files change. `stamp` is the workspace's change stamp
+    /// taken before `configuration` was read. `listen` overrides `controller.listen`.
     /// `descriptorLimit` stands in for the process's RLIMIT_NOFILE, for tests.
-    public init(workspace: Workspace, configuration: Configuration, environment name: String, holder: String, listen override: String? = nil,
-                logger: Logger, processEnvironment: [String: String] = ProcessInfo.processInfo.environment, descriptorLimit: Int? = nil) throws {
+    public init(workspace: Workspace, configuration: Configuration, environment: ResolvedEnvironment, stamp: String, holder: String,
+                listen override: String? = nil, logger: Logger, processEnvironment: [String: String] = ProcessInfo.processInfo.environment,
+                descriptorLimit: Int? = nil) throws {
+        let name = environment.name
         guard let declared = configuration.environments[name] else { throw Problem(description: "unknown environment \"\(name)\"") }
-        environment = try ResolvedEnvironment.resolve(declared, processEnvironment: processEnvironment)
+        self.environment = environment
         let address = override ?? declared.controller?.listen ?? "127.0.0.1:8080"
         guard let colon = address.lastIndex(of: ":"), let port = Int(address[address.index(after: colon)...]) else {
             throw Problem(description: "controller.listen \"\(address)\" is not host:port")
@@ -51,8 +57,12 @@ public struct Controller: Sendable {
         }
         clientLimits = limits.fitted(toDescriptorLimit: descriptorLimit ?? HTTPClientLimits.descriptorLimit())
         self.logger = logger
-        state = ControllerState(environment: name, holder: holder, stuckAfter: environment.stuckAfter.seconds)
-        reconciler = Reconciler(workspace: workspace, environment: name, holder: holder, logger: logger)
+        let state = ControllerState(environment: name, holder: holder, stuckAfter: environment.stuckAfter.seconds)
+        self.state = state
+        let initial = environment.database
+        reads = ReadPool(database: { await state.resolvedEnvironment?.database ?? initial }, logger: logger)
+        reconciler = Reconciler(workspace: workspace, environment: name, holder: holder, logger: logger,
+                                loaded: (configuration, environment, stamp))
     }
 
     /// The HTTP application; `onRunning` gets the bound port (listen on port 0 in tests).
@@ -78,7 +88,7 @@ public struct Controller: Sendable {
                     afterTick: @escaping @Sendable (Reconciler.TickReport) async -> Void = { _ in }) async throws {
         var loop = ReconcileLoop(reconciler: reconciler, state: state, interval: interval)
         loop.afterTick = afterTick
-        let listener = FlagSnapshotListener(database: environment.database, state: state, refreshEvery: interval, logger: logger)
+        let listener = FlagSnapshotListener(initial: environment.database, state: state, refreshEvery: interval, logger: logger)
         let watchdog = LoopWatchdog(state: state, checkEvery: min(interval.seconds, 1), logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [
@@ -86,6 +96,7 @@ public struct Controller: Sendable {
                 .init(service: watchdog),
                 .init(service: application(onRunning: onRunning)),
                 .init(service: listener),
+                .init(service: reads),
                 // The loop ending (after a graceful shutdown) ends the group.
                 .init(service: loop, successTerminationBehavior: .gracefullyShutdownGroup),
             ],

@@ -16,14 +16,18 @@ import ServiceLifecycle
 /// at once when the connection is closed (see `DatabaseConnection`), a closed connection is noticed
 /// within a second, and each attempt's tasks are children of one task group, so a lost connection
 /// always ends the attempt and the next one reconnects.
+///
+/// It follows the environment the reconciler publishes after each tick (`ControllerState`): when
+/// the manifests move the environment to another database or schema, the listener reconnects there.
 public struct FlagSnapshotListener: Service {
-    public let database: Database
+    /// The database until the reconciler has published an environment.
+    public let initial: Database
     public let state: ControllerState
     public let refreshEvery: GuardrailDuration
     public let logger: Logger
 
-    public init(database: Database, state: ControllerState, refreshEvery: GuardrailDuration, logger: Logger) {
-        self.database = database
+    public init(initial: Database, state: ControllerState, refreshEvery: GuardrailDuration, logger: Logger) {
+        self.initial = initial
         self.state = state
         // NOTIFY carries every change; the periodic reload is only a safety net, and reading a
         // large ledger every second would cost more than it protects.
@@ -58,11 +62,15 @@ public struct FlagSnapshotListener: Service {
     }
 
     /// One connection's life: returns only when cancelled; throws `Lost` when the connection fails.
+    /// The database the environment in use names.
+    private func current() async -> Database { await state.resolvedEnvironment?.database ?? initial }
+
     private func listen() async throws {
+        let database = await current()
         let connection = try await database.connect(applicationName: "guardrail controller flag snapshot")
         let loaded = LoadedFlag()
         do {
-            try await follow(connection, loaded: loaded)
+            try await follow(connection, database: database, loaded: loaded)
             await connection.close()
         } catch {
             await connection.close()
@@ -71,11 +79,11 @@ public struct FlagSnapshotListener: Service {
         }
     }
 
-    private func follow(_ connection: DatabaseConnection, loaded: LoadedFlag) async throws {
+    private func follow(_ connection: DatabaseConnection, database: Database, loaded: LoadedFlag) async throws {
         let refreshEvery = Duration.milliseconds(self.refreshEvery.milliseconds)
         // Listen first, then load: a change between the two is then never missed.
         try await connection.listen(on: FlagSnapshotStore.channel(database.schema)) { notifications in
-            try await reload(connection)
+            try await reload(connection, database)
             loaded.set()
             await state.databaseReachable(true)
             let (ticks, continuation) = AsyncStream<Void>.makeStream(bufferingPolicy: .bufferingNewest(1))
@@ -90,6 +98,10 @@ public struct FlagSnapshotListener: Service {
                     while true {
                         try await Task.sleep(for: .seconds(1))
                         if connection.isClosed { throw DatabaseError.other("the flag snapshot connection was closed") }
+                        let now = await current()
+                        if now.url.description != database.url.description || now.schema != database.schema {
+                            throw DatabaseError.other("the environment now names another database; reconnecting there")
+                        }
                         if ContinuousClock.now - last >= refreshEvery {
                             last = ContinuousClock.now
                             continuation.yield()
@@ -97,7 +109,7 @@ public struct FlagSnapshotListener: Service {
                     }
                 }
                 group.addTask {
-                    for await _ in ticks { try await reload(connection) }
+                    for await _ in ticks { try await reload(connection, database) }
                 }
                 // The first child to end (always with an error, or by cancellation) ends the attempt;
                 // the others are cancelled, and each of them returns promptly when cancelled.
@@ -108,7 +120,7 @@ public struct FlagSnapshotListener: Service {
         }
     }
 
-    private func reload(_ connection: DatabaseConnection) async throws {
+    private func reload(_ connection: DatabaseConnection, _ database: Database) async throws {
         let snapshot = try await FlagSnapshotStore.load(connection, schema: database.schema, logger: database.logger)
         await state.setSnapshot(snapshot)
     }

@@ -36,25 +36,25 @@ struct BackupCommandTests {
         let (db, dir, backups, env) = try await workspace()
         defer { Task { await db.drop() } }
         var transcript = ""
-        func run(_ args: [String]) throws -> CommandResult {
-            let r = try CommandRunner.run(args, in: dir, environment: env)
+        func run(_ args: [String]) async throws -> CommandResult {
+            let r = try await InProcess.run(args, in: dir, environment: env)
             transcript += r.output
             return r
         }
-        let plan = try run(["plan", "--env", "local"])
+        let plan = try await run(["plan", "--env", "local"])
         #expect(plan.stdout.contains("# next runs (UTC): "), "\(plan.output)")
-        #expect(try run(["apply", "--env", "local", "--auto-approve"]).status == 0)
+        #expect(try await run(["apply", "--env", "local", "--auto-approve"]).status == 0)
 
-        let backup = try run(["backup", "run", "nightly", "--env", "local"])
+        let backup = try await run(["backup", "run", "nightly", "--env", "local"])
         #expect(backup.status == 0, "\(backup.output)")
         #expect(backup.stdout.contains("Backup nightly succeeded: \(backups.path)/nightly/nightly-"))
 
-        let drill = try run(["backup", "drill", "nightly", "--env", "local"])
+        let drill = try await run(["backup", "drill", "nightly", "--env", "local"])
         #expect(drill.status == 0, "\(drill.output)")
         let line = drill.stdout.split(separator: "\n").first { $0.hasPrefix("rows in guardrail.tenants") }.map(String.init) ?? ""
         #expect(line.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") == "rows in guardrail.tenants pass 3 rows (at least 2 expected)")
 
-        let list = try run(["backup", "list", "--env", "local"])
+        let list = try await run(["backup", "list", "--env", "local"])
         #expect(list.status == 0)
         #expect(list.stdout.contains("nightly"))
         #expect(list.stdout.contains(" ok "), "\(list.stdout)")
@@ -71,17 +71,17 @@ struct BackupCommandTests {
         #expect(try mode(backups.path) == 0o700)
         // An archive made readable by others (as older versions wrote them) is named by backup list.
         #expect(chmod(archive, 0o644) == 0)
-        let exposed = try run(["backup", "list", "--env", "local"])
+        let exposed = try await run(["backup", "list", "--env", "local"])
         #expect(exposed.status == 0)
         #expect(exposed.stderr.contains("warning: \(archive) can be read by other users (mode 644)"), "\(exposed.stderr)")
 
-        let metrics = try run(["backup", "list", "--env", "local", "--format", "prometheus"])
+        let metrics = try await run(["backup", "list", "--env", "local", "--format", "prometheus"])
         #expect(metrics.stdout.contains("guardrail_backup_rpo_met{schedule=\"nightly\"} 1"), "\(metrics.stdout)")
         #expect(metrics.stdout.contains("guardrail_backup_rpo_seconds{schedule=\"nightly\"} 93600"))
         #expect(metrics.stdout.contains("guardrail_backup_drill_last_success{schedule=\"nightly\"} 1"))
         #expect(metrics.stdout.contains("# TYPE guardrail_backup_last_size_bytes gauge"))
 
-        let unknown = try run(["backup", "run", "nighty", "--env", "local"])
+        let unknown = try await run(["backup", "run", "nighty", "--env", "local"])
         #expect(unknown.status == 1)
         #expect(unknown.stderr.contains("no backup schedule \"nighty\""))
         #expect(unknown.stderr.contains("Did you mean \"nightly\"?"))
@@ -92,12 +92,12 @@ struct BackupCommandTests {
     func tickRunsDueWorkOnce() async throws {
         let (db, dir, backups, env) = try await workspace()
         defer { Task { await db.drop() } }
-        #expect(try CommandRunner.run(["apply", "--env", "local", "--auto-approve"], in: dir, environment: env).status == 0)
-        let first = try CommandRunner.run(["backup", "tick", "--env", "local"], in: dir, environment: env)
+        #expect(try await InProcess.run(["apply", "--env", "local", "--auto-approve"], in: dir, environment: env).status == 0)
+        let first = try await InProcess.run(["backup", "tick", "--env", "local"], in: dir, environment: env)
         #expect(first.status == 0, "\(first.output)")
         #expect(first.stdout.contains("backup nightly: succeeded \(backups.path)/nightly/nightly-"), "\(first.stdout)")
         #expect(first.stdout.contains("drill nightly: succeeded"), "\(first.stdout)")
-        let second = try CommandRunner.run(["backup", "tick", "--env", "local"], in: dir, environment: env)
+        let second = try await InProcess.run(["backup", "tick", "--env", "local"], in: dir, environment: env)
         #expect(second.status == 0, "\(second.output)")
         #expect(second.stdout.contains("backup.nightly at "), "\(second.stdout)")
         #expect(second.stdout.contains("drill of backup.nightly at "), "\(second.stdout)")

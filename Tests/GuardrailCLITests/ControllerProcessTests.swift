@@ -289,6 +289,41 @@ struct ControllerProcessTests {
         await db.drop()
     }
 
+    @Test("an edited environment moves the flag listener with the ticks: OFREP answers from the database the environment now names")
+    func editedEnvironmentMovesTheListener() async throws {
+        let first = try await TestPostgres.createDatabase(), second = try await TestPostgres.createDatabase()
+        let flag = "apiVersion: guardrail/v1\nkind: FeatureFlag\nmetadata: {name: search.beta}\nspec: {enabled: true}\n"
+        let environment = { (db: TestDatabase) in Self.environmentYAML(db, "  controller: {interval: 1s}") }
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3), "manifests/flags.yaml": flag,
+            "environments/local.yaml": environment(second),
+        ])
+        let file = dir.appendingPathComponent("environments/local.yaml")
+        // The second database has the flag killed; the first has it on.
+        #expect(try CommandRunner.run(["apply", "--env", "local", "--auto-approve"], in: dir).status == 0)
+        #expect(try CommandRunner.run(["flag", "kill", "search.beta", "--env", "local"], in: dir).status == 0)
+        try environment(first).write(to: file, atomically: true, encoding: .utf8)
+        #expect(try CommandRunner.run(["apply", "--env", "local", "--auto-approve"], in: dir).status == 0)
+
+        let controller = try ControllerProcess(replica: "moving", directory: dir)
+        let port = try await controller.port()
+        func answer() async -> String {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)/ofrep/v1/evaluate/flags/search.beta")!)
+            request.httpMethod = "POST"
+            request.httpBody = Data(#"{"context":{"targetingKey":"brokerage-0"}}"#.utf8)
+            guard let (data, _) = try? await URLSession.shared.data(for: request) else { return "" }
+            return String(decoding: data, as: UTF8.self)
+        }
+        try await Self.waitFor("OFREP to answer from the first database", timeout: Self.startup) { await answer().contains("\"value\":true") }
+        // The edit: a tick reloads it, and the listener follows to the second database.
+        try environment(second).write(to: file, atomically: true, encoding: .utf8)
+        try await Self.waitFor("OFREP to answer from the second database", timeout: 30) { await answer().contains("\"value\":false") }
+        #expect(await answer().contains("\"value\":false"))
+        _ = await controller.terminate(timeout: 15)
+        await first.drop()
+        await second.drop()
+    }
+
     @Test("the admin API kills several flags in one transaction (all or none, by name or label selector), and OFREP answers off within 1 s")
     func adminMultiKill() async throws {
         let db = try await TestPostgres.createDatabase()

@@ -14,8 +14,8 @@ struct RowLevelSecurityCommandTests {
         var role: String
         var env: [String: String]
 
-        func run(_ args: [String]) throws -> CommandResult {
-            try CommandRunner.run(args, in: dir, environment: env)
+        func run(_ args: [String]) async throws -> CommandResult {
+            try await InProcess.run(args, in: dir, environment: env)
         }
 
         func write(_ path: String, _ text: String) throws {
@@ -71,29 +71,29 @@ struct RowLevelSecurityCommandTests {
             CREATE POLICY "Big ""deals""" ON public.properties AS RESTRICTIVE FOR SELECT TO {role} USING (price > 100);
             """#)
         defer { Task { await f.cleanUp() } }
-        let rls = try f.run(["import", "--env", "local", "rls"])
+        let rls = try await f.run(["import", "--env", "local", "rls"])
         #expect(rls.status == 0, "\(rls.output)")
         #expect(rls.stdout.contains("Imported 1 table with row-level security into policies/imported-rls.yaml"))
-        let grants = try f.run(["import", "--env", "local", "grants"])
+        let grants = try await f.run(["import", "--env", "local", "grants"])
         #expect(grants.status == 0, "\(grants.output)")
         let written = try String(contentsOf: f.dir.appendingPathComponent("policies/imported-rls.yaml"), encoding: .utf8)
         #expect(written.contains(#"- name: "Big \"deals\"""#))
         #expect(written.contains(#"using: "(tenant_id = (current_setting('app.current_tenant_id'::text))::uuid)""#))
 
-        let plan = try f.run(["plan", "--env", "local", "--detailed-exitcode", "--target", "rls", "--target", "grants"])
+        let plan = try await f.run(["plan", "--env", "local", "--detailed-exitcode", "--target", "rls", "--target", "grants"])
         #expect(plan.status == 0, "\(plan.output)")
         #expect(plan.stdout.contains("No changes."))
 
-        let again = try f.run(["import", "--env", "local", "rls"])
+        let again = try await f.run(["import", "--env", "local", "rls"])
         #expect(again.status == 1)
         #expect(again.stderr.contains("policies/imported-rls.yaml already exists"))
-        let nothing = try f.run(["import", "--env", "local", "rls", "--out", "policies/more.yaml"])
+        let nothing = try await f.run(["import", "--env", "local", "rls", "--out", "policies/more.yaml"])
         #expect(nothing.status == 0)
         #expect(nothing.stderr.contains("Nothing to import"))
 
         // Imported means managed: deleting the manifest plans the removal, behind --allow-destroy.
         try FileManager.default.removeItem(at: f.dir.appendingPathComponent("policies/imported-rls.yaml"))
-        let removal = try f.run(["plan", "--env", "local", "--detailed-exitcode", "--target", "rls"])
+        let removal = try await f.run(["plan", "--env", "local", "--detailed-exitcode", "--target", "rls"])
         #expect(removal.status == 3, "\(removal.output)")
         #expect(removal.stdout.contains("- rls \"public.properties\" {"))
         #expect(removal.stdout.contains("destroys: disables row-level security on public.properties"))
@@ -104,9 +104,9 @@ struct RowLevelSecurityCommandTests {
         let f = try await fixture()
         defer { Task { await f.cleanUp() } }
         try f.write("policies/rls.yaml", Self.isolation)
-        let apply = try f.run(["apply", "--env", "local", "--auto-approve"])
+        let apply = try await f.run(["apply", "--env", "local", "--auto-approve"])
         #expect(apply.status == 0, "\(apply.output)")
-        let verify = try f.run(["verify", "isolation", "--env", "local"])
+        let verify = try await f.run(["verify", "isolation", "--env", "local"])
         #expect(verify.status == 0, "\(verify.output)")
         let lines = verify.stdout.split(separator: "\n")
         #expect(lines.filter { $0.hasPrefix("public.properties") && $0.contains(f.role) && $0.contains("isolated") }.count == 5, "\(verify.stdout)")
@@ -123,8 +123,8 @@ struct RowLevelSecurityCommandTests {
         try f.write("policies/rls.yaml", Self.isolation.replacingOccurrences(
             of: "withCheck: tenant_id = current_setting('app.current_tenant_id')::uuid",
             with: "withCheck: tenant_id = current_setting('app.current_tenant_id')::uuid OR price > 0"))
-        #expect(try f.run(["apply", "--env", "local", "--auto-approve"]).status == 0)
-        let verify = try f.run(["verify", "isolation", "--env", "local"])
+        #expect(try await f.run(["apply", "--env", "local", "--auto-approve"]).status == 0)
+        let verify = try await f.run(["verify", "isolation", "--env", "local"])
         #expect(verify.status == 1, "\(verify.output)")
         #expect(verify.stdout.contains("insert a row for tenant B  LEAK"), "\(verify.stdout)")
         #expect(verify.stdout.contains("move a row to tenant B     isolated"), "\(verify.stdout)")
@@ -134,8 +134,8 @@ struct RowLevelSecurityCommandTests {
         // A policy that shows everything is caught on the read and the delete.
         try f.write("policies/rls.yaml", Self.isolation.replacingOccurrences(
             of: "using: tenant_id = current_setting('app.current_tenant_id')::uuid", with: "using: \"true\""))
-        #expect(try f.run(["apply", "--env", "local", "--auto-approve"]).status == 0)
-        let open = try f.run(["verify", "isolation", "--env", "local"])
+        #expect(try await f.run(["apply", "--env", "local", "--auto-approve"]).status == 0)
+        let open = try await f.run(["verify", "isolation", "--env", "local"])
         #expect(open.status == 1)
         #expect(open.stdout.contains("read other tenants' rows   LEAK"), "\(open.stdout)")
         #expect(open.stdout.contains("delete tenant B's rows     LEAK"), "\(open.stdout)")
@@ -152,13 +152,13 @@ struct RowLevelSecurityCommandTests {
             """)
         defer { Task { await f.cleanUp() } }
         try f.write("policies/rls.yaml", Self.isolation.replacingOccurrences(of: "public.properties", with: "public.events"))
-        #expect(try f.run(["apply", "--env", "local", "--auto-approve"]).status == 0)
-        let closed = try f.run(["verify", "isolation", "--env", "local"])
+        #expect(try await f.run(["apply", "--env", "local", "--auto-approve"]).status == 0)
+        let closed = try await f.run(["verify", "isolation", "--env", "local"])
         #expect(closed.status == 0, "\(closed.output)")
         #expect(closed.stdout.contains("public.events_rest  \(f.role)  partition of events used directly  isolated  no privileges on the partition"), "\(closed.stdout)")
 
         try await f.db.execute("GRANT SELECT ON public.events_old TO \(f.role)")
-        let open = try f.run(["verify", "isolation", "--env", "local"])
+        let open = try await f.run(["verify", "isolation", "--env", "local"])
         #expect(open.status == 1, "\(open.output)")
         #expect(open.stdout.contains("public.events_old   \(f.role)  partition of events used directly  LEAK      SELECT granted on a partition without row-level security"), "\(open.stdout)")
     }
@@ -168,23 +168,23 @@ struct RowLevelSecurityCommandTests {
         let f = try await fixture("ALTER ROLE {role} BYPASSRLS;")
         defer { Task { await f.cleanUp() } }
         try f.write("policies/rls.yaml", Self.isolation)
-        let text = try f.run(["plan", "--env", "local"])
+        let text = try await f.run(["plan", "--env", "local"])
         #expect(text.status == 0, "\(text.output)")
         #expect(text.stdout.contains("Warnings:\n  ! rls.public.properties.policy.tenant_isolation: the policy does nothing for \(f.role): it has BYPASSRLS"))
-        let json = try f.run(["plan", "--env", "local", "--format", "json"])
+        let json = try await f.run(["plan", "--env", "local", "--format", "json"])
         let document = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         let findings = document?["findings"] as? [[String: Any]]
         #expect(findings?.first?["address"] as? String == "rls.public.properties.policy.tenant_isolation")
 
         try f.write("policies/rls.yaml", Self.isolation.replacingOccurrences(of: "using: tenant_id", with: "using: tenant"))
-        let broken = try f.run(["plan", "--env", "local"])
+        let broken = try await f.run(["plan", "--env", "local"])
         #expect(broken.status == 1)
         #expect(broken.stderr.contains("policies/rls.yaml:10:14: error: Postgres rejects the using expression of policy \"tenant_isolation\" on public.properties"), "\(broken.stderr)")
         #expect(broken.stderr.contains("column \"tenant\" does not exist (SQLSTATE 42703)"))
     }
 
     @Test("import takes rls or grants and nothing else; verify isolation takes repeated --role")
-    func parsing() throws {
+    func parsing() async throws {
         #expect(throws: (any Error).self) { try GuardrailCommand.parseAsRoot(["import", "tenants"]) }
         do {
             _ = try GuardrailCommand.parseAsRoot(["import", "policies"])
@@ -226,7 +226,7 @@ struct ImportWithDeclaredRolesTests {
             "policies/roles.yaml": roles,
         ])
         let env = ["DATABASE_URL": db.urlString]
-        let apply = try CommandRunner.run(["apply", "--env", "local", "--auto-approve"], in: dir, environment: env)
+        let apply = try await InProcess.run(["apply", "--env", "local", "--auto-approve"], in: dir, environment: env)
         #expect(apply.status == 0, "\(apply.output)")
         try await db.execute("""
             CREATE TABLE public.listing_notes (id serial PRIMARY KEY, tenant_id uuid NOT NULL, note text NOT NULL);
@@ -236,14 +236,14 @@ struct ImportWithDeclaredRolesTests {
             GRANT SELECT, INSERT ON public.listing_notes TO \(own("app_user"));
             GRANT SELECT ON public.listing_notes TO \(own("viewer")), \(own("analyst"));
             """)
-        let imported = try CommandRunner.run(["import", "--env", "local", "rls"], in: dir, environment: env)
+        let imported = try await InProcess.run(["import", "--env", "local", "rls"], in: dir, environment: env)
         #expect(imported.status == 0, "\(imported.output)")
         #expect(imported.stdout.contains("Added the privileges \(own("analyst")), \(own("app_user")), \(own("viewer")) hold on the imported tables to their grants in policies/roles.yaml."),
                 "\(imported.stdout)")
         let edited = try String(contentsOf: dir.appendingPathComponent("policies/roles.yaml"), encoding: .utf8)
         #expect(edited.contains("# The role matrix from the launch runbook"), "comments are kept")
         #expect(edited.contains("    - tables: [public.listing_notes]\n      privileges: [select, insert]\n"), "\(edited)")
-        let plan = try CommandRunner.run(["plan", "--env", "local", "--detailed-exitcode"], in: dir, environment: env)
+        let plan = try await InProcess.run(["plan", "--env", "local", "--detailed-exitcode"], in: dir, environment: env)
         #expect(plan.status == 0, "\(plan.output)")
         #expect(plan.stdout.contains("No changes."), "\(plan.stdout)")
         #expect(try await db.scalar("SELECT has_table_privilege('\(own("viewer"))', 'public.listing_notes', 'SELECT')") == "t")

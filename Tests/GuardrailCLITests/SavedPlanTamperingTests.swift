@@ -16,8 +16,8 @@ struct SavedPlanTamperingTests {
 
         var planPath: String { dir.appendingPathComponent("plan.json").path }
 
-        mutating func run(_ args: [String], extraEnv: [String: String] = [:]) throws -> CommandResult {
-            let result = try CommandRunner.run(args, in: dir, environment: env.merging(extraEnv) { $1 })
+        mutating func run(_ args: [String], extraEnv: [String: String] = [:]) async throws -> CommandResult {
+            let result = try await InProcess.run(args, in: dir, environment: env.merging(extraEnv) { $1 })
             transcript += result.output
             return result
         }
@@ -72,7 +72,7 @@ struct SavedPlanTamperingTests {
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 4),
         ])
         var f = Fixture(db: db, dir: dir, role: role, env: ["DATABASE_URL": db.urlString])
-        let first = try f.run(["apply", "--env", "local", "--auto-approve"])
+        let first = try await f.run(["apply", "--env", "local", "--auto-approve"])
         #expect(first.status == 0, "\(first.output)")
         try f.write("manifests/tenants.yaml", Fixtures.tenantsYAML(count: 4, displayPrefix: "Renamed"))
         if rls { try f.write("policies/properties.yaml", Self.isolation) }
@@ -82,11 +82,11 @@ struct SavedPlanTamperingTests {
     /// Saves a plan, edits it with `edit`, applies it: refused with `expected` in the message, nothing changed.
     func attack(_ f: inout Fixture, rls: Bool = false, expected: String, extraEnv: [String: String] = [:],
                 sourceLocation: Testing.SourceLocation = #_sourceLocation, _ edit: (inout [String: Any]) throws -> Void) async throws {
-        let plan = try f.run(["plan", "--env", "local", "--out", f.planPath], extraEnv: extraEnv)
+        let plan = try await f.run(["plan", "--env", "local", "--out", f.planPath], extraEnv: extraEnv)
         #expect(plan.status == 0, "\(plan.output)", sourceLocation: sourceLocation)
         try f.tamper(edit)
         let before = try await f.snapshot()
-        let apply = try f.run(["apply", "--env", "local", f.planPath, "--allow-destroy", "--allow-mass-delete"], extraEnv: extraEnv)
+        let apply = try await f.run(["apply", "--env", "local", f.planPath, "--allow-destroy", "--allow-mass-delete"], extraEnv: extraEnv)
         #expect(apply.status == 1, "the tampered plan was applied: \(apply.output)", sourceLocation: sourceLocation)
         #expect(apply.stderr.contains(expected), "\(apply.stderr)", sourceLocation: sourceLocation)
         #expect(try await f.snapshot() == before, "the refused apply changed live state", sourceLocation: sourceLocation)
@@ -155,11 +155,11 @@ struct SavedPlanTamperingTests {
     func reformattedButIdenticalPlanApplies() async throws {
         var f = try await fixture()
         defer { let f = f; Task { await f.cleanUp() } }
-        #expect(try f.run(["plan", "--env", "local", "--out", f.planPath]).status == 0)
+        #expect(try await f.run(["plan", "--env", "local", "--out", f.planPath]).status == 0)
         let written = try Data(contentsOf: URL(fileURLWithPath: f.planPath))
         try f.tamper { _ in }
         #expect(try Data(contentsOf: URL(fileURLWithPath: f.planPath)) != written, "the file was not re-written")
-        let apply = try f.run(["apply", "--env", "local", f.planPath])
+        let apply = try await f.run(["apply", "--env", "local", f.planPath])
         #expect(apply.status == 0, "\(apply.output)")
         #expect(apply.stdout.contains("matches it change for change"))
         #expect(apply.stdout.contains("Plan: 0 to add, 4 to change, 0 to destroy."))
@@ -179,8 +179,8 @@ struct SavedPlanTamperingTests {
         defer { let f = f; Task { await f.cleanUp() } }
         let other = try await TestPostgres.createDatabase(prefix: "tamper2")
         defer { Task { await other.drop() } }
-        #expect(try f.run(["plan", "--env", "local", "--out", f.planPath]).status == 0)
-        let apply = try f.run(["apply", "--env", "local", f.planPath], extraEnv: ["DATABASE_URL": other.urlString])
+        #expect(try await f.run(["plan", "--env", "local", "--out", f.planPath]).status == 0)
+        let apply = try await f.run(["apply", "--env", "local", f.planPath], extraEnv: ["DATABASE_URL": other.urlString])
         #expect(apply.status == 1, "\(apply.output)")
         #expect(apply.stderr.contains("database \(f.db.name) of cluster"), "\(apply.stderr)")
         #expect(apply.stderr.contains("database \(other.name) of cluster"), "\(apply.stderr)")
@@ -193,9 +193,9 @@ struct SavedPlanTamperingTests {
         var f = try await fixture()
         defer { let f = f; Task { await f.cleanUp() } }
         try f.write("environments/other.yaml", Fixtures.localEnvironmentYAML.replacingOccurrences(of: "name: local", with: "name: other"))
-        #expect(try f.run(["plan", "--env", "local", "--out", f.planPath]).status == 0)
+        #expect(try await f.run(["plan", "--env", "local", "--out", f.planPath]).status == 0)
         let before = try await f.snapshot()
-        let apply = try f.run(["apply", "--env", "other", f.planPath])
+        let apply = try await f.run(["apply", "--env", "other", f.planPath])
         #expect(apply.status == 1, "\(apply.output)")
         #expect(apply.stderr.contains("environment \"local\""), "\(apply.stderr)")
         #expect(apply.stderr.contains("environment \"other\""), "\(apply.stderr)")
@@ -206,10 +206,10 @@ struct SavedPlanTamperingTests {
     func configurationChanged() async throws {
         var f = try await fixture()
         defer { let f = f; Task { await f.cleanUp() } }
-        #expect(try f.run(["plan", "--env", "local", "--out", f.planPath]).status == 0)
+        #expect(try await f.run(["plan", "--env", "local", "--out", f.planPath]).status == 0)
         try f.write("manifests/tenants.yaml", Fixtures.tenantsYAML(count: 4, displayPrefix: "Other"))
         let before = try await f.snapshot()
-        let apply = try f.run(["apply", "--env", "local", f.planPath])
+        let apply = try await f.run(["apply", "--env", "local", f.planPath])
         #expect(apply.status == 1, "\(apply.output)")
         #expect(apply.stderr.contains("the configuration changed since this plan was made (manifests/tenants.yaml changed)"), "\(apply.stderr)")
         #expect(try await f.snapshot() == before)
@@ -219,10 +219,10 @@ struct SavedPlanTamperingTests {
     func emptyPlanAfterDrift() async throws {
         var f = try await fixture(rls: true)
         defer { let f = f; Task { await f.cleanUp() } }
-        #expect(try f.run(["apply", "--env", "local", "--auto-approve"]).status == 0)
-        #expect(try f.run(["plan", "--env", "local", "--out", f.planPath, "--detailed-exitcode"]).status == 0)
+        #expect(try await f.run(["apply", "--env", "local", "--auto-approve"]).status == 0)
+        #expect(try await f.run(["plan", "--env", "local", "--out", f.planPath, "--detailed-exitcode"]).status == 0)
         try await f.db.execute("DROP POLICY tenant_isolation ON public.properties")
-        let apply = try f.run(["apply", "--env", "local", f.planPath])
+        let apply = try await f.run(["apply", "--env", "local", f.planPath])
         #expect(apply.status == 1, "\(apply.output)")
         #expect(apply.stderr.contains("saved plan is stale"), "\(apply.stderr)")
         #expect(!apply.stdout.contains("No changes"))
@@ -235,13 +235,13 @@ struct SavedPlanTamperingTests {
         defer { let f = f; Task { await f.cleanUp() } }
         let key = ["GUARDRAIL_PLAN_KEY": "ci-key-\(UUID().uuidString)"]
         // Unsigned plan, key at apply: refused.
-        #expect(try f.run(["plan", "--env", "local", "--out", f.planPath]).status == 0)
-        let unsigned = try f.run(["apply", "--env", "local", f.planPath], extraEnv: key)
+        #expect(try await f.run(["plan", "--env", "local", "--out", f.planPath]).status == 0)
+        let unsigned = try await f.run(["apply", "--env", "local", f.planPath], extraEnv: key)
         #expect(unsigned.status == 1, "\(unsigned.output)")
         #expect(unsigned.stderr.contains("not signed"), "\(unsigned.stderr)")
         // Signed with another key: refused.
-        #expect(try f.run(["plan", "--env", "local", "--out", f.planPath], extraEnv: ["GUARDRAIL_PLAN_KEY": "another"]).status == 0)
-        let wrongKey = try f.run(["apply", "--env", "local", f.planPath], extraEnv: key)
+        #expect(try await f.run(["plan", "--env", "local", "--out", f.planPath], extraEnv: ["GUARDRAIL_PLAN_KEY": "another"]).status == 0)
+        let wrongKey = try await f.run(["apply", "--env", "local", f.planPath], extraEnv: key)
         #expect(wrongKey.status == 1)
         #expect(wrongKey.stderr.contains("signature does not match"), "\(wrongKey.stderr)")
         // Signed, then edited: refused before anything is compared.
@@ -254,18 +254,18 @@ struct SavedPlanTamperingTests {
             o["changes"] = changes
         }
         // Signed and untouched: applied.
-        let plan = try f.run(["plan", "--env", "local", "--out", f.planPath], extraEnv: key)
+        let plan = try await f.run(["plan", "--env", "local", "--out", f.planPath], extraEnv: key)
         #expect(plan.stdout.contains("(signed)"), "\(plan.stdout)")
         let mode = try #require(try FileManager.default.attributesOfItem(atPath: f.planPath)[.posixPermissions] as? Int)
         #expect(mode & 0o777 == 0o600, "plan files are private: \(String(mode, radix: 8))")
-        let show = try f.run(["show", f.planPath], extraEnv: key.merging(["DATABASE_URL": ""]) { $1 })
+        let show = try await f.run(["show", f.planPath], extraEnv: key.merging(["DATABASE_URL": ""]) { $1 })
         #expect(show.status == 0, "\(show.output)")
         #expect(show.stdout.contains("Plan: 0 to add, 4 to change, 0 to destroy."))
         #expect(show.stdout.contains("Signed, and the signature is valid."))
         #expect(show.stdout.contains("database \(f.db.name) of cluster"))
-        let markdown = try f.run(["show", f.planPath, "--format", "markdown"])
+        let markdown = try await f.run(["show", f.planPath, "--format", "markdown"])
         #expect(markdown.stdout.hasPrefix("### Guardrail plan for `local`: 0 to add, 4 to change, 0 to destroy"))
-        let apply = try f.run(["apply", "--env", "local", f.planPath], extraEnv: key)
+        let apply = try await f.run(["apply", "--env", "local", f.planPath], extraEnv: key)
         #expect(apply.status == 0, "\(apply.output)")
         #expect(try await f.db.scalar("SELECT count(*) FROM guardrail.tenants WHERE display_name LIKE 'Renamed%'") == "4")
         #expect(!f.transcript.contains(key.values.first!))
@@ -275,23 +275,23 @@ struct SavedPlanTamperingTests {
     func unknownTarget() async throws {
         var f = try await fixture()
         defer { let f = f; Task { await f.cleanUp() } }
-        let typo = try f.run(["plan", "--env", "local", "--target", "brokerage-1"])
+        let typo = try await f.run(["plan", "--env", "local", "--target", "brokerage-1"])
         #expect(typo.status == 1, "\(typo.output)")
         #expect(typo.stderr.contains("--target brokerage-1 names no object"), "\(typo.stderr)")
         #expect(typo.stderr.contains("Did you mean tenant.brokerage-1?"), "\(typo.stderr)")
-        let misspelt = try f.run(["apply", "--env", "local", "--auto-approve", "--target", "tenant.brokerag-1"])
+        let misspelt = try await f.run(["apply", "--env", "local", "--auto-approve", "--target", "tenant.brokerag-1"])
         #expect(misspelt.status == 1)
         #expect(misspelt.stderr.contains("Did you mean tenant.brokerage-1?"), "\(misspelt.stderr)")
         #expect(try await f.db.scalar("SELECT count(*) FROM guardrail.tenants WHERE display_name LIKE 'Renamed%'") == "0")
-        #expect(try f.run(["plan", "--env", "local", "--target", "tenant"]).status == 0)
+        #expect(try await f.run(["plan", "--env", "local", "--target", "tenant"]).status == 0)
     }
 
     @Test("validate and plan outside a configuration directory fail and point at --dir")
-    func noConfiguration() throws {
+    func noConfiguration() async throws {
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-empty-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: empty, withIntermediateDirectories: true)
         for args in [["validate"], ["plan", "--env", "local"]] {
-            let result = try CommandRunner.run(args, in: empty)
+            let result = try await InProcess.run(args, in: empty)
             #expect(result.status == 1, "\(args): \(result.output)")
             #expect(result.stderr.contains("no Guardrail configuration in"), "\(result.stderr)")
             #expect(result.stderr.contains("--dir"), "\(result.stderr)")

@@ -301,7 +301,8 @@ struct HTTPClientLimitsTests {
                 """
             let (configuration, diagnostics) = ConfigurationLoader.load([ManifestSource(path: "environments/local.yaml", bytes: Array(environment.utf8))])
             #expect(!diagnostics.hasErrors, "\(diagnostics.all)")
-            return try Controller(workspace: Workspace(root: "/nonexistent"), configuration: configuration, environment: "local", holder: "t",
+            let resolved = try ResolvedEnvironment.resolve(try #require(configuration.environments["local"]))
+            return try Controller(workspace: Workspace(root: "/nonexistent"), configuration: configuration, environment: resolved, stamp: "", holder: "t",
                                   logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), descriptorLimit: descriptorLimit)
         }
         #expect(try controller("interval: 5s").clientLimits == HTTPClientLimits(headerReadTimeout: .seconds(10), idleTimeout: .seconds(60), maxConnections: 512))

@@ -183,4 +183,21 @@ struct DiffTests {
         #expect(plan.blockingHazards(HazardOverrides(allowMassDelete: true)).map(\.1.kind) == [.destroys, .destroys])
         #expect(plan.blockingHazards(HazardOverrides(allowDestroy: true, allowMassDelete: true)).isEmpty)
     }
+
+    /// Every case's plan, made on its observed side, gives its desired side: what an apply wrote,
+    /// worked out without reading it back (creates come last; the rest keep their places).
+    @Test(arguments: cases)
+    func applyingTheChangesGivesTheDesiredObjects(_ c: Case) throws {
+        let applied = try Diff.applying(Diff.changes(desired: c.desired, observed: c.observed), to: c.observed)
+        #expect(applied.sorted { $0.name < $1.name } == c.desired.sorted { $0.name < $1.name })
+    }
+
+    @Test func applyingKeepsUntouchedObjectsAndIgnoresOtherKinds() throws {
+        var renamed = Self.acme
+        renamed.displayName = "Acme Realty Group"
+        let changes = Diff.changes(desired: [renamed], observed: [Self.acme])
+            + [Change(address: Address(prefix: "flag", name: "acme"), kind: FeatureFlag.kind, action: .delete, before: [:], after: nil, reason: "")]
+        #expect(try Diff.applying(changes, to: [Self.globex, Self.acme]) == [Self.globex, renamed])
+        #expect(try Diff.applying([], to: [Self.globex]) == [Self.globex])
+    }
 }

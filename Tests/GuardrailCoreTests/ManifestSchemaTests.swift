@@ -134,12 +134,12 @@ struct ManifestSchemaTests {
 
     @Test("the decoders take their key lists from the shapes the schema is rendered from")
     func decodersUseTheShapes() {
-        #expect(ConfigurationLoader.specKeys(for: "Tenant") == Tenant.specShape.keys)
+        #expect(KindRegistry.builtIn.kind(named: "Tenant")?.allowedSpecKeys == Tenant.specShape.keys)
         #expect(ConfigurationLoader.documentKeys == ["apiVersion", "kind", "metadata", "spec"])
         #expect(ConfigurationLoader.metadataKeys == ["name", "labels", "annotations"])
         for kind in ManifestSchemas.documentKinds {
             guard case .document(_, _, let spec) = kind.root else { continue }
-            #expect(ConfigurationLoader.specKeys(for: kind.kind) == spec.keys, "\(kind.kind)")
+            #expect(KindRegistry.builtIn.kind(named: kind.kind)?.allowedSpecKeys == spec.keys, "\(kind.kind)")
         }
         // pgBackRest retention lists its own keys first, as its diagnostics always did.
         #expect(BackupSchedule.retentionShape.keys(leading: ["full", "diff"]) == ["full", "diff", "keep", "maxAge"])

@@ -296,7 +296,7 @@ struct ValidationDiagnosticsTests {
               id: \(acmeID)
             """)
         #expect(located(diagnostics) == ["manifests/tenants.yaml:2:7: unknown kind \"Tennant\""])
-        #expect(diagnostics.first?.detail == "Did you mean \"Tenant\"? Known kinds: Tenant, FeatureFlag, Guardrail, RowLevelSecurity, RoleGrants, BackupSchedule, Environment.")
+        #expect(diagnostics.first?.detail == "Did you mean \"Tenant\"? Known kinds: Environment, Tenant, Guardrail, FeatureFlag, BackupSchedule, RoleGrants, RowLevelSecurity, AlertRouting.")
     }
 
     @Test(arguments: ["guardrail/v2", "v1"])

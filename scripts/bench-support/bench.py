@@ -12,6 +12,8 @@ YE = os.environ["YAML_EVENTS"]
 ESTATE = os.environ["ESTATE"]
 PG = dict(host=os.environ["PGHOST"], port=os.environ["PGPORT"], user=os.environ["PG_SUPERUSER"], password=os.environ["PG_PASSWORD"])
 results = []
+# (name, bytes per tenant, ceiling in bytes)
+memory_rows = []
 
 def url(db):
     return f"postgres://{PG['user']}:{PG['password']}@{PG['host']}:{PG['port']}/{db}?sslmode=disable"
@@ -74,6 +76,17 @@ def paired(fn, floor_fn, setup=None, floor_setup=None, runs=RUNS):
             f()
             if i: out.append(time.perf_counter() - start)
     return statistics.median(samples), statistics.median(floor_samples)
+
+def peak_rss_kib(cmd, env=None, cwd=None):
+    """The peak resident memory of one run of `cmd`, in KiB, from the kernel's accounting of that child."""
+    p = subprocess.Popen(cmd, env=env, cwd=cwd or ESTATE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _, status, usage = os.wait4(p.pid, 0)
+    err = p.stderr.read().decode()
+    p.stderr.close()
+    if os.waitstatus_to_exitcode(status) not in (0, 2):
+        sys.stderr.write(err)
+        raise SystemExit(f"command failed: {' '.join(cmd)}")
+    return usage.ru_maxrss
 
 def report(name, value, floor, floor_name, target):
     ratio = value / floor if floor > 0 else float("inf")
@@ -403,6 +416,10 @@ def main():
     if only == "breach":
         bench_breach()
         return print_results(files, [])
+    if only == "scale":
+        genv = dict(os.environ, NO_COLOR="1", GUARDRAIL_BACKUP_DIR="/nonexistent-set-per-bench")
+        bench_scale(genv)
+        return print_results(files, [])
     if only == "pitr":
         genv = dict(os.environ, DATABASE_URL=url("bench_apply"), NO_COLOR="1", GUARDRAIL_BACKUP_DIR="/nonexistent-set-per-bench")
         bench_apply(genv, files)
@@ -418,7 +435,7 @@ def main():
         run([YE, *files])
         psql("bench_apply", "-c", "SELECT name, id, display_name, status, labels FROM guardrail.tenants")
     plan_t, floor_plan_t = paired(lambda: run([G, "plan", "--env", "local", "--detailed-exitcode"], genv), floor_plan)
-    report("plan: no changes, 10,000 tenants", plan_t, floor_plan_t, "libyaml events + psql SELECT", 3.0)
+    report("plan: no changes, 10,000 tenants", plan_t, floor_plan_t, "libyaml events + psql SELECT", 2.0)
 
     rls_row()
     alerts_row()
@@ -426,12 +443,62 @@ def main():
     validate_t, floor_parse_t = paired(lambda: run([G, "validate"], genv), lambda: run([YE, *files]))
     report("validate: offline decode", validate_t, floor_parse_t, "libyaml events", 3.0)
 
+    bench_scale(genv)
     bench_backups(genv)
     bench_pgbackrest(genv)
     bench_breach()
     rates = bench_flags() if os.environ.get("FLAGS_ESTATE") else []
     rates += bench_controller()
     print_results(files, rates)
+
+def bench_scale(genv):
+    """The same rows on an estate of BENCH_SCALE_TENANTS tenants (100,000 by default): validate, plan with
+    no changes and apply of new tenants, each alternately with its floor, and the peak memory of plan
+    and apply per tenant. Growth must stay linear: the targets are the 10,000-tenant ones."""
+    n = int(os.environ.get("BENCH_SCALE_TENANTS", "100000"))
+    estate = os.path.join(os.environ.get("BENCH_DIR", tempfile.gettempdir()), f"estate-{n}")
+    if not os.path.isdir(estate):
+        subprocess.run([sys.executable, os.path.join(os.path.dirname(__file__), "generate_estate.py"), "--tenants", str(n), "--out", estate], check=True)
+    files = [os.path.join(estate, folder, f) for folder in ("manifests", "policies", "alerts", "environments")
+             if os.path.isdir(os.path.join(estate, folder)) for f in sorted(os.listdir(os.path.join(estate, folder))) if f.endswith((".yaml", ".yml"))]
+    label = f"{n:,} tenants"
+    senv = dict(genv, DATABASE_URL=url("bench_scale"))
+    runs = max(3, RUNS - 2)
+    g = lambda *args, ok=(0,): run([G, *args], senv, ok=ok, cwd=estate)
+
+    validate_t, parse_t = paired(lambda: g("validate"), lambda: run([YE, *files], cwd=estate), runs=runs)
+    report(f"validate: {label}", validate_t, parse_t, "libyaml events", 3.0)
+
+    floor_table = ("CREATE TABLE tenants (name text PRIMARY KEY, id uuid NOT NULL UNIQUE, display_name text NOT NULL, "
+                   "status text NOT NULL, labels jsonb NOT NULL, created_at timestamptz NOT NULL DEFAULT now(), updated_at timestamptz NOT NULL DEFAULT now())")
+    copy = f"\\copy tenants (name, id, display_name, status, labels) FROM '{estate}/tenants.csv' CSV"
+    recreate("bench_scale")
+    g("apply", "--auto-approve", "--env", "local")
+    def emptied():
+        psql("bench_scale", "-c", "DO $$ DECLARE t text; BEGIN FOR t IN SELECT format('%I.%I', schemaname, tablename) FROM pg_tables "
+             "WHERE schemaname = 'guardrail' AND tablename <> 'schema_migrations' AND tablename <> 'kind_migrations' "
+             "LOOP EXECUTE 'TRUNCATE ' || t || ' CASCADE'; END LOOP; END $$")
+    def floor_apply_setup():
+        recreate("bench_scale_floor")
+        psql("bench_scale_floor", "-c", floor_table)
+    def floor_apply():
+        run([YE, *files], cwd=estate)
+        psql("bench_scale_floor", "-c", copy)
+    apply_t, floor_apply_t = paired(lambda: g("apply", "--env", "local", "--auto-approve"), floor_apply, setup=emptied,
+                                    floor_setup=floor_apply_setup, runs=runs)
+    report(f"apply: {label} new", apply_t, floor_apply_t, "libyaml events + psql COPY", 3.0)
+
+    def floor_plan():
+        run([YE, *files], cwd=estate)
+        psql("bench_scale", "-c", "SELECT name, id, display_name, status, labels FROM guardrail.tenants")
+    plan_t, floor_plan_t = paired(lambda: g("plan", "--env", "local", "--detailed-exitcode"), floor_plan, runs=runs)
+    report(f"plan: no changes, {label}", plan_t, floor_plan_t, "libyaml events + psql SELECT", 2.0)
+
+    plan_kib = peak_rss_kib([G, "plan", "--env", "local", "--detailed-exitcode"], senv, cwd=estate)
+    emptied()
+    apply_kib = peak_rss_kib([G, "apply", "--env", "local", "--auto-approve"], senv, cwd=estate)
+    memory_rows.append((f"plan: peak memory per tenant, {label}", plan_kib * 1024 / n, 1.5 * 1024))
+    memory_rows.append((f"apply: peak memory per tenant, {label}", apply_kib * 1024 / n, 1.5 * 1024))
 
 def bench_apply(genv, files):
     """apply of the estate: new tenants, a saved plan of them, and a first apply that creates the schema.
@@ -488,6 +555,10 @@ def print_results(files, rates):
             continue
         mark = "ok" if ratio <= target else "OVER"
         print(f"{name:40} {value:9.3f}s {floor:9.3f}s  {ratio:5.2f}x  {'<=' + str(target) + 'x':>7}  {floor_name}  [{mark}]")
+
+    for name, value, ceiling in memory_rows:
+        mark = "ok" if value <= ceiling else "OVER"
+        print(f"{name:40} {value / 1024:8.2f}KiB {'':10}  {'':6}  {'<=' + str(ceiling / 1024) + 'KiB':>7}  kernel's peak RSS / tenants  [{mark}]")
 
     for name, value, floor, floor_name, target in rates:
         ratio = value / floor if floor > 0 else 0.0

@@ -40,10 +40,12 @@ struct ApplyCommand: AsyncParsableCommand {
 
     /// A session being opened, and the apply lock taken, from environments/ alone.
     private struct EarlySession {
-        var url: String
+        /// environments/ as read, reused by the full load; and the environment resolved from it.
+        var sources: [ManifestSource]
+        var resolved: ResolvedEnvironment
         var task: Task<Session, any Error>
 
-        /// Closes the session when it was opened: the full configuration did not load, or named another database.
+        /// Closes the session when it was opened and the full configuration did not load.
         func discard() async {
             if let session = try? await task.value { await session.close() }
         }
@@ -51,11 +53,12 @@ struct ApplyCommand: AsyncParsableCommand {
 
     /// nil when the environment does not load cleanly from environments/ by itself.
     private func earlySession(applicationName: String) -> EarlySession? {
-        guard let (environments, diagnostics) = try? global.workspace.loadEnvironments(), !diagnostics.hasErrors,
-              let declared = environments.environments[environment.name],
-              let resolved = try? ResolvedEnvironment.resolve(declared) else { return nil }
+        guard let (sources, refusals) = try? global.workspace.sources(folders: ["environments"]), refusals.isEmpty else { return nil }
+        let (environments, diagnostics) = ConfigurationLoader.load(sources)
+        guard !diagnostics.hasErrors, let declared = environments.environments[environment.name],
+              let resolved = try? ResolvedEnvironment.resolve(declared, processEnvironment: Console.environment) else { return nil }
         let timeout = lockTimeout
-        return EarlySession(url: resolved.database.url.description, task: Task {
+        return EarlySession(sources: sources, resolved: resolved, task: Task {
             try await Self.openLocked(resolved, applicationName: applicationName, timeout: timeout)
         })
     }
@@ -87,15 +90,17 @@ struct ApplyCommand: AsyncParsableCommand {
         // environments/. Anything odd there, and the session is opened after the full load instead.
         let early = earlySession(applicationName: applicationName)
         // A saved plan's header decodes on another core while the manifests do.
-        let reading = planFile.map { path in
+        let reading = planFile.map { Console.path($0) }.map { path in
             Task.detached(priority: .userInitiated) { Result { try PlanFile.readForApply(path) } }
         }
         let configuration: Configuration
         let resolved: ResolvedEnvironment
         let savedPlan: SavedPlanFile?
         do {
-            configuration = try global.loadConfiguration()
-            resolved = try environment.resolve(in: configuration)
+            // environments/ is read once: the full load reuses what the early session read, and the
+            // environment it resolved is the one used.
+            configuration = try global.loadConfiguration(environments: early?.sources)
+            resolved = try early?.resolved ?? environment.resolve(in: configuration)
             if let refusal = resolved.missingReason(why.reason, command: "`guardrail apply`") {
                 Console.error("error: " + refusal)
                 throw ExitCode.failure
@@ -114,10 +119,9 @@ struct ApplyCommand: AsyncParsableCommand {
         let overrides = hazards.overrides
 
         let session: Session
-        if let early, early.url == resolved.database.url.description {
+        if let early {
             session = try await withDiagnostics(during: "apply") { try await early.task.value }
         } else {
-            await early?.discard()
             session = try await withDiagnostics(during: "apply") { try await Self.openLocked(resolved, applicationName: applicationName, timeout: lockTimeout) }
         }
         do {
@@ -156,7 +160,7 @@ struct ApplyCommand: AsyncParsableCommand {
                     throw ExitCode.failure
                 }
                 Console.out("\nDo you want to perform these actions in environment \"\(plan.environment)\"?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
-                guard readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
+                guard Console.readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
                     Console.error("Apply cancelled.")
                     throw ExitCode.failure
                 }

@@ -50,7 +50,7 @@ struct BackupRestoreCommand: AsyncParsableCommand {
         let runner = try options.runner()
         let target: BackupRunner.RestoreTarget = to == "latest" ? .newest : .time(Self.parseTime(to)!)
         let result = try await withDiagnostics {
-            try await runner.restore(to: target, into: into, port: port, startedAt: started, timeout: TimeInterval(timeout))
+            try await runner.restore(to: target, into: Console.path(into), port: port, startedAt: started, timeout: TimeInterval(timeout))
         }
         Console.out("""
             Restored backup \(result.backupLabel) and WAL to \(result.target) into \(result.directory).

@@ -36,19 +36,21 @@ struct ControllerCommand: AsyncParsableCommand {
         // few threads keeps far less memory resident with two.
         _ = glibcMallopt(glibcArenaMax, 2)
         #endif
+        // The stamp first: an edit made while the files are read is seen by the first tick.
+        let stamp = try withDiagnostics { try global.workspace.changeStamp() }
         let configuration = try global.loadConfiguration()
-        _ = try environment.resolve(in: configuration)
+        let resolved = try environment.resolve(in: configuration)
         let holder = replica ?? "\(Console.hostName)/\(ProcessInfo.processInfo.processIdentifier)"
         LoggingSystem.bootstrap { label in
             var handler = JSONLogHandler(label: label)
-            handler.logLevel = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+            handler.logLevel = Console.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
             return handler
         }
         var logger = Logger(label: "guardrail.controller")
         logger[metadataKey: "replica"] = .string(holder)
         let controller = try withDiagnostics {
-            try Controller(workspace: global.workspace, configuration: configuration, environment: environment.name, holder: holder,
-                           listen: listen, logger: logger)
+            try Controller(workspace: global.workspace, configuration: configuration, environment: resolved, stamp: stamp, holder: holder,
+                           listen: listen, logger: logger, processEnvironment: Console.environment)
         }
         if once {
             let report = await controller.reconciler.tick()

@@ -56,7 +56,7 @@ struct PlanCommand: AsyncParsableCommand {
         try checkTargets(target, configuration: configuration, plan: plan)
         if let out {
             if let key = resolved.planSigningKey { plan.signature = try PlanSignature.sign(plan, key: key.value) }
-            try withDiagnostics { try PlanFile.write(plan, to: out) }
+            try withDiagnostics { try PlanFile.write(plan, to: Console.path(out)) }
         }
         let overrides = hazards.overrides
         var hazardsTruncated = false

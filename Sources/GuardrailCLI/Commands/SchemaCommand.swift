@@ -41,7 +41,7 @@ struct SchemaCommand: ParsableCommand {
             Console.out(files[0].text)
             return
         }
-        let root = URL(fileURLWithPath: output, isDirectory: true)
+        let root = URL(fileURLWithPath: Console.path(output), isDirectory: true)
         do {
             for file in files {
                 let url = root.appendingPathComponent(file.path)

@@ -24,13 +24,13 @@ struct ShowCommand: ParsableCommand {
     var planFile: String
 
     func run() throws {
-        let plan = try withDiagnostics { try PlanFile.read(planFile) }
+        let plan = try withDiagnostics { try PlanFile.read(Console.path(planFile)) }
         switch format {
         case .json: Console.out(try JSONPlanRenderer.render(plan))
         case .markdown: Console.out(MarkdownPlanRenderer().render(plan))
         case .text:
             Console.out(TextPlanRenderer(color: Console.useColor(disabled: noColor)).render(plan))
-            Console.out("\n" + Self.provenance(of: plan, key: ProcessInfo.processInfo.environment["GUARDRAIL_PLAN_KEY"]))
+            Console.out("\n" + Self.provenance(of: plan, key: Console.environment["GUARDRAIL_PLAN_KEY"]))
         }
     }
 

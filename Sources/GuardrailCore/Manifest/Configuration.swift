@@ -2,18 +2,27 @@ import Dispatch
 
 /// Everything the configuration folders declare, decoded and cross-checked.
 public struct Configuration: Sendable {
-    public var tenants: [Tenant] = []
-    public var backupSchedules: [BackupSchedule] = []
-    public var flags: [FeatureFlag] = []
-    public var guardrails: [Guardrail] = []
+    /// The kinds this configuration was read with.
+    public var registry: KindRegistry = .builtIn
+    /// Every kind's objects, in file order.
+    public var objects = KindObjects()
+    public var tenants: [Tenant] { get { objects[Tenant.self] } _modify { yield &objects[Tenant.self] } }
+    public var backupSchedules: [BackupSchedule] { get { objects[BackupSchedule.self] } _modify { yield &objects[BackupSchedule.self] } }
+    public var flags: [FeatureFlag] { get { objects[FeatureFlag.self] } _modify { yield &objects[FeatureFlag.self] } }
+    public var guardrails: [Guardrail] { get { objects[Guardrail.self] } _modify { yield &objects[Guardrail.self] } }
     public var environments: [String: Environment] = [:]
     // Row-level security and role grants, from policies/.
-    public var rowLevelSecurity: [RowLevelSecurity] = []
-    public var roleGrants: [RoleGrants] = []
+    public var rowLevelSecurity: [RowLevelSecurity] {
+        get { objects[RowLevelSecurity.self] } _modify { yield &objects[RowLevelSecurity.self] }
+    }
+    public var roleGrants: [RoleGrants] { get { objects[RoleGrants.self] } _modify { yield &objects[RoleGrants.self] } }
     /// Prometheus rule groups, from alerts/ (one namespace per file).
-    public var ruleGroups: [RuleGroup] = []
+    public var ruleGroups: [RuleGroup] { get { objects[RuleGroup.self] } _modify { yield &objects[RuleGroup.self] } }
     /// Alertmanager's receivers, routes and inhibit rules, from alerts/routing.yaml.
-    public var alertRouting: AlertRouting?
+    public var alertRouting: AlertRouting? {
+        get { objects[AlertRouting.self].first }
+        set { objects[AlertRouting.self] = newValue.map { [$0] } ?? [] }
+    }
     /// Rule unit tests in promtool's format (`alerts/*_test.yaml`), run by `validate`, not decoded.
     public var ruleTestFiles: [String] = []
     /// Where each object is declared, for errors that Postgres or a later stage finds.
@@ -33,10 +42,8 @@ public struct Configuration: Sendable {
 
     /// Counts by kind, for "Validated ..." and "No changes" summaries.
     public var objectCounts: [(kind: String, count: Int)] {
-        [(Tenant.kind, tenants.count), (FeatureFlag.kind, flags.count), (Guardrail.kind, guardrails.count),
-         (BackupSchedule.kind, backupSchedules.count), (Environment.kind, environments.count),
-         (CatalogPlan.comparedTables, rowLevelSecurity.count), (CatalogPlan.comparedRoles, roleGrants.count), (RuleGroup.kind, ruleGroups.count),
-         (AlertRouting.kind, alertRouting == nil ? 0 : 1)]
+        registry.kinds.enumerated().sorted { ($0.element.summaryRank, $0.offset) < ($1.element.summaryRank, $1.offset) }
+            .flatMap { $0.element.declared(in: self) }
     }
 }
 
@@ -64,39 +71,28 @@ public struct ManifestSource: Sendable {
 /// Environment documents only; `manifests/` and `policies/` hold the other kinds.
 public enum ConfigurationLoader {
     public static let apiVersion = "guardrail/v1"
-    /// The kinds a document may have today. A kind is an error until it is implemented.
-    public static let manifestKinds = [Tenant.kind, FeatureFlag.kind, Guardrail.kind, RowLevelSecurity.kind, RoleGrants.kind, BackupSchedule.kind]
     /// The first word of each kind's addresses (`tenant` in `tenant.acme`), as `--target` and drift modes name kinds.
-    public static let addressPrefixes = [Tenant.addressPrefix, FeatureFlag.addressPrefix, Guardrail.addressPrefix, RowLevelSecurity.addressPrefix,
-                                          RoleGrants.addressPrefix, BackupSchedule.addressPrefix, RuleGroup.addressPrefix]
+    public static let addressPrefixes = KindRegistry.builtIn.addressPrefixes
 
-    /// The keys each kind's `spec` may have.
-    static func specKeys(for kind: String) -> [String] {
-        switch kind {
-        case Environment.kind: Environment.specKeys
-        case Tenant.kind: Tenant.specKeys
-        case BackupSchedule.kind: BackupSchedule.specKeys
-        case FeatureFlag.kind: FeatureFlag.specKeys
-        case Guardrail.kind: Guardrail.specKeys
-        case RowLevelSecurity.kind: RowLevelSecurity.specKeys
-        case RoleGrants.kind: RoleGrants.specKeys
-        case AlertRouting.kind: AlertRouting.specKeys
-        default: []
-        }
-    }
     static let documentKeys = DocumentShape.documentKeys
     static let metadataKeys = DocumentShape.metadataKeys
+    /// What each folder holds, said to someone who put a document of another kind there.
+    static let folderContents = [
+        "alerts": "alerts/ holds Prometheus rule files and one AlertRouting document",
+        "environments": "environments/ holds Environment documents only",
+    ]
 
     /// Large files are cut into runs of whole documents (`DocumentChunks`) that are parsed and decoded
     /// on every core; the checks across documents then run in file order, so the result is the same
     /// as reading each file as one stream. `minimumPieceSize` is the smallest run (tests pass `.max`).
-    /// `keyRecorder`, when given, is told the keys every mapping the decoders open allows.
+    /// `registry` is the kinds a document may have. `keyRecorder`, when given, is told the keys every
+    /// mapping the decoders open allows.
     public static func load(_ sources: [ManifestSource], minimumPieceSize: Int = DocumentChunks.minimumSize,
-                            keyRecorder: KeyRecorder? = nil) -> (Configuration, Diagnostics) {
+                            registry: KindRegistry = .builtIn, keyRecorder: KeyRecorder? = nil) -> (Configuration, Diagnostics) {
         let diagnostics = Diagnostics()
         var configuration = Configuration()
-        var firstSeen: [Address: SourceLocation] = [:]
-        var tenantIDs: [String: (name: String, location: SourceLocation)] = [:]
+        configuration.registry = registry
+        var merge = Merge(kinds: registry.kinds.count)
         var references: [ManifestReference] = []
 
         var pieces: [Piece] = []
@@ -115,13 +111,13 @@ public enum ConfigurationLoader {
                 let groups = RuleFile.decode(source.bytes, path: source.path, namespace: namespace, diagnostics: diagnostics,
                                              keyRecorder: keyRecorder)
                 for group in groups {
-                    if let first = firstSeen[group.address] {
+                    if let first = merge.firstSeen[group.address] {
                         diagnostics.error("duplicate rule group \(group.address)", detail: "\(group.address) is already declared at \(first); two files have the namespace \(namespace).",
                                           at: group.location)
                         continue
                     }
                     if let location = group.location {
-                        firstSeen[group.address] = location
+                        merge.firstSeen[group.address] = location
                         configuration.locations[group.address] = location
                     }
                     configuration.ruleGroups.append(group)
@@ -133,7 +129,7 @@ public enum ConfigurationLoader {
             }
         }
         // Parse and decode every piece on every core; each piece has its own diagnostics.
-        let decoded = decodePieces(pieces, sources: sorted, keyRecorder: keyRecorder)
+        let decoded = decodePieces(pieces, sources: sorted, registry: registry, keyRecorder: keyRecorder)
         // A file with no document at all (empty, only `---` or comments) is most likely a mistake.
         var documentsPerSource: [Int: Int] = [:]
         for (piece, chunk) in zip(pieces, decoded) {
@@ -146,6 +142,7 @@ public enum ConfigurationLoader {
                                 at: .file(piece.path))
         }
         var stoppedFile: Int?
+        var admitted: [(any AdmittedBatch)?] = Array(repeating: nil, count: registry.kinds.count)
         for (piece, chunk) in zip(pieces, decoded) {
             // After a syntax error nothing more of that file is read, as if it had been one stream.
             if stoppedFile == piece.source { continue }
@@ -153,61 +150,13 @@ public enum ConfigurationLoader {
             diagnostics.append(contentsOf: chunk.diagnostics)
             references.append(contentsOf: chunk.references)
             let reader = NodeReader(file: piece.path, diagnostics: diagnostics)
-            for document in chunk.documents {
-                let metadata = document.metadata
-                let address: Address
-                switch document.object {
-                case .environment(let environment):
-                    address = Address(prefix: "environment", name: environment.name)
-                    if firstSeen[address] == nil { configuration.environments[environment.name] = environment }
-                case .tenant(let tenant, let idMark):
-                    address = tenant.address
-                    if let other = tenantIDs[tenant.id], other.name != tenant.name {
-                        reader.error("duplicate tenant id \(tenant.id)",
-                                     detail: "Tenant \"\(other.name)\" at \(other.location) already has this id; every tenant needs its own.",
-                                     at: idMark ?? metadata.nameMark)
-                        continue
-                    }
-                    if firstSeen[address] == nil {
-                        configuration.tenants.append(tenant)
-                        tenantIDs[tenant.id] = (tenant.name, metadata.nameLocation)
-                    }
-                case .backupSchedule(let schedule):
-                    address = schedule.address
-                    if firstSeen[address] == nil { configuration.backupSchedules.append(schedule) }
-                case .rowLevelSecurity(let rls):
-                    address = rls.address
-                    if firstSeen[address] == nil { configuration.rowLevelSecurity.append(rls) }
-                case .roleGrants(let grants):
-                    address = grants.address
-                    if firstSeen[address] == nil { configuration.roleGrants.append(grants) }
-                case .flag(let flag):
-                    address = flag.address
-                    if firstSeen[address] == nil {
-                        configuration.flags.append(flag)
-                        if !metadata.labels.isEmpty { configuration.flagLabels[flag.name] = metadata.labels }
-                    }
-                case .guardrail(let guardrail, let queries):
-                    address = guardrail.address
-                    if firstSeen[address] == nil {
-                        configuration.guardrails.append(guardrail)
-                        configuration.guardrailQueryLocations[guardrail.name] = queries
-                    }
-                case .alertRouting(let routing):
-                    // Alertmanager runs one configuration, so there is one routing whatever its name.
-                    address = routing.address
-                    if firstSeen[address] == nil { configuration.alertRouting = routing }
-                }
-                if let first = firstSeen[address] {
-                    reader.error("duplicate \(document.kind) name \"\(metadata.name)\"",
-                                 detail: "\(address) is already declared at \(first); names are unique within a kind.",
-                                 at: metadata.nameMark)
-                } else {
-                    firstSeen[address] = metadata.nameLocation
-                    configuration.locations[address] = metadata.nameLocation
-                }
+            // Names are unique within a kind, so each kind's documents are admitted on their own, in file order.
+            for (index, batch) in chunk.batches.enumerated() {
+                guard let batch else { continue }
+                batch.admit(into: &configuration, merge: &merge, admitted: &admitted[index], reader: reader)
             }
         }
+        for batch in admitted { batch?.store(in: &configuration) }
         // Names are checked once every file is read: a flag may come before the tenants it names.
         ManifestReference.check(references, target: "tenant", known: configuration.tenants.map(\.name), into: diagnostics)
         ManifestReference.check(references, target: "guardrail", known: configuration.guardrails.map(\.name), into: diagnostics)
@@ -223,26 +172,54 @@ public enum ConfigurationLoader {
         var firstLine: Int
     }
 
-    /// One document decoded into its kind's value, before the checks across documents.
-    enum DecodedObject: Sendable {
-        case environment(Environment)
-        case tenant(Tenant, idMark: YAMLMark?)
-        case backupSchedule(BackupSchedule)
-        case rowLevelSecurity(RowLevelSecurity)
-        case roleGrants(RoleGrants)
-        case flag(FeatureFlag)
-        case guardrail(Guardrail, queries: GuardrailQueryLocations)
-        case alertRouting(AlertRouting)
+    /// What the sequential merge keeps across pieces: where each address was first declared, and each
+    /// kind's admission state.
+    struct Merge {
+        var firstSeen: [Address: SourceLocation] = [:]
+        var admissions: [(any KindAdmission)?]
+
+        init(kinds: Int) { admissions = Array(repeating: nil, count: kinds) }
     }
 
-    struct DecodedDocument: Sendable {
-        var kind: String
-        var metadata: ObjectMetadata
-        var object: DecodedObject
+    /// One piece's decoded documents of one kind, in file order.
+    struct DecodedBatch<K: KindDefinition>: DecodedKindBatch {
+        var index: Int
+        var objects: [DecodedObject<K.Object>] = []
+
+        func admit(into configuration: inout Configuration, merge: inout Merge, admitted: inout (any AdmittedBatch)?, reader: NodeReader) {
+            var state = merge.admissions[index].map { $0 as! K.Admission } ?? K.Admission()
+            merge.admissions[index] = nil
+            var kept = admitted.map { $0 as! AdmittedObjects<K> } ?? AdmittedObjects<K>()
+            admitted = nil
+            kept.objects.reserveCapacity(kept.objects.count + objects.count)
+            for decoded in objects {
+                let metadata = decoded.metadata
+                let address = Address(prefix: K.addressPrefix, name: K.name(of: decoded.object))
+                if let first = merge.firstSeen[address] {
+                    reader.error("duplicate \(K.kind) name \"\(metadata.name)\"",
+                                 detail: "\(address) is already declared at \(first); names are unique within a kind.",
+                                 at: metadata.nameMark)
+                    continue
+                }
+                guard K.admit(decoded, state: &state, into: &configuration, reader: reader) else { continue }
+                merge.firstSeen[address] = metadata.nameLocation
+                configuration.locations[address] = metadata.nameLocation
+                kept.objects.append(decoded.object)
+            }
+            merge.admissions[index] = state
+            admitted = kept
+        }
+    }
+
+    /// One kind's admitted objects, stored once every file is read.
+    struct AdmittedObjects<K: KindDefinition>: AdmittedBatch {
+        var objects: [K.Object] = []
+        func store(in configuration: inout Configuration) { K.store(objects, in: &configuration) }
     }
 
     struct DecodedPiece: Sendable {
-        var documents: [DecodedDocument] = []
+        /// By the kind's place in the registry.
+        var batches: [(any DecodedKindBatch)?] = []
         var diagnostics: [Diagnostic] = []
         var references: [ManifestReference] = []
         var stoppedBySyntaxError = false
@@ -251,7 +228,7 @@ public enum ConfigurationLoader {
     }
 
     /// Decodes the pieces in parallel; the result is in the pieces' order.
-    static func decodePieces(_ pieces: [Piece], sources: [ManifestSource], keyRecorder: KeyRecorder?) -> [DecodedPiece] {
+    static func decodePieces(_ pieces: [Piece], sources: [ManifestSource], registry: KindRegistry, keyRecorder: KeyRecorder?) -> [DecodedPiece] {
         var results = [DecodedPiece](repeating: DecodedPiece(), count: pieces.count)
         results.withUnsafeMutableBufferPointer { out in
             // Each iteration writes only its own slot.
@@ -259,55 +236,31 @@ public enum ConfigurationLoader {
             DispatchQueue.concurrentPerform(iterations: pieces.count) { i in
                 let piece = pieces[i]
                 sources[piece.source].bytes.withUnsafeBufferPointer { all in
-                    out[i] = decodePiece(UnsafeBufferPointer(rebasing: all[piece.range]), piece: piece, keyRecorder: keyRecorder)
+                    out[i] = decodePiece(UnsafeBufferPointer(rebasing: all[piece.range]), piece: piece, registry: registry, keyRecorder: keyRecorder)
                 }
             }
         }
         return results
     }
 
-    static func decodePiece(_ bytes: UnsafeBufferPointer<UInt8>, piece: Piece, keyRecorder: KeyRecorder?) -> DecodedPiece {
+    static func decodePiece(_ bytes: UnsafeBufferPointer<UInt8>, piece: Piece, registry: KindRegistry, keyRecorder: KeyRecorder?) -> DecodedPiece {
         let diagnostics = Diagnostics()
         let reader = NodeReader(file: piece.path, diagnostics: diagnostics, keyRecorder: keyRecorder)
         var out = DecodedPiece()
+        out.batches = Array(repeating: nil, count: registry.kinds.count)
+        let stem = fileStem(piece.path)
         let syntax = YAMLParser.parse(bytes, file: piece.path, firstLine: piece.firstLine) { document in
             out.yamlDocuments += 1
-            guard let (kind, metadata, spec) = decodeEnvelope(document, reader: reader, folder: piece.folder) else { return }
-            let object: DecodedObject
-            switch kind {
-            case Environment.kind:
-                guard let environment = Environment.decode(metadata: metadata, spec: spec, fileStem: fileStem(piece.path)) else { return }
-                object = .environment(environment)
-            case Tenant.kind:
-                guard let tenant = Tenant.decode(metadata: metadata, spec: spec) else { return }
-                object = .tenant(tenant, idMark: spec.node("id")?.mark)
-            case BackupSchedule.kind:
-                guard let schedule = BackupSchedule.decode(metadata: metadata, spec: spec) else { return }
-                object = .backupSchedule(schedule)
-            case RowLevelSecurity.kind:
-                guard let rls = RowLevelSecurity.decode(metadata: metadata, spec: spec) else { return }
-                object = .rowLevelSecurity(rls)
-            case RoleGrants.kind:
-                guard let grants = RoleGrants.decode(metadata: metadata, spec: spec) else { return }
-                object = .roleGrants(grants)
-            case FeatureFlag.kind:
-                guard let flag = FeatureFlag.decode(metadata: metadata, spec: spec, references: &out.references) else { return }
-                object = .flag(flag)
-            case Guardrail.kind:
-                guard let guardrail = Guardrail.decode(metadata: metadata, spec: spec) else { return }
-                var minSamplesQuery: YAMLMark?
-                if case .mapping(let m) = spec.node("minSamples") {
-                    minSamplesQuery = m.entries.first { $0.key.scalarText == "query" }?.value.mark
-                }
-                object = .guardrail(guardrail, queries: GuardrailQueryLocations(query: spec.node("query").map { reader.location($0.mark) },
-                                                                                minSamplesQuery: minSamplesQuery.map(reader.location)))
-            case AlertRouting.kind:
-                guard let routing = AlertRouting.decode(metadata: metadata, spec: spec) else { return }
-                object = .alertRouting(routing)
-            default:
-                return
+            guard let (index, metadata, spec) = decodeEnvelope(document, reader: reader, folder: piece.folder, registry: registry) else { return }
+            let parts = ManifestDocument(metadata: metadata, spec: spec, path: piece.path, fileStem: stem)
+            func decode<K: KindDefinition>(_ kind: K.Type) {
+                guard let decoded = K.decode(parts, references: &out.references) else { return }
+                var batch = out.batches[index].map { $0 as! DecodedBatch<K> } ?? DecodedBatch<K>(index: index)
+                out.batches[index] = nil
+                batch.objects.append(decoded)
+                out.batches[index] = batch
             }
-            out.documents.append(DecodedDocument(kind: kind, metadata: metadata, object: object))
+            decode(registry.kinds[index])
         }
         out.diagnostics = diagnostics.all + syntax
         out.stoppedBySyntaxError = !syntax.isEmpty
@@ -320,8 +273,9 @@ public enum ConfigurationLoader {
         return last
     }
 
-    private static func decodeEnvelope(_ document: YAMLDocument, reader: NodeReader, folder: String)
-        -> (String, ObjectMetadata, FieldReader)? {
+    /// Reads a document's envelope: the kind (by its place in the registry), metadata and spec.
+    private static func decodeEnvelope(_ document: YAMLDocument, reader: NodeReader, folder: String, registry: KindRegistry)
+        -> (Int, ObjectMetadata, FieldReader)? {
         guard let top = reader.fields(document.root, "the document", allowed: documentKeys) else { return nil }
         // Top-level values are named by their key alone ("kind must be a string"), not "the document.kind".
         guard let apiVersionNode = top.required("apiVersion"), let apiVersion = reader.string(apiVersionNode, "apiVersion"),
@@ -331,25 +285,16 @@ public enum ConfigurationLoader {
             return nil
         }
         let kindMark = top.node("kind")!.mark
-        let known = manifestKinds + [Environment.kind]
-        guard known.contains(kind) || kind == AlertRouting.kind else {
+        guard let definition = registry.kind(named: kind), !definition.folders.isEmpty else {
+            let known = registry.documentKinds
             var detail = ""
             if let s = Suggestion.closest(to: kind, among: known) { detail = "Did you mean \"\(s)\"? " }
             detail += "Known kinds: \(known.joined(separator: ", "))."
             reader.error("unknown kind \"\(kind)\"", detail: detail, at: kindMark)
             return nil
         }
-        if (kind == AlertRouting.kind) != (folder == "alerts") {
-            let detail = kind == AlertRouting.kind
-                ? "The routing sits beside the rules it routes: put it in alerts/routing.yaml."
-                : "alerts/ holds Prometheus rule files and one AlertRouting document; put \(kind) documents in \(kind == Environment.kind ? "environments/" : "manifests/ or policies/")."
-            reader.error("\(kind) document in \(folder)/", detail: detail, at: kindMark)
-            return nil
-        }
-        if (kind == Environment.kind) != (folder == "environments") {
-            let detail = kind == Environment.kind
-                ? "Environment documents belong in environments/<name>.yaml."
-                : "environments/ holds Environment documents only; put \(kind) documents in manifests/ or policies/."
+        guard definition.folders.contains(folder) else {
+            let detail = folderContents[folder].map { "\($0); \(definition.placement)." } ?? definition.placement.capitalizedFirst + "."
             reader.error("\(kind) document in \(folder)/", detail: detail, at: kindMark)
             return nil
         }
@@ -359,13 +304,28 @@ public enum ConfigurationLoader {
             reader.stringMap($0, "metadata.labels", validateKey: NameRules.labelKey, validateValue: NameRules.labelValue)
         } ?? [:]
         let annotations = meta.node("annotations").flatMap { reader.stringMap($0, "metadata.annotations") } ?? [:]
-        let specKeys = specKeys(for: kind)
         // Opened with the kind's own context, so an unknown or repeated key reads "in Tenant spec".
-        guard let specNode = top.required("spec"), let spec = reader.fields(specNode, "\(kind) spec", allowed: specKeys) else { return nil }
+        guard let specNode = top.required("spec"), let spec = reader.fields(specNode, "\(kind) spec", allowed: definition.allowedSpecKeys) else { return nil }
         let metadata = ObjectMetadata(name: name, nameMark: nameNode.mark, labels: labels, annotations: annotations,
                                       location: reader.location(document.root.mark), nameLocation: reader.location(nameNode.mark))
-        return (kind, metadata, spec)
+        return (registry.kinds.firstIndex { $0.kind == definition.kind }!, metadata, spec)
     }
+}
+
+/// One piece's decoded documents of one kind, admitted into the configuration in file order.
+protocol DecodedKindBatch: Sendable {
+    func admit(into configuration: inout Configuration, merge: inout ConfigurationLoader.Merge, admitted: inout (any AdmittedBatch)?,
+               reader: NodeReader)
+}
+
+/// One kind's admitted objects, waiting to be stored.
+protocol AdmittedBatch {
+    func store(in configuration: inout Configuration)
+}
+
+extension String {
+    /// The text with its first letter in upper case.
+    var capitalizedFirst: String { prefix(1).uppercased() + dropFirst() }
 }
 
 extension Configuration {

@@ -45,6 +45,34 @@ public enum Diff {
         return deletes.sorted(by: byName) + replaces.sorted(by: byName) + updates.sorted(by: byName) + creates.sorted(by: byName)
     }
 
+    /// `objects` as they are once `changes` of their kind are made: deleted ones gone, changed ones as
+    /// their changes' `after` side (in place), created ones last in plan order. What an apply wrote,
+    /// known without reading it back.
+    public static func applying<R: Resource>(_ changes: [Change], to objects: [R]) throws -> [R] {
+        var after: [String: R?] = [:]
+        var created: [R] = []
+        for change in changes where change.kind == R.kind {
+            let name = change.address.name
+            guard let attributes = change.after else {
+                after[name] = .some(nil)
+                continue
+            }
+            let object = try R(name: name, attributes: attributes)
+            if change.action == .create { created.append(object) } else { after[name] = .some(object) }
+        }
+        guard !after.isEmpty || !created.isEmpty else { return objects }
+        var result: [R] = []
+        result.reserveCapacity(objects.count + created.count)
+        for object in objects {
+            if let replacement = after[object.name] {
+                if let replacement { result.append(replacement) }
+            } else {
+                result.append(object)
+            }
+        }
+        return result + created
+    }
+
     /// Marks deletes that remove every managed object of a kind, or more than half of them, as a mass delete.
     ///
     /// This is what stops an empty or missing folder from wiping a kind: the plan still lists the

@@ -4,12 +4,16 @@ import Foundation
 public struct LiveState: Sendable {
     /// Guardrail's schema version, or nil when the schema does not exist yet.
     public var schemaVersion: Int?
-    public var tenants: [Tenant]
-    public var backupSchedules: [BackupSchedule]
-    public var flags: [FeatureFlag]
-    public var guardrails: [Guardrail]
+    /// The kinds observed.
+    public var registry: KindRegistry
+    /// Every kind's live objects.
+    public var objects = KindObjects()
+    public var tenants: [Tenant] { get { objects[Tenant.self] } _modify { yield &objects[Tenant.self] } }
+    public var backupSchedules: [BackupSchedule] { get { objects[BackupSchedule.self] } _modify { yield &objects[BackupSchedule.self] } }
+    public var flags: [FeatureFlag] { get { objects[FeatureFlag.self] } _modify { yield &objects[FeatureFlag.self] } }
+    public var guardrails: [Guardrail] { get { objects[Guardrail.self] } _modify { yield &objects[Guardrail.self] } }
     /// The rule groups in the namespaces Guardrail owns on the environment's alerts target.
-    public var ruleGroups: [RuleGroup] = []
+    public var ruleGroups: [RuleGroup] { get { objects[RuleGroup.self] } _modify { yield &objects[RuleGroup.self] } }
     /// Row-level security and role grants, for the tables and roles in scope.
     public var catalog = CatalogState()
     /// The routing Alertmanager runs, when the environment names one and the configuration has a routing.
@@ -18,8 +22,9 @@ public struct LiveState: Sendable {
     public var alertRoutingSecretsDigest: String?
 
     public init(schemaVersion: Int?, tenants: [Tenant] = [], flags: [FeatureFlag] = [], guardrails: [Guardrail] = [],
-                backupSchedules: [BackupSchedule] = []) {
+                backupSchedules: [BackupSchedule] = [], registry: KindRegistry = .builtIn) {
         self.schemaVersion = schemaVersion
+        self.registry = registry
         self.tenants = tenants
         self.flags = flags
         self.guardrails = guardrails
@@ -29,29 +34,14 @@ public struct LiveState: Sendable {
     /// The live attributes of each address asked for; nil for objects that do not exist.
     public func attributes(of addresses: some Sequence<Address>) -> [Address: Attributes?] {
         var indexes: [String: [String: Attributes]] = [:]
-        func index<R: Resource>(_ objects: [R]) -> [String: Attributes] {
-            if let cached = indexes[R.addressPrefix] { return cached }
-            var byName: [String: Attributes] = [:]
-            byName.reserveCapacity(objects.count)
-            for object in objects { byName[object.name] = object.attributes }
-            indexes[R.addressPrefix] = byName
-            return byName
-        }
-        var catalogByAddress: [Address: Attributes]?
         var result: [Address: Attributes?] = [:]
         for address in addresses {
-            switch address.prefix {
-            case Tenant.addressPrefix: result[address] = .some(index(tenants)[address.name])
-            case FeatureFlag.addressPrefix: result[address] = .some(index(flags)[address.name])
-            case Guardrail.addressPrefix: result[address] = .some(index(guardrails)[address.name])
-            case BackupSchedule.addressPrefix: result[address] = .some(index(backupSchedules)[address.name])
-            case RuleGroup.addressPrefix: result[address] = .some(index(ruleGroups)[address.name].map(RuleGroup.fingerprintForm))
-            case AlertRouting.addressPrefix: result[address] = .some(alertRouting?.attributes())
-            case RowLevelSecurity.addressPrefix, RoleGrants.addressPrefix:
-                if catalogByAddress == nil { catalogByAddress = catalog.attributesByAddress() }
-                result[address] = .some(catalogByAddress![address])
-            default: result[address] = .some(nil)
+            guard let kind = registry.kind(ofPrefix: address.prefix) else {
+                result[address] = .some(nil)
+                continue
             }
+            if indexes[address.prefix] == nil { indexes[address.prefix] = kind.liveAttributes(prefix: address.prefix, in: self) }
+            result[address] = .some(indexes[address.prefix]![address.name])
         }
         return result
     }
@@ -91,60 +81,29 @@ public enum PlanBuilder {
         }
     }
 
-    /// Diffs every kind, in dependency order, and guards mass deletes before `--target` narrows the plan.
+    /// Diffs every kind of the configuration's registry, in its order; each kind guards its own mass
+    /// deletes before `--target` narrows the plan.
     public static func plan(desired: Configuration, live: LiveState, context: Context) -> Plan {
         var changes: [Change] = []
-        changes += Diff.changes(desired: desired.tenants, observed: live.tenants)
-        changes += Diff.changes(desired: desired.guardrails, observed: live.guardrails)
-        changes += Diff.changes(desired: desired.flags, observed: live.flags)
-        changes += BackupSchedule.describe(Diff.changes(desired: desired.backupSchedules, observed: live.backupSchedules),
-                                           desired: desired.backupSchedules, now: context.now)
-        changes = Diff.guardMassDeletes(changes, observedCount: [
-            Tenant.kind: live.tenants.count, FeatureFlag.kind: live.flags.count, Guardrail.kind: live.guardrails.count,
-            BackupSchedule.kind: live.backupSchedules.count,
-        ])
-        changes = RolloutPreview.annotate(changes, desired: desired)
-        // Roles and grants before row-level security, since policies name the roles.
-        changes += CatalogPlan.changes(desired: desired, live: live.catalog)
-        // Alert rules last: they are applied over HTTP once the Postgres transaction has committed.
         var notes: [String] = []
-        let desiredRules = context.managesAlerts ? desired.ruleGroups + GeneratedRules.groups(for: desired) : []
-        if context.managesAlerts {
-            changes += RuleGroup.changes(desired: desiredRules, live: live.ruleGroups)
-        } else if !desired.ruleGroups.isEmpty {
-            notes.append(context.unmanagedAlertsReason
-                         ?? "Environment \"\(context.environment)\" has no alerts target, so the \(KindNames.count(desired.ruleGroups.count, of: RuleGroup.kind)) in alerts/ are not planned.")
+        var compared: [String: Int] = [:]
+        var findings: [Finding] = []
+        for kind in desired.registry.kinds where kind.isPlanned {
+            changes += kind.changes(desired: desired, live: live, context: context, notes: &notes)
+            compared.merge(kind.compared(desired: desired, live: live, context: context)) { a, _ in a }
+            findings += kind.findings(desired: desired, live: live)
         }
-        if context.managesRouting, let routing = desired.alertRouting {
-            changes += AlertRouting.changes(desired: routing, live: live.alertRouting, secretsChanged: context.routingSecretsChanged)
-        } else if desired.alertRouting != nil {
-            notes.append(context.unmanagedRoutingReason
-                         ?? "Environment \"\(context.environment)\" has no alertmanager, so alerts/routing.yaml is not planned.")
-        }
-
         if live.schemaVersion == nil {
             notes.append("Guardrail's schema \"\(context.schema)\" does not exist in this database yet; the first apply creates it.")
         }
         var fingerprints: [String: String] = [:]
         fingerprints.reserveCapacity(changes.count)
         for change in changes {
-            // A rule group's plan shows live expressions as the configuration spells them; its
-            // fingerprint is of the normalized form, which both spellings share.
-            let before = change.kind == RuleGroup.kind ? change.before.map(RuleGroup.fingerprintForm) : change.before
-            fingerprints[change.address.description] = Fingerprint.of(before)
+            let kind = desired.registry.kind(ofChange: change.kind)
+            fingerprints[change.address.description] = Fingerprint.of(kind.map { kind in change.before.map(kind.fingerprintForm) } ?? change.before)
         }
-        func count<R: Resource>(_ desired: [R], _ live: [R]) -> Int { Set(desired.map(\.name)).union(live.map(\.name)).count }
-        var compared: [String: Int] = [Tenant.kind: count(desired.tenants, live.tenants)]
-        for (kind, n) in [(FeatureFlag.kind, count(desired.flags, live.flags)), (Guardrail.kind, count(desired.guardrails, live.guardrails)),
-                          (BackupSchedule.kind, count(desired.backupSchedules, live.backupSchedules)),
-                          (RuleGroup.kind, count(desiredRules, live.ruleGroups))] where n > 0 {
-            compared[kind] = n
-        }
-        if context.managesRouting, desired.alertRouting != nil { compared[AlertRouting.kind] = 1 }
-        compared.merge(CatalogPlan.compared(desired: desired, live: live.catalog)) { a, _ in a }
         let plan = Plan(id: context.planID, environment: context.environment, createdAt: context.createdAt, gitCommit: context.gitCommit,
-                        changes: changes, compared: compared, fingerprints: fingerprints, notes: notes,
-                        findings: CatalogPlan.findings(desired: desired, live: live.catalog))
+                        changes: changes, compared: compared, fingerprints: fingerprints, notes: notes, findings: findings)
         return plan.targeting(context.targets)
     }
 
@@ -192,7 +151,7 @@ public enum TargetPatterns {
     /// closest address to suggest.
     public static func unmatched(_ patterns: [String], known: [Address]) -> [(pattern: String, suggestion: String?)] {
         guard !patterns.isEmpty else { return [] }
-        let kinds = Set(ConfigurationLoader.addressPrefixes)
+        let kinds = Set(KindRegistry.builtIn.addressPrefixes)
         var result: [(String, String?)] = []
         for pattern in patterns {
             if kinds.contains(pattern) { continue }

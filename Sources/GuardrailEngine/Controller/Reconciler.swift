@@ -41,12 +41,22 @@ public actor Reconciler {
     /// Drift left for a human, as of the last tick: each is announced once, when it first appears.
     private var announcedHeld: Set<String> = []
 
-    public init(workspace: Workspace, environment: String, holder: String, logger: Logger, now: @escaping @Sendable () -> Date = { Date() }) {
+    /// `loaded` is the configuration the command already read, the environment it resolved from it,
+    /// and the workspace's change stamp taken before the read: the first tick uses them instead of
+    /// reading and resolving again, and a later edit is still seen.
+    public init(workspace: Workspace, environment: String, holder: String, logger: Logger,
+                loaded: (configuration: Configuration, environment: ResolvedEnvironment, stamp: String)? = nil,
+                now: @escaping @Sendable () -> Date = { Date() }) {
         self.workspace = workspace
         self.environmentName = environment
         self.holder = holder
         self.logger = logger
         self.now = now
+        if let loaded {
+            configuration = loaded.configuration
+            self.environment = loaded.environment
+            stamp = loaded.stamp
+        }
     }
 
     /// What the rest of the controller may know about the reconciler, copied out after each tick.
@@ -187,25 +197,13 @@ public actor Reconciler {
         return report
     }
 
-    /// A fingerprint of the configuration on disk: every file's path, size and modification time,
-    /// plus the Git HEAD of the checkout.
-    func currentStamp() throws -> String {
-        var parts: [String] = [workspace.gitCommit() ?? "no-git"]
-        let fm = FileManager.default
-        for folder in Workspace.folders {
-            let base = workspace.root.appendingPathComponent(folder)
-            guard let enumerator = fm.enumerator(at: base, includingPropertiesForKeys: [.contentModificationDateKey, .fileSizeKey]) else { continue }
-            for case let url as URL in enumerator {
-                let values = try? url.resourceValues(forKeys: [.contentModificationDateKey, .fileSizeKey])
-                parts.append("\(url.path) \(values?.fileSize ?? -1) \(values?.contentModificationDate?.timeIntervalSince1970 ?? 0)")
-            }
-        }
-        return parts.sorted().joined(separator: "\n")
-    }
-
     private func reloadIfChanged(_ report: inout TickReport) async throws {
-        let stamp = try currentStamp()
-        guard stamp != self.stamp else { return }
+        let stamp = try workspace.changeStamp()
+        guard stamp != self.stamp else {
+            // The configuration the command loaded, in use from the first tick.
+            if !started, let configuration, let environment { await start(configuration, environment, &report) }
+            return
+        }
         let (configuration, diagnostics) = try workspace.load()
         if diagnostics.hasErrors { throw DiagnosticError(diagnostics.errors) }
         guard let declared = configuration.environments[environmentName] else {
@@ -223,8 +221,16 @@ public actor Reconciler {
         self.configuration = configuration
         self.environment = resolved
         self.stamp = stamp
-        await replaceNotifier(for: resolved)
         canonicalCache.clear()
+        await start(configuration, resolved, &report)
+    }
+
+    /// Whether the configuration in use has been started on (its notifiers made, its load logged).
+    private var started = false
+
+    private func start(_ configuration: Configuration, _ environment: ResolvedEnvironment, _ report: inout TickReport) async {
+        started = true
+        await replaceNotifier(for: environment)
         report.manifestsReloaded = true
         log(.info, "manifests", "loaded the configuration", ["files": "\(configuration.files.count)", "commit": workspace.gitCommit() ?? "none"])
     }
@@ -344,7 +350,7 @@ public actor Reconciler {
         // what was changed by hand); other corrections apply by group.
         let restoring = apply.filter { decision.restorations.contains($0.address.description) }
         let correcting = apply.filter { !decision.restorations.contains($0.address.description) }
-        for group in Self.applyGroups(correcting) + restoring.map({ [$0] }) {
+        for group in Self.applyGroups(correcting, registry: session.registry) + restoring.map({ [$0] }) {
             var sub = plan
             sub.id = UUID().uuidString.lowercased()
             sub.changes = group
@@ -393,19 +399,12 @@ public actor Reconciler {
         return keys.map { "\($0)=\(attributes[$0].map { "\($0)" } ?? "absent")" }.joined(separator: " ")
     }
 
-    /// Changes grouped by what must commit together: roles, grants and row-level security; flags
-    /// with the guardrails they name; each other kind alone.
-    static func applyGroups(_ changes: [Change]) -> [[Change]] {
-        func group(_ kind: String) -> String {
-            switch kind {
-            case RowLevelSecurity.kind, RowLevelSecurity.policyKind, RoleGrants.kind: "catalog"
-            case FeatureFlag.kind, Guardrail.kind: "flags"
-            default: kind
-            }
-        }
+    /// Changes grouped by what must commit together, as each kind's `applyGroup` says: roles, grants
+    /// and row-level security; flags with the guardrails they name; each other kind alone.
+    static func applyGroups(_ changes: [Change], registry: KindRegistry = .builtIn) -> [[Change]] {
         var order: [String] = [], groups: [String: [Change]] = [:]
         for change in changes {
-            let key = group(change.kind)
+            let key = registry.applyGroup(ofChange: change.kind)
             if groups[key] == nil { order.append(key) }
             groups[key, default: []].append(change)
         }

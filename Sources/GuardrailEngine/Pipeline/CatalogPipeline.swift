@@ -96,9 +96,9 @@ enum CatalogPipeline {
     /// Locks the tables whose row-level security the plan changes, in name order, before live state
     /// is re-read. Policy DDL takes ACCESS EXCLUSIVE anyway; taking it up front, in one order, means
     /// two appliers never deadlock and nothing changes between the staleness check and the DDL.
-    static func lockTables(for plan: Plan, on c: DatabaseConnection, logger: Logger) async throws {
+    static func lockTables(for changes: [Change], on c: DatabaseConnection, logger: Logger) async throws {
         var tables: Set<QualifiedName> = []
-        for change in plan.changes where change.kind == RowLevelSecurity.kind || change.kind == RowLevelSecurity.policyKind {
+        for change in changes where change.kind == RowLevelSecurity.kind || change.kind == RowLevelSecurity.policyKind {
             if let attributes = change.after ?? change.before, let table = try? QualifiedName(attributes: attributes, kind: change.kind) {
                 tables.insert(table)
             }

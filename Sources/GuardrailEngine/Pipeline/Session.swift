@@ -18,20 +18,23 @@ import PostgresNIO
 public final class Session: @unchecked Sendable {
     public let environment: ResolvedEnvironment
     public let connection: DatabaseConnection
+    /// The kinds this session observes and applies.
+    public let registry: KindRegistry
     private(set) var lock: AdvisoryLock?
     /// Set by a controller that leads: every write transaction checks it first.
     public var fence: LeaderFence?
     var logger: Logger { environment.database.logger }
     var schema: SQLIdentifier { environment.database.schema }
 
-    private init(environment: ResolvedEnvironment, connection: DatabaseConnection) {
+    private init(environment: ResolvedEnvironment, connection: DatabaseConnection, registry: KindRegistry) {
         self.environment = environment
         self.connection = connection
+        self.registry = registry
     }
 
-    public static func open(_ environment: ResolvedEnvironment, applicationName: String) async throws -> Session {
+    public static func open(_ environment: ResolvedEnvironment, applicationName: String, registry: KindRegistry = .builtIn) async throws -> Session {
         let connection = try await environment.database.connect(applicationName: applicationName)
-        return Session(environment: environment, connection: connection)
+        return Session(environment: environment, connection: connection, registry: registry)
     }
 
     public func close() async {
@@ -102,33 +105,26 @@ public final class Session: @unchecked Sendable {
         let tenantCache = self.tenantCache
         let alertmanager = environment.alertmanager?.baseURL
         return try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading live state") { c in
-            try await Self.observeAll(c, schema: schema, scope: scope, logger: logger, tenantCache: tenantCache, alertmanager: alertmanager)
+            try await Self.observeAll(c, schema: schema, scope: scope, logger: logger, registry: registry, tenantCache: tenantCache,
+                                      alertmanager: alertmanager)
         }
     }
 
-    /// `tenantCache` is for plans only: an apply re-reads everything under its lock.
-    static func observeAll(_ c: DatabaseConnection, schema: SQLIdentifier, scope: CatalogScope, logger: Logger,
+    /// Every registered kind's live state, in one snapshot. `tenantCache` is for plans only: an apply
+    /// re-reads everything under its lock.
+    static func observeAll(_ c: DatabaseConnection, schema: SQLIdentifier, scope: CatalogScope, logger: Logger, registry: KindRegistry,
                            tenantCache: ObservationCache<[Tenant]>? = nil, alertmanager: String? = nil) async throws -> LiveState {
         // Every name Guardrail writes is schema-qualified; an empty search_path makes pg_get_expr
         // print policy expressions fully qualified, and nothing can be shadowed.
         try await c.query("SELECT pg_catalog.set_config('search_path', '', true)", logger: logger)
         let version = try await Migrations.currentVersion(c, schema: schema, logger: logger)
-        var live = LiveState(schemaVersion: version)
-        live.catalog = try await CatalogPipeline.observe(c, schema: schema, schemaVersion: version, scope: scope, logger: logger)
-        guard let version else { return live }
-        if version >= TenantStore.sinceSchemaVersion {
-            live.tenants = try await TenantStore.observe(c, schema: schema, logger: logger, cache: tenantCache)
-        }
-        if version >= BackupScheduleStore.sinceSchemaVersion {
-            live.backupSchedules = try await BackupScheduleStore.observe(c, schema: schema, logger: logger)
-        }
-        if version >= FlagStore.sinceSchemaVersion {
-            live.guardrails = try await GuardrailStore.observe(c, schema: schema, logger: logger)
-            live.flags = try await FlagStore.observe(c, schema: schema, logger: logger)
-        }
-        if let alertmanager, version >= AlertRoutingStore.sinceSchemaVersion {
-            live.alertRoutingSecretsDigest = try await AlertRoutingStore.observeDigest(c, schema: schema, alertmanager: alertmanager, logger: logger)
-        }
+        let kinds = registry.liveKinds
+        let kindSteps = version != nil && kinds.contains(where: { !$0.migrations.isEmpty })
+            ? try await Migrations.kindSteps(c, schema: schema, logger: logger) : [:]
+        let context = ObservationContext(connection: c, schema: schema, schemaVersion: version, scope: scope, logger: logger, kindSteps: kindSteps,
+                                         tenantCache: tenantCache, alertmanager: alertmanager)
+        var live = LiveState(schemaVersion: version, registry: registry)
+        for kind in kinds { try await kind.observe(context, into: &live) }
         return live
     }
 
@@ -289,7 +285,7 @@ public final class Session: @unchecked Sendable {
                 try await c.query("SELECT set_config('statement_timeout', \("\(statementTimeout.milliseconds)ms"), true)", logger: logger)
             }
             let wasVersion = try await Migrations.currentVersion(c, schema: schema, logger: logger)
-            let migrated = try await Migrations.migrate(c, schema: schema, logger: logger)
+            let migrated = try await Migrations.migrate(c, schema: schema, logger: logger, registry: registry)
 
             if wasVersion != nil {
                 let rows = try await c.query(
@@ -298,33 +294,27 @@ public final class Session: @unchecked Sendable {
                 for (at) in try rows.decode(String.self) { throw ApplyRefusal.alreadyApplied(planID: plan.id, at: at) }
             }
             // A fixed lock order, so two writers can never deadlock on these tables: one statement,
-            // which takes its tables' locks in the order listed.
-            let tables = (TenantStore.tables + GuardrailStore.tables + FlagStore.tables + BackupScheduleStore.tables).map { schema.qualifying($0) }
+            // which takes its tables' locks in the order listed (the registry's).
+            let kinds = registry.liveKinds
+            let tables = kinds.flatMap { $0.lockedTables }.map { schema.qualifying($0) }
             try await c.query("LOCK TABLE \(unescaped: tables.joined(separator: ", ")) IN SHARE ROW EXCLUSIVE MODE", logger: logger)
-            try await CatalogPipeline.lockTables(for: plan, on: c, logger: logger)
-            var live = try await Self.observeAll(c, schema: schema, scope: CatalogScope(plan), logger: logger)
+            var byKind: [String: [Change]] = [:]
+            for change in plan.changes {
+                guard let kind = registry.liveKind(ofChange: change.kind) else {
+                    throw DatabaseError.other("the plan contains \(change.kind) changes, which this Guardrail cannot apply")
+                }
+                byKind[kind.kind, default: []].append(change)
+            }
+            let applying = ApplyContext(connection: c, schema: schema, logger: logger)
+            for kind in kinds { if let changes = byKind[kind.kind] { try await kind.lock(for: changes, applying) } }
+            var live = try await Self.observeAll(c, schema: schema, scope: CatalogScope(plan), logger: logger, registry: registry)
             live.ruleGroups = observedRules
             live.alertRouting = liveRouting
             if let staleness = PlanBuilder.staleness(of: plan, against: live) { throw ApplyRefusal.stale(staleness) }
 
-            var byKind: [String: [Change]] = [:]
-            for change in plan.changes { byKind[change.kind, default: []].append(change) }
-            for kind in byKind.keys where ![Tenant.kind, Guardrail.kind, FeatureFlag.kind, BackupSchedule.kind, RuleGroup.kind, AlertRouting.kind].contains(kind) && !CatalogPipeline.isCatalogKind(kind) {
-                throw DatabaseError.other("the plan contains \(kind) changes, which this Guardrail cannot apply")
+            for kind in kinds where kind.appliedInTransaction {
+                if let changes = byKind[kind.kind] { try await kind.apply(changes, applying) }
             }
-            if let tenants = byKind[Tenant.kind] {
-                try await TenantStore.apply(tenants, on: c, schema: schema, logger: logger)
-            }
-            if let guardrails = byKind[Guardrail.kind] {
-                try await GuardrailStore.apply(guardrails, on: c, schema: schema, logger: logger)
-            }
-            if let flags = byKind[FeatureFlag.kind] {
-                try await FlagStore.apply(flags, on: c, schema: schema, logger: logger)
-            }
-            if let schedules = byKind[BackupSchedule.kind] {
-                try await BackupScheduleStore.apply(schedules, on: c, schema: schema, logger: logger)
-            }
-            try await CatalogPipeline.apply(plan.changes.filter { CatalogPipeline.isCatalogKind($0.kind) }, on: c, schema: schema, logger: logger)
             try await AppliedConfiguration.record(plan.changes, planID: plan.id, actor: osUser, on: c, schema: schema, logger: logger)
             try await RolloutReconciler.afterApply(c, schema: schema, logger: logger, before: live, changes: plan.changes, now: Date(), actor: osUser)
             try await AuditLog.record(plan, changes: await auditChanges.value, osUser: osUser, reason: reason, on: c, schema: schema, logger: logger)

@@ -124,7 +124,7 @@ public struct DatabaseConnection: Sendable {
     /// How long one query may take before the connection is given up.
     public let queryTimeout: Duration
 
-    init(_ raw: PostgresConnection, queryTimeout: Duration) {
+    package init(_ raw: PostgresConnection, queryTimeout: Duration) {
         self.raw = raw
         self.queryTimeout = queryTimeout
     }

@@ -95,24 +95,57 @@ public struct DatabaseURL: Sendable, CustomStringConvertible {
             configuration = .init(unixSocketPath: socket, username: user, password: password?.value, database: database)
         } else {
             let tls: PostgresConnection.Configuration.TLS
-            switch sslMode {
-            case .disable:
-                tls = .disable
-            case .allow, .prefer, .require:
-                // libpq's prefer and require encrypt but do not verify the server's certificate.
-                var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-                tlsConfiguration.certificateVerification = .none
-                let context = try NIOSSLContext(configuration: tlsConfiguration)
-                tls = sslMode == .require ? .require(context) : .prefer(context)
-            case .verifyCA, .verifyFull:
-                var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
-                tlsConfiguration.certificateVerification = sslMode == .verifyFull ? .fullVerification : .noHostnameVerification
-                tls = .require(try NIOSSLContext(configuration: tlsConfiguration))
+            switch tlsMode {
+            case .none: tls = .disable
+            case .prefer(let configuration): tls = .prefer(try NIOSSLContext(configuration: configuration))
+            case .require(let configuration): tls = .require(try NIOSSLContext(configuration: configuration))
             }
             configuration = .init(host: host, port: port, username: user, password: password?.value, database: database, tls: tls)
         }
         configuration.options.additionalStartupParameters = [("application_name", applicationName)]
         configuration.options.connectTimeout = .seconds(10)
         return configuration
+    }
+
+    /// The same connection settings for a postgres-nio `PostgresClient` pool.
+    package func clientConfiguration(applicationName: String) -> PostgresClient.Configuration {
+        var configuration: PostgresClient.Configuration
+        if let socket = unixSocketPath {
+            configuration = .init(unixSocketPath: socket, username: user, password: password?.value, database: database)
+        } else {
+            let tls: PostgresClient.Configuration.TLS
+            switch tlsMode {
+            case .none: tls = .disable
+            case .prefer(let configuration): tls = .prefer(configuration)
+            case .require(let configuration): tls = .require(configuration)
+            }
+            configuration = .init(host: host, port: port, username: user, password: password?.value, database: database, tls: tls)
+        }
+        configuration.options.additionalStartupParameters = [("application_name", applicationName)]
+        configuration.options.connectTimeout = .seconds(10)
+        return configuration
+    }
+
+    private enum TLSMode {
+        case none
+        case prefer(TLSConfiguration)
+        case require(TLSConfiguration)
+    }
+
+    /// What `sslmode` asks for, as libpq reads it.
+    private var tlsMode: TLSMode {
+        switch sslMode {
+        case .disable:
+            return .none
+        case .allow, .prefer, .require:
+            // libpq's prefer and require encrypt but do not verify the server's certificate.
+            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            tlsConfiguration.certificateVerification = .none
+            return sslMode == .require ? .require(tlsConfiguration) : .prefer(tlsConfiguration)
+        case .verifyCA, .verifyFull:
+            var tlsConfiguration = TLSConfiguration.makeClientConfiguration()
+            tlsConfiguration.certificateVerification = sslMode == .verifyFull ? .fullVerification : .noHostnameVerification
+            return .require(tlsConfiguration)
+        }
     }
 }

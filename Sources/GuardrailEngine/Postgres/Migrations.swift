@@ -161,6 +161,18 @@ public enum Migrations {
             "ALTER TABLE \(s.qualifying("audit_log")) ADD COLUMN reason text",
             "ALTER TABLE \(s.qualifying("rollout_events")) ADD COLUMN reason text",
         ] },
+        // Kinds added as plug-ins bring their own tables (`LiveKind.migrations`), recorded by kind and step.
+        Migration(version: 14, name: "kind migrations") { s in [
+            """
+            CREATE TABLE \(s.qualifying("kind_migrations")) (
+                kind text NOT NULL,
+                step integer NOT NULL,
+                name text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (kind, step)
+            )
+            """,
+        ] },
     ]
 
     /// The first version whose audit log and rollout events record a reason.
@@ -184,7 +196,9 @@ public enum Migrations {
     /// Brings the schema to the latest version. Call inside the apply transaction, under the apply lock.
     @discardableResult
     /// `upTo` stops at that version: tests use it to build a database as an older Guardrail left it.
-    public static func migrate(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger, upTo: Int? = nil) async throws -> [Migration] {
+    /// Then runs each registered kind's own migrations that have not run (not with `upTo`).
+    public static func migrate(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger, upTo: Int? = nil,
+                               registry: KindRegistry = .builtIn) async throws -> [Migration] {
         let current = try await currentVersion(connection, schema: schema, logger: logger)
         if current == nil {
             try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema.quoted)", logger: logger)
@@ -205,6 +219,30 @@ public enum Migrations {
                 "INSERT INTO \(unescaped: schema.qualifying("schema_migrations")) (version, name) VALUES (\(migration.version), \(migration.name))",
                 logger: logger)
         }
+        guard upTo == nil else { return pending }
+        let kinds = registry.liveKinds.filter { !$0.migrations.isEmpty }
+        guard !kinds.isEmpty else { return pending }
+        let done = try await kindSteps(connection, schema: schema, logger: logger)
+        for kind in kinds {
+            for migration in kind.migrations.sorted(by: { $0.step < $1.step }) where migration.step > done[kind.kind] ?? 0 {
+                for statement in migration.statements(schema) {
+                    try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
+                }
+                try await connection.query("""
+                    INSERT INTO \(unescaped: schema.qualifying("kind_migrations")) (kind, step, name)
+                    VALUES (\(kind.kind), \(migration.step), \(migration.name))
+                    """, logger: logger)
+            }
+        }
         return pending
+    }
+
+    /// The last step of each kind's own migrations that has run. Needs version 14.
+    static func kindSteps(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [String: Int] {
+        let rows = try await connection.query(
+            "SELECT kind, max(step) FROM \(unescaped: schema.qualifying("kind_migrations")) GROUP BY kind", logger: logger)
+        var steps: [String: Int] = [:]
+        for (kind, step) in try rows.decode((String, Int).self) { steps[kind] = step }
+        return steps
     }
 }

@@ -127,11 +127,36 @@ public struct Workspace: Sendable {
         try load(folders: ["environments"])
     }
 
+    /// Reads and decodes the whole configuration, taking `environments/` from sources read earlier
+    /// (by a command that connected while the rest was read) instead of reading it again.
+    public func load(environments: [ManifestSource]) throws -> (Configuration, Diagnostics) {
+        let (sources, refusals) = try sources(folders: Self.folders.filter { $0 != "environments" })
+        let (configuration, diagnostics) = ConfigurationLoader.load(sources + environments)
+        diagnostics.append(contentsOf: refusals)
+        return (configuration, diagnostics)
+    }
+
     private func load(folders: [String]) throws -> (Configuration, Diagnostics) {
         let (sources, refusals) = try sources(folders: folders)
         let (configuration, diagnostics) = ConfigurationLoader.load(sources)
         diagnostics.append(contentsOf: refusals)
         return (configuration, diagnostics)
+    }
+
+    /// A fingerprint of the configuration on disk: every file's path, size and modification time,
+    /// plus the Git HEAD of the checkout. Taken before a load, it tells whether anything changed since.
+    public func changeStamp() throws -> String {
+        var parts: [String] = [gitCommit() ?? "no-git"]
+        let fm = FileManager.default
+        for folder in Self.folders {
+            let base = root.appendingPathComponent(folder)
+            guard let enumerator = fm.enumerator(at: base, includingPropertiesForKeys: [.contentModificationDateKey, .fileSizeKey]) else { continue }
+            for case let url as URL in enumerator {
+                let values = try? url.resourceValues(forKeys: [.contentModificationDateKey, .fileSizeKey])
+                parts.append("\(url.path) \(values?.fileSize ?? -1) \(values?.contentModificationDate?.timeIntervalSince1970 ?? 0)")
+            }
+        }
+        return parts.sorted().joined(separator: "\n")
     }
 
     /// The commit the configuration is at, when it is a Git checkout; read from `.git` without running git.

@@ -25,7 +25,7 @@ struct RolloutTickCommand: AsyncParsableCommand {
                                              at: declared.location))
             }
             let url: String
-            switch prometheus.url.expand(ProcessInfo.processInfo.environment) {
+            switch prometheus.url.expand(Console.environment) {
             case .success(let text): url = text
             case .failure(let diagnostic): throw DiagnosticError(diagnostic)
             }

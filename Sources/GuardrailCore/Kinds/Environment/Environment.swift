@@ -156,7 +156,7 @@ public struct Environment: Sendable {
         public var secretHeader: (name: String, value: TemplatedString)?
     }
 
-    static let kind = "Environment"
+    public static let kind = "Environment"
     static let specKeys = specShape.keys
 }
 

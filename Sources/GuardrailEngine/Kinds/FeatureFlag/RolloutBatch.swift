@@ -57,12 +57,14 @@ enum RolloutReconciler {
         let tenantsChanged = changes.contains { $0.kind == Tenant.kind }
         let guardrailsChanged = changes.contains { $0.kind == Guardrail.kind }
         guard !flagChanges.isEmpty || tenantsChanged || guardrailsChanged else { return }
-        let flags = try await FlagStore.observe(c, schema: schema, logger: logger)
+        // What the apply just wrote is the state observed under the lock with the plan's changes made:
+        // worked out here, not read back.
+        let flags = try Diff.applying(changes, to: before.flags)
         // Tenants joining or leaving change every percent cohort; other changes touch only their flags.
         let touched = tenantsChanged ? Set(flags.map(\.name)) : flagChanges
         guard !touched.isEmpty else { return }
-        let tenants = try await TenantStore.observe(c, schema: schema, logger: logger)
-        let guardrails = Dictionary(try await GuardrailStore.observe(c, schema: schema, logger: logger).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let tenants = try Diff.applying(changes, to: before.tenants)
+        let guardrails = Dictionary(try Diff.applying(changes, to: before.guardrails).map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let runtimes = try await RolloutStore.observe(c, schema: schema, logger: logger, only: touched.sorted())
         let previous = Dictionary(before.flags.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let starting = flags.filter { touched.contains($0.name) && $0.enabled && $0.rollout != nil && runtimes[$0.name]?.rollout == nil }.map(\.name)

@@ -1,0 +1,34 @@
+extension Tenant: KindDefinition {
+    public struct Admission: KindAdmission {
+        /// Each tenant id seen so far, with the tenant that has it.
+        var ids: [String: (name: String, location: SourceLocation)] = [:]
+        public init() {}
+    }
+
+    public static var allowedSpecKeys: [String] { specKeys }
+    public static var summaryRank: Int { 0 }
+
+    public static func decode(_ document: ManifestDocument, references: inout [ManifestReference]) -> DecodedObject<Tenant>? {
+        guard let tenant = decode(metadata: document.metadata, spec: document.spec) else { return nil }
+        return DecodedObject(tenant, metadata: document.metadata, marks: document.spec.node("id").map { ["id": $0.mark] } ?? [:])
+    }
+
+    /// Every tenant needs its own id: a second tenant with the same one is reported at its id.
+    public static func admit(_ decoded: DecodedObject<Tenant>, state: inout Admission, into configuration: inout Configuration,
+                             reader: NodeReader) -> Bool {
+        let tenant = decoded.object
+        if let other = state.ids[tenant.id], other.name != tenant.name {
+            reader.error("duplicate tenant id \(tenant.id)",
+                         detail: "Tenant \"\(other.name)\" at \(other.location) already has this id; every tenant needs its own.",
+                         at: decoded.marks["id"] ?? decoded.metadata.nameMark)
+            return false
+        }
+        state.ids[tenant.id] = (tenant.name, decoded.metadata.nameLocation)
+        return true
+    }
+
+    /// Tenants are always counted, so a plan says "0 tenants" rather than nothing.
+    public static func compared(desired: Configuration, live: LiveState, context: PlanBuilder.Context) -> [String: Int] {
+        [kind: Set(desired.tenants.map(\.name)).union(live.tenants.map(\.name)).count]
+    }
+}

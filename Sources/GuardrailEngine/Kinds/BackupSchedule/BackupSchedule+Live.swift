@@ -1,0 +1,5 @@
+import GuardrailCore
+
+extension BackupSchedule: StoredLiveKind {
+    typealias Store = BackupScheduleStore
+}

@@ -1,0 +1,5 @@
+import GuardrailCore
+
+extension FeatureFlag: StoredLiveKind {
+    typealias Store = FlagStore
+}

@@ -1,0 +1,5 @@
+import GuardrailCore
+
+extension Guardrail: StoredLiveKind {
+    typealias Store = GuardrailStore
+}
