@@ -164,8 +164,8 @@ struct SchemaCommandTests {
         #expect(nope.status == 1)
         #expect(nope.stdout.isEmpty)
         #expect(nope.stderr.hasPrefix("error: unknown kind \"Nope\"\n"), "\(nope.stderr)")
-        #expect(nope.stderr.contains("Known kinds: Environment, Tenant, FeatureFlag, Guardrail, BackupSchedule, RowLevelSecurity, RoleGrants, "
-                                     + "AlertRouting, AlertRuleGroup."), "\(nope.stderr)")
+        #expect(nope.stderr.contains("Known kinds: Environment, Tenant, Guardrail, FeatureFlag, BackupSchedule, RoleGrants, RowLevelSecurity, "
+                                     + "AlertRuleGroup, AlertRouting."), "\(nope.stderr)")
         let typo = try CommandRunner.run(["schema", "--kind", "Tennant"], in: Self.root)
         #expect(typo.status == 1)
         #expect(typo.stderr.contains("Did you mean \"Tenant\"?"), "\(typo.stderr)")

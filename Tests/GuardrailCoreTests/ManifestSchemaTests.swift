@@ -137,6 +137,9 @@ struct ManifestSchemaTests {
         #expect(KindRegistry.builtIn.kind(named: "Tenant")?.allowedSpecKeys == Tenant.specShape.keys)
         #expect(ConfigurationLoader.documentKeys == ["apiVersion", "kind", "metadata", "spec"])
         #expect(ConfigurationLoader.metadataKeys == ["name", "labels", "annotations"])
+        // Every kind a document may name has a shape, so it has a schema.
+        #expect(ManifestSchemas.documentKinds.map(\.kind) == KindRegistry.builtIn.documentKinds)
+        #expect(ManifestSchemas.kinds.count == KindRegistry.builtIn.kinds.count)
         for kind in ManifestSchemas.documentKinds {
             guard case .document(_, _, let spec) = kind.root else { continue }
             #expect(KindRegistry.builtIn.kind(named: kind.kind)?.allowedSpecKeys == spec.keys, "\(kind.kind)")

@@ -7,11 +7,8 @@ public enum ManifestSchemas {
     /// The schema for any configuration file: it picks the kind's schema by `kind`.
     public static let combinedFileName = "guardrail.json"
 
-    /// Every kind, in the order `guardrail schema` writes them.
-    public static let kinds: [KindShape] = [
-        Environment.shape, Tenant.shape, FeatureFlag.shape, Guardrail.shape, BackupSchedule.shape,
-        RowLevelSecurity.shape, RoleGrants.shape, AlertRouting.shape, RuleFile.shape,
-    ]
+    /// Every built-in kind's shape, in the registry's order (`KindDefinition.schemaShape`).
+    public static let kinds: [KindShape] = KindRegistry.builtIn.kinds.compactMap { $0.schemaShape }
 
     /// The kinds written as Guardrail documents (`apiVersion`, `kind`, `metadata`, `spec`).
     public static var documentKinds: [KindShape] {
