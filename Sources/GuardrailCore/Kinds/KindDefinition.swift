@@ -70,6 +70,12 @@ public protocol KindDefinition: Sendable {
 /// What a kind's loader keeps across documents.
 public protocol KindAdmission: Sendable {
     init()
+    /// Makes room for `count` more objects.
+    mutating func reserve(_ count: Int)
+}
+
+extension KindAdmission {
+    public mutating func reserve(_ count: Int) {}
 }
 
 /// Nothing kept across documents.
@@ -87,15 +93,18 @@ public struct ManifestDocument {
     public var reader: NodeReader { spec.reader }
 }
 
-/// A decoded object with the places, by name, that later checks report problems at.
+/// A decoded object with the places that later checks report problems at: `mark`, the one most
+/// kinds need (a tenant's id), kept without allocating, and any others by name.
 public struct DecodedObject<Object: Sendable>: Sendable {
     public var object: Object
     public var metadata: ObjectMetadata
+    public var mark: YAMLMark?
     public var marks: [String: YAMLMark]
 
-    public init(_ object: Object, metadata: ObjectMetadata, marks: [String: YAMLMark] = [:]) {
+    public init(_ object: Object, metadata: ObjectMetadata, mark: YAMLMark? = nil, marks: [String: YAMLMark] = [:]) {
         self.object = object
         self.metadata = metadata
+        self.mark = mark
         self.marks = marks
     }
 }

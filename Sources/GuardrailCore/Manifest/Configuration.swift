@@ -143,6 +143,15 @@ public enum ConfigurationLoader {
         }
         var stoppedFile: Int?
         var admitted: [(any AdmittedBatch)?] = Array(repeating: nil, count: registry.kinds.count)
+        // Room for every object up front: growing these maps one document at a time rehashes them.
+        var perKind = Array(repeating: 0, count: registry.kinds.count)
+        for chunk in decoded {
+            for (index, batch) in chunk.batches.enumerated() { perKind[index] += batch?.count ?? 0 }
+        }
+        let total = perKind.reduce(0, +)
+        merge.firstSeen.reserveCapacity(merge.firstSeen.count + total)
+        configuration.locations.reserveCapacity(configuration.locations.count + total)
+        merge.reserve(perKind, registry: registry)
         for (piece, chunk) in zip(pieces, decoded) {
             // After a syntax error nothing more of that file is read, as if it had been one stream.
             if stoppedFile == piece.source { continue }
@@ -177,21 +186,42 @@ public enum ConfigurationLoader {
     struct Merge {
         var firstSeen: [Address: SourceLocation] = [:]
         var admissions: [(any KindAdmission)?]
+        /// How many objects of each kind were decoded, for the room reserved.
+        var counts: [Int] = []
 
         init(kinds: Int) { admissions = Array(repeating: nil, count: kinds) }
+
+        /// Each kind's admission state, made with room for its objects.
+        mutating func reserve(_ counts: [Int], registry: KindRegistry) {
+            self.counts = counts
+            for (index, kind) in registry.kinds.enumerated() where counts[index] > 0 {
+                func make<K: KindDefinition>(_: K.Type) -> any KindAdmission {
+                    var state = K.Admission()
+                    state.reserve(counts[index])
+                    return state
+                }
+                admissions[index] = make(kind)
+            }
+        }
     }
 
     /// One piece's decoded documents of one kind, in file order.
     struct DecodedBatch<K: KindDefinition>: DecodedKindBatch {
         var index: Int
         var objects: [DecodedObject<K.Object>] = []
+        var count: Int { objects.count }
 
         func admit(into configuration: inout Configuration, merge: inout Merge, admitted: inout (any AdmittedBatch)?, reader: NodeReader) {
             var state = merge.admissions[index].map { $0 as! K.Admission } ?? K.Admission()
             merge.admissions[index] = nil
-            var kept = admitted.map { $0 as! AdmittedObjects<K> } ?? AdmittedObjects<K>()
+            var kept: AdmittedObjects<K>
+            if let admitted {
+                kept = admitted as! AdmittedObjects<K>
+            } else {
+                kept = AdmittedObjects<K>()
+                kept.objects.reserveCapacity(merge.counts[index])
+            }
             admitted = nil
-            kept.objects.reserveCapacity(kept.objects.count + objects.count)
             for decoded in objects {
                 let metadata = decoded.metadata
                 let address = Address(prefix: K.addressPrefix, name: K.name(of: decoded.object))
@@ -314,6 +344,7 @@ public enum ConfigurationLoader {
 
 /// One piece's decoded documents of one kind, admitted into the configuration in file order.
 protocol DecodedKindBatch: Sendable {
+    var count: Int { get }
     func admit(into configuration: inout Configuration, merge: inout ConfigurationLoader.Merge, admitted: inout (any AdmittedBatch)?,
                reader: NodeReader)
 }
