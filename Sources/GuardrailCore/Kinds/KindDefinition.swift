@@ -25,6 +25,9 @@ public protocol KindDefinition: Sendable {
     static var changeKinds: [String] { get }
     /// The keys its documents' `spec` may have.
     static var allowedSpecKeys: [String] { get }
+    /// Its keys with their types, required keys and descriptions, which `guardrail schema` renders as
+    /// JSON Schema; the decoder should take its `allowed:` lists from it. Nil: no schema is written.
+    static var schemaShape: KindShape? { get }
     /// The configuration folders its documents may be in. Empty: the kind is not written as
     /// Guardrail documents (alert rule groups are Prometheus rule files).
     static var folders: [String] { get }
@@ -114,6 +117,7 @@ extension KindDefinition {
     public static var isPlanned: Bool { true }
     public static var applyGroup: String { kind }
     public static var summaryRank: Int { .max }
+    public static var schemaShape: KindShape? { nil }
 
     public static func admit(_ decoded: DecodedObject<Object>, state: inout Admission, into configuration: inout Configuration,
                              reader: NodeReader) -> Bool { true }

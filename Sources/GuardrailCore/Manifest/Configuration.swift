@@ -74,8 +74,8 @@ public enum ConfigurationLoader {
     /// The first word of each kind's addresses (`tenant` in `tenant.acme`), as `--target` and drift modes name kinds.
     public static let addressPrefixes = KindRegistry.builtIn.addressPrefixes
 
-    static let documentKeys = ["apiVersion", "kind", "metadata", "spec"]
-    static let metadataKeys = ["name", "labels", "annotations"]
+    static let documentKeys = DocumentShape.documentKeys
+    static let metadataKeys = DocumentShape.metadataKeys
     /// What each folder holds, said to someone who put a document of another kind there.
     static let folderContents = [
         "alerts": "alerts/ holds Prometheus rule files and one AlertRouting document",
@@ -85,9 +85,10 @@ public enum ConfigurationLoader {
     /// Large files are cut into runs of whole documents (`DocumentChunks`) that are parsed and decoded
     /// on every core; the checks across documents then run in file order, so the result is the same
     /// as reading each file as one stream. `minimumPieceSize` is the smallest run (tests pass `.max`).
-    /// `registry` is the kinds a document may have.
+    /// `registry` is the kinds a document may have. `keyRecorder`, when given, is told the keys every
+    /// mapping the decoders open allows.
     public static func load(_ sources: [ManifestSource], minimumPieceSize: Int = DocumentChunks.minimumSize,
-                            registry: KindRegistry = .builtIn) -> (Configuration, Diagnostics) {
+                            registry: KindRegistry = .builtIn, keyRecorder: KeyRecorder? = nil) -> (Configuration, Diagnostics) {
         let diagnostics = Diagnostics()
         var configuration = Configuration()
         configuration.registry = registry
@@ -107,7 +108,9 @@ public enum ConfigurationLoader {
             if folder == "alerts", !AlertRouting.isGuardrailDocument(source.bytes) {
                 // Plain Prometheus rule files, not Guardrail documents: the namespace is the file's name.
                 guard let namespace = RuleFile.namespace(ofFile: source.path, diagnostics: diagnostics) else { continue }
-                for group in RuleFile.decode(source.bytes, path: source.path, namespace: namespace, diagnostics: diagnostics) {
+                let groups = RuleFile.decode(source.bytes, path: source.path, namespace: namespace, diagnostics: diagnostics,
+                                             keyRecorder: keyRecorder)
+                for group in groups {
                     if let first = merge.firstSeen[group.address] {
                         diagnostics.error("duplicate rule group \(group.address)", detail: "\(group.address) is already declared at \(first); two files have the namespace \(namespace).",
                                           at: group.location)
@@ -126,7 +129,7 @@ public enum ConfigurationLoader {
             }
         }
         // Parse and decode every piece on every core; each piece has its own diagnostics.
-        let decoded = decodePieces(pieces, sources: sorted, registry: registry)
+        let decoded = decodePieces(pieces, sources: sorted, registry: registry, keyRecorder: keyRecorder)
         // A file with no document at all (empty, only `---` or comments) is most likely a mistake.
         var documentsPerSource: [Int: Int] = [:]
         for (piece, chunk) in zip(pieces, decoded) {
@@ -255,7 +258,7 @@ public enum ConfigurationLoader {
     }
 
     /// Decodes the pieces in parallel; the result is in the pieces' order.
-    static func decodePieces(_ pieces: [Piece], sources: [ManifestSource], registry: KindRegistry) -> [DecodedPiece] {
+    static func decodePieces(_ pieces: [Piece], sources: [ManifestSource], registry: KindRegistry, keyRecorder: KeyRecorder?) -> [DecodedPiece] {
         var results = [DecodedPiece](repeating: DecodedPiece(), count: pieces.count)
         results.withUnsafeMutableBufferPointer { out in
             // Each iteration writes only its own slot.
@@ -263,16 +266,16 @@ public enum ConfigurationLoader {
             DispatchQueue.concurrentPerform(iterations: pieces.count) { i in
                 let piece = pieces[i]
                 sources[piece.source].bytes.withUnsafeBufferPointer { all in
-                    out[i] = decodePiece(UnsafeBufferPointer(rebasing: all[piece.range]), piece: piece, registry: registry)
+                    out[i] = decodePiece(UnsafeBufferPointer(rebasing: all[piece.range]), piece: piece, registry: registry, keyRecorder: keyRecorder)
                 }
             }
         }
         return results
     }
 
-    static func decodePiece(_ bytes: UnsafeBufferPointer<UInt8>, piece: Piece, registry: KindRegistry) -> DecodedPiece {
+    static func decodePiece(_ bytes: UnsafeBufferPointer<UInt8>, piece: Piece, registry: KindRegistry, keyRecorder: KeyRecorder?) -> DecodedPiece {
         let diagnostics = Diagnostics()
-        let reader = NodeReader(file: piece.path, diagnostics: diagnostics)
+        let reader = NodeReader(file: piece.path, diagnostics: diagnostics, keyRecorder: keyRecorder)
         var out = DecodedPiece()
         out.batches = Array(repeating: nil, count: registry.kinds.count)
         let stem = fileStem(piece.path)

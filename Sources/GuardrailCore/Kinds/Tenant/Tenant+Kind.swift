@@ -7,6 +7,7 @@ extension Tenant: KindDefinition {
     }
 
     public static var allowedSpecKeys: [String] { specKeys }
+    public static var schemaShape: KindShape? { shape }
     public static var summaryRank: Int { 0 }
 
     public static func decode(_ document: ManifestDocument, references: inout [ManifestReference]) -> DecodedObject<Tenant>? {
