@@ -46,7 +46,7 @@ public struct ReconcileLoop: Service {
             await state.publish(environment: snapshot.environment)
             await state.record(report, manifestsLoaded: snapshot.configurationLoaded)
             if let environment = snapshot.environment, report.leader {
-                await state.setBackupStatus((try? await BackupStatusText.render(environment)) ?? "")
+                await readForDashboard(environment)
             }
             await afterTick(report)
             let base = snapshot.backoffFailures == 0 ? interval.seconds : max(interval.seconds, snapshot.backoffDelay)
@@ -55,13 +55,27 @@ public struct ReconcileLoop: Service {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000)) }
         }
     }
-}
 
-/// The backup metrics the controller serves, rendered by the same code as `backup list --format prometheus`.
-enum BackupStatusText {
-    static func render(_ environment: ResolvedEnvironment) async throws -> String {
-        guard environment.hasBackups else { return "" }
-        let statuses = try await BackupRunner(environment: environment).status()
-        return BackupMetrics.render(statuses)
+    /// After a leader's tick: the backup status (for `/metrics`, rendered by the same code as `backup
+    /// list --format prometheus`, and for the dashboard) and the rollouts as the dashboard shows them.
+    private func readForDashboard(_ environment: ResolvedEnvironment) async {
+        if environment.hasBackups {
+            do {
+                let statuses = try await BackupRunner(environment: environment).status()
+                await state.setBackupStatus(BackupMetrics.render(statuses))
+                await state.setBackups(statuses, at: Date())
+            } catch {
+                await state.setBackupStatus("")
+                await state.setBackups(nil, at: Date(), problem: "\(error)")
+            }
+        } else {
+            await state.setBackupStatus("")
+            await state.setBackups([], at: Date())
+        }
+        do {
+            await state.setRollouts(try await reconciler.rolloutOverview(), at: Date())
+        } catch {
+            await state.setRollouts(nil, at: Date(), problem: "\(error)")
+        }
     }
 }
