@@ -17,13 +17,13 @@ extension DashboardHTML {
     }()
 
     static func page(_ page: DashboardPage, environment: String, replica: String, leader: Bool, generatedAt: String, _ body: HTML,
-                     readAt: String? = nil) -> String {
+                     readAt: String? = nil, readWhat: String = "read from Postgres") -> String {
         var nav: [HTML] = []
         for p in DashboardPage.allCases {
             nav.append("<a href=\"\(p.path)\"\(HTML(raw: p == page ? " aria-current=\"page\"" : ""))>\(p.title)</a>")
         }
         let now = date(generatedAt)
-        let read: HTML = readAt.map { "· read from Postgres \(ago($0, now))" } ?? ""
+        let read: HTML = readAt.map { "· \(readWhat) \(ago($0, now))" } ?? ""
         let html: HTML = """
             <!doctype html>
             <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">\
@@ -108,17 +108,19 @@ extension DashboardHTML {
         .phase.idle .state,.phase.idle .mark{color:var(--idle)}
         .audience{font-size:12.5px;margin-top:2px}.bake{font-size:12px;color:var(--muted);margin-top:2px}
         .phase .meter{width:100%;margin:6px 0 0;height:6px}
-        .charts{display:grid;grid-template-columns:repeat(auto-fit,minmax(460px,1fr));gap:14px}
+        .charts{display:grid;grid-template-columns:1fr;gap:14px}
         figure.guardrail{margin:0;border:1px solid var(--line);border-radius:8px;padding:10px 12px;background:#fcfcfd}
         .g-head{display:flex;align-items:center;gap:8px;flex-wrap:wrap}.g-last{font-size:12.5px;color:var(--muted);margin-top:2px}
-        svg.chart{width:100%;height:auto;display:block;margin-top:6px}
+        svg.chart{width:100%;height:auto;display:block;margin-top:6px;max-height:260px}
         svg .plot{fill:#fff;stroke:var(--line)}svg .grid{stroke:#eceff3}
-        svg .axis{font-size:11px;fill:var(--muted);font-family:inherit}svg .none{font-size:13px;fill:var(--muted)}
+        svg .axis{font-size:13px;fill:var(--muted);font-family:inherit}svg .none{font-size:13px;fill:var(--muted)}
         svg .zone{fill:var(--bad-bg);opacity:.55}svg .threshold{stroke:var(--bad);stroke-width:1.5;stroke-dasharray:6 4}
-        svg .threshold-label{font-size:11px;fill:var(--bad);font-weight:650}
+        svg .threshold-label{font-size:13px;fill:var(--bad);font-weight:650}
         svg .values{fill:none;stroke:var(--info);stroke-width:1.8;stroke-linejoin:round}
         svg .m-pass{fill:var(--ok);stroke:#fff;stroke-width:1.5}svg .m-fail{stroke:var(--bad);stroke-width:3;stroke-linecap:round}
         svg .m-nodata{fill:#fff;stroke:var(--idle);stroke-width:2}svg .m-error{fill:#e5a50a;stroke:var(--warn);stroke-width:1}
+        svg .event{stroke:var(--idle);stroke-width:1;stroke-dasharray:2 3}svg .event.bad{stroke:var(--bad)}
+        svg .event-label{font-size:12.5px;fill:var(--idle);font-weight:650}svg .event-label.bad{fill:var(--bad)}
         .legend{display:flex;gap:14px;font-size:12px;color:var(--muted);flex-wrap:wrap}
         .lg-pass span{color:var(--ok)}.lg-fail span{color:var(--bad)}.lg-error span{color:#c98a00}
         table.decisions td.when{white-space:nowrap;color:var(--muted)}
@@ -127,6 +129,6 @@ extension DashboardHTML {
         tr.sub td.bar span{background:var(--info-line)}
         ul.errors{list-style:none;padding:0;margin:0}ul.errors li{padding:6px 0;border-bottom:1px solid var(--line)}
         ul.errors li:last-child{border-bottom:0}ul.errors time{color:var(--muted);font-size:12px}
-        @media (max-width:760px){main{padding:14px}.two{grid-template-columns:1fr}.charts{grid-template-columns:1fr}header.top .bar{gap:12px}}
+        @media (max-width:760px){main{padding:14px}.two{grid-template-columns:1fr}header.top .bar{gap:12px}}
         """
 }

@@ -15,7 +15,9 @@ enum DashboardHTML {
         facts.append(fact("Role", doc.leader ? badge("Leader", .ok) : badge("Standby", .idle),
                           doc.leader ? "epoch \(tick?.epoch.map { String($0) } ?? "?")" : "another replica leads"))
         facts.append(fact("Loop", doc.alive ? badge("Healthy", .ok) : badge("Stuck", .bad),
-                          "last tick finished \(span(doc.secondsSinceTick)) ago" + (doc.healthBoundSeconds.map { " (bound \(span($0)))" } ?? "")))
+                          (doc.lastTick == nil ? "waiting for the first tick for \(span(doc.secondsSinceTick))"
+                            : doc.secondsSinceTick < 1 ? "last tick finished just now" : "last tick finished \(span(doc.secondsSinceTick)) ago")
+                            + (doc.healthBoundSeconds.map { " (bound \(span($0)))" } ?? "")))
         facts.append(fact("Ready", doc.ready ? badge("Ready", .ok) : badge("Not ready", .warn), doc.ready ? "connected, manifests loaded" : "waiting for Postgres or the manifests"))
         if let tick {
             let errors = tick.errors.count
@@ -132,7 +134,7 @@ enum DashboardHTML {
                 var charts: [HTML] = []
                 for series in flag.guardrails {
                     chartNumber += 1
-                    charts.append(guardrailPanel(series, id: "chart-\(chartNumber)", now: now))
+                    charts.append(guardrailPanel(series, id: "chart-\(chartNumber)", now: now, decisions: flag.decisions))
                 }
                 inner += "<h3>Guardrails</h3><div class=\"charts\">\(charts)</div>"
             }
@@ -196,7 +198,7 @@ enum DashboardHTML {
             "<p class=\"muted\">Last plan: \(p["add"] ?? 0) to add, \(p["change"] ?? 0) to change, \(p["destroy"] ?? 0) to destroy.</p>"
         } ?? ""
         return page(.drift, environment: doc.environment, replica: doc.replica, leader: doc.leader, generatedAt: doc.generatedAt,
-                    planLine + body, readAt: doc.tickAt)
+                    planLine + body, readAt: doc.tickAt, readWhat: "planned")
     }
 
     static func backups(_ doc: BackupsDocument) -> String {
@@ -278,7 +280,7 @@ enum DashboardHTML {
         return "<ol class=\"phases\" aria-label=\"Phases\">\(items)</ol>"
     }
 
-    static func guardrailPanel(_ series: RolloutsDocument.GuardrailSeries, id: String, now: Date) -> HTML {
+    static func guardrailPanel(_ series: RolloutsDocument.GuardrailSeries, id: String, now: Date, decisions: [RolloutsDocument.Decision] = []) -> HTML {
         let last = series.points.last
         let verdict = last?.verdict ?? series.lastVerdict
         var head: HTML = "<div class=\"g-head\"><strong>\(series.name)</strong> <span class=\"muted\">\(series.threshold)</span> "
@@ -292,14 +294,14 @@ enum DashboardHTML {
         if let last {
             lastLine = "<div class=\"g-last\">Last: <strong>\(last.value.map(MetricNumber.text) ?? "no value")</strong> \(ago(last.at, now)) · \(last.message)</div>"
         }
-        return "<figure class=\"guardrail\">\(head)\(chart(series, id: id))\(lastLine)</figure>"
+        return "<figure class=\"guardrail\">\(head)\(chart(series, id: id, decisions: decisions))\(lastLine)</figure>"
     }
 
     /// Recent values against the threshold: a line of the values, the threshold dashed with its side
     /// shaded, and a mark per evaluation whose shape says its verdict (dot: pass, cross: fail,
     /// ring on the axis: no data, triangle: query error), each with a tooltip.
-    static func chart(_ series: RolloutsDocument.GuardrailSeries, id: String) -> HTML {
-        let width = 640.0, height = 170.0, left = 58.0, right = 14.0, top = 14.0, bottom = 32.0
+    static func chart(_ series: RolloutsDocument.GuardrailSeries, id: String, decisions: [RolloutsDocument.Decision] = []) -> HTML {
+        let width = 1000.0, height = 210.0, left = 64.0, right = 16.0, top = 24.0, bottom = 32.0
         let plotW = width - left - right, plotH = height - top - bottom
         let points = series.points
         let values = points.compactMap(\.value)
@@ -348,6 +350,25 @@ enum DashboardHTML {
                 <text x="\(coordinate: left + plotW - 4)" y="\(coordinate: series.condition == "max" ? ly - 5 : ly + 13)" class="threshold-label" \
                 text-anchor="end">\(series.condition) \(MetricNumber.text(limit))</text>
                 """
+        }
+        // Decisions that changed the exposure, as vertical lines where they fall in the window.
+        var lastLabelX = -Double.infinity
+        for d in decisions.reversed() where ["advance", "breach", "rollback", "step-back", "kill", "release", "retry"].contains(d.kind) {
+            let at = date(d.at).timeIntervalSince1970
+            guard t1 - t0 >= 0.001, at >= t0 - 0.5, at <= t1 + 0.5 else { continue }
+            let ex = left + min(1, max(0, (at - t0) / (t1 - t0))) * plotW
+            let bad = ["breach", "rollback", "step-back", "kill"].contains(d.kind)
+            let cls: HTML = bad ? "event bad" : "event"
+            let labelClass: HTML = bad ? "event-label bad" : "event-label"
+            svg += "<line x1=\"\(coordinate: ex)\" x2=\"\(coordinate: ex)\" y1=\"\(coordinate: top)\" y2=\"\(coordinate: top + plotH)\" class=\"\(cls)\"/>"
+            if ex - lastLabelX > 70 {
+                let anchorEnd = ex > left + plotW - 60
+                svg += """
+                    <text x="\(coordinate: anchorEnd ? ex - 3 : ex + 3)" y="\(coordinate: top - 7)" class="\(labelClass)" \
+                    text-anchor="\(anchorEnd ? "end" : "start")">\(d.kind == "advance" ? "phase \(d.phase)" : d.kind)</text>
+                    """
+                lastLabelX = ex
+            }
         }
         // The values, as a line broken where an evaluation had none.
         var runs: [[(Double, Double)]] = [[]]

@@ -417,7 +417,10 @@ struct ControllerProcessTests {
                 """,
             "environments/local.yaml": Self.environmentYAML(db, """
                   prometheus: {url: "\(prometheus)"}
-                  controller: {interval: 1s, adminToken: "${GUARDRAIL_ADMIN_TOKEN:-}"}
+                  controller:
+                    interval: 1s
+                    adminToken: ${GUARDRAIL_ADMIN_TOKEN:-}
+                    drift: {tenant: enforce, flag: enforce, guardrail: enforce}
                 """),
         ])
         let controller = try ControllerProcess(replica: "dashboard", directory: dir, environment: ["GUARDRAIL_ADMIN_TOKEN": "token-123"])

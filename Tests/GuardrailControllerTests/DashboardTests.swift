@@ -1,4 +1,5 @@
 import Foundation
+import GuardrailTestSupport
 @testable import GuardrailController
 import GuardrailCore
 @testable import GuardrailEngine
@@ -225,6 +226,18 @@ struct DashboardTests {
                 #expect(page.contains("href=\"/rollouts#channel.email\""))
                 #expect(page.contains("<a href=\"/v1/status\">JSON</a>"))
             }
+        }
+    }
+
+    @Test("the pages rendered from the fixture state are left in .build/test-artifacts for a person to look at")
+    func fixturePages() async throws {
+        let inputs = await Self.state().dashboardInputs()
+        let dir = try Chromium.artifactsDirectory()
+        let pages = [("overview", DashboardHTML.overview(StatusDocument.make(inputs))), ("rollouts", DashboardHTML.rollouts(RolloutsDocument.make(inputs))),
+                     ("drift", DashboardHTML.drift(DriftDocument.make(inputs))), ("backups", DashboardHTML.backups(BackupsDocument.make(inputs)))]
+        for (name, html) in pages {
+            #expect(html.hasPrefix("<!doctype html>") && html.hasSuffix("</html>\n"), "\(name)")
+            try Data(html.utf8).write(to: dir.appendingPathComponent("dashboard-fixture-\(name).html"))
         }
     }
 
