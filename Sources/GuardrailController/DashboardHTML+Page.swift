@@ -66,8 +66,8 @@ extension DashboardHTML {
         .card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px 20px;margin:0 0 16px;\
         box-shadow:0 1px 2px rgba(27,31,36,.04)}
         .card>header{display:flex;align-items:center;gap:10px;margin-bottom:10px;flex-wrap:wrap}.card>header .more{margin-left:auto;font-size:13px}
-        .two{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:16px}.two>.card{margin:0 0 16px}
-        .facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(220px,1fr));gap:12px;margin-bottom:16px}
+        .two{display:grid;grid-template-columns:repeat(auto-fit,minmax(420px,1fr));gap:0 16px}.two>.card{margin:0 0 16px}
+        .facts{display:grid;grid-template-columns:repeat(auto-fit,minmax(170px,1fr));gap:12px;margin-bottom:16px}
         .fact{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:12px 16px}
         .facts.small{margin-bottom:4px}.facts.small .fact{background:#fafbfc}
         .fact .label,.label{color:var(--muted);font-size:11.5px;text-transform:uppercase;letter-spacing:.06em;font-weight:650}
@@ -129,6 +129,7 @@ extension DashboardHTML {
         tr.sub td.bar span{background:var(--info-line)}
         ul.errors{list-style:none;padding:0;margin:0}ul.errors li{padding:6px 0;border-bottom:1px solid var(--line)}
         ul.errors li:last-child{border-bottom:0}ul.errors time{color:var(--muted);font-size:12px}
+        @media (max-width:1000px){svg .axis,svg .threshold-label,svg .event-label{font-size:17px}}
         @media (max-width:760px){main{padding:14px}.two{grid-template-columns:1fr}header.top .bar{gap:12px}}
         """
 }

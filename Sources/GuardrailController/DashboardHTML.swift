@@ -351,23 +351,34 @@ enum DashboardHTML {
                 text-anchor="end">\(series.condition) \(MetricNumber.text(limit))</text>
                 """
         }
-        // Decisions that changed the exposure, as vertical lines where they fall in the window.
-        var lastLabelX = -Double.infinity
+        // Decisions that changed the exposure, as vertical lines where they fall in the window; those
+        // at one moment (a breach and its rollback) share a line and a label.
+        var groups: [(x: Double, kinds: [String], bad: Bool)] = []
         for d in decisions.reversed() where ["advance", "breach", "rollback", "step-back", "kill", "release", "retry"].contains(d.kind) {
             let at = date(d.at).timeIntervalSince1970
             guard t1 - t0 >= 0.001, at >= t0 - 0.5, at <= t1 + 0.5 else { continue }
             let ex = left + min(1, max(0, (at - t0) / (t1 - t0))) * plotW
             let bad = ["breach", "rollback", "step-back", "kill"].contains(d.kind)
-            let cls: HTML = bad ? "event bad" : "event"
-            let labelClass: HTML = bad ? "event-label bad" : "event-label"
-            svg += "<line x1=\"\(coordinate: ex)\" x2=\"\(coordinate: ex)\" y1=\"\(coordinate: top)\" y2=\"\(coordinate: top + plotH)\" class=\"\(cls)\"/>"
-            if ex - lastLabelX > 70 {
-                let anchorEnd = ex > left + plotW - 60
+            let kind = d.kind == "advance" ? "phase \(d.phase)" : d.kind
+            if let last = groups.last, abs(last.x - ex) < 4 {
+                groups[groups.count - 1].kinds.append(kind)
+                groups[groups.count - 1].bad = last.bad || bad
+            } else {
+                groups.append((ex, [kind], bad))
+            }
+        }
+        var lastLabelX = -Double.infinity
+        for group in groups {
+            let cls: HTML = group.bad ? "event bad" : "event"
+            let labelClass: HTML = group.bad ? "event-label bad" : "event-label"
+            svg += "<line x1=\"\(coordinate: group.x)\" x2=\"\(coordinate: group.x)\" y1=\"\(coordinate: top)\" y2=\"\(coordinate: top + plotH)\" class=\"\(cls)\"/>"
+            if group.x - lastLabelX > 90 {
+                let anchorEnd = group.x > left + plotW - 120
                 svg += """
-                    <text x="\(coordinate: anchorEnd ? ex - 3 : ex + 3)" y="\(coordinate: top - 7)" class="\(labelClass)" \
-                    text-anchor="\(anchorEnd ? "end" : "start")">\(d.kind == "advance" ? "phase \(d.phase)" : d.kind)</text>
+                    <text x="\(coordinate: anchorEnd ? group.x - 3 : group.x + 3)" y="\(coordinate: top - 7)" class="\(labelClass)" \
+                    text-anchor="\(anchorEnd ? "end" : "start")">\(group.kinds.joined(separator: " → "))</text>
                     """
-                lastLabelX = ex
+                lastLabelX = group.x
             }
         }
         // The values, as a line broken where an evaluation had none.
