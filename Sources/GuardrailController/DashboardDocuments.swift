@@ -165,7 +165,19 @@ struct RolloutsDocument: Encodable, Sendable {
     static func make(_ inputs: DashboardInputs) -> RolloutsDocument {
         RolloutsDocument(environment: inputs.environment, replica: inputs.replica, leader: inputs.leader, generatedAt: DashboardInputs.time(inputs.now),
                          readAt: inputs.rolloutsReadAt.map(DashboardInputs.time), notice: inputs.standbyNotice, problem: inputs.rolloutsProblem,
-                         flags: (inputs.rollouts ?? []).map { flag($0, history: inputs.history, now: inputs.now) })
+                         flags: (inputs.rollouts ?? []).map { flag($0, history: inputs.history, now: inputs.now) }
+                            .sorted { (attention($0.status), $0.flag) < (attention($1.status), $1.flag) })
+    }
+
+    /// What needs a person first: rollouts rolled back or killed, then those moving, then the rest.
+    static func attention(_ status: String) -> Int {
+        switch status {
+        case "rolled-back", "killed": 0
+        case "paused": 1
+        case "progressing": 2
+        case "not-started": 3
+        default: 4
+        }
     }
 
     static func flag(_ report: RolloutStatusReport, history: GuardrailHistory, now: Date) -> Flag {

@@ -41,12 +41,15 @@ enum DashboardHTML {
                 <td>\(phase)</td><td class="cohort">\(cohort)</td></tr>
                 """)
         }
-        let rollouts: HTML = rolloutRows.isEmpty ? "<p class=\"empty\">No rollout is running.</p>"
+        let standby: HTML = "<p class=\"empty\">The leading replica runs this; this one is on standby.</p>"
+        let rollouts: HTML = !doc.leader ? standby : rolloutRows.isEmpty ? "<p class=\"empty\">No rollout is running.</p>"
             : "<table><thead><tr><th>Flag</th><th>Status</th><th>Phase</th><th>Cohort / eligible</th></tr></thead><tbody>\(rolloutRows)</tbody></table>"
         body += card("Rollouts", link: DashboardPage.rollouts, rollouts)
 
         var driftBody: HTML
-        if let tick {
+        if !doc.leader {
+            driftBody = standby
+        } else if let tick {
             let total = tick.driftByKind.values.reduce(0, +)
             if total == 0 {
                 driftBody = "<p>\(badge("In sync", .ok)) The last plan found no drift.</p>"
@@ -152,7 +155,9 @@ enum DashboardHTML {
 
     static func drift(_ doc: DriftDocument) -> String {
         var body: HTML = notices(doc.notice, nil)
-        if doc.tickAt == nil {
+        if !doc.leader {
+            // A standby plans nothing: an empty list would read as "in sync".
+        } else if doc.tickAt == nil {
             body += card("Drift", "<p class=\"empty\">No tick has finished yet.</p>")
         } else if doc.kinds.isEmpty {
             body += card("Drift", "<p>\(badge("In sync", .ok)) The last plan found no difference between the manifests and the live state.</p>")

@@ -257,6 +257,13 @@ struct DashboardTests {
                 #expect(page.contains("This replica is on standby"))
                 #expect(!page.contains("<svg class=\"chart\""))
             }
+            for path in ["/", "/drift"] {
+                try await client.execute(uri: path, method: .get) { response in
+                    let page = String(buffer: response.body)
+                    #expect(page.contains("standby"), "\(path)")
+                    #expect(!page.contains("In sync"), "\(path): a standby plans nothing, so it cannot say there is no drift")
+                }
+            }
         }
     }
 
