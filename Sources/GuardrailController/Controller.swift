@@ -88,6 +88,7 @@ public struct Controller: Sendable {
                     afterTick: @escaping @Sendable (Reconciler.TickReport) async -> Void = { _ in }) async throws {
         var loop = ReconcileLoop(reconciler: reconciler, state: state, interval: interval)
         loop.afterTick = afterTick
+        loop.reads = reads
         let listener = FlagSnapshotListener(initial: environment.database, state: state, refreshEvery: interval, logger: logger)
         let watchdog = LoopWatchdog(state: state, checkEvery: min(interval.seconds, 1), logger: logger)
         let group = ServiceGroup(configuration: .init(

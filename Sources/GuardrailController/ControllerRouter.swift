@@ -369,7 +369,15 @@ struct StatusDocument: Encodable, Sendable {
                      driftByKind: t.driftByKind, applied: t.applied, reported: t.reported.map { ["address": $0.address, "reason": $0.reason] },
                      unsettled: t.unsettled, errors: t.errors, stepSeconds: t.steps, epoch: t.epoch, manifestsReloaded: t.manifestsReloaded)
             },
-            rollouts: (tick?.rollouts ?? []).map { r in
+            // From the dashboard's read of Postgres once there is one (a standby has it too), else from the tick.
+            rollouts: inputs.rollouts.map { reports in
+                reports.map { o in
+                    let line = RolloutsDocument.flag(o, history: GuardrailHistory(), now: inputs.now)
+                    let current = line.currentPhase.flatMap { p in line.phases.first { $0.number == p } }
+                    return RolloutLine(flag: line.flag, status: line.status, phase: line.currentPhase ?? 0, phaseName: current?.name ?? "",
+                                       phases: line.phases.count, cohortSize: line.cohortSize, eligibleTenants: line.eligibleTenants)
+                }
+            } ?? (tick?.rollouts ?? []).map { r in
                 let o = overview[r.flag]
                 return RolloutLine(flag: r.flag, status: r.status, phase: r.phase + 1, phaseName: r.phaseName, phases: o?.flag.rollout?.phases.count,
                                    cohortSize: o.map { $0.killed ? 0 : $0.enabledCount }, eligibleTenants: o?.eligibleCount)
@@ -378,7 +386,8 @@ struct StatusDocument: Encodable, Sendable {
             healthBoundSeconds: inputs.stuckAfter,
             backups: inputs.backups.map { list in
                 list.sorted { $0.schedule.name < $1.schedule.name }.map {
-                    BackupLine(schedule: $0.schedule.name, rpoMet: $0.meetsRPO, lastRunStatus: $0.lastRun?.status.rawValue, lastDrillStatus: $0.lastDrill?.status)
+                    BackupLine(schedule: $0.schedule.name, rpoMet: $0.meetsRPO, lastRunStatus: $0.lastRun?.status.rawValue,
+                               lastDrillStatus: $0.lastDrill?.status)
                 }
             },
             recentErrors: inputs.recentErrors.reversed().map { ErrorLine(at: t($0.at), message: $0.message) })

@@ -20,7 +20,7 @@ public actor ControllerState {
     public private(set) var backupStatus: String = ""
     /// Recent guardrail values per flag and guardrail, fed by the ticks: the dashboard's charts.
     public private(set) var history = GuardrailHistory()
-    /// The rollouts as last read from Postgres after a leader's tick (nil on a standby), and when.
+    /// The rollouts as last read from Postgres after a tick, and when.
     public private(set) var rollouts: [RolloutStatusReport]?
     public private(set) var rolloutsReadAt: Date?
     public private(set) var rolloutsProblem: String?
@@ -64,8 +64,7 @@ public actor ControllerState {
         recentErrors += report.errors.map { DashboardInputs.ErrorRecord(at: report.startedAt, message: $0) }
         if recentErrors.count > Self.recentErrorLimit { recentErrors.removeFirst(recentErrors.count - Self.recentErrorLimit) }
         if !report.leader {
-            // A standby reads neither: what it read while it led would only grow stale.
-            rollouts = nil
+            // A standby does not read the backup status: what it read while it led would grow stale.
             backups = nil
         }
     }

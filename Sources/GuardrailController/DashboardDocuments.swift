@@ -163,8 +163,12 @@ struct RolloutsDocument: Encodable, Sendable {
     var flags: [Flag]
 
     static func make(_ inputs: DashboardInputs) -> RolloutsDocument {
-        RolloutsDocument(environment: inputs.environment, replica: inputs.replica, leader: inputs.leader, generatedAt: DashboardInputs.time(inputs.now),
-                         readAt: inputs.rolloutsReadAt.map(DashboardInputs.time), notice: inputs.standbyNotice, problem: inputs.rolloutsProblem,
+        RolloutsDocument(environment: inputs.environment, replica: inputs.replica, leader: inputs.leader,
+                         generatedAt: DashboardInputs.time(inputs.now),
+                         readAt: inputs.rolloutsReadAt.map(DashboardInputs.time),
+                         notice: inputs.leader ? nil : "This replica is on standby: phases, cohorts and decisions are read from Postgres; "
+                            + "the leading replica evaluates the guardrails, and its dashboard charts their values.",
+                         problem: inputs.rolloutsProblem,
                          flags: (inputs.rollouts ?? []).map { flag($0, history: inputs.history, now: inputs.now) }
                             .sorted { (attention($0.status), $0.flag) < (attention($1.status), $1.flag) })
     }
@@ -225,7 +229,10 @@ struct RolloutsDocument: Encodable, Sendable {
                                    threshold: g?.thresholdDescription ?? "not defined in this environment", failuresToBreach: g?.failures ?? 1,
                                    consecutiveFailures: state?.tracks[name]?.consecutiveFailures ?? 0,
                                    lastVerdict: (points.last?.verdict ?? state?.tracks[name]?.lastVerdict)?.rawValue,
-                                   points: points.map { Point(at: ISOTime.string($0.at, milliseconds: true), value: $0.value, verdict: $0.verdict.rawValue, message: $0.message) })
+                                   points: points.map {
+                                       Point(at: ISOTime.string($0.at, milliseconds: true), value: $0.value, verdict: $0.verdict.rawValue,
+                                             message: $0.message)
+                                   })
         }
         let decisions = report.events.filter { $0.decision.kind != .evaluation }.map { record in
             Decision(at: DashboardInputs.time(record.at), kind: record.decision.kind.rawValue, phase: record.decision.phase + 1,
@@ -300,7 +307,8 @@ struct DriftDocument: Encodable, Sendable {
                                   items: Array(items.prefix(itemsPerKind)), notListed: max(0, items.count - itemsPerKind)))
             }
         }
-        return DriftDocument(environment: inputs.environment, replica: inputs.replica, leader: inputs.leader, generatedAt: DashboardInputs.time(inputs.now),
+        return DriftDocument(environment: inputs.environment, replica: inputs.replica, leader: inputs.leader,
+                             generatedAt: DashboardInputs.time(inputs.now),
                              tickAt: tick.map { DashboardInputs.time($0.startedAt) }, notice: inputs.standbyNotice,
                              plan: tick?.plan.map { ["add": $0.add, "change": $0.change, "destroy": $0.destroy] }, kinds: kinds)
     }
@@ -376,13 +384,15 @@ struct BackupsDocument: Encodable, Sendable {
                 Drill(status: d.status, startedAt: t(d.startedAt), finishedAt: d.finishedAt.map(t), rtoSeconds: d.rtoSeconds, target: d.target,
                       error: d.error, checks: d.checks.map { Check(name: $0.name, passed: $0.passed, detail: $0.detail) })
             }
-            return Schedule(name: s.schedule.name, method: s.schedule.method.rawValue, schedule: s.schedule.schedule.source, timezone: s.schedule.timezone,
+            return Schedule(name: s.schedule.name, method: s.schedule.method.rawValue, schedule: s.schedule.schedule.source,
+                            timezone: s.schedule.timezone,
                             rpo: "\(s.schedule.rpo)", rpoMet: s.meetsRPO, ageSeconds: s.age,
                             archiveLagSeconds: s.schedule.method == .pgbackrest ? s.archiver?.lagSeconds : nil, archiveProblem: s.archiveProblem,
                             lastSuccessAt: s.lastSuccess?.finishedAt.map(t), lastRun: run, nextRunAt: s.nextRun.map(t),
                             drillSchedule: s.schedule.restoreDrill?.schedule.source, rto: s.schedule.rto.map { "\($0)" }, lastDrill: drill)
         }
         return BackupsDocument(environment: inputs.environment, replica: inputs.replica, leader: inputs.leader, generatedAt: t(inputs.now),
-                               readAt: inputs.backupsReadAt.map(t), notice: inputs.standbyNotice, problem: inputs.backupsProblem, schedules: schedules)
+                               readAt: inputs.backupsReadAt.map(t), notice: inputs.standbyNotice, problem: inputs.backupsProblem,
+                               schedules: schedules)
     }
 }

@@ -13,7 +13,8 @@ extension DashboardHTML {
 
     static let contentSecurityPolicy: String = {
         let hash = Data(SHA256.hash(data: Array(refreshScript.utf8))).base64EncodedString()
-        return "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-\(hash)'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+        return "default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-\(hash)'; img-src data:; base-uri 'none'; "
+            + "form-action 'none'; frame-ancestors 'none'"
     }()
 
     static func page(_ page: DashboardPage, environment: String, replica: String, leader: Bool, generatedAt: String, _ body: HTML,
@@ -31,8 +32,9 @@ extension DashboardHTML {
             <body><header class="top"><div class="bar"><div class="brand"><span class="logo" aria-hidden="true">◆</span> Guardrail \
             <span class="env">\(environment)</span></div><nav aria-label="Sections">\(nav)</nav>\
             <div class="who">\(leader ? badge("Leader", .ok) : badge("Standby", .idle)) <span>\(replica)</span></div></div></header>
-            <main><div class="page-head"><h1>\(page.title)</h1><div class="meta">Generated <time datetime="\(generatedAt)">\(clock(generatedAt)) UTC</time> \
-            \(read) · <a href="\(page.twin)">JSON</a> · <label class="refresh"><input type="checkbox" id="auto" checked> auto-refresh</label></div></div>
+            <main><div class="page-head"><h1>\(page.title)</h1><div class="meta">Generated \
+            <time datetime="\(generatedAt)">\(clock(generatedAt)) UTC</time> \(read) · <a href="\(page.twin)">JSON</a> · \
+            <label class="refresh"><input type="checkbox" id="auto" checked> auto-refresh</label></div></div>
             \(body)
             </main><script>\(HTML(raw: refreshScript))</script></body></html>
 

@@ -18,7 +18,8 @@ enum DashboardHTML {
                           (doc.lastTick == nil ? "waiting for the first tick for \(span(doc.secondsSinceTick))"
                             : doc.secondsSinceTick < 1 ? "last tick finished just now" : "last tick finished \(span(doc.secondsSinceTick)) ago")
                             + (doc.healthBoundSeconds.map { " (bound \(span($0)))" } ?? "")))
-        facts.append(fact("Ready", doc.ready ? badge("Ready", .ok) : badge("Not ready", .warn), doc.ready ? "connected, manifests loaded" : "waiting for Postgres or the manifests"))
+        facts.append(fact("Ready", doc.ready ? badge("Ready", .ok) : badge("Not ready", .warn),
+                          doc.ready ? "connected, manifests loaded" : "waiting for Postgres or the manifests"))
         if let tick {
             let errors = tick.errors.count
             facts.append(fact("Last tick", errors == 0 ? badge("No errors", .ok) : badge("\(errors) error\(errors == 1 ? "" : "s")", .bad),
@@ -42,8 +43,8 @@ enum DashboardHTML {
                 """)
         }
         let standby: HTML = "<p class=\"empty\">The leading replica runs this; this one is on standby.</p>"
-        let rollouts: HTML = !doc.leader ? standby : rolloutRows.isEmpty ? "<p class=\"empty\">No rollout is running.</p>"
-            : "<table><thead><tr><th>Flag</th><th>Status</th><th>Phase</th><th>Cohort / eligible</th></tr></thead><tbody>\(rolloutRows)</tbody></table>"
+        let rollouts: HTML = rolloutRows.isEmpty ? "<p class=\"empty\">No rollout is running.</p>"
+            : table(["Flag", "Status", "Phase", "Cohort / eligible"], rolloutRows)
         body += card("Rollouts", link: DashboardPage.rollouts, rollouts)
 
         var driftBody: HTML
@@ -83,12 +84,12 @@ enum DashboardHTML {
                         <td>\(b.lastDrillStatus.map { statusBadge($0) } ?? badge("no drill yet", .idle))</td></tr>
                         """)
                 }
-                backupBody = "<table><thead><tr><th>Schedule</th><th>RPO</th><th>Last run</th><th>Last drill</th></tr></thead><tbody>\(rows)</tbody></table>"
+                backupBody = table(["Schedule", "RPO", "Last run", "Last drill"], rows)
             }
         } else {
             backupBody = "<p class=\"empty\">Backups run on the leading replica; this one is on standby.</p>"
         }
-        body += "<div class=\"two\">\(card("Drift", link: DashboardPage.drift, driftBody))\(card("Backups", link: DashboardPage.backups, backupBody))</div>"
+        body += "<div class=\"two\">\(card("Drift", link: .drift, driftBody))\(card("Backups", link: .backups, backupBody))</div>"
 
         if let tick, !tick.stepSeconds.isEmpty {
             let longest = max(tick.stepSeconds.values.max() ?? 0, 0.000_001)
@@ -171,13 +172,11 @@ enum DashboardHTML {
                 else { state = badge("not corrected", .idle) }
                 summary.append("""
                     <tr><td><a href="#\(anchor("kind-" + kind.kind))">\(kind.kind)</a></td><td class="num">\(kind.changes)</td>\
-                    <td class="num">\(kind.corrected)</td><td class="num">\(kind.waitingForHuman)</td><td class="num">\(kind.cameBack)</td><td>\(state)</td></tr>
+                    <td class="num">\(kind.corrected)</td><td class="num">\(kind.waitingForHuman)</td><td class="num">\(kind.cameBack)</td>\
+                    <td>\(state)</td></tr>
                     """)
             }
-            body += card("Per kind", """
-                <table><thead><tr><th>Kind</th><th class="num">Changes</th><th class="num">Corrected</th><th class="num">Waiting</th>\
-                <th class="num">Came back</th><th>State</th></tr></thead><tbody>\(summary)</tbody></table>
-                """)
+            body += card("Per kind", table(["Kind", "#Changes", "#Corrected", "#Waiting", "#Came back", "State"], summary))
             for kind in doc.kinds {
                 var rows: [HTML] = []
                 for item in kind.items {
@@ -195,7 +194,7 @@ enum DashboardHTML {
                 if kind.notListed > 0 { rows.append("<tr><td colspan=\"4\" class=\"muted\">and \(kind.notListed) more</td></tr>") }
                 body += """
                     <section class="card" id="\(anchor("kind-" + kind.kind))"><h2>\(kind.kind)</h2>\
-                    <table><thead><tr><th>Address</th><th>Action</th><th>Status</th><th>What differs</th></tr></thead><tbody>\(rows)</tbody></table></section>
+                    \(table(["Address", "Action", "Status", "What differs"], rows))</section>
                     """
             }
         }
@@ -243,7 +242,8 @@ enum DashboardHTML {
                 if !drill.checks.isEmpty {
                     var rows: [HTML] = []
                     for check in drill.checks {
-                        rows.append("<tr><td>\(check.passed ? badge("pass", .ok) : badge("fail", .bad))</td><td>\(check.name)</td><td>\(check.detail)</td></tr>")
+                        let verdict = check.passed ? badge("pass", .ok) : badge("fail", .bad)
+                        rows.append("<tr><td>\(verdict)</td><td>\(check.name)</td><td>\(check.detail)</td></tr>")
                     }
                     inner += "<h3>Drill checks</h3><table><tbody>\(rows)</tbody></table>"
                 }
@@ -279,13 +279,15 @@ enum DashboardHTML {
             items.append("""
                 <li class="phase \(HTML(raw: tone.rawValue))" data-state="\(phase.state)"><div class="phase-head">\
                 <span class="mark" aria-hidden="true">\(mark)</span><span class="phase-name">\(phase.number). \(phase.name)</span>\
-                <span class="state">\(label)</span></div><div class="audience">\(phase.audience.isEmpty ? "no tenants" : phase.audience)</div>\(bake)</li>
+                <span class="state">\(label)</span></div>\
+                <div class="audience">\(phase.audience.isEmpty ? "no tenants" : phase.audience)</div>\(bake)</li>
                 """)
         }
         return "<ol class=\"phases\" aria-label=\"Phases\">\(items)</ol>"
     }
 
-    static func guardrailPanel(_ series: RolloutsDocument.GuardrailSeries, id: String, now: Date, decisions: [RolloutsDocument.Decision] = []) -> HTML {
+    static func guardrailPanel(_ series: RolloutsDocument.GuardrailSeries, id: String, now: Date,
+                               decisions: [RolloutsDocument.Decision] = []) -> HTML {
         let last = series.points.last
         let verdict = last?.verdict ?? series.lastVerdict
         var head: HTML = "<div class=\"g-head\"><strong>\(series.name)</strong> <span class=\"muted\">\(series.threshold)</span> "
@@ -297,7 +299,8 @@ enum DashboardHTML {
         if !series.description.isEmpty { head += "<div class=\"description\">\(series.description)</div>" }
         var lastLine: HTML = ""
         if let last {
-            lastLine = "<div class=\"g-last\">Last: <strong>\(last.value.map(MetricNumber.text) ?? "no value")</strong> \(ago(last.at, now)) · \(last.message)</div>"
+            let value = last.value.map(MetricNumber.text) ?? "no value"
+            lastLine = "<div class=\"g-last\">Last: <strong>\(value)</strong> \(ago(last.at, now)) · \(last.message)</div>"
         }
         return "<figure class=\"guardrail\">\(head)\(chart(series, id: id, decisions: decisions))\(lastLine)</figure>"
     }
@@ -336,7 +339,9 @@ enum DashboardHTML {
         func x(_ i: Int) -> Double {
             t1 - t0 < 0.001 ? left + plotW / 2 : left + (times[i] - t0) / (t1 - t0) * plotW
         }
-        svg += "<rect x=\"\(coordinate: left)\" y=\"\(coordinate: top)\" width=\"\(coordinate: plotW)\" height=\"\(coordinate: plotH)\" class=\"plot\"/>"
+        svg += """
+            <rect x="\(coordinate: left)" y="\(coordinate: top)" width="\(coordinate: plotW)" height="\(coordinate: plotH)" class="plot"/>
+            """
         // Grid and axis labels: the bottom, the middle and the top of the scale.
         for fraction in [0.0, 0.5, 1.0] {
             let v = low + (high - low) * fraction
@@ -376,7 +381,9 @@ enum DashboardHTML {
         for group in groups {
             let cls: HTML = group.bad ? "event bad" : "event"
             let labelClass: HTML = group.bad ? "event-label bad" : "event-label"
-            svg += "<line x1=\"\(coordinate: group.x)\" x2=\"\(coordinate: group.x)\" y1=\"\(coordinate: top)\" y2=\"\(coordinate: top + plotH)\" class=\"\(cls)\"/>"
+            svg += """
+                <line x1="\(coordinate: group.x)" x2="\(coordinate: group.x)" y1="\(coordinate: top)" y2="\(coordinate: top + plotH)" class="\(cls)"/>
+                """
             if group.x - lastLabelX > 90 {
                 let anchorEnd = group.x > left + plotW - 120
                 svg += """
@@ -414,7 +421,10 @@ enum DashboardHTML {
                     """
             case "error":
                 let py = top + plotH - 7
-                mark = "<path d=\"M\(coordinate: px) \(coordinate: py - 6)L\(coordinate: px + 6) \(coordinate: py + 5)L\(coordinate: px - 6) \(coordinate: py + 5)Z\" class=\"m-error\"/>"
+                mark = """
+                    <path d="M\(coordinate: px) \(coordinate: py - 6)L\(coordinate: px + 6) \(coordinate: py + 5)\
+                    L\(coordinate: px - 6) \(coordinate: py + 5)Z" class="m-error"/>
+                    """
             default:
                 // No data, or too few samples to judge: a ring (at the value when there is one).
                 mark = "<circle cx=\"\(coordinate: px)\" cy=\"\(coordinate: p.value.map(y) ?? top + plotH - 6)\" r=\"4.5\" class=\"m-nodata\"/>"
@@ -423,7 +433,8 @@ enum DashboardHTML {
         }
         svg += """
             <text x="\(coordinate: left)" y="\(coordinate: height - 10)" class="axis">\(clock(points.first!.at))</text>\
-            <text x="\(coordinate: left + plotW)" y="\(coordinate: height - 10)" class="axis" text-anchor="end">\(clock(points.last!.at)) UTC</text></svg>
+            <text x="\(coordinate: left + plotW)" y="\(coordinate: height - 10)" class="axis" text-anchor="end">\
+            \(clock(points.last!.at)) UTC</text></svg>
             """
         let counts = Dictionary(grouping: points, by: \.verdict).mapValues(\.count)
         var legend: [HTML] = []
@@ -452,7 +463,7 @@ enum DashboardHTML {
                 <td class="muted">\(d.actor ?? "")</td></tr>
                 """)
         }
-        return "<table class=\"decisions\"><thead><tr><th>When</th><th>Decision</th><th class=\"num\">Phase</th><th>What happened</th><th>By</th></tr></thead><tbody>\(rows)</tbody></table>"
+        return table(["When", "Decision", "#Phase", "What happened", "By"], rows, class: "decisions")
     }
 
     // MARK: - Building blocks
@@ -489,6 +500,16 @@ enum DashboardHTML {
         case "error": badge("query error", .bad)
         default: statusBadge(verdict)
         }
+    }
+
+    /// A table with a header row; a heading written `#Name` is a numeric column (right-aligned).
+    static func table(_ headings: [String], _ rows: [HTML], class name: String? = nil) -> HTML {
+        var head: [HTML] = []
+        for heading in headings {
+            head.append(heading.hasPrefix("#") ? "<th class=\"num\">\(String(heading.dropFirst()))</th>" : "<th>\(heading)</th>")
+        }
+        let open: HTML = name.map { "<table class=\"\($0)\">" } ?? "<table>"
+        return "\(open)<thead><tr>\(head)</tr></thead><tbody>\(rows)</tbody></table>"
     }
 
     static func fact(_ label: String, _ value: HTML, _ detail: String) -> HTML {

@@ -14,6 +14,8 @@ public struct ReconcileLoop: Service {
     public let interval: GuardrailDuration
     /// Called after each tick; tests wait on it.
     public var afterTick: @Sendable (Reconciler.TickReport) async -> Void = { _ in }
+    /// Connections for the dashboard's reads; without it, each read opens one of its own.
+    public var reads: ReadPool?
 
     public init(reconciler: Reconciler, state: ControllerState, interval: GuardrailDuration) {
         self.reconciler = reconciler
@@ -45,8 +47,8 @@ public struct ReconcileLoop: Service {
             let snapshot = await reconciler.snapshot
             await state.publish(environment: snapshot.environment)
             await state.record(report, manifestsLoaded: snapshot.configurationLoaded)
-            if let environment = snapshot.environment, report.leader {
-                await readForDashboard(environment)
+            if let environment = snapshot.environment {
+                await readForDashboard(environment, leader: report.leader)
             }
             await afterTick(report)
             let base = snapshot.backoffFailures == 0 ? interval.seconds : max(interval.seconds, snapshot.backoffDelay)
@@ -56,10 +58,11 @@ public struct ReconcileLoop: Service {
         }
     }
 
-    /// After a leader's tick: the backup status (for `/metrics`, rendered by the same code as `backup
-    /// list --format prometheus`, and for the dashboard) and the rollouts as the dashboard shows them.
-    private func readForDashboard(_ environment: ResolvedEnvironment) async {
-        if environment.hasBackups {
+    /// After each tick: the rollouts as the dashboard shows them (on a standby too: they are in
+    /// Postgres), and after a leader's tick the backup status (for `/metrics`, rendered by the same
+    /// code as `backup list --format prometheus`, and for the dashboard).
+    private func readForDashboard(_ environment: ResolvedEnvironment, leader: Bool) async {
+        if leader, environment.hasBackups {
             do {
                 let statuses = try await BackupRunner(environment: environment).status()
                 await state.setBackupStatus(BackupMetrics.render(statuses))
@@ -68,12 +71,22 @@ public struct ReconcileLoop: Service {
                 await state.setBackupStatus("")
                 await state.setBackups(nil, at: Date(), problem: "\(error)")
             }
-        } else {
+        } else if leader {
             await state.setBackupStatus("")
             await state.setBackups([], at: Date())
         }
+        let database = environment.database, timing = environment.rolloutTiming
+        let read: @Sendable (DatabaseConnection) async throws -> [RolloutStatusReport] = { c in
+            try await RolloutOverview.read(c, schema: database.schema, timing: timing, logger: database.logger)
+        }
         do {
-            await state.setRollouts(try await reconciler.rolloutOverview(), at: Date())
+            let reports: [RolloutStatusReport]
+            if let reads {
+                reports = try await reads.withConnection(read)
+            } else {
+                reports = try await database.withConnection(applicationName: "guardrail controller reads", read)
+            }
+            await state.setRollouts(reports, at: Date())
         } catch {
             await state.setRollouts(nil, at: Date(), problem: "\(error)")
         }

@@ -478,6 +478,17 @@ struct ControllerProcessTests {
         try Chromium.screenshot(base + "/", to: artifacts.appendingPathComponent("dashboard-overview.png"), height: 1200)
         try Chromium.screenshot(base + "/drift", to: artifacts.appendingPathComponent("dashboard-drift.png"), height: 900)
         print("dashboard screenshots: \(artifacts.path)/dashboard-*.png")
+
+        // A standby reads the rollouts from Postgres too, and says that it is one.
+        let standby = try ControllerProcess(replica: "dashboard-standby", directory: dir)
+        let standbyBase = "http://127.0.0.1:\(try await standby.port())"
+        try await Self.waitFor("the standby's dashboard to show the rollback", timeout: Self.startup) {
+            ((try? Chromium.dumpDOM(standbyBase + "/rollouts")) ?? "").contains("data-kind=\"rollback\"")
+        }
+        let standbyDOM = try Chromium.dumpDOM(standbyBase + "/rollouts")
+        #expect(standbyDOM.contains("This replica is on standby"))
+        #expect(standbyDOM.contains(#"data-state="rolled-back""#))
+        _ = await standby.terminate(timeout: 15)
         _ = await controller.terminate(timeout: 15)
         await db.drop()
     }

@@ -63,40 +63,42 @@ struct DashboardTests {
         var noData = Reconciler.TickReport(startedAt: now.addingTimeInterval(-6))
         noData.leader = leader
         noData.rollouts = [RolloutTickResult(flag: "channel.email", status: "progressing", phase: 1, phaseName: "canary",
-                                             verdicts: [bounceRate.verdict(for: GuardrailReading(value: .noData("empty result \(text)")))], decisions: [])]
+                                             verdicts: [bounceRate.verdict(for: GuardrailReading(value: .noData("empty result \(text)")))],
+                                             decisions: [])]
         await state.record(noData, manifestsLoaded: true)
         tick.rollouts = [RolloutTickResult(flag: "channel.email", status: "progressing", phase: 1, phaseName: "canary", verdicts: [], decisions: [])]
         await state.record(tick, manifestsLoaded: true)
 
         var guardrail = bounceRate
         guardrail.description = "Bounces per sent email \(text)"
-        var rollout = RolloutState(status: .progressing, phase: 1, phaseStartedAt: now.addingTimeInterval(-40), reason: "advanced to phase 2 (canary)",
-                                   specFingerprint: "f")
+        var rollout = RolloutState(status: .progressing, phase: 1, phaseStartedAt: now.addingTimeInterval(-40),
+                                   reason: "advanced to phase 2 (canary)", specFingerprint: "f")
         var track = GuardrailTrack()
         track.consecutiveFailures = 1
         rollout.tracks = ["bounce-rate": track]
-        let report = RolloutStatusReport(flag: flag(description: "Email channel \(text)"), killed: false, killedBy: nil, killedAt: nil, state: rollout,
-                                         guardrails: [guardrail], enabledCount: 3, eligibleCount: 30, events: [
-                                            RolloutEventRecord(at: now.addingTimeInterval(-30), decision: RolloutDecision(
-                                                kind: .pause, phase: 1, message: "paused by alice: \(text)", actor: "alice"), reason: "looking into it \(text)"),
+        let pause = RolloutDecision(kind: .pause, phase: 1, message: "paused by alice: \(text)", actor: "alice")
+        let report = RolloutStatusReport(flag: flag(description: "Email channel \(text)"), killed: false, killedBy: nil, killedAt: nil,
+                                         state: rollout, guardrails: [guardrail], enabledCount: 3, eligibleCount: 30, events: [
+                                            RolloutEventRecord(at: now.addingTimeInterval(-30), decision: pause, reason: "looking into it \(text)"),
                                             RolloutEventRecord(at: now.addingTimeInterval(-40), decision: RolloutDecision(
                                                 kind: .advance, phase: 1, message: "advanced to phase 2 (canary)", actor: "controller replica-1")),
                                          ], now: now)
-        if leader { await state.setRollouts([report], at: now.addingTimeInterval(-1)) }
+        await state.setRollouts([report], at: now.addingTimeInterval(-1))
 
-        let schedule = BackupSchedule(name: "nightly", schedule: try! CronSchedule.parse("0 2 * * *").get(), retention: .init(keep: 3), rpo: .seconds(26 * 3600),
-                                      restoreDrill: .init(schedule: try! CronSchedule.parse("0 5 * * 0").get()))
+        let schedule = BackupSchedule(name: "nightly", schedule: try! CronSchedule.parse("0 2 * * *").get(), retention: .init(keep: 3),
+                                      rpo: .seconds(26 * 3600), restoreDrill: .init(schedule: try! CronSchedule.parse("0 5 * * 0").get()))
         let run = BackupRunner.Run(id: 7, schedule: "nightly", scheduledFor: nil, status: .failed, startedAt: now.addingTimeInterval(-600),
                                    finishedAt: now.addingTimeInterval(-590), sizeBytes: nil, sha256: nil, file: nil, error: "pg_dump: error \(text)")
         let good = BackupRunner.Run(id: 6, schedule: "nightly", scheduledFor: nil, status: .succeeded, startedAt: now.addingTimeInterval(-3600),
                                     finishedAt: now.addingTimeInterval(-3500), sizeBytes: 4_200_000, sha256: nil, file: nil, error: nil)
         let drill = BackupRunner.Drill(id: 2, schedule: "nightly", backupRunID: 6, status: "failed", startedAt: now.addingTimeInterval(-3000),
                                        finishedAt: now.addingTimeInterval(-2990),
-                                       checks: [.init(name: "row count public.properties \(text)", passed: false, detail: "0 rows, at least 1 \(text)")],
+                                       checks: [.init(name: "row count public.properties \(text)", passed: false,
+                                                      detail: "0 rows, at least 1 \(text)")],
                                        error: "a check failed \(text)")
         if leader {
-            await state.setBackups([BackupRunner.Status(schedule: schedule, lastSuccess: good, lastRun: run, lastDrill: drill, age: 3500, meetsRPO: true,
-                                                        nextRun: now.addingTimeInterval(3600))], at: now)
+            await state.setBackups([BackupRunner.Status(schedule: schedule, lastSuccess: good, lastRun: run, lastDrill: drill, age: 3500,
+                                                        meetsRPO: true, nextRun: now.addingTimeInterval(3600))], at: now)
         }
         return state
     }
@@ -233,7 +235,8 @@ struct DashboardTests {
     func fixturePages() async throws {
         let inputs = await Self.state().dashboardInputs()
         let dir = try Chromium.artifactsDirectory()
-        let pages = [("overview", DashboardHTML.overview(StatusDocument.make(inputs))), ("rollouts", DashboardHTML.rollouts(RolloutsDocument.make(inputs))),
+        let pages = [("overview", DashboardHTML.overview(StatusDocument.make(inputs))),
+                     ("rollouts", DashboardHTML.rollouts(RolloutsDocument.make(inputs))),
                      ("drift", DashboardHTML.drift(DriftDocument.make(inputs))), ("backups", DashboardHTML.backups(BackupsDocument.make(inputs)))]
         for (name, html) in pages {
             #expect(html.hasPrefix("<!doctype html>") && html.hasSuffix("</html>\n"), "\(name)")
@@ -255,7 +258,11 @@ struct DashboardTests {
             try await client.execute(uri: "/rollouts", method: .get) { response in
                 let page = String(buffer: response.body)
                 #expect(page.contains("This replica is on standby"))
-                #expect(!page.contains("<svg class=\"chart\""))
+                #expect(page.contains("<li class=\"phase info\" data-state=\"current\">"), "a standby reads the rollouts from Postgres too")
+                #expect(page.contains("<tr data-kind=\"pause\">"))
+            }
+            try await client.execute(uri: "/backups", method: .get) { response in
+                #expect(!String(buffer: response.body).contains("RPO met"), "a standby does not read the backup status")
             }
             for path in ["/", "/drift"] {
                 try await client.execute(uri: path, method: .get) { response in
@@ -311,7 +318,9 @@ struct DashboardTests {
     func historyIsBounded() {
         var history = GuardrailHistory(capacity: 3, maxSeries: 2)
         let g = Self.bounceRate
-        for i in 0..<5 { history.record(flag: "a", g.verdict(for: GuardrailReading(value: .value(Double(i) / 100))), at: Self.now.addingTimeInterval(Double(i))) }
+        for i in 0..<5 {
+            history.record(flag: "a", g.verdict(for: GuardrailReading(value: .value(Double(i) / 100))), at: Self.now.addingTimeInterval(Double(i)))
+        }
         #expect(history.points(flag: "a", guardrail: "bounce-rate").map(\.value) == [0.02, 0.03, 0.04])
         history.record(flag: "b", g.verdict(for: GuardrailReading(value: .value(0.5))), at: Self.now.addingTimeInterval(10))
         history.record(flag: "c", g.verdict(for: GuardrailReading(value: .value(0.5))), at: Self.now.addingTimeInterval(11))

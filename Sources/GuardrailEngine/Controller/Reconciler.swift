@@ -129,13 +129,6 @@ public actor Reconciler {
         }
     }
 
-    /// The rollouts as the dashboard shows them, read on the leader's session after a tick; nil on a
-    /// standby (it has no session) and before the first tick.
-    public func rolloutOverview() async throws -> [RolloutStatusReport]? {
-        guard let session, !session.connection.isClosed, await leadership?.fence != nil else { return nil }
-        return try await session.rolloutOverview(now: now())
-    }
-
     /// Stops leading and closes connections: the end of a graceful shutdown.
     public func shutdown() async {
         for notifier in notifiers { await notifier.shutdown() }
@@ -324,7 +317,8 @@ public actor Reconciler {
         report.plan = plan.summary
         for change in plan.changes {
             report.driftByKind[change.kind, default: 0] += 1
-            report.drift.append(DriftEntry(kind: change.kind, address: change.address.description, action: change.action.rawValue, reason: change.reason))
+            report.drift.append(DriftEntry(kind: change.kind, address: change.address.description, action: change.action.rawValue,
+                                           reason: change.reason))
         }
         let policy = DriftPolicy(modes: Dictionary(uniqueKeysWithValues: configuration.environments[environment.name]?.controller?.drift.map { ($0.key, $0.value) } ?? []))
         // Only changes a hazard would hold back need the record of what was applied.

@@ -4,18 +4,29 @@ import Logging
 import PostgresNIO
 
 extension Session {
+    /// `RolloutOverview.read` on this session's connection.
+    public func rolloutOverview(now: Date = Date(), decisionsPerFlag: Int = 12) async throws -> [RolloutStatusReport] {
+        try await RolloutOverview.read(connection, schema: schema, timing: environment.rolloutTiming, logger: logger, now: now,
+                                       decisionsPerFlag: decisionsPerFlag)
+    }
+}
+
+/// What the controller's dashboard shows of the rollouts.
+public enum RolloutOverview {
     /// Every flag that has a rollout or is killed, as `rollout status` shows one: its state, the
     /// cohort against the eligible tenants, and its latest decisions (evaluations left out; the
     /// controller keeps recent guardrail values in memory). One read-only transaction of set-based
     /// statements, whatever the number of flags or tenants: the controller's dashboard reads it after
-    /// each tick.
-    public func rolloutOverview(now: Date = Date(), decisionsPerFlag: Int = 12) async throws -> [RolloutStatusReport] {
-        let schema = self.schema, logger = self.logger, timing = environment.rolloutTiming
-        guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger), version >= FlagStore.sinceSchemaVersion else {
+    /// each tick, leader or standby, on a pooled connection.
+    public static func read(_ connection: DatabaseConnection, schema: SQLIdentifier, timing: RolloutTiming, logger: Logger, now: Date = Date(),
+                            decisionsPerFlag: Int = 12) async throws -> [RolloutStatusReport] {
+        guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger),
+              version >= FlagStore.sinceSchemaVersion else {
             return []
         }
         let withReasons = version >= Migrations.reasonsSinceVersion
-        return try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading the rollouts") { c in
+        return try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger,
+                                                context: "reading the rollouts") { c in
             let runtimes = try await RolloutStore.observe(c, schema: schema, logger: logger)
             let flags = try await FlagStore.observe(c, schema: schema, logger: logger)
                 .filter { $0.rollout != nil || runtimes[$0.name]?.killed == true }
@@ -54,7 +65,8 @@ extension Session {
                 if let guardrail, let verdict, let k = GuardrailVerdict.Kind(rawValue: verdict) {
                     v = GuardrailVerdict(guardrail: guardrail, kind: k, query: "", value: value, threshold: threshold ?? "", message: message)
                 }
-                let decision = RolloutDecision(kind: RolloutDecision.Kind(rawValue: kind) ?? .hold, phase: phase, message: message, actor: actor, verdict: v)
+                let decision = RolloutDecision(kind: RolloutDecision.Kind(rawValue: kind) ?? .hold, phase: phase, message: message, actor: actor,
+                                               verdict: v)
                 events[flag, default: []].append(RolloutEventRecord(at: at, decision: decision, reason: why))
             }
             return flags.map { flag in
