@@ -320,9 +320,9 @@ struct StatusDocument: Encodable, Sendable {
         var phase: Int
         var phaseName: String
         /// From the dashboard's read of Postgres, when this replica leads.
-        var phases: Int?
-        var cohortSize: Int?
-        var eligibleTenants: Int?
+        var phases: Int? = nil
+        var cohortSize: Int? = nil
+        var eligibleTenants: Int? = nil
     }
 
     struct BackupLine: Encodable, Sendable {
@@ -360,7 +360,6 @@ struct StatusDocument: Encodable, Sendable {
     static func make(_ inputs: DashboardInputs) -> StatusDocument {
         let tick = inputs.lastTick
         let t = DashboardInputs.time
-        let overview = Dictionary((inputs.rollouts ?? []).map { ($0.flag.name, $0) }, uniquingKeysWith: { a, _ in a })
         return StatusDocument(
             environment: inputs.environment, replica: inputs.replica, leader: inputs.leader, ready: inputs.ready,
             lastTick: tick.map { t in
@@ -372,15 +371,14 @@ struct StatusDocument: Encodable, Sendable {
             // From the dashboard's read of Postgres once there is one (a standby has it too), else from the tick.
             rollouts: inputs.rollouts.map { reports in
                 reports.map { o in
-                    let line = RolloutsDocument.flag(o, history: GuardrailHistory(), now: inputs.now)
+                    let line = RolloutsDocument.flag(o, history: GuardrailHistory(), now: inputs.now,
+                                                     cohort: inputs.cohorts[o.flag.name])
                     let current = line.currentPhase.flatMap { p in line.phases.first { $0.number == p } }
                     return RolloutLine(flag: line.flag, status: line.status, phase: line.currentPhase ?? 0, phaseName: current?.name ?? "",
                                        phases: line.phases.count, cohortSize: line.cohortSize, eligibleTenants: line.eligibleTenants)
                 }
             } ?? (tick?.rollouts ?? []).map { r in
-                let o = overview[r.flag]
-                return RolloutLine(flag: r.flag, status: r.status, phase: r.phase + 1, phaseName: r.phaseName, phases: o?.flag.rollout?.phases.count,
-                                   cohortSize: o.map { $0.killed ? 0 : $0.enabledCount }, eligibleTenants: o?.eligibleCount)
+                RolloutLine(flag: r.flag, status: r.status, phase: r.phase + 1, phaseName: r.phaseName)
             },
             flags: inputs.cohorts, generatedAt: t(inputs.now), alive: inputs.alive, secondsSinceTick: inputs.secondsSinceProgress,
             healthBoundSeconds: inputs.stuckAfter,

@@ -23,7 +23,8 @@ public struct DashboardInputs: Sendable {
     public var secondsSinceProgress: Double
     public var stuckAfter: Double?
     public var lastTick: Reconciler.TickReport?
-    /// Tenants each flag is on for, from the flag snapshot (0 while killed).
+    /// Tenants each flag is on for, from the flag snapshot (0 while killed); the rollouts' cohort
+    /// sizes come from here when a flag is in it.
     public var cohorts: [String: Int]
     public var rollouts: [RolloutStatusReport]?
     public var rolloutsReadAt: Date?
@@ -169,7 +170,9 @@ struct RolloutsDocument: Encodable, Sendable {
                          notice: inputs.leader ? nil : "This replica is on standby: phases, cohorts and decisions are read from Postgres; "
                             + "the leading replica evaluates the guardrails, and its dashboard charts their values.",
                          problem: inputs.rolloutsProblem,
-                         flags: (inputs.rollouts ?? []).map { flag($0, history: inputs.history, now: inputs.now) }
+                         flags: (inputs.rollouts ?? []).map {
+                             flag($0, history: inputs.history, now: inputs.now, cohort: inputs.cohorts[$0.flag.name])
+                         }
                             .sorted { (attention($0.status), $0.flag) < (attention($1.status), $1.flag) })
     }
 
@@ -184,7 +187,8 @@ struct RolloutsDocument: Encodable, Sendable {
         }
     }
 
-    static func flag(_ report: RolloutStatusReport, history: GuardrailHistory, now: Date) -> Flag {
+    /// `cohort`: the flag's cohort size when known from elsewhere (the flag snapshot), else the report's.
+    static func flag(_ report: RolloutStatusReport, history: GuardrailHistory, now: Date, cohort: Int? = nil) -> Flag {
         let flag = report.flag, state = report.state
         let status: String = report.killed ? "killed" : (!flag.enabled ? "off" : (state?.status.rawValue ?? "not-started"))
         var reason = state?.reason ?? ""
@@ -240,7 +244,8 @@ struct RolloutsDocument: Encodable, Sendable {
                      guardrail: record.decision.verdict?.guardrail, value: record.decision.verdict?.value)
         }
         return Flag(flag: flag.name, description: flag.description, status: status, reason: reason, enabled: flag.enabled, killed: report.killed,
-                    killedBy: report.killedBy, cohortSize: report.killed ? 0 : report.enabledCount, eligibleTenants: report.eligibleCount,
+                    killedBy: report.killedBy, cohortSize: report.killed ? 0 : cohort ?? report.enabledCount,
+                    eligibleTenants: report.eligibleCount,
                     onBreach: flag.rollout?.onBreach.rawValue ?? "", currentPhase: state.map { $0.phase + 1 }, phases: phases,
                     guardrails: guardrails, decisions: decisions)
     }

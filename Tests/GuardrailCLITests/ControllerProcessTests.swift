@@ -453,6 +453,17 @@ struct ControllerProcessTests {
         #expect(mid.contains("left of 10m"), "the bake countdown")
         let cohort = try #require(try await db.scalar("SELECT count(*) FROM guardrail.flag_cohorts WHERE flag = 'launch.test'"))
         #expect(mid.contains("<strong>\(cohort)</strong> of 30 eligible tenants"), "the ledger's count against the eligible tenants")
+        // The read behind the page, with the ledger counted in SQL (the controller takes the count from its flag snapshot).
+        let database = Database(url: db.url, schema: "guardrail")
+        let reports = try await database.withConnection(applicationName: "dashboard test") { c in
+            try await RolloutOverview.read(c, schema: database.schema, timing: .init(), logger: database.logger)
+        }
+        #expect(reports.map(\.flag.name) == ["launch.test"])
+        #expect(reports.first.map { String($0.enabledCount) } == cohort)
+        #expect(reports.first?.eligibleCount == 30)
+        let kinds = reports.first?.events.map(\.decision.kind.rawValue) ?? []
+        #expect(kinds.prefix(2) == ["resume", "pause"] && kinds.contains("advance") && kinds.last == "start", "newest first: \(kinds)")
+        #expect(reports.first?.events.first?.reason?.hasPrefix("checking <script>") == true)
         #expect(mid.contains("<svg class=\"chart\""))
         #expect(mid.contains("data-kind=\"pause\""))
         for dom in [mid, try Chromium.dumpDOM(base + "/")] {
