@@ -6,8 +6,10 @@ import ServiceLifecycle
 
 /// The reconcile loop as a service: a tick every interval (with up to 10% jitter, so replicas do not
 /// tick in step), longer after errors (exponential backoff, capped). Beside it, the leader's lease
-/// is renewed every interval, so a long step (a backup) does not let it expire. On graceful
-/// shutdown it finishes the tick it is in, steps down as leader and returns.
+/// is renewed every interval, so a long step (a backup) does not let it expire; and the dashboard's
+/// rollouts are read after each tick, beside the loop, which never waits for them (a database that
+/// stopped answering holds that read, not the ticks). On graceful shutdown it finishes the tick it
+/// is in, steps down as leader and returns.
 public struct ReconcileLoop: Service {
     public let reconciler: Reconciler
     public let state: ControllerState
@@ -24,7 +26,12 @@ public struct ReconcileLoop: Service {
     }
 
     public func run() async throws {
+        // Each tick asks for a read of the rollouts; only the newest request waits while one runs.
+        let (requests, readRequests) = AsyncStream.makeStream(of: ResolvedEnvironment.self, bufferingPolicy: .bufferingNewest(1))
         await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in
+                for await environment in requests { await readRollouts(environment) }
+            }
             group.addTask { [reconciler, interval] in
                 // Ends when the group is cancelled below, after the last tick.
                 while !Task.isCancelled {
@@ -33,14 +40,15 @@ public struct ReconcileLoop: Service {
                     await reconciler.renewLease()
                 }
             }
-            await ticks()
+            await ticks(readRequests)
+            readRequests.finish()
             group.cancelAll()
         }
         await reconciler.shutdown()
         await state.steppedDown()
     }
 
-    private func ticks() async {
+    private func ticks(_ readRequests: AsyncStream<ResolvedEnvironment>.Continuation) async {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             // A tick is not cancelled by a graceful shutdown: it finishes, then the loop ends.
             let report = await reconciler.tick()
@@ -48,7 +56,8 @@ public struct ReconcileLoop: Service {
             await state.publish(environment: snapshot.environment)
             await state.record(report, manifestsLoaded: snapshot.configurationLoaded)
             if let environment = snapshot.environment {
-                await readForDashboard(environment, leader: report.leader)
+                if report.leader { await readBackupStatus(environment) }
+                readRequests.yield(environment)
             }
             await afterTick(report)
             let base = snapshot.backoffFailures == 0 ? interval.seconds : max(interval.seconds, snapshot.backoffDelay)
@@ -58,23 +67,26 @@ public struct ReconcileLoop: Service {
         }
     }
 
-    /// After each tick: the rollouts as the dashboard shows them (on a standby too: they are in
-    /// Postgres), and after a leader's tick the backup status (for `/metrics`, rendered by the same
-    /// code as `backup list --format prometheus`, and for the dashboard).
-    private func readForDashboard(_ environment: ResolvedEnvironment, leader: Bool) async {
-        if leader, environment.hasBackups {
-            do {
-                let statuses = try await BackupRunner(environment: environment).status()
-                await state.setBackupStatus(BackupMetrics.render(statuses))
-                await state.setBackups(statuses, at: Date())
-            } catch {
-                await state.setBackupStatus("")
-                await state.setBackups(nil, at: Date(), problem: "\(error)")
-            }
-        } else if leader {
+    /// After a leader's tick: the backup status, for `/metrics` (rendered by the same code as `backup
+    /// list --format prometheus`) and for the dashboard.
+    private func readBackupStatus(_ environment: ResolvedEnvironment) async {
+        guard environment.hasBackups else {
             await state.setBackupStatus("")
             await state.setBackups([], at: Date())
+            return
         }
+        do {
+            let statuses = try await BackupRunner(environment: environment).status()
+            await state.setBackupStatus(BackupMetrics.render(statuses))
+            await state.setBackups(statuses, at: Date())
+        } catch {
+            await state.setBackupStatus("")
+            await state.setBackups(nil, at: Date(), problem: "\(error)")
+        }
+    }
+
+    /// The rollouts as the dashboard shows them, on a standby too (they are in Postgres).
+    private func readRollouts(_ environment: ResolvedEnvironment) async {
         let database = environment.database, timing = environment.rolloutTiming
         let read: @Sendable (DatabaseConnection) async throws -> [RolloutStatusReport] = { c in
             // The cohort sizes come from the flag snapshot, which Postgres keeps current.
