@@ -21,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         // Already in the graph through postgres-nio and hummingbird; named for NIOLockedValueBox.
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.3"),
+        // zlib's gzip for the audit log's plans.
+        .package(url: "https://github.com/adam-fowler/compress-nio.git", from: "1.5.0"),
     ],
     targets: [
         // libyaml's event API: the manifest decoder streams events and keeps a mark on every value.
@@ -49,6 +51,7 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "CompressNIO", package: "compress-nio"),
             ]
         ),
         // The controller: a ServiceGroup of the reconcile loop, the flag snapshot listener and the HTTP server.

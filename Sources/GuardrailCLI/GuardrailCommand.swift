@@ -14,7 +14,7 @@ public struct GuardrailCommand: AsyncParsableCommand {
             """,
         version: GuardrailCommand.version,
         subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, ShowCommand.self, HistoryCommand.self, ImportCommand.self, VerifyCommand.self, ControllerCommand.self,
-                      RolloutCommand.self, FlagCommand.self, BackupCommand.self]
+                      RolloutCommand.self, FlagCommand.self, BackupCommand.self, SchemaCommand.self]
     )
 
     public init() {}

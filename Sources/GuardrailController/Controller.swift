@@ -86,9 +86,8 @@ public struct Controller: Sendable {
     /// Runs until SIGTERM or SIGINT (or until the task is cancelled).
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
                     afterTick: @escaping @Sendable (Reconciler.TickReport) async -> Void = { _ in }) async throws {
-        var loop = ReconcileLoop(reconciler: reconciler, state: state, interval: interval)
+        var loop = ReconcileLoop(reconciler: reconciler, state: state, interval: interval, reads: reads)
         loop.afterTick = afterTick
-        loop.reads = reads
         let listener = FlagSnapshotListener(initial: environment.database, state: state, refreshEvery: interval, logger: logger)
         let watchdog = LoopWatchdog(state: state, checkEvery: min(interval.seconds, 1), logger: logger)
         let group = ServiceGroup(configuration: .init(

@@ -16,13 +16,15 @@ public struct ReconcileLoop: Service {
     public let interval: GuardrailDuration
     /// Called after each tick; tests wait on it.
     public var afterTick: @Sendable (Reconciler.TickReport) async -> Void = { _ in }
-    /// Connections for the dashboard's reads; without it, each read opens one of its own.
-    public var reads: ReadPool?
+    /// The pool the backup status and the dashboard's rollouts are read through; without one, each
+    /// read opens a connection of its own.
+    public let reads: ReadPool?
 
-    public init(reconciler: Reconciler, state: ControllerState, interval: GuardrailDuration) {
+    public init(reconciler: Reconciler, state: ControllerState, interval: GuardrailDuration, reads: ReadPool? = nil) {
         self.reconciler = reconciler
         self.state = state
         self.interval = interval
+        self.reads = reads
     }
 
     public func run() async throws {
@@ -76,7 +78,8 @@ public struct ReconcileLoop: Service {
             return
         }
         do {
-            let statuses = try await BackupRunner(environment: environment).status()
+            let runner = try BackupRunner(environment: environment)
+            let statuses = if let reads { try await reads.withConnection { try await runner.status(on: $0) } } else { try await runner.status() }
             await state.setBackupStatus(BackupMetrics.render(statuses))
             await state.setBackups(statuses, at: Date())
         } catch {

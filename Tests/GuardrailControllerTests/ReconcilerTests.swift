@@ -389,7 +389,7 @@ struct ReconcilerTests {
         #expect(try await f.db.scalar("SELECT qual FROM pg_policies WHERE tablename = 'ownership' AND policyname = 'tenant_isolation'") == reviewed)
         #expect(try await f.db.scalar("""
             SELECT count(*) FROM guardrail.audit_log
-            WHERE os_user = 'controller a (drift restoration)' AND changes::text LIKE '%rls.public.ownership.policy.tenant_isolation%'
+            WHERE os_user = 'controller a (drift restoration)' AND 'rls.public.ownership.policy.tenant_isolation' = ANY(objects)
             """) == "1", "one audit record for the restoration")
         let line = try #require(lines.all.first { $0.contains("restored the last applied configuration") }, "\(lines.all)")
         #expect(line.contains("rls.public.ownership.policy.tenant_isolation") && line.contains("using=") && line.contains("true"), "\(line)")

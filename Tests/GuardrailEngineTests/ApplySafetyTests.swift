@@ -212,8 +212,9 @@ struct ApplySafetyTests {
         #expect(entry.osUser == "alice")
         #expect(entry.gitCommit == "0123456789abcdef0123456789abcdef01234567")
         #expect(entry.added == 4)
-        let changes = try await db.scalar("SELECT json_array_length(changes) FROM guardrail.audit_log")
+        let changes = try await db.scalar("SELECT cardinality(objects) FROM guardrail.audit_log")
         #expect(changes == "4")
+        #expect(try await session.action(plan.id)?.plan()?.changes == plan.changes, "the whole plan is recorded")
     }
 
     @Test("a database an older Guardrail left at schema version 3, with tenants and an audit record, is upgraded by the next apply and keeps its data")

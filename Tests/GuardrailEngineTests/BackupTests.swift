@@ -377,7 +377,7 @@ struct BackupTests {
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         try Data("half".utf8).write(to: folder.appendingPathComponent(".nightly-20260101T020000Z-901.dump.partial"))
         let alive = try await f.environment.database.connect(applicationName: "a runner that is still working")
-        try await alive.query("SELECT pg_advisory_lock(\(BackupRunner.runKey("backup_runs", 902)))", logger: TestDatabase.logger)
+        try await alive.query("SELECT pg_advisory_lock(\(BackupClaims.runKey("backup_runs", 902)))", logger: TestDatabase.logger)
 
         let reaped = try await f.runner.reapAbandoned()
         #expect(reaped == ["backup 901 of nightly"])
@@ -407,6 +407,6 @@ struct BackupTests {
         (1_609_459_199.0, "20201231T235959Z"),
     ])
     func stampIsUTC(_ seconds: Double, _ expected: String) {
-        #expect(BackupRunner.fileStamp(Date(timeIntervalSince1970: seconds)) == expected)
+        #expect(BackupArchiveStore.fileStamp(Date(timeIntervalSince1970: seconds)) == expected)
     }
 }

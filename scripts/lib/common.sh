@@ -23,7 +23,7 @@ ensure_packages() {
 }
 
 ensure_build_dependencies() {
-    ensure_packages libyaml-dev postgresql-15 postgresql-client-15
+    ensure_packages libyaml-dev zlib1g-dev postgresql-15 postgresql-client-15
     [ -x "$PG_BIN/initdb" ] || die "PostgreSQL 15 server binaries not found in $PG_BIN"
 }
 

@@ -25,7 +25,7 @@ struct BackupListCommand: AsyncParsableCommand {
     func run() async throws {
         let runner = try options.runner()
         // Older archives may have been written 0644; each still readable by others is named on stderr.
-        Console.diagnostics(runner.exposedArchives().map { archive in
+        Console.diagnostics(runner.archives.exposedArchives().map { archive in
             .warning("\(archive.path) can be read by other users (mode \(String(archive.mode, radix: 8)))",
                      detail: "A backup holds the whole database; run chmod 600 on it. Guardrail writes new archives 0600.")
         })

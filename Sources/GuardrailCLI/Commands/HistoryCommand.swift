@@ -91,7 +91,10 @@ struct HistoryListCommand: AsyncParsableCommand {
 }
 
 struct HistoryShowCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "show", abstract: "Print one action in full: an apply's changes, a decision's guardrail reading.")
+    static let configuration = CommandConfiguration(
+        commandName: "show", abstract: "Print one action in full: an apply's plan, changes and reason, a decision's guardrail reading.")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case text, json }
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var environment: EnvironmentOptions
@@ -99,20 +102,47 @@ struct HistoryShowCommand: AsyncParsableCommand {
     @Argument(help: ArgumentHelp("The action's ID from `guardrail history`: a plan id, or event-N.", valueName: "id"))
     var id: String
 
+    @Option(name: .long, help: "Output format: text, or json for the whole record with the apply's plan document.")
+    var format: Format = .text
+
+    @Flag(name: .long, help: "Print every change of a large plan in full, as `plan --full` does.")
+    var full = false
+
     func run() async throws {
         let record = try await withHistorySession(global, environment) { session, _ in try await session.action(id) }
         guard let record else {
             Console.error("error: no action has the ID \(id)\n  `guardrail history` lists the IDs: plan ids for applies, event-N for flag and rollout decisions.")
             throw ExitCode.failure
         }
-        let width = record.map(\.0.count).max() ?? 0
-        for (label, value) in record {
-            let lines = value.split(separator: "\n", omittingEmptySubsequences: false).map { AttributeValue.escapingControlCharacters(String($0)) }
-            if lines.count > 1 {
-                Console.out("\(label):\n" + lines.map { "  " + $0 }.joined(separator: "\n") + "\n")
-            } else {
-                Console.out("\((label + ":").padded(to: width + 1)) \(lines.first ?? "")\n")
+        if format == .json {
+            var object: [String: Any] = [:]
+            for field in record.fields {
+                object[field.label] = field.label == "changes" || field.label == "by kind"
+                    ? field.value.split(separator: "\n").map(String.init) : field.value
             }
+            if let document = record.planDocument {
+                object["plan_document"] = try JSONSerialization.jsonObject(with: Data(document))
+                object["overrides"] = ["allow_destroy": record.overrides.allowDestroy, "allow_mass_delete": record.overrides.allowMassDelete]
+            }
+            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            Console.out(String(decoding: data, as: UTF8.self) + "\n")
+            return
+        }
+        let width = record.fields.map(\.label.count).max() ?? 0
+        for field in record.fields {
+            let lines = field.value.split(separator: "\n", omittingEmptySubsequences: false)
+                .map { AttributeValue.escapingControlCharacters(String($0)) }
+            if lines.count > 1 {
+                Console.out("\(field.label):\n" + lines.map { "  " + $0 }.joined(separator: "\n") + "\n")
+            } else {
+                Console.out("\((field.label + ":").padded(to: width + 1)) \(lines.first ?? "")\n")
+            }
+        }
+        // The plan as `guardrail plan` printed it, from the document the apply recorded.
+        if let plan = try record.plan() {
+            let renderer = TextPlanRenderer(color: Console.useColor(disabled: global.noColor), overrides: record.overrides,
+                                            shortenAbove: full ? nil : TextPlanRenderer.defaultShortenAbove)
+            Console.out("\nplan:\n" + renderer.render(plan))
         }
     }
 }

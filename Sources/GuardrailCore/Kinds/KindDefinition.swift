@@ -25,6 +25,9 @@ public protocol KindDefinition: Sendable {
     static var changeKinds: [String] { get }
     /// The keys its documents' `spec` may have.
     static var allowedSpecKeys: [String] { get }
+    /// Its keys with their types, required keys and descriptions, which `guardrail schema` renders as
+    /// JSON Schema; the decoder should take its `allowed:` lists from it. Nil: no schema is written.
+    static var schemaShape: KindShape? { get }
     /// The configuration folders its documents may be in. Empty: the kind is not written as
     /// Guardrail documents (alert rule groups are Prometheus rule files).
     static var folders: [String] { get }
@@ -67,6 +70,12 @@ public protocol KindDefinition: Sendable {
 /// What a kind's loader keeps across documents.
 public protocol KindAdmission: Sendable {
     init()
+    /// Makes room for `count` more objects.
+    mutating func reserve(_ count: Int)
+}
+
+extension KindAdmission {
+    public mutating func reserve(_ count: Int) {}
 }
 
 /// Nothing kept across documents.
@@ -84,15 +93,18 @@ public struct ManifestDocument {
     public var reader: NodeReader { spec.reader }
 }
 
-/// A decoded object with the places, by name, that later checks report problems at.
+/// A decoded object with the places that later checks report problems at: `mark`, the one most
+/// kinds need (a tenant's id), kept without allocating, and any others by name.
 public struct DecodedObject<Object: Sendable>: Sendable {
     public var object: Object
     public var metadata: ObjectMetadata
+    public var mark: YAMLMark?
     public var marks: [String: YAMLMark]
 
-    public init(_ object: Object, metadata: ObjectMetadata, marks: [String: YAMLMark] = [:]) {
+    public init(_ object: Object, metadata: ObjectMetadata, mark: YAMLMark? = nil, marks: [String: YAMLMark] = [:]) {
         self.object = object
         self.metadata = metadata
+        self.mark = mark
         self.marks = marks
     }
 }
@@ -105,6 +117,7 @@ extension KindDefinition {
     public static var isPlanned: Bool { true }
     public static var applyGroup: String { kind }
     public static var summaryRank: Int { .max }
+    public static var schemaShape: KindShape? { nil }
 
     public static func admit(_ decoded: DecodedObject<Object>, state: inout Admission, into configuration: inout Configuration,
                              reader: NodeReader) -> Bool { true }

@@ -74,8 +74,8 @@ public enum ConfigurationLoader {
     /// The first word of each kind's addresses (`tenant` in `tenant.acme`), as `--target` and drift modes name kinds.
     public static let addressPrefixes = KindRegistry.builtIn.addressPrefixes
 
-    static let documentKeys = ["apiVersion", "kind", "metadata", "spec"]
-    static let metadataKeys = ["name", "labels", "annotations"]
+    static let documentKeys = DocumentShape.documentKeys
+    static let metadataKeys = DocumentShape.metadataKeys
     /// What each folder holds, said to someone who put a document of another kind there.
     static let folderContents = [
         "alerts": "alerts/ holds Prometheus rule files and one AlertRouting document",
@@ -85,9 +85,10 @@ public enum ConfigurationLoader {
     /// Large files are cut into runs of whole documents (`DocumentChunks`) that are parsed and decoded
     /// on every core; the checks across documents then run in file order, so the result is the same
     /// as reading each file as one stream. `minimumPieceSize` is the smallest run (tests pass `.max`).
-    /// `registry` is the kinds a document may have.
+    /// `registry` is the kinds a document may have. `keyRecorder`, when given, is told the keys every
+    /// mapping the decoders open allows.
     public static func load(_ sources: [ManifestSource], minimumPieceSize: Int = DocumentChunks.minimumSize,
-                            registry: KindRegistry = .builtIn) -> (Configuration, Diagnostics) {
+                            registry: KindRegistry = .builtIn, keyRecorder: KeyRecorder? = nil) -> (Configuration, Diagnostics) {
         let diagnostics = Diagnostics()
         var configuration = Configuration()
         configuration.registry = registry
@@ -107,7 +108,9 @@ public enum ConfigurationLoader {
             if folder == "alerts", !AlertRouting.isGuardrailDocument(source.bytes) {
                 // Plain Prometheus rule files, not Guardrail documents: the namespace is the file's name.
                 guard let namespace = RuleFile.namespace(ofFile: source.path, diagnostics: diagnostics) else { continue }
-                for group in RuleFile.decode(source.bytes, path: source.path, namespace: namespace, diagnostics: diagnostics) {
+                let groups = RuleFile.decode(source.bytes, path: source.path, namespace: namespace, diagnostics: diagnostics,
+                                             keyRecorder: keyRecorder)
+                for group in groups {
                     if let first = merge.firstSeen[group.address] {
                         diagnostics.error("duplicate rule group \(group.address)", detail: "\(group.address) is already declared at \(first); two files have the namespace \(namespace).",
                                           at: group.location)
@@ -126,7 +129,7 @@ public enum ConfigurationLoader {
             }
         }
         // Parse and decode every piece on every core; each piece has its own diagnostics.
-        let decoded = decodePieces(pieces, sources: sorted, registry: registry)
+        let decoded = decodePieces(pieces, sources: sorted, registry: registry, keyRecorder: keyRecorder)
         // A file with no document at all (empty, only `---` or comments) is most likely a mistake.
         var documentsPerSource: [Int: Int] = [:]
         for (piece, chunk) in zip(pieces, decoded) {
@@ -140,6 +143,15 @@ public enum ConfigurationLoader {
         }
         var stoppedFile: Int?
         var admitted: [(any AdmittedBatch)?] = Array(repeating: nil, count: registry.kinds.count)
+        // Room for every object up front: growing these maps one document at a time rehashes them.
+        var perKind = Array(repeating: 0, count: registry.kinds.count)
+        for chunk in decoded {
+            for (index, batch) in chunk.batches.enumerated() { perKind[index] += batch?.count ?? 0 }
+        }
+        let total = perKind.reduce(0, +)
+        merge.firstSeen.reserveCapacity(merge.firstSeen.count + total)
+        configuration.locations.reserveCapacity(configuration.locations.count + total)
+        merge.reserve(perKind, registry: registry)
         for (piece, chunk) in zip(pieces, decoded) {
             // After a syntax error nothing more of that file is read, as if it had been one stream.
             if stoppedFile == piece.source { continue }
@@ -174,21 +186,42 @@ public enum ConfigurationLoader {
     struct Merge {
         var firstSeen: [Address: SourceLocation] = [:]
         var admissions: [(any KindAdmission)?]
+        /// How many objects of each kind were decoded, for the room reserved.
+        var counts: [Int] = []
 
         init(kinds: Int) { admissions = Array(repeating: nil, count: kinds) }
+
+        /// Each kind's admission state, made with room for its objects.
+        mutating func reserve(_ counts: [Int], registry: KindRegistry) {
+            self.counts = counts
+            for (index, kind) in registry.kinds.enumerated() where counts[index] > 0 {
+                func make<K: KindDefinition>(_: K.Type) -> any KindAdmission {
+                    var state = K.Admission()
+                    state.reserve(counts[index])
+                    return state
+                }
+                admissions[index] = make(kind)
+            }
+        }
     }
 
     /// One piece's decoded documents of one kind, in file order.
     struct DecodedBatch<K: KindDefinition>: DecodedKindBatch {
         var index: Int
         var objects: [DecodedObject<K.Object>] = []
+        var count: Int { objects.count }
 
         func admit(into configuration: inout Configuration, merge: inout Merge, admitted: inout (any AdmittedBatch)?, reader: NodeReader) {
             var state = merge.admissions[index].map { $0 as! K.Admission } ?? K.Admission()
             merge.admissions[index] = nil
-            var kept = admitted.map { $0 as! AdmittedObjects<K> } ?? AdmittedObjects<K>()
+            var kept: AdmittedObjects<K>
+            if let admitted {
+                kept = admitted as! AdmittedObjects<K>
+            } else {
+                kept = AdmittedObjects<K>()
+                kept.objects.reserveCapacity(merge.counts[index])
+            }
             admitted = nil
-            kept.objects.reserveCapacity(kept.objects.count + objects.count)
             for decoded in objects {
                 let metadata = decoded.metadata
                 let address = Address(prefix: K.addressPrefix, name: K.name(of: decoded.object))
@@ -225,7 +258,7 @@ public enum ConfigurationLoader {
     }
 
     /// Decodes the pieces in parallel; the result is in the pieces' order.
-    static func decodePieces(_ pieces: [Piece], sources: [ManifestSource], registry: KindRegistry) -> [DecodedPiece] {
+    static func decodePieces(_ pieces: [Piece], sources: [ManifestSource], registry: KindRegistry, keyRecorder: KeyRecorder?) -> [DecodedPiece] {
         var results = [DecodedPiece](repeating: DecodedPiece(), count: pieces.count)
         results.withUnsafeMutableBufferPointer { out in
             // Each iteration writes only its own slot.
@@ -233,16 +266,16 @@ public enum ConfigurationLoader {
             DispatchQueue.concurrentPerform(iterations: pieces.count) { i in
                 let piece = pieces[i]
                 sources[piece.source].bytes.withUnsafeBufferPointer { all in
-                    out[i] = decodePiece(UnsafeBufferPointer(rebasing: all[piece.range]), piece: piece, registry: registry)
+                    out[i] = decodePiece(UnsafeBufferPointer(rebasing: all[piece.range]), piece: piece, registry: registry, keyRecorder: keyRecorder)
                 }
             }
         }
         return results
     }
 
-    static func decodePiece(_ bytes: UnsafeBufferPointer<UInt8>, piece: Piece, registry: KindRegistry) -> DecodedPiece {
+    static func decodePiece(_ bytes: UnsafeBufferPointer<UInt8>, piece: Piece, registry: KindRegistry, keyRecorder: KeyRecorder?) -> DecodedPiece {
         let diagnostics = Diagnostics()
-        let reader = NodeReader(file: piece.path, diagnostics: diagnostics)
+        let reader = NodeReader(file: piece.path, diagnostics: diagnostics, keyRecorder: keyRecorder)
         var out = DecodedPiece()
         out.batches = Array(repeating: nil, count: registry.kinds.count)
         let stem = fileStem(piece.path)
@@ -311,6 +344,7 @@ public enum ConfigurationLoader {
 
 /// One piece's decoded documents of one kind, admitted into the configuration in file order.
 protocol DecodedKindBatch: Sendable {
+    var count: Int { get }
     func admit(into configuration: inout Configuration, merge: inout ConfigurationLoader.Merge, admitted: inout (any AdmittedBatch)?,
                reader: NodeReader)
 }

@@ -7,10 +7,13 @@ import Foundation
 public struct NodeReader: Sendable {
     public let file: String
     public let diagnostics: Diagnostics
+    /// Told the allowed keys of every mapping `fields` opens, when set (tests compare them with the schema).
+    public let keyRecorder: KeyRecorder?
 
-    public init(file: String, diagnostics: Diagnostics) {
+    public init(file: String, diagnostics: Diagnostics, keyRecorder: KeyRecorder? = nil) {
         self.file = file
         self.diagnostics = diagnostics
+        self.keyRecorder = keyRecorder
     }
 
     public func location(_ mark: YAMLMark) -> SourceLocation {
@@ -23,6 +26,7 @@ public struct NodeReader: Sendable {
 
     /// Opens a mapping whose keys must all be in `allowed`; unknown and repeated keys are reported here.
     public func fields(_ node: YAMLNode, _ context: String, allowed: [String]) -> FieldReader? {
+        keyRecorder?.record(file: file, mark: node.mark, context: context, allowed: allowed)
         guard case .mapping(let mapping) = node else {
             if case .scalar(let s) = node, s.resolved == .null {
                 return FieldReader(reader: self, context: context, mark: node.mark, entries: [])
@@ -226,6 +230,7 @@ public struct FieldReader: Sendable {
 
     /// The value for `key`, or an error at the mapping when a required key is absent.
     public func required(_ key: String) -> YAMLNode? {
+        reader.keyRecorder?.recordRequired(file: reader.file, mark: mark, key: key)
         if let node = node(key) { return node }
         reader.error("missing required field \"\(key)\" in \(context)", detail: "Add `\(key):` to \(context).", at: mark)
         return nil

@@ -1,9 +1,20 @@
+import CompressNIO
 import Foundation
 import GuardrailCore
 import Logging
+import NIOCore
 import PostgresNIO
 
 /// The record of every apply: who, when, from which commit, and what changed.
+///
+/// Since schema version 15 an apply keeps its whole plan, the JSON document `plan --format json`
+/// prints (`JSONPlanRenderer`): every change with both sides, hazards, notes and findings,
+/// gzip-compressed, in `audit_plans` rows of at most `planPartBytes` each, so no row is large whatever
+/// the apply. The `audit_log` row has a small summary that `history` lists without decompressing:
+/// counts per kind and action, the first address, the addresses themselves when there are at most
+/// `listedObjectsLimit` (otherwise the distinct first segments, such as `tenant`), and the changes
+/// spelled out when there are at most three. Rows written before version 15 keep their `changes`
+/// JSON, and the migration derived their summary from it.
 public enum AuditLog {
     public struct Entry: Sendable {
         public var planID: String
@@ -16,47 +27,99 @@ public enum AuditLog {
         public var destroyed: Int
     }
 
-    /// The plan's changes as the audit log stores them: canonical JSON, one object per change with
-    /// its address, action, the attributes that changed (updates and replaces) and both sides.
-    /// Written straight into one string, since a 10,000-tenant apply records 10,000 objects.
-    static func changesJSON(_ plan: Plan) -> String {
-        var out = "["
-        out.reserveCapacity(plan.changes.count * 256)
-        for (i, change) in plan.changes.enumerated() {
-            if i > 0 { out += "," }
-            // Keys in sorted order, as canonical JSON has them.
-            out += "{\"action\":"
-            TextEscaping.append(change.action.rawValue, .json, quoted: true, to: &out)
-            out += ",\"address\":"
-            TextEscaping.append(change.address.description, .json, quoted: true, to: &out)
-            if let after = change.after {
-                out += ",\"after\":"
-                AttributeValue.map(after).appendCanonicalJSON(to: &out)
-            }
-            if let before = change.before {
-                out += ",\"before\":"
-                AttributeValue.map(before).appendCanonicalJSON(to: &out)
-            }
-            // For creates and deletes every attribute changed; saying so 10,000 times costs the insert.
-            if change.action == .update || change.action == .replace {
-                out += ",\"changed\":"
-                AttributeValue.list(change.changedAttributes.map { .string($0) }).appendCanonicalJSON(to: &out)
-            }
-            out += "}"
+    /// Up to this many changes, the row lists every address it changed (what `history --object`
+    /// matches); above, only their first segments.
+    public static let listedObjectsLimit = 1_000
+
+    /// The summary column: what `history` shows without reading the plan.
+    public struct Summary: Codable, Sendable, Equatable {
+        /// Changes per kind and action: `{"Tenant": {"create": 3}}`.
+        public var counts: [String: [String: Int]]
+        /// `create tenant.a, update tenant.b` when the apply made one to three changes.
+        public var listed: String?
+        /// The hazard overrides the apply was given, so its plan renders as it was applied.
+        public var overrides: HazardOverrides
+        /// The plan document's size before compression.
+        public var planBytes: Int
+
+        enum CodingKeys: String, CodingKey {
+            case counts, listed, overrides
+            case planBytes = "plan_bytes"
         }
-        return out + "]"
     }
 
-    /// Records an apply; `changes` is `changesJSON(plan)`, which the caller may build ahead of time.
-    static func record(_ plan: Plan, changes: String, osUser: String, reason: String? = nil, on connection: DatabaseConnection, schema: SQLIdentifier,
-                       logger: Logger) async throws {
-        let s = plan.summary
+    /// What an apply's row stores, built off the transaction's path (rendering and compressing a
+    /// large plan takes a while; Postgres migrates, checks and writes meanwhile).
+    struct Record: Sendable {
+        /// The compressed plan document, cut into parts of at most `planPartBytes`.
+        var planParts: [ByteBuffer]
+        var summary: String
+        var firstObject: String?
+        var objects: [String]
+        var objectsComplete: Bool
+    }
+
+    static func prepare(_ plan: Plan, overrides: HazardOverrides) throws -> Record {
+        var document = ByteBuffer(bytes: try JSONPlanRenderer.renderUTF8(plan, overrides: overrides))
+        let planBytes = document.readableBytes
+        var compressed = try document.compress(with: .gzip())
+        var parts: [ByteBuffer] = []
+        while compressed.readableBytes > 0, let part = compressed.readSlice(length: min(planPartBytes, compressed.readableBytes)) {
+            parts.append(part)
+        }
+        var counts: [String: [String: Int]] = [:]
+        for change in plan.changes { counts[change.kind, default: [:]][change.action.rawValue, default: 0] += 1 }
+        let listed = (1...3).contains(plan.changes.count)
+            ? plan.changes.map { "\($0.action.rawValue) \($0.address.description)" }.joined(separator: ", ") : nil
+        let summary = Summary(counts: counts, listed: listed, overrides: overrides, planBytes: planBytes)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let addresses = plan.changes.map(\.address.description)
+        let complete = addresses.count <= listedObjectsLimit
+        var objects = addresses
+        if !complete {
+            var seen = Set<String>()
+            objects = addresses.map(firstSegment).filter { seen.insert($0).inserted }
+        }
+        return Record(planParts: parts, summary: String(decoding: try encoder.encode(summary), as: UTF8.self),
+                      firstObject: addresses.first, objects: objects, objectsComplete: complete)
+    }
+
+    /// `tenant` of `tenant.acme`: what a large apply's row lists instead of every address.
+    static func firstSegment(_ address: String) -> String {
+        String(address.prefix { $0 != "." })
+    }
+
+    /// The most compressed plan one `audit_plans` row holds.
+    public static let planPartBytes = 256 * 1024
+
+    /// The plan document of an apply's `audit_plans` parts, in order.
+    static func planDocument(_ parts: [ByteBuffer], expectedBytes: Int?) throws -> [UInt8] {
+        var buffer = ByteBuffer()
+        for var part in parts { buffer.writeBuffer(&part) }
+        // The summary says how large the document is; nothing is inflated past 1 GiB whatever a row holds.
+        let limit = min((expectedBytes ?? buffer.readableBytes * 32) + 4096, 1 << 30)
+        var out = try buffer.decompress(with: .gzip(), maxSize: limit)
+        return out.readBytes(length: out.readableBytes) ?? []
+    }
+
+    /// Records an apply; `prepared` is `prepare(plan, overrides:)`, which the caller may build ahead of time.
+    static func record(_ plan: Plan, prepared: Record, osUser: String, reason: String? = nil, on connection: DatabaseConnection,
+                       schema: SQLIdentifier, logger: Logger) async throws {
+        let s = plan.summary, id = UUID(uuidString: plan.id) ?? UUID()
         try await connection.query("""
             INSERT INTO \(unescaped: schema.qualifying("audit_log"))
-                (plan_id, environment, git_commit, os_user, added, changed, destroyed, changes, reason)
-            VALUES (\(UUID(uuidString: plan.id) ?? UUID()), \(plan.environment), \(plan.gitCommit), \(osUser),
-                    \(s.add), \(s.change), \(s.destroy), \(changes)::json, nullif(\(reason ?? ""), ''))
+                (plan_id, environment, git_commit, os_user, added, changed, destroyed, reason,
+                 summary, first_object, objects, objects_complete)
+            VALUES (\(id), \(plan.environment), \(plan.gitCommit), \(osUser),
+                    \(s.add), \(s.change), \(s.destroy), nullif(\(reason ?? ""), ''),
+                    \(prepared.summary)::jsonb, \(prepared.firstObject), \(prepared.objects), \(prepared.objectsComplete))
             """, logger: logger)
+        for (part, gzip) in prepared.planParts.enumerated() {
+            try await connection.query("""
+                INSERT INTO \(unescaped: schema.qualifying("audit_plans")) (plan_id, part, gzip) VALUES (\(id), \(part), \(gzip))
+                """, logger: logger)
+        }
     }
 
     static func recent(limit: Int, on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Entry] {

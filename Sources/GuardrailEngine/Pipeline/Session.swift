@@ -276,8 +276,8 @@ public final class Session: @unchecked Sendable {
         }
         let liveRouting = observedRouting
         let fence = self.fence
-        // The audit record's JSON is built on another core while Postgres migrates, checks and writes.
-        let auditChanges = BackgroundWork { AuditLog.changesJSON(plan) }
+        // The audit record (the plan compressed, a summary) is built on another core while Postgres migrates, checks and writes.
+        let auditRecord = BackgroundWork { Result { try AuditLog.prepare(plan, overrides: overrides) } }
         var report = try await connection.transaction(logger: logger, context: "applying the plan") { c in
             try await fence?.check(c, schema: schema, logger: logger)
             try await c.query("SELECT set_config('lock_timeout', \("\(environment.lockTimeout.milliseconds)ms"), true)", logger: logger)
@@ -317,7 +317,8 @@ public final class Session: @unchecked Sendable {
             }
             try await AppliedConfiguration.record(plan.changes, planID: plan.id, actor: osUser, on: c, schema: schema, logger: logger)
             try await RolloutReconciler.afterApply(c, schema: schema, logger: logger, before: live, changes: plan.changes, now: Date(), actor: osUser)
-            try await AuditLog.record(plan, changes: await auditChanges.value, osUser: osUser, reason: reason, on: c, schema: schema, logger: logger)
+            try await AuditLog.record(plan, prepared: try await auditRecord.value.get(), osUser: osUser, reason: reason,
+                                      on: c, schema: schema, logger: logger)
             return ApplyReport(summary: plan.summary, migrations: migrated.map(\.version))
         }
         if let target = environment.rulesTarget, !ruleChanges.isEmpty {

@@ -173,7 +173,45 @@ public enum Migrations {
             )
             """,
         ] },
+        Migration(version: 15, name: "audit plans compressed", statements: compressedAuditStatements),
     ]
+
+    /// The first version whose audit rows keep the plan gzip-compressed with a small summary (`AuditLog`).
+    public static let compressedAuditSinceVersion = 15
+
+    /// An apply's plan document is kept gzip-compressed in `audit_plans`, in parts of at most
+    /// `AuditLog.planPartBytes` (stored as is: gzip does not compress again), and its `audit_log` row
+    /// has a summary for listing; `changes` is no longer written. Rows from before get their summary
+    /// from their `changes`, so `history` never expands a change list.
+    @Sendable static func compressedAuditStatements(_ s: SQLIdentifier) -> [String] {
+        let audit = s.qualifying("audit_log"), plans = s.qualifying("audit_plans"), limit = AuditLog.listedObjectsLimit
+        return [
+            """
+            ALTER TABLE \(audit) ALTER COLUMN changes DROP NOT NULL,
+                ADD COLUMN summary jsonb, ADD COLUMN first_object text, ADD COLUMN objects text[], ADD COLUMN objects_complete boolean
+            """,
+            """
+            CREATE TABLE \(plans) (
+                plan_id uuid NOT NULL REFERENCES \(audit) (plan_id) ON DELETE CASCADE,
+                part integer NOT NULL,
+                gzip bytea NOT NULL,
+                PRIMARY KEY (plan_id, part)
+            )
+            """,
+            "ALTER TABLE \(plans) ALTER COLUMN gzip SET STORAGE EXTERNAL",
+            """
+            UPDATE \(audit) a SET
+                first_object = a.changes -> 0 ->> 'address',
+                objects_complete = json_array_length(a.changes) <= \(limit),
+                objects = CASE WHEN json_array_length(a.changes) <= \(limit)
+                               THEN ARRAY(SELECT c ->> 'address' FROM json_array_elements(a.changes) c)
+                               ELSE ARRAY(SELECT DISTINCT split_part(c ->> 'address', '.', 1) FROM json_array_elements(a.changes) c) END,
+                summary = jsonb_build_object('listed', CASE WHEN json_array_length(a.changes) BETWEEN 1 AND 3
+                    THEN (SELECT string_agg((c ->> 'action') || ' ' || (c ->> 'address'), ', ') FROM json_array_elements(a.changes) c) END)
+            WHERE a.changes IS NOT NULL
+            """,
+        ]
+    }
 
     /// The first version whose audit log and rollout events record a reason.
     public static let reasonsSinceVersion = 13

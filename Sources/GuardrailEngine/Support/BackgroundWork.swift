@@ -9,9 +9,9 @@ import NIOPosix
 /// idle while the server could be working. `NIOThreadPool.singleton` is the process's pool for such
 /// work; the task that awaits the result is suspended meanwhile and holds no thread.
 ///
-///     let audit = BackgroundWork { AuditLog.changesJSON(plan) }
+///     let audit = BackgroundWork { Result { try AuditLog.prepare(plan, overrides: overrides) } }
 ///     ...                                  // migrate, check and write meanwhile
-///     try await record(await audit.value)
+///     try await record(try await audit.value.get())
 public struct BackgroundWork<Value: Sendable>: Sendable {
     private let task: Task<Value, Never>
 

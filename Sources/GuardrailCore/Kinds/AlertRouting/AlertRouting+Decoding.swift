@@ -21,8 +21,8 @@ extension AlertRouting {
     static let requiredFields: [String: [String]] = [
         "slack_configs": ["api_url", "channel"], "pagerduty_configs": [], "webhook_configs": ["url"], "email_configs": ["to"],
     ]
-    static let routeKeys = ["receiver", "matchers", "group_by", "group_wait", "group_interval", "repeat_interval", "continue", "routes"]
-    static let inhibitKeys = ["source_matchers", "target_matchers", "equal"]
+    static let routeKeys = routeShape.keys
+    static let inhibitKeys = inhibitShape.keys
 
     static func decode(metadata: ObjectMetadata, spec: FieldReader) -> AlertRouting? {
         let reader = spec.reader
@@ -85,8 +85,7 @@ extension AlertRouting {
     }
 
     static func decodeReceiver(_ node: YAMLNode, reader: NodeReader) -> RoutingReceiver? {
-        let allowed = ["name"] + integrationFields.keys.sorted()
-        guard let r = reader.fields(node, "a receiver", allowed: allowed),
+        guard let r = reader.fields(node, "a receiver", allowed: receiverShape.keys),
               let nameNode = r.required("name"), let name = reader.string(nameNode, "the receiver's name") else { return nil }
         guard !name.isEmpty else {
             reader.error("a receiver's name is empty", detail: "Routes name receivers; give every receiver a name.", at: nameNode.mark)
@@ -117,11 +116,10 @@ extension AlertRouting {
 
     static func decodeIntegration(_ node: YAMLNode, type: String, context: String, reader: NodeReader) -> IntegrationConfig? {
         let types = integrationFields[type] ?? [:]
-        guard let f = reader.fields(node, context, allowed: types.keys.sorted()) else { return nil }
+        guard let f = reader.fields(node, context, allowed: integrationShapes[type]?.keys ?? []) else { return nil }
         var ok = true
         var fields: [String: IntegrationValue] = [:]
-        for key in requiredFields[type] ?? [] where !f.has(key) {
-            _ = f.required(key)
+        for key in requiredFields[type] ?? [] where f.required(key) == nil {
             ok = false
         }
         if type == "pagerduty_configs", !f.has("routing_key"), !f.has("service_key") {

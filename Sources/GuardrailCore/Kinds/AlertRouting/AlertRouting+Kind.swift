@@ -1,5 +1,6 @@
 extension AlertRouting: KindDefinition {
     public static var allowedSpecKeys: [String] { specKeys }
+    public static var schemaShape: KindShape? { shape }
     public static var folders: [String] { ["alerts"] }
     public static var placement: String { "The routing sits beside the rules it routes: put it in alerts/routing.yaml" }
     public static var summaryRank: Int { 8 }

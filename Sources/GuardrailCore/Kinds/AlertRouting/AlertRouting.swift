@@ -41,7 +41,7 @@ public struct AlertRouting: Hashable, Sendable {
 
     public static let kind = "AlertRouting"
     public static let addressPrefix = "routing"
-    static let specKeys = ["receivers", "route", "inhibit_rules"]
+    static let specKeys = specShape.keys
 
     /// Every secret of every receiver, by its path (`receivers.oncall.pagerduty_configs[0].routing_key`).
     public var secrets: [(path: String, value: TemplatedString)] {

@@ -1,9 +1,9 @@
 /// Reading Prometheus rule files (`alerts/<namespace>.yaml`) strictly: every problem is reported with
 /// its `file:line:column`, and what Prometheus would refuse to load is refused here first.
 public enum RuleFile {
-    static let fileKeys = ["groups"]
-    static let groupKeys = ["name", "interval", "limit", "rules"]
-    static let ruleKeys = ["alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"]
+    static let fileKeys = fileShape.keys
+    static let groupKeys = groupShape.keys
+    static let ruleKeys = ruleShape.keys
     /// Fields a Mimir-compatible ruler may return that Guardrail leaves at their defaults.
     static let rulerGroupKeys = ["source_tenants", "evaluation_delay", "query_offset", "align_evaluation_time_with_interval"]
 
@@ -36,10 +36,11 @@ public enum RuleFile {
     }
 
     /// Decodes one rule file. `lenient` accepts the extra group fields a ruler reports (and nothing else).
-    public static func decode(_ bytes: [UInt8], path: String, namespace: String, diagnostics: Diagnostics, lenient: Bool = false) -> [RuleGroup] {
+    public static func decode(_ bytes: [UInt8], path: String, namespace: String, diagnostics: Diagnostics, lenient: Bool = false,
+                              keyRecorder: KeyRecorder? = nil) -> [RuleGroup] {
         let parsed = YAMLParser.parse(bytes, file: path)
         diagnostics.append(contentsOf: parsed.diagnostics)
-        let reader = NodeReader(file: path, diagnostics: diagnostics)
+        let reader = NodeReader(file: path, diagnostics: diagnostics, keyRecorder: keyRecorder)
         guard let document = parsed.documents.first else { return [] }
         if parsed.documents.count > 1 {
             reader.error("a rule file holds one document", detail: "Prometheus reads only `groups:` from a single document; put each namespace in its own file.",

@@ -1,5 +1,6 @@
 extension RuleGroup: KindDefinition {
     public static var allowedSpecKeys: [String] { [] }
+    public static var schemaShape: KindShape? { RuleFile.shape }
     /// Rule groups are Prometheus rule files in alerts/, not Guardrail documents.
     public static var folders: [String] { [] }
     public static var placement: String { "alert rules are Prometheus rule files in alerts/" }

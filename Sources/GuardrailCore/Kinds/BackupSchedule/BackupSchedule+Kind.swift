@@ -1,5 +1,6 @@
 extension BackupSchedule: KindDefinition {
     public static var allowedSpecKeys: [String] { specKeys }
+    public static var schemaShape: KindShape? { shape }
     public static var summaryRank: Int { 3 }
 
     public static func decode(_ document: ManifestDocument, references: inout [ManifestReference]) -> DecodedObject<BackupSchedule>? {

@@ -155,7 +155,7 @@ public struct BackupSchedule: Resource, Hashable {
     public static let kind = "BackupSchedule"
     public static let addressPrefix = "backup"
     public static let destroyHazard = "deleting a backup schedule stops its backups and drills; existing backup files are kept"
-    static let specKeys = ["database", "schedule", "timezone", "method", "type", "stanza", "retention", "rpo", "rto", "allowFrequent", "restoreDrill"]
+    static let specKeys = specShape.keys
 
     public var timeZone: TimeZone { TimeZone(identifier: timezone) ?? TimeZone(identifier: "UTC")! }
 
@@ -316,7 +316,7 @@ extension BackupSchedule {
         }
 
         var retention: Retention?
-        if pgbackrest, let r = spec.fields("retention", allowed: ["full", "diff", "keep", "maxAge"], required: true) {
+        if pgbackrest, let r = spec.fields("retention", allowed: retentionShape.keys(leading: ["full", "diff"]), required: true) {
             let full = r.int("full", range: 1...9_999_999)
             let diff = r.int("diff", range: 1...9_999_999)
             for key in ["keep", "maxAge"] {
@@ -333,7 +333,7 @@ extension BackupSchedule {
             }
             if (r.has("full") && full == nil) || (r.has("diff") && diff == nil) { ok = false }
             retention = Retention(full: full, diff: diff)
-        } else if !pgbackrest, let r = spec.fields("retention", allowed: ["keep", "maxAge", "full", "diff"], required: true) {
+        } else if !pgbackrest, let r = spec.fields("retention", allowed: retentionShape.keys, required: true) {
             let keep = r.int("keep", range: 1...100_000)
             let maxAge = r.duration("maxAge")
             for key in ["full", "diff"] {
@@ -352,7 +352,7 @@ extension BackupSchedule {
 
         var drill: RestoreDrill?
         var drillOK = true
-        if let d = spec.fields("restoreDrill", allowed: ["schedule", "checks", "target"]) {
+        if let d = spec.fields("restoreDrill", allowed: restoreDrillShape.keys) {
             let drillSchedule = cron(d, "schedule")
             var target = DrillTarget.newest
             if d.has("target") {
@@ -367,11 +367,11 @@ extension BackupSchedule {
                 }
             }
             var rowCounts: [RowCountCheck] = [], rls = true, sql: [SQLCheck] = []
-            if let checks = d.fields("checks", allowed: ["rowCounts", "rlsPolicies", "sql"]) {
+            if let checks = d.fields("checks", allowed: checksShape.keys) {
                 if let node = checks.node("rowCounts") {
                     if case .sequence(let seq) = node {
                         for item in seq.items {
-                            guard let f = reader.fields(item, "a row count check", allowed: ["table", "min"]) else { drillOK = false; continue }
+                            guard let f = reader.fields(item, "a row count check", allowed: rowCountShape.keys) else { drillOK = false; continue }
                             guard let table = f.string("table", required: true) else { drillOK = false; continue }
                             // Parsed now, as RowLevelSecurity names are, so a bad name fails validate rather than the drill.
                             let name: QualifiedName
@@ -393,7 +393,7 @@ extension BackupSchedule {
                 if let node = checks.node("sql") {
                     if case .sequence(let seq) = node {
                         for item in seq.items {
-                            guard let f = reader.fields(item, "a SQL check", allowed: ["name", "query"]),
+                            guard let f = reader.fields(item, "a SQL check", allowed: sqlCheckShape.keys),
                                   let name = f.string("name", required: true), let query = f.string("query", required: true) else { drillOK = false; continue }
                             sql.append(SQLCheck(name: name, query: query))
                         }

@@ -1,6 +1,7 @@
 extension Environment: KindDefinition {
     public static var addressPrefix: String { "environment" }
     public static var allowedSpecKeys: [String] { specKeys }
+    public static var schemaShape: KindShape? { shape }
     public static var folders: [String] { ["environments"] }
     public static var placement: String { "Environment documents belong in environments/<name>.yaml" }
     /// Environments say where the other kinds are applied; they are read, never planned.

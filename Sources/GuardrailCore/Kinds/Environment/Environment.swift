@@ -157,7 +157,7 @@ public struct Environment: Sendable {
     }
 
     public static let kind = "Environment"
-    static let specKeys = ["postgres", "prometheus", "alerts", "alertmanager", "backups", "controller", "rollouts", "plan", "requireReason", "notifications"]
+    static let specKeys = specShape.keys
 }
 
 extension Environment {
@@ -180,7 +180,7 @@ extension Environment {
         }
 
         var postgres: Postgres?
-        if let pg = spec.fields("postgres", allowed: ["url", "schema", "lockTimeout", "statementTimeout"], required: true) {
+        if let pg = spec.fields("postgres", allowed: postgresShape.keys, required: true) {
             let schema = pg.string("schema") ?? "guardrail"
             if pg.has("schema"), schema.isEmpty || schema.utf8.count > 63 {
                 reader.error("invalid schema name \"\(schema)\"", detail: "Postgres identifiers have 1 to 63 bytes.", at: pg.node("schema")!.mark)
@@ -191,11 +191,11 @@ extension Environment {
             }
         }
         var prometheus: Prometheus?
-        if let p = spec.fields("prometheus", allowed: ["url"]), let url = templated(p, "url", required: true) {
+        if let p = spec.fields("prometheus", allowed: prometheusShape.keys), let url = templated(p, "url", required: true) {
             prometheus = Prometheus(url: url)
         }
         var alerts: Alerts?
-        if let a = spec.fields("alerts", allowed: ["target", "rulesDir", "url", "tenant", "namespacePrefix"]),
+        if let a = spec.fields("alerts", allowed: alertsShape.keys),
            let target = a.oneOf("target", as: AlertTarget.self, required: true) {
             alerts = Alerts(target: target, rulesDirectory: templated(a, "rulesDir"), url: templated(a, "url"),
                             tenant: templated(a, "tenant"), namespacePrefix: a.string("namespacePrefix"))
@@ -207,8 +207,8 @@ extension Environment {
             }
         }
         var backups: Backups?
-        if let b = spec.fields("backups", allowed: ["directory", "pgbackrest"]) {
-            let pgbackrest = b.fields("pgbackrest", allowed: PgBackRest.keys).flatMap { decodePgBackRest($0, templated: templated) }
+        if let b = spec.fields("backups", allowed: backupsShape.keys) {
+            let pgbackrest = b.fields("pgbackrest", allowed: pgbackrestShape.keys).flatMap { decodePgBackRest($0, templated: templated) }
             if let directory = templated(b, "directory", required: !b.has("pgbackrest")) {
                 backups = Backups(directory: directory, pgbackrest: pgbackrest)
             } else if let pgbackrest, !b.has("directory") {
@@ -216,8 +216,7 @@ extension Environment {
             }
         }
         var controller: Controller?
-        if let c = spec.fields("controller", allowed: ["interval", "listen", "drift", "adminToken", "headerReadTimeout", "idleTimeout", "maxConnections",
-                                                       "leaseDuration", "stepTimeout"]) {
+        if let c = spec.fields("controller", allowed: controllerShape.keys) {
             var drift: [String: DriftMode] = [:]
             if let d = c.node("drift"), case .mapping(let m) = d {
                 for entry in m.entries {
@@ -257,11 +256,11 @@ extension Environment {
             if let n = c.int("maxConnections", range: 1...1_000_000) { controller?.maxConnections = n }
         }
         var rollouts = RolloutTiming()
-        if let r = spec.fields("rollouts", allowed: ["maxBake", "maxInterval"]) {
+        if let r = spec.fields("rollouts", allowed: rolloutsShape.keys) {
             rollouts = RolloutTiming(maxBake: r.duration("maxBake"), maxInterval: r.duration("maxInterval"))
         }
         var planSigningKey: TemplatedString?
-        if let p = spec.fields("plan", allowed: ["signingKey"]), let key = templated(p, "signingKey", required: true) {
+        if let p = spec.fields("plan", allowed: planShape.keys), let key = templated(p, "signingKey", required: true) {
             // A key written into the file would be readable by everyone who can read the repository.
             if key.variableNames.isEmpty {
                 reader.error("plan.signingKey must come from the process environment",
@@ -271,7 +270,7 @@ extension Environment {
             }
         }
         var alertmanager: Alertmanager?
-        if let a = spec.fields("alertmanager", allowed: ["url", "configFile"]), let url = templated(a, "url", required: true) {
+        if let a = spec.fields("alertmanager", allowed: alertmanagerShape.keys), let url = templated(a, "url", required: true) {
             alertmanager = Alertmanager(url: url, configFile: templated(a, "configFile"))
         }
         guard let postgres else { return nil }
@@ -283,7 +282,7 @@ extension Environment {
             switch node {
             case .sequence(let sequence):
                 for (i, item) in sequence.items.enumerated() {
-                    guard let w = reader.fields(item, "notifications[\(i)]", allowed: ["url", "events", "secretHeader"]),
+                    guard let w = reader.fields(item, "notifications[\(i)]", allowed: webhookShape.keys),
                           let url = templated(w, "url", required: true) else { continue }
                     var events: [String] = []
                     for (name, mark) in w.stringList("events") ?? [] {
@@ -297,7 +296,7 @@ extension Environment {
                         }
                     }
                     var header: (name: String, value: TemplatedString)?
-                    if let h = w.fields("secretHeader", allowed: ["name", "value"]), let name = h.string("name", required: true),
+                    if let h = w.fields("secretHeader", allowed: secretHeaderShape.keys), let name = h.string("name", required: true),
                        let value = templated(h, "value", required: true) {
                         // A secret written into the file would be readable by everyone who can read the repository.
                         if value.variableNames.isEmpty {
@@ -320,8 +319,6 @@ extension Environment {
 }
 
 extension Environment.PgBackRest {
-    static let keys = ["stanza", "configFile", "pgPath", "repo", "cipherPassEnv", "s3KeyEnv", "s3KeySecretEnv", "osUser", "options"]
-
     /// Option names that carry secrets: they may only come from the environment variables named by
     /// cipherPassEnv, s3KeyEnv and s3KeySecretEnv.
     public static func isSecretOption(_ name: String) -> Bool {
@@ -361,7 +358,7 @@ extension Environment {
         let s3KeyEnv = variableName("s3KeyEnv")
         let s3KeySecretEnv = variableName("s3KeySecretEnv")
         var repo: PgBackRest.Repo?
-        if let r = p.fields("repo", allowed: ["type", "path", "bucket", "endpoint", "region", "port", "uriStyle", "verifyTLS", "cipherType"]) {
+        if let r = p.fields("repo", allowed: repoShape.keys) {
             let type = r.has("type") ? r.oneOf("type", as: PgBackRest.RepoType.self) : .posix
             let cipher = r.string("cipherType")
             if let c = cipher, c != "aes-256-cbc", c != "none" {

@@ -1,8 +1,8 @@
 extension FeatureFlag {
-    static let overrideKeys = ["enable", "disable"]
-    static let rolloutKeys = ["phases", "guardrails", "onBreach"]
-    static let phaseKeys = ["name", "tenants", "percent", "bake"]
-    static let phaseTenantKeys = ["names", "selector"]
+    static let overrideKeys = overridesShape.keys
+    static let rolloutKeys = rolloutShape.keys
+    static let phaseKeys = phaseShape.keys
+    static let phaseTenantKeys = phaseTenantsShape.keys
 
     /// Decodes a FeatureFlag's spec; problems go to the reader's diagnostics and yield nil. Tenant and
     /// guardrail names are appended to `references` and checked once every file is loaded.

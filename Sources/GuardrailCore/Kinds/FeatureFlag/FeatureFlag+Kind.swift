@@ -2,6 +2,7 @@ import Foundation
 
 extension FeatureFlag: KindDefinition {
     public static var allowedSpecKeys: [String] { specKeys }
+    public static var schemaShape: KindShape? { shape }
     public static var summaryRank: Int { 1 }
     public static var applyGroup: String { "flags" }
 

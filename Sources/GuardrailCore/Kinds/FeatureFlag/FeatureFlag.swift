@@ -52,7 +52,7 @@ public struct FeatureFlag: Resource, Hashable {
     public static let kind = "FeatureFlag"
     public static let addressPrefix = "flag"
     public static let destroyHazard = "deleting a flag turns it off for every tenant and removes its cohort ledger and rollout history"
-    static let specKeys = ["description", "enabled", "salt", "overrides", "rollout"]
+    static let specKeys = specShape.keys
 
     public var attributes: Attributes {
         [

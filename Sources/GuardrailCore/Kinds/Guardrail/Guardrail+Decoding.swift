@@ -29,7 +29,7 @@ extension Guardrail {
             condition = spec.number("max").map(Condition.max)
         } else if present[0] == "min" {
             condition = spec.number("min").map(Condition.min)
-        } else if let c = spec.fields("compare", allowed: ["baseline", "maxRatio"]) {
+        } else if let c = spec.fields("compare", allowed: compareShape.keys) {
             if c.has("baseline"), let baseline = c.string("baseline"), baseline != "control" {
                 reader.error("compare.baseline has an unknown value \"\(baseline)\"", detail: "The only baseline is control: the eligible tenants not yet in the cohort.",
                              at: c.node("baseline")!.mark)
@@ -69,7 +69,7 @@ extension Guardrail {
         let errorLimit = spec.has("errorLimit") ? spec.int("errorLimit", range: 1...1000) : 3
         var minSamples: MinSamples?
         if spec.has("minSamples") {
-            if let m = spec.fields("minSamples", allowed: ["query", "min"]),
+            if let m = spec.fields("minSamples", allowed: minSamplesShape.keys),
                let q = m.string("query", required: true), let min = m.number("min", required: true) {
                 ok = checkQuery(q, what: "minSamples.query", at: m.node("query")!.mark, reader: reader) && ok
                 if min < 0 {

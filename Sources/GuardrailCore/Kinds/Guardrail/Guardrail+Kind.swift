@@ -1,5 +1,6 @@
 extension Guardrail: KindDefinition {
     public static var allowedSpecKeys: [String] { specKeys }
+    public static var schemaShape: KindShape? { shape }
     public static var summaryRank: Int { 2 }
     /// A flag and the guardrails it names commit together.
     public static var applyGroup: String { FeatureFlag.applyGroup }

@@ -77,7 +77,7 @@ public struct Guardrail: Resource, Hashable {
     public static let kind = "Guardrail"
     public static let addressPrefix = "guardrail"
     public static let destroyHazard = "deleting a guardrail stops it watching the rollouts that list it"
-    static let specKeys = ["description", "query", "max", "min", "compare", "interval", "failures", "minSamples", "onNoData", "onError", "errorLimit"]
+    static let specKeys = specShape.keys
     /// The placeholders a query may use.
     public static let placeholders = ["cohort", "control"]
 

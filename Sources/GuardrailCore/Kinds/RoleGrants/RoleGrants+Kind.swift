@@ -1,5 +1,6 @@
 extension RoleGrants: KindDefinition {
     public static var allowedSpecKeys: [String] { specKeys }
+    public static var schemaShape: KindShape? { shape }
     public static var summaryRank: Int { 6 }
     /// Roles, grants and row-level security commit together: policies name the roles.
     public static var applyGroup: String { "catalog" }

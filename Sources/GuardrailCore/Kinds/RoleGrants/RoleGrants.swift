@@ -44,8 +44,8 @@ public struct RoleGrants: Hashable, Sendable {
 
     public static let kind = "RoleGrants"
     public static let addressPrefix = "grants"
-    static let specKeys = ["login", "grants"]
-    static let grantKeys = ["tables", "schemas", "privileges"]
+    static let specKeys = specShape.keys
+    static let grantKeys = grantShape.keys
 
     public var role: String
     public var login: Bool

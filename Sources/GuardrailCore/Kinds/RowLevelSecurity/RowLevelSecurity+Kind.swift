@@ -1,5 +1,6 @@
 extension RowLevelSecurity: KindDefinition {
     public static var allowedSpecKeys: [String] { specKeys }
+    public static var schemaShape: KindShape? { shape }
     public static var changeKinds: [String] { [kind, policyKind] }
     public static var summaryRank: Int { 5 }
     public static var applyGroup: String { RoleGrants.applyGroup }

@@ -114,8 +114,8 @@ public struct RowLevelSecurity: Hashable, Sendable {
     /// The kind of the per-policy changes in a plan.
     public static let policyKind = "RowLevelSecurityPolicy"
     public static let addressPrefix = "rls"
-    static let specKeys = ["enabled", "forced", "searchPath", "policies"]
-    static let policyKeys = ["name", "command", "as", "roles", "using", "withCheck"]
+    static let specKeys = specShape.keys
+    static let policyKeys = policyShape.keys
 
     public var table: QualifiedName
     public var enabled: Bool

@@ -3,14 +3,16 @@ extension Tenant: KindDefinition {
         /// Each tenant id seen so far, with the tenant that has it.
         var ids: [String: (name: String, location: SourceLocation)] = [:]
         public init() {}
+        public mutating func reserve(_ count: Int) { ids.reserveCapacity(ids.count + count) }
     }
 
     public static var allowedSpecKeys: [String] { specKeys }
+    public static var schemaShape: KindShape? { shape }
     public static var summaryRank: Int { 0 }
 
     public static func decode(_ document: ManifestDocument, references: inout [ManifestReference]) -> DecodedObject<Tenant>? {
         guard let tenant = decode(metadata: document.metadata, spec: document.spec) else { return nil }
-        return DecodedObject(tenant, metadata: document.metadata, marks: document.spec.node("id").map { ["id": $0.mark] } ?? [:])
+        return DecodedObject(tenant, metadata: document.metadata, mark: document.spec.node("id")?.mark)
     }
 
     /// Every tenant needs its own id: a second tenant with the same one is reported at its id.
@@ -20,7 +22,7 @@ extension Tenant: KindDefinition {
         if let other = state.ids[tenant.id], other.name != tenant.name {
             reader.error("duplicate tenant id \(tenant.id)",
                          detail: "Tenant \"\(other.name)\" at \(other.location) already has this id; every tenant needs its own.",
-                         at: decoded.marks["id"] ?? decoded.metadata.nameMark)
+                         at: decoded.mark ?? decoded.metadata.nameMark)
             return false
         }
         state.ids[tenant.id] = (tenant.name, decoded.metadata.nameLocation)

@@ -33,7 +33,7 @@ public struct Tenant: Resource, Hashable {
     /// The id is what applications and the cohort ledger key on; a new id is a different tenant.
     public static let immutableAttributes: Set<String> = ["id"]
     public static let destroyHazard = "deleting a tenant removes it from the tenant registry and from every flag cohort"
-    static let specKeys = ["id", "displayName", "status"]
+    static let specKeys = specShape.keys
 
     public var attributes: Attributes {
         ["id": .string(id), "display_name": .string(displayName), "status": .string(status.rawValue), "labels": labels.attributeValue]

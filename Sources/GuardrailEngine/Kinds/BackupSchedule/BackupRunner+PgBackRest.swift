@@ -28,7 +28,7 @@ extension BackupRunner {
             await leaseConnection?.close()
             throw error
         }
-        guard let lease = try await claim("backup_runs", schedule: schedule.name, scheduledFor: scheduledFor, on: leaseConnection) else { return nil }
+        guard let lease = try await claims.claim("backup_runs", schedule: schedule.name, scheduledFor: scheduledFor, on: leaseConnection) else { return nil }
         return try await lease.holding {
             let id = lease.id
             let stanza = schedule.stanza ?? pgbackrest.stanza
@@ -303,7 +303,7 @@ extension BackupRunner {
     /// exceeds the schedule's `rto`. The scratch cluster is stopped and removed either way.
     func pgBackRestDrill(_ schedule: BackupSchedule, scheduledFor: Date?) async throws -> Drill? {
         let checks = schedule.restoreDrill ?? BackupSchedule.RestoreDrill(schedule: schedule.schedule)
-        guard let lease = try await claim("backup_drills", schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
+        guard let lease = try await claims.claim("backup_drills", schedule: schedule.name, scheduledFor: scheduledFor) else { return nil }
         return try await lease.holding {
             let id = lease.id
             let started = Date()
@@ -336,7 +336,7 @@ extension BackupRunner {
                 let sourceDB = database
                 let logger = self.logger
                 do {
-                    results += try await Self.drillChecks(checks, restored: scratchDB, source: sourceDB, logger: logger)
+                    results += try await DrillChecks.run(checks, restored: scratchDB, source: sourceDB, logger: logger)
                 } catch {
                     await RestoredCluster.stopAndRemove(restored.directory, pgbackrest: pgbackrest)
                     throw error

@@ -167,18 +167,9 @@ struct RestoredCluster: Sendable {
 
     /// A free TCP port on loopback, for a cluster started without `--port`.
     static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw PgBackRest.Failure(description: "cannot open a socket to find a free port") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-        guard bound == 0 else { throw PgBackRest.Failure(description: "cannot find a free port on loopback") }
-        _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard let (fd, port) = LoopbackSocket.bind() else { throw PgBackRest.Failure(description: "cannot find a free port on loopback") }
+        close(fd)
+        return port
     }
 }
 

@@ -4,7 +4,8 @@
 ///
 /// That is what `pg_restore --list` reads, plus the data offsets it does not follow. Archive format
 /// versions 1.12 to 1.16 (PostgreSQL 9.0 to 17) are read; others are `unsupportedVersion`, and the
-/// caller falls back to `pg_restore --list`.
+/// caller falls back to `pg_restore --list`. `BackupArchiveStore.verify` reads each new archive
+/// through it, from the file, before the archive gets its final name.
 public enum CustomArchive {
     public struct Entry: Equatable, Sendable {
         public var dumpID: Int
