@@ -44,6 +44,9 @@ public final class ReadPool: Service, Sendable {
                         }
                     }
                     await group.next()
+                    // Reads from now on go to the next pool; one that took this pool and fails as it
+                    // shuts down is run again there (`withConnection`).
+                    self.current.withLockedValue { $0 = nil }
                     group.cancelAll()
                 }
             }
@@ -57,6 +60,16 @@ public final class ReadPool: Service, Sendable {
         guard let (client, database) = current.withLockedValue({ $0 }) else {
             return try await self.database().withConnection(applicationName: "guardrail controller reads", body)
         }
+        do {
+            return try await withConnection(client, database, body)
+        } catch where current.withLockedValue({ $0?.client !== client }) {
+            // The pool was replaced (the environment moved) while this read used it.
+            return try await withConnection(body)
+        }
+    }
+
+    private func withConnection<T: Sendable>(_ client: PostgresClient, _ database: Database,
+                                             _ body: @escaping @Sendable (DatabaseConnection) async throws -> T) async throws -> T {
         let deadline = database.queryTimeout
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {
