@@ -56,6 +56,8 @@ public struct SessionAdminActions: AdminActions {
 
 /// The controller's HTTP API:
 ///
+/// - the dashboard, read-only HTML: `GET /`, `/rollouts`, `/drift`, `/backups`, each with its JSON twin
+///   (`/v1/status`, `/v1/rollouts`, `/v1/drift`, `/v1/backups`) built from the same document;
 /// - `GET /healthz` (alive: the reconcile loop finished a tick within its bound), `GET /readyz` (connected and manifests loaded; says whether this replica leads),
 ///   `GET /metrics` (Prometheus text), `GET /v1/status` (JSON);
 /// - OpenFeature remote evaluation: `POST /ofrep/v1/evaluate/flags/{key}` and `POST /ofrep/v1/evaluate/flags`
@@ -87,6 +89,14 @@ public enum ControllerRouter {
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/v1/status") { _, _ in try json(.ok, await StatusDocument.make(state)) }
+        // The dashboard: read-only pages, each built from the same document its /v1 twin serves.
+        router.get("/") { _, _ in html(DashboardHTML.overview(StatusDocument.make(await state.dashboardInputs()))) }
+        router.get("/rollouts") { _, _ in html(DashboardHTML.rollouts(RolloutsDocument.make(await state.dashboardInputs()))) }
+        router.get("/v1/rollouts") { _, _ in try json(.ok, RolloutsDocument.make(await state.dashboardInputs())) }
+        router.get("/drift") { _, _ in html(DashboardHTML.drift(DriftDocument.make(await state.dashboardInputs()))) }
+        router.get("/v1/drift") { _, _ in try json(.ok, DriftDocument.make(await state.dashboardInputs())) }
+        router.get("/backups") { _, _ in html(DashboardHTML.backups(BackupsDocument.make(await state.dashboardInputs()))) }
+        router.get("/v1/backups") { _, _ in try json(.ok, BackupsDocument.make(await state.dashboardInputs())) }
         router.get("/ping") { _, _ in text(.ok, "pong\n") }
 
         router.post("/ofrep/v1/evaluate/flags/:key") { request, context in
@@ -245,6 +255,14 @@ public enum ControllerRouter {
         Response(status: status, headers: [.contentType: "text/plain; charset=utf-8"], body: .init(byteBuffer: ByteBuffer(string: body)))
     }
 
+    /// A dashboard page: no caching, and a Content-Security-Policy that lets only its own refresh script run.
+    static func html(_ page: String) -> Response {
+        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: DashboardHTML.contentSecurityPolicy,
+                                        .cacheControl: "no-store", HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+                                        HTTPField.Name("Referrer-Policy")!: "no-referrer"],
+                 body: .init(byteBuffer: ByteBuffer(string: page)))
+    }
+
     static func json<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -280,9 +298,9 @@ struct OFREPBulkError: Encodable {
     var errorDetails: String
 }
 
-/// `/v1/status`: the last tick, rollouts and backups.
-struct StatusDocument: Encodable {
-    struct Tick: Encodable {
+/// `/v1/status`: the last tick, rollouts and backups; the dashboard's overview page is built from it.
+struct StatusDocument: Encodable, Sendable {
+    struct Tick: Encodable, Sendable {
         var startedAt: String
         var durationSeconds: Double
         var plan: [String: Int]?
@@ -292,13 +310,31 @@ struct StatusDocument: Encodable {
         var unsettled: [String]
         var errors: [String]
         var stepSeconds: [String: Double]
+        var epoch: Int64?
+        var manifestsReloaded: Bool
     }
 
-    struct RolloutLine: Encodable {
+    struct RolloutLine: Encodable, Sendable {
         var flag: String
         var status: String
         var phase: Int
         var phaseName: String
+        /// From the dashboard's read of Postgres, when this replica leads.
+        var phases: Int? = nil
+        var cohortSize: Int? = nil
+        var eligibleTenants: Int? = nil
+    }
+
+    struct BackupLine: Encodable, Sendable {
+        var schedule: String
+        var rpoMet: Bool
+        var lastRunStatus: String?
+        var lastDrillStatus: String?
+    }
+
+    struct ErrorLine: Encodable, Sendable {
+        var at: String
+        var message: String
     }
 
     var environment: String
@@ -308,21 +344,51 @@ struct StatusDocument: Encodable {
     var lastTick: Tick?
     var rollouts: [RolloutLine]
     var flags: [String: Int]
+    var generatedAt: String
+    var alive: Bool
+    var secondsSinceTick: Double
+    var healthBoundSeconds: Double?
+    /// Nil on a standby, which does not read them.
+    var backups: [BackupLine]?
+    /// The latest errors the ticks reported, newest first.
+    var recentErrors: [ErrorLine]
 
     static func make(_ state: ControllerState) async -> StatusDocument {
-        let tick = await state.lastTick
-        let snapshot = await state.snapshot
-        let iso = ISO8601DateFormatter()
+        make(await state.dashboardInputs())
+    }
+
+    static func make(_ inputs: DashboardInputs) -> StatusDocument {
+        let tick = inputs.lastTick
+        let t = DashboardInputs.time
         return StatusDocument(
-            environment: state.environment, replica: state.holder, leader: await state.leader, ready: await state.ready,
+            environment: inputs.environment, replica: inputs.replica, leader: inputs.leader, ready: inputs.ready,
             lastTick: tick.map { t in
-                Tick(startedAt: iso.string(from: t.startedAt), durationSeconds: t.duration,
+                Tick(startedAt: DashboardInputs.time(t.startedAt), durationSeconds: t.duration,
                      plan: t.plan.map { ["add": $0.add, "change": $0.change, "destroy": $0.destroy] },
                      driftByKind: t.driftByKind, applied: t.applied, reported: t.reported.map { ["address": $0.address, "reason": $0.reason] },
-                     unsettled: t.unsettled, errors: t.errors, stepSeconds: t.steps)
+                     unsettled: t.unsettled, errors: t.errors, stepSeconds: t.steps, epoch: t.epoch, manifestsReloaded: t.manifestsReloaded)
             },
-            rollouts: (tick?.rollouts ?? []).map { RolloutLine(flag: $0.flag, status: $0.status, phase: $0.phase + 1, phaseName: $0.phaseName) },
-            flags: snapshot.flags.mapValues { $0.killed ? 0 : $0.cohort.count })
+            // From the dashboard's read of Postgres once there is one (a standby has it too), else from the tick.
+            rollouts: inputs.rollouts.map { reports in
+                reports.map { o in
+                    let line = RolloutsDocument.flag(o, history: GuardrailHistory(), now: inputs.now,
+                                                     cohort: inputs.cohorts[o.flag.name])
+                    let current = line.currentPhase.flatMap { p in line.phases.first { $0.number == p } }
+                    return RolloutLine(flag: line.flag, status: line.status, phase: line.currentPhase ?? 0, phaseName: current?.name ?? "",
+                                       phases: line.phases.count, cohortSize: line.cohortSize, eligibleTenants: line.eligibleTenants)
+                }
+            } ?? (tick?.rollouts ?? []).map { r in
+                RolloutLine(flag: r.flag, status: r.status, phase: r.phase + 1, phaseName: r.phaseName)
+            },
+            flags: inputs.cohorts, generatedAt: t(inputs.now), alive: inputs.alive, secondsSinceTick: inputs.secondsSinceProgress,
+            healthBoundSeconds: inputs.stuckAfter,
+            backups: inputs.backups.map { list in
+                list.sorted { $0.schedule.name < $1.schedule.name }.map {
+                    BackupLine(schedule: $0.schedule.name, rpoMet: $0.meetsRPO, lastRunStatus: $0.lastRun?.status.rawValue,
+                               lastDrillStatus: $0.lastDrill?.status)
+                }
+            },
+            recentErrors: inputs.recentErrors.reversed().map { ErrorLine(at: t($0.at), message: $0.message) })
     }
 }
 

@@ -18,6 +18,19 @@ public actor ControllerState {
     /// Bumped on every snapshot reload: the bulk evaluation ETag is derived from it.
     public private(set) var snapshotVersion: UInt64 = 0
     public private(set) var backupStatus: String = ""
+    /// Recent guardrail values per flag and guardrail, fed by the ticks: the dashboard's charts.
+    public private(set) var history = GuardrailHistory()
+    /// The rollouts as last read from Postgres after a tick, and when.
+    public private(set) var rollouts: [RolloutStatusReport]?
+    public private(set) var rolloutsReadAt: Date?
+    public private(set) var rolloutsProblem: String?
+    /// Each backup schedule's status as last read after a leader's tick (nil on a standby), and when.
+    public private(set) var backups: [BackupRunner.Status]?
+    public private(set) var backupsReadAt: Date?
+    public private(set) var backupsProblem: String?
+    /// The latest errors the ticks reported, newest last, at most `recentErrorLimit`.
+    public private(set) var recentErrors: [DashboardInputs.ErrorRecord] = []
+    public static let recentErrorLimit = 30
     /// A copy of the snapshot readable without awaiting the actor, for the OFREP hot path.
     public nonisolated let snapshotBox = SnapshotBox()
     /// The environment as the reconcile loop last resolved it; admin actions connect with it.
@@ -45,6 +58,39 @@ public actor ControllerState {
         self.manifestsLoaded = manifestsLoaded
         lastProgress = uptime()
         metrics.record(report)
+        for result in report.rollouts {
+            for verdict in result.verdicts { history.record(flag: result.flag, verdict, at: report.startedAt) }
+        }
+        recentErrors += report.errors.map { DashboardInputs.ErrorRecord(at: report.startedAt, message: $0) }
+        if recentErrors.count > Self.recentErrorLimit { recentErrors.removeFirst(recentErrors.count - Self.recentErrorLimit) }
+        if !report.leader {
+            // A standby does not read the backup status: what it read while it led would grow stale.
+            backups = nil
+        }
+    }
+
+    /// After a leader's tick: the rollouts as read from Postgres, or why they could not be read.
+    public func setRollouts(_ reports: [RolloutStatusReport]?, at: Date, problem: String? = nil) {
+        if let reports { rollouts = reports }
+        rolloutsReadAt = reports == nil ? rolloutsReadAt : at
+        rolloutsProblem = problem
+    }
+
+    /// After a leader's tick: each backup schedule's status, or why it could not be read.
+    public func setBackups(_ statuses: [BackupRunner.Status]?, at: Date, problem: String? = nil) {
+        if let statuses { backups = statuses }
+        backupsReadAt = statuses == nil ? backupsReadAt : at
+        backupsProblem = problem
+    }
+
+    /// Everything the dashboard's documents are built from, copied out at once.
+    public func dashboardInputs(now: Date = Date()) -> DashboardInputs {
+        DashboardInputs(environment: environment, replica: holder, leader: leader, ready: ready, alive: alive,
+                        secondsSinceProgress: secondsSinceProgress, stuckAfter: stuckAfter, lastTick: lastTick,
+                        cohorts: snapshot.flags.mapValues { $0.killed ? 0 : $0.cohort.count },
+                        rollouts: rollouts, rolloutsReadAt: rolloutsReadAt, rolloutsProblem: rolloutsProblem, history: history,
+                        backups: backups, backupsReadAt: backupsReadAt, backupsProblem: backupsProblem,
+                        recentErrors: recentErrors, now: now)
     }
 
     /// After each tick: what admin actions need, and the bound for `/healthz` (it follows the

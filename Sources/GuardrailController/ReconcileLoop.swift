@@ -6,15 +6,18 @@ import ServiceLifecycle
 
 /// The reconcile loop as a service: a tick every interval (with up to 10% jitter, so replicas do not
 /// tick in step), longer after errors (exponential backoff, capped). Beside it, the leader's lease
-/// is renewed every interval, so a long step (a backup) does not let it expire. On graceful
-/// shutdown it finishes the tick it is in, steps down as leader and returns.
+/// is renewed every interval, so a long step (a backup) does not let it expire; and the dashboard's
+/// rollouts are read after each tick, beside the loop, which never waits for them (a database that
+/// stopped answering holds that read, not the ticks). On graceful shutdown it finishes the tick it
+/// is in, steps down as leader and returns.
 public struct ReconcileLoop: Service {
     public let reconciler: Reconciler
     public let state: ControllerState
     public let interval: GuardrailDuration
     /// Called after each tick; tests wait on it.
     public var afterTick: @Sendable (Reconciler.TickReport) async -> Void = { _ in }
-    /// The pool the backup status is read through; without one, a connection of its own.
+    /// The pool the backup status and the dashboard's rollouts are read through; without one, each
+    /// read opens a connection of its own.
     public let reads: ReadPool?
 
     public init(reconciler: Reconciler, state: ControllerState, interval: GuardrailDuration, reads: ReadPool? = nil) {
@@ -25,7 +28,12 @@ public struct ReconcileLoop: Service {
     }
 
     public func run() async throws {
+        // Each tick asks for a read of the rollouts; only the newest request waits while one runs.
+        let (requests, readRequests) = AsyncStream.makeStream(of: ResolvedEnvironment.self, bufferingPolicy: .bufferingNewest(1))
         await withTaskGroup(of: Void.self) { group in
+            group.addTask { [self] in
+                for await environment in requests { await readRollouts(environment) }
+            }
             group.addTask { [reconciler, interval] in
                 // Ends when the group is cancelled below, after the last tick.
                 while !Task.isCancelled {
@@ -34,22 +42,24 @@ public struct ReconcileLoop: Service {
                     await reconciler.renewLease()
                 }
             }
-            await ticks()
+            await ticks(readRequests)
+            readRequests.finish()
             group.cancelAll()
         }
         await reconciler.shutdown()
         await state.steppedDown()
     }
 
-    private func ticks() async {
+    private func ticks(_ readRequests: AsyncStream<ResolvedEnvironment>.Continuation) async {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             // A tick is not cancelled by a graceful shutdown: it finishes, then the loop ends.
             let report = await reconciler.tick()
             let snapshot = await reconciler.snapshot
             await state.publish(environment: snapshot.environment)
             await state.record(report, manifestsLoaded: snapshot.configurationLoaded)
-            if let environment = snapshot.environment, report.leader {
-                await state.setBackupStatus((try? await BackupStatusText.render(environment, reads: reads)) ?? "")
+            if let environment = snapshot.environment {
+                if report.leader { await readBackupStatus(environment) }
+                readRequests.yield(environment)
             }
             await afterTick(report)
             let base = snapshot.backoffFailures == 0 ? interval.seconds : max(interval.seconds, snapshot.backoffDelay)
@@ -58,14 +68,44 @@ public struct ReconcileLoop: Service {
             try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000)) }
         }
     }
-}
 
-/// The backup metrics the controller serves, rendered by the same code as `backup list --format prometheus`.
-enum BackupStatusText {
-    static func render(_ environment: ResolvedEnvironment, reads: ReadPool?) async throws -> String {
-        guard environment.hasBackups else { return "" }
-        let runner = try BackupRunner(environment: environment)
-        let statuses = if let reads { try await reads.withConnection { try await runner.status(on: $0) } } else { try await runner.status() }
-        return BackupMetrics.render(statuses)
+    /// After a leader's tick: the backup status, for `/metrics` (rendered by the same code as `backup
+    /// list --format prometheus`) and for the dashboard.
+    private func readBackupStatus(_ environment: ResolvedEnvironment) async {
+        guard environment.hasBackups else {
+            await state.setBackupStatus("")
+            await state.setBackups([], at: Date())
+            return
+        }
+        do {
+            let runner = try BackupRunner(environment: environment)
+            let statuses = if let reads { try await reads.withConnection { try await runner.status(on: $0) } } else { try await runner.status() }
+            await state.setBackupStatus(BackupMetrics.render(statuses))
+            await state.setBackups(statuses, at: Date())
+        } catch {
+            await state.setBackupStatus("")
+            await state.setBackups(nil, at: Date(), problem: "\(error)")
+        }
+    }
+
+    /// The rollouts as the dashboard shows them, on a standby too (they are in Postgres).
+    private func readRollouts(_ environment: ResolvedEnvironment) async {
+        let database = environment.database, timing = environment.rolloutTiming
+        let read: @Sendable (DatabaseConnection) async throws -> [RolloutStatusReport] = { c in
+            // The cohort sizes come from the flag snapshot, which Postgres keeps current.
+            try await RolloutOverview.read(c, schema: database.schema, timing: timing, logger: database.logger,
+                                           countCohorts: false)
+        }
+        do {
+            let reports: [RolloutStatusReport]
+            if let reads {
+                reports = try await reads.withConnection(read)
+            } else {
+                reports = try await database.withConnection(applicationName: "guardrail controller reads", read)
+            }
+            await state.setRollouts(reports, at: Date())
+        } catch {
+            await state.setRollouts(nil, at: Date(), problem: "\(error)")
+        }
     }
 }

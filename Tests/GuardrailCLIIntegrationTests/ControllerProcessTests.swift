@@ -383,6 +383,127 @@ struct ControllerProcessTests {
         await db.drop()
     }
 
+    @Test("the dashboard in headless Chromium: the canary phase mid-rollout, then the breach and the rollback decision; hostile text stays text")
+    func dashboardInABrowser() async throws {
+        let prometheus = try #require(TestPrometheus.url)
+        _ = try #require(Chromium.path, "scripts/test installs chromium")
+        let db = try await TestPostgres.createDatabase()
+        let series = "guardrail_dashboard_ratio_" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased()
+        let metrics = try TestPrometheus.MetricsFile(name: series)
+        defer { metrics.remove() }
+        try metrics.write(["\(series) 0.001"])
+        let hostile = #"<script>alert(1)</script> \"><img src=x onerror=alert(2)>"#
+        let dir = try Fixtures.writeWorkspace(files: [
+            "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 30),
+            "manifests/flags.yaml": """
+                apiVersion: guardrail/v1
+                kind: Guardrail
+                metadata: {name: error-ratio}
+                spec: {description: "Errors per request \(hostile)", query: 'max(\(series))', max: 0.05, interval: 1s, failures: 2}
+                ---
+                apiVersion: guardrail/v1
+                kind: FeatureFlag
+                metadata: {name: launch.test}
+                spec:
+                  description: "The launch \(hostile)"
+                  enabled: true
+                  rollout:
+                    phases:
+                      - {name: internal, tenants: {selector: {cohort: internal}}, bake: 2s}
+                      - {name: canary, percent: 10, bake: 10m}
+                      - {percent: 100}
+                    guardrails: [error-ratio]
+
+                """,
+            "environments/local.yaml": Self.environmentYAML(db, """
+                  prometheus: {url: "\(prometheus)"}
+                  controller:
+                    interval: 1s
+                    adminToken: ${GUARDRAIL_ADMIN_TOKEN:-}
+                    drift: {tenant: enforce, flag: enforce, guardrail: enforce}
+                """),
+        ])
+        let controller = try ControllerProcess(replica: "dashboard", directory: dir, environment: ["GUARDRAIL_ADMIN_TOKEN": "token-123"])
+        let base = "http://127.0.0.1:\(try await controller.port())"
+        func rolloutStatus() async -> String? {
+            guard let (data, _) = try? await URLSession.shared.data(from: URL(string: base + "/v1/rollouts")!),
+                  let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                  let flag = (doc["flags"] as? [[String: Any]])?.first else { return nil }
+            return "\(flag["status"] as? String ?? "") \(flag["currentPhase"] as? Int ?? 0)"
+        }
+        try await Self.waitFor("the canary phase, on the dashboard", timeout: Self.startup) { await rolloutStatus() == "progressing 2" }
+        // A pause and a resume with a hostile reason: the decision log shows it as text.
+        for verb in ["pause", "resume"] {
+            var request = URLRequest(url: URL(string: base + "/v1/rollouts/launch.test/\(verb)")!)
+            request.httpMethod = "POST"
+            request.setValue("Bearer token-123", forHTTPHeaderField: "Authorization")
+            request.httpBody = Data(#"{"reason": "checking \#(hostile)"}"#.utf8)
+            let (_, response) = try await URLSession.shared.data(for: request)
+            #expect((response as? HTTPURLResponse)?.statusCode == 200, "\(verb)")
+        }
+        try await Self.waitFor("a guardrail value on the dashboard after the resume", timeout: 30) {
+            let dom = (try? Chromium.dumpDOM(base + "/rollouts")) ?? ""
+            return dom.contains("data-kind=\"resume\"") && dom.contains("data-verdict=\"pass\"")
+        }
+        let artifacts = try Chromium.artifactsDirectory()
+        let mid = try Chromium.dumpDOM(base + "/rollouts")
+        #expect(mid.contains(#"<li class="phase ok" data-state="done">"#), "the internal phase is done")
+        #expect(mid.contains(#"<li class="phase info" data-state="current">"#), "the canary phase is current")
+        #expect(mid.range(of: #"data-state="current">.*2\. canary"#, options: .regularExpression) != nil)
+        #expect(mid.contains("left of 10m"), "the bake countdown")
+        let cohort = try #require(try await db.scalar("SELECT count(*) FROM guardrail.flag_cohorts WHERE flag = 'launch.test'"))
+        #expect(mid.contains("<strong>\(cohort)</strong> of 30 eligible tenants"), "the ledger's count against the eligible tenants")
+        // The read behind the page, with the ledger counted in SQL (the controller takes the count from its flag snapshot).
+        let database = Database(url: db.url, schema: "guardrail")
+        let reports = try await database.withConnection(applicationName: "dashboard test") { c in
+            try await RolloutOverview.read(c, schema: database.schema, timing: .init(), logger: database.logger)
+        }
+        #expect(reports.map(\.flag.name) == ["launch.test"])
+        #expect(reports.first.map { String($0.enabledCount) } == cohort)
+        #expect(reports.first?.eligibleCount == 30)
+        let kinds = reports.first?.events.map(\.decision.kind.rawValue) ?? []
+        #expect(kinds.prefix(2) == ["resume", "pause"] && kinds.contains("advance") && kinds.last == "start", "newest first: \(kinds)")
+        #expect(reports.first?.events.first?.reason?.hasPrefix("checking <script>") == true)
+        #expect(mid.contains("<svg class=\"chart\""))
+        #expect(mid.contains("data-kind=\"pause\""))
+        for dom in [mid, try Chromium.dumpDOM(base + "/")] {
+            #expect(!dom.contains("<img"), "no element came from the manifests' or the reason's text")
+            #expect(dom.components(separatedBy: "<script").count == 2, "the page's own script only")
+        }
+        #expect(mid.contains("checking &lt;script&gt;alert(1)&lt;/script&gt;"), "the reason, as text")
+        try Chromium.screenshot(base + "/rollouts", to: artifacts.appendingPathComponent("dashboard-rollouts-mid-rollout.png"))
+
+        // The guardrail breaches: two failing evaluations, then the rollback.
+        try metrics.write(["\(series) 0.3"])
+        try await Self.waitFor("the rollback, on the dashboard", timeout: 60) { await rolloutStatus() == "rolled-back 2" }
+        let after = try Chromium.dumpDOM(base + "/rollouts")
+        #expect(after.contains("data-kind=\"breach\""), "the breach decision")
+        #expect(after.contains("data-kind=\"rollback\""), "the rollback decision")
+        #expect(after.contains("error-ratio breached at phase 2 (canary)"))
+        #expect(after.contains("rolled back to the pre-rollout cohort"))
+        #expect(after.contains(#"data-state="rolled-back""#), "the phase strip shows the rolled-back phases")
+        #expect(after.contains("data-verdict=\"fail\""), "the chart marks the failing values")
+        #expect(after.contains(">max 0.05</text>"), "the threshold line's label")
+        #expect(!after.contains("<img"))
+        try Chromium.screenshot(base + "/rollouts", to: artifacts.appendingPathComponent("dashboard-rollouts-rolled-back.png"))
+        try Chromium.screenshot(base + "/", to: artifacts.appendingPathComponent("dashboard-overview.png"), height: 1200)
+        try Chromium.screenshot(base + "/drift", to: artifacts.appendingPathComponent("dashboard-drift.png"), height: 900)
+        print("dashboard screenshots: \(artifacts.path)/dashboard-*.png")
+
+        // A standby reads the rollouts from Postgres too, and says that it is one.
+        let standby = try ControllerProcess(replica: "dashboard-standby", directory: dir)
+        let standbyBase = "http://127.0.0.1:\(try await standby.port())"
+        try await Self.waitFor("the standby's dashboard to show the rollback", timeout: Self.startup) {
+            ((try? Chromium.dumpDOM(standbyBase + "/rollouts")) ?? "").contains("data-kind=\"rollback\"")
+        }
+        let standbyDOM = try Chromium.dumpDOM(standbyBase + "/rollouts")
+        #expect(standbyDOM.contains("This replica is on standby"))
+        #expect(standbyDOM.contains(#"data-state="rolled-back""#))
+        _ = await standby.terminate(timeout: 15)
+        _ = await controller.terminate(timeout: 15)
+        await db.drop()
+    }
+
     static func python(_ script: String, arguments: [String], pythonPath: String) throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -96,6 +96,8 @@ public actor Reconciler {
         public var plan: Plan.Summary?
         /// Planned changes per kind, corrected or not.
         public var driftByKind: [String: Int] = [:]
+        /// The planned changes themselves (kind, address, action, why), for the dashboard's drift page.
+        public var drift: [DriftEntry] = []
         public var applied: [String] = []
         /// Of `applied`, the restorations of the last applied configuration after a change by hand.
         public var restored: [String] = []
@@ -110,6 +112,21 @@ public actor Reconciler {
         public var steps: [String: Double] = [:]
 
         public init(startedAt: Date) { self.startedAt = startedAt }
+    }
+
+    /// One change the tick's plan listed.
+    public struct DriftEntry: Sendable, Hashable {
+        public var kind: String
+        public var address: String
+        public var action: String
+        public var reason: String
+
+        public init(kind: String, address: String, action: String, reason: String) {
+            self.kind = kind
+            self.address = address
+            self.action = action
+            self.reason = reason
+        }
     }
 
     /// Stops leading and closes connections: the end of a graceful shutdown.
@@ -298,7 +315,11 @@ public actor Reconciler {
             return
         }
         report.plan = plan.summary
-        for change in plan.changes { report.driftByKind[change.kind, default: 0] += 1 }
+        for change in plan.changes {
+            report.driftByKind[change.kind, default: 0] += 1
+            report.drift.append(DriftEntry(kind: change.kind, address: change.address.description, action: change.action.rawValue,
+                                           reason: change.reason))
+        }
         let policy = DriftPolicy(modes: Dictionary(uniqueKeysWithValues: configuration.environments[environment.name]?.controller?.drift.map { ($0.key, $0.value) } ?? []))
         // Only changes a hazard would hold back need the record of what was applied.
         let held = plan.changes.filter { change in

@@ -4,10 +4,13 @@ import Foundation
 public struct RolloutEventRecord: Hashable, Sendable {
     public var at: Date
     public var decision: RolloutDecision
+    /// The reason a person gave with the command (`--reason`, or the admin API's `"reason"`).
+    public var reason: String?
 
-    public init(at: Date, decision: RolloutDecision) {
+    public init(at: Date, decision: RolloutDecision, reason: String? = nil) {
         self.at = at
         self.decision = decision
+        self.reason = reason
     }
 }
 
