@@ -86,6 +86,9 @@ public struct Controller: Sendable {
     /// Runs until SIGTERM or SIGINT (or until the task is cancelled).
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in },
                     afterTick: @escaping @Sendable (Reconciler.TickReport) async -> Void = { _ in }) async throws {
+        // The environment the command resolved is the one in use until a tick reloads it: the admin
+        // endpoints, the listener and the read pool have it before the first tick ends.
+        await state.publish(environment: environment)
         var loop = ReconcileLoop(reconciler: reconciler, state: state, interval: interval, reads: reads)
         loop.afterTick = afterTick
         let listener = FlagSnapshotListener(initial: environment.database, state: state, refreshEvery: interval, logger: logger)
