@@ -85,7 +85,7 @@ public enum ControllerRouter {
             return Response(status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
         }
         router.get("/metrics") { _, _ in
-            let text = state.metrics.render(extra: await state.backupStatus)
+            let text = state.metrics.render()
             return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4"], body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         router.get("/v1/status") { _, _ in try json(.ok, await StatusDocument.make(state)) }

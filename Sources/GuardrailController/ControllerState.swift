@@ -17,7 +17,6 @@ public actor ControllerState {
     public private(set) var snapshot = FlagSnapshot()
     /// Bumped on every snapshot reload: the bulk evaluation ETag is derived from it.
     public private(set) var snapshotVersion: UInt64 = 0
-    public private(set) var backupStatus: String = ""
     /// Recent guardrail values per flag and guardrail, fed by the ticks: the dashboard's charts.
     public private(set) var history = GuardrailHistory()
     /// The rollouts as last read from Postgres after a tick, and when.
@@ -125,7 +124,6 @@ public actor ControllerState {
         metrics.record(snapshot)
     }
 
-    public func setBackupStatus(_ text: String) { backupStatus = text }
 
     /// `/readyz`: connected, manifests loaded.
     public var ready: Bool { manifestsLoaded && databaseReachable }
@@ -158,6 +156,8 @@ public final class ControllerMetrics: Sendable {
     /// The kinds and flags seen so far: their gauges are set (to 0 when gone) on every update.
     private let kindsSeen = NIOLockedValueBox(Set<String>())
     private let flagsSeen = NIOLockedValueBox(Set<String>())
+    /// The backup gauges set now, by family name and schedule.
+    private let backupGauges = NIOLockedValueBox([String: Gauge]())
 
     public init() {
         tickDuration = registry.makeDurationHistogram(descriptor: .guardrail("guardrail_controller_tick_duration_seconds", "How long one reconcile tick took."), buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(150),
@@ -226,9 +226,26 @@ public final class ControllerMetrics: Sendable {
         }
     }
 
-    /// The exposition text, with the backup metrics (from the last backup status) appended.
-    public func render(extra: String) -> String {
-        registry.emitToString() + extra
+    /// The backup gauges of the last backup status read; the ones of schedules (or values) that are
+    /// gone are removed from the registry.
+    public func record(backups families: [BackupMetrics.Family]) {
+        backupGauges.withLockedValue { gauges in
+            var now: [String: Gauge] = [:]
+            for family in families {
+                for (schedule, value) in family.samples {
+                    let gauge = registry.makeGauge(descriptor: .guardrail(family.name, family.help), labels: [("schedule", schedule)])
+                    gauge.set(to: value)
+                    now[family.name + "\u{0}" + schedule] = gauge
+                }
+            }
+            for (key, gauge) in gauges where now[key] == nil { registry.unregisterGauge(gauge) }
+            gauges = now
+        }
+    }
+
+    /// The exposition text.
+    public func render() -> String {
+        registry.emitToString()
     }
 }
 

@@ -69,21 +69,21 @@ public struct ReconcileLoop: Service {
         }
     }
 
-    /// After a leader's tick: the backup status, for `/metrics` (rendered by the same code as `backup
+    /// After a leader's tick: the backup status, for `/metrics` (the same gauge families as `backup
     /// list --format prometheus`) and for the dashboard.
     private func readBackupStatus(_ environment: ResolvedEnvironment) async {
         guard environment.hasBackups else {
-            await state.setBackupStatus("")
+            state.metrics.record(backups: [])
             await state.setBackups([], at: Date())
             return
         }
         do {
             let runner = try BackupRunner(environment: environment)
             let statuses = if let reads { try await reads.withConnection { try await runner.status(on: $0) } } else { try await runner.status() }
-            await state.setBackupStatus(BackupMetrics.render(statuses))
+            state.metrics.record(backups: BackupMetrics.families(statuses))
             await state.setBackups(statuses, at: Date())
         } catch {
-            await state.setBackupStatus("")
+            state.metrics.record(backups: [])
             await state.setBackups(nil, at: Date(), problem: "\(error)")
         }
     }

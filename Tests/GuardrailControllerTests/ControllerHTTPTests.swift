@@ -318,3 +318,26 @@ struct HTTPClientLimitsTests {
         #expect(diagnostics.all.map(\.summary) == ["controller.headerReadTimeout is too short"])
     }
 }
+
+@Suite("controller backup metrics")
+struct ControllerBackupMetricsTests {
+    @Test("backup gauges go through the registry: set per schedule, and removed when the schedule or its value is gone")
+    func backupGaugesFollowTheLastStatus() {
+        let metrics = ControllerMetrics()
+        metrics.record(backups: [
+            BackupMetrics.Family(name: "guardrail_backup_rpo_met", help: "1 when within the RPO.", samples: [("nightly", 1), ("hourly", 0)]),
+            BackupMetrics.Family(name: "guardrail_backup_last_size_bytes", help: "Size.", samples: [("nightly", 2048)]),
+        ])
+        let first = metrics.render()
+        #expect(first.contains(#"guardrail_backup_rpo_met{schedule="nightly"} 1"#), "\(first)")
+        #expect(first.contains(#"guardrail_backup_rpo_met{schedule="hourly"} 0"#))
+        #expect(first.contains(#"guardrail_backup_last_size_bytes{schedule="nightly"} 2048"#))
+        #expect(first.components(separatedBy: "# TYPE guardrail_backup_rpo_met gauge").count == 2, "one family header")
+
+        metrics.record(backups: [BackupMetrics.Family(name: "guardrail_backup_rpo_met", help: "1 when within the RPO.", samples: [("nightly", 0)])])
+        let second = metrics.render()
+        #expect(second.contains(#"guardrail_backup_rpo_met{schedule="nightly"} 0"#), "\(second)")
+        #expect(!second.contains(#"schedule="hourly""#), "a schedule that is gone has no gauge left")
+        #expect(!second.contains("guardrail_backup_last_size_bytes{"), "a value that is gone has no gauge left")
+    }
+}

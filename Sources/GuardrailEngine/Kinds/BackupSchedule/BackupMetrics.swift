@@ -7,14 +7,38 @@ import GuardrailCore
 /// The freshness alert each schedule implies is
 /// `time() - guardrail_backup_last_success_timestamp_seconds > guardrail_backup_rpo_seconds`.
 public enum BackupMetrics {
+    /// One gauge family: its name, help text and a value per schedule (schedules without one are left out).
+    public struct Family: Sendable {
+        public var name: String
+        public var help: String
+        public var samples: [(schedule: String, value: Double)]
+
+        public init(name: String, help: String, samples: [(schedule: String, value: Double)]) {
+            self.name = name
+            self.help = help
+            self.samples = samples
+        }
+    }
+
+    /// The text exposition of `families`, for `backup list --format prometheus`. The controller sets
+    /// the same families as gauges in its registry instead.
     public static func render(_ statuses: [BackupRunner.Status]) -> String {
         var out = ""
-        func family(_ name: String, _ help: String, _ type: String = "gauge", _ value: (BackupRunner.Status) -> Double?) {
-            out += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
-            for s in statuses.sorted(by: { $0.schedule.name < $1.schedule.name }) {
-                guard let v = value(s) else { continue }
-                out += "\(name){schedule=\"\(escape(s.schedule.name))\"} \(format(v))\n"
+        for family in families(statuses) {
+            out += "# HELP \(family.name) \(family.help)\n# TYPE \(family.name) gauge\n"
+            for (schedule, value) in family.samples {
+                out += "\(family.name){schedule=\"\(escape(schedule))\"} \(format(value))\n"
             }
+        }
+        return out
+    }
+
+    /// Every backup gauge for `statuses`, schedules in name order.
+    public static func families(_ statuses: [BackupRunner.Status]) -> [Family] {
+        var out: [Family] = []
+        let sorted = statuses.sorted(by: { $0.schedule.name < $1.schedule.name })
+        func family(_ name: String, _ help: String, _ value: (BackupRunner.Status) -> Double?) {
+            out.append(Family(name: name, help: help, samples: sorted.compactMap { s in value(s).map { (s.schedule.name, $0) } }))
         }
         family("guardrail_backup_last_success_timestamp_seconds", "When the newest successful backup finished (Unix time).") {
             $0.lastSuccess?.finishedAt?.timeIntervalSince1970
