@@ -14,8 +14,18 @@ def main():
     os.makedirs(f"{args.out}/environments", exist_ok=True)
     regions = ["us-east", "us-west", "eu-west"]
     tiers = ["starter", "growth", "enterprise"]
-    with open(f"{args.out}/manifests/tenants.yaml", "w") as f, open(f"{args.out}/tenants.csv", "w") as csv:
+    # At most 25,000 tenants per file, as a team would split them (and under the default 16 MiB limit).
+    per_file = 25000
+    def tenants_file(i):
+        if args.tenants <= per_file:
+            return f"{args.out}/manifests/tenants.yaml"
+        return f"{args.out}/manifests/tenants-{i // per_file:02d}.yaml"
+    f = None
+    with open(f"{args.out}/tenants.csv", "w") as csv:
         for i in range(args.tenants):
+            if i % per_file == 0:
+                if f: f.close()
+                f = open(tenants_file(i), "w")
             tid = uuid.uuid5(uuid.NAMESPACE_URL, f"guardrail-bench/{i}")
             cohort = "internal" if i == 0 else "customer"
             f.write(f"""---
@@ -30,6 +40,7 @@ spec:
   status: active
 """)
             csv.write(f'brokerage-{i:05d},{tid},Brokerage {i:05d} Realty,active,"{{""cohort"": ""{cohort}"", ""region"": ""{regions[i % 3]}"", ""tier"": ""{tiers[i % 3]}""}}"\n')
+        if f: f.close()
     with open(f"{args.out}/manifests/backups.yaml", "w") as f:
         f.write("""apiVersion: guardrail/v1
 kind: BackupSchedule
