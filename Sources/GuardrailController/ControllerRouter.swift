@@ -149,21 +149,21 @@ public enum ControllerRouter {
                     return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"], body: .init(byteBuffer: ByteBuffer(string: "a valid bearer token is required\n")))
                 }
                 var body = try await request.body.collect(upTo: maxBodyBytes)
-                guard let data = body.readData(length: body.readableBytes), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                guard let data = body.readData(length: body.readableBytes),
+                      let request = try? JSONDecoder().decode(AdminFlagsRequest.self, from: data) else {
                     return text(.badRequest, "the body must be a JSON object, such as {\"flags\": [\"channel.email\"]} or {\"selector\": {\"group\": \"channels\"}}\n")
                 }
-                let flags = object["flags"] as? [String] ?? []
-                let selector = object["selector"] as? [String: String] ?? [:]
-                guard (object["flags"] == nil || object["flags"] is [String]), (object["selector"] == nil || object["selector"] is [String: String]) else {
+                guard !request.malformed else {
                     return text(.badRequest, "flags must be a list of names and selector an object of label values\n")
                 }
+                let flags = request.flags, selector = request.selector
                 guard !flags.isEmpty || !selector.isEmpty else { return text(.badRequest, "name flags, or select them with a selector\n") }
                 for flag in flags {
                     let name = flag.hasPrefix("flag.") ? String(flag.dropFirst(5)) : flag
                     if let problem = NameRules.dottedName(name) { return text(.badRequest, "\"\(flag)\" is not a flag name: \(problem)\n") }
                 }
                 let actor = "controller admin API"
-                let reason = object["reason"] as? String
+                let reason = request.reason
                 if let refusal = await state.resolvedEnvironment?.missingReason(reason, command: "POST /v1/flags/\(verb)") {
                     return text(.badRequest, refusal + "\n")
                 }
@@ -190,10 +190,11 @@ public enum ControllerRouter {
                 var body = try await request.body.collect(upTo: maxBodyBytes)
                 var reason: String?
                 if body.readableBytes > 0 {
-                    guard let data = body.readData(length: body.readableBytes), let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+                    guard let data = body.readData(length: body.readableBytes),
+                          let request = try? JSONDecoder().decode(AdminReasonRequest.self, from: data) else {
                         return text(.badRequest, "the body must be a JSON object, such as {\"reason\": \"...\"}\n")
                     }
-                    reason = object["reason"] as? String
+                    reason = request.reason
                 }
                 let actor = "controller admin API"
                 if let refusal = await state.resolvedEnvironment?.missingReason(reason, command: "POST \(path.replacingOccurrences(of: ":flag", with: flag))") {
@@ -235,13 +236,13 @@ public enum ControllerRouter {
     static func targetingKey(_ request: Request) async throws -> Result<String, ContextProblem> {
         var body = try await request.body.collect(upTo: maxBodyBytes)
         guard let data = body.readData(length: body.readableBytes), !data.isEmpty,
-              let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+              let evaluation = try? JSONDecoder().decode(OFREPRequest.self, from: data) else {
             return .failure(ContextProblem(code: "PARSE_ERROR", detail: "the body must be a JSON object with a context"))
         }
-        guard let context = object["context"] as? [String: Any] else {
+        guard let context = evaluation.context else {
             return .failure(ContextProblem(code: "INVALID_CONTEXT", detail: "the body has no context object"))
         }
-        guard let key = context["targetingKey"] as? String, !key.isEmpty else {
+        guard let key = context.targetingKey, !key.isEmpty else {
             return .failure(ContextProblem(code: "TARGETING_KEY_MISSING", detail: "the context needs a targetingKey: the tenant's name or id"))
         }
         return .success(key)
@@ -267,6 +268,67 @@ public enum ControllerRouter {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+    }
+}
+
+/// An OFREP evaluation request, `{"context": {"targetingKey": "acme", ...}}`. Only the targeting key is
+/// read; the context's other attributes may be any JSON and are not decoded. A `context` that is not
+/// an object, or a `targetingKey` that is not a string, reads as absent, so the request is answered
+/// with the OFREP error for what is missing rather than as unparsable.
+struct OFREPRequest: Decodable {
+    struct Context: Decodable {
+        var targetingKey: String?
+
+        enum CodingKeys: String, CodingKey { case targetingKey }
+
+        init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            targetingKey = try? c.decode(String.self, forKey: .targetingKey)
+        }
+    }
+
+    var context: Context?
+
+    enum CodingKeys: String, CodingKey { case context }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        context = try? c.decode(Context.self, forKey: .context)
+    }
+}
+
+/// The body of `POST /v1/flags/kill|release`: `{"flags": [...], "selector": {...}, "reason": "..."}`,
+/// every key optional. A `reason` that is not a string is ignored; `flags` or `selector` of another
+/// shape (null included) marks the request malformed, which is refused with its own message.
+struct AdminFlagsRequest: Decodable {
+    var flags: [String] = []
+    var selector: [String: String] = [:]
+    var reason: String?
+    var malformed = false
+
+    enum CodingKeys: String, CodingKey { case flags, selector, reason }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        reason = try? c.decode(String.self, forKey: .reason)
+        if c.contains(.flags) {
+            if let flags = try? c.decode([String].self, forKey: .flags) { self.flags = flags } else { malformed = true }
+        }
+        if c.contains(.selector) {
+            if let selector = try? c.decode([String: String].self, forKey: .selector) { self.selector = selector } else { malformed = true }
+        }
+    }
+}
+
+/// The optional body of a one-flag admin action: `{"reason": "..."}`; a non-string reason is ignored.
+struct AdminReasonRequest: Decodable {
+    var reason: String?
+
+    enum CodingKeys: String, CodingKey { case reason }
+
+    init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        reason = try? c.decode(String.self, forKey: .reason)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import GuardrailCore
 import Logging
 
 /// swift-log output as one JSON object per line: time, level, label, message and metadata (the
@@ -20,23 +21,25 @@ public struct JSONLogHandler: LogHandler {
     }
 
     public func log(event: LogEvent) {
-        var fields: [String: Any] = [
-            "time": ISO8601DateFormatter.withFractions.string(from: Date()),
-            "level": event.level.rawValue,
-            "logger": label,
-            "message": event.message.description,
+        var fields: [String: JSONValue] = [
+            "time": .string(ISO8601DateFormatter.withFractions.string(from: Date())),
+            "level": .string(event.level.rawValue),
+            "logger": .string(label),
+            "message": .string(event.message.description),
         ]
         for (key, value) in metadata.merging(event.metadata ?? [:], uniquingKeysWith: { $1 }) { fields[key] = Self.plain(value) }
-        guard let data = try? JSONSerialization.data(withJSONObject: fields, options: [.sortedKeys]) else { return }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        guard let data = try? encoder.encode(fields) else { return }
         write(String(decoding: data, as: UTF8.self))
     }
 
-    static func plain(_ value: Logger.MetadataValue) -> Any {
+    static func plain(_ value: Logger.MetadataValue) -> JSONValue {
         switch value {
-        case .string(let s): s
-        case .stringConvertible(let c): c.description
-        case .array(let a): a.map(plain)
-        case .dictionary(let d): d.mapValues(plain)
+        case .string(let s): .string(s)
+        case .stringConvertible(let c): .string(c.description)
+        case .array(let a): .array(a.map(plain))
+        case .dictionary(let d): .object(d.mapValues(plain))
         }
     }
 }

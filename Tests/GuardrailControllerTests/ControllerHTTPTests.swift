@@ -142,12 +142,22 @@ struct ControllerHTTPTests {
                 #expect(code == "FLAG_NOT_FOUND")
             }
             for (body, code) in [("{not json", "PARSE_ERROR"), (#"{"ctx":{}}"#, "INVALID_CONTEXT"), (#"{"context":{}}"#, "TARGETING_KEY_MISSING"),
-                                 (#"{"context":{"targetingKey":"initech"}}"#, "INVALID_CONTEXT")] {
+                                 (#"{"context":{"targetingKey":"initech"}}"#, "INVALID_CONTEXT"), ("[1]", "PARSE_ERROR"),
+                                 (#"{"context":{"targetingKey":"acme"},"pad":[1,}"#, "PARSE_ERROR"), (#"{"context":"acme"}"#, "INVALID_CONTEXT"),
+                                 (#"{"context":null}"#, "INVALID_CONTEXT"), (#"{"context":{"targetingKey":7}}"#, "TARGETING_KEY_MISSING"),
+                                 (#"{"context":{"targetingKey":""}}"#, "TARGETING_KEY_MISSING")] {
                 try await client.execute(uri: "/ofrep/v1/evaluate/flags/channel.email", method: .post, body: Self.json(body)) { response in
                     #expect(response.status == .badRequest, "\(body)")
                     let got = try Self.decode(response)["errorCode"] as? String
                     #expect(got == code, "\(body)")
                 }
+            }
+            // The context's other attributes may be any JSON.
+            let rich = #"{"context":{"plan":{"tier":[1,2.5,null,true,{"x":"y"}]},"targetingKey":"acme","seats":-3e2,"beta":false},"extra":null}"#
+            try await client.execute(uri: "/ofrep/v1/evaluate/flags/channel.email", method: .post, body: Self.json(rich)) { response in
+                #expect(response.status == .ok)
+                let body = try Self.decode(response)
+                #expect(body["value"] as? Bool == true)
             }
             let huge = #"{"context":{"targetingKey":"acme","pad":""# + String(repeating: "x", count: 100_000) + #""}}"#
             try await client.execute(uri: "/ofrep/v1/evaluate/flags/channel.email", method: .post, body: Self.json(huge)) { response in
@@ -223,6 +233,14 @@ struct ControllerHTTPTests {
             for bad in ["", "[1,", #"{"flags":"a.b"}"#, #"{"flags":[]}"#, #"{"selector":{"group":1}}"#, #"{"flags":["Bad Name"]}"#, "{}"] {
                 try await client.execute(uri: "/v1/flags/kill", method: .post, headers: auth, body: Self.json(bad)) {
                     #expect($0.status == .badRequest, "\(bad)")
+                }
+            }
+            for (bad, says) in [("[1]", "the body must be a JSON object"), (#"{"flags":null}"#, "flags must be a list"),
+                                (#"{"flags":["a.b",1]}"#, "flags must be a list"), (#"{"flags":["a.b"],"selector":["x"]}"#, "flags must be a list"),
+                                (#"{"selector":null,"flags":["a.b"]}"#, "flags must be a list")] {
+                try await client.execute(uri: "/v1/flags/kill", method: .post, headers: auth, body: Self.json(bad)) { response in
+                    #expect(response.status == .badRequest, "\(bad)")
+                    #expect(String(buffer: response.body).hasPrefix(says), "\(bad): \(String(buffer: response.body))")
                 }
             }
             try await client.execute(uri: "/v1/flags/kill", method: .post, headers: auth,

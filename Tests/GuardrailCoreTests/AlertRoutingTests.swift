@@ -197,6 +197,49 @@ struct AlertRoutingTests {
         #expect(missing.summary == "environment variable OPS_WEBHOOK_URL is not set")
     }
 
+    @Test("the rendered file is JSON with sorted keys, two-space indents and unescaped slashes, byte for byte")
+    func renderedLayout() throws {
+        let routing = try Self.routing(Self.document())
+        let env = ["OPS_WEBHOOK_URL": "http://127.0.0.1:1/hook?a=\"b\"", "SLACK_URL": "https://hooks.slack.com/services/X"]
+        guard case .success(let text) = routing.alertmanagerConfiguration(resolving: env) else { Issue.record("not rendered"); return }
+        #expect(text == #"""
+            # Written by Guardrail from alerts/routing.yaml; edits here are overwritten by the next apply.
+            {
+              "receivers" : [
+                {
+                  "name" : "ops",
+                  "webhook_configs" : [
+                    {
+                      "url" : "http://127.0.0.1:1/hook?a=\"b\""
+                    }
+                  ]
+                },
+                {
+                  "name" : "chat",
+                  "slack_configs" : [
+                    {
+                      "api_url" : "https://hooks.slack.com/services/X",
+                      "channel" : "#alerts"
+                    }
+                  ]
+                }
+              ],
+              "route" : {
+                "receiver" : "chat",
+                "routes" : [
+                  {
+                    "matchers" : [
+                      "severity=\"critical\""
+                    ],
+                    "receiver" : "ops"
+                  }
+                ]
+              }
+            }
+
+            """#)
+    }
+
     struct RouteCase: Sendable, CustomTestStringConvertible {
         var labels: String
         var receivers: [String]

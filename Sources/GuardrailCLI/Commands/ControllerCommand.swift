@@ -67,17 +67,48 @@ struct ControllerCommand: AsyncParsableCommand {
 }
 
 /// A tick report as one JSON object, for `controller --once`.
-enum TickReportJSON {
+struct TickReportJSON: Encodable {
+    struct Reported: Encodable { var address: String; var reason: String }
+    struct Rollout: Encodable { var flag: String; var status: String; var phase: Int }
+    struct PlanCounts: Encodable { var add: Int; var change: Int; var destroy: Int }
+
+    var leader: Bool
+    var epoch: Int64?
+    var durationSeconds: Double
+    var manifestsReloaded: Bool
+    var plan: PlanCounts?
+    var drift: [String: Int]
+    var applied: [String]
+    var restored: [String]
+    var unsettled: [String]
+    var errors: [String]
+    var reported: [Reported]
+    var rollouts: [Rollout]
+
+    enum CodingKeys: String, CodingKey {
+        case leader, epoch, plan, drift, applied, restored, unsettled, errors, reported, rollouts
+        case durationSeconds = "duration_seconds", manifestsReloaded = "manifests_reloaded"
+    }
+
+    init(_ r: Reconciler.TickReport) {
+        leader = r.leader
+        epoch = r.epoch
+        durationSeconds = r.duration
+        manifestsReloaded = r.manifestsReloaded
+        plan = r.plan.map { PlanCounts(add: $0.add, change: $0.change, destroy: $0.destroy) }
+        drift = r.driftByKind
+        applied = r.applied
+        restored = r.restored
+        unsettled = r.unsettled
+        errors = r.errors
+        reported = r.reported.map { Reported(address: $0.address, reason: $0.reason) }
+        rollouts = r.rollouts.map { Rollout(flag: $0.flag, status: $0.status, phase: $0.phase + 1) }
+    }
+
     static func render(_ r: Reconciler.TickReport) -> String {
-        var object: [String: Any] = [
-            "leader": r.leader, "duration_seconds": r.duration, "manifests_reloaded": r.manifestsReloaded,
-            "drift": r.driftByKind, "applied": r.applied, "restored": r.restored, "unsettled": r.unsettled, "errors": r.errors,
-            "reported": r.reported.map { ["address": $0.address, "reason": $0.reason] },
-            "rollouts": r.rollouts.map { ["flag": $0.flag, "status": $0.status, "phase": $0.phase + 1] },
-        ]
-        if let epoch = r.epoch { object["epoch"] = epoch }
-        if let plan = r.plan { object["plan"] = ["add": plan.add, "change": plan.change, "destroy": plan.destroy] }
-        let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let data = (try? encoder.encode(TickReportJSON(r))) ?? Data("{}".utf8)
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -115,16 +115,19 @@ struct HistoryShowCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         if format == .json {
-            var object: [String: Any] = [:]
+            var object: [String: JSONValue] = [:]
             for field in record.fields {
                 object[field.label] = field.label == "changes" || field.label == "by kind"
-                    ? field.value.split(separator: "\n").map(String.init) : field.value
+                    ? .array(field.value.split(separator: "\n").map { .string(String($0)) }) : .string(field.value)
             }
             if let document = record.planDocument {
-                object["plan_document"] = try JSONSerialization.jsonObject(with: Data(document))
-                object["overrides"] = ["allow_destroy": record.overrides.allowDestroy, "allow_mass_delete": record.overrides.allowMassDelete]
+                object["plan_document"] = try JSONDecoder().decode(JSONValue.self, from: Data(document))
+                object["overrides"] = .object(["allow_destroy": .bool(record.overrides.allowDestroy),
+                                               "allow_mass_delete": .bool(record.overrides.allowMassDelete)])
             }
-            let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            let data = try encoder.encode(object)
             Console.out(String(decoding: data, as: UTF8.self) + "\n")
             return
         }

@@ -3,6 +3,7 @@
 public indirect enum JSONValue: Sendable, Equatable {
     case string(String)
     case int(Int)
+    case double(Double)
     case bool(Bool)
     case null
     case array([JSONValue])
@@ -40,6 +41,7 @@ public indirect enum JSONValue: Sendable, Equatable {
         switch self {
         case .string(let s): Self.quote(s, into: &out)
         case .int(let i): out += String(i)
+        case .double(let d): out += d.isFinite ? "\(d)" : "null"
         case .bool(let b): out += b ? "true" : "false"
         case .null: out += "null"
         case .array(let items):

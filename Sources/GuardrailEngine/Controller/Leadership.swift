@@ -34,8 +34,8 @@ public struct LeaderFence: Sendable, Equatable {
     func check(_ c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         let table = schema.qualifying("controller_leader")
         let rows = try await c.query("""
-            SELECT epoch, (SELECT environment FROM \(unescaped: table) ORDER BY acquired_at DESC LIMIT 1)
-            FROM \(unescaped: table) WHERE environment = \(environment) FOR KEY SHARE
+            SELECT epoch, (SELECT environment FROM \(table) ORDER BY acquired_at DESC LIMIT 1)
+            FROM \(table) WHERE environment = \(environment) FOR KEY SHARE
             """, logger: logger)
         var current: Int64?
         var newest: String?
@@ -150,7 +150,7 @@ public actor Leadership {
         guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger), version >= 9 else { return nil }
         let rows = try await connection.query("""
             SELECT holder, epoch, extract(epoch FROM clock_timestamp() - renewed_at)::float8
-            FROM \(unescaped: schema.qualifying("controller_leader")) ORDER BY acquired_at DESC LIMIT 1
+            FROM \(schema.qualifying("controller_leader")) ORDER BY acquired_at DESC LIMIT 1
             """, logger: logger)
         for (holder, epoch, age) in try rows.decode((String, Int64, Double).self) where age > leaseDuration.seconds {
             return Stalled(holder: holder, epoch: epoch, age: age)
@@ -194,9 +194,9 @@ public actor Leadership {
             // Waits for every leader's fenced transaction in flight, whatever its environment (EXCLUSIVE
             // conflicts with their FOR KEY SHARE), and holds new ones until this takeover commits, so
             // none of them commits after the epoch moved.
-            try await c.query("LOCK TABLE \(unescaped: schema.qualifying("controller_leader")) IN EXCLUSIVE MODE", logger: logger)
+            try await c.query("LOCK TABLE \(schema.qualifying("controller_leader")) IN EXCLUSIVE MODE", logger: logger)
             let rows = try await c.query("""
-                INSERT INTO \(unescaped: schema.qualifying("controller_leader")) AS l (environment, epoch, holder)
+                INSERT INTO \(schema.qualifying("controller_leader")) AS l (environment, epoch, holder)
                 VALUES (\(environment), 1, \(holder))
                 ON CONFLICT (environment) DO UPDATE
                 SET epoch = l.epoch + 1, holder = excluded.holder, acquired_at = clock_timestamp(), renewed_at = clock_timestamp()
@@ -222,7 +222,7 @@ public actor Leadership {
         let renewed = NIOLockedValueBox(false)
         let answered = await Self.within(seconds: max(5, min(leaseDuration.seconds / 2, 30))) {
             let rows = try await connection.query("""
-                UPDATE \(unescaped: schema.qualifying("controller_leader")) SET renewed_at = clock_timestamp()
+                UPDATE \(schema.qualifying("controller_leader")) SET renewed_at = clock_timestamp()
                 WHERE environment = \(fence.environment) AND epoch = \(fence.epoch) RETURNING epoch
                 """, logger: logger)
             if !rows.isEmpty { renewed.withLockedValue { $0 = true } }

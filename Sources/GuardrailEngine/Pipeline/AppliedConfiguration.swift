@@ -25,12 +25,12 @@ public enum AppliedConfiguration {
         let kept = recorded.filter { $0.action != .delete }
         let table = schema.qualifying("applied_configuration")
         if !gone.isEmpty {
-            try await c.query("DELETE FROM \(unescaped: table) WHERE address = ANY(\(gone)::text[])", logger: logger)
+            try await c.query("DELETE FROM \(table) WHERE address = ANY(\(gone)::text[])", logger: logger)
         }
         guard !kept.isEmpty else { return }
         let addresses = kept.map(\.address.description), kinds = kept.map(\.kind), fingerprints = kept.map { Fingerprint.of($0.after) }
         try await c.query("""
-            INSERT INTO \(unescaped: table) AS a (address, kind, fingerprint, plan_id, applied_by)
+            INSERT INTO \(table) AS a (address, kind, fingerprint, plan_id, applied_by)
             SELECT u.address, u.kind, u.fingerprint, \(planID), \(actor)
             FROM unnest(\(addresses)::text[], \(kinds)::text[], \(fingerprints)::text[]) AS u(address, kind, fingerprint)
             ON CONFLICT (address) DO UPDATE
@@ -59,7 +59,7 @@ public enum AppliedConfiguration {
         }
         var applied: [String: String] = [:]
         let rows = try await connection.query("""
-            SELECT address, fingerprint FROM \(unescaped: schema.qualifying("applied_configuration")) WHERE address = ANY(\(Array(addresses))::text[])
+            SELECT address, fingerprint FROM \(schema.qualifying("applied_configuration")) WHERE address = ANY(\(Array(addresses))::text[])
             """, logger: logger)
         for (address, fingerprint) in try rows.decode((String, String).self) { applied[address] = fingerprint }
         var restorations: Set<String> = []

@@ -108,7 +108,7 @@ public enum AuditLog {
                        schema: SQLIdentifier, logger: Logger) async throws {
         let s = plan.summary, id = UUID(uuidString: plan.id) ?? UUID()
         try await connection.query("""
-            INSERT INTO \(unescaped: schema.qualifying("audit_log"))
+            INSERT INTO \(schema.qualifying("audit_log"))
                 (plan_id, environment, git_commit, os_user, added, changed, destroyed, reason,
                  summary, first_object, objects, objects_complete)
             VALUES (\(id), \(plan.environment), \(plan.gitCommit), \(osUser),
@@ -117,7 +117,7 @@ public enum AuditLog {
             """, logger: logger)
         for (part, gzip) in prepared.planParts.enumerated() {
             try await connection.query("""
-                INSERT INTO \(unescaped: schema.qualifying("audit_plans")) (plan_id, part, gzip) VALUES (\(id), \(part), \(gzip))
+                INSERT INTO \(schema.qualifying("audit_plans")) (plan_id, part, gzip) VALUES (\(id), \(part), \(gzip))
                 """, logger: logger)
         }
     }
@@ -125,7 +125,7 @@ public enum AuditLog {
     static func recent(limit: Int, on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Entry] {
         let rows = try await connection.query("""
             SELECT plan_id, environment, git_commit, os_user, applied_at, added, changed, destroyed
-            FROM \(unescaped: schema.qualifying("audit_log")) ORDER BY applied_at DESC LIMIT \(limit)
+            FROM \(schema.qualifying("audit_log")) ORDER BY applied_at DESC LIMIT \(limit)
             """, logger: logger)
         var entries: [Entry] = []
         for (id, env, commit, user, at, added, changed, destroyed) in try rows.decode((UUID, String, String?, String, Date, Int, Int, Int).self) {

@@ -36,20 +36,20 @@ public enum AuditTrail {
                                compressed: Bool = false, on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Action] {
         let audit = schema.qualifying("audit_log"), events = schema.qualifying("rollout_events")
         // A person's reason, when the schema records them, ends the summary.
-        let eventReason = withReasons ? " || coalesce(' (reason: ' || e.reason || ')', '')" : ""
-        let applyReason = withReasons ? " || coalesce(' (reason: ' || a.reason || ')', '')" : ""
-        let rollouts = withRollouts ? """
+        let eventReason: SQLFragment = withReasons ? " || coalesce(' (reason: ' || e.reason || ')', '')" : .empty
+        let applyReason: SQLFragment = withReasons ? " || coalesce(' (reason: ' || a.reason || ')', '')" : .empty
+        let rollouts: SQLFragment = withRollouts ? """
             UNION ALL
             SELECT 'event-' || e.id, e.at, CASE WHEN e.kind IN ('kill', 'release') THEN 'flag' ELSE 'rollout' END,
                    coalesce(e.actor, 'controller'), 'flag.' || e.flag, NULL, e.kind || ' at phase ' || (e.phase + 1) || ': ' || e.message\(eventReason),
                    ARRAY['flag.' || e.flag], true
             FROM \(events) e WHERE e.kind <> 'evaluation'
-            """ : ""
+            """ : .empty
         let sinceText = since.map { String($0.timeIntervalSince1970) } ?? ""
         let objectText = object ?? ""
         // Before version 15 the change list is all a row has; from 15 the summary columns (filled for
         // older rows by the migration), with the change list read only for a row that lacks them.
-        let applies = compressed ? """
+        let applies: SQLFragment = compressed ? """
                 SELECT a.plan_id::text AS id, a.applied_at AS at,
                        CASE WHEN a.os_user LIKE 'controller %' THEN 'drift' ELSE 'apply' END AS kind,
                        a.os_user AS actor, coalesce(a.first_object, a.changes -> 0 ->> 'address', 'plan.' || a.plan_id) AS object, a.git_commit,
@@ -71,8 +71,8 @@ public enum AuditTrail {
                 """
         let rows = try await c.query("""
             SELECT id, at, kind, actor, object, git_commit, summary FROM (
-                \(unescaped: applies)
-                \(unescaped: rollouts)
+                \(applies)
+                \(rollouts)
             ) t
             WHERE (\(sinceText) = '' OR t.at >= to_timestamp(nullif(\(sinceText), '')::float8))
               AND (cardinality(\(kinds)::text[]) = 0 OR t.kind = ANY(\(kinds)::text[]))
@@ -110,13 +110,13 @@ public enum AuditTrail {
     /// One action's full record; nil when no action has that id.
     public static func record(_ id: String, withRollouts: Bool, withReasons: Bool, compressed: Bool = false, on c: DatabaseConnection,
                               schema: SQLIdentifier, logger: Logger) async throws -> Record? {
-        let reasonColumn = withReasons ? "coalesce(reason, '')" : "''"
+        let reasonColumn: SQLFragment = withReasons ? "coalesce(reason, '')" : "''"
         if id.hasPrefix("event-"), let number = Int64(id.dropFirst("event-".count)) {
             guard withRollouts else { return nil }
             let rows = try await c.query("""
                 SELECT flag, at::text, phase + 1, kind, coalesce(actor, 'controller'), coalesce(guardrail, ''), coalesce(query, ''),
-                       coalesce(value::text, ''), coalesce(threshold, ''), coalesce(verdict, ''), message, \(unescaped: reasonColumn)
-                FROM \(unescaped: schema.qualifying("rollout_events")) WHERE id = \(number)
+                       coalesce(value::text, ''), coalesce(threshold, ''), coalesce(verdict, ''), message, \(reasonColumn)
+                FROM \(schema.qualifying("rollout_events")) WHERE id = \(number)
                 """, logger: logger)
             for (flag, at, phase, kind, actor, guardrail, query, value, threshold, verdict, message, reason)
                 in try rows.decode((String, String, Int, String, String, String, String, String, String, String, String, String).self) {
@@ -131,18 +131,18 @@ public enum AuditTrail {
         }
         guard let plan = UUID(uuidString: id) else { return nil }
         // A row from before version 15 (or written without a plan) lists its changes from its `changes` JSON.
-        let oldChanges = """
+        let oldChanges: SQLFragment = """
             coalesce((SELECT string_agg((ch ->> 'action') || ' ' || (ch ->> 'address')
                                         || coalesce(' (' || (SELECT string_agg(k, ', ') FROM json_array_elements_text(ch -> 'changed') k) || ')', ''),
                                         E'\\n' ORDER BY n)
                       FROM json_array_elements(changes) WITH ORDINALITY AS x(ch, n)), '')
             """
-        let summaryColumn = compressed ? "summary::text" : "NULL::text"
-        let changesColumn = compressed ? "CASE WHEN changes IS NOT NULL THEN \(oldChanges) ELSE '' END" : oldChanges
+        let summaryColumn: SQLFragment = compressed ? "summary::text" : "NULL::text"
+        let changesColumn: SQLFragment = compressed ? "CASE WHEN changes IS NOT NULL THEN \(oldChanges) ELSE '' END" : oldChanges
         let rows = try await c.query("""
-            SELECT environment, applied_at::text, os_user, coalesce(git_commit, ''), added, changed, destroyed, \(unescaped: reasonColumn),
-                   \(unescaped: changesColumn), \(unescaped: summaryColumn)
-            FROM \(unescaped: schema.qualifying("audit_log")) WHERE plan_id = \(plan)
+            SELECT environment, applied_at::text, os_user, coalesce(git_commit, ''), added, changed, destroyed, \(reasonColumn),
+                   \(changesColumn), \(summaryColumn)
+            FROM \(schema.qualifying("audit_log")) WHERE plan_id = \(plan)
             """, logger: logger)
         var found: (String, String, String, String, Int, Int, Int, String, String, String?)?
         for row in try rows.decode((String, String, String, String, Int, Int, Int, String, String, String?).self) { found = row }
@@ -152,7 +152,7 @@ public enum AuditTrail {
         var parts: [ByteBuffer] = []
         if compressed {
             let partRows = try await c.query("""
-                SELECT gzip FROM \(unescaped: schema.qualifying("audit_plans")) WHERE plan_id = \(plan) ORDER BY part
+                SELECT gzip FROM \(schema.qualifying("audit_plans")) WHERE plan_id = \(plan) ORDER BY part
                 """, logger: logger)
             for (part) in try partRows.decode(ByteBuffer.self) { parts.append(part) }
         }

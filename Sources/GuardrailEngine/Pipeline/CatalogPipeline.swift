@@ -105,7 +105,7 @@ enum CatalogPipeline {
         }
         for table in tables.sorted() {
             do {
-                try await c.query(PostgresQuery(unsafeSQL: "LOCK TABLE \(SQLIdentifier.qualified(table)) IN ACCESS EXCLUSIVE MODE"), logger: logger)
+                try await c.query("LOCK TABLE \(SQLIdentifier.Qualified(table)) IN ACCESS EXCLUSIVE MODE", logger: logger)
             } catch {
                 throw DatabaseError.wrap(error, context: "locking \(table)")
             }

@@ -41,9 +41,9 @@ extension KindStore {
     }
 
     /// Deletes the named rows of `table` in one statement.
-    static func delete(_ names: [String], from table: String, on connection: DatabaseConnection, logger: Logger) async throws {
+    static func delete(_ names: [String], from table: SQLIdentifier.Qualified, on connection: DatabaseConnection, logger: Logger) async throws {
         guard !names.isEmpty else { return }
-        try await connection.query("DELETE FROM \(unescaped: table) WHERE name = ANY(\(names))", logger: logger)
+        try await connection.query("DELETE FROM \(table) WHERE name = ANY(\(names))", logger: logger)
     }
 }
 

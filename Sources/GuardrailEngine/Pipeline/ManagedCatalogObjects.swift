@@ -20,7 +20,7 @@ enum ManagedCatalogObjects {
 
     static func read(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> Record {
         let rows = try await connection.query(
-            "SELECT kind, schema_name, name FROM \(unescaped: schema.qualifying(table))", logger: logger)
+            "SELECT kind, schema_name, name FROM \(schema.qualifying(table))", logger: logger)
         var record = Record()
         for (kind, schemaName, name) in try rows.decode((String, String, String).self) {
             switch kind {
@@ -41,7 +41,7 @@ enum ManagedCatalogObjects {
         let names = tables.map(\.name) + roles
         let created = tables.map { _ in false } + roles.map { createdRoles.contains($0) }
         try await connection.query("""
-            INSERT INTO \(unescaped: schema.qualifying(table)) AS m (kind, schema_name, name, created_by_guardrail)
+            INSERT INTO \(schema.qualifying(table)) AS m (kind, schema_name, name, created_by_guardrail)
             SELECT * FROM unnest(\(kinds)::text[], \(schemas)::text[], \(names)::text[], \(created)::boolean[])
             ON CONFLICT (kind, schema_name, name) DO UPDATE
                 SET created_by_guardrail = m.created_by_guardrail OR excluded.created_by_guardrail
@@ -55,7 +55,7 @@ enum ManagedCatalogObjects {
         let schemas = tables.map(\.schema) + roles.map { _ in "" }
         let names = tables.map(\.name) + roles
         try await connection.query("""
-            DELETE FROM \(unescaped: schema.qualifying(table)) m
+            DELETE FROM \(schema.qualifying(table)) m
             USING unnest(\(kinds)::text[], \(schemas)::text[], \(names)::text[]) AS r(kind, schema_name, name)
             WHERE m.kind = r.kind AND m.schema_name = r.schema_name AND m.name = r.name
             """, logger: logger)

@@ -38,7 +38,7 @@ extension Session {
                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                 CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) AS a
                 JOIN pg_catalog.pg_roles g ON g.oid = a.grantee
-                WHERE c.relkind IN \(unescaped: RoleGrantsStore.relationKinds) AND c.relacl IS NOT NULL AND a.grantee <> c.relowner
+                WHERE c.relkind IN \(RoleGrantsStore.relationKinds) AND c.relacl IS NOT NULL AND a.grantee <> c.relowner
                   AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
                   AND n.nspname NOT IN ('pg_catalog', 'information_schema', \(schema.name)) AND n.nspname NOT LIKE 'pg\\_%'
                   AND g.rolname NOT LIKE 'pg\\_%'

@@ -22,7 +22,7 @@ extension Session {
         guard try await Migrations.currentVersion(connection, schema: schema, logger: logger) != nil, let id = UUID(uuidString: planID) else { return nil }
         do {
             let rows = try await connection.query(
-                "SELECT applied_at::text FROM \(unescaped: schema.qualifying("audit_log")) WHERE plan_id = \(id)", logger: logger)
+                "SELECT applied_at::text FROM \(schema.qualifying("audit_log")) WHERE plan_id = \(id)", logger: logger)
             for at in try rows.decode(String.self) { return at }
         } catch {
             throw DatabaseError.wrap(error, context: "reading the audit log")

@@ -289,7 +289,7 @@ public final class Session: @unchecked Sendable {
 
             if wasVersion != nil {
                 let rows = try await c.query(
-                    "SELECT applied_at::text FROM \(unescaped: schema.qualifying("audit_log")) WHERE plan_id = \(UUID(uuidString: plan.id) ?? UUID())",
+                    "SELECT applied_at::text FROM \(schema.qualifying("audit_log")) WHERE plan_id = \(UUID(uuidString: plan.id) ?? UUID())",
                     logger: logger)
                 for (at) in try rows.decode(String.self) { throw ApplyRefusal.alreadyApplied(planID: plan.id, at: at) }
             }
@@ -297,7 +297,7 @@ public final class Session: @unchecked Sendable {
             // which takes its tables' locks in the order listed (the registry's).
             let kinds = registry.liveKinds
             let tables = kinds.flatMap { $0.lockedTables }.map { schema.qualifying($0) }
-            try await c.query("LOCK TABLE \(unescaped: tables.joined(separator: ", ")) IN SHARE ROW EXCLUSIVE MODE", logger: logger)
+            try await c.query("LOCK TABLE \(tables) IN SHARE ROW EXCLUSIVE MODE", logger: logger)
             var byKind: [String: [Change]] = [:]
             for change in plan.changes {
                 guard let kind = registry.liveKind(ofChange: change.kind) else {

@@ -226,7 +226,7 @@ public enum Migrations {
         for (flag) in try rows.decode(Bool.self) { exists = flag }
         guard exists else { return nil }
         let versions = try await connection.query(
-            "SELECT coalesce(max(version), 0) FROM \(unescaped: schema.qualifying("schema_migrations"))", logger: logger)
+            "SELECT coalesce(max(version), 0) FROM \(schema.qualifying("schema_migrations"))", logger: logger)
         for (version) in try versions.decode(Int.self) { return version }
         return 0
     }
@@ -239,9 +239,9 @@ public enum Migrations {
                                registry: KindRegistry = .builtIn) async throws -> [Migration] {
         let current = try await currentVersion(connection, schema: schema, logger: logger)
         if current == nil {
-            try await connection.query("CREATE SCHEMA IF NOT EXISTS \(unescaped: schema.quoted)", logger: logger)
+            try await connection.query("CREATE SCHEMA IF NOT EXISTS \(schema)", logger: logger)
             try await connection.query("""
-                CREATE TABLE IF NOT EXISTS \(unescaped: schema.qualifying("schema_migrations")) (
+                CREATE TABLE IF NOT EXISTS \(schema.qualifying("schema_migrations")) (
                     version integer PRIMARY KEY,
                     name text NOT NULL,
                     applied_at timestamptz NOT NULL DEFAULT now()
@@ -254,7 +254,7 @@ public enum Migrations {
                 try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
             }
             try await connection.query(
-                "INSERT INTO \(unescaped: schema.qualifying("schema_migrations")) (version, name) VALUES (\(migration.version), \(migration.name))",
+                "INSERT INTO \(schema.qualifying("schema_migrations")) (version, name) VALUES (\(migration.version), \(migration.name))",
                 logger: logger)
         }
         guard upTo == nil else { return pending }
@@ -267,7 +267,7 @@ public enum Migrations {
                     try await connection.query(PostgresQuery(unsafeSQL: statement), logger: logger)
                 }
                 try await connection.query("""
-                    INSERT INTO \(unescaped: schema.qualifying("kind_migrations")) (kind, step, name)
+                    INSERT INTO \(schema.qualifying("kind_migrations")) (kind, step, name)
                     VALUES (\(kind.kind), \(migration.step), \(migration.name))
                     """, logger: logger)
             }
@@ -278,7 +278,7 @@ public enum Migrations {
     /// The last step of each kind's own migrations that has run. Needs version 14.
     static func kindSteps(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [String: Int] {
         let rows = try await connection.query(
-            "SELECT kind, max(step) FROM \(unescaped: schema.qualifying("kind_migrations")) GROUP BY kind", logger: logger)
+            "SELECT kind, max(step) FROM \(schema.qualifying("kind_migrations")) GROUP BY kind", logger: logger)
         var steps: [String: Int] = [:]
         for (kind, step) in try rows.decode((String, Int).self) { steps[kind] = step }
         return steps

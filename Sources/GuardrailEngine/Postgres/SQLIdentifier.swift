@@ -17,9 +17,29 @@ public struct SQLIdentifier: Hashable, Sendable, CustomStringConvertible {
         "\"" + name.replacingOccurrences(of: "\0", with: "").replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
-    /// `"schema"."name"` for an object inside this schema.
-    public func qualifying(_ object: String) -> String {
-        quoted + "." + SQLIdentifier(object).quoted
+    /// `"schema"."name"` for an object inside this schema. It prints as SQL text in a `String` and is
+    /// spliced as an identifier into a `PostgresQuery`.
+    public func qualifying(_ object: String) -> Qualified {
+        Qualified(schema: self, name: SQLIdentifier(object))
+    }
+
+    /// An object inside a schema, `"schema"."name"`.
+    public struct Qualified: Hashable, Sendable, CustomStringConvertible {
+        public let schema: SQLIdentifier
+        public let name: SQLIdentifier
+
+        public init(schema: SQLIdentifier, name: SQLIdentifier) {
+            self.schema = schema
+            self.name = name
+        }
+
+        /// A table named `schema.table`.
+        public init(_ table: QualifiedName) {
+            self.init(schema: SQLIdentifier(table.schema), name: SQLIdentifier(table.name))
+        }
+
+        public var quoted: String { schema.quoted + "." + name.quoted }
+        public var description: String { quoted }
     }
 
     public var description: String { quoted }
@@ -40,7 +60,7 @@ public struct SQLIdentifier: Hashable, Sendable, CustomStringConvertible {
 extension SQLIdentifier {
     /// `"schema"."table"` for a table in any schema.
     public static func qualified(_ table: QualifiedName) -> String {
-        SQLIdentifier(table.schema).qualifying(table.name)
+        Qualified(table).quoted
     }
 
     /// Roles for a `TO` or `FROM` clause: each quoted, and PUBLIC as the keyword, never a role named "PUBLIC".

@@ -71,7 +71,7 @@ enum QueryAnswer: Sendable {
 }
 
 extension PrometheusClient {
-    /// `POST /api/v1/query`, answered as parsed JSON `data`, a refusal, or a failure.
+    /// `POST /api/v1/query`, answered as the result's sample values, a refusal, or a failure.
     func instantQuery(_ promql: String) async -> QueryAnswer {
         let exchange: HTTPExchange
         do {
@@ -81,19 +81,17 @@ extension PrometheusClient {
         } catch {
             return .failed("\(error)")
         }
-        guard let json = try? JSONSerialization.jsonObject(with: exchange.body) as? [String: Any] else {
+        guard let answer = PrometheusAnswer<PrometheusQueryData>.read(exchange.body) else {
             return .failed("Prometheus answered HTTP \(exchange.status) with a body that is not JSON")
         }
-        guard json["status"] as? String == "success" else {
-            return .refused(type: json["errorType"] as? String ?? "error", message: json["error"] as? String ?? "no message")
+        guard answer.succeeded else {
+            return .refused(type: answer.errorType ?? "error", message: answer.error ?? "no message")
         }
-        let data = json["data"] as? [String: Any] ?? [:]
-        func number(_ pair: Any?) -> Double? {
-            guard let pair = pair as? [Any], pair.count == 2, let text = pair[1] as? String else { return nil }
-            return Double(text)
+        switch answer.data?.result {
+        case .vector(let samples): return .success(samples.compactMap { $0.flatMap { Double($0.text) } })
+        case .scalar(let sample): return .success(sample.flatMap { Double($0.text) }.map { [$0] } ?? [])
+        case .malformedVector, .other, nil: return .success([])
         }
-        if data["resultType"] as? String == "scalar" { return .success(number(data["result"]).map { [$0] } ?? []) }
-        return .success((data["result"] as? [[String: Any]] ?? []).compactMap { number($0["value"]) })
     }
 
     /// `GET /api/v1/rules`: every group Prometheus has loaded, with the file it came from.
@@ -130,8 +128,7 @@ extension PrometheusClient {
     func globalEvaluationInterval() async -> GuardrailDuration? {
         guard let exchange = try? await HTTPExchange.send(.GET, baseURL + "/api/v1/status/config", headers: [("Accept", "application/json")], timeout: timeout),
               exchange.succeeded,
-              let json = try? JSONSerialization.jsonObject(with: exchange.body) as? [String: Any],
-              let data = json["data"] as? [String: Any], let yaml = data["yaml"] as? String else { return nil }
+              let yaml = PrometheusAnswer<PrometheusConfigData>.read(exchange.body)?.data?.yaml else { return nil }
         // The loaded configuration, printed by Prometheus with every default filled in.
         for line in yaml.split(separator: "\n") {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
@@ -147,9 +144,8 @@ extension PrometheusClient {
         guard let exchange = try? await HTTPExchange.send(.POST, baseURL + "/api/v1/format_query",
                                                           headers: [("Content-Type", "application/x-www-form-urlencoded")],
                                                           body: "query=" + Self.formEncode(promql), timeout: timeout),
-              exchange.succeeded,
-              let json = try? JSONSerialization.jsonObject(with: exchange.body) as? [String: Any] else { return nil }
-        return json["data"] as? String
+              exchange.succeeded else { return nil }
+        return PrometheusAnswer<String>.read(exchange.body)?.data
     }
 }
 
@@ -179,19 +175,9 @@ struct LoadedRuleGroup: Sendable, Equatable {
     var rules: [Rule]
 
     static func parse(_ body: Data) throws -> [LoadedRuleGroup] {
-        guard let json = try? JSONSerialization.jsonObject(with: body) as? [String: Any], json["status"] as? String == "success",
-              let data = json["data"] as? [String: Any], let groups = data["groups"] as? [[String: Any]] else {
+        guard let answer = PrometheusAnswer<PrometheusRulesData>.read(body), answer.succeeded, let data = answer.data else {
             throw PrometheusAdminError("Prometheus's GET /api/v1/rules answer is not what its API documents")
         }
-        return groups.map { g in
-            let rules = (g["rules"] as? [[String: Any]] ?? []).map { r in
-                Rule(name: r["name"] as? String ?? "", type: r["type"] as? String ?? "", query: r["query"] as? String ?? "",
-                     duration: (r["duration"] as? NSNumber)?.doubleValue ?? 0, keepFiringFor: (r["keepFiringFor"] as? NSNumber)?.doubleValue ?? 0,
-                     labels: r["labels"] as? [String: String] ?? [:], annotations: r["annotations"] as? [String: String] ?? [:],
-                     health: r["health"] as? String ?? "unknown", lastError: (r["lastError"] as? String).flatMap { $0.isEmpty ? nil : $0 })
-            }
-            return LoadedRuleGroup(name: g["name"] as? String ?? "", file: g["file"] as? String ?? "",
-                                   interval: (g["interval"] as? NSNumber)?.doubleValue ?? 0, limit: (g["limit"] as? NSNumber)?.intValue ?? 0, rules: rules)
-        }
+        return data.groups
     }
 }

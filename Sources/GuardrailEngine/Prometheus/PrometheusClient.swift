@@ -43,34 +43,33 @@ public struct PrometheusClient: MetricsSource {
 
     /// Reads an API response. Pure, so every shape of answer is tested without a server.
     public static func interpret(status: UInt, body: Data) -> MetricOutcome {
-        guard let json = try? JSONSerialization.jsonObject(with: body) as? [String: Any] else {
+        guard let answer = PrometheusAnswer<PrometheusQueryData>.read(body) else {
             return .error("Prometheus answered HTTP \(status) with a body that is not JSON")
         }
-        guard json["status"] as? String == "success" else {
-            let type = json["errorType"] as? String ?? "error"
-            let message = json["error"] as? String ?? "no message"
-            return .error("Prometheus refused the query (HTTP \(status), \(type)): \(message)")
+        guard answer.succeeded else {
+            return .error("Prometheus refused the query (HTTP \(status), \(answer.errorType ?? "error")): \(answer.error ?? "no message")")
         }
-        guard let data = json["data"] as? [String: Any], let type = data["resultType"] as? String else {
+        guard let data = answer.data else {
             return .error("Prometheus answered without data")
         }
-        switch type {
-        case "vector":
-            guard let result = data["result"] as? [[String: Any]] else { return .error("Prometheus answered a malformed vector") }
-            if result.isEmpty { return .noData("the query returned an empty vector") }
-            if result.count > 1 {
-                return .error("the query returned \(result.count) series where one number was expected; aggregate it, for example with sum()")
+        switch data.result {
+        case .vector(let samples):
+            if samples.isEmpty { return .noData("the query returned an empty vector") }
+            if samples.count > 1 {
+                return .error("the query returned \(samples.count) series where one number was expected; aggregate it, for example with sum()")
             }
-            return sample(result[0]["value"])
-        case "scalar":
-            return sample(data["result"])
-        default:
-            return .error("the query returned a \(type) where one number was expected")
+            return sample(samples[0])
+        case .malformedVector:
+            return .error("Prometheus answered a malformed vector")
+        case .scalar(let value):
+            return sample(value)
+        case .other:
+            return .error("the query returned a \(data.resultType) where one number was expected")
         }
     }
 
-    static func sample(_ value: Any?) -> MetricOutcome {
-        guard let pair = value as? [Any], pair.count == 2, let text = pair[1] as? String else {
+    static func sample(_ value: PrometheusSample?) -> MetricOutcome {
+        guard let text = value?.text else {
             return .error("Prometheus answered a malformed sample")
         }
         let number: Double?

@@ -23,7 +23,7 @@ extension Announcement: LiveKind {
     static func observe(_ context: ObservationContext, into live: inout LiveState) async throws {
         guard context.kindSteps[kind] != nil else { return }
         let rows = try await context.connection.query(
-            "SELECT name, tenant, message, severity FROM \(unescaped: context.schema.qualifying("announcements"))", logger: context.logger)
+            "SELECT name, tenant, message, severity FROM \(context.schema.qualifying("announcements"))", logger: context.logger)
         var announcements: [Announcement] = []
         for (name, tenant, message, severity) in try rows.decode((String, String, String, String).self) {
             announcements.append(Announcement(name: name, tenant: tenant, message: message, severity: Severity(rawValue: severity) ?? .info))
@@ -38,11 +38,11 @@ extension Announcement: LiveKind {
             try change.after.map { try Announcement(name: change.address.name, attributes: $0) }
         }
         if !removed.isEmpty {
-            try await context.connection.query("DELETE FROM \(unescaped: table) WHERE name = ANY(\(removed))", logger: context.logger)
+            try await context.connection.query("DELETE FROM \(table) WHERE name = ANY(\(removed))", logger: context.logger)
         }
         guard !written.isEmpty else { return }
         try await context.connection.query("""
-            INSERT INTO \(unescaped: table) (name, tenant, message, severity)
+            INSERT INTO \(table) (name, tenant, message, severity)
             SELECT * FROM unnest(\(written.map(\.name)), \(written.map(\.tenant)), \(written.map(\.message)), \(written.map(\.severity.rawValue)))
             ON CONFLICT (name) DO UPDATE SET tenant = excluded.tenant, message = excluded.message, severity = excluded.severity
             """, logger: context.logger)

@@ -11,58 +11,52 @@ extension AlertRouting {
     /// The whole configuration with every secret resolved from `environment`, as JSON (which
     /// Alertmanager reads as YAML). Fails naming the first variable that is not set.
     public func alertmanagerConfiguration(resolving environment: [String: String]) -> Result<String, Diagnostic> {
-        var receiverList: [Any] = []
+        var receiverList: [AlertmanagerFile.Receiver] = []
         for receiver in receivers {
-            var r: [String: Any] = ["name": receiver.name]
+            var integrations: [String: [[String: JSONValue]]] = [:]
             for (type, configs) in receiver.integrations {
-                var list: [Any] = []
+                var list: [[String: JSONValue]] = []
                 for config in configs {
-                    var c: [String: Any] = [:]
+                    var c: [String: JSONValue] = [:]
                     for (key, value) in config.fields {
                         switch value {
-                        case .text(let s): c[key] = s
-                        case .bool(let b): c[key] = b
-                        case .int(let i): c[key] = i
-                        case .map(let m): c[key] = m
+                        case .text(let s): c[key] = .string(s)
+                        case .bool(let b): c[key] = .bool(b)
+                        case .int(let i): c[key] = .int(i)
+                        case .map(let m): c[key] = .object(m.mapValues(JSONValue.string))
                         case .secret(let t):
                             switch t.expand(environment) {
-                            case .success(let s): c[key] = s
+                            case .success(let s): c[key] = .string(s)
                             case .failure(let d): return .failure(d)
                             }
                         }
                     }
                     list.append(c)
                 }
-                r[type] = list
+                integrations[type] = list
             }
-            receiverList.append(r)
+            receiverList.append(AlertmanagerFile.Receiver(name: receiver.name, integrations: integrations))
         }
-        var document: [String: Any] = ["receivers": receiverList, "route": Self.render(route, isRoot: true)]
-        if !inhibitRules.isEmpty {
-            document["inhibit_rules"] = inhibitRules.map { rule -> [String: Any] in
-                var r: [String: Any] = ["source_matchers": rule.sourceMatchers.map(\.description), "target_matchers": rule.targetMatchers.map(\.description)]
-                if !rule.equal.isEmpty { r["equal"] = rule.equal }
-                return r
-            }
-        }
-        guard let data = try? JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]) else {
+        let document = AlertmanagerFile(
+            receivers: receiverList, route: Self.render(route),
+            inhibitRules: inhibitRules.isEmpty ? nil : inhibitRules.map { rule in
+                AlertmanagerFile.Inhibit(sourceMatchers: rule.sourceMatchers.map(\.description),
+                                         targetMatchers: rule.targetMatchers.map(\.description), equal: rule.equal.isEmpty ? nil : rule.equal)
+            })
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        guard let data = try? encoder.encode(document) else {
             return .failure(.error("the Alertmanager configuration could not be rendered", at: location))
         }
         return .success("# Written by Guardrail from alerts/routing.yaml; edits here are overwritten by the next apply.\n"
                          + String(decoding: data, as: UTF8.self) + "\n")
     }
 
-    static func render(_ route: RoutingRoute, isRoot: Bool) -> [String: Any] {
-        var r: [String: Any] = [:]
-        if let receiver = route.receiver { r["receiver"] = receiver }
-        if !route.matchers.isEmpty { r["matchers"] = route.matchers.map(\.description) }
-        if let groupBy = route.groupBy { r["group_by"] = groupBy }
-        if let d = route.groupWait { r["group_wait"] = d.description }
-        if let d = route.groupInterval { r["group_interval"] = d.description }
-        if let d = route.repeatInterval { r["repeat_interval"] = d.description }
-        if route.continueMatching { r["continue"] = true }
-        if !route.routes.isEmpty { r["routes"] = route.routes.map { render($0, isRoot: false) } }
-        return r
+    static func render(_ route: RoutingRoute) -> AlertmanagerFile.Route {
+        AlertmanagerFile.Route(receiver: route.receiver, matchers: route.matchers.isEmpty ? nil : route.matchers.map(\.description),
+                               groupBy: route.groupBy, groupWait: route.groupWait?.description, groupInterval: route.groupInterval?.description,
+                               repeatInterval: route.repeatInterval?.description, continueMatching: route.continueMatching ? true : nil,
+                               routes: route.routes.isEmpty ? nil : route.routes.map(render))
     }
 
     /// SHA-256 over every secret's path and resolved value: recorded when Alertmanager confirms a
@@ -150,6 +144,65 @@ extension AlertRouting {
             let changed = Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
             return [Change(address: d.address, kind: kind, action: .update, before: before, after: after,
                            reason: "\(changed.joined(separator: ", ")) differ\(changed.count == 1 ? "s" : "") from the configuration")]
+        }
+    }
+}
+
+/// The Alertmanager configuration file as Guardrail writes it: JSON, which Alertmanager reads as
+/// YAML. Absent settings are left out, so Alertmanager's defaults apply.
+struct AlertmanagerFile: Encodable {
+    var receivers: [Receiver]
+    var route: Route
+    var inhibitRules: [Inhibit]?
+
+    enum CodingKeys: String, CodingKey {
+        case receivers, route
+        case inhibitRules = "inhibit_rules"
+    }
+
+    /// A receiver's name and its integrations under Alertmanager's keys (`slack_configs`, ...).
+    struct Receiver: Encodable {
+        var name: String
+        var integrations: [String: [[String: JSONValue]]]
+
+        struct Key: CodingKey {
+            var stringValue: String
+            var intValue: Int? { nil }
+            init(stringValue: String) { self.stringValue = stringValue }
+            init?(intValue: Int) { nil }
+        }
+
+        func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: Key.self)
+            try c.encode(name, forKey: Key(stringValue: "name"))
+            for (type, configs) in integrations where type != "name" { try c.encode(configs, forKey: Key(stringValue: type)) }
+        }
+    }
+
+    struct Route: Encodable {
+        var receiver: String?
+        var matchers: [String]?
+        var groupBy: [String]?
+        var groupWait: String?
+        var groupInterval: String?
+        var repeatInterval: String?
+        var continueMatching: Bool?
+        var routes: [Route]?
+
+        enum CodingKeys: String, CodingKey {
+            case receiver, matchers, routes
+            case groupBy = "group_by", groupWait = "group_wait", groupInterval = "group_interval", repeatInterval = "repeat_interval"
+            case continueMatching = "continue"
+        }
+    }
+
+    struct Inhibit: Encodable {
+        var sourceMatchers: [String]
+        var targetMatchers: [String]
+        var equal: [String]?
+
+        enum CodingKeys: String, CodingKey {
+            case sourceMatchers = "source_matchers", targetMatchers = "target_matchers", equal
         }
     }
 }

@@ -22,14 +22,14 @@ enum AlertRoutingStore {
     /// The digest recorded for this Alertmanager, or nil when none was.
     static func observeDigest(_ connection: DatabaseConnection, schema: SQLIdentifier, alertmanager: String, logger: Logger) async throws -> String? {
         let rows = try await connection.query(
-            "SELECT digest FROM \(unescaped: schema.qualifying("alertmanager_secrets")) WHERE alertmanager = \(alertmanager)", logger: logger)
+            "SELECT digest FROM \(schema.qualifying("alertmanager_secrets")) WHERE alertmanager = \(alertmanager)", logger: logger)
         for (digest) in try rows.decode(String.self) { return digest }
         return nil
     }
 
     static func record(_ digest: String, alertmanager: String, on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         try await connection.query("""
-            INSERT INTO \(unescaped: schema.qualifying("alertmanager_secrets")) (alertmanager, digest) VALUES (\(alertmanager), \(digest))
+            INSERT INTO \(schema.qualifying("alertmanager_secrets")) (alertmanager, digest) VALUES (\(alertmanager), \(digest))
             ON CONFLICT (alertmanager) DO UPDATE SET digest = excluded.digest, applied_at = clock_timestamp()
             """, logger: logger)
     }

@@ -33,11 +33,16 @@ public struct AlertmanagerTarget: Sendable, CustomStringConvertible {
     func runningConfiguration() async throws -> String {
         let answer = try await HTTPExchange.send(.GET, baseURL + "/api/v2/status")
         guard answer.succeeded else { throw AlertmanagerError("GET /api/v2/status answered \(answer.status): \(answer.text.prefix(300))") }
-        guard let json = try? JSONSerialization.jsonObject(with: answer.body) as? [String: Any],
-              let config = json["config"] as? [String: Any], let original = config["original"] as? String else {
+        guard let status = try? JSONDecoder().decode(AlertmanagerStatus.self, from: answer.body) else {
             throw AlertmanagerError("GET /api/v2/status did not return config.original")
         }
-        return original
+        return status.config.original
+    }
+
+    /// The part of `GET /api/v2/status` that is read: `{"config": {"original": "<the YAML file>"}}`.
+    struct AlertmanagerStatus: Decodable {
+        struct Config: Decodable { var original: String }
+        var config: Config
     }
 
     /// The running routing in the manifest's terms, its settings aligned with `desired`'s.

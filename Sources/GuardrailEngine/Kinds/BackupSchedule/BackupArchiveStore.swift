@@ -177,7 +177,7 @@ extension BackupRunner {
         archives.removeFiles(of: good.filter { prunable.contains($0.id) })
         try await using(connection) { c in
             _ = try await c.query("""
-                UPDATE \(unescaped: schema.qualifying("backup_runs")) SET status = 'pruned', pruned_at = clock_timestamp()
+                UPDATE \(schema.qualifying("backup_runs")) SET status = 'pruned', pruned_at = clock_timestamp()
                 WHERE id = ANY(\(prunable))
                 """, logger: logger)
         }

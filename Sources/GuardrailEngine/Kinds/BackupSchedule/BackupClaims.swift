@@ -48,7 +48,7 @@ struct BackupClaims: Sendable {
             let id: Int? = try await connection.transaction(logger: logger, context: "claiming a backup") { c in
                 try await fence?.check(c, schema: schema, logger: logger)
                 let rows = try await c.query("""
-                    INSERT INTO \(unescaped: schema.qualifying(table)) (schedule, scheduled_for, status)
+                    INSERT INTO \(schema.qualifying(table)) (schedule, scheduled_for, status)
                     VALUES (\(schedule), \(scheduledFor), 'running')
                     ON CONFLICT (schedule, scheduled_for) DO NOTHING
                     RETURNING id
@@ -76,7 +76,7 @@ struct BackupClaims: Sendable {
         var reaped: [String] = []
         try await database.withConnection(applicationName: "guardrail backup reaper") { c in
             for table in ["backup_runs", "backup_drills"] {
-                let rows = try await c.query("SELECT id, schedule FROM \(unescaped: schema.qualifying(table)) WHERE status = 'running'", logger: logger)
+                let rows = try await c.query("SELECT id, schedule FROM \(schema.qualifying(table)) WHERE status = 'running'", logger: logger)
                 var running: [(Int, String)] = []
                 for (id, schedule) in try rows.decode((Int, String).self) { running.append((id, schedule)) }
                 for (id, schedule) in running {
@@ -85,7 +85,7 @@ struct BackupClaims: Sendable {
                         for (ok) in try await t.query("SELECT pg_try_advisory_xact_lock(\(Self.runKey(table, id)))", logger: logger).decode(Bool.self) { free = ok }
                         guard free else { return false }
                         try await t.query("""
-                            UPDATE \(unescaped: schema.qualifying(table)) SET status = 'failed', finished_at = clock_timestamp(),
+                            UPDATE \(schema.qualifying(table)) SET status = 'failed', finished_at = clock_timestamp(),
                                 error = 'abandoned: the runner stopped before finishing'
                             WHERE id = \(id) AND status = 'running'
                             """, logger: logger)

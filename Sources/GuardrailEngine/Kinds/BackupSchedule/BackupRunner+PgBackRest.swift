@@ -59,15 +59,15 @@ extension BackupRunner {
                 }
                 let size = made.info?.repository?.delta ?? made.info?.repository?.size ?? made.info?.delta
                 _ = try await lease.connection.query("""
-                    UPDATE \(unescaped: schema.qualifying("backup_runs"))
+                    UPDATE \(schema.qualifying("backup_runs"))
                     SET status = 'succeeded', finished_at = clock_timestamp(), size_bytes = \(size), label = \(made.label),
                         backup_type = \(made.type), wal_start = \(made.archive?.start), wal_stop = \(made.archive?.stop)
                     WHERE id = \(id)
                     """, logger: logger)
                 let kept = Set(after.backups.map(\.label))
                 _ = try await lease.connection.query("""
-                    UPDATE \(unescaped: schema.qualifying("backup_runs")) SET status = 'pruned', pruned_at = clock_timestamp()
-                    WHERE schedule IN (SELECT name FROM \(unescaped: schema.qualifying("backup_schedules")) WHERE spec->>'method' = 'pgbackrest')
+                    UPDATE \(schema.qualifying("backup_runs")) SET status = 'pruned', pruned_at = clock_timestamp()
+                    WHERE schedule IN (SELECT name FROM \(schema.qualifying("backup_schedules")) WHERE spec->>'method' = 'pgbackrest')
                       AND status = 'succeeded' AND label IS NOT NULL AND NOT (label = ANY(\(Array(kept))))
                     """, logger: logger)
                 recorded = try await runs(schedule: schedule.name, limit: 20, on: lease.connection).first { $0.id == id }
@@ -353,7 +353,7 @@ extension BackupRunner {
             }
             let checksJSON = String(decoding: try JSONEncoder().encode(results), as: UTF8.self)
             _ = try await lease.connection.query("""
-                UPDATE \(unescaped: schema.qualifying("backup_drills"))
+                UPDATE \(schema.qualifying("backup_drills"))
                 SET status = \(failure == nil ? "succeeded" : "failed"), finished_at = clock_timestamp(),
                     checks = \(checksJSON)::jsonb, error = \(failure), rto_seconds = \(rto), target = \(targetText)
                 WHERE id = \(id)

@@ -108,11 +108,11 @@ extension BackupRunner {
             SELECT * FROM (
                 (SELECT DISTINCT ON (schedule) false, id, schedule, scheduled_for, status, started_at, finished_at, size_bytes, sha256, file, error,
                         to_jsonb(r)->>'label', to_jsonb(r)->>'backup_type', to_jsonb(r)->>'wal_start', to_jsonb(r)->>'wal_stop'
-                 FROM \(unescaped: schema.qualifying("backup_runs")) r ORDER BY schedule, started_at DESC, id DESC)
+                 FROM \(schema.qualifying("backup_runs")) r ORDER BY schedule, started_at DESC, id DESC)
                 UNION ALL
                 (SELECT DISTINCT ON (schedule) true, id, schedule, scheduled_for, status, started_at, finished_at, size_bytes, sha256, file, error,
                         to_jsonb(r)->>'label', to_jsonb(r)->>'backup_type', to_jsonb(r)->>'wal_start', to_jsonb(r)->>'wal_stop'
-                 FROM \(unescaped: schema.qualifying("backup_runs")) r WHERE status = 'succeeded' ORDER BY schedule, started_at DESC, id DESC)
+                 FROM \(schema.qualifying("backup_runs")) r WHERE status = 'succeeded' ORDER BY schedule, started_at DESC, id DESC)
             ) newest
             """, logger: logger)
         var any: [String: Run] = [:], succeeded: [String: Run] = [:]

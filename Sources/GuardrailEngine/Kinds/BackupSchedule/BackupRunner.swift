@@ -268,7 +268,7 @@ public struct BackupRunner: Sendable {
                            on connection: DatabaseConnection? = nil) async throws {
         _ = try await using(connection) { c in
             try await c.query("""
-                UPDATE \(unescaped: schema.qualifying("backup_runs"))
+                UPDATE \(schema.qualifying("backup_runs"))
                 SET status = \(status.rawValue), finished_at = clock_timestamp(), size_bytes = \(size), sha256 = \(sha256),
                     file = \(file), error = \(error)
                 WHERE id = \(id)
@@ -283,7 +283,7 @@ public struct BackupRunner: Sendable {
             let rows = try await c.query("""
                 SELECT id, schedule, scheduled_for, status, started_at, finished_at, size_bytes, sha256, file, error,
                        to_jsonb(r)->>'label', to_jsonb(r)->>'backup_type', to_jsonb(r)->>'wal_start', to_jsonb(r)->>'wal_stop'
-                FROM \(unescaped: schema.qualifying("backup_runs")) r
+                FROM \(schema.qualifying("backup_runs")) r
                 WHERE \(schedule)::text IS NULL OR schedule = \(schedule)
                 ORDER BY started_at DESC, id DESC LIMIT \(limit)
                 """, logger: logger)

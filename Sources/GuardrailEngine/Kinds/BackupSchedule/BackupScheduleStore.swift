@@ -12,7 +12,7 @@ enum BackupScheduleStore: KindStore {
 
     static func observe(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [BackupSchedule] {
         let rows = try await connection.query(
-            "SELECT name, spec::text FROM \(unescaped: schema.qualifying("backup_schedules")) ORDER BY name", logger: logger)
+            "SELECT name, spec::text FROM \(schema.qualifying("backup_schedules")) ORDER BY name", logger: logger)
         var schedules: [BackupSchedule] = []
         let decoder = JSONDecoder()
         for (name, spec) in try rows.decode((String, String).self) {
@@ -31,13 +31,13 @@ enum BackupScheduleStore: KindStore {
         let removed = changes.filter { $0.action == .delete }.map(\.address.name)
         let upserts = try objects(changes.filter { $0.action != .delete })
         if !removed.isEmpty {
-            try await connection.query("DELETE FROM \(unescaped: table) WHERE name = ANY(\(removed))", logger: logger)
+            try await connection.query("DELETE FROM \(table) WHERE name = ANY(\(removed))", logger: logger)
         }
         if !upserts.isEmpty {
             let names = upserts.map(\.name)
             let specs = upserts.map { AttributeValue.map($0.attributes).canonicalJSON }
             try await connection.query("""
-                INSERT INTO \(unescaped: table) (name, spec)
+                INSERT INTO \(table) (name, spec)
                 SELECT u.name, u.spec::jsonb FROM unnest(\(names)::text[], \(specs)::text[]) AS u(name, spec)
                 ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = now()
                 """, logger: logger)

@@ -37,7 +37,7 @@ extension BackupRunner {
                 results.append(DrillCheck(name: "checksum", passed: true, detail: "sha256 \(digest.prefix(12))… matches"))
 
                 try await database.withConnection(applicationName: "guardrail drill") { c in
-                    _ = try await c.query(PostgresQuery(unsafeSQL: "CREATE DATABASE \(SQLIdentifier(scratch).quoted)"), logger: logger)
+                    _ = try await c.query("CREATE DATABASE \(SQLIdentifier(scratch))", logger: logger)
                 }
                 created = true
                 let env = database.url.libpqEnvironment(database: scratch, applicationName: "guardrail drill \(schedule.name)")
@@ -60,13 +60,13 @@ extension BackupRunner {
             }
             if created {
                 _ = try? await database.withConnection(applicationName: "guardrail drill") { c in
-                    try await c.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(SQLIdentifier(scratch).quoted) WITH (FORCE)"), logger: logger)
+                    try await c.query("DROP DATABASE IF EXISTS \(SQLIdentifier(scratch)) WITH (FORCE)", logger: logger)
                 }
             }
             let checksJSON = String(decoding: try JSONEncoder().encode(results), as: UTF8.self)
             try await database.withConnection(applicationName: "guardrail drill") { c in
                 _ = try await c.query("""
-                    UPDATE \(unescaped: schema.qualifying("backup_drills"))
+                    UPDATE \(schema.qualifying("backup_drills"))
                     SET status = \(failure == nil ? "succeeded" : "failed"), finished_at = clock_timestamp(),
                         backup_run_id = \(backupID), checks = \(checksJSON)::jsonb, error = \(failure)
                     WHERE id = \(id)
@@ -80,8 +80,8 @@ extension BackupRunner {
     public func drills(schedule: String? = nil, limit: Int = 50, on connection: DatabaseConnection? = nil) async throws -> [Drill] {
         try await using(connection) { c in
             try Self.decodeDrills(try await c.query("""
-                SELECT \(unescaped: Self.drillColumns)
-                FROM \(unescaped: schema.qualifying("backup_drills")) d
+                SELECT \(Self.drillColumns)
+                FROM \(schema.qualifying("backup_drills")) d
                 WHERE \(schedule)::text IS NULL OR schedule = \(schedule)
                 ORDER BY started_at DESC, id DESC LIMIT \(limit)
                 """, logger: logger))
@@ -91,14 +91,14 @@ extension BackupRunner {
     /// Each schedule's newest drill, in one query.
     func newestDrills(on c: DatabaseConnection) async throws -> [String: Drill] {
         let drills = try Self.decodeDrills(try await c.query("""
-            SELECT DISTINCT ON (schedule) \(unescaped: Self.drillColumns)
-            FROM \(unescaped: schema.qualifying("backup_drills")) d
+            SELECT DISTINCT ON (schedule) \(Self.drillColumns)
+            FROM \(schema.qualifying("backup_drills")) d
             ORDER BY schedule, started_at DESC, id DESC
             """, logger: logger))
         return Dictionary(drills.map { ($0.schedule, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
-    private static let drillColumns = """
+    private static let drillColumns: SQLFragment = """
         id, schedule, backup_run_id, status, started_at, finished_at, checks::text, error,
         (to_jsonb(d)->>'rto_seconds')::double precision, to_jsonb(d)->>'target'
         """
@@ -150,7 +150,7 @@ enum DrillChecks {
                 return DrillCheck(name: "rows in \(check.table)", passed: false, detail: "not a schema.table name")
             }
             let table = SQLIdentifier(name.schema).qualifying(name.name)
-            let rows = try await c.query("SELECT count(*) FROM \(unescaped: table)", logger: logger)
+            let rows = try await c.query("SELECT count(*) FROM \(table)", logger: logger)
             var count = 0
             for (n) in try rows.decode(Int.self) { count = n }
             return DrillCheck(name: "rows in \(check.table)", passed: count >= check.min, detail: "\(count) rows (at least \(check.min) expected)")

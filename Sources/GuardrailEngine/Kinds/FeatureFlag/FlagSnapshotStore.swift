@@ -16,7 +16,7 @@ public enum FlagSnapshotStore {
             var flags: [String: FlagSnapshot.Flag] = [:]
             let flagRows = try await c.query("""
                 SELECT f.name, f.killed, f.enabled, r.status || ' at phase ' || (r.phase + 1)
-                FROM \(unescaped: schema.qualifying("flags")) f LEFT JOIN \(unescaped: schema.qualifying("rollouts")) r ON r.flag = f.name
+                FROM \(schema.qualifying("flags")) f LEFT JOIN \(schema.qualifying("rollouts")) r ON r.flag = f.name
                 """, logger: logger)
             for (name, killed, enabled, rollout) in try flagRows.decode((String, Bool, Bool, String?).self) {
                 flags[name] = FlagSnapshot.Flag(killed: killed, enabled: enabled, rollout: rollout, cohort: [])
@@ -26,7 +26,7 @@ public enum FlagSnapshotStore {
             // holds a few megabytes instead of a row object per id.
             let cohortRows = try await c.query("""
                 SELECT flag, string_agg(uuid_send(tenant_id), ''::bytea ORDER BY tenant_id)
-                FROM \(unescaped: schema.qualifying("flag_cohorts")) GROUP BY flag
+                FROM \(schema.qualifying("flag_cohorts")) GROUP BY flag
                 """, logger: logger)
             for (flag, packed) in try cohortRows.decode((String, ByteBuffer).self) {
                 guard let cohort = packed.readableBytesView.withUnsafeBytes({ TenantIDSet(packed: $0) }) else {
@@ -35,7 +35,7 @@ public enum FlagSnapshotStore {
                 flags[flag]?.cohort = cohort
             }
             var tenants: [String: UUID] = [:]
-            let tenantRows = try await c.query("SELECT name, id FROM \(unescaped: schema.qualifying("tenants"))", logger: logger)
+            let tenantRows = try await c.query("SELECT name, id FROM \(schema.qualifying("tenants"))", logger: logger)
             for (name, id) in try tenantRows.decode((String, UUID).self) { tenants[name] = id }
             return FlagSnapshot(flags: flags, tenantIDs: tenants, loadedAt: now)
         }

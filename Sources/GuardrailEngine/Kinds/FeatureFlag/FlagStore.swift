@@ -14,7 +14,7 @@ enum FlagStore: KindStore {
     static func observe(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [FeatureFlag] {
         let rows = try await connection.query("""
             SELECT name, description, enabled, salt, overrides_enable, overrides_disable, coalesce(rollout::text, 'null')
-            FROM \(unescaped: schema.qualifying("flags"))
+            FROM \(schema.qualifying("flags"))
             """, logger: logger)
         var out: [FeatureFlag] = []
         for (name, description, enabled, salt, enable, disable, rollout) in try rows.decode((String, String, Bool, String, [String], [String], String).self) {
@@ -35,7 +35,7 @@ enum FlagStore: KindStore {
         if !updated.isEmpty {
             let c = Columns(updated)
             try await connection.query("""
-                UPDATE \(unescaped: table) AS t
+                UPDATE \(table) AS t
                 SET description = u.description, enabled = u.enabled, salt = u.salt, overrides_enable = u.enable,
                     overrides_disable = u.disable, rollout = nullif(u.rollout, '')::jsonb, updated_at = now()
                 FROM (SELECT u.name, u.description, u.enabled, u.salt, u.rollout,
@@ -50,7 +50,7 @@ enum FlagStore: KindStore {
         if !created.isEmpty {
             let c = Columns(created)
             try await connection.query("""
-                INSERT INTO \(unescaped: table) (name, description, enabled, salt, overrides_enable, overrides_disable, rollout)
+                INSERT INTO \(table) (name, description, enabled, salt, overrides_enable, overrides_disable, rollout)
                 SELECT u.name, u.description, u.enabled, u.salt,
                        coalesce((SELECT array_agg(e) FROM jsonb_array_elements_text(u.enable::jsonb) e), '{}'),
                        coalesce((SELECT array_agg(d) FROM jsonb_array_elements_text(u.disable::jsonb) d), '{}'),

@@ -30,26 +30,26 @@ public enum RolloutOverview {
             let guardrails = try await GuardrailStore.observe(c, schema: schema, logger: logger)
             // Eligible: active tenants less those the flag's overrides turn off (what CohortPlan counts).
             let counts = try await c.query("""
-                WITH active AS (SELECT count(*) AS n FROM \(unescaped: schema.qualifying("tenants")) WHERE status = 'active')
+                WITH active AS (SELECT count(*) AS n FROM \(schema.qualifying("tenants")) WHERE status = 'active')
                 SELECT f.name,
                        CASE WHEN \(countCohorts)
-                            THEN (SELECT count(*) FROM \(unescaped: schema.qualifying("flag_cohorts")) c WHERE c.flag = f.name) ELSE 0 END,
+                            THEN (SELECT count(*) FROM \(schema.qualifying("flag_cohorts")) c WHERE c.flag = f.name) ELSE 0 END,
                        (SELECT n FROM active)
-                     - (SELECT count(*) FROM \(unescaped: schema.qualifying("tenants")) t
+                     - (SELECT count(*) FROM \(schema.qualifying("tenants")) t
                         WHERE t.status = 'active' AND t.name = ANY(f.overrides_disable))
-                FROM \(unescaped: schema.qualifying("flags")) f WHERE f.name = ANY(\(names))
+                FROM \(schema.qualifying("flags")) f WHERE f.name = ANY(\(names))
                 """, logger: logger)
             var enabled: [String: Int] = [:], eligible: [String: Int] = [:]
             for (name, on, active) in try counts.decode((String, Int, Int).self) {
                 enabled[name] = on
                 eligible[name] = active
             }
-            let reason = withReasons ? "e.reason" : "NULL::text"
+            let reason: SQLFragment = withReasons ? "e.reason" : "NULL::text"
             let rows = try await c.query("""
-                SELECT f.name, e.at, e.phase, e.kind, e.actor, e.guardrail, e.value, e.threshold, e.verdict, e.message, \(unescaped: reason)
+                SELECT f.name, e.at, e.phase, e.kind, e.actor, e.guardrail, e.value, e.threshold, e.verdict, e.message, \(reason)
                 FROM unnest(\(names)::text[]) AS f(name)
                 CROSS JOIN LATERAL (
-                    SELECT * FROM \(unescaped: schema.qualifying("rollout_events")) e
+                    SELECT * FROM \(schema.qualifying("rollout_events")) e
                     WHERE e.flag = f.name AND e.kind <> 'evaluation' ORDER BY e.id DESC LIMIT \(decisionsPerFlag)
                 ) e
                 """, logger: logger)

@@ -24,14 +24,14 @@ public struct FlagRuntime: Sendable, Equatable {
 enum RolloutStore {
     static func observe(_ c: DatabaseConnection, schema: SQLIdentifier, logger: Logger, only flags: [String]? = nil,
                         forUpdate: Bool = false) async throws -> [String: FlagRuntime] {
-        let lock = forUpdate ? "FOR UPDATE OF f" : ""
+        let lock: SQLFragment = forUpdate ? "FOR UPDATE OF f" : .empty
         let rows = try await c.query("""
             SELECT f.name, f.killed, f.killed_at, f.killed_by, r.status, r.phase, r.phase_started_at, r.reason, r.spec_fingerprint,
                    coalesce(r.baseline::text[], '{}'), coalesce(r.tracks::text, '{}')
-            FROM \(unescaped: schema.qualifying("flags")) f
-            LEFT JOIN \(unescaped: schema.qualifying("rollouts")) r ON r.flag = f.name
+            FROM \(schema.qualifying("flags")) f
+            LEFT JOIN \(schema.qualifying("rollouts")) r ON r.flag = f.name
             WHERE \(flags == nil) OR f.name = ANY(\(flags ?? []))
-            ORDER BY f.name \(unescaped: lock)
+            ORDER BY f.name \(lock)
             """, logger: logger)
         var out: [String: FlagRuntime] = [:]
         let decoder = JSONDecoder()
@@ -51,7 +51,7 @@ enum RolloutStore {
     /// Writes rollout rows (upsert) and removes the rows of flags that no longer have a rollout.
     static func save(_ states: [String: RolloutState], removing: [String], on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         if !removing.isEmpty {
-            try await c.query("DELETE FROM \(unescaped: schema.qualifying("rollouts")) WHERE flag = ANY(\(removing))", logger: logger)
+            try await c.query("DELETE FROM \(schema.qualifying("rollouts")) WHERE flag = ANY(\(removing))", logger: logger)
         }
         guard !states.isEmpty else { return }
         let encoder = JSONEncoder()
@@ -71,7 +71,7 @@ enum RolloutStore {
             tracks.append(String(decoding: try encoder.encode(s.tracks), as: UTF8.self))
         }
         try await c.query("""
-            INSERT INTO \(unescaped: schema.qualifying("rollouts"))
+            INSERT INTO \(schema.qualifying("rollouts"))
                 (flag, status, phase, phase_started_at, reason, spec_fingerprint, baseline, tracks, updated_at)
             SELECT u.flag, u.status, u.phase, to_timestamp(u.started), u.reason, u.fingerprint,
                    coalesce((SELECT array_agg(b::uuid) FROM jsonb_array_elements_text(u.baseline::jsonb) b), '{}'),
@@ -102,14 +102,14 @@ enum RolloutStore {
             reasons.append(entry.reason)
         }
         try await c.query("""
-            DELETE FROM \(unescaped: table) c
+            DELETE FROM \(table) c
             WHERE c.flag = ANY(\(flags)) AND NOT EXISTS (
                 SELECT 1 FROM unnest(\(names)::text[], \(ids)::uuid[]) AS d(flag, tenant_id)
                 WHERE d.flag = c.flag AND d.tenant_id = c.tenant_id)
             """, logger: logger)
         guard !names.isEmpty else { return }
         try await c.query("""
-            INSERT INTO \(unescaped: table) AS c (flag, tenant_id, reason, since)
+            INSERT INTO \(table) AS c (flag, tenant_id, reason, since)
             SELECT d.flag, d.tenant_id, d.reason, to_timestamp(\(now.timeIntervalSince1970))
             FROM unnest(\(names)::text[], \(ids)::uuid[], \(reasons)::text[]) AS d(flag, tenant_id, reason)
             ON CONFLICT (flag, tenant_id) DO UPDATE SET reason = EXCLUDED.reason WHERE c.reason <> EXCLUDED.reason
@@ -122,7 +122,7 @@ enum RolloutStore {
         guard !flags.isEmpty else { return [:] }
         let rows = try await c.query("""
             SELECT flag, array_agg(tenant_id::text ORDER BY tenant_id)
-            FROM \(unescaped: schema.qualifying("flag_cohorts"))
+            FROM \(schema.qualifying("flag_cohorts"))
             WHERE flag = ANY(\(flags)) AND reason <> \(excludingReason ?? "")
             GROUP BY flag
             """, logger: logger)
@@ -133,7 +133,7 @@ enum RolloutStore {
 
     static func setKilled(_ flag: String, killed: Bool, by actor: String, on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         try await c.query("""
-            UPDATE \(unescaped: schema.qualifying("flags"))
+            UPDATE \(schema.qualifying("flags"))
             SET killed = \(killed), killed_at = CASE WHEN \(killed) THEN now() END, killed_by = CASE WHEN \(killed) THEN \(actor) END
             WHERE name = \(flag)
             """, logger: logger)
@@ -164,11 +164,13 @@ enum RolloutStore {
         }
         // A command's reason is one more column, the same for every row; the controller's own
         // decisions have none (and run on schemas from before the column existed).
+        let reasonColumn: SQLFragment = reason == nil ? .empty : ", reason"
+        let reasonValue: SQLFragment = reason == nil ? .empty : ", nullif(u.reason, '')"
         try await c.query("""
-            INSERT INTO \(unescaped: schema.qualifying("rollout_events"))
-                (flag, phase, kind, actor, guardrail, query, value, threshold, samples, verdict, message\(unescaped: reason == nil ? "" : ", reason"))
+            INSERT INTO \(schema.qualifying("rollout_events"))
+                (flag, phase, kind, actor, guardrail, query, value, threshold, samples, verdict, message\(reasonColumn))
             SELECT u.flag, u.phase, u.kind, nullif(u.actor, ''), nullif(u.guardrail, ''), nullif(u.query, ''),
-                   nullif(u.value, '')::float8, nullif(u.threshold, ''), nullif(u.samples, '')::float8, nullif(u.verdict, ''), u.message\(unescaped: reason == nil ? "" : ", nullif(u.reason, '')")
+                   nullif(u.value, '')::float8, nullif(u.threshold, ''), nullif(u.samples, '')::float8, nullif(u.verdict, ''), u.message\(reasonValue)
             FROM unnest(\(flags)::text[], \(phases)::int[], \(kinds)::text[], \(actors)::text[], \(guardrails)::text[], \(queries)::text[],
                         \(values)::text[], \(thresholds)::text[], \(samples)::text[], \(verdicts)::text[], \(messages)::text[], \(order)::int[],
                         \(Array(repeating: reason ?? "", count: events.count))::text[])

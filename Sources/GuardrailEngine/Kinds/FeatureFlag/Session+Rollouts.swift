@@ -239,7 +239,7 @@ extension Session {
             let enabled = try await RolloutStore.ledgerIDs(flags: [flagName], on: c, schema: schema, logger: logger)[flagName]?.count ?? 0
             let rows = try await c.query("""
                 SELECT at, phase, kind, actor, guardrail, query, value, threshold, samples, verdict, message
-                FROM \(unescaped: schema.qualifying("rollout_events")) WHERE flag = \(flagName) ORDER BY id DESC LIMIT 300
+                FROM \(schema.qualifying("rollout_events")) WHERE flag = \(flagName) ORDER BY id DESC LIMIT 300
                 """, logger: logger)
             var events: [RolloutEventRecord] = []
             for (at, phase, kind, actor, guardrail, query, value, threshold, samples, verdict, message) in try rows.decode((Date, Int, String, String?, String?, String?, Double?, String?, Double?, String?, String).self) {
@@ -263,13 +263,13 @@ extension Session {
         let schema = self.schema, logger = self.logger
         let rows = try await connection.query("""
             SELECT t.name, t.id::text, t.status, f.enabled, f.killed, f.killed_by, c.reason, c.since,
-                   \(unescaped: schema.qualifying("flag_enabled"))(f.name, t.id),
+                   \(schema.qualifying("flag_enabled"))(f.name, t.id),
                    t.name = ANY(f.overrides_disable), t.name = ANY(f.overrides_enable), r.status, r.phase,
                    f.rollout -> 'phases' -> r.phase ->> 'name'
-            FROM \(unescaped: schema.qualifying("flags")) f
-            JOIN \(unescaped: schema.qualifying("tenants")) t ON t.name = \(tenant) OR t.id::text = lower(\(tenant))
-            LEFT JOIN \(unescaped: schema.qualifying("flag_cohorts")) c ON c.flag = f.name AND c.tenant_id = t.id
-            LEFT JOIN \(unescaped: schema.qualifying("rollouts")) r ON r.flag = f.name
+            FROM \(schema.qualifying("flags")) f
+            JOIN \(schema.qualifying("tenants")) t ON t.name = \(tenant) OR t.id::text = lower(\(tenant))
+            LEFT JOIN \(schema.qualifying("flag_cohorts")) c ON c.flag = f.name AND c.tenant_id = t.id
+            LEFT JOIN \(schema.qualifying("rollouts")) r ON r.flag = f.name
             WHERE f.name = \(flagName)
             """, logger: logger)
         for (name, id, status, enabled, killed, killedBy, reason, since, answer, off, on, rolloutStatus, phase, phaseName) in try rows.decode((String, String, String, Bool, Bool, String?, String?, Date?, Bool, Bool, Bool, String?, Int?, String?).self) {
@@ -283,10 +283,10 @@ extension Session {
     /// Which of the two is missing, with the closest names: an unknown tenant is not the flag's fault.
     private func whyNotExplained(_ flagName: String, tenant: String) async throws -> RolloutCommandError {
         let rows = try await connection.query("""
-            SELECT EXISTS (SELECT 1 FROM \(unescaped: schema.qualifying("flags")) WHERE name = \(flagName)),
-                   EXISTS (SELECT 1 FROM \(unescaped: schema.qualifying("tenants")) WHERE name = \(tenant) OR id::text = lower(\(tenant))),
-                   (SELECT coalesce(array_agg(name), '{}') FROM \(unescaped: schema.qualifying("flags"))),
-                   (SELECT coalesce(array_agg(name), '{}') FROM \(unescaped: schema.qualifying("tenants")))
+            SELECT EXISTS (SELECT 1 FROM \(schema.qualifying("flags")) WHERE name = \(flagName)),
+                   EXISTS (SELECT 1 FROM \(schema.qualifying("tenants")) WHERE name = \(tenant) OR id::text = lower(\(tenant))),
+                   (SELECT coalesce(array_agg(name), '{}') FROM \(schema.qualifying("flags"))),
+                   (SELECT coalesce(array_agg(name), '{}') FROM \(schema.qualifying("tenants")))
             """, logger: logger)
         for (flagExists, tenantExists, flags, tenants) in try rows.decode((Bool, Bool, [String], [String]).self) {
             if !flagExists {

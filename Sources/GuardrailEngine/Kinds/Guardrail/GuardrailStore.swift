@@ -11,7 +11,7 @@ enum GuardrailStore: KindStore {
     static let tables = ["guardrails"]
 
     static func observe(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Guardrail] {
-        let rows = try await connection.query("SELECT name, spec::text FROM \(unescaped: schema.qualifying("guardrails"))", logger: logger)
+        let rows = try await connection.query("SELECT name, spec::text FROM \(schema.qualifying("guardrails"))", logger: logger)
         var out: [Guardrail] = []
         for (name, spec) in try rows.decode((String, String).self) {
             out.append(try Guardrail(name: name, attributes: try StoredJSON.attributes(spec, of: "guardrail.\(name)")))
@@ -25,14 +25,14 @@ enum GuardrailStore: KindStore {
         try await delete(removed, from: table, on: connection, logger: logger)
         if !updated.isEmpty {
             try await connection.query("""
-                UPDATE \(unescaped: table) AS t SET query = u.query, spec = u.spec::jsonb, updated_at = now()
+                UPDATE \(table) AS t SET query = u.query, spec = u.spec::jsonb, updated_at = now()
                 FROM unnest(\(updated.map(\.name))::text[], \(updated.map(\.query))::text[], \(updated.map(\.storedSpec))::text[]) AS u(name, query, spec)
                 WHERE t.name = u.name
                 """, logger: logger)
         }
         if !created.isEmpty {
             try await connection.query("""
-                INSERT INTO \(unescaped: table) (name, query, spec)
+                INSERT INTO \(table) (name, query, spec)
                 SELECT u.name, u.query, u.spec::jsonb
                 FROM unnest(\(created.map(\.name))::text[], \(created.map(\.query))::text[], \(created.map(\.storedSpec))::text[]) AS u(name, query, spec)
                 """, logger: logger)

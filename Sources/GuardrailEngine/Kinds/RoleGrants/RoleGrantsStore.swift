@@ -20,7 +20,7 @@ enum RoleGrantsStore {
         var owners: [QualifiedName: String] = [:]
     }
 
-    static let relationKinds = "('r', 'p', 'v', 'm', 'f')"
+    static let relationKinds: SQLFragment = "('r', 'p', 'v', 'm', 'f')"
 
     static func observe(_ connection: DatabaseConnection, grantRoles: Set<String>, otherRoles: Set<String>,
                         schemas: Set<String>, tables: Set<QualifiedName>, ownSchema: String, logger: Logger) async throws -> Observation {
@@ -37,7 +37,7 @@ enum RoleGrantsStore {
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
             CROSS JOIN LATERAL pg_catalog.aclexplode(c.relacl) AS a
             JOIN pg_catalog.pg_roles g ON g.oid = a.grantee
-            WHERE c.relkind IN \(unescaped: relationKinds) AND c.relacl IS NOT NULL
+            WHERE c.relkind IN \(relationKinds) AND c.relacl IS NOT NULL
               AND n.nspname NOT IN ('pg_catalog', 'information_schema', \(ownSchema)) AND n.nspname NOT LIKE 'pg\\_toast%'
               AND g.rolname = ANY(\(grantRoles.sorted())::text[]) AND a.grantee <> c.relowner
               AND a.privilege_type IN ('SELECT', 'INSERT', 'UPDATE', 'DELETE')
@@ -49,7 +49,7 @@ enum RoleGrantsStore {
                    CASE WHEN n.nspname = ANY(\(schemas.sorted())::text[]) AND NOT c.relispartition THEN 'in-schema' END, NULL, NULL, NULL
             FROM pg_catalog.pg_class c
             JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-            WHERE c.relkind IN \(unescaped: relationKinds)
+            WHERE c.relkind IN \(relationKinds)
               AND (n.nspname = ANY(\(schemas.sorted())::text[])
                    OR (n.nspname, c.relname) IN (SELECT * FROM unnest(\(wanted.map(\.schema))::text[], \(wanted.map(\.name))::text[])))
             """, logger: logger)

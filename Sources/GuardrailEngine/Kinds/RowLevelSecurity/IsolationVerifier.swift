@@ -156,21 +156,21 @@ public enum IsolationVerifier {
             checks.append(Check(table: table, role: role, name: name, outcome: outcome, detail: detail))
         }
         do {
-            try await c.query(PostgresQuery(unsafeSQL: "SET LOCAL ROLE \(SQLIdentifier(role).quoted)"), logger: logger)
+            try await c.query("SET LOCAL ROLE \(SQLIdentifier(role))", logger: logger)
             try await c.query("SELECT pg_catalog.set_config(\(options.setting), \(options.tenantA), true)", logger: logger)
         } catch {
             try await c.query("ROLLBACK TO SAVEPOINT guardrail_role", logger: logger)
             return [Check(table: table, role: role, name: "act as role", outcome: .failed, detail: message(error))]
         }
-        let t = SQLIdentifier.qualified(table), col = SQLIdentifier(options.tenantColumn).quoted
+        let t = SQLIdentifier.Qualified(table), col = SQLIdentifier(options.tenantColumn)
         let a = options.tenantA, b = options.tenantB
 
         // Reading: no row of any tenant but A may be visible. A's own test row should be.
         var own = 0
         switch try await attempt(on: c, logger: logger, {
             let rows = try await c.query("""
-                SELECT count(*) FILTER (WHERE \(unescaped: col)::text IS DISTINCT FROM \(a)), count(*) FILTER (WHERE \(unescaped: col)::text = \(a))
-                FROM \(unescaped: t)
+                SELECT count(*) FILTER (WHERE \(col)::text IS DISTINCT FROM \(a)), count(*) FILTER (WHERE \(col)::text = \(a))
+                FROM \(t)
                 """, logger: logger)
             var other = 0
             for (n, mine) in try rows.decode((Int, Int).self) { other = n; own = mine }
@@ -191,8 +191,8 @@ public enum IsolationVerifier {
         // Moving A's row to B.
         switch try await attempt(on: c, logger: logger, {
             try await count(c, """
-                WITH u AS (UPDATE \(unescaped: t) SET \(unescaped: col) = (pg_catalog.json_populate_record(NULL::\(unescaped: t), \(fixture.tenantJSON(b))::json)).\(unescaped: col)
-                           WHERE \(unescaped: col)::text = \(a) RETURNING 1)
+                WITH u AS (UPDATE \(t) SET \(col) = (pg_catalog.json_populate_record(NULL::\(t), \(fixture.tenantJSON(b))::json)).\(col)
+                           WHERE \(col)::text = \(a) RETURNING 1)
                 SELECT count(*) FROM u
                 """, logger: logger)
         }) {
@@ -203,9 +203,9 @@ public enum IsolationVerifier {
         // Updating and deleting B's rows.
         let writes: [(String, String, PostgresQuery)] = [
             ("update tenant B's rows", "updated",
-             "WITH u AS (UPDATE \(unescaped: t) SET \(unescaped: col) = \(unescaped: col) WHERE \(unescaped: col)::text = \(b) RETURNING 1) SELECT count(*) FROM u"),
+             "WITH u AS (UPDATE \(t) SET \(col) = \(col) WHERE \(col)::text = \(b) RETURNING 1) SELECT count(*) FROM u"),
             ("delete tenant B's rows", "deleted",
-             "WITH d AS (DELETE FROM \(unescaped: t) WHERE \(unescaped: col)::text = \(b) RETURNING 1) SELECT count(*) FROM d"),
+             "WITH d AS (DELETE FROM \(t) WHERE \(col)::text = \(b) RETURNING 1) SELECT count(*) FROM d"),
         ]
         for (name, verb, query) in writes {
             switch try await attempt(on: c, logger: logger, { try await count(c, query, logger: logger) }) {
@@ -299,9 +299,9 @@ public enum IsolationVerifier {
         }
 
         func insert(tenant: String) -> PostgresQuery {
-            let t = SQLIdentifier.qualified(table)
-            let names = filled.map { SQLIdentifier($0.name).quoted }.joined(separator: ", ")
-            return "INSERT INTO \(unescaped: t) (\(unescaped: names)) SELECT \(unescaped: names) FROM pg_catalog.json_populate_record(NULL::\(unescaped: t), \(json(tenant: tenant))::json)"
+            let t = SQLIdentifier.Qualified(table)
+            let names = filled.map { SQLIdentifier($0.name) }
+            return "INSERT INTO \(t) (\(names)) SELECT \(names) FROM pg_catalog.json_populate_record(NULL::\(t), \(json(tenant: tenant))::json)"
         }
 
         static func sample(_ column: Column) -> String {

@@ -14,7 +14,7 @@ enum TenantStore: KindStore {
         let rows = try await connection.query("""
             SELECT t.name, t.id, t.display_name, t.status,
                    coalesce(l.keys, '{}'), coalesce(l.vals, '{}')
-            FROM \(unescaped: schema.qualifying("tenants")) t
+            FROM \(schema.qualifying("tenants")) t
             LEFT JOIN LATERAL (
                 SELECT array_agg(key ORDER BY key) AS keys, array_agg(value ORDER BY key) AS vals
                 FROM jsonb_each_text(t.labels)
@@ -38,7 +38,7 @@ enum TenantStore: KindStore {
         guard let cache else { return try await observe(connection, schema: schema, logger: logger) }
         let rows = try await connection.query("""
             SELECT count(*)::text || ':' || coalesce(md5(string_agg(ctid::text || ':' || xmin::text, ',')), '')
-            FROM \(unescaped: schema.qualifying("tenants"))
+            FROM \(schema.qualifying("tenants"))
             """, logger: logger)
         var digest = ""
         for (value) in try rows.decode(String.self) { digest = value }
@@ -56,7 +56,7 @@ enum TenantStore: KindStore {
         if !updated.isEmpty {
             let c = Columns(updated)
             try await connection.query("""
-                UPDATE \(unescaped: table) AS t
+                UPDATE \(table) AS t
                 SET id = u.id, display_name = u.display_name, status = u.status, labels = u.labels::jsonb, updated_at = now()
                 FROM unnest(\(c.names)::text[], \(c.ids)::text[]::uuid[], \(c.displayNames)::text[], \(c.statuses)::text[], \(c.labels)::text[])
                      AS u(name, id, display_name, status, labels)
