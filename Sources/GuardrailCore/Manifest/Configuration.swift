@@ -87,7 +87,10 @@ public enum ConfigurationLoader {
     /// as reading each file as one stream. `minimumPieceSize` is the smallest run (tests pass `.max`).
     /// `registry` is the kinds a document may have. `keyRecorder`, when given, is told the keys every
     /// mapping the decoders open allows.
-    public static func load(_ sources: [ManifestSource], minimumPieceSize: Int = DocumentChunks.minimumSize,
+    ///
+    /// The sources are consumed: their bytes are let go once every piece is decoded, before the merge
+    /// builds the configuration, so a large estate does not hold both.
+    public static func load(_ sources: consuming [ManifestSource], minimumPieceSize: Int = DocumentChunks.minimumSize,
                             registry: KindRegistry = .builtIn, keyRecorder: KeyRecorder? = nil) -> (Configuration, Diagnostics) {
         let diagnostics = Diagnostics()
         var configuration = Configuration()
@@ -96,7 +99,7 @@ public enum ConfigurationLoader {
         var references: [ManifestReference] = []
 
         var pieces: [Piece] = []
-        let sorted = sources.sorted(by: { $0.path < $1.path })
+        var sorted = (consume sources).sorted(by: { $0.path < $1.path })
         configuration.digest = ConfigurationDigest(sorted)
         for (sourceIndex, source) in sorted.enumerated() {
             configuration.files.append(source.path)
@@ -111,15 +114,12 @@ public enum ConfigurationLoader {
                 let groups = RuleFile.decode(source.bytes, path: source.path, namespace: namespace, diagnostics: diagnostics,
                                              keyRecorder: keyRecorder)
                 for group in groups {
-                    if let first = merge.firstSeen[group.address] {
+                    if let first = configuration.locations[group.address] {
                         diagnostics.error("duplicate rule group \(group.address)", detail: "\(group.address) is already declared at \(first); two files have the namespace \(namespace).",
                                           at: group.location)
                         continue
                     }
-                    if let location = group.location {
-                        merge.firstSeen[group.address] = location
-                        configuration.locations[group.address] = location
-                    }
+                    if let location = group.location { configuration.locations[group.address] = location }
                     configuration.ruleGroups.append(group)
                 }
                 continue
@@ -129,7 +129,8 @@ public enum ConfigurationLoader {
             }
         }
         // Parse and decode every piece on every core; each piece has its own diagnostics.
-        let decoded = decodePieces(pieces, sources: sorted, registry: registry, keyRecorder: keyRecorder)
+        var decoded = decodePieces(pieces, sources: sorted, registry: registry, keyRecorder: keyRecorder)
+        sorted = []
         // A file with no document at all (empty, only `---` or comments) is most likely a mistake.
         var documentsPerSource: [Int: Int] = [:]
         for (piece, chunk) in zip(pieces, decoded) {
@@ -149,10 +150,12 @@ public enum ConfigurationLoader {
             for (index, batch) in chunk.batches.enumerated() { perKind[index] += batch?.count ?? 0 }
         }
         let total = perKind.reduce(0, +)
-        merge.firstSeen.reserveCapacity(merge.firstSeen.count + total)
         configuration.locations.reserveCapacity(configuration.locations.count + total)
         merge.reserve(perKind, registry: registry)
-        for (piece, chunk) in zip(pieces, decoded) {
+        for (pieceIndex, piece) in pieces.enumerated() {
+            // Each piece is let go once merged: what the configuration keeps is shared with it.
+            let chunk = decoded[pieceIndex]
+            decoded[pieceIndex] = DecodedPiece()
             // After a syntax error nothing more of that file is read, as if it had been one stream.
             if stoppedFile == piece.source { continue }
             if chunk.stoppedBySyntaxError { stoppedFile = piece.source }
@@ -181,10 +184,9 @@ public enum ConfigurationLoader {
         var firstLine: Int
     }
 
-    /// What the sequential merge keeps across pieces: where each address was first declared, and each
-    /// kind's admission state.
+    /// What the sequential merge keeps across pieces: each kind's admission state. Where each address
+    /// was first declared is the configuration's `locations`.
     struct Merge {
-        var firstSeen: [Address: SourceLocation] = [:]
         var admissions: [(any KindAdmission)?]
         /// How many objects of each kind were decoded, for the room reserved.
         var counts: [Int] = []
@@ -225,14 +227,13 @@ public enum ConfigurationLoader {
             for decoded in objects {
                 let metadata = decoded.metadata
                 let address = Address(prefix: K.addressPrefix, name: K.name(of: decoded.object))
-                if let first = merge.firstSeen[address] {
+                if let first = configuration.locations[address] {
                     reader.error("duplicate \(K.kind) name \"\(metadata.name)\"",
                                  detail: "\(address) is already declared at \(first); names are unique within a kind.",
                                  at: metadata.nameMark)
                     continue
                 }
                 guard K.admit(decoded, state: &state, into: &configuration, reader: reader) else { continue }
-                merge.firstSeen[address] = metadata.nameLocation
                 configuration.locations[address] = metadata.nameLocation
                 kept.objects.append(decoded.object)
             }

@@ -130,15 +130,20 @@ public struct Workspace: Sendable {
     /// Reads and decodes the whole configuration, taking `environments/` from sources read earlier
     /// (by a command that connected while the rest was read) instead of reading it again.
     public func load(environments: [ManifestSource]) throws -> (Configuration, Diagnostics) {
-        let (sources, refusals) = try sources(folders: Self.folders.filter { $0 != "environments" })
-        let (configuration, diagnostics) = ConfigurationLoader.load(sources + environments)
+        let read = try sources(folders: Self.folders.filter { $0 != "environments" })
+        let refusals = read.diagnostics
+        let (configuration, diagnostics) = ConfigurationLoader.load(read.sources + environments)
         diagnostics.append(contentsOf: refusals)
         return (configuration, diagnostics)
     }
 
     private func load(folders: [String]) throws -> (Configuration, Diagnostics) {
-        let (sources, refusals) = try sources(folders: folders)
-        let (configuration, diagnostics) = ConfigurationLoader.load(sources)
+        // The bytes are handed over: the loader lets them go once they are decoded.
+        var read = try sources(folders: folders)
+        let refusals = read.diagnostics
+        let sources = read.sources
+        read.sources = []
+        let (configuration, diagnostics) = ConfigurationLoader.load(consume sources)
         diagnostics.append(contentsOf: refusals)
         return (configuration, diagnostics)
     }

@@ -1,7 +1,7 @@
 extension Tenant: KindDefinition {
     public struct Admission: KindAdmission {
-        /// Each tenant id seen so far, with the tenant that has it.
-        var ids: [String: (name: String, location: SourceLocation)] = [:]
+        /// Each tenant id seen so far, with the name of the tenant that has it.
+        var ids: [String: String] = [:]
         public init() {}
         public mutating func reserve(_ count: Int) { ids.reserveCapacity(ids.count + count) }
     }
@@ -19,13 +19,14 @@ extension Tenant: KindDefinition {
     public static func admit(_ decoded: DecodedObject<Tenant>, state: inout Admission, into configuration: inout Configuration,
                              reader: NodeReader) -> Bool {
         let tenant = decoded.object
-        if let other = state.ids[tenant.id], other.name != tenant.name {
+        if let other = state.ids[tenant.id], other != tenant.name {
+            let location = configuration.locations[Address(prefix: addressPrefix, name: other)].map { "\($0)" } ?? "another file"
             reader.error("duplicate tenant id \(tenant.id)",
-                         detail: "Tenant \"\(other.name)\" at \(other.location) already has this id; every tenant needs its own.",
+                         detail: "Tenant \"\(other)\" at \(location) already has this id; every tenant needs its own.",
                          at: decoded.mark ?? decoded.metadata.nameMark)
             return false
         }
-        state.ids[tenant.id] = (tenant.name, decoded.metadata.nameLocation)
+        state.ids[tenant.id] = tenant.name
         return true
     }
 
