@@ -95,30 +95,40 @@ let package = Package(
             path: "Tests/GuardrailTestSupport"
         ),
         // Unit tiers: no server, nothing installed beyond the toolchain (`swift test --filter GuardrailCoreTests`).
-        .testTarget(name: "GuardrailCoreTests", dependencies: ["GuardrailCore", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Golden")]),
+        .testTarget(
+            name: "GuardrailCoreTests", dependencies: ["GuardrailCore", .product(name: "Crypto", package: "swift-crypto")],
+            resources: [.copy("Golden")]),
         .testTarget(name: "GuardrailEngineTests", dependencies: ["GuardrailEngine", "GuardrailCore", "GuardrailTestSupport"]),
-        .testTarget(name: "GuardrailControllerTests", dependencies: [
-            "GuardrailController", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
-            .product(name: "HummingbirdTesting", package: "hummingbird"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-        ]),
+        .testTarget(
+            name: "GuardrailControllerTests",
+            dependencies: [
+                "GuardrailController", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
         .testTarget(name: "GuardrailCLITests", dependencies: ["GuardrailCLI", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport"]),
         // Integration tiers: against the Postgres, Prometheus, Alertmanager, pgBackRest and tools
         // that scripts/test installs and starts.
         .testTarget(name: "GuardrailEngineIntegrationTests", dependencies: ["GuardrailEngine", "GuardrailCore", "GuardrailTestSupport"]),
-        .testTarget(name: "GuardrailControllerIntegrationTests", dependencies: [
-            "GuardrailController", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-        ]),
+        .testTarget(
+            name: "GuardrailControllerIntegrationTests",
+            dependencies: [
+                "GuardrailController", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
         // A kind added from outside Guardrail's modules, as docs/adding-a-kind.md describes.
-        .testTarget(name: "GuardrailKindPluginTests", dependencies: [
-            "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
-            .product(name: "PostgresNIO", package: "postgres-nio"),
-        ]),
-        .testTarget(name: "GuardrailCLIIntegrationTests", dependencies: [
-            "GuardrailCLI", "GuardrailController", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
-            .product(name: "PostgresNIO", package: "postgres-nio"),
-            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
-        ]),
+        .testTarget(
+            name: "GuardrailKindPluginTests",
+            dependencies: [
+                "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]),
+        .testTarget(
+            name: "GuardrailCLIIntegrationTests",
+            dependencies: [
+                "GuardrailCLI", "GuardrailController", "GuardrailEngine", "GuardrailCore", "GuardrailTestSupport",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]),
     ]
 )

@@ -19,8 +19,11 @@ struct BuildInfo: BuildToolPlugin {
             printf '/// Generated at build time by the BuildInfo plugin.\nenum BuildInfo {\n    static let commit = "%s"\n}\n' "$commit" > "$2/BuildInfo.swift.new"
             if cmp -s "$2/BuildInfo.swift.new" "$2/BuildInfo.swift"; then rm "$2/BuildInfo.swift.new"; else mv "$2/BuildInfo.swift.new" "$2/BuildInfo.swift"; fi
             """#
-        return [.prebuildCommand(displayName: "Recording the Git commit of the build", executable: URL(fileURLWithPath: "/bin/sh"),
-                                 arguments: ["-c", script, "build-info", context.package.directoryURL.path, output.path],
-                                 outputFilesDirectory: output)]
+        return [
+            .prebuildCommand(
+                displayName: "Recording the Git commit of the build", executable: URL(fileURLWithPath: "/bin/sh"),
+                arguments: ["-c", script, "build-info", context.package.directoryURL.path, output.path],
+                outputFilesDirectory: output)
+        ]
     }
 }

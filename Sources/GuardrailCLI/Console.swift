@@ -15,9 +15,11 @@ public struct CommandIO: Sendable {
     public var stdoutIsTerminal: Bool
     public var stdinIsTerminal: Bool
 
-    public init(out: @escaping @Sendable (String) -> Void, err: @escaping @Sendable (String) -> Void,
-                readLine: @escaping @Sendable () -> String? = { nil }, environment: [String: String], workingDirectory: String,
-                stdoutIsTerminal: Bool = false, stdinIsTerminal: Bool = false) {
+    public init(
+        out: @escaping @Sendable (String) -> Void, err: @escaping @Sendable (String) -> Void,
+        readLine: @escaping @Sendable () -> String? = { nil }, environment: [String: String], workingDirectory: String,
+        stdoutIsTerminal: Bool = false, stdinIsTerminal: Bool = false
+    ) {
         self.out = out
         self.err = err
         self.readLine = readLine
@@ -29,10 +31,11 @@ public struct CommandIO: Sendable {
 
     /// The process's own streams, environment and directory.
     public static var process: CommandIO {
-        CommandIO(out: { FileHandle.standardOutput.write(Data($0.utf8)) }, err: { FileHandle.standardError.write(Data($0.utf8)) },
-                  readLine: { Swift.readLine() }, environment: ProcessInfo.processInfo.environment,
-                  workingDirectory: FileManager.default.currentDirectoryPath,
-                  stdoutIsTerminal: isatty(STDOUT_FILENO) == 1, stdinIsTerminal: isatty(STDIN_FILENO) == 1)
+        CommandIO(
+            out: { FileHandle.standardOutput.write(Data($0.utf8)) }, err: { FileHandle.standardError.write(Data($0.utf8)) },
+            readLine: { Swift.readLine() }, environment: ProcessInfo.processInfo.environment,
+            workingDirectory: FileManager.default.currentDirectoryPath,
+            stdoutIsTerminal: isatty(STDOUT_FILENO) == 1, stdinIsTerminal: isatty(STDIN_FILENO) == 1)
     }
 
     /// The IO of the command running in this task.
@@ -65,8 +68,10 @@ enum Console {
 
     /// A path from the command line, made absolute against the command's working directory.
     static func path(_ path: String) -> String {
-        path.hasPrefix("/") ? path : URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: CommandIO.current.workingDirectory, isDirectory: true))
-            .standardizedFileURL.path
+        path.hasPrefix("/")
+            ? path
+            : URL(fileURLWithPath: path, relativeTo: URL(fileURLWithPath: CommandIO.current.workingDirectory, isDirectory: true))
+                .standardizedFileURL.path
     }
 
     /// Colour only on a terminal, and never when NO_COLOR is set (no-color.org).

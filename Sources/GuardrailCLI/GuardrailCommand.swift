@@ -13,8 +13,11 @@ public struct GuardrailCommand: AsyncParsableCommand {
             compares them with the live state of an environment, and plans and applies the difference.
             """,
         version: GuardrailCommand.version,
-        subcommands: [ValidateCommand.self, PlanCommand.self, ApplyCommand.self, ShowCommand.self, HistoryCommand.self, ImportCommand.self, VerifyCommand.self, ControllerCommand.self,
-                      RolloutCommand.self, FlagCommand.self, BackupCommand.self, SchemaCommand.self]
+        subcommands: [
+            ValidateCommand.self, PlanCommand.self, ApplyCommand.self, ShowCommand.self, HistoryCommand.self, ImportCommand.self, VerifyCommand.self,
+            ControllerCommand.self,
+            RolloutCommand.self, FlagCommand.self, BackupCommand.self, SchemaCommand.self,
+        ]
     )
 
     public init() {}

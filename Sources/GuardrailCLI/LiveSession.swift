@@ -4,8 +4,10 @@ import GuardrailCore
 import GuardrailEngine
 
 /// Opens a session on the chosen environment for a command, and always closes it.
-func withSession<T>(_ global: GlobalOptions, _ environment: EnvironmentOptions, purpose: String,
-                    _ body: (Session, Configuration, Environment) async throws -> T) async throws -> T {
+func withSession<T>(
+    _ global: GlobalOptions, _ environment: EnvironmentOptions, purpose: String,
+    _ body: (Session, Configuration, Environment) async throws -> T
+) async throws -> T {
     let configuration = try global.loadConfiguration()
     let resolved = try environment.resolve(in: configuration)
     let declared = configuration.environments[resolved.name]!
@@ -23,8 +25,10 @@ func withSession<T>(_ global: GlobalOptions, _ environment: EnvironmentOptions, 
 }
 
 /// Runs one operator command on a flag's rollout and prints what it decided.
-func runRolloutCommand(_ global: GlobalOptions, _ environment: EnvironmentOptions, flag: String, verb: String, reason: String?,
-                       _ event: (String) -> RolloutEvent) async throws {
+func runRolloutCommand(
+    _ global: GlobalOptions, _ environment: EnvironmentOptions, flag: String, verb: String, reason: String?,
+    _ event: (String) -> RolloutEvent
+) async throws {
     let actor = Console.osUser
     let (decisions, resolved) = try await withSession(global, environment, purpose: "\(verb) \(flag)") { session, _, _ in
         if let refusal = session.environment.missingReason(reason, command: "`guardrail \(verb)`") { throw RolloutCommandError(description: refusal) }
@@ -52,8 +56,11 @@ func announce(_ events: [GuardrailEvent], in environment: ResolvedEnvironment) a
 /// `--reason` on every command that changes something: stored with what it did, shown by `history`,
 /// and required where the environment sets `requireReason: true`.
 struct ReasonOption: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("Why, for the audit trail (`guardrail history`); required where the environment sets requireReason.",
-                                            valueName: "text"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Why, for the audit trail (`guardrail history`); required where the environment sets requireReason.",
+            valueName: "text"))
     var reason: String?
 }
 
@@ -78,8 +85,11 @@ struct FlagSelection: ParsableArguments {
     @Argument(help: ArgumentHelp("Flag names, such as channel.email channel.sms.", valueName: "flag"), completion: Completions.flags)
     var flags: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Select flags whose metadata.labels include key=value (repeatable, or comma-separated).",
-                                            valueName: "key=value"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Select flags whose metadata.labels include key=value (repeatable, or comma-separated).",
+            valueName: "key=value"))
     var selector: [String] = []
 
     var names: [String] { flags.map { $0.hasPrefix("flag.") ? String($0.dropFirst(5)) : $0 } }
@@ -112,8 +122,9 @@ struct FlagSelection: ParsableArguments {
         if !selector.isEmpty {
             let selected = configuration.flags(selectedBy: labels)
             guard !selected.isEmpty else {
-                Console.error("error: no flag in the configuration has the labels \(labels.keys.sorted().map { "\($0)=\(labels[$0]!)" }.joined(separator: ","))\n"
-                              + "  Labels are the flags' metadata.labels in manifests/.")
+                Console.error(
+                    "error: no flag in the configuration has the labels \(labels.keys.sorted().map { "\($0)=\(labels[$0]!)" }.joined(separator: ","))\n"
+                        + "  Labels are the flags' metadata.labels in manifests/.")
                 throw ExitCode.failure
             }
             picked += selected
@@ -123,8 +134,10 @@ struct FlagSelection: ParsableArguments {
 }
 
 /// Runs one operator command on several flags in one transaction and prints what it did to each.
-func runFlagsCommand(_ global: GlobalOptions, _ environment: EnvironmentOptions, _ selection: FlagSelection, verb: String, reason: String?,
-                     _ event: (String) -> RolloutEvent) async throws {
+func runFlagsCommand(
+    _ global: GlobalOptions, _ environment: EnvironmentOptions, _ selection: FlagSelection, verb: String, reason: String?,
+    _ event: (String) -> RolloutEvent
+) async throws {
     let actor = Console.osUser
     let (results, resolved) = try await withSession(global, environment, purpose: verb) { session, configuration, _ in
         if let refusal = session.environment.missingReason(reason, command: "`guardrail \(verb)`") { throw RolloutCommandError(description: refusal) }

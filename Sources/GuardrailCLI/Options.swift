@@ -11,8 +11,11 @@ struct GlobalOptions: ParsableArguments {
     @Flag(name: .long, help: "Never colour the output.")
     var noColor = false
 
-    @Option(name: .long, help: ArgumentHelp("Refuse manifest files larger than this: bytes, or a number with KiB, MiB or GiB.",
-                                            valueName: "size"))
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "Refuse manifest files larger than this: bytes, or a number with KiB, MiB or GiB.",
+            valueName: "size"))
     var maxFileSize = ByteSize(bytes: Workspace.defaultMaxFileSize)
 
     var workspace: Workspace { Workspace(root: Console.path(dir), maxFileSize: maxFileSize.bytes) }
@@ -22,8 +25,9 @@ struct GlobalOptions: ParsableArguments {
     /// With `environments`, takes `environments/` from those sources instead of reading it again.
     func loadConfiguration(environmentsOnly: Bool = false, environments: [ManifestSource]? = nil) throws -> Configuration {
         guard workspace.hasConfiguration else {
-            Console.error("error: no Guardrail configuration in \(workspace.root.path)\n  It has none of \(Workspace.folders.map { $0 + "/" }.joined(separator: ", ")). "
-                          + "Run Guardrail from the configuration's directory, or point at it with --dir DIR.")
+            Console.error(
+                "error: no Guardrail configuration in \(workspace.root.path)\n  It has none of \(Workspace.folders.map { $0 + "/" }.joined(separator: ", ")). "
+                    + "Run Guardrail from the configuration's directory, or point at it with --dir DIR.")
             throw ExitCode.failure
         }
         let (configuration, diagnostics) = try withDiagnostics {
@@ -43,8 +47,9 @@ struct GlobalOptions: ParsableArguments {
 
 /// `--env`, shared by the commands that talk to an environment.
 struct EnvironmentOptions: ParsableArguments {
-    @Option(name: .long, help: ArgumentHelp("The environment, from environments/<env>.yaml. Defaults to $GUARDRAIL_ENV or local.", valueName: "env"),
-            completion: Completions.environments)
+    @Option(
+        name: .long, help: ArgumentHelp("The environment, from environments/<env>.yaml. Defaults to $GUARDRAIL_ENV or local.", valueName: "env"),
+        completion: Completions.environments)
     var env: String?
 
     var name: String { env ?? Console.environment["GUARDRAIL_ENV"] ?? "local" }
@@ -52,9 +57,11 @@ struct EnvironmentOptions: ParsableArguments {
     func resolve(in configuration: Configuration) throws -> ResolvedEnvironment {
         guard let environment = configuration.environments[name] else {
             let known = configuration.environments.keys.sorted()
-            Console.error("error: unknown environment \"\(name)\"\n  " + (known.isEmpty
-                ? "There are no environments here; add environments/\(name).yaml, or point --dir at the configuration directory."
-                : "Known environments: \(known.joined(separator: ", ")) (from environments/)."))
+            Console.error(
+                "error: unknown environment \"\(name)\"\n  "
+                    + (known.isEmpty
+                        ? "There are no environments here; add environments/\(name).yaml, or point --dir at the configuration directory."
+                        : "Known environments: \(known.joined(separator: ", ")) (from environments/)."))
             throw ExitCode.failure
         }
         return try withDiagnostics { try ResolvedEnvironment.resolve(environment, processEnvironment: Console.environment) }
@@ -69,9 +76,10 @@ func checkTargets(_ patterns: [String], configuration: Configuration, plan: Plan
     let unmatched = TargetPatterns.unmatched(patterns, known: known)
     guard !unmatched.isEmpty else { return }
     for (pattern, suggestion) in unmatched {
-        Console.error("error: --target \(pattern) names no object in the configuration or the live state\n  "
-                      + (suggestion.map { "Did you mean \($0)? " } ?? "")
-                      + "Addresses start with their kind: \(ConfigurationLoader.addressPrefixes.joined(separator: ", ")) (as in flag.channel.email).")
+        Console.error(
+            "error: --target \(pattern) names no object in the configuration or the live state\n  "
+                + (suggestion.map { "Did you mean \($0)? " } ?? "")
+                + "Addresses start with their kind: \(ConfigurationLoader.addressPrefixes.joined(separator: ", ")) (as in flag.channel.email).")
     }
     throw ExitCode.failure
 }
@@ -152,7 +160,8 @@ func connectionLostMessage(_ error: DatabaseError, during command: String?) -> S
     guard case .connectionLost(let context, let reason, let outcomeUnknown) = error else { return "error: \(error)" }
     let what = command.map { " during \($0)" } ?? ""
     var text = "error: lost the connection to Postgres\(what); "
-    text += outcomeUnknown
+    text +=
+        outcomeUnknown
         ? "the COMMIT had been sent, so the changes may or may not have been applied. Run `guardrail plan` to see where the environment stands."
         : "nothing was changed."
     text += "\n  " + (context.map { "While \($0): " } ?? "") + reason

@@ -11,7 +11,9 @@ public protocol AdminActions: Sendable {
     func run(flag: String, event: RolloutEvent, actor: String, reason: String?) async throws -> [RolloutDecision]
     /// `event` on several flags in one transaction: all of them, or none. `selector` adds the flags
     /// whose manifest labels include it; a selector that picks nothing is an error.
-    func run(flags: [String], selector: [String: String], event: RolloutEvent, actor: String, reason: String?) async throws
+    func run(
+        flags: [String], selector: [String: String], event: RolloutEvent, actor: String, reason: String?
+    ) async throws
         -> [(flag: String, decision: RolloutDecision)]
 }
 
@@ -20,8 +22,10 @@ public struct SessionAdminActions: AdminActions {
     public let environment: @Sendable () async -> ResolvedEnvironment?
     public let configuration: @Sendable () async -> Configuration?
 
-    public init(environment: @escaping @Sendable () async -> ResolvedEnvironment?,
-                configuration: @escaping @Sendable () async -> Configuration? = { nil }) {
+    public init(
+        environment: @escaping @Sendable () async -> ResolvedEnvironment?,
+        configuration: @escaping @Sendable () async -> Configuration? = { nil }
+    ) {
         self.environment = environment
         self.configuration = configuration
     }
@@ -30,15 +34,19 @@ public struct SessionAdminActions: AdminActions {
         try await run(flags: [flag], selector: [:], event: event, actor: actor, reason: reason).map(\.decision)
     }
 
-    public func run(flags: [String], selector: [String: String], event: RolloutEvent, actor: String, reason: String?) async throws
-        -> [(flag: String, decision: RolloutDecision)] {
+    public func run(
+        flags: [String], selector: [String: String], event: RolloutEvent, actor: String, reason: String?
+    ) async throws
+        -> [(flag: String, decision: RolloutDecision)]
+    {
         guard let environment = await environment() else { throw DatabaseError.other("the controller has not loaded its environment yet") }
         var names = flags
         if !selector.isEmpty {
             let selected = await configuration()?.flags(selectedBy: selector) ?? []
             guard !selected.isEmpty else {
-                throw RolloutCommandError(description: "no flag in the configuration has the labels "
-                                          + selector.keys.sorted().map { "\($0)=\(selector[$0]!)" }.joined(separator: ","))
+                throw RolloutCommandError(
+                    description: "no flag in the configuration has the labels "
+                        + selector.keys.sorted().map { "\($0)=\(selector[$0]!)" }.joined(separator: ","))
             }
             names += selected
         }
@@ -82,7 +90,9 @@ public enum ControllerRouter {
         router.get("/readyz") { _, _ in
             let ready = await state.ready, leader = await state.leader
             let body = "{\"ready\":\(ready),\"leader\":\(leader)}\n"
-            return Response(status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(string: body)))
+            return Response(
+                status: ready ? .ok : .serviceUnavailable, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: body)))
         }
         router.get("/metrics") { _, _ in
             let text = state.metrics.render()
@@ -109,12 +119,17 @@ public enum ControllerRouter {
             let (snapshot, _) = state.snapshotBox.get()
             switch snapshot.evaluate(key, tenant: targeting) {
             case .success(let e):
-                return try json(.ok, OFREPEvaluation(key: key, value: e.value, reason: e.reason.rawValue, variant: e.value ? "on" : "off",
-                                                    metadata: ["detail": e.detail]))
+                return try json(
+                    .ok,
+                    OFREPEvaluation(
+                        key: key, value: e.value, reason: e.reason.rawValue, variant: e.value ? "on" : "off",
+                        metadata: ["detail": e.detail]))
             case .failure(.flagNotFound):
-                return try json(.notFound, OFREPError(key: key, errorCode: "FLAG_NOT_FOUND", errorDetails: "there is no flag \(key) in this environment"))
+                return try json(
+                    .notFound, OFREPError(key: key, errorCode: "FLAG_NOT_FOUND", errorDetails: "there is no flag \(key) in this environment"))
             case .failure(.tenantNotFound(let t)):
-                return try json(.badRequest, OFREPError(key: key, errorCode: OFREPErrorCode.unknownTenant, errorDetails: "no tenant has the name or id \(t)"))
+                return try json(
+                    .badRequest, OFREPError(key: key, errorCode: OFREPErrorCode.unknownTenant, errorDetails: "no tenant has the name or id \(t)"))
             }
         }
         router.post("/ofrep/v1/evaluate/flags") { request, _ in
@@ -125,14 +140,17 @@ public enum ControllerRouter {
             }
             let (snapshot, version) = state.snapshotBox.get()
             guard snapshot.tenant(targeting) != nil else {
-                return try json(.badRequest, OFREPBulkError(errorCode: OFREPErrorCode.unknownTenant, errorDetails: "no tenant has the name or id \(targeting)"))
+                return try json(
+                    .badRequest, OFREPBulkError(errorCode: OFREPErrorCode.unknownTenant, errorDetails: "no tenant has the name or id \(targeting)"))
             }
             let etag = "\"\(version)-" + Self.hash(targeting) + "\""
             if request.headers[.ifNoneMatch] == etag { return Response(status: .notModified, headers: [.eTag: etag]) }
             var flags: [OFREPEvaluation] = []
             for name in snapshot.flags.keys.sorted() {
                 if case .success(let e) = snapshot.evaluate(name, tenant: targeting) {
-                    flags.append(OFREPEvaluation(key: name, value: e.value, reason: e.reason.rawValue, variant: e.value ? "on" : "off", metadata: ["detail": e.detail]))
+                    flags.append(
+                        OFREPEvaluation(
+                            key: name, value: e.value, reason: e.reason.rawValue, variant: e.value ? "on" : "off", metadata: ["detail": e.detail]))
                 }
             }
             var response = try json(.ok, OFREPBulk(flags: flags))
@@ -146,12 +164,17 @@ public enum ControllerRouter {
             router.post(RouterPath("/v1/flags/\(verb)")) { request, _ in
                 guard let adminToken, !adminToken.isEmpty else { return text(.notFound, "admin actions are disabled: no adminToken is configured\n") }
                 guard authorized(request, token: adminToken) else {
-                    return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"], body: .init(byteBuffer: ByteBuffer(string: "a valid bearer token is required\n")))
+                    return Response(
+                        status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"],
+                        body: .init(byteBuffer: ByteBuffer(string: "a valid bearer token is required\n")))
                 }
                 var body = try await request.body.collect(upTo: maxBodyBytes)
                 guard let data = body.readData(length: body.readableBytes),
-                      let request = try? JSONDecoder().decode(AdminFlagsRequest.self, from: data) else {
-                    return text(.badRequest, "the body must be a JSON object, such as {\"flags\": [\"channel.email\"]} or {\"selector\": {\"group\": \"channels\"}}\n")
+                    let request = try? JSONDecoder().decode(AdminFlagsRequest.self, from: data)
+                else {
+                    return text(
+                        .badRequest,
+                        "the body must be a JSON object, such as {\"flags\": [\"channel.email\"]} or {\"selector\": {\"group\": \"channels\"}}\n")
                 }
                 guard !request.malformed else {
                     return text(.badRequest, "flags must be a list of names and selector an object of label values\n")
@@ -169,21 +192,28 @@ public enum ControllerRouter {
                 }
                 let event: RolloutEvent = verb == "kill" ? .kill(by: actor) : .release(by: actor)
                 do {
-                    let results = try await actions.run(flags: flags.map { $0.hasPrefix("flag.") ? String($0.dropFirst(5)) : $0 }, selector: selector,
-                                                        event: event, actor: actor, reason: reason)
-                    return try json(.ok, AdminFlagsResult(action: verb, flags: results.map { AdminFlagsResult.Flag(flag: $0.flag, decision: $0.decision.message) }))
+                    let results = try await actions.run(
+                        flags: flags.map { $0.hasPrefix("flag.") ? String($0.dropFirst(5)) : $0 }, selector: selector,
+                        event: event, actor: actor, reason: reason)
+                    return try json(
+                        .ok,
+                        AdminFlagsResult(action: verb, flags: results.map { AdminFlagsResult.Flag(flag: $0.flag, decision: $0.decision.message) }))
                 } catch let error as RolloutCommandError {
                     return text(.conflict, error.description + "\n")
                 }
             }
         }
 
-        for (path, verb) in [("/v1/flags/:flag/kill", "kill"), ("/v1/flags/:flag/release", "release"),
-                             ("/v1/rollouts/:flag/pause", "pause"), ("/v1/rollouts/:flag/resume", "resume")] {
+        for (path, verb) in [
+            ("/v1/flags/:flag/kill", "kill"), ("/v1/flags/:flag/release", "release"),
+            ("/v1/rollouts/:flag/pause", "pause"), ("/v1/rollouts/:flag/resume", "resume"),
+        ] {
             router.post(RouterPath(path)) { request, context in
                 guard let adminToken, !adminToken.isEmpty else { return text(.notFound, "admin actions are disabled: no adminToken is configured\n") }
                 guard authorized(request, token: adminToken) else {
-                    return Response(status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"], body: .init(byteBuffer: ByteBuffer(string: "a valid bearer token is required\n")))
+                    return Response(
+                        status: .unauthorized, headers: [.wwwAuthenticate: "Bearer"],
+                        body: .init(byteBuffer: ByteBuffer(string: "a valid bearer token is required\n")))
                 }
                 let flag = context.parameters.get("flag") ?? ""
                 if let problem = NameRules.dottedName(flag) { return text(.badRequest, "\"\(flag)\" is not a flag name: \(problem)\n") }
@@ -191,21 +221,25 @@ public enum ControllerRouter {
                 var reason: String?
                 if body.readableBytes > 0 {
                     guard let data = body.readData(length: body.readableBytes),
-                          let request = try? JSONDecoder().decode(AdminReasonRequest.self, from: data) else {
+                        let request = try? JSONDecoder().decode(AdminReasonRequest.self, from: data)
+                    else {
                         return text(.badRequest, "the body must be a JSON object, such as {\"reason\": \"...\"}\n")
                     }
                     reason = request.reason
                 }
                 let actor = "controller admin API"
-                if let refusal = await state.resolvedEnvironment?.missingReason(reason, command: "POST \(path.replacingOccurrences(of: ":flag", with: flag))") {
+                if let refusal = await state.resolvedEnvironment?.missingReason(
+                    reason, command: "POST \(path.replacingOccurrences(of: ":flag", with: flag))")
+                {
                     return text(.badRequest, refusal + "\n")
                 }
-                let event: RolloutEvent = switch verb {
-                case "kill": .kill(by: actor)
-                case "release": .release(by: actor)
-                case "pause": .pause(by: actor, reason: reason)
-                default: .resume(by: actor)
-                }
+                let event: RolloutEvent =
+                    switch verb {
+                    case "kill": .kill(by: actor)
+                    case "release": .release(by: actor)
+                    case "pause": .pause(by: actor, reason: reason)
+                    default: .resume(by: actor)
+                    }
                 do {
                     let decisions = try await actions.run(flag: flag, event: event, actor: actor, reason: reason)
                     return try json(.ok, ["flag": flag, "action": verb, "decisions": decisions.map(\.message).joined(separator: "; ")])
@@ -221,7 +255,8 @@ public enum ControllerRouter {
     /// The scheme is matched without regard to case, as RFC 7235 says (`bearer`, `BEARER`).
     static func authorized(_ request: Request, token: String) -> Bool {
         guard let header = request.headers[.authorization], let space = header.firstIndex(of: " "),
-              header[..<space].lowercased() == "bearer" else { return false }
+            header[..<space].lowercased() == "bearer"
+        else { return false }
         let credentials = header[space...].drop { $0 == " " }
         let given = Array(SHA256.hash(data: Array(credentials.utf8)))
         let wanted = Array(SHA256.hash(data: Array(token.utf8)))
@@ -236,7 +271,8 @@ public enum ControllerRouter {
     static func targetingKey(_ request: Request) async throws -> Result<String, ContextProblem> {
         var body = try await request.body.collect(upTo: maxBodyBytes)
         guard let data = body.readData(length: body.readableBytes), !data.isEmpty,
-              let evaluation = try? JSONDecoder().decode(OFREPRequest.self, from: data) else {
+            let evaluation = try? JSONDecoder().decode(OFREPRequest.self, from: data)
+        else {
             return .failure(ContextProblem(code: "PARSE_ERROR", detail: "the body must be a JSON object with a context"))
         }
         guard let context = evaluation.context else {
@@ -258,16 +294,21 @@ public enum ControllerRouter {
 
     /// A dashboard page: no caching, and a Content-Security-Policy that lets only its own refresh script run.
     static func html(_ page: String) -> Response {
-        Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .contentSecurityPolicy: DashboardHTML.contentSecurityPolicy,
-                                        .cacheControl: "no-store", HTTPField.Name("X-Content-Type-Options")!: "nosniff",
-                                        HTTPField.Name("Referrer-Policy")!: "no-referrer"],
-                 body: .init(byteBuffer: ByteBuffer(string: page)))
+        Response(
+            status: .ok,
+            headers: [
+                .contentType: "text/html; charset=utf-8", .contentSecurityPolicy: DashboardHTML.contentSecurityPolicy,
+                .cacheControl: "no-store", HTTPField.Name("X-Content-Type-Options")!: "nosniff",
+                HTTPField.Name("Referrer-Policy")!: "no-referrer",
+            ],
+            body: .init(byteBuffer: ByteBuffer(string: page)))
     }
 
     static func json<T: Encodable>(_ status: HTTPResponse.Status, _ value: T) throws -> Response {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
+        return Response(
+            status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
     }
 }
 
@@ -425,29 +466,34 @@ struct StatusDocument: Encodable, Sendable {
         return StatusDocument(
             environment: inputs.environment, replica: inputs.replica, leader: inputs.leader, ready: inputs.ready,
             lastTick: tick.map { t in
-                Tick(startedAt: DashboardInputs.time(t.startedAt), durationSeconds: t.duration,
-                     plan: t.plan.map { ["add": $0.add, "change": $0.change, "destroy": $0.destroy] },
-                     driftByKind: t.driftByKind, applied: t.applied, reported: t.reported.map { ["address": $0.address, "reason": $0.reason] },
-                     unsettled: t.unsettled, errors: t.errors, stepSeconds: t.steps, epoch: t.epoch, manifestsReloaded: t.manifestsReloaded)
+                Tick(
+                    startedAt: DashboardInputs.time(t.startedAt), durationSeconds: t.duration,
+                    plan: t.plan.map { ["add": $0.add, "change": $0.change, "destroy": $0.destroy] },
+                    driftByKind: t.driftByKind, applied: t.applied, reported: t.reported.map { ["address": $0.address, "reason": $0.reason] },
+                    unsettled: t.unsettled, errors: t.errors, stepSeconds: t.steps, epoch: t.epoch, manifestsReloaded: t.manifestsReloaded)
             },
             // From the dashboard's read of Postgres once there is one (a standby has it too), else from the tick.
             rollouts: inputs.rollouts.map { reports in
                 reports.map { o in
-                    let line = RolloutsDocument.flag(o, history: GuardrailHistory(), now: inputs.now,
-                                                     cohort: inputs.cohorts[o.flag.name])
+                    let line = RolloutsDocument.flag(
+                        o, history: GuardrailHistory(), now: inputs.now,
+                        cohort: inputs.cohorts[o.flag.name])
                     let current = line.currentPhase.flatMap { p in line.phases.first { $0.number == p } }
-                    return RolloutLine(flag: line.flag, status: line.status, phase: line.currentPhase ?? 0, phaseName: current?.name ?? "",
-                                       phases: line.phases.count, cohortSize: line.cohortSize, eligibleTenants: line.eligibleTenants)
+                    return RolloutLine(
+                        flag: line.flag, status: line.status, phase: line.currentPhase ?? 0, phaseName: current?.name ?? "",
+                        phases: line.phases.count, cohortSize: line.cohortSize, eligibleTenants: line.eligibleTenants)
                 }
-            } ?? (tick?.rollouts ?? []).map { r in
-                RolloutLine(flag: r.flag, status: r.status, phase: r.phase + 1, phaseName: r.phaseName)
-            },
+            }
+                ?? (tick?.rollouts ?? []).map { r in
+                    RolloutLine(flag: r.flag, status: r.status, phase: r.phase + 1, phaseName: r.phaseName)
+                },
             flags: inputs.cohorts, generatedAt: t(inputs.now), alive: inputs.alive, secondsSinceTick: inputs.secondsSinceProgress,
             healthBoundSeconds: inputs.stuckAfter,
             backups: inputs.backups.map { list in
                 list.sorted { $0.schedule.name < $1.schedule.name }.map {
-                    BackupLine(schedule: $0.schedule.name, rpoMet: $0.meetsRPO, lastRunStatus: $0.lastRun?.status.rawValue,
-                               lastDrillStatus: $0.lastDrill?.status)
+                    BackupLine(
+                        schedule: $0.schedule.name, rpoMet: $0.meetsRPO, lastRunStatus: $0.lastRun?.status.rawValue,
+                        lastDrillStatus: $0.lastDrill?.status)
                 }
             },
             recentErrors: inputs.recentErrors.reversed().map { ErrorLine(at: t($0.at), message: $0.message) })

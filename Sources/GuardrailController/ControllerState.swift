@@ -41,8 +41,10 @@ public actor ControllerState {
     /// When the loop last finished a tick, or when it was told its bound (before the first tick).
     private var lastProgress: Double
 
-    public init(environment: String, holder: String, metrics: ControllerMetrics = ControllerMetrics(), stuckAfter: Double? = nil,
-                uptime: @escaping @Sendable () -> Double = { ProcessInfo.processInfo.systemUptime }) {
+    public init(
+        environment: String, holder: String, metrics: ControllerMetrics = ControllerMetrics(), stuckAfter: Double? = nil,
+        uptime: @escaping @Sendable () -> Double = { ProcessInfo.processInfo.systemUptime }
+    ) {
         self.environment = environment
         self.holder = holder
         self.metrics = metrics
@@ -84,12 +86,13 @@ public actor ControllerState {
 
     /// Everything the dashboard's documents are built from, copied out at once.
     public func dashboardInputs(now: Date = Date()) -> DashboardInputs {
-        DashboardInputs(environment: environment, replica: holder, leader: leader, ready: ready, alive: alive,
-                        secondsSinceProgress: secondsSinceProgress, stuckAfter: stuckAfter, lastTick: lastTick,
-                        cohorts: snapshot.flags.mapValues { $0.killed ? 0 : $0.cohort.count },
-                        rollouts: rollouts, rolloutsReadAt: rolloutsReadAt, rolloutsProblem: rolloutsProblem, history: history,
-                        backups: backups, backupsReadAt: backupsReadAt, backupsProblem: backupsProblem,
-                        recentErrors: recentErrors, now: now)
+        DashboardInputs(
+            environment: environment, replica: holder, leader: leader, ready: ready, alive: alive,
+            secondsSinceProgress: secondsSinceProgress, stuckAfter: stuckAfter, lastTick: lastTick,
+            cohorts: snapshot.flags.mapValues { $0.killed ? 0 : $0.cohort.count },
+            rollouts: rollouts, rolloutsReadAt: rolloutsReadAt, rolloutsProblem: rolloutsProblem, history: history,
+            backups: backups, backupsReadAt: backupsReadAt, backupsProblem: backupsProblem,
+            recentErrors: recentErrors, now: now)
     }
 
     /// After each tick: what admin actions need, and the bound for `/healthz` (it follows the
@@ -123,7 +126,6 @@ public actor ControllerState {
         snapshotBox.set(snapshot, version: snapshotVersion)
         metrics.record(snapshot)
     }
-
 
     /// `/readyz`: connected, manifests loaded.
     public var ready: Bool { manifestsLoaded && databaseReachable }
@@ -160,17 +162,27 @@ public final class ControllerMetrics: Sendable {
     private let backupGauges = NIOLockedValueBox([String: Gauge]())
 
     public init() {
-        tickDuration = registry.makeDurationHistogram(descriptor: .guardrail("guardrail_controller_tick_duration_seconds", "How long one reconcile tick took."), buckets: [.milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(150),
-                                                                .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30)])
+        tickDuration = registry.makeDurationHistogram(
+            descriptor: .guardrail("guardrail_controller_tick_duration_seconds", "How long one reconcile tick took."),
+            buckets: [
+                .milliseconds(10), .milliseconds(50), .milliseconds(100), .milliseconds(150),
+                .milliseconds(250), .milliseconds(500), .seconds(1), .seconds(5), .seconds(30),
+            ])
         ticks = registry.makeCounter(descriptor: .guardrail("guardrail_controller_ticks_total", "Reconcile ticks run."))
         tickErrors = registry.makeCounter(descriptor: .guardrail("guardrail_controller_errors_total", "Errors reported by ticks."))
-        applies = registry.makeCounter(descriptor: .guardrail("guardrail_controller_corrections_total", "Changes the controller applied to correct drift."))
+        applies = registry.makeCounter(
+            descriptor: .guardrail("guardrail_controller_corrections_total", "Changes the controller applied to correct drift."))
         leader = registry.makeGauge(descriptor: .guardrail("guardrail_controller_leader", "1 while this replica leads."))
-        notificationsDelivered = registry.makeCounter(descriptor: .guardrail("guardrail_notifications_delivered_total", "Events Alertmanager accepted."))
-        notificationsDropped = registry.makeCounter(descriptor: .guardrail("guardrail_notifications_dropped_total",
-                                                                             "Events dropped, oldest first, because the delivery queue was full."))
-        notificationsFailed = registry.makeCounter(descriptor: .guardrail("guardrail_notifications_failed_total",
-                                                                            "Events given up on after every retry, or refused by Alertmanager."))
+        notificationsDelivered = registry.makeCounter(
+            descriptor: .guardrail("guardrail_notifications_delivered_total", "Events Alertmanager accepted."))
+        notificationsDropped = registry.makeCounter(
+            descriptor: .guardrail(
+                "guardrail_notifications_dropped_total",
+                "Events dropped, oldest first, because the delivery queue was full."))
+        notificationsFailed = registry.makeCounter(
+            descriptor: .guardrail(
+                "guardrail_notifications_failed_total",
+                "Events given up on after every retry, or refused by Alertmanager."))
         notificationsQueued = registry.makeGauge(descriptor: .guardrail("guardrail_notifications_queued", "Events waiting for delivery."))
     }
 
@@ -194,23 +206,36 @@ public final class ControllerMetrics: Sendable {
         kindsSeen.withLockedValue { kindsSeen in
             kindsSeen.formUnion(report.driftByKind.keys)
             for kind in kindsSeen {
-                registry.makeGauge(descriptor: .guardrail("guardrail_drift_changes", "Changes the last plan listed, per kind."), labels: [("kind", kind)])
-                    .set(to: Double(report.driftByKind[kind] ?? 0))
+                registry.makeGauge(
+                    descriptor: .guardrail("guardrail_drift_changes", "Changes the last plan listed, per kind."), labels: [("kind", kind)]
+                )
+                .set(to: Double(report.driftByKind[kind] ?? 0))
             }
-            registry.makeGauge(descriptor: .guardrail("guardrail_drift_unsettled", "Changes that came back after being corrected.")).set(to: Double(report.unsettled.count))
+            registry.makeGauge(descriptor: .guardrail("guardrail_drift_unsettled", "Changes that came back after being corrected.")).set(
+                to: Double(report.unsettled.count))
             for result in report.rollouts {
-                registry.makeGauge(descriptor: .guardrail("guardrail_rollout_phase", "The current phase of each rollout, from 1."), labels: [("flag", result.flag)])
-                    .set(to: Double(result.phase + 1))
+                registry.makeGauge(
+                    descriptor: .guardrail("guardrail_rollout_phase", "The current phase of each rollout, from 1."), labels: [("flag", result.flag)]
+                )
+                .set(to: Double(result.phase + 1))
                 let breached = result.decisions.contains { $0.kind == .breach } || result.status == "rolled-back"
-                registry.makeGauge(descriptor: .guardrail("guardrail_rollout_breached", "1 when a guardrail breach acted on the rollout (rolled back, stepped back or paused it)."), labels: [("flag", result.flag)])
-                    .set(to: breached ? 1 : 0)
+                registry.makeGauge(
+                    descriptor: .guardrail(
+                        "guardrail_rollout_breached", "1 when a guardrail breach acted on the rollout (rolled back, stepped back or paused it)."),
+                    labels: [("flag", result.flag)]
+                )
+                .set(to: breached ? 1 : 0)
                 for verdict in result.verdicts {
                     let labels = [("flag", result.flag), ("guardrail", verdict.guardrail)]
                     if let value = verdict.value {
-                        registry.makeGauge(descriptor: .guardrail("guardrail_guardrail_value", "The last value of each guardrail of each rollout."), labels: labels).set(to: value)
+                        registry.makeGauge(
+                            descriptor: .guardrail("guardrail_guardrail_value", "The last value of each guardrail of each rollout."), labels: labels
+                        ).set(to: value)
                     }
-                    registry.makeGauge(descriptor: .guardrail("guardrail_guardrail_passing", "1 when the last verdict passed, 0 otherwise."), labels: labels)
-                        .set(to: verdict.kind == .pass ? 1 : 0)
+                    registry.makeGauge(
+                        descriptor: .guardrail("guardrail_guardrail_passing", "1 when the last verdict passed, 0 otherwise."), labels: labels
+                    )
+                    .set(to: verdict.kind == .pass ? 1 : 0)
                 }
             }
         }
@@ -220,8 +245,10 @@ public final class ControllerMetrics: Sendable {
         flagsSeen.withLockedValue { flagsSeen in
             flagsSeen.formUnion(snapshot.flags.keys)
             for flag in flagsSeen {
-                registry.makeGauge(descriptor: .guardrail("guardrail_flag_cohort_size", "Tenants a flag is on for (0 when killed)."), labels: [("flag", flag)])
-                    .set(to: Double(snapshot.flags[flag].map { $0.killed ? 0 : $0.cohort.count } ?? 0))
+                registry.makeGauge(
+                    descriptor: .guardrail("guardrail_flag_cohort_size", "Tenants a flag is on for (0 when killed)."), labels: [("flag", flag)]
+                )
+                .set(to: Double(snapshot.flags[flag].map { $0.killed ? 0 : $0.cohort.count } ?? 0))
             }
         }
     }

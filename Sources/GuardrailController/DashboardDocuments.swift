@@ -36,10 +36,12 @@ public struct DashboardInputs: Sendable {
     public var recentErrors: [ErrorRecord]
     public var now: Date
 
-    public init(environment: String, replica: String, leader: Bool, ready: Bool, alive: Bool, secondsSinceProgress: Double, stuckAfter: Double?,
-                lastTick: Reconciler.TickReport?, cohorts: [String: Int], rollouts: [RolloutStatusReport]?, rolloutsReadAt: Date?,
-                rolloutsProblem: String?, history: GuardrailHistory, backups: [BackupRunner.Status]?, backupsReadAt: Date?, backupsProblem: String?,
-                recentErrors: [ErrorRecord], now: Date) {
+    public init(
+        environment: String, replica: String, leader: Bool, ready: Bool, alive: Bool, secondsSinceProgress: Double, stuckAfter: Double?,
+        lastTick: Reconciler.TickReport?, cohorts: [String: Int], rollouts: [RolloutStatusReport]?, rolloutsReadAt: Date?,
+        rolloutsProblem: String?, history: GuardrailHistory, backups: [BackupRunner.Status]?, backupsReadAt: Date?, backupsProblem: String?,
+        recentErrors: [ErrorRecord], now: Date
+    ) {
         self.environment = environment
         self.replica = replica
         self.leader = leader
@@ -164,16 +166,19 @@ struct RolloutsDocument: Encodable, Sendable {
     var flags: [Flag]
 
     static func make(_ inputs: DashboardInputs) -> RolloutsDocument {
-        RolloutsDocument(environment: inputs.environment, replica: inputs.replica, leader: inputs.leader,
-                         generatedAt: DashboardInputs.time(inputs.now),
-                         readAt: inputs.rolloutsReadAt.map(DashboardInputs.time),
-                         notice: inputs.leader ? nil : "This replica is on standby: phases, cohorts and decisions are read from Postgres; "
-                            + "the leading replica evaluates the guardrails, and its dashboard charts their values.",
-                         problem: inputs.rolloutsProblem,
-                         flags: (inputs.rollouts ?? []).map {
-                             flag($0, history: inputs.history, now: inputs.now, cohort: inputs.cohorts[$0.flag.name])
-                         }
-                            .sorted { (attention($0.status), $0.flag) < (attention($1.status), $1.flag) })
+        RolloutsDocument(
+            environment: inputs.environment, replica: inputs.replica, leader: inputs.leader,
+            generatedAt: DashboardInputs.time(inputs.now),
+            readAt: inputs.rolloutsReadAt.map(DashboardInputs.time),
+            notice: inputs.leader
+                ? nil
+                : "This replica is on standby: phases, cohorts and decisions are read from Postgres; "
+                    + "the leading replica evaluates the guardrails, and its dashboard charts their values.",
+            problem: inputs.rolloutsProblem,
+            flags: (inputs.rollouts ?? []).map {
+                flag($0, history: inputs.history, now: inputs.now, cohort: inputs.cohorts[$0.flag.name])
+            }
+            .sorted { (attention($0.status), $0.flag) < (attention($1.status), $1.flag) })
     }
 
     /// What needs a person first: rollouts rolled back or killed, then those moving, then the rest.
@@ -200,14 +205,17 @@ struct RolloutsDocument: Encodable, Sendable {
             if !phase.tenants.isEmpty { audience.append(phase.tenants.joined(separator: ", ")) }
             if !phase.selector.isEmpty { audience.append(phase.selector.keys.sorted().map { "\($0)=\(phase.selector[$0]!)" }.joined(separator: ",")) }
             if let p = phase.percent { audience.append("\(p)%") }
-            var line = Phase(number: i + 1, name: phase.name, audience: audience.joined(separator: " + "), bake: "\(report.timing.bake(phase.bake))",
-                             state: "next")
+            var line = Phase(
+                number: i + 1, name: phase.name, audience: audience.joined(separator: " + "), bake: "\(report.timing.bake(phase.bake))",
+                state: "next")
             if let state {
                 switch state.status {
                 case .rolledBack: line.state = i <= state.phase ? "rolled-back" : "not-reached"
                 case .completed: line.state = i <= state.phase ? "done" : "not-reached"
                 case .progressing, .paused:
-                    if i < state.phase { line.state = "done" } else if i == state.phase {
+                    if i < state.phase {
+                        line.state = "done"
+                    } else if i == state.phase {
                         line.state = state.status == .paused || report.killed ? "paused" : "current"
                         let ends = state.phaseStartedAt.addingTimeInterval(report.timing.bake(phase.bake).seconds)
                         line.startedAt = DashboardInputs.time(state.phaseStartedAt)
@@ -229,25 +237,29 @@ struct RolloutsDocument: Encodable, Sendable {
             case nil: break
             }
             let points = history.points(flag: flag.name, guardrail: name)
-            return GuardrailSeries(name: name, description: g?.description ?? "", condition: condition, limit: limit,
-                                   threshold: g?.thresholdDescription ?? "not defined in this environment", failuresToBreach: g?.failures ?? 1,
-                                   consecutiveFailures: state?.tracks[name]?.consecutiveFailures ?? 0,
-                                   lastVerdict: (points.last?.verdict ?? state?.tracks[name]?.lastVerdict)?.rawValue,
-                                   points: points.map {
-                                       Point(at: ISOTime.string($0.at, milliseconds: true), value: $0.value, verdict: $0.verdict.rawValue,
-                                             message: $0.message)
-                                   })
+            return GuardrailSeries(
+                name: name, description: g?.description ?? "", condition: condition, limit: limit,
+                threshold: g?.thresholdDescription ?? "not defined in this environment", failuresToBreach: g?.failures ?? 1,
+                consecutiveFailures: state?.tracks[name]?.consecutiveFailures ?? 0,
+                lastVerdict: (points.last?.verdict ?? state?.tracks[name]?.lastVerdict)?.rawValue,
+                points: points.map {
+                    Point(
+                        at: ISOTime.string($0.at, milliseconds: true), value: $0.value, verdict: $0.verdict.rawValue,
+                        message: $0.message)
+                })
         }
         let decisions = report.events.filter { $0.decision.kind != .evaluation }.map { record in
-            Decision(at: DashboardInputs.time(record.at), kind: record.decision.kind.rawValue, phase: record.decision.phase + 1,
-                     message: record.decision.message, actor: record.decision.actor, reason: record.reason,
-                     guardrail: record.decision.verdict?.guardrail, value: record.decision.verdict?.value)
+            Decision(
+                at: DashboardInputs.time(record.at), kind: record.decision.kind.rawValue, phase: record.decision.phase + 1,
+                message: record.decision.message, actor: record.decision.actor, reason: record.reason,
+                guardrail: record.decision.verdict?.guardrail, value: record.decision.verdict?.value)
         }
-        return Flag(flag: flag.name, description: flag.description, status: status, reason: reason, enabled: flag.enabled, killed: report.killed,
-                    killedBy: report.killedBy, cohortSize: report.killed ? 0 : cohort ?? report.enabledCount,
-                    eligibleTenants: report.eligibleCount,
-                    onBreach: flag.rollout?.onBreach.rawValue ?? "", currentPhase: state.map { $0.phase + 1 }, phases: phases,
-                    guardrails: guardrails, decisions: decisions)
+        return Flag(
+            flag: flag.name, description: flag.description, status: status, reason: reason, enabled: flag.enabled, killed: report.killed,
+            killedBy: report.killedBy, cohortSize: report.killed ? 0 : cohort ?? report.enabledCount,
+            eligibleTenants: report.eligibleCount,
+            onBreach: flag.rollout?.onBreach.rawValue ?? "", currentPhase: state.map { $0.phase + 1 }, phases: phases,
+            guardrails: guardrails, decisions: decisions)
     }
 }
 
@@ -296,26 +308,34 @@ struct DriftDocument: Encodable, Sendable {
             var byKind: [String: [Item]] = [:]
             for entry in tick.drift {
                 var item = Item(address: entry.address, action: entry.action, status: "not-corrected", reason: entry.reason)
-                if restored.contains(entry.address) { item.status = "restored" }
-                else if applied.contains(entry.address) { item.status = "corrected" }
-                else if let why = waiting[entry.address] { item.status = "waits-for-human"; item.waitReason = why }
-                else if unsettled.contains(entry.address) { item.status = "came-back" }
+                if restored.contains(entry.address) {
+                    item.status = "restored"
+                } else if applied.contains(entry.address) {
+                    item.status = "corrected"
+                } else if let why = waiting[entry.address] {
+                    item.status = "waits-for-human"; item.waitReason = why
+                } else if unsettled.contains(entry.address) {
+                    item.status = "came-back"
+                }
                 byKind[entry.kind, default: []].append(item)
             }
             // Kinds counted without entries (a report built elsewhere) still show their count.
             for kind in Set(tick.driftByKind.keys).union(byKind.keys).sorted() {
                 let items = byKind[kind] ?? []
-                kinds.append(Kind(kind: kind, changes: tick.driftByKind[kind] ?? items.count,
-                                  corrected: items.filter { $0.status == "corrected" || $0.status == "restored" }.count,
-                                  waitingForHuman: items.filter { $0.status == "waits-for-human" }.count,
-                                  cameBack: items.filter { $0.status == "came-back" }.count,
-                                  items: Array(items.prefix(itemsPerKind)), notListed: max(0, items.count - itemsPerKind)))
+                kinds.append(
+                    Kind(
+                        kind: kind, changes: tick.driftByKind[kind] ?? items.count,
+                        corrected: items.filter { $0.status == "corrected" || $0.status == "restored" }.count,
+                        waitingForHuman: items.filter { $0.status == "waits-for-human" }.count,
+                        cameBack: items.filter { $0.status == "came-back" }.count,
+                        items: Array(items.prefix(itemsPerKind)), notListed: max(0, items.count - itemsPerKind)))
             }
         }
-        return DriftDocument(environment: inputs.environment, replica: inputs.replica, leader: inputs.leader,
-                             generatedAt: DashboardInputs.time(inputs.now),
-                             tickAt: tick.map { DashboardInputs.time($0.startedAt) }, notice: inputs.standbyNotice,
-                             plan: tick?.plan.map { ["add": $0.add, "change": $0.change, "destroy": $0.destroy] }, kinds: kinds)
+        return DriftDocument(
+            environment: inputs.environment, replica: inputs.replica, leader: inputs.leader,
+            generatedAt: DashboardInputs.time(inputs.now),
+            tickAt: tick.map { DashboardInputs.time($0.startedAt) }, notice: inputs.standbyNotice,
+            plan: tick?.plan.map { ["add": $0.add, "change": $0.change, "destroy": $0.destroy] }, kinds: kinds)
     }
 }
 
@@ -382,22 +402,26 @@ struct BackupsDocument: Encodable, Sendable {
         let t = DashboardInputs.time
         let schedules = (inputs.backups ?? []).sorted { $0.schedule.name < $1.schedule.name }.map { s -> Schedule in
             let run = s.lastRun.map { r in
-                Run(id: r.id, status: r.status.rawValue, startedAt: t(r.startedAt), finishedAt: r.finishedAt.map(t),
+                Run(
+                    id: r.id, status: r.status.rawValue, startedAt: t(r.startedAt), finishedAt: r.finishedAt.map(t),
                     durationSeconds: r.finishedAt.map { $0.timeIntervalSince(r.startedAt) }, sizeBytes: r.sizeBytes, label: r.label, error: r.error)
             }
             let drill = s.lastDrill.map { d in
-                Drill(status: d.status, startedAt: t(d.startedAt), finishedAt: d.finishedAt.map(t), rtoSeconds: d.rtoSeconds, target: d.target,
-                      error: d.error, checks: d.checks.map { Check(name: $0.name, passed: $0.passed, detail: $0.detail) })
+                Drill(
+                    status: d.status, startedAt: t(d.startedAt), finishedAt: d.finishedAt.map(t), rtoSeconds: d.rtoSeconds, target: d.target,
+                    error: d.error, checks: d.checks.map { Check(name: $0.name, passed: $0.passed, detail: $0.detail) })
             }
-            return Schedule(name: s.schedule.name, method: s.schedule.method.rawValue, schedule: s.schedule.schedule.source,
-                            timezone: s.schedule.timezone,
-                            rpo: "\(s.schedule.rpo)", rpoMet: s.meetsRPO, ageSeconds: s.age,
-                            archiveLagSeconds: s.schedule.method == .pgbackrest ? s.archiver?.lagSeconds : nil, archiveProblem: s.archiveProblem,
-                            lastSuccessAt: s.lastSuccess?.finishedAt.map(t), lastRun: run, nextRunAt: s.nextRun.map(t),
-                            drillSchedule: s.schedule.restoreDrill?.schedule.source, rto: s.schedule.rto.map { "\($0)" }, lastDrill: drill)
+            return Schedule(
+                name: s.schedule.name, method: s.schedule.method.rawValue, schedule: s.schedule.schedule.source,
+                timezone: s.schedule.timezone,
+                rpo: "\(s.schedule.rpo)", rpoMet: s.meetsRPO, ageSeconds: s.age,
+                archiveLagSeconds: s.schedule.method == .pgbackrest ? s.archiver?.lagSeconds : nil, archiveProblem: s.archiveProblem,
+                lastSuccessAt: s.lastSuccess?.finishedAt.map(t), lastRun: run, nextRunAt: s.nextRun.map(t),
+                drillSchedule: s.schedule.restoreDrill?.schedule.source, rto: s.schedule.rto.map { "\($0)" }, lastDrill: drill)
         }
-        return BackupsDocument(environment: inputs.environment, replica: inputs.replica, leader: inputs.leader, generatedAt: t(inputs.now),
-                               readAt: inputs.backupsReadAt.map(t), notice: inputs.standbyNotice, problem: inputs.backupsProblem,
-                               schedules: schedules)
+        return BackupsDocument(
+            environment: inputs.environment, replica: inputs.replica, leader: inputs.leader, generatedAt: t(inputs.now),
+            readAt: inputs.backupsReadAt.map(t), notice: inputs.standbyNotice, problem: inputs.backupsProblem,
+            schedules: schedules)
     }
 }

@@ -17,8 +17,10 @@ extension DashboardHTML {
             + "form-action 'none'; frame-ancestors 'none'"
     }()
 
-    static func page(_ page: DashboardPage, environment: String, replica: String, leader: Bool, generatedAt: String, _ body: HTML,
-                     readAt: String? = nil, readWhat: String = "read from Postgres") -> String {
+    static func page(
+        _ page: DashboardPage, environment: String, replica: String, leader: Bool, generatedAt: String, _ body: HTML,
+        readAt: String? = nil, readWhat: String = "read from Postgres"
+    ) -> String {
         var nav: [HTML] = []
         for p in DashboardPage.allCases {
             nav.append("<a href=\"\(p.path)\"\(HTML(raw: p == page ? " aria-current=\"page\"" : ""))>\(p.title)</a>")

@@ -12,18 +12,27 @@ enum DashboardHTML {
         var body: HTML = ""
         let tick = doc.lastTick
         var facts: [HTML] = []
-        facts.append(fact("Role", doc.leader ? badge("Leader", .ok) : badge("Standby", .idle),
-                          doc.leader ? "epoch \(tick?.epoch.map { String($0) } ?? "?")" : "another replica leads"))
-        facts.append(fact("Loop", doc.alive ? badge("Healthy", .ok) : badge("Stuck", .bad),
-                          (doc.lastTick == nil ? "waiting for the first tick for \(span(doc.secondsSinceTick))"
-                            : doc.secondsSinceTick < 1 ? "last tick finished just now" : "last tick finished \(span(doc.secondsSinceTick)) ago")
-                            + (doc.healthBoundSeconds.map { " (bound \(span($0)))" } ?? "")))
-        facts.append(fact("Ready", doc.ready ? badge("Ready", .ok) : badge("Not ready", .warn),
-                          doc.ready ? "connected, manifests loaded" : "waiting for Postgres or the manifests"))
+        facts.append(
+            fact(
+                "Role", doc.leader ? badge("Leader", .ok) : badge("Standby", .idle),
+                doc.leader ? "epoch \(tick?.epoch.map { String($0) } ?? "?")" : "another replica leads"))
+        facts.append(
+            fact(
+                "Loop", doc.alive ? badge("Healthy", .ok) : badge("Stuck", .bad),
+                (doc.lastTick == nil
+                    ? "waiting for the first tick for \(span(doc.secondsSinceTick))"
+                    : doc.secondsSinceTick < 1 ? "last tick finished just now" : "last tick finished \(span(doc.secondsSinceTick)) ago")
+                    + (doc.healthBoundSeconds.map { " (bound \(span($0)))" } ?? "")))
+        facts.append(
+            fact(
+                "Ready", doc.ready ? badge("Ready", .ok) : badge("Not ready", .warn),
+                doc.ready ? "connected, manifests loaded" : "waiting for Postgres or the manifests"))
         if let tick {
             let errors = tick.errors.count
-            facts.append(fact("Last tick", errors == 0 ? badge("No errors", .ok) : badge("\(errors) error\(errors == 1 ? "" : "s")", .bad),
-                              "started \(ago(tick.startedAt, now)), took \(span(tick.durationSeconds))"))
+            facts.append(
+                fact(
+                    "Last tick", errors == 0 ? badge("No errors", .ok) : badge("\(errors) error\(errors == 1 ? "" : "s")", .bad),
+                    "started \(ago(tick.startedAt, now)), took \(span(tick.durationSeconds))"))
         } else {
             facts.append(fact("Last tick", badge("None yet", .idle), "the first tick has not finished"))
         }
@@ -33,17 +42,21 @@ enum DashboardHTML {
         var rolloutRows: [HTML] = []
         for r in doc.rollouts.sorted(by: { $0.flag < $1.flag }) {
             let phase: HTML = "\(r.phase)\(r.phases.map { " of \($0)" } ?? "") <span class=\"muted\">\(r.phaseName)</span>"
-            let cohort: HTML = r.cohortSize.map { size -> HTML in
-                let eligible = r.eligibleTenants ?? 0
-                return "\(meter(Double(size), of: Double(eligible)))<span class=\"num\">\(size) of \(eligible)</span>"
-            } ?? "<span class=\"muted\">\(doc.flags[r.flag].map { "\($0) tenants" } ?? "?")</span>"
-            rolloutRows.append("""
+            let cohort: HTML =
+                r.cohortSize.map { size -> HTML in
+                    let eligible = r.eligibleTenants ?? 0
+                    return "\(meter(Double(size), of: Double(eligible)))<span class=\"num\">\(size) of \(eligible)</span>"
+                } ?? "<span class=\"muted\">\(doc.flags[r.flag].map { "\($0) tenants" } ?? "?")</span>"
+            rolloutRows.append(
+                """
                 <tr><td><a href="/rollouts#\(anchor(r.flag))"><code>\(r.flag)</code></a></td><td>\(statusBadge(r.status))</td>\
                 <td>\(phase)</td><td class="cohort">\(cohort)</td></tr>
                 """)
         }
         let standby: HTML = "<p class=\"empty\">The leading replica runs this; this one is on standby.</p>"
-        let rollouts: HTML = rolloutRows.isEmpty ? "<p class=\"empty\">No rollout is running.</p>"
+        let rollouts: HTML =
+            rolloutRows.isEmpty
+            ? "<p class=\"empty\">No rollout is running.</p>"
             : table(["Flag", "Status", "Phase", "Cohort / eligible"], rolloutRows)
         body += card("Rollouts", link: DashboardPage.rollouts, rollouts)
 
@@ -77,7 +90,8 @@ enum DashboardHTML {
             } else {
                 var rows: [HTML] = []
                 for b in backups {
-                    rows.append("""
+                    rows.append(
+                        """
                         <tr><td><a href="/backups#\(anchor(b.schedule))">\(b.schedule)</a></td>\
                         <td>\(b.rpoMet ? badge("RPO met", .ok) : badge("RPO missed", .bad))</td>\
                         <td>\(b.lastRunStatus.map { statusBadge($0) } ?? badge("no run yet", .idle))</td>\
@@ -97,7 +111,8 @@ enum DashboardHTML {
             for step in tick.stepSeconds.keys.sorted(by: stepOrder) {
                 let seconds = tick.stepSeconds[step] ?? 0
                 let sub = step.contains(".")
-                rows.append("""
+                rows.append(
+                    """
                     <tr\(HTML(raw: sub ? " class=\"sub\"" : ""))><th scope="row">\(step)</th>\
                     <td class="bar"><span style="width:\(coordinate: max(0.5, 100 * seconds / longest))%"></span></td>\
                     <td class="num">\(span(seconds))</td></tr>
@@ -109,8 +124,11 @@ enum DashboardHTML {
         for e in doc.recentErrors.prefix(15) {
             errorItems.append("<li><time datetime=\"\(e.at)\" title=\"\(e.at)\">\(ago(e.at, now))</time><pre>\(e.message)</pre></li>")
         }
-        body += card("Recent errors", errorItems.isEmpty ? "<p>\(badge("None", .ok)) No tick has reported an error since this replica started.</p>"
-                                                       : "<ul class=\"errors\">\(errorItems)</ul>")
+        body += card(
+            "Recent errors",
+            errorItems.isEmpty
+                ? "<p>\(badge("None", .ok)) No tick has reported an error since this replica started.</p>"
+                : "<ul class=\"errors\">\(errorItems)</ul>")
         return page(.overview, environment: doc.environment, replica: doc.replica, leader: doc.leader, generatedAt: doc.generatedAt, body)
     }
 
@@ -150,8 +168,9 @@ enum DashboardHTML {
                 \(inner)</article>
                 """
         }
-        return page(.rollouts, environment: doc.environment, replica: doc.replica, leader: doc.leader, generatedAt: doc.generatedAt,
-                    body, readAt: doc.readAt)
+        return page(
+            .rollouts, environment: doc.environment, replica: doc.replica, leader: doc.leader, generatedAt: doc.generatedAt,
+            body, readAt: doc.readAt)
     }
 
     static func drift(_ doc: DriftDocument) -> String {
@@ -166,11 +185,17 @@ enum DashboardHTML {
             var summary: [HTML] = []
             for kind in doc.kinds {
                 let state: HTML
-                if kind.waitingForHuman > 0 { state = badge("waits for a human", .warn) }
-                else if kind.cameBack > 0 { state = badge("came back", .warn) }
-                else if kind.corrected == kind.changes { state = badge("being corrected", .info) }
-                else { state = badge("not corrected", .idle) }
-                summary.append("""
+                if kind.waitingForHuman > 0 {
+                    state = badge("waits for a human", .warn)
+                } else if kind.cameBack > 0 {
+                    state = badge("came back", .warn)
+                } else if kind.corrected == kind.changes {
+                    state = badge("being corrected", .info)
+                } else {
+                    state = badge("not corrected", .idle)
+                }
+                summary.append(
+                    """
                     <tr><td><a href="#\(anchor("kind-" + kind.kind))">\(kind.kind)</a></td><td class="num">\(kind.changes)</td>\
                     <td class="num">\(kind.corrected)</td><td class="num">\(kind.waitingForHuman)</td><td class="num">\(kind.cameBack)</td>\
                     <td>\(state)</td></tr>
@@ -180,13 +205,15 @@ enum DashboardHTML {
             for kind in doc.kinds {
                 var rows: [HTML] = []
                 for item in kind.items {
-                    let tone: Tone = switch item.status {
-                    case "corrected", "restored": .info
-                    case "waits-for-human", "came-back": .warn
-                    default: .idle
-                    }
+                    let tone: Tone =
+                        switch item.status {
+                        case "corrected", "restored": .info
+                        case "waits-for-human", "came-back": .warn
+                        default: .idle
+                        }
                     let label = item.status == "waits-for-human" ? "waits for a human" : item.status.replacingOccurrences(of: "-", with: " ")
-                    rows.append("""
+                    rows.append(
+                        """
                         <tr><td><code>\(item.address)</code></td><td>\(item.action)</td><td>\(badge(label, tone))</td>\
                         <td>\(item.reason)\(item.waitReason.map { w in "<div class=\"why\">\(w)</div>" as HTML } ?? "")</td></tr>
                         """)
@@ -198,11 +225,13 @@ enum DashboardHTML {
                     """
             }
         }
-        let planLine: HTML = doc.plan.map { p in
-            "<p class=\"muted\">Last plan: \(p["add"] ?? 0) to add, \(p["change"] ?? 0) to change, \(p["destroy"] ?? 0) to destroy.</p>"
-        } ?? ""
-        return page(.drift, environment: doc.environment, replica: doc.replica, leader: doc.leader, generatedAt: doc.generatedAt,
-                    planLine + body, readAt: doc.tickAt, readWhat: "planned")
+        let planLine: HTML =
+            doc.plan.map { p in
+                "<p class=\"muted\">Last plan: \(p["add"] ?? 0) to add, \(p["change"] ?? 0) to change, \(p["destroy"] ?? 0) to destroy.</p>"
+            } ?? ""
+        return page(
+            .drift, environment: doc.environment, replica: doc.replica, leader: doc.leader, generatedAt: doc.generatedAt,
+            planLine + body, readAt: doc.tickAt, readWhat: "planned")
     }
 
     static func backups(_ doc: BackupsDocument) -> String {
@@ -213,7 +242,8 @@ enum DashboardHTML {
         }
         for s in doc.schedules {
             var facts: [HTML] = []
-            let rpoDetail = s.archiveLagSeconds.map { "archive lag \(span($0)), RPO \(s.rpo)" }
+            let rpoDetail =
+                s.archiveLagSeconds.map { "archive lag \(span($0)), RPO \(s.rpo)" }
                 ?? s.ageSeconds.map { "newest good backup \(span($0)) old, RPO \(s.rpo)" } ?? "no good backup yet, RPO \(s.rpo)"
             facts.append(fact("Recovery point", s.rpoMet ? badge("RPO met", .ok) : badge("RPO missed", .bad), rpoDetail))
             if let run = s.lastRun {
@@ -229,11 +259,15 @@ enum DashboardHTML {
                 if let rto = drill.rtoSeconds { detail += ", RTO \(span(rto))" + (s.rto.map { " (objective \($0))" } ?? "") }
                 facts.append(fact("Last drill", statusBadge(drill.status), detail))
             } else {
-                facts.append(fact("Last drill", badge(s.drillSchedule == nil ? "No drill" : "None yet", .idle),
-                                  s.drillSchedule.map { "scheduled \($0)" } ?? "the schedule declares no restore drill"))
+                facts.append(
+                    fact(
+                        "Last drill", badge(s.drillSchedule == nil ? "No drill" : "None yet", .idle),
+                        s.drillSchedule.map { "scheduled \($0)" } ?? "the schedule declares no restore drill"))
             }
-            facts.append(fact("Schedule", HTML(raw: "<code>") + "\(s.schedule)" + HTML(raw: "</code>"),
-                              "\(s.timezone), \(s.method)" + (s.nextRunAt.map { "; next \(ago($0, now))" } ?? "")))
+            facts.append(
+                fact(
+                    "Schedule", HTML(raw: "<code>") + "\(s.schedule)" + HTML(raw: "</code>"),
+                    "\(s.timezone), \(s.method)" + (s.nextRunAt.map { "; next \(ago($0, now))" } ?? "")))
             var inner: HTML = "<div class=\"facts small\">\(facts)</div>"
             if let problem = s.archiveProblem { inner += "<p class=\"problem\">\(badge("Archiving", .bad)) \(problem)</p>" }
             if let error = s.lastRun?.error { inner += "<p class=\"problem\">\(badge("Run failed", .bad))</p><pre>\(error)</pre>" }
@@ -250,8 +284,9 @@ enum DashboardHTML {
             }
             body += "<section class=\"card\" id=\"\(anchor(s.name))\"><header><h2>\(s.name)</h2></header>\(inner)</section>"
         }
-        return page(.backups, environment: doc.environment, replica: doc.replica, leader: doc.leader, generatedAt: doc.generatedAt,
-                    body, readAt: doc.readAt)
+        return page(
+            .backups, environment: doc.environment, replica: doc.replica, leader: doc.leader, generatedAt: doc.generatedAt,
+            body, readAt: doc.readAt)
     }
 
     // MARK: - Rollout parts
@@ -260,14 +295,15 @@ enum DashboardHTML {
         guard !flag.phases.isEmpty else { return "" }
         var items: [HTML] = []
         for phase in flag.phases {
-            let (label, tone, mark): (String, Tone, String) = switch phase.state {
-            case "done": ("done", .ok, "✓")
-            case "current": ("current", .info, "▶")
-            case "paused": ("paused", .warn, "‖")
-            case "rolled-back": ("rolled back", .bad, "✗")
-            case "not-reached": ("not reached", .idle, "–")
-            default: ("next", .idle, "·")
-            }
+            let (label, tone, mark): (String, Tone, String) =
+                switch phase.state {
+                case "done": ("done", .ok, "✓")
+                case "current": ("current", .info, "▶")
+                case "paused": ("paused", .warn, "‖")
+                case "rolled-back": ("rolled back", .bad, "✗")
+                case "not-reached": ("not reached", .idle, "–")
+                default: ("next", .idle, "·")
+                }
             var bake: HTML = "<div class=\"bake\">bake \(phase.bake)</div>"
             if let remaining = phase.bakeRemainingSeconds, let started = phase.startedAt, let ends = phase.bakeEndsAt {
                 let total = max(0.001, date(ends).timeIntervalSince(date(started)))
@@ -276,7 +312,8 @@ enum DashboardHTML {
                     \(meter(total - remaining, of: total))
                     """
             }
-            items.append("""
+            items.append(
+                """
                 <li class="phase \(HTML(raw: tone.rawValue))" data-state="\(phase.state)"><div class="phase-head">\
                 <span class="mark" aria-hidden="true">\(mark)</span><span class="phase-name">\(phase.number). \(phase.name)</span>\
                 <span class="state">\(label)</span></div>\
@@ -286,8 +323,10 @@ enum DashboardHTML {
         return "<ol class=\"phases\" aria-label=\"Phases\">\(items)</ol>"
     }
 
-    static func guardrailPanel(_ series: RolloutsDocument.GuardrailSeries, id: String, now: Date,
-                               decisions: [RolloutsDocument.Decision] = []) -> HTML {
+    static func guardrailPanel(
+        _ series: RolloutsDocument.GuardrailSeries, id: String, now: Date,
+        decisions: [RolloutsDocument.Decision] = []
+    ) -> HTML {
         let last = series.points.last
         let verdict = last?.verdict ?? series.lastVerdict
         var head: HTML = "<div class=\"g-head\"><strong>\(series.name)</strong> <span class=\"muted\">\(series.threshold)</span> "
@@ -314,7 +353,8 @@ enum DashboardHTML {
         let points = series.points
         let values = points.compactMap(\.value)
         let line = (series.condition == "max" || series.condition == "min") ? series.limit : nil
-        let summary = "\(series.name): \(points.count) recent evaluation\(points.count == 1 ? "" : "s")"
+        let summary =
+            "\(series.name): \(points.count) recent evaluation\(points.count == 1 ? "" : "s")"
             + (points.last.map { ", the last \($0.value.map(MetricNumber.text) ?? "without a value") (\($0.verdict))" } ?? "")
             + ", threshold \(series.threshold)"
         var svg: HTML = """
@@ -438,8 +478,10 @@ enum DashboardHTML {
             """
         let counts = Dictionary(grouping: points, by: \.verdict).mapValues(\.count)
         var legend: [HTML] = []
-        for (key, label, symbol) in [("pass", "pass", "●"), ("fail", "fail", "✕"), ("no-data", "no data", "○"),
-                                     ("insufficient-samples", "too few samples", "○"), ("error", "query error", "▲")] {
+        for (key, label, symbol) in [
+            ("pass", "pass", "●"), ("fail", "fail", "✕"), ("no-data", "no data", "○"),
+            ("insufficient-samples", "too few samples", "○"), ("error", "query error", "▲"),
+        ] {
             if let n = counts[key] { legend.append("<span class=\"lg lg-\(key)\"><span aria-hidden=\"true\">\(symbol)</span> \(label) \(n)</span>") }
         }
         return svg + "<div class=\"legend\">\(legend)</div>"
@@ -449,14 +491,16 @@ enum DashboardHTML {
         guard !decisions.isEmpty else { return "<p class=\"empty\">No decision recorded yet.</p>" }
         var rows: [HTML] = []
         for d in decisions {
-            let tone: Tone = switch d.kind {
-            case "breach", "rollback", "kill", "abort": .bad
-            case "pause", "hold", "step-back": .warn
-            case "advance", "complete", "promote": .ok
-            case "start", "resume", "retry", "release": .info
-            default: .idle
-            }
-            rows.append("""
+            let tone: Tone =
+                switch d.kind {
+                case "breach", "rollback", "kill", "abort": .bad
+                case "pause", "hold", "step-back": .warn
+                case "advance", "complete", "promote": .ok
+                case "start", "resume", "retry", "release": .info
+                default: .idle
+                }
+            rows.append(
+                """
                 <tr data-kind="\(d.kind)"><td class="when"><time datetime="\(d.at)" title="\(d.at)">\(ago(d.at, now))</time></td>\
                 <td>\(badge(d.kind, tone))</td><td class="num">\(d.phase)</td><td>\(d.message)\
                 \(d.reason.map { r in "<div class=\"why\"><span class=\"label\">Reason</span> \(r)</div>" as HTML } ?? "")</td>\
@@ -471,25 +515,27 @@ enum DashboardHTML {
     enum Tone: String { case ok, bad, warn, info, idle }
 
     static func badge(_ text: String, _ tone: Tone) -> HTML {
-        let icon = switch tone {
-        case .ok: "✓"
-        case .bad: "✗"
-        case .warn: "!"
-        case .info: "▶"
-        case .idle: "·"
-        }
+        let icon =
+            switch tone {
+            case .ok: "✓"
+            case .bad: "✗"
+            case .warn: "!"
+            case .info: "▶"
+            case .idle: "·"
+            }
         return "<span class=\"badge \(HTML(raw: tone.rawValue))\"><span aria-hidden=\"true\">\(icon)</span> \(text)</span>"
     }
 
     /// The colour and icon a status word gets; the word itself is always shown.
     static func statusBadge(_ status: String) -> HTML {
-        let tone: Tone = switch status {
-        case "completed", "succeeded", "done", "pass", "on": .ok
-        case "rolled-back", "killed", "failed", "fail", "error": .bad
-        case "paused", "running", "no-data", "insufficient-samples": .warn
-        case "progressing": .info
-        default: .idle
-        }
+        let tone: Tone =
+            switch status {
+            case "completed", "succeeded", "done", "pass", "on": .ok
+            case "rolled-back", "killed", "failed", "fail", "error": .bad
+            case "paused", "running", "no-data", "insufficient-samples": .warn
+            case "progressing": .info
+            default: .idle
+            }
         return badge(status.replacingOccurrences(of: "-", with: " "), tone)
     }
 

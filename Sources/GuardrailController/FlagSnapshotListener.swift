@@ -52,9 +52,11 @@ public struct FlagSnapshotListener: Service {
                 if lost?.loaded == true { backoff.succeeded() }
                 await state.databaseReachable(false)
                 let delay = backoff.delay
-                logger.warning("flag snapshot connection lost; reconnecting", metadata: [
-                    "address": "flags", "error": "\(lost?.underlying ?? error)", "retry_in": "\(delay)s",
-                ])
+                logger.warning(
+                    "flag snapshot connection lost; reconnecting",
+                    metadata: [
+                        "address": "flags", "error": "\(lost?.underlying ?? error)", "retry_in": "\(delay)s",
+                    ])
                 try? await cancelWhenGracefulShutdown { try await Task.sleep(nanoseconds: UInt64(delay * 1e9)) }
                 backoff.failed()
             }

@@ -18,9 +18,11 @@ public struct HTTPClientLimits: Sendable, Equatable {
     public var idleTimeout: GuardrailDuration
     public var maxConnections: Int
 
-    public init(headerReadTimeout: GuardrailDuration = GuardrailCore.Environment.Controller.defaultHeaderReadTimeout,
-                idleTimeout: GuardrailDuration = GuardrailCore.Environment.Controller.defaultIdleTimeout,
-                maxConnections: Int = GuardrailCore.Environment.Controller.defaultMaxConnections) {
+    public init(
+        headerReadTimeout: GuardrailDuration = GuardrailCore.Environment.Controller.defaultHeaderReadTimeout,
+        idleTimeout: GuardrailDuration = GuardrailCore.Environment.Controller.defaultIdleTimeout,
+        maxConnections: Int = GuardrailCore.Environment.Controller.defaultMaxConnections
+    ) {
         self.headerReadTimeout = headerReadTimeout
         self.idleTimeout = idleTimeout
         self.maxConnections = maxConnections
@@ -53,8 +55,9 @@ extension HTTPServerBuilder {
     /// HTTP/1.1 with `limits`' header-read and idle timeouts.
     public static func http1(limits: HTTPClientLimits) -> HTTPServerBuilder {
         .init { responder in
-            GuardedHTTP1Channel(responder: responder, headerReadTimeout: limits.timeAmount(limits.headerReadTimeout),
-                                idleTimeout: limits.timeAmount(limits.idleTimeout))
+            GuardedHTTP1Channel(
+                responder: responder, headerReadTimeout: limits.timeAmount(limits.headerReadTimeout),
+                idleTimeout: limits.timeAmount(limits.idleTimeout))
         }
     }
 }
@@ -78,9 +81,11 @@ struct GuardedHTTP1Channel: ServerChildChannel {
             try channel.pipeline.syncOperations.addHandler(RequestStartHandler(deadline: deadline), position: .first)
             return deadline
         }.flatMap { deadline in
-            HTTP1Channel(responder: responder,
-                         configuration: .init(additionalChannelHandlers: [RequestHeadHandler(deadline: deadline)], idleTimeout: idleTimeout))
-                .setup(channel: channel, logger: logger)
+            HTTP1Channel(
+                responder: responder,
+                configuration: .init(additionalChannelHandlers: [RequestHeadHandler(deadline: deadline)], idleTimeout: idleTimeout)
+            )
+            .setup(channel: channel, logger: logger)
         }
     }
 

@@ -88,7 +88,8 @@ enum ISOTime {
         let bytes = Array(text.utf8)
         // yyyy-MM-ddTHH:mm:ss[.fff]Z: the separators at their places.
         guard bytes.count >= 20, bytes[4] == UInt8(ascii: "-"), bytes[7] == UInt8(ascii: "-"), bytes[10] == UInt8(ascii: "T"),
-              bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"), bytes.last == UInt8(ascii: "Z") else { return nil }
+            bytes[13] == UInt8(ascii: ":"), bytes[16] == UInt8(ascii: ":"), bytes.last == UInt8(ascii: "Z")
+        else { return nil }
         func number(_ from: Int, _ count: Int) -> Int64? {
             var n: Int64 = 0
             for b in bytes[from..<from + count] {
@@ -98,7 +99,8 @@ enum ISOTime {
             return n
         }
         guard let y = number(0, 4), let mo = number(5, 2), let d = number(8, 2), let h = number(11, 2), let mi = number(14, 2),
-              let s = number(17, 2), (1...12).contains(mo), (1...31).contains(d) else { return nil }
+            let s = number(17, 2), (1...12).contains(mo), (1...31).contains(d)
+        else { return nil }
         var fraction = 0.0
         if bytes.count > 20, bytes[19] == 46 {
             let digits = bytes[20..<bytes.count - 1]

@@ -4,9 +4,9 @@ import GuardrailEngine
 import Logging
 import ServiceLifecycle
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #elseif canImport(Darwin)
-import Darwin
+    import Darwin
 #endif
 
 /// Ends the process when the reconcile loop is stuck: no tick finished for the environment's
@@ -46,8 +46,9 @@ public struct LoopWatchdog: Service {
             guard !Task.isShuttingDownGracefully, !Task.isCancelled else { break }
             let since = await state.secondsSinceProgress
             if let bound = await state.stuckAfter, since > bound {
-                logger.critical("the reconcile loop is stuck: no tick finished in \(Int(since.rounded(.up)))s (the bound is \(Int(bound))s); exiting so a supervisor restarts the controller",
-                                metadata: ["address": "controller", "stuck_seconds": "\(Int(since))", "bound_seconds": "\(Int(bound))"])
+                logger.critical(
+                    "the reconcile loop is stuck: no tick finished in \(Int(since.rounded(.up)))s (the bound is \(Int(bound))s); exiting so a supervisor restarts the controller",
+                    metadata: ["address": "controller", "stuck_seconds": "\(Int(since))", "bound_seconds": "\(Int(bound))"])
                 exit(Self.exitStatus)
                 return
             }
@@ -69,9 +70,9 @@ struct SystemdNotifier: Sendable {
     /// Best effort: a supervisor that is gone cannot be told anything, and the watchdog must not fail on it.
     func send(_ message: String) {
         #if os(Linux)
-        let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
+            let fd = socket(AF_UNIX, Int32(SOCK_DGRAM.rawValue) | Int32(SOCK_CLOEXEC.rawValue), 0)
         #else
-        let fd = socket(AF_UNIX, SOCK_DGRAM, 0)
+            let fd = socket(AF_UNIX, SOCK_DGRAM, 0)
         #endif
         guard fd >= 0 else { return }
         defer { close(fd) }

@@ -29,8 +29,9 @@ public final class ReadPool: Service, Sendable {
     public func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             let database = await self.database()
-            let client = PostgresClient(configuration: database.url.clientConfiguration(applicationName: "guardrail controller reads"),
-                                        backgroundLogger: logger)
+            let client = PostgresClient(
+                configuration: database.url.clientConfiguration(applicationName: "guardrail controller reads"),
+                backgroundLogger: logger)
             current.withLockedValue { $0 = (client, database) }
             await cancelWhenGracefulShutdown {
                 await withTaskGroup(of: Void.self) { group in
@@ -62,14 +63,16 @@ public final class ReadPool: Service, Sendable {
         }
         do {
             return try await withConnection(client, database, body)
-        } catch where current.withLockedValue({ $0?.client !== client }) {
+        } catch  where current.withLockedValue({ $0?.client !== client }) {
             // The pool was replaced (the environment moved) while this read used it.
             return try await withConnection(body)
         }
     }
 
-    private func withConnection<T: Sendable>(_ client: PostgresClient, _ database: Database,
-                                             _ body: @escaping @Sendable (DatabaseConnection) async throws -> T) async throws -> T {
+    private func withConnection<T: Sendable>(
+        _ client: PostgresClient, _ database: Database,
+        _ body: @escaping @Sendable (DatabaseConnection) async throws -> T
+    ) async throws -> T {
         let deadline = database.queryTimeout
         return try await withThrowingTaskGroup(of: T?.self) { group in
             group.addTask {

@@ -93,8 +93,9 @@ public struct ReconcileLoop: Service {
         let database = environment.database, timing = environment.rolloutTiming
         let read: @Sendable (DatabaseConnection) async throws -> [RolloutStatusReport] = { c in
             // The cohort sizes come from the flag snapshot, which Postgres keeps current.
-            try await RolloutOverview.read(c, schema: database.schema, timing: timing, logger: database.logger,
-                                           countCohorts: false)
+            try await RolloutOverview.read(
+                c, schema: database.schema, timing: timing, logger: database.logger,
+                countCohorts: false)
         }
         do {
             let reports: [RolloutStatusReport]

@@ -52,7 +52,9 @@ struct BackupCommandTests {
         let drill = try await run(["backup", "drill", "nightly", "--env", "local"])
         #expect(drill.status == 0, "\(drill.output)")
         let line = drill.stdout.split(separator: "\n").first { $0.hasPrefix("rows in guardrail.tenants") }.map(String.init) ?? ""
-        #expect(line.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ") == "rows in guardrail.tenants pass 3 rows (at least 2 expected)")
+        #expect(
+            line.split(separator: " ", omittingEmptySubsequences: true).joined(separator: " ")
+                == "rows in guardrail.tenants pass 3 rows (at least 2 expected)")
 
         let list = try await run(["backup", "list", "--env", "local"])
         #expect(list.status == 0)

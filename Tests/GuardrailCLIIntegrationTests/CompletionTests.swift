@@ -17,7 +17,8 @@ import Testing
 
     static func complete(_ command: [String], _ argument: String, words: [String], in dir: URL) throws -> [String] {
         let line = ["guardrail"] + words
-        let result = try CommandRunner.run(["---completion"] + command + ["--", argument, "\(line.count - 1)", "\(line.last!.count)"] + line, in: dir)
+        let result = try CommandRunner.run(
+            ["---completion"] + command + ["--", argument, "\(line.count - 1)", "\(line.last!.count)"] + line, in: dir)
         #expect(result.status == 0, "\(result.output)")
         return result.stdout.split(separator: "\n").map(String.init)
     }
@@ -28,7 +29,10 @@ import Testing
         #expect(try Self.complete(["plan"], "--env", words: ["plan", "--env", ""], in: dir) == ["local", "staging"])
         #expect(try Self.complete(["plan"], "--env", words: ["plan", "--env", "st"], in: dir) == ["staging"])
         #expect(try Self.complete(["flag", "kill"], "positional@0", words: ["flag", "kill", ""], in: dir) == ["channel.email", "search.beta"])
-        #expect(try Self.complete(["apply"], "--target", words: ["apply", "--target", "flag."], in: dir) == ["flag.", "flag.channel.email", "flag.search.beta"])
+        #expect(
+            try Self.complete(["apply"], "--target", words: ["apply", "--target", "flag."], in: dir) == [
+                "flag.", "flag.channel.email", "flag.search.beta",
+            ])
         let targets = try Self.complete(["plan"], "--target", words: ["plan", "--target", ""], in: dir)
         #expect(targets.contains("tenant.") && targets.contains("flag.") && targets.contains("flag.channel.email"), "\(targets)")
         // From another directory, through --dir.

@@ -85,7 +85,8 @@ struct ConnectionLossTests {
         let deadline = Date().addingTimeInterval(timeout)
         var busy = false
         while Date() < deadline, running(), !busy {
-            let rows = try await c.query("""
+            let rows = try await c.query(
+                """
                 SELECT count(*)::int FROM pg_stat_activity
                 WHERE application_name LIKE \(pattern) AND state IN ('active', 'idle in transaction')
                 """, logger: TestDatabase.logger)
@@ -108,19 +109,23 @@ struct ConnectionLossTests {
     /// before it connected, that it could not connect).
     static func checkFailureMessage(_ result: RunningCommand.Result, command: String, round: String) {
         let said = result.stderr
-        #expect(said.contains("error: lost the connection to Postgres during \(command)") || said.contains("cannot connect to Postgres"),
-                "\(round): \(said.suffix(600))")
+        #expect(
+            said.contains("error: lost the connection to Postgres during \(command)") || said.contains("cannot connect to Postgres"),
+            "\(round): \(said.suffix(600))")
     }
 
     /// No failure path prints row contents: not a tenant's name, nor raw bytes.
     static func checkNoRowContents(_ result: RunningCommand.Result, round: String) {
         let said = result.stderr
-        #expect(!said.contains("brokerage-") && !said.contains("Brokerage ") && !said.contains("Fatal error") && !said.contains("DataRow"),
-                "\(round): \(said.suffix(600))")
+        #expect(
+            !said.contains("brokerage-") && !said.contains("Brokerage ") && !said.contains("Fatal error") && !said.contains("DataRow"),
+            "\(round): \(said.suffix(600))")
         #expect(said.utf8.count < 4_000, "\(round): \(said.utf8.count) bytes on stderr")
     }
 
-    @Test("plan and apply on 3,000 tenants while Postgres restarts (-m fast) or stops (-m immediate): every run exits 0 or 1 in time, says what happened, and a failed apply changed nothing")
+    @Test(
+        "plan and apply on 3,000 tenants while Postgres restarts (-m fast) or stops (-m immediate): every run exits 0 or 1 in time, says what happened, and a failed apply changed nothing"
+    )
     func cliUnderFaults() async throws {
         let pg = try PrivatePostgres.start()
         defer { pg.stop() }
@@ -142,7 +147,8 @@ struct ConnectionLossTests {
                     let next = prefixes[(prefixes.firstIndex(of: current)! + 1) % 2]
                     try Data(Fixtures.tenantsYAML(count: Self.tenants, displayPrefix: next).utf8)
                         .write(to: dir.appendingPathComponent("manifests/tenants.yaml"))
-                    let args = command == "plan" ? ["plan", "--env", "local"] : ["apply", "--env", "local", "--auto-approve", "--lock-timeout", "5s"]
+                    let args =
+                        command == "plan" ? ["plan", "--env", "local"] : ["apply", "--env", "local", "--auto-approve", "--lock-timeout", "5s"]
                     let process = try RunningCommand(args, in: dir)
                     let busy = try await Self.waitUntilBusy(pg, "guardrail \(command) (%") { process.isRunning }
                     if busy { try Self.inject(fault, pg) }
@@ -151,16 +157,22 @@ struct ConnectionLossTests {
                     let took = process.duration
 
                     let said = result.stderr.split(separator: "\n").first { $0.hasPrefix("error:") } ?? ""
-                    print("\(label): \(busy ? "fault while busy" : "finished before the fault"), exit \(result.status) after \(String(format: "%.1f", took))s \(said)")
+                    print(
+                        "\(label): \(busy ? "fault while busy" : "finished before the fault"), exit \(result.status) after \(String(format: "%.1f", took))s \(said)"
+                    )
                     #expect(!process.hung, "\(label): still running after \(Self.exitBound)s; killed")
-                    #expect(result.status == 0 || result.status == 1, "\(label): exit status \(result.status) (a crash is 128+signal): \(result.stderr.suffix(800))")
+                    #expect(
+                        result.status == 0 || result.status == 1,
+                        "\(label): exit status \(result.status) (a crash is 128+signal): \(result.stderr.suffix(800))")
                     Self.checkNoRowContents(result, round: label)
                     if result.status == 1 {
                         Self.checkFailureMessage(result, command: command, round: label)
                         if result.stderr.contains("lost the connection to Postgres") { lost[command, default: 0] += 1 }
                     }
                     if command == "apply" {
-                        let counts = try await Self.scalar(pg, """
+                        let counts = try await Self.scalar(
+                            pg,
+                            """
                             SELECT count(*) FILTER (WHERE display_name LIKE '\(current) %') || ' ' || count(*) FILTER (WHERE display_name LIKE '\(next) %')
                             FROM guardrail.tenants
                             """)
@@ -185,16 +197,20 @@ struct ConnectionLossTests {
         #expect(lost["apply", default: 0] > 0, "no apply lost its connection mid-run: \(lost)")
     }
 
-    @Test("a controller with 3,000 tenants and a 21,000-row ledger, Postgres restarted or stopped mid-tick again and again: it recovers each time, corrects drift, OFREP follows a flag kill, and SIGTERM exits 0 while Postgres is down")
+    @Test(
+        "a controller with 3,000 tenants and a 21,000-row ledger, Postgres restarted or stopped mid-tick again and again: it recovers each time, corrects drift, OFREP follows a flag kill, and SIGTERM exits 0 while Postgres is down"
+    )
     func controllerUnderFaults() async throws {
         let pg = try PrivatePostgres.start()
         defer { pg.stop() }
         let dir = try Fixtures.writeWorkspace(files: [
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: Self.tenants),
             "manifests/flags.yaml": Self.flagsYAML(count: 7),
-            "environments/local.yaml": Self.environmentYAML(pg.adminURL, controller: """
-                  controller: {interval: 1s, drift: {tenant: enforce}}
-                """),
+            "environments/local.yaml": Self.environmentYAML(
+                pg.adminURL,
+                controller: """
+                      controller: {interval: 1s, drift: {tenant: enforce}}
+                    """),
         ])
         let first = try CommandRunner.run(["apply", "--env", "local", "--auto-approve"], in: dir)
         try #require(first.status == 0, "\(first.output.suffix(2_000))")
@@ -209,7 +225,8 @@ struct ConnectionLossTests {
             let fault = Fault.allCases[round % 2]
             let label = "round \(round + 1), \(fault.rawValue)"
             let i = 1 + (round * 37) % (Self.tenants - 1)
-            _ = try await Self.scalar(pg, "UPDATE guardrail.tenants SET display_name = 'Changed by hand' WHERE name = 'brokerage-\(i)' RETURNING name")
+            _ = try await Self.scalar(
+                pg, "UPDATE guardrail.tenants SET display_name = 'Changed by hand' WHERE name = 'brokerage-\(i)' RETURNING name")
             // The hand edit makes the next tick re-read every tenant, and its NOTIFY makes the
             // listener re-read the ledger: the fault comes while either is busy.
             let busy = try await Self.waitUntilBusy(pg, "%guardrail controller faulty%", timeout: 5) { controller.isRunning }
@@ -223,7 +240,9 @@ struct ConnectionLossTests {
                 (try? await Self.scalar(pg, "SELECT display_name FROM guardrail.tenants WHERE name = 'brokerage-\(i)'")) == "Brokerage \(i)"
             }
             let recovered = Date().timeIntervalSince(restored)
-            print("controller \(label): \(busy ? "fault while busy" : "fault between ticks"), drift corrected \(String(format: "%.1f", recovered))s after the server was back")
+            print(
+                "controller \(label): \(busy ? "fault while busy" : "fault between ticks"), drift corrected \(String(format: "%.1f", recovered))s after the server was back"
+            )
             #expect(controller.isRunning, "\(label): the controller died: \(controller.log.suffix(10))")
             #expect(recovered < 60, "\(label)")
         }
@@ -253,8 +272,10 @@ struct ConnectionLossTests {
     static func ofrep(port: Int, flag: String, tenant: String) throws -> Bool? {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/curl")
-        process.arguments = ["-s", "-m", "5", "-X", "POST", "-H", "Content-Type: application/json",
-                             "-d", "{\"context\": {\"targetingKey\": \"\(tenant)\"}}", "http://127.0.0.1:\(port)/ofrep/v1/evaluate/flags/\(flag)"]
+        process.arguments = [
+            "-s", "-m", "5", "-X", "POST", "-H", "Content-Type: application/json",
+            "-d", "{\"context\": {\"targetingKey\": \"\(tenant)\"}}", "http://127.0.0.1:\(port)/ofrep/v1/evaluate/flags/\(flag)",
+        ]
         let out = Pipe()
         process.standardOutput = out
         process.standardError = FileHandle.nullDevice
@@ -285,16 +306,22 @@ final class RunningCommand: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: CommandRunner.binary)
         process.arguments = arguments
         process.currentDirectoryURL = directory
-        process.environment = ["PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": NSTemporaryDirectory(), "NO_COLOR": "1"]
+        process.environment = [
+            "PATH": ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin", "HOME": NSTemporaryDirectory(), "NO_COLOR": "1",
+        ]
         let outPipe = Pipe(), errPipe = Pipe()
         process.standardOutput = outPipe
         process.standardError = errPipe
         process.standardInput = FileHandle.nullDevice
         try process.run()
         group.enter()
-        DispatchQueue.global().async { self.out = outPipe.fileHandleForReading.readDataToEndOfFile(); self.group.leave() }
+        DispatchQueue.global().async {
+            self.out = outPipe.fileHandleForReading.readDataToEndOfFile(); self.group.leave()
+        }
         group.enter()
-        DispatchQueue.global().async { self.err = errPipe.fileHandleForReading.readDataToEndOfFile(); self.group.leave() }
+        DispatchQueue.global().async {
+            self.err = errPipe.fileHandleForReading.readDataToEndOfFile(); self.group.leave()
+        }
     }
 
     var isRunning: Bool { process.isRunning }

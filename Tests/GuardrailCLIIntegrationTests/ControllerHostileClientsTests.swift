@@ -2,7 +2,7 @@ import Foundation
 import GuardrailTestSupport
 import Testing
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// The controller's HTTP server under slow clients on loopback: each sends part of a request head
@@ -83,7 +83,9 @@ struct ControllerHostileClientsTests {
         let db = try await TestPostgres.createDatabase()
         let dir = try Fixtures.writeWorkspace(files: [
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3),
-            "environments/local.yaml": ControllerProcessTests.environmentYAML(db, """
+            "environments/local.yaml": ControllerProcessTests.environmentYAML(
+                db,
+                """
                   controller: {interval: 1s, headerReadTimeout: 1s, idleTimeout: 3s, maxConnections: \(Self.cap), drift: {tenant: enforce}}
                 """),
         ])

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import GuardrailEngine
 import GuardrailTestSupport
@@ -16,10 +16,15 @@ struct ControllerProcessTests {
     static func workspace(_ db: TestDatabase, prometheus: String) throws -> URL {
         try Fixtures.writeWorkspace(files: [
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 30),
-            "manifests/flags.yaml": Fixtures.rolloutYAML(guardrail: "always-fine", spec: "{query: 'sum(vector(0.001))', max: 0.05, interval: 1s, failures: 2}",
-                                                         phases: ["{name: internal, tenants: {selector: {cohort: internal}}, bake: 3s}",
-                                                                  "{name: canary, percent: 10, bake: 3s}", "{percent: 50, bake: 3s}", "{percent: 100}"]),
-            "environments/local.yaml": environmentYAML(db, """
+            "manifests/flags.yaml": Fixtures.rolloutYAML(
+                guardrail: "always-fine", spec: "{query: 'sum(vector(0.001))', max: 0.05, interval: 1s, failures: 2}",
+                phases: [
+                    "{name: internal, tenants: {selector: {cohort: internal}}, bake: 3s}",
+                    "{name: canary, percent: 10, bake: 3s}", "{percent: 50, bake: 3s}", "{percent: 100}",
+                ]),
+            "environments/local.yaml": environmentYAML(
+                db,
+                """
                   prometheus: {url: "\(prometheus)"}
                   controller:
                     interval: 1s
@@ -62,17 +67,23 @@ struct ControllerProcessTests {
         let db = try await TestPostgres.createDatabase()
         let dir = try Self.workspace(db, prometheus: prometheus)
         let a = try ControllerProcess(replica: "replica-a", directory: dir)
-        try await Self.waitFor("replica-a to lead", timeout: Self.startup) { (try? await db.scalar("SELECT holder FROM guardrail.controller_leader")) == "replica-a" }
+        try await Self.waitFor("replica-a to lead", timeout: Self.startup) {
+            (try? await db.scalar("SELECT holder FROM guardrail.controller_leader")) == "replica-a"
+        }
         let b = try ControllerProcess(replica: "replica-b", directory: dir)
         _ = try await b.port()
         try await Self.waitFor("the rollout to reach the canary phase", timeout: Self.startup) {
             (try? await db.scalar("SELECT phase FROM guardrail.rollouts WHERE flag = 'launch.test'")) == "1"
         }
-        #expect(try await db.scalar("SELECT holder FROM guardrail.controller_leader") == "replica-a", "the standby never took over while the leader lived")
+        #expect(
+            try await db.scalar("SELECT holder FROM guardrail.controller_leader") == "replica-a", "the standby never took over while the leader lived"
+        )
 
         a.kill9()
         let killed = Date()
-        try await Self.waitFor("replica-b to take over", timeout: 10) { try await db.scalar("SELECT holder FROM guardrail.controller_leader") == "replica-b" }
+        try await Self.waitFor("replica-b to take over", timeout: 10) {
+            try await db.scalar("SELECT holder FROM guardrail.controller_leader") == "replica-b"
+        }
         let takeover = Date().timeIntervalSince(killed)
         #expect(takeover <= 2 * 1.1 + 1, "took over \(takeover)s after the kill (two intervals, with jitter and a tick)")
         #expect(try await db.scalar("SELECT epoch FROM guardrail.controller_leader") == "2")
@@ -80,9 +91,11 @@ struct ControllerProcessTests {
         try await Self.waitFor("the rollout to complete", timeout: 40) {
             (try? await db.scalar("SELECT status FROM guardrail.rollouts WHERE flag = 'launch.test'")) == "completed"
         }
-        let decisions = try await db.rows("""
+        let decisions = try await db.rows(
+            """
             SELECT kind, phase FROM guardrail.rollout_events WHERE flag = 'launch.test' AND kind IN ('start', 'advance', 'complete') ORDER BY id
-            """).map { "\($0[0] ?? "") \($0[1] ?? "")" }
+            """
+        ).map { "\($0[0] ?? "") \($0[1] ?? "")" }
         #expect(decisions == ["start 0", "advance 1", "advance 2", "advance 3", "complete 3"], "\(decisions)")
         #expect(try await db.scalar("SELECT count(*) FROM guardrail.flag_cohorts WHERE flag = 'launch.test'") == "30")
         // Every log line is one JSON object with the object's address.
@@ -102,13 +115,17 @@ struct ControllerProcessTests {
         await db.drop()
     }
 
-    @Test("SIGSTOP of the leader mid-rollout: the standby leads within leaseDuration + one interval; after SIGCONT the old leader writes nothing and stands by; no phase advanced twice")
+    @Test(
+        "SIGSTOP of the leader mid-rollout: the standby leads within leaseDuration + one interval; after SIGCONT the old leader writes nothing and stands by; no phase advanced twice"
+    )
     func stalledLeaderMidRollout() async throws {
         let prometheus = try #require(TestPrometheus.url)
         let db = try await TestPostgres.createDatabase()
         let dir = try Self.workspace(db, prometheus: prometheus)
         let a = try ControllerProcess(replica: "replica-a", directory: dir)
-        try await Self.waitFor("replica-a to lead", timeout: 30) { (try? await db.scalar("SELECT holder FROM guardrail.controller_leader")) == "replica-a" }
+        try await Self.waitFor("replica-a to lead", timeout: 30) {
+            (try? await db.scalar("SELECT holder FROM guardrail.controller_leader")) == "replica-a"
+        }
         let b = try ControllerProcess(replica: "replica-b", directory: dir)
         _ = try await b.port()
         // Seconds when the machine is quiet; the whole suite in parallel on two cores has taken over 30.
@@ -139,36 +156,44 @@ struct ControllerProcessTests {
         }
         #expect(try await db.scalar("SELECT holder FROM guardrail.controller_leader") == "replica-b", "the woken leader did not take leadership back")
         #expect(try await db.scalar("SELECT epoch FROM guardrail.controller_leader") == "2")
-        #expect(try await db.scalar("""
-            SELECT count(*) FROM guardrail.rollout_events WHERE id > \(lastEventOfA) AND actor = 'controller replica-a'
-            """) == "0", "the stalled leader wrote nothing after it was taken over")
-        #expect(try await db.scalar("SELECT count(*) FROM guardrail.audit_log WHERE os_user LIKE 'controller replica-a%'") == appliesOfA,
-                "replica-a applied nothing after the stall")
-        let decisions = try await db.rows("""
+        #expect(
+            try await db.scalar(
+                """
+                SELECT count(*) FROM guardrail.rollout_events WHERE id > \(lastEventOfA) AND actor = 'controller replica-a'
+                """) == "0", "the stalled leader wrote nothing after it was taken over")
+        #expect(
+            try await db.scalar("SELECT count(*) FROM guardrail.audit_log WHERE os_user LIKE 'controller replica-a%'") == appliesOfA,
+            "replica-a applied nothing after the stall")
+        let decisions = try await db.rows(
+            """
             SELECT kind, phase FROM guardrail.rollout_events WHERE flag = 'launch.test' AND kind IN ('start', 'advance', 'complete') ORDER BY id
-            """).map { "\($0[0] ?? "") \($0[1] ?? "")" }
+            """
+        ).map { "\($0[0] ?? "") \($0[1] ?? "")" }
         #expect(decisions == ["start 0", "advance 1", "advance 2", "advance 3", "complete 3"], "\(decisions)")
-        #expect(try await db.scalar("SELECT count(*) FROM guardrail.rollout_events WHERE actor IS NULL OR actor NOT LIKE 'controller replica-%'") == "0",
-                "every decision names the replica that made it")
+        #expect(
+            try await db.scalar("SELECT count(*) FROM guardrail.rollout_events WHERE actor IS NULL OR actor NOT LIKE 'controller replica-%'") == "0",
+            "every decision names the replica that made it")
         _ = await a.terminate(timeout: 15)
         _ = await b.terminate(timeout: 15)
         await db.drop()
     }
 
-    @Test("a frozen reconcile loop (its query blocked behind a lock): /healthz was 200, then the watchdog logs and exits non-zero past 3 intervals + the step timeout")
+    @Test(
+        "a frozen reconcile loop (its query blocked behind a lock): /healthz was 200, then the watchdog logs and exits non-zero past 3 intervals + the step timeout"
+    )
     func frozenLoopFailsHealthAndExits() async throws {
         let db = try await TestPostgres.createDatabase()
         let dir = try Fixtures.writeWorkspace(files: [
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3),
             "environments/local.yaml": """
-                apiVersion: guardrail/v1
-                kind: Environment
-                metadata: {name: local}
-                spec:
-                  postgres: {url: "\(db.urlString)", schema: guardrail, lockTimeout: 2s}
-                  controller: {interval: 1s, drift: {tenant: enforce}}
+            apiVersion: guardrail/v1
+            kind: Environment
+            metadata: {name: local}
+            spec:
+              postgres: {url: "\(db.urlString)", schema: guardrail, lockTimeout: 2s}
+              controller: {interval: 1s, drift: {tenant: enforce}}
 
-                """,
+            """,
         ])
         let controller = try ControllerProcess(replica: "frozen", directory: dir)
         let port = try await controller.port()
@@ -198,34 +223,42 @@ struct ControllerProcessTests {
         #expect(status == 70, "exit status \(String(describing: status)); log: \(controller.log.suffix(5))")
         // The bound counts from the last tick that finished, up to an interval (and a tick) before the freeze.
         #expect(exitedAfter >= 5 - 1.5, "exited \(exitedAfter)s after the freeze, before the bound")
-        print("measured: the frozen controller exited \(String(format: "%.2f", exitedAfter))s after its loop froze (bound 5s); /healthz 503 seen: \(sawUnhealthy)")
-        #expect(controller.log.contains { $0.contains("the reconcile loop is stuck") && $0.contains("\"level\":\"critical\"") },
-                "\(controller.log.suffix(5))")
+        print(
+            "measured: the frozen controller exited \(String(format: "%.2f", exitedAfter))s after its loop froze (bound 5s); /healthz 503 seen: \(sawUnhealthy)"
+        )
+        #expect(
+            controller.log.contains { $0.contains("the reconcile loop is stuck") && $0.contains("\"level\":\"critical\"") },
+            "\(controller.log.suffix(5))")
         // Between the bound and the watchdog's next check (at most a second) /healthz answers 503;
         // whether this poll landed in that window is not asserted. The in-process router test is.
         await db.drop()
     }
 
-    @Test("SIGTERM while a tick is running a backup: the tick finishes (the backup succeeds and is recorded), the lock is released, and the process exits 0")
+    @Test(
+        "SIGTERM while a tick is running a backup: the tick finishes (the backup succeeds and is recorded), the lock is released, and the process exits 0"
+    )
     func sigtermDuringABackupFinishesTheTick() async throws {
         let db = try await TestPostgres.createDatabase()
         let backups = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-sigterm-backups-\(UUID().uuidString)")
         // A pg_dump that takes three seconds: the tick is certainly mid-backup when SIGTERM comes.
         let bin = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-slow-pg-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
-        let realDump = ["/usr/lib/postgresql/15/bin/pg_dump", "/usr/bin/pg_dump"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "pg_dump"
+        let realDump =
+            ["/usr/lib/postgresql/15/bin/pg_dump", "/usr/bin/pg_dump"].first { FileManager.default.isExecutableFile(atPath: $0) } ?? "pg_dump"
         try "#!/bin/sh\nsleep 3\nexec \(realDump) \"$@\"\n".write(to: bin.appendingPathComponent("pg_dump"), atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: bin.appendingPathComponent("pg_dump").path)
         let dir = try Fixtures.writeWorkspace(files: [
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 3),
             "manifests/backups.yaml": """
-                apiVersion: guardrail/v1
-                kind: BackupSchedule
-                metadata: {name: nightly}
-                spec: {schedule: "0 2 * * *", timezone: UTC, retention: {keep: 3}, rpo: 26h}
+            apiVersion: guardrail/v1
+            kind: BackupSchedule
+            metadata: {name: nightly}
+            spec: {schedule: "0 2 * * *", timezone: UTC, retention: {keep: 3}, rpo: 26h}
 
-                """,
-            "environments/local.yaml": Self.environmentYAML(db, """
+            """,
+            "environments/local.yaml": Self.environmentYAML(
+                db,
+                """
                   backups: {directory: "\(backups.path)"}
                   controller: {interval: 1s}
                 """),
@@ -252,7 +285,8 @@ struct ControllerProcessTests {
     @Test("the OpenFeature Python SDK with the OFREP provider gets what guardrail.flag_enabled says, for tenants in and out of the cohort")
     func openFeaturePythonClient() async throws {
         let prometheus = try #require(TestPrometheus.url)
-        let pythonPath = try #require(ProcessInfo.processInfo.environment["GUARDRAIL_TEST_PYTHONPATH"], "scripts/test installs openfeature-sdk and openfeature-provider-ofrep")
+        let pythonPath = try #require(
+            ProcessInfo.processInfo.environment["GUARDRAIL_TEST_PYTHONPATH"], "scripts/test installs openfeature-sdk and openfeature-provider-ofrep")
         let db = try await TestPostgres.createDatabase()
         let dir = try Self.workspace(db, prometheus: prometheus)
         let controller = try ControllerProcess(replica: "ofrep", directory: dir, environment: ["GUARDRAIL_ADMIN_TOKEN": "token-123"])
@@ -396,26 +430,28 @@ struct ControllerProcessTests {
         let dir = try Fixtures.writeWorkspace(files: [
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 30),
             "manifests/flags.yaml": """
-                apiVersion: guardrail/v1
-                kind: Guardrail
-                metadata: {name: error-ratio}
-                spec: {description: "Errors per request \(hostile)", query: 'max(\(series))', max: 0.05, interval: 1s, failures: 2}
-                ---
-                apiVersion: guardrail/v1
-                kind: FeatureFlag
-                metadata: {name: launch.test}
-                spec:
-                  description: "The launch \(hostile)"
-                  enabled: true
-                  rollout:
-                    phases:
-                      - {name: internal, tenants: {selector: {cohort: internal}}, bake: 2s}
-                      - {name: canary, percent: 10, bake: 10m}
-                      - {percent: 100}
-                    guardrails: [error-ratio]
+            apiVersion: guardrail/v1
+            kind: Guardrail
+            metadata: {name: error-ratio}
+            spec: {description: "Errors per request \(hostile)", query: 'max(\(series))', max: 0.05, interval: 1s, failures: 2}
+            ---
+            apiVersion: guardrail/v1
+            kind: FeatureFlag
+            metadata: {name: launch.test}
+            spec:
+              description: "The launch \(hostile)"
+              enabled: true
+              rollout:
+                phases:
+                  - {name: internal, tenants: {selector: {cohort: internal}}, bake: 2s}
+                  - {name: canary, percent: 10, bake: 10m}
+                  - {percent: 100}
+                guardrails: [error-ratio]
 
-                """,
-            "environments/local.yaml": Self.environmentYAML(db, """
+            """,
+            "environments/local.yaml": Self.environmentYAML(
+                db,
+                """
                   prometheus: {url: "\(prometheus)"}
                   controller:
                     interval: 1s
@@ -427,8 +463,9 @@ struct ControllerProcessTests {
         let base = "http://127.0.0.1:\(try await controller.port())"
         func rolloutStatus() async -> String? {
             guard let (data, _) = try? await URLSession.shared.data(from: URL(string: base + "/v1/rollouts")!),
-                  let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
-                  let flag = (doc["flags"] as? [[String: Any]])?.first else { return nil }
+                let doc = try? JSONSerialization.jsonObject(with: data) as? [String: Any],
+                let flag = (doc["flags"] as? [[String: Any]])?.first
+            else { return nil }
             return "\(flag["status"] as? String ?? "") \(flag["currentPhase"] as? Int ?? 0)"
         }
         try await Self.waitFor("the canary phase, on the dashboard", timeout: Self.startup) { await rolloutStatus() == "progressing 2" }

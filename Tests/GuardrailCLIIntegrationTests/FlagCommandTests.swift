@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import GuardrailTestSupport
 import Testing
@@ -87,15 +87,19 @@ struct FlagCommandTests {
         // An unknown tenant is not the flag's fault: the message says which is missing, and the closest name.
         let nobody = try await run("flag", "eval", "launch.test", "--tenant", "brokerage-O", "--env", "local")
         #expect(nobody.status == 1)
-        #expect(nobody.stderr.contains("no tenant named or with id \"brokerage-O\" in this environment; the flag launch.test exists. Did you mean brokerage-0?"),
-                "\(nobody.stderr)")
+        #expect(
+            nobody.stderr.contains(
+                "no tenant named or with id \"brokerage-O\" in this environment; the flag launch.test exists. Did you mean brokerage-0?"),
+            "\(nobody.stderr)")
         let noFlag = try await run("flag", "eval", "launch.tset", "--tenant", "brokerage-0", "--env", "local")
         #expect(noFlag.stderr.contains("no flag \"launch.tset\" in this environment. Did you mean launch.test?"), "\(noFlag.stderr)")
 
         // The current phase is the controller's: a plan after all this has no changes.
         #expect(try await run("plan", "--env", "local", "--detailed-exitcode").status == 0)
         let history = try await run("rollout", "status", "launch.test", "--env", "local")
-        for word in ["pause", "resume", "promote", "kill", "release"] { #expect(history.stdout.contains("  \(word) "), "\(word) in \(history.stdout)") }
+        for word in ["pause", "resume", "promote", "kill", "release"] {
+            #expect(history.stdout.contains("  \(word) "), "\(word) in \(history.stdout)")
+        }
     }
 
     @Test("flag kill takes several flags or a label selector, in one transaction: all of them, or none when one is unknown")
@@ -241,8 +245,10 @@ struct FlagCommandTests {
         #expect(all.status == 0, "\(all.output)")
         let lines = all.stdout.split(separator: "\n").map(String.init)
         let user = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
-        for (kind, text) in [("flag", "release at phase"), ("flag", "kill at phase"), ("rollout", "resume at phase"), ("rollout", "pause at phase"),
-                             ("rollout", "start at phase"), ("apply", "added, 0 changed, 0 destroyed")] {
+        for (kind, text) in [
+            ("flag", "release at phase"), ("flag", "kill at phase"), ("rollout", "resume at phase"), ("rollout", "pause at phase"),
+            ("rollout", "start at phase"), ("apply", "added, 0 changed, 0 destroyed"),
+        ] {
             #expect(lines.contains { $0.contains("  \(kind)  ") && $0.contains(text) }, "\(kind) \(text) in \(all.stdout)")
         }
         #expect(lines.contains { $0.contains("pause at phase") && $0.contains("checking dashboards") && $0.contains(user) }, "\(all.stdout)")
@@ -268,7 +274,9 @@ struct FlagCommandTests {
         #expect(killRecord.status == 0, "\(killRecord.output)")
         #expect(killRecord.stdout.contains("decision: kill") && killRecord.stdout.contains("flag.launch.test"), "\(killRecord.stdout)")
         let applyRecord = try await run("history", "show", try #require(apply["id"] as? String), "--env", "local")
-        #expect(applyRecord.stdout.contains("create tenant.brokerage-0") && applyRecord.stdout.contains("create flag.launch.test"), "\(applyRecord.stdout)")
+        #expect(
+            applyRecord.stdout.contains("create tenant.brokerage-0") && applyRecord.stdout.contains("create flag.launch.test"),
+            "\(applyRecord.stdout)")
         let missing = try await run("history", "show", "event-999999", "--env", "local")
         #expect(missing.status == 1 && missing.stderr.contains("no action has the ID event-999999"), "\(missing.output)")
     }

@@ -13,20 +13,20 @@ struct PgBackRestConvergenceTests {
         let dir = try Fixtures.writeWorkspace(files: [
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 2),
             "manifests/backups.yaml": """
-                apiVersion: guardrail/v1
-                kind: BackupSchedule
-                metadata: {name: weekly-full}
-                spec:
-                  schedule: "0 1 * * 0"
-                  timezone: UTC
-                  method: pgbackrest
-                  type: full
-                  stanza: main
-                  retention: {full: 4, diff: 7}
-                  rpo: 24h
-                  rto: 5m
+            apiVersion: guardrail/v1
+            kind: BackupSchedule
+            metadata: {name: weekly-full}
+            spec:
+              schedule: "0 1 * * 0"
+              timezone: UTC
+              method: pgbackrest
+              type: full
+              stanza: main
+              retention: {full: 4, diff: 7}
+              rpo: 24h
+              rto: 5m
 
-                """,
+            """,
             "environments/local.yaml": Fixtures.localEnvironmentYAML + """
                   backups:
                     pgbackrest:

@@ -13,9 +13,12 @@ struct PlanApplyCommandTests {
         /// Everything every command printed, checked for the password at the end.
         var transcript = ""
 
-        mutating func run(_ args: [String], stdin: String? = nil, extraEnv: [String: String] = [:], through wrapper: [String]? = nil) async throws -> CommandResult {
+        mutating func run(
+            _ args: [String], stdin: String? = nil, extraEnv: [String: String] = [:], through wrapper: [String]? = nil
+        ) async throws -> CommandResult {
             // In-process, unless a wrapper (script(1) for a terminal) runs the binary.
-            let result = try await wrapper == nil
+            let result =
+                try await wrapper == nil
                 ? InProcess.run(args, in: dir, environment: env.merging(extraEnv) { $1 }, stdin: stdin)
                 : CommandRunner.run(args, in: dir, environment: env.merging(extraEnv) { $1 }, stdin: stdin, executable: wrapper)
             transcript += result.output
@@ -75,7 +78,9 @@ struct PlanApplyCommandTests {
 
         let history = try await f.run(["history", "--env", "local"])
         #expect(history.status == 0)
-        #expect(history.stdout.split(separator: "\n").filter { $0.contains("  apply  ") }.count == 1, "one apply, the refused one is not: \(history.stdout)")
+        #expect(
+            history.stdout.split(separator: "\n").filter { $0.contains("  apply  ") }.count == 1,
+            "one apply, the refused one is not: \(history.stdout)")
 
         #expect(!f.transcript.contains(f.db.password))
     }
@@ -229,7 +234,9 @@ struct PlanApplyCommandTests {
         var f = try await fixture(tenants: 2)
         defer { let db = f.db; Task { await db.drop() } }
         func onTerminal(_ flags: String, noColor: String = "") async throws -> CommandResult {
-            try await f.run([], extraEnv: ["NO_COLOR": noColor], through: ["/usr/bin/script", "-qec", "\(CommandRunner.binary) plan --env local \(flags)", "/dev/null"])
+            try await f.run(
+                [], extraEnv: ["NO_COLOR": noColor],
+                through: ["/usr/bin/script", "-qec", "\(CommandRunner.binary) plan --env local \(flags)", "/dev/null"])
         }
         let coloured = try await onTerminal("")
         #expect(coloured.output.contains("\u{1B}[32m+\u{1B}[0m tenant \"brokerage-0\" {"), "\(coloured.output)")
@@ -241,7 +248,9 @@ struct PlanApplyCommandTests {
         #expect(!piped.output.contains("\u{1B}["))
     }
 
-    @Test("a second apply from the command line says once, after a second, who holds the lock and since when; waits --lock-timeout, then fails naming the holder")
+    @Test(
+        "a second apply from the command line says once, after a second, who holds the lock and since when; waits --lock-timeout, then fails naming the holder"
+    )
     func concurrentApplyFromTheCommandLine() async throws {
         var f = try await fixture(tenants: 2)
         defer { let db = f.db; Task { await db.drop() } }
@@ -255,9 +264,12 @@ struct PlanApplyCommandTests {
         #expect(waitingLines.count == 1, "one waiting line: \(blocked.stderr)")
         #expect(waitingLines.first?.contains("\"test lock\" (environment \"local\", pid ") == true, "\(waitingLines)")
         #expect(waitingLines.first?.contains(", since 20") == true, "\(waitingLines)")
-        #expect(blocked.stderr.contains("another Guardrail process holds the apply lock (schema \"guardrail\" in the database of environment \"local\"); waited 3s"),
-                "\(blocked.stderr)")
-        #expect(blocked.stderr.contains("\"test lock\" (environment \"local\", pid "), "names the holder's application_name and pid: \(blocked.stderr)")
+        #expect(
+            blocked.stderr.contains(
+                "another Guardrail process holds the apply lock (schema \"guardrail\" in the database of environment \"local\"); waited 3s"),
+            "\(blocked.stderr)")
+        #expect(
+            blocked.stderr.contains("\"test lock\" (environment \"local\", pid "), "names the holder's application_name and pid: \(blocked.stderr)")
         #expect(waited >= 3 && waited < 30, "\(waited)")
         #expect(try await f.run(["apply", "--env", "local", "--auto-approve"]).status == 0, "free again once the holder is gone")
     }

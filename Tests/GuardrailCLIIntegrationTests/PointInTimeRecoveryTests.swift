@@ -5,8 +5,9 @@ import Testing
 
 /// pgBackRest end to end: a private cluster archiving WAL into an encrypted repository, Guardrail's
 /// `backup run`, `backup restore --to`, drills, and the refusals, all through the real binary.
-@Suite("point-in-time recovery with pgBackRest", .serialized,
-       .enabled(if: TestPostgres.isAvailable, "needs scripts/test (Postgres 15 and pgbackrest installed)"))
+@Suite(
+    "point-in-time recovery with pgBackRest", .serialized,
+    .enabled(if: TestPostgres.isAvailable, "needs scripts/test (Postgres 15 and pgbackrest installed)"))
 struct PointInTimeRecoveryTests {
     static func schedule(name: String = "weekly-full", type: String = "full", rto: String = "5m") -> String {
         """
@@ -142,7 +143,8 @@ struct PointInTimeRecoveryTests {
         #expect(try w.run(["backup", "run", "weekly-full", "--env", "local"]).status == 0, "\(w.transcript)")
 
         let into = try restoreDirectory(w)
-        let wrong = try w.run(["backup", "restore", "--env", "local", "--to", "latest", "--into", into], extra: ["PGBACKREST_CIPHER_PASS": "not-the-passphrase"])
+        let wrong = try w.run(
+            ["backup", "restore", "--env", "local", "--to", "latest", "--into", into], extra: ["PGBACKREST_CIPHER_PASS": "not-the-passphrase"])
         #expect(wrong.status == 1, "\(w.transcript)")
         #expect(wrong.stderr.contains("check that the cipher passphrase is the one it was created with"), "\(wrong.output)")
         #expect(!wrong.output.contains("not-the-passphrase"))
@@ -152,8 +154,13 @@ struct PointInTimeRecoveryTests {
         let backupRoot = w.cluster.root.appendingPathComponent("repo/backup/\(w.cluster.stanza)")
         let label = try #require(try FileManager.default.contentsOfDirectory(atPath: backupRoot.path).first { $0.hasSuffix("F") })
         let dataFolder = backupRoot.appendingPathComponent("\(label)/pg_data")
-        let victim = try #require(FileManager.default.enumerator(atPath: dataFolder.path)?.compactMap { $0 as? String }
-            .first { $0.hasPrefix("global/") && !$0.hasSuffix("/") && ((try? FileManager.default.attributesOfItem(atPath: dataFolder.appendingPathComponent($0).path)[.size] as? NSNumber)?.intValue ?? 0) > 64 })
+        let victim = try #require(
+            FileManager.default.enumerator(atPath: dataFolder.path)?.compactMap { $0 as? String }
+                .first {
+                    $0.hasPrefix("global/") && !$0.hasSuffix("/")
+                        && ((try? FileManager.default.attributesOfItem(atPath: dataFolder.appendingPathComponent($0).path)[.size] as? NSNumber)?
+                            .intValue ?? 0) > 64
+                })
         let file = dataFolder.appendingPathComponent(victim)
         var bytes = try Data(contentsOf: file)
         for i in 32..<min(bytes.count, 64) { bytes[i] ^= 0xFF }
@@ -169,7 +176,8 @@ struct PointInTimeRecoveryTests {
         #expect(try FileManager.default.contentsOfDirectory(atPath: damagedInto).isEmpty)
     }
 
-    @Test("a drill on a pgbackrest schedule restores into a scratch cluster, passes its checks and records its RTO; an RTO over the objective fails it")
+    @Test(
+        "a drill on a pgbackrest schedule restores into a scratch cluster, passes its checks and records its RTO; an RTO over the objective fails it")
     func drillRecordsRTO() throws {
         var w = try workspace(schedules: [Self.schedule(), Self.schedule(name: "tight", type: "incr", rto: "1ms")])
         defer { w.cluster.stop() }
@@ -196,7 +204,9 @@ struct PointInTimeRecoveryTests {
         #expect(metrics.stdout.contains("guardrail_backup_archive_lag_seconds{schedule=\"weekly-full\"}"), "\(metrics.stdout)")
         #expect(metrics.stdout.contains("guardrail_backup_drill_last_rto_seconds{schedule=\"weekly-full\"}"), "\(metrics.stdout)")
         // No scratch directory or server is left behind.
-        let leftovers = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter { $0.hasPrefix("guardrail-drill-weekly-full-") || $0.hasPrefix("guardrail-drill-tight-") }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: NSTemporaryDirectory()).filter {
+            $0.hasPrefix("guardrail-drill-weekly-full-") || $0.hasPrefix("guardrail-drill-tight-")
+        }
         #expect(leftovers.isEmpty, "\(leftovers)")
     }
 
@@ -265,8 +275,13 @@ struct PointInTimeRecoveryTests {
         // The controller's backup step (a tick) records the failure the same way; nothing new is marked good.
         let tick = try w.run(["backup", "tick", "--env", "local"])
         #expect(tick.status == 1, "\(w.transcript)")
-        #expect(tick.stdout.contains("backup weekly-full: failed") || tick.stderr.contains("backup weekly-full failed: pgbackrest backup failed: ERROR"), "\(tick.output)")
-        #expect(try w.cluster.psql("SELECT count(*) FILTER (WHERE status = 'succeeded') || '/' || count(*) FILTER (WHERE status = 'failed' AND error LIKE '%pgbackrest backup failed: ERROR%') FROM guardrail.backup_runs") == "1/2")
+        #expect(
+            tick.stdout.contains("backup weekly-full: failed") || tick.stderr.contains("backup weekly-full failed: pgbackrest backup failed: ERROR"),
+            "\(tick.output)")
+        #expect(
+            try w.cluster.psql(
+                "SELECT count(*) FILTER (WHERE status = 'succeeded') || '/' || count(*) FILTER (WHERE status = 'failed' AND error LIKE '%pgbackrest backup failed: ERROR%') FROM guardrail.backup_runs"
+            ) == "1/2")
     }
 }
 

@@ -33,7 +33,8 @@ struct RowLevelSecurityCommandTests {
     func fixture(_ sql: String = "") async throws -> Fixture {
         let db = try await TestPostgres.createDatabase(prefix: "rlscli")
         let role = "app_\(db.name.suffix(8))"
-        try await db.execute("""
+        try await db.execute(
+            """
             CREATE ROLE \(role);
             CREATE TABLE public.properties (id serial PRIMARY KEY, tenant_id uuid NOT NULL, address text NOT NULL, price numeric NOT NULL);
             GRANT SELECT, INSERT, UPDATE, DELETE ON public.properties TO \(role);
@@ -64,7 +65,8 @@ struct RowLevelSecurityCommandTests {
 
     @Test("import rls and grants write manifests that plan empty, and the objects become managed")
     func importThenPlanIsEmpty() async throws {
-        let f = try await fixture(#"""
+        let f = try await fixture(
+            #"""
             ALTER TABLE public.properties ENABLE ROW LEVEL SECURITY;
             CREATE POLICY tenant_isolation ON public.properties TO {role}
                 USING (tenant_id = current_setting('app.current_tenant_id')::UUID);
@@ -120,9 +122,11 @@ struct RowLevelSecurityCommandTests {
         defer { Task { await f.cleanUp() } }
         // Reads are isolated, but the OR lets inserts for any tenant through. (Moving a row is still
         // refused: Postgres also checks an updated row against the USING expression.)
-        try f.write("policies/rls.yaml", Self.isolation.replacingOccurrences(
-            of: "withCheck: tenant_id = current_setting('app.current_tenant_id')::uuid",
-            with: "withCheck: tenant_id = current_setting('app.current_tenant_id')::uuid OR price > 0"))
+        try f.write(
+            "policies/rls.yaml",
+            Self.isolation.replacingOccurrences(
+                of: "withCheck: tenant_id = current_setting('app.current_tenant_id')::uuid",
+                with: "withCheck: tenant_id = current_setting('app.current_tenant_id')::uuid OR price > 0"))
         #expect(try await f.run(["apply", "--env", "local", "--auto-approve"]).status == 0)
         let verify = try await f.run(["verify", "isolation", "--env", "local"])
         #expect(verify.status == 1, "\(verify.output)")
@@ -132,8 +136,10 @@ struct RowLevelSecurityCommandTests {
         #expect(verify.stderr.contains("tenant isolation is broken: 1 check reached another tenant's rows"))
 
         // A policy that shows everything is caught on the read and the delete.
-        try f.write("policies/rls.yaml", Self.isolation.replacingOccurrences(
-            of: "using: tenant_id = current_setting('app.current_tenant_id')::uuid", with: "using: \"true\""))
+        try f.write(
+            "policies/rls.yaml",
+            Self.isolation.replacingOccurrences(
+                of: "using: tenant_id = current_setting('app.current_tenant_id')::uuid", with: "using: \"true\""))
         #expect(try await f.run(["apply", "--env", "local", "--auto-approve"]).status == 0)
         let open = try await f.run(["verify", "isolation", "--env", "local"])
         #expect(open.status == 1)
@@ -144,7 +150,8 @@ struct RowLevelSecurityCommandTests {
 
     @Test("verify isolation flags a partition the role can query directly, bypassing its parent's policies")
     func verifyCatchesAnOpenPartition() async throws {
-        let f = try await fixture("""
+        let f = try await fixture(
+            """
             CREATE TABLE public.events (tenant_id uuid NOT NULL, at timestamptz NOT NULL DEFAULT now()) PARTITION BY RANGE (at);
             CREATE TABLE public.events_old PARTITION OF public.events FOR VALUES FROM ('2000-01-01') TO ('2001-01-01');
             CREATE TABLE public.events_rest PARTITION OF public.events DEFAULT;
@@ -155,12 +162,17 @@ struct RowLevelSecurityCommandTests {
         #expect(try await f.run(["apply", "--env", "local", "--auto-approve"]).status == 0)
         let closed = try await f.run(["verify", "isolation", "--env", "local"])
         #expect(closed.status == 0, "\(closed.output)")
-        #expect(closed.stdout.contains("public.events_rest  \(f.role)  partition of events used directly  isolated  no privileges on the partition"), "\(closed.stdout)")
+        #expect(
+            closed.stdout.contains("public.events_rest  \(f.role)  partition of events used directly  isolated  no privileges on the partition"),
+            "\(closed.stdout)")
 
         try await f.db.execute("GRANT SELECT ON public.events_old TO \(f.role)")
         let open = try await f.run(["verify", "isolation", "--env", "local"])
         #expect(open.status == 1, "\(open.output)")
-        #expect(open.stdout.contains("public.events_old   \(f.role)  partition of events used directly  LEAK      SELECT granted on a partition without row-level security"), "\(open.stdout)")
+        #expect(
+            open.stdout.contains(
+                "public.events_old   \(f.role)  partition of events used directly  LEAK      SELECT granted on a partition without row-level security"
+            ), "\(open.stdout)")
     }
 
     @Test("plan shows findings as warnings in text and JSON, and an invalid expression fails at its line with Postgres's message")
@@ -170,7 +182,9 @@ struct RowLevelSecurityCommandTests {
         try f.write("policies/rls.yaml", Self.isolation)
         let text = try await f.run(["plan", "--env", "local"])
         #expect(text.status == 0, "\(text.output)")
-        #expect(text.stdout.contains("Warnings:\n  ! rls.public.properties.policy.tenant_isolation: the policy does nothing for \(f.role): it has BYPASSRLS"))
+        #expect(
+            text.stdout.contains(
+                "Warnings:\n  ! rls.public.properties.policy.tenant_isolation: the policy does nothing for \(f.role): it has BYPASSRLS"))
         let json = try await f.run(["plan", "--env", "local", "--format", "json"])
         let document = try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any]
         let findings = document?["findings"] as? [[String: Any]]
@@ -179,7 +193,10 @@ struct RowLevelSecurityCommandTests {
         try f.write("policies/rls.yaml", Self.isolation.replacingOccurrences(of: "using: tenant_id", with: "using: tenant"))
         let broken = try await f.run(["plan", "--env", "local"])
         #expect(broken.status == 1)
-        #expect(broken.stderr.contains("policies/rls.yaml:10:14: error: Postgres rejects the using expression of policy \"tenant_isolation\" on public.properties"), "\(broken.stderr)")
+        #expect(
+            broken.stderr.contains(
+                "policies/rls.yaml:10:14: error: Postgres rejects the using expression of policy \"tenant_isolation\" on public.properties"),
+            "\(broken.stderr)")
         #expect(broken.stderr.contains("column \"tenant\" does not exist (SQLSTATE 42703)"))
     }
 
@@ -228,7 +245,8 @@ struct ImportWithDeclaredRolesTests {
         let env = ["DATABASE_URL": db.urlString]
         let apply = try await InProcess.run(["apply", "--env", "local", "--auto-approve"], in: dir, environment: env)
         #expect(apply.status == 0, "\(apply.output)")
-        try await db.execute("""
+        try await db.execute(
+            """
             CREATE TABLE public.listing_notes (id serial PRIMARY KEY, tenant_id uuid NOT NULL, note text NOT NULL);
             ALTER TABLE public.listing_notes ENABLE ROW LEVEL SECURITY;
             CREATE POLICY tenant_isolation ON public.listing_notes TO \(own("app_user"))
@@ -238,8 +256,11 @@ struct ImportWithDeclaredRolesTests {
             """)
         let imported = try await InProcess.run(["import", "--env", "local", "rls"], in: dir, environment: env)
         #expect(imported.status == 0, "\(imported.output)")
-        #expect(imported.stdout.contains("Added the privileges \(own("analyst")), \(own("app_user")), \(own("viewer")) hold on the imported tables to their grants in policies/roles.yaml."),
-                "\(imported.stdout)")
+        #expect(
+            imported.stdout.contains(
+                "Added the privileges \(own("analyst")), \(own("app_user")), \(own("viewer")) hold on the imported tables to their grants in policies/roles.yaml."
+            ),
+            "\(imported.stdout)")
         let edited = try String(contentsOf: dir.appendingPathComponent("policies/roles.yaml"), encoding: .utf8)
         #expect(edited.contains("# The role matrix from the launch runbook"), "comments are kept")
         #expect(edited.contains("    - tables: [public.listing_notes]\n      privileges: [select, insert]\n"), "\(edited)")

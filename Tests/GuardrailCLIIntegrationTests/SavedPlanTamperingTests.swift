@@ -30,15 +30,21 @@ struct SavedPlanTamperingTests {
 
         /// Everything an apply could change here: tenants, and the table's policies and RLS flags.
         func snapshot() async throws -> String {
-            let tenants = try await db.scalar("""
-                SELECT coalesce(string_agg(name || '|' || id || '|' || display_name || '|' || status, ',' ORDER BY name), '')
-                FROM guardrail.tenants
-                """) ?? ""
-            let policies = try await db.scalar("""
-                SELECT coalesce(string_agg(policyname || '|' || coalesce(qual, '') || '|' || coalesce(with_check, ''), ',' ORDER BY policyname), '')
-                FROM pg_policies WHERE tablename = 'properties'
-                """) ?? ""
-            let flags = try await db.scalar("SELECT relrowsecurity::text || relforcerowsecurity::text FROM pg_class WHERE oid = 'public.properties'::regclass") ?? ""
+            let tenants =
+                try await db.scalar(
+                    """
+                    SELECT coalesce(string_agg(name || '|' || id || '|' || display_name || '|' || status, ',' ORDER BY name), '')
+                    FROM guardrail.tenants
+                    """) ?? ""
+            let policies =
+                try await db.scalar(
+                    """
+                    SELECT coalesce(string_agg(policyname || '|' || coalesce(qual, '') || '|' || coalesce(with_check, ''), ',' ORDER BY policyname), '')
+                    FROM pg_policies WHERE tablename = 'properties'
+                    """) ?? ""
+            let flags =
+                try await db.scalar(
+                    "SELECT relrowsecurity::text || relforcerowsecurity::text FROM pg_class WHERE oid = 'public.properties'::regclass") ?? ""
             return tenants + "\n" + policies + "\n" + flags
         }
 
@@ -62,7 +68,8 @@ struct SavedPlanTamperingTests {
     func fixture(rls: Bool = false) async throws -> Fixture {
         let db = try await TestPostgres.createDatabase(prefix: "tamper")
         let role = "app_\(db.name.suffix(8))"
-        try await db.execute("""
+        try await db.execute(
+            """
             CREATE ROLE \(role);
             CREATE TABLE public.properties (id serial PRIMARY KEY, tenant_id uuid NOT NULL, address text NOT NULL);
             GRANT SELECT ON public.properties TO \(role);
@@ -80,8 +87,10 @@ struct SavedPlanTamperingTests {
     }
 
     /// Saves a plan, edits it with `edit`, applies it: refused with `expected` in the message, nothing changed.
-    func attack(_ f: inout Fixture, rls: Bool = false, expected: String, extraEnv: [String: String] = [:],
-                sourceLocation: Testing.SourceLocation = #_sourceLocation, _ edit: (inout [String: Any]) throws -> Void) async throws {
+    func attack(
+        _ f: inout Fixture, rls: Bool = false, expected: String, extraEnv: [String: String] = [:],
+        sourceLocation: Testing.SourceLocation = #_sourceLocation, _ edit: (inout [String: Any]) throws -> Void
+    ) async throws {
         let plan = try await f.run(["plan", "--env", "local", "--out", f.planPath], extraEnv: extraEnv)
         #expect(plan.status == 0, "\(plan.output)", sourceLocation: sourceLocation)
         try f.tamper(edit)

@@ -102,8 +102,9 @@ struct SchemaCommandTests {
     /// Runs the validator; returns the problems and how many documents it checked.
     static func validate(_ files: [String], schemas: URL, in directory: URL) throws -> (problems: [Problem], documents: Int) {
         let pythonPath = try #require(ProcessInfo.processInfo.environment["GUARDRAIL_TEST_PYTHONPATH"], "scripts/test installs jsonschema and PyYAML")
-        let result = try CommandRunner.run([], in: directory, environment: ["PYTHONPATH": pythonPath],
-                                           executable: ["/usr/bin/env", "python3", "-c", validatorScript, schemas.path] + files)
+        let result = try CommandRunner.run(
+            [], in: directory, environment: ["PYTHONPATH": pythonPath],
+            executable: ["/usr/bin/env", "python3", "-c", validatorScript, schemas.path] + files)
         try #require(result.status == 0, "\(result.output)")
         var problems: [Problem] = []
         var documents = -1
@@ -164,8 +165,10 @@ struct SchemaCommandTests {
         #expect(nope.status == 1)
         #expect(nope.stdout.isEmpty)
         #expect(nope.stderr.hasPrefix("error: unknown kind \"Nope\"\n"), "\(nope.stderr)")
-        #expect(nope.stderr.contains("Known kinds: Environment, Tenant, Guardrail, FeatureFlag, BackupSchedule, RoleGrants, RowLevelSecurity, "
-                                     + "AlertRuleGroup, AlertRouting."), "\(nope.stderr)")
+        #expect(
+            nope.stderr.contains(
+                "Known kinds: Environment, Tenant, Guardrail, FeatureFlag, BackupSchedule, RoleGrants, RowLevelSecurity, "
+                    + "AlertRuleGroup, AlertRouting."), "\(nope.stderr)")
         let typo = try CommandRunner.run(["schema", "--kind", "Tennant"], in: Self.root)
         #expect(typo.status == 1)
         #expect(typo.stderr.contains("Did you mean \"Tenant\"?"), "\(typo.stderr)")
@@ -193,39 +196,39 @@ struct SchemaCommandTests {
     func brokenManifestsAreRejected() throws {
         let files = [
             "manifests/tenants.yaml": """
-                apiVersion: guardrail/v1
-                kind: Tenant
-                metadata: {name: acme}
-                spec: {id: 3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c11, displayname: Acme}
+            apiVersion: guardrail/v1
+            kind: Tenant
+            metadata: {name: acme}
+            spec: {id: 3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c11, displayname: Acme}
 
-                """,
+            """,
             "manifests/flags.yaml": """
-                apiVersion: guardrail/v1
-                kind: FeatureFlag
-                metadata: {name: channel.email}
-                spec:
-                  enabled: "yes"
-                  rollout: {phases: [{percent: 150}]}
+            apiVersion: guardrail/v1
+            kind: FeatureFlag
+            metadata: {name: channel.email}
+            spec:
+              enabled: "yes"
+              rollout: {phases: [{percent: 150}]}
 
-                """,
+            """,
             "manifests/kinds.yaml": "apiVersion: guardrail/v1\nkind: Tennant\nmetadata: {name: x}\nspec: {}\n",
             "manifests/backups.yaml": """
-                apiVersion: guardrail/v1
-                kind: BackupSchedule
-                metadata: {name: nightly}
-                spec: {schedule: "0 2 * * *", timezone: UTC, type: full, retention: {keep: 3}, rpo: 1d}
+            apiVersion: guardrail/v1
+            kind: BackupSchedule
+            metadata: {name: nightly}
+            spec: {schedule: "0 2 * * *", timezone: UTC, type: full, retention: {keep: 3}, rpo: 1d}
 
-                """,
+            """,
             "alerts/api.yaml": "groups:\n  - name: api\n    rules:\n      - {alert: Down, expresion: up == 0}\n",
             "alerts/routing.yaml": """
-                apiVersion: guardrail/v1
-                kind: AlertRouting
-                metadata: {name: r}
-                spec:
-                  receivers: [{name: hook, webhook_configs: [{url: "https://hooks.example.com/T0"}]}]
-                  route: {receiver: hook}
+            apiVersion: guardrail/v1
+            kind: AlertRouting
+            metadata: {name: r}
+            spec:
+              receivers: [{name: hook, webhook_configs: [{url: "https://hooks.example.com/T0"}]}]
+              route: {receiver: hook}
 
-                """,
+            """,
             "environments/local.yaml": Fixtures.localEnvironmentYAML,
         ]
         let dir = try Fixtures.writeWorkspace(files: files)

@@ -22,17 +22,17 @@ struct ValidateCommandTests {
     func reportsEveryProblem() async throws {
         let dir = try Fixtures.writeWorkspace(files: [
             "manifests/a.yaml": """
-                apiVersion: guardrail/v1
-                kind: Tenant
-                metadata: {name: acme}
-                spec: {id: not-a-uuid, displayname: Acme}
-                ---
-                apiVersion: guardrail/v1
-                kind: Tennant
-                metadata: {name: x}
-                spec: {}
+            apiVersion: guardrail/v1
+            kind: Tenant
+            metadata: {name: acme}
+            spec: {id: not-a-uuid, displayname: Acme}
+            ---
+            apiVersion: guardrail/v1
+            kind: Tennant
+            metadata: {name: x}
+            spec: {}
 
-                """,
+            """,
             "manifests/b.yaml": "apiVersion: guardrail/v1\nkind: Tenant\nmetadata: {name: b\nspec: {}\n",
             "environments/local.yaml": Fixtures.localEnvironmentYAML.replacingOccurrences(of: "lockTimeout: 5s", with: "lockTimeout: 5 seconds"),
         ])
@@ -52,7 +52,7 @@ struct ValidateCommandTests {
     @Test("a 40,000-deep flow list fails validate at file:line:column instead of crashing it")
     func deepNestingIsAnErrorNotACrash() async throws {
         let dir = try Fixtures.writeWorkspace(files: [
-            "manifests/deep.yaml": "x: " + String(repeating: "[", count: 40_000) + String(repeating: "]", count: 40_000) + "\n",
+            "manifests/deep.yaml": "x: " + String(repeating: "[", count: 40_000) + String(repeating: "]", count: 40_000) + "\n"
         ])
         let result = try await InProcess.run(["validate"], in: dir)
         #expect(result.status == 1, "\(result.output)")
@@ -66,7 +66,9 @@ struct ValidateCommandTests {
         #expect(size > 2048)
         let refused = try await InProcess.run(["validate", "--max-file-size", "2KiB"], in: dir)
         #expect(refused.status == 1)
-        #expect(refused.stderr.contains("manifests/tenants.yaml:1:1: error: manifests/tenants.yaml is larger than the 2 KiB limit for a manifest file"), "\(refused.stderr)")
+        #expect(
+            refused.stderr.contains("manifests/tenants.yaml:1:1: error: manifests/tenants.yaml is larger than the 2 KiB limit for a manifest file"),
+            "\(refused.stderr)")
         #expect(try await InProcess.run(["validate", "--max-file-size", "\(size)"], in: dir).status == 0)
         let bad = try await InProcess.run(["validate", "--max-file-size", "lots"], in: dir)
         #expect(bad.status != 0, "\(bad.output)")
@@ -89,16 +91,16 @@ struct ValidateCommandTests {
     func promtoolChecksRuleFiles() async throws {
         let dir = try Fixtures.writeWorkspace(files: [
             "alerts/launch.yaml": """
-                groups:
-                  - name: api
-                    rules:
-                      - alert: Good
-                        expr: up == 0
-                      - alert: BadTemplate
-                        expr: up == 0
-                        annotations: {summary: "{{ $value | nosuchfunction }}"}
+            groups:
+              - name: api
+                rules:
+                  - alert: Good
+                    expr: up == 0
+                  - alert: BadTemplate
+                    expr: up == 0
+                    annotations: {summary: "{{ $value | nosuchfunction }}"}
 
-                """,
+            """,
             "environments/local.yaml": Fixtures.localEnvironmentYAML,
         ])
         let result = try await InProcess.run(["validate"], in: dir)
@@ -108,10 +110,13 @@ struct ValidateCommandTests {
             return
         }
         #expect(result.status == 1, "\(result.output)")
-        #expect(result.stderr.contains("alerts/launch.yaml:6:16: error: promtool check rules: group \"api\", rule 2, \"BadTemplate\""), "\(result.output)")
+        #expect(
+            result.stderr.contains("alerts/launch.yaml:6:16: error: promtool check rules: group \"api\", rule 2, \"BadTemplate\""), "\(result.output)"
+        )
         #expect(result.stderr.contains("function \"nosuchfunction\" not defined"), "\(result.output)")
 
-        try Data("groups:\n  - name: api\n    rules:\n      - alert: Good\n        expr: up == 0\n".utf8).write(to: dir.appendingPathComponent("alerts/launch.yaml"))
+        try Data("groups:\n  - name: api\n    rules:\n      - alert: Good\n        expr: up == 0\n".utf8).write(
+            to: dir.appendingPathComponent("alerts/launch.yaml"))
         let fixed = try await InProcess.run(["validate"], in: dir)
         #expect(fixed.status == 0, "\(fixed.output)")
         #expect(fixed.stdout.contains("promtool check rules: 1 rule file OK."), "\(fixed.output)")
@@ -134,8 +139,10 @@ struct ValidateCommandTests {
                     exp_alerts: [{exp_labels: {severity: critical, job: a}}]
 
             """
-        let dir = try Fixtures.writeWorkspace(files: ["alerts/launch.yaml": rules, "alerts/launch_test.yaml": test,
-                                                      "environments/local.yaml": Fixtures.localEnvironmentYAML])
+        let dir = try Fixtures.writeWorkspace(files: [
+            "alerts/launch.yaml": rules, "alerts/launch_test.yaml": test,
+            "environments/local.yaml": Fixtures.localEnvironmentYAML,
+        ])
         let passing = try await InProcess.run(["validate"], in: dir)
         #expect(passing.status == 0, "\(passing.output)")
         if Promtool.path == nil {
@@ -149,7 +156,9 @@ struct ValidateCommandTests {
             .write(to: dir.appendingPathComponent("alerts/launch_test.yaml"))
         let failing = try await InProcess.run(["validate"], in: dir)
         #expect(failing.status == 1, "\(failing.output)")
-        #expect(failing.stderr.contains("alerts/launch_test.yaml:3:1: error: promtool test rules: test \"down fires\": alertname: Down failed"), "\(failing.output)")
+        #expect(
+            failing.stderr.contains("alerts/launch_test.yaml:3:1: error: promtool test rules: test \"down fires\": alertname: Down failed"),
+            "\(failing.output)")
         #expect(failing.stderr.contains("severity=\"critical\""), "\(failing.output)")
     }
 

@@ -50,7 +50,10 @@ struct CIExampleTests {
                 parts.append(current)
                 current = ""
                 // `> file`: the redirect target is not a command.
-                if c == ">" || c == "<" { while let n = chars.first, n == " " || n == ">" { chars = chars.dropFirst() }; while let n = chars.first, n != " " { chars = chars.dropFirst() } }
+                if c == ">" || c == "<" {
+                    while let n = chars.first, n == " " || n == ">" { chars = chars.dropFirst() };
+                    while let n = chars.first, n != " " { chars = chars.dropFirst() }
+                }
                 continue
             }
             current.append(c)
@@ -104,8 +107,11 @@ struct CIExampleTests {
             run: guardrail apply --env production \\
                  --lock-timeout 5m guardrail.plan
             """
-        #expect(Self.commands(in: text) == [["validate"], ["plan", "--env", "production", "--out", "guardrail.plan"],
-                                            ["apply", "--env", "production", "--lock-timeout", "5m", "guardrail.plan"]])
+        #expect(
+            Self.commands(in: text) == [
+                ["validate"], ["plan", "--env", "production", "--out", "guardrail.plan"],
+                ["apply", "--env", "production", "--lock-timeout", "5m", "guardrail.plan"],
+            ])
         // A flag that does not exist is caught by the parser, so the test above can fail.
         #expect(throws: (any Error).self) { try GuardrailCommand.parseAsRoot(["plan", "--bogus"]) }
     }

@@ -22,7 +22,8 @@ struct DeploymentFilesTests {
         let (configuration, diagnostics) = try Workspace(root: root.path).loadEnvironments()
         #expect(!diagnostics.hasErrors)
         let declared = try #require(configuration.environments[name], "environments/\(name).yaml")
-        let resolved = try ResolvedEnvironment.resolve(declared, processEnvironment: ["DATABASE_URL": "postgres://u@localhost/db", "GUARDRAIL_ADMIN_TOKEN": "t"])
+        let resolved = try ResolvedEnvironment.resolve(
+            declared, processEnvironment: ["DATABASE_URL": "postgres://u@localhost/db", "GUARDRAIL_ADMIN_TOKEN": "t"])
         return (declared, resolved)
     }
 
@@ -39,7 +40,9 @@ struct DeploymentFilesTests {
         return try #require(parsed as? ControllerCommand, "\(arguments) is the controller command")
     }
 
-    @Test("systemd: ExecStart parses as `guardrail controller`, Restart=on-failure, WatchdogSec is the controller's stuck bound, secrets and paths are the environment's")
+    @Test(
+        "systemd: ExecStart parses as `guardrail controller`, Restart=on-failure, WatchdogSec is the controller's stuck bound, secrets and paths are the environment's"
+    )
     func systemdUnit() throws {
         let unit = try Self.text("deploy/systemd/guardrail-controller.service")
         var settings: [String: String] = [:]
@@ -72,7 +75,9 @@ struct DeploymentFilesTests {
         (environment.rulesTarget as? PrometheusRulesDirectory)?.directory
     }
 
-    @Test("Kubernetes: two replicas; the controller's args parse; liveness on /healthz and readiness on /readyz at the listen port; secrets cover the environment's variables; volumes hold its paths; the Service targets the port")
+    @Test(
+        "Kubernetes: two replicas; the controller's args parse; liveness on /healthz and readiness on /readyz at the listen port; secrets cover the environment's variables; volumes hold its paths; the Service targets the port"
+    )
     func kubernetes() throws {
         let deployment = try YAMLTree(Self.text("deploy/kubernetes/deployment.yaml"))
         #expect(deployment["kind"]?.string == "Deployment")
@@ -103,7 +108,9 @@ struct DeploymentFilesTests {
         #expect(controller["livenessProbe", "httpGet", "port"]?.string == "http")
         #expect(controller["readinessProbe", "httpGet", "path"]?.string == "/readyz")
         #expect(controller["readinessProbe", "httpGet", "port"]?.string == "http")
-        #expect(pod["terminationGracePeriodSeconds"]?.string == "\(Int(environment.stuckAfter.seconds))", "SIGTERM may finish a tick as long as the bound")
+        #expect(
+            pod["terminationGracePeriodSeconds"]?.string == "\(Int(environment.stuckAfter.seconds))", "SIGTERM may finish a tick as long as the bound"
+        )
 
         // The configuration directory is git-sync's link under the shared volume.
         let mounts = (controller["volumeMounts"]?.list ?? []).compactMap { $0["mountPath"]?.string }
@@ -144,7 +151,8 @@ struct YAMLTree {
         var current = self
         for key in keys {
             guard case .mapping(let m) = current.node,
-                  let entry = m.entries.first(where: { if case .scalar(let s) = $0.key { s.value == key } else { false } }) else { return nil }
+                let entry = m.entries.first(where: { if case .scalar(let s) = $0.key { s.value == key } else { false } })
+            else { return nil }
             current = YAMLTree(entry.value)
         }
         return current

@@ -81,12 +81,15 @@ struct ReconcilerTests {
     @Test("two environment files pointing at one database and schema elect one leader between them; the standby names the environment that leads")
     func environmentsSharingADatabaseShareLeadership() async throws {
         let f = try await fixture()
-        try f.write("environments/staging.yaml", Self.environment(f.db, drift: "tenant: enforce")
-            .replacingOccurrences(of: "metadata: {name: local}", with: "metadata: {name: staging}"))
+        try f.write(
+            "environments/staging.yaml",
+            Self.environment(f.db, drift: "tenant: enforce")
+                .replacingOccurrences(of: "metadata: {name: local}", with: "metadata: {name: staging}"))
         let lines = LogLines()
         let local = f.reconciler("a")
-        let staging = Reconciler(workspace: Workspace(root: f.dir.path), environment: "staging", holder: "b",
-                                 logger: Logger(label: "test", factory: { _ in CapturingLog(lines: lines) }))
+        let staging = Reconciler(
+            workspace: Workspace(root: f.dir.path), environment: "staging", holder: "b",
+            logger: Logger(label: "test", factory: { _ in CapturingLog(lines: lines) }))
         let first = await local.tick(), second = await staging.tick()
         #expect(first.leader, "\(first.errors)")
         #expect(!second.leader, "the other environment's controller must not lead the same database and schema: \(second.errors)")
@@ -111,7 +114,8 @@ struct ReconcilerTests {
         let a = f.reconciler("a")
         _ = await a.tick()
         // Cut a's lock connection, as a network partition would; b takes over.
-        try await f.db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE '%guardrail controller a leader lock'")
+        try await f.db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name LIKE '%guardrail controller a leader lock'")
         let b = f.reconciler("b")
         var took = false
         for _ in 0..<20 where !took {
@@ -188,7 +192,8 @@ struct ReconcilerTests {
         try await receiver.start()
         defer { receiver.stop() }
         let f = try await fixture()
-        try f.write("environments/local.yaml", Self.environment(f.db, drift: "tenant: enforce") + "  notifications: [{url: \"\(receiver.url)/hook\"}]\n")
+        try f.write(
+            "environments/local.yaml", Self.environment(f.db, drift: "tenant: enforce") + "  notifications: [{url: \"\(receiver.url)/hook\"}]\n")
         let r = f.reconciler("a")
         _ = await r.tick()
         try await f.db.execute("UPDATE guardrail.tenants SET display_name = 'Changed by hand' WHERE name = 'brokerage-1'")
@@ -197,14 +202,16 @@ struct ReconcilerTests {
         try f.write("manifests/tenants.yaml", Fixtures.tenantsYAML(count: 4))
         _ = await r.tick()
         _ = await r.tick()
-        #expect(try await WebhookReceiver.eventually {
-            receiver.received.contains { $0.contains("DriftCorrected") } && receiver.received.contains { $0.contains("DriftHeld") }
-        }, "\(receiver.received)")
+        #expect(
+            try await WebhookReceiver.eventually {
+                receiver.received.contains { $0.contains("DriftCorrected") } && receiver.received.contains { $0.contains("DriftHeld") }
+            }, "\(receiver.received)")
         let held = receiver.received.filter { $0.contains("\"event\":\"DriftHeld\"") }
         #expect(held.count == 1, "drift left for a human is announced once, not every tick: \(held)")
         #expect(held.first?.contains("tenant.brokerage-4") == true)
         // The first tick created the tenants (drift too, from an empty database); then the hand change.
-        let corrected = try #require(receiver.received.first { $0.contains("DriftCorrected") && $0.contains("tenant.brokerage-1") }, "\(receiver.received)")
+        let corrected = try #require(
+            receiver.received.first { $0.contains("DriftCorrected") && $0.contains("tenant.brokerage-1") }, "\(receiver.received)")
         #expect(corrected.contains("\"severity\":\"info\""))
         await r.shutdown()
         await f.db.drop()
@@ -231,7 +238,8 @@ struct ReconcilerTests {
         let r = f.reconciler("a")
         _ = await r.tick()
         // Another writer that undoes every correction: a trigger rewriting the display name.
-        try await f.db.execute("""
+        try await f.db.execute(
+            """
             CREATE FUNCTION public.meddle() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.display_name := 'Meddled'; RETURN NEW; END $$;
             CREATE TRIGGER meddle BEFORE UPDATE ON guardrail.tenants FOR EACH ROW EXECUTE FUNCTION public.meddle();
             UPDATE guardrail.tenants SET status = status WHERE name = 'brokerage-0';
@@ -253,7 +261,8 @@ struct ReconcilerTests {
         let f = try await fixture(tenants: 3)
         let r = f.reconciler("a")
         #expect(await r.tick().leader)
-        try await f.db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
+        try await f.db.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()")
         try await f.db.execute("UPDATE guardrail.tenants SET display_name = 'Changed while down' WHERE name = 'brokerage-2'")
         var recovered: Reconciler.TickReport?
         for _ in 0..<2 {
@@ -267,7 +276,9 @@ struct ReconcilerTests {
         await f.db.drop()
     }
 
-    @Test("a real Postgres restart (pg_ctl restart -m fast): the controller recovers by itself within three ticks, leads again and corrects drift made while it was down")
+    @Test(
+        "a real Postgres restart (pg_ctl restart -m fast): the controller recovers by itself within three ticks, leads again and corrects drift made while it was down"
+    )
     func survivesARealPostgresRestart() async throws {
         let pg = try PrivatePostgres.start()
         defer { pg.stop() }
@@ -283,7 +294,8 @@ struct ReconcilerTests {
         try pg.restart()
         let admin = Database(url: try DatabaseURL(parsing: pg.adminURL), schema: "guardrail")
         try await admin.withConnection(applicationName: "test") { c in
-            try await c.query("UPDATE guardrail.tenants SET display_name = 'Changed during the restart' WHERE name = 'brokerage-1'", logger: Self.logger)
+            try await c.query(
+                "UPDATE guardrail.tenants SET display_name = 'Changed during the restart' WHERE name = 'brokerage-1'", logger: Self.logger)
         }
         var recovered: Reconciler.TickReport?
         var ticks = 0
@@ -296,18 +308,24 @@ struct ReconcilerTests {
         #expect(report.applied == ["tenant.brokerage-1"], "\(report.applied)")
         #expect(report.epoch == 2, "leadership was lost with the server's connections, so it was taken again")
         let name = try await admin.withConnection(applicationName: "test") { c -> String? in
-            for (n) in try await c.query("SELECT display_name FROM guardrail.tenants WHERE name = 'brokerage-1'", logger: Self.logger).decode(String.self) { return n }
+            for (n) in try await c.query("SELECT display_name FROM guardrail.tenants WHERE name = 'brokerage-1'", logger: Self.logger).decode(
+                String.self)
+            { return n }
             return nil
         }
         #expect(name != "Changed during the restart")
         await r.shutdown()
     }
 
-    @Test("new row-level security waits for a human apply; once applied, RLS switched off by hand and a dropped permissive policy (which widens access when restored) are restored within one tick")
+    @Test(
+        "new row-level security waits for a human apply; once applied, RLS switched off by hand and a dropped permissive policy (which widens access when restored) are restored within one tick"
+    )
     func policyDrift() async throws {
         let f = try await fixture(tenants: 2, drift: "tenant: enforce, rls: enforce")
         try await f.db.execute("CREATE TABLE public.listings (id bigint PRIMARY KEY, tenant_id uuid NOT NULL)")
-        try f.write("policies/listings.yaml", """
+        try f.write(
+            "policies/listings.yaml",
+            """
             apiVersion: guardrail/v1
             kind: RowLevelSecurity
             metadata: {name: public.listings}
@@ -365,10 +383,13 @@ struct ReconcilerTests {
 
         """
 
-    @Test("under rls: enforce, hand changes to reviewed policies are restored (a widened USING, a hand-added policy), each an audit record and a log line; new configuration still waits for a human")
+    @Test(
+        "under rls: enforce, hand changes to reviewed policies are restored (a widened USING, a hand-added policy), each an audit record and a log line; new configuration still waits for a human"
+    )
     func handChangesAreRestoredToWhatWasReviewed() async throws {
         let f = try await fixture(tenants: 2, drift: "tenant: enforce, rls: enforce")
-        try await f.db.execute("""
+        try await f.db.execute(
+            """
             CREATE TABLE public.ownership (id bigint PRIMARY KEY, tenant_id uuid NOT NULL);
             CREATE ROLE guardrail_reader_\(f.db.name) NOLOGIN;
             """)
@@ -387,10 +408,12 @@ struct ReconcilerTests {
         let widened = await r.tick()
         #expect(widened.restored == ["rls.public.ownership.policy.tenant_isolation"], "\(widened.reported) \(widened.errors)")
         #expect(try await f.db.scalar("SELECT qual FROM pg_policies WHERE tablename = 'ownership' AND policyname = 'tenant_isolation'") == reviewed)
-        #expect(try await f.db.scalar("""
-            SELECT count(*) FROM guardrail.audit_log
-            WHERE os_user = 'controller a (drift restoration)' AND 'rls.public.ownership.policy.tenant_isolation' = ANY(objects)
-            """) == "1", "one audit record for the restoration")
+        #expect(
+            try await f.db.scalar(
+                """
+                SELECT count(*) FROM guardrail.audit_log
+                WHERE os_user = 'controller a (drift restoration)' AND 'rls.public.ownership.policy.tenant_isolation' = ANY(objects)
+                """) == "1", "one audit record for the restoration")
         let line = try #require(lines.all.first { $0.contains("restored the last applied configuration") }, "\(lines.all)")
         #expect(line.contains("rls.public.ownership.policy.tenant_isolation") && line.contains("using=") && line.contains("true"), "\(line)")
 
@@ -405,7 +428,9 @@ struct ReconcilerTests {
         try f.write("policies/ownership.yaml", Self.ownershipPolicies.replacingOccurrences(of: "  policies:\n", with: added))
         let fresh = await r.tick()
         #expect(fresh.applied.isEmpty, "\(fresh.applied)")
-        #expect(fresh.reported.first { $0.address == "rls.public.ownership.policy.readers_all" }?.reason.hasPrefix("widens-access") == true, "\(fresh.reported)")
+        #expect(
+            fresh.reported.first { $0.address == "rls.public.ownership.policy.readers_all" }?.reason.hasPrefix("widens-access") == true,
+            "\(fresh.reported)")
         #expect(try await f.db.scalar("SELECT count(*) FROM pg_policies WHERE tablename = 'ownership' AND policyname = 'readers_all'") == "0")
         // The declared policy was never dropped along the way.
         #expect(try await f.db.scalar("SELECT count(*) FROM pg_policies WHERE tablename = 'ownership' AND policyname = 'tenant_isolation'") == "1")
@@ -414,7 +439,9 @@ struct ReconcilerTests {
         await f.db.drop()
     }
 
-    @Test("a stalled leader (its lease not renewed for longer than leaseDuration) is taken over: its backends are ended, the epoch rises, and it stands by when it wakes")
+    @Test(
+        "a stalled leader (its lease not renewed for longer than leaseDuration) is taken over: its backends are ended, the epoch rises, and it stands by when it wakes"
+    )
     func stalledLeaderIsTakenOver() async throws {
         let f = try await fixture(tenants: 2)
         let a = f.reconciler("a"), b = f.reconciler("b")
@@ -422,8 +449,10 @@ struct ReconcilerTests {
         #expect(try await f.db.scalar("SELECT renewed_at > now() - interval '30 seconds' FROM guardrail.controller_leader") == "t")
         // A fresh lease is respected: the standby neither leads nor touches the leader's connections.
         #expect(await b.tick().leader == false)
-        #expect(try await f.db.scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%: guardrail controller a leader lock'") == "1")
+        #expect(
+            try await f.db.scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name LIKE '%: guardrail controller a leader lock'"
+            ) == "1")
         #expect(await a.tick().leader, "a renews and still leads")
 
         // a stops renewing, as a SIGSTOPped process would: its lease ages past the hour of leaseDuration.
@@ -434,11 +463,12 @@ struct ReconcilerTests {
         // pg_terminate_backend signals; give the backends a moment to exit.
         var left = "?"
         for _ in 0..<50 where left != "0" {
-            left = try await f.db.scalar(
-                """
-                SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
-                  AND (application_name LIKE 'guardrail controller a%' OR application_name LIKE '%: guardrail controller a %')
-                """) ?? "?"
+            left =
+                try await f.db.scalar(
+                    """
+                    SELECT count(*) FROM pg_stat_activity WHERE datname = current_database()
+                      AND (application_name LIKE 'guardrail controller a%' OR application_name LIKE '%: guardrail controller a %')
+                    """) ?? "?"
             if left != "0" { try await Task.sleep(nanoseconds: 100_000_000) }
         }
         #expect(left == "0", "every connection of the stalled leader was ended")
@@ -457,7 +487,8 @@ struct ReconcilerTests {
     func staleHoldReleasesNothing() async throws {
         let db = try await TestPostgres.createDatabase()
         let session = try await Session.open(db.environment(), applicationName: "holds")
-        let held = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        let held =
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
         let correction = try await session.acquireLock(timeout: .seconds(5), applicationName: "correction")
         await session.releaseLock(correction)
         let rollout = try await session.acquireLock(timeout: .seconds(5), applicationName: "rollout")
@@ -467,7 +498,9 @@ struct ReconcilerTests {
         #expect(session.refusedReleases == 1)
         #expect(try await db.scalar(held) == "1", "the rollout step still holds the lock")
         let other = try await Session.open(db.environment(), applicationName: "other")
-        await #expect(throws: AdvisoryLock.Timeout.self) { try await other.acquireLock(timeout: GuardrailDuration(milliseconds: 300), applicationName: "other") }
+        await #expect(throws: AdvisoryLock.Timeout.self) {
+            try await other.acquireLock(timeout: GuardrailDuration(milliseconds: 300), applicationName: "other")
+        }
         await other.close()
         await session.releaseLock(rollout)
         #expect(try await db.scalar(held) == "0")
@@ -475,15 +508,20 @@ struct ReconcilerTests {
         await db.drop()
     }
 
-    @Test("stress: ticks that correct drift and run a rollout, while applies contend for the apply lock; no controller write runs while an apply holds the lock")
+    @Test(
+        "stress: ticks that correct drift and run a rollout, while applies contend for the apply lock; no controller write runs while an apply holds the lock"
+    )
     func applyLockIsNeverReleasedUnderAStep() async throws {
         let prometheus = try #require(TestPrometheus.url)
         let db = try await TestPostgres.createDatabase()
         let dir = try Fixtures.writeWorkspace(files: [
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 20),
-            "manifests/flags.yaml": Fixtures.rolloutYAML(guardrail: "fine", spec: "{query: 'sum(vector(0.001))', max: 0.05, interval: 1s, errorLimit: 100}",
-                                                         phases: ["{name: internal, tenants: {selector: {cohort: internal}}, bake: 1s}",
-                                                                  "{percent: 25, bake: 1s}", "{percent: 50, bake: 1s}", "{percent: 100}"]),
+            "manifests/flags.yaml": Fixtures.rolloutYAML(
+                guardrail: "fine", spec: "{query: 'sum(vector(0.001))', max: 0.05, interval: 1s, errorLimit: 100}",
+                phases: [
+                    "{name: internal, tenants: {selector: {cohort: internal}}, bake: 1s}",
+                    "{percent: 25, bake: 1s}", "{percent: 50, bake: 1s}", "{percent: 100}",
+                ]),
             "environments/local.yaml": Self.environment(db, drift: "tenant: enforce, flag: enforce, guardrail: enforce")
                 .replacingOccurrences(of: "  controller:", with: "  prometheus: {url: \"\(prometheus)\"}\n  controller:"),
         ])
@@ -502,10 +540,12 @@ struct ReconcilerTests {
                 guard let session = try? await db.lockedSession() else { continue }
                 holds += 1
                 for _ in 0..<5 {
-                    let writers = (try? await db.rows("""
-                        SELECT application_name, state FROM pg_stat_activity
-                        WHERE datname = current_database() AND application_name LIKE 'guardrail controller stress%' AND backend_xid IS NOT NULL
-                        """)) ?? []
+                    let writers =
+                        (try? await db.rows(
+                            """
+                            SELECT application_name, state FROM pg_stat_activity
+                            WHERE datname = current_database() AND application_name LIKE 'guardrail controller stress%' AND backend_xid IS NOT NULL
+                            """)) ?? []
                     violations += writers.map { "\($0[0] ?? "") \($0[1] ?? "")" }
                     try? await Task.sleep(nanoseconds: 20_000_000)
                 }
@@ -538,8 +578,11 @@ struct ReconcilerTests {
         #expect(errors.isEmpty, "\(errors)")
         #expect(holds >= 5, "the contender took the lock \(holds) times")
         #expect(corrected >= 5 && rolloutSteps >= 5, "corrections \(corrected), rollout steps \(rolloutSteps)")
-        #expect(try await db.scalar("SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())") == "1",
-                "only the leader lock is left held: every apply lock was released by its holder")
+        #expect(
+            try await db.scalar(
+                "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+            ) == "1",
+            "only the leader lock is left held: every apply lock was released by its holder")
         print("measured: stress ran 30 ticks (\(corrected) corrections, \(rolloutSteps) rollout steps) against \(holds) contending applies")
         await r.shutdown()
         await db.drop()
@@ -552,9 +595,12 @@ struct ReconcilerTests {
         let db = try await TestPostgres.createDatabase()
         let dir = try Fixtures.writeWorkspace(files: [
             "manifests/tenants.yaml": Fixtures.tenantsYAML(count: 20),
-            "manifests/flags.yaml": Fixtures.rolloutYAML(guardrail: "fine", spec: "{query: 'sum(vector(0.001))', max: 0.05, interval: 1s, errorLimit: 100}",
-                                                         phases: ["{name: internal, tenants: {selector: {cohort: internal}}, bake: 1s}",
-                                                                  "{percent: 50, bake: 1s}", "{percent: 100}"]),
+            "manifests/flags.yaml": Fixtures.rolloutYAML(
+                guardrail: "fine", spec: "{query: 'sum(vector(0.001))', max: 0.05, interval: 1s, errorLimit: 100}",
+                phases: [
+                    "{name: internal, tenants: {selector: {cohort: internal}}, bake: 1s}",
+                    "{percent: 50, bake: 1s}", "{percent: 100}",
+                ]),
             "environments/local.yaml": Self.environment(db, drift: "tenant: enforce, flag: enforce, guardrail: enforce")
                 .replacingOccurrences(of: "  controller:", with: "  prometheus: {url: \"\(prometheus.url)\"}\n  controller:"),
         ])

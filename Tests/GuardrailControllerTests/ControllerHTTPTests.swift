@@ -26,8 +26,11 @@ struct ControllerHTTPTests {
             if flag == "not.running" { throw RolloutCommandError(description: "flag.not.running has no rollout") }
             return [RolloutDecision(kind: .kill, phase: 0, message: "killed by \(actor)")]
         }
-        func run(flags: [String], selector: [String: String], event: RolloutEvent, actor: String, reason: String?) async throws
-            -> [(flag: String, decision: RolloutDecision)] {
+        func run(
+            flags: [String], selector: [String: String], event: RolloutEvent, actor: String, reason: String?
+        ) async throws
+            -> [(flag: String, decision: RolloutDecision)]
+        {
             lock.withLock { calls.append("\(flags) \(selector.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }) \(event)") }
             if flags.contains("not.running") { throw RolloutCommandError(description: "flag.not.running has no rollout") }
             return flags.map { ($0, RolloutDecision(kind: .kill, phase: 0, message: "killed by \(actor)")) }
@@ -36,10 +39,12 @@ struct ControllerHTTPTests {
 
     static func state() async -> ControllerState {
         let state = ControllerState(environment: "production", holder: "replica-1")
-        await state.setSnapshot(FlagSnapshot(flags: [
-            "channel.email": .init(killed: false, enabled: true, rollout: "progressing at phase 2", cohort: [acme]),
-            "ai.scoring": .init(killed: false, enabled: true, rollout: nil, cohort: [acme, globex]),
-        ], tenantIDs: ["acme": acme, "globex": globex]))
+        await state.setSnapshot(
+            FlagSnapshot(
+                flags: [
+                    "channel.email": .init(killed: false, enabled: true, rollout: "progressing at phase 2", cohort: [acme]),
+                    "ai.scoring": .init(killed: false, enabled: true, rollout: nil, cohort: [acme, globex]),
+                ], tenantIDs: ["acme": acme, "globex": globex]))
         return state
     }
 
@@ -53,7 +58,9 @@ struct ControllerHTTPTests {
         try JSONSerialization.jsonObject(with: Data(response.body.readableBytesView)) as? [String: Any] ?? [:]
     }
 
-    @Test("health follows the reconcile loop: ok while ticks finish within 3 intervals + the step timeout, 503 once the loop is frozen past it, ok again after a tick")
+    @Test(
+        "health follows the reconcile loop: ok while ticks finish within 3 intervals + the step timeout, 503 once the loop is frozen past it, ok again after a tick"
+    )
     func healthFollowsTheLoop() async throws {
         let clock = NIOLockedValueBox(1000.0)
         let state = ControllerState(environment: "production", holder: "replica-1", stuckAfter: 95, uptime: { clock.withLockedValue { $0 } })
@@ -81,7 +88,8 @@ struct ControllerHTTPTests {
         let clock = NIOLockedValueBox(0.0)
         let exits = NIOLockedValueBox<[Int32]>([])
         let state = ControllerState(environment: "production", holder: "replica-1", stuckAfter: 5, uptime: { clock.withLockedValue { $0 } })
-        let watchdog = LoopWatchdog(state: state, checkEvery: 0.05, logger: Logger(label: "test"), exit: { status in exits.withLockedValue { $0.append(status) } })
+        let watchdog = LoopWatchdog(
+            state: state, checkEvery: 0.05, logger: Logger(label: "test"), exit: { status in exits.withLockedValue { $0.append(status) } })
         let run = Task { try await watchdog.run() }
         try await Task.sleep(nanoseconds: 300_000_000)
         #expect(exits.withLockedValue { $0 }.isEmpty, "within the bound")
@@ -122,7 +130,9 @@ struct ControllerHTTPTests {
     func singleEvaluation() async throws {
         let state = await Self.state()
         try await Self.app(state).test(.router) { client in
-            try await client.execute(uri: "/ofrep/v1/evaluate/flags/channel.email", method: .post, body: Self.json(#"{"context":{"targetingKey":"acme"}}"#)) { response in
+            try await client.execute(
+                uri: "/ofrep/v1/evaluate/flags/channel.email", method: .post, body: Self.json(#"{"context":{"targetingKey":"acme"}}"#)
+            ) { response in
                 #expect(response.status == .ok)
                 let body = try Self.decode(response)
                 #expect(body["value"] as? Bool == true)
@@ -130,22 +140,27 @@ struct ControllerHTTPTests {
                 #expect(body["variant"] as? String == "on")
                 #expect(body["key"] as? String == "channel.email")
             }
-            try await client.execute(uri: "/ofrep/v1/evaluate/flags/channel.email", method: .post,
-                                     body: Self.json(#"{"context":{"targetingKey":"\#(Self.globex.uuidString.lowercased())"}}"#)) { response in
+            try await client.execute(
+                uri: "/ofrep/v1/evaluate/flags/channel.email", method: .post,
+                body: Self.json(#"{"context":{"targetingKey":"\#(Self.globex.uuidString.lowercased())"}}"#)
+            ) { response in
                 let body = try Self.decode(response)
                 #expect(body["value"] as? Bool == false)
                 #expect(body["reason"] as? String == "DEFAULT")
             }
-            try await client.execute(uri: "/ofrep/v1/evaluate/flags/nope", method: .post, body: Self.json(#"{"context":{"targetingKey":"acme"}}"#)) { response in
+            try await client.execute(uri: "/ofrep/v1/evaluate/flags/nope", method: .post, body: Self.json(#"{"context":{"targetingKey":"acme"}}"#)) {
+                response in
                 #expect(response.status == .notFound)
                 let code = try Self.decode(response)["errorCode"] as? String
                 #expect(code == "FLAG_NOT_FOUND")
             }
-            for (body, code) in [("{not json", "PARSE_ERROR"), (#"{"ctx":{}}"#, "INVALID_CONTEXT"), (#"{"context":{}}"#, "TARGETING_KEY_MISSING"),
-                                 (#"{"context":{"targetingKey":"initech"}}"#, "INVALID_CONTEXT"), ("[1]", "PARSE_ERROR"),
-                                 (#"{"context":{"targetingKey":"acme"},"pad":[1,}"#, "PARSE_ERROR"), (#"{"context":"acme"}"#, "INVALID_CONTEXT"),
-                                 (#"{"context":null}"#, "INVALID_CONTEXT"), (#"{"context":{"targetingKey":7}}"#, "TARGETING_KEY_MISSING"),
-                                 (#"{"context":{"targetingKey":""}}"#, "TARGETING_KEY_MISSING")] {
+            for (body, code) in [
+                ("{not json", "PARSE_ERROR"), (#"{"ctx":{}}"#, "INVALID_CONTEXT"), (#"{"context":{}}"#, "TARGETING_KEY_MISSING"),
+                (#"{"context":{"targetingKey":"initech"}}"#, "INVALID_CONTEXT"), ("[1]", "PARSE_ERROR"),
+                (#"{"context":{"targetingKey":"acme"},"pad":[1,}"#, "PARSE_ERROR"), (#"{"context":"acme"}"#, "INVALID_CONTEXT"),
+                (#"{"context":null}"#, "INVALID_CONTEXT"), (#"{"context":{"targetingKey":7}}"#, "TARGETING_KEY_MISSING"),
+                (#"{"context":{"targetingKey":""}}"#, "TARGETING_KEY_MISSING"),
+            ] {
                 try await client.execute(uri: "/ofrep/v1/evaluate/flags/channel.email", method: .post, body: Self.json(body)) { response in
                     #expect(response.status == .badRequest, "\(body)")
                     let got = try Self.decode(response)["errorCode"] as? String
@@ -181,8 +196,10 @@ struct ControllerHTTPTests {
             try await client.execute(uri: "/ofrep/v1/evaluate/flags", method: .post, headers: [.ifNoneMatch: etag], body: body) { response in
                 #expect(response.status == .notModified)
             }
-            await state.setSnapshot(FlagSnapshot(flags: ["ai.scoring": .init(killed: true, enabled: true, rollout: nil, cohort: [Self.globex])],
-                                                 tenantIDs: ["globex": Self.globex]))
+            await state.setSnapshot(
+                FlagSnapshot(
+                    flags: ["ai.scoring": .init(killed: true, enabled: true, rollout: nil, cohort: [Self.globex])],
+                    tenantIDs: ["globex": Self.globex]))
             try await client.execute(uri: "/ofrep/v1/evaluate/flags", method: .post, headers: [.ifNoneMatch: etag], body: body) { response in
                 #expect(response.status == .ok)
                 #expect(response.headers[.eTag] != etag)
@@ -205,12 +222,20 @@ struct ControllerHTTPTests {
                 let action = try Self.decode(response)["action"] as? String
                 #expect(action == "kill")
             }
-            try await client.execute(uri: "/v1/rollouts/channel.email/pause", method: .post, headers: [.authorization: "Bearer s3cret"],
-                                     body: Self.json(#"{"reason":"bounce spike"}"#)) { #expect($0.status == .ok) }
-            try await client.execute(uri: "/v1/rollouts/channel.email/pause", method: .post, headers: [.authorization: "Bearer s3cret"],
-                                     body: Self.json("[1,")) { #expect($0.status == .badRequest) }
-            try await client.execute(uri: "/v1/flags/Bad%20Name/kill", method: .post, headers: [.authorization: "Bearer s3cret"]) { #expect($0.status == .badRequest) }
-            try await client.execute(uri: "/v1/rollouts/not.running/resume", method: .post, headers: [.authorization: "Bearer s3cret"]) { #expect($0.status == .conflict) }
+            try await client.execute(
+                uri: "/v1/rollouts/channel.email/pause", method: .post, headers: [.authorization: "Bearer s3cret"],
+                body: Self.json(#"{"reason":"bounce spike"}"#)
+            ) { #expect($0.status == .ok) }
+            try await client.execute(
+                uri: "/v1/rollouts/channel.email/pause", method: .post, headers: [.authorization: "Bearer s3cret"],
+                body: Self.json("[1,")
+            ) { #expect($0.status == .badRequest) }
+            try await client.execute(uri: "/v1/flags/Bad%20Name/kill", method: .post, headers: [.authorization: "Bearer s3cret"]) {
+                #expect($0.status == .badRequest)
+            }
+            try await client.execute(uri: "/v1/rollouts/not.running/resume", method: .post, headers: [.authorization: "Bearer s3cret"]) {
+                #expect($0.status == .conflict)
+            }
         }
         #expect(actions.calls.count == 3)
         #expect(actions.calls[0].hasPrefix("channel.email kill"))
@@ -229,22 +254,28 @@ struct ControllerHTTPTests {
         let actions = RecordingActions()
         try await Self.app(state, actions: actions).test(.router) { client in
             let auth: HTTPFields = [.authorization: "Bearer s3cret"]
-            try await client.execute(uri: "/v1/flags/kill", method: .post, body: Self.json(#"{"flags":["a.b"]}"#)) { #expect($0.status == .unauthorized) }
+            try await client.execute(uri: "/v1/flags/kill", method: .post, body: Self.json(#"{"flags":["a.b"]}"#)) {
+                #expect($0.status == .unauthorized)
+            }
             for bad in ["", "[1,", #"{"flags":"a.b"}"#, #"{"flags":[]}"#, #"{"selector":{"group":1}}"#, #"{"flags":["Bad Name"]}"#, "{}"] {
                 try await client.execute(uri: "/v1/flags/kill", method: .post, headers: auth, body: Self.json(bad)) {
                     #expect($0.status == .badRequest, "\(bad)")
                 }
             }
-            for (bad, says) in [("[1]", "the body must be a JSON object"), (#"{"flags":null}"#, "flags must be a list"),
-                                (#"{"flags":["a.b",1]}"#, "flags must be a list"), (#"{"flags":["a.b"],"selector":["x"]}"#, "flags must be a list"),
-                                (#"{"selector":null,"flags":["a.b"]}"#, "flags must be a list")] {
+            for (bad, says) in [
+                ("[1]", "the body must be a JSON object"), (#"{"flags":null}"#, "flags must be a list"),
+                (#"{"flags":["a.b",1]}"#, "flags must be a list"), (#"{"flags":["a.b"],"selector":["x"]}"#, "flags must be a list"),
+                (#"{"selector":null,"flags":["a.b"]}"#, "flags must be a list"),
+            ] {
                 try await client.execute(uri: "/v1/flags/kill", method: .post, headers: auth, body: Self.json(bad)) { response in
                     #expect(response.status == .badRequest, "\(bad)")
                     #expect(String(buffer: response.body).hasPrefix(says), "\(bad): \(String(buffer: response.body))")
                 }
             }
-            try await client.execute(uri: "/v1/flags/kill", method: .post, headers: auth,
-                                     body: Self.json(#"{"flags":["channel.email","flag.channel.sms"],"selector":{"group":"channels"}}"#)) { response in
+            try await client.execute(
+                uri: "/v1/flags/kill", method: .post, headers: auth,
+                body: Self.json(#"{"flags":["channel.email","flag.channel.sms"],"selector":{"group":"channels"}}"#)
+            ) { response in
                 #expect(response.status == .ok)
                 let flags = try Self.decode(response)["flags"] as? [[String: String]]
                 #expect(flags?.map { $0["flag"] } == ["channel.email", "channel.sms"])
@@ -261,21 +292,26 @@ struct ControllerHTTPTests {
     @Test("where the environment requires a reason, an admin action without one is refused before anything runs")
     func adminActionsNeedAReasonWhereRequired() async throws {
         let state = await Self.state()
-        var environment = ResolvedEnvironment(name: "production", database: Database(url: try DatabaseURL(parsing: "postgres://u@127.0.0.1/db"), schema: "guardrail"))
+        var environment = ResolvedEnvironment(
+            name: "production", database: Database(url: try DatabaseURL(parsing: "postgres://u@127.0.0.1/db"), schema: "guardrail"))
         environment.requireReason = true
         await state.publish(environment: environment)
         let actions = RecordingActions()
         try await Self.app(state, actions: actions).test(.router) { client in
             let auth: HTTPFields = [.authorization: "Bearer s3cret"]
-            for (uri, body) in [("/v1/flags/channel.email/kill", ""), ("/v1/flags/kill", #"{"flags":["channel.email"]}"#),
-                                ("/v1/rollouts/channel.email/pause", #"{"reason":"  "}"#)] {
+            for (uri, body) in [
+                ("/v1/flags/channel.email/kill", ""), ("/v1/flags/kill", #"{"flags":["channel.email"]}"#),
+                ("/v1/rollouts/channel.email/pause", #"{"reason":"  "}"#),
+            ] {
                 try await client.execute(uri: uri, method: .post, headers: auth, body: Self.json(body)) { response in
                     #expect(response.status == .badRequest, "\(uri)")
                     #expect(String(buffer: response.body).contains("requires a reason"), "\(uri)")
                 }
             }
-            try await client.execute(uri: "/v1/flags/kill", method: .post, headers: auth,
-                                     body: Self.json(#"{"flags":["channel.email"],"reason":"bounces at 6%"}"#)) { #expect($0.status == .ok) }
+            try await client.execute(
+                uri: "/v1/flags/kill", method: .post, headers: auth,
+                body: Self.json(#"{"flags":["channel.email"],"reason":"bounces at 6%"}"#)
+            ) { #expect($0.status == .ok) }
         }
         #expect(actions.calls.count == 1, "nothing ran without a reason: \(actions.calls)")
     }
@@ -290,7 +326,9 @@ struct ControllerHTTPTests {
                 try await client.execute(uri: path, method: .post, headers: [.authorization: header]) { #expect($0.status == .ok, "\(header)") }
             }
             for header in ["Bearer S3CRET", "Basic s3cret", "Bearers3cret", "Bearer", "s3cret"] {
-                try await client.execute(uri: path, method: .post, headers: [.authorization: header]) { #expect($0.status == .unauthorized, "\(header)") }
+                try await client.execute(uri: path, method: .post, headers: [.authorization: header]) {
+                    #expect($0.status == .unauthorized, "\(header)")
+                }
             }
         }
         #expect(actions.calls.count == 3)
@@ -299,8 +337,9 @@ struct ControllerHTTPTests {
 
 @Suite("controller HTTP limits")
 struct HTTPClientLimitsTests {
-    @Test("the connection cap keeps descriptors for the loop below the descriptor limit, and never drops to zero",
-          arguments: [(20_000, 512), (1024, 512), (600, 472), (200, 72), (129, 1), (64, 1)])
+    @Test(
+        "the connection cap keeps descriptors for the loop below the descriptor limit, and never drops to zero",
+        arguments: [(20_000, 512), (1024, 512), (600, 472), (200, 72), (129, 1), (64, 1)])
     func capFitsUnderTheDescriptorLimit(_ limit: Int, _ expected: Int) {
         #expect(HTTPClientLimits(maxConnections: 512).fitted(toDescriptorLimit: limit).maxConnections == expected)
     }
@@ -317,21 +356,30 @@ struct HTTPClientLimitsTests {
                   controller: {\(section)}
 
                 """
-            let (configuration, diagnostics) = ConfigurationLoader.load([ManifestSource(path: "environments/local.yaml", bytes: Array(environment.utf8))])
+            let (configuration, diagnostics) = ConfigurationLoader.load([
+                ManifestSource(path: "environments/local.yaml", bytes: Array(environment.utf8))
+            ])
             #expect(!diagnostics.hasErrors, "\(diagnostics.all)")
             let resolved = try ResolvedEnvironment.resolve(try #require(configuration.environments["local"]))
-            return try Controller(workspace: Workspace(root: "/nonexistent"), configuration: configuration, environment: resolved, stamp: "", holder: "t",
-                                  logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), descriptorLimit: descriptorLimit)
+            return try Controller(
+                workspace: Workspace(root: "/nonexistent"), configuration: configuration, environment: resolved, stamp: "", holder: "t",
+                logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }), descriptorLimit: descriptorLimit)
         }
-        #expect(try controller("interval: 5s").clientLimits == HTTPClientLimits(headerReadTimeout: .seconds(10), idleTimeout: .seconds(60), maxConnections: 512))
-        #expect(try controller("headerReadTimeout: 2s, idleTimeout: 30s, maxConnections: 100").clientLimits
-            == HTTPClientLimits(headerReadTimeout: .seconds(2), idleTimeout: .seconds(30), maxConnections: 100))
-        #expect(try controller("maxConnections: 2000", descriptorLimit: 1024).clientLimits.maxConnections == 1024 - HTTPClientLimits.descriptorsReservedForTheLoop)
+        #expect(
+            try controller("interval: 5s").clientLimits
+                == HTTPClientLimits(headerReadTimeout: .seconds(10), idleTimeout: .seconds(60), maxConnections: 512))
+        #expect(
+            try controller("headerReadTimeout: 2s, idleTimeout: 30s, maxConnections: 100").clientLimits
+                == HTTPClientLimits(headerReadTimeout: .seconds(2), idleTimeout: .seconds(30), maxConnections: 100))
+        #expect(
+            try controller("maxConnections: 2000", descriptorLimit: 1024).clientLimits.maxConnections == 1024
+                - HTTPClientLimits.descriptorsReservedForTheLoop)
     }
 
     @Test("a timeout under a second is refused at validate")
     func shortTimeoutIsRefused() {
-        let environment = "apiVersion: guardrail/v1\nkind: Environment\nmetadata: {name: local}\nspec:\n  postgres: {url: x}\n  controller: {headerReadTimeout: 100ms}\n"
+        let environment =
+            "apiVersion: guardrail/v1\nkind: Environment\nmetadata: {name: local}\nspec:\n  postgres: {url: x}\n  controller: {headerReadTimeout: 100ms}\n"
         let (_, diagnostics) = ConfigurationLoader.load([ManifestSource(path: "environments/local.yaml", bytes: Array(environment.utf8))])
         #expect(diagnostics.all.map(\.summary) == ["controller.headerReadTimeout is too short"])
     }

@@ -22,16 +22,20 @@ struct DashboardTests {
     static let now = Date()
 
     static func flag(description: String = "Email channel") -> FeatureFlag {
-        FeatureFlag(name: "channel.email", description: description, enabled: true, rollout: Rollout(phases: [
-            RolloutPhase(name: "internal", selector: ["cohort": "internal"], bake: .seconds(60)),
-            RolloutPhase(name: "canary", percent: 10, bake: .seconds(120)),
-            RolloutPhase(name: "half", percent: 50, bake: .seconds(120)),
-            RolloutPhase(name: "all", percent: 100),
-        ], guardrails: ["bounce-rate"], onBreach: .rollback))
+        FeatureFlag(
+            name: "channel.email", description: description, enabled: true,
+            rollout: Rollout(
+                phases: [
+                    RolloutPhase(name: "internal", selector: ["cohort": "internal"], bake: .seconds(60)),
+                    RolloutPhase(name: "canary", percent: 10, bake: .seconds(120)),
+                    RolloutPhase(name: "half", percent: 50, bake: .seconds(120)),
+                    RolloutPhase(name: "all", percent: 100),
+                ], guardrails: ["bounce-rate"], onBreach: .rollback))
     }
 
-    static let bounceRate = Guardrail(name: "bounce-rate", description: "Bounces per sent email", query: "sum(bounced) / sum(sent)",
-                                      condition: .max(0.05), interval: .seconds(1), failures: 2)
+    static let bounceRate = Guardrail(
+        name: "bounce-rate", description: "Bounces per sent email", query: "sum(bounced) / sum(sent)",
+        condition: .max(0.05), interval: .seconds(1), failures: 2)
 
     /// A state mid-rollout (phase 2 of 4, 40 s into a 120 s bake) with a few guardrail values,
     /// a drift correction, held drift, an error and a backup schedule; `text` goes into every
@@ -56,49 +60,71 @@ struct DashboardTests {
             var early = Reconciler.TickReport(startedAt: now.addingTimeInterval(Double(i - 10)))
             early.leader = leader
             let verdict = bounceRate.verdict(for: GuardrailReading(value: .value(value)))
-            early.rollouts = [RolloutTickResult(flag: "channel.email", status: "progressing", phase: 1, phaseName: "canary",
-                                                verdicts: [verdict], decisions: [])]
+            early.rollouts = [
+                RolloutTickResult(
+                    flag: "channel.email", status: "progressing", phase: 1, phaseName: "canary",
+                    verdicts: [verdict], decisions: [])
+            ]
             await state.record(early, manifestsLoaded: true)
         }
         var noData = Reconciler.TickReport(startedAt: now.addingTimeInterval(-6))
         noData.leader = leader
-        noData.rollouts = [RolloutTickResult(flag: "channel.email", status: "progressing", phase: 1, phaseName: "canary",
-                                             verdicts: [bounceRate.verdict(for: GuardrailReading(value: .noData("empty result \(text)")))],
-                                             decisions: [])]
+        noData.rollouts = [
+            RolloutTickResult(
+                flag: "channel.email", status: "progressing", phase: 1, phaseName: "canary",
+                verdicts: [bounceRate.verdict(for: GuardrailReading(value: .noData("empty result \(text)")))],
+                decisions: [])
+        ]
         await state.record(noData, manifestsLoaded: true)
         tick.rollouts = [RolloutTickResult(flag: "channel.email", status: "progressing", phase: 1, phaseName: "canary", verdicts: [], decisions: [])]
         await state.record(tick, manifestsLoaded: true)
 
         var guardrail = bounceRate
         guardrail.description = "Bounces per sent email \(text)"
-        var rollout = RolloutState(status: .progressing, phase: 1, phaseStartedAt: now.addingTimeInterval(-40),
-                                   reason: "advanced to phase 2 (canary)", specFingerprint: "f")
+        var rollout = RolloutState(
+            status: .progressing, phase: 1, phaseStartedAt: now.addingTimeInterval(-40),
+            reason: "advanced to phase 2 (canary)", specFingerprint: "f")
         var track = GuardrailTrack()
         track.consecutiveFailures = 1
         rollout.tracks = ["bounce-rate": track]
         let pause = RolloutDecision(kind: .pause, phase: 1, message: "paused by alice: \(text)", actor: "alice")
-        let report = RolloutStatusReport(flag: flag(description: "Email channel \(text)"), killed: false, killedBy: nil, killedAt: nil,
-                                         state: rollout, guardrails: [guardrail], enabledCount: 3, eligibleCount: 30, events: [
-                                            RolloutEventRecord(at: now.addingTimeInterval(-30), decision: pause, reason: "looking into it \(text)"),
-                                            RolloutEventRecord(at: now.addingTimeInterval(-40), decision: RolloutDecision(
-                                                kind: .advance, phase: 1, message: "advanced to phase 2 (canary)", actor: "controller replica-1")),
-                                         ], now: now)
+        let report = RolloutStatusReport(
+            flag: flag(description: "Email channel \(text)"), killed: false, killedBy: nil, killedAt: nil,
+            state: rollout, guardrails: [guardrail], enabledCount: 3, eligibleCount: 30,
+            events: [
+                RolloutEventRecord(at: now.addingTimeInterval(-30), decision: pause, reason: "looking into it \(text)"),
+                RolloutEventRecord(
+                    at: now.addingTimeInterval(-40),
+                    decision: RolloutDecision(
+                        kind: .advance, phase: 1, message: "advanced to phase 2 (canary)", actor: "controller replica-1")),
+            ], now: now)
         await state.setRollouts([report], at: now.addingTimeInterval(-1))
 
-        let schedule = BackupSchedule(name: "nightly", schedule: try! CronSchedule.parse("0 2 * * *").get(), retention: .init(keep: 3),
-                                      rpo: .seconds(26 * 3600), restoreDrill: .init(schedule: try! CronSchedule.parse("0 5 * * 0").get()))
-        let run = BackupRunner.Run(id: 7, schedule: "nightly", scheduledFor: nil, status: .failed, startedAt: now.addingTimeInterval(-600),
-                                   finishedAt: now.addingTimeInterval(-590), sizeBytes: nil, sha256: nil, file: nil, error: "pg_dump: error \(text)")
-        let good = BackupRunner.Run(id: 6, schedule: "nightly", scheduledFor: nil, status: .succeeded, startedAt: now.addingTimeInterval(-3600),
-                                    finishedAt: now.addingTimeInterval(-3500), sizeBytes: 4_200_000, sha256: nil, file: nil, error: nil)
-        let drill = BackupRunner.Drill(id: 2, schedule: "nightly", backupRunID: 6, status: "failed", startedAt: now.addingTimeInterval(-3000),
-                                       finishedAt: now.addingTimeInterval(-2990),
-                                       checks: [.init(name: "row count public.properties \(text)", passed: false,
-                                                      detail: "0 rows, at least 1 \(text)")],
-                                       error: "a check failed \(text)")
+        let schedule = BackupSchedule(
+            name: "nightly", schedule: try! CronSchedule.parse("0 2 * * *").get(), retention: .init(keep: 3),
+            rpo: .seconds(26 * 3600), restoreDrill: .init(schedule: try! CronSchedule.parse("0 5 * * 0").get()))
+        let run = BackupRunner.Run(
+            id: 7, schedule: "nightly", scheduledFor: nil, status: .failed, startedAt: now.addingTimeInterval(-600),
+            finishedAt: now.addingTimeInterval(-590), sizeBytes: nil, sha256: nil, file: nil, error: "pg_dump: error \(text)")
+        let good = BackupRunner.Run(
+            id: 6, schedule: "nightly", scheduledFor: nil, status: .succeeded, startedAt: now.addingTimeInterval(-3600),
+            finishedAt: now.addingTimeInterval(-3500), sizeBytes: 4_200_000, sha256: nil, file: nil, error: nil)
+        let drill = BackupRunner.Drill(
+            id: 2, schedule: "nightly", backupRunID: 6, status: "failed", startedAt: now.addingTimeInterval(-3000),
+            finishedAt: now.addingTimeInterval(-2990),
+            checks: [
+                .init(
+                    name: "row count public.properties \(text)", passed: false,
+                    detail: "0 rows, at least 1 \(text)")
+            ],
+            error: "a check failed \(text)")
         if leader {
-            await state.setBackups([BackupRunner.Status(schedule: schedule, lastSuccess: good, lastRun: run, lastDrill: drill, age: 3500,
-                                                        meetsRPO: true, nextRun: now.addingTimeInterval(3600))], at: now)
+            await state.setBackups(
+                [
+                    BackupRunner.Status(
+                        schedule: schedule, lastSuccess: good, lastRun: run, lastDrill: drill, age: 3500,
+                        meetsRPO: true, nextRun: now.addingTimeInterval(3600))
+                ], at: now)
         }
         return state
     }
@@ -235,9 +261,11 @@ struct DashboardTests {
     func fixturePages() async throws {
         let inputs = await Self.state().dashboardInputs()
         let dir = try Chromium.artifactsDirectory()
-        let pages = [("overview", DashboardHTML.overview(StatusDocument.make(inputs))),
-                     ("rollouts", DashboardHTML.rollouts(RolloutsDocument.make(inputs))),
-                     ("drift", DashboardHTML.drift(DriftDocument.make(inputs))), ("backups", DashboardHTML.backups(BackupsDocument.make(inputs)))]
+        let pages = [
+            ("overview", DashboardHTML.overview(StatusDocument.make(inputs))),
+            ("rollouts", DashboardHTML.rollouts(RolloutsDocument.make(inputs))),
+            ("drift", DashboardHTML.drift(DriftDocument.make(inputs))), ("backups", DashboardHTML.backups(BackupsDocument.make(inputs))),
+        ]
         for (name, html) in pages {
             #expect(html.hasPrefix("<!doctype html>") && html.hasSuffix("</html>\n"), "\(name)")
             try Data(html.utf8).write(to: dir.appendingPathComponent("dashboard-fixture-\(name).html"))

@@ -15,7 +15,8 @@ struct AlertRoutingTests {
     }
 
     // Line numbers below are counted in this text.
-    static func document(receivers: String = """
+    static func document(
+        receivers: String = """
             - name: ops
               webhook_configs:
                 - url: ${OPS_WEBHOOK_URL}
@@ -23,12 +24,14 @@ struct AlertRoutingTests {
               slack_configs:
                 - api_url: ${SLACK_URL}
                   channel: "#alerts"
-        """, route: String = """
+        """,
+        route: String = """
           receiver: chat
           routes:
             - matchers: ['severity="critical"']
               receiver: ops
-        """) -> String {
+        """
+    ) -> String {
         """
         apiVersion: guardrail/v1
         kind: AlertRouting
@@ -57,8 +60,9 @@ struct AlertRoutingTests {
 
     @Test("the example routing decodes beside the rule files, which stay rule files")
     func exampleDecodes() throws {
-        let rules = try String(contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("alerts/launch.yaml"), encoding: .utf8)
+        let rules = try String(
+            contentsOf: URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+                .deletingLastPathComponent().appendingPathComponent("alerts/launch.yaml"), encoding: .utf8)
         let (configuration, diagnostics) = load([(Self.path, try Self.example), ("alerts/launch.yaml", rules)])
         #expect(located(diagnostics) == [])
         let routing = try #require(configuration.alertRouting)
@@ -66,36 +70,44 @@ struct AlertRoutingTests {
         #expect(routing.route.routes.count == 3)
         #expect(routing.inhibitRules.count == 1)
         #expect(configuration.ruleGroups.map(\.name) == ["launch.api", "launch.pipeline"])
-        #expect(routing.secrets.map(\.path) == ["receivers.slack-alerts.slack_configs[0].api_url",
-                                                "receivers.pagerduty-ops-oncall.pagerduty_configs[0].routing_key",
-                                                "receivers.slack-incidents.slack_configs[0].api_url"])
+        #expect(
+            routing.secrets.map(\.path) == [
+                "receivers.slack-alerts.slack_configs[0].api_url",
+                "receivers.pagerduty-ops-oncall.pagerduty_configs[0].routing_key",
+                "receivers.slack-incidents.slack_configs[0].api_url",
+            ])
     }
 
     @Test("attack: a literal secret in the file is refused at its line, and the message does not repeat it")
     func literalSecretRefused() {
         let leaked = "https://hooks.slack.com/services/T000/B000/XXXXSECRET"
         for value in [leaked, "${SLACK_URL:-\(leaked)}", "\(leaked)?token=${TOKEN}"] {
-            let text = Self.document(receivers: """
-                    - name: chat
-                      slack_configs:
-                        - api_url: "\(value)"
-                          channel: "#alerts"
-                """)
+            let text = Self.document(
+                receivers: """
+                        - name: chat
+                          slack_configs:
+                            - api_url: "\(value)"
+                              channel: "#alerts"
+                    """)
             let diagnostics = Self.problems(text)
-            #expect(located(diagnostics) == ["alerts/routing.yaml:9:20: receiver \"chat\" slack_configs[0].api_url is a secret and must come from the process environment"],
-                    "\(value)")
+            #expect(
+                located(diagnostics) == [
+                    "alerts/routing.yaml:9:20: receiver \"chat\" slack_configs[0].api_url is a secret and must come from the process environment"
+                ],
+                "\(value)")
             #expect(!diagnostics.contains { $0.description.contains("XXXXSECRET") })
         }
     }
 
     @Test("attack: a route naming an unknown receiver is refused with a suggestion")
     func unknownReceiverRefused() {
-        let text = Self.document(route: """
-              receiver: chat
-              routes:
-                - matchers: ['severity="critical"']
-                  receiver: opz
-            """)
+        let text = Self.document(
+            route: """
+                  receiver: chat
+                  routes:
+                    - matchers: ['severity="critical"']
+                      receiver: opz
+                """)
         let diagnostics = Self.problems(text)
         #expect(located(diagnostics) == ["alerts/routing.yaml:18:19: route names an unknown receiver \"opz\""])
         #expect(diagnostics.first?.detail.hasPrefix("Did you mean \"ops\"?") == true)
@@ -103,27 +115,30 @@ struct AlertRoutingTests {
 
     @Test("unknown keys, bad matchers, bad durations and a root without a receiver are each reported at their place")
     func strictDecoding() {
-        let text = Self.document(receivers: """
-                - name: ops
-                  webhook_configs:
-                    - url: ${OPS_WEBHOOK_URL}
-                      send_resolve: true
-            """, route: """
-              group_wait: soon
-              routes:
-                - matchers: ['severity=="critical"', 'team=~"(ops"']
-                  receiver: ops
-                  grop_by: [alertname]
-            """)
+        let text = Self.document(
+            receivers: """
+                    - name: ops
+                      webhook_configs:
+                        - url: ${OPS_WEBHOOK_URL}
+                          send_resolve: true
+                """,
+            route: """
+                  group_wait: soon
+                  routes:
+                    - matchers: ['severity=="critical"', 'team=~"(ops"']
+                      receiver: ops
+                      grop_by: [alertname]
+                """)
         let diagnostics = Self.problems(text)
-        #expect(located(diagnostics) == [
-            "alerts/routing.yaml:10:11: unknown key \"send_resolve\" in receiver \"ops\" webhook_configs[0]",
-            "alerts/routing.yaml:12:5: the root route needs a receiver",
-            "alerts/routing.yaml:12:17: route.group_wait is not a valid duration",
-            "alerts/routing.yaml:14:20: invalid matcher \"severity==\"critical\"\" in route.routes[0].matchers",
-            "alerts/routing.yaml:14:44: invalid matcher \"team=~\"(ops\"\" in route.routes[0].matchers",
-            "alerts/routing.yaml:16:9: unknown key \"grop_by\" in route.routes[0]",
-        ])
+        #expect(
+            located(diagnostics) == [
+                "alerts/routing.yaml:10:11: unknown key \"send_resolve\" in receiver \"ops\" webhook_configs[0]",
+                "alerts/routing.yaml:12:5: the root route needs a receiver",
+                "alerts/routing.yaml:12:17: route.group_wait is not a valid duration",
+                "alerts/routing.yaml:14:20: invalid matcher \"severity==\"critical\"\" in route.routes[0].matchers",
+                "alerts/routing.yaml:14:44: invalid matcher \"team=~\"(ops\"\" in route.routes[0].matchers",
+                "alerts/routing.yaml:16:9: unknown key \"grop_by\" in route.routes[0]",
+            ])
         #expect(diagnostics.first?.detail.hasPrefix("Did you mean \"send_resolved\"?") == true)
         #expect(diagnostics.last?.detail.hasPrefix("Did you mean \"group_by\"?") == true)
     }
@@ -138,26 +153,30 @@ struct AlertRoutingTests {
 
     @Test("the plan compares semantically: durations, matcher order, group_by order and maps do not make a change")
     func semanticComparison() throws {
-        let a = try Self.routing(Self.document(route: """
-              receiver: chat
-              group_wait: 90s
-              group_by: [job, alertname]
-              routes:
-                - matchers: ['severity="critical"', team=~"ops|infra"]
-                  receiver: ops
-                  repeat_interval: 60m
-            """))
-        let b = try Self.routing(Self.document(route: """
-              receiver: chat
-              group_wait: 1m30s
-              group_by: [alertname, job]
-              group_interval: 5m
-              repeat_interval: 4h
-              routes:
-                - matchers: ['team=~"ops|infra"', 'severity = critical']
-                  receiver: ops
-                  repeat_interval: 1h
-            """))
+        let a = try Self.routing(
+            Self.document(
+                route: """
+                      receiver: chat
+                      group_wait: 90s
+                      group_by: [job, alertname]
+                      routes:
+                        - matchers: ['severity="critical"', team=~"ops|infra"]
+                          receiver: ops
+                          repeat_interval: 60m
+                    """))
+        let b = try Self.routing(
+            Self.document(
+                route: """
+                      receiver: chat
+                      group_wait: 1m30s
+                      group_by: [alertname, job]
+                      group_interval: 5m
+                      repeat_interval: 4h
+                      routes:
+                        - matchers: ['team=~"ops|infra"', 'severity = critical']
+                          receiver: ops
+                          repeat_interval: 1h
+                    """))
         #expect(AlertRouting.changes(desired: a, live: b, secretsChanged: false) == [])
         var moved = b
         moved.route.routes[0].repeatInterval = .seconds(7200)
@@ -202,42 +221,43 @@ struct AlertRoutingTests {
         let routing = try Self.routing(Self.document())
         let env = ["OPS_WEBHOOK_URL": "http://127.0.0.1:1/hook?a=\"b\"", "SLACK_URL": "https://hooks.slack.com/services/X"]
         guard case .success(let text) = routing.alertmanagerConfiguration(resolving: env) else { Issue.record("not rendered"); return }
-        #expect(text == #"""
-            # Written by Guardrail from alerts/routing.yaml; edits here are overwritten by the next apply.
-            {
-              "receivers" : [
+        #expect(
+            text == #"""
+                # Written by Guardrail from alerts/routing.yaml; edits here are overwritten by the next apply.
                 {
-                  "name" : "ops",
-                  "webhook_configs" : [
+                  "receivers" : [
                     {
-                      "url" : "http://127.0.0.1:1/hook?a=\"b\""
-                    }
-                  ]
-                },
-                {
-                  "name" : "chat",
-                  "slack_configs" : [
+                      "name" : "ops",
+                      "webhook_configs" : [
+                        {
+                          "url" : "http://127.0.0.1:1/hook?a=\"b\""
+                        }
+                      ]
+                    },
                     {
-                      "api_url" : "https://hooks.slack.com/services/X",
-                      "channel" : "#alerts"
+                      "name" : "chat",
+                      "slack_configs" : [
+                        {
+                          "api_url" : "https://hooks.slack.com/services/X",
+                          "channel" : "#alerts"
+                        }
+                      ]
                     }
-                  ]
-                }
-              ],
-              "route" : {
-                "receiver" : "chat",
-                "routes" : [
-                  {
-                    "matchers" : [
-                      "severity=\"critical\""
-                    ],
-                    "receiver" : "ops"
+                  ],
+                  "route" : {
+                    "receiver" : "chat",
+                    "routes" : [
+                      {
+                        "matchers" : [
+                          "severity=\"critical\""
+                        ],
+                        "receiver" : "ops"
+                      }
+                    ]
                   }
-                ]
-              }
-            }
+                }
 
-            """#)
+                """#)
     }
 
     struct RouteCase: Sendable, CustomTestStringConvertible {
@@ -293,8 +313,9 @@ struct AlertRoutingTests {
         RouteCase(labels: "team=xops,env=staging", receivers: ["root"]),
     ]
 
-    @Test("the route walk: first match wins unless continue, =, !=, =~ and !~ with anchored regexes, inherited receivers",
-          arguments: treeCases)
+    @Test(
+        "the route walk: first match wins unless continue, =, !=, =~ and !~ with anchored regexes, inherited receivers",
+        arguments: treeCases)
     func routeWalk(_ c: RouteCase) throws {
         let receivers = ["root", "ops", "ops-pager", "ops-chat", "never-reached", "no-env", "not-prod"].map {
             "    - name: \($0)\n      webhook_configs: [{url: \"${HOOK}\"}]"
@@ -326,8 +347,9 @@ struct AlertRoutingPlanTests {
 
     @Test("without an Alertmanager the routing is not planned, and the plan says so")
     func unmanaged() throws {
-        let plan = PlanBuilder.plan(desired: try Self.configuration(), live: LiveState(schemaVersion: 11),
-                                    context: PlanBuilder.Context(environment: "ci", planID: "p", createdAt: "t"))
+        let plan = PlanBuilder.plan(
+            desired: try Self.configuration(), live: LiveState(schemaVersion: 11),
+            context: PlanBuilder.Context(environment: "ci", planID: "p", createdAt: "t"))
         #expect(plan.changes.isEmpty)
         #expect(plan.notes == ["Environment \"ci\" has no alertmanager, so alerts/routing.yaml is not planned."])
     }

@@ -51,7 +51,8 @@ struct AlertRuleTests {
 
     @Test("every rule-file mistake is reported at its file:line:column, all in one run")
     func mistakesAreLocated() {
-        let (_, problems) = Self.groups("""
+        let (_, problems) = Self.groups(
+            """
             groups:
               - name: api
                 interval: 30 seconds
@@ -78,19 +79,20 @@ struct AlertRuleTests {
               - name: api
                 rules: []
             """)
-        #expect(problems == [
-            "alerts/launch.yaml:3:15: group \"api\" interval is not a valid duration",
-            "alerts/launch.yaml:5:9: missing required field \"expr\" in a rule in group \"api\"",
-            "alerts/launch.yaml:6:9: unknown key \"expresion\" in a rule in group \"api\"",
-            "alerts/launch.yaml:7:17: invalid recording rule name \"not a metric\"",
-            "alerts/launch.yaml:9:9: for is not allowed in a recording rule",
-            "alerts/launch.yaml:11:9: a rule sets both alert and record",
-            "alerts/launch.yaml:15:18: invalid key \"__name__\" in alert C labels",
-            "alerts/launch.yaml:15:31: invalid key \"1bad\" in alert C labels",
-            "alerts/launch.yaml:18:22: the template in annotation summary of alert D is unbalanced",
-            "alerts/launch.yaml:23:26: alert E keep_firing_for is not a valid duration",
-            "alerts/launch.yaml:25:12: group \"api\" has no rules",
-        ], "\(problems)")
+        #expect(
+            problems == [
+                "alerts/launch.yaml:3:15: group \"api\" interval is not a valid duration",
+                "alerts/launch.yaml:5:9: missing required field \"expr\" in a rule in group \"api\"",
+                "alerts/launch.yaml:6:9: unknown key \"expresion\" in a rule in group \"api\"",
+                "alerts/launch.yaml:7:17: invalid recording rule name \"not a metric\"",
+                "alerts/launch.yaml:9:9: for is not allowed in a recording rule",
+                "alerts/launch.yaml:11:9: a rule sets both alert and record",
+                "alerts/launch.yaml:15:18: invalid key \"__name__\" in alert C labels",
+                "alerts/launch.yaml:15:31: invalid key \"1bad\" in alert C labels",
+                "alerts/launch.yaml:18:22: the template in annotation summary of alert D is unbalanced",
+                "alerts/launch.yaml:23:26: alert E keep_firing_for is not a valid duration",
+                "alerts/launch.yaml:25:12: group \"api\" has no rules",
+            ], "\(problems)")
     }
 
     @Test("an unknown key suggests the intended one")
@@ -103,7 +105,8 @@ struct AlertRuleTests {
 
     @Test("the same alert with the same labels twice in a group is an error; so is a reserved or unusable file name")
     func duplicatesAndNames() {
-        let (_, duplicate) = Self.groups("groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n      - alert: A\n        expr: up > 1\n")
+        let (_, duplicate) = Self.groups(
+            "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: up\n      - alert: A\n        expr: up > 1\n")
         #expect(duplicate == ["alerts/launch.yaml:6:16: duplicate alert A in group \"g\""], "\(duplicate)")
         let (_, reserved) = Self.groups("groups: []\n", path: "alerts/guardrail.yaml")
         #expect(reserved == ["alerts/guardrail.yaml:1:1: the rule namespace \"guardrail\" is reserved"], "\(reserved)")
@@ -115,8 +118,9 @@ struct AlertRuleTests {
         #expect(twoDocs == ["alerts/launch.yaml:3:1: a rule file holds one document"], "\(twoDocs)")
     }
 
-    @Test("a group name that is not a safe path segment is refused, in a rule file and in a ruler's listing",
-          arguments: ["..", ".", "a/b", "../../other-tenant", "a\\\\b", "api\\u202E", "a\\u0007b", String(repeating: "g", count: 256)])
+    @Test(
+        "a group name that is not a safe path segment is refused, in a rule file and in a ruler's listing",
+        arguments: ["..", ".", "a/b", "../../other-tenant", "a\\\\b", "api\\u202E", "a\\u0007b", String(repeating: "g", count: 256)])
     func unsafeGroupNamesAreRefused(_ name: String) throws {
         let text = "groups:\n  - name: \"\(name)\"\n    rules: [{alert: A, expr: up}]\n"
         let (groups, diagnostics) = Self.groups(text)
@@ -126,12 +130,14 @@ struct AlertRuleTests {
         let document = try #require(YAMLParser.parse(text, file: "ruler").documents.first)
         guard case .mapping(let root) = document.root else { Issue.record("not a mapping"); return }
         let collected = Diagnostics()
-        let live = RuleFile.decodeGroups(root.entries[0].value, namespace: "launch", reader: NodeReader(file: "ruler", diagnostics: collected), lenient: true)
+        let live = RuleFile.decodeGroups(
+            root.entries[0].value, namespace: "launch", reader: NodeReader(file: "ruler", diagnostics: collected), lenient: true)
         #expect(live.isEmpty)
         #expect(collected.all.map(\.summary).allSatisfy { $0.hasPrefix("invalid rule group name") } && collected.all.count == 1, "\(collected.all)")
     }
 
-    @Test("ordinary group names, with dots, dashes and non-ASCII letters, are accepted", arguments: ["api", "api.v2", "...x", "zahlungsströme", "a b"])
+    @Test(
+        "ordinary group names, with dots, dashes and non-ASCII letters, are accepted", arguments: ["api", "api.v2", "...x", "zahlungsströme", "a b"])
     func ordinaryGroupNamesAreAccepted(_ name: String) {
         let (groups, diagnostics) = Self.groups("groups:\n  - name: \"\(name)\"\n    rules: [{alert: A, expr: up}]\n")
         #expect(diagnostics.isEmpty, "\(diagnostics)")
@@ -144,13 +150,15 @@ struct AlertRuleTests {
         RuleGroup.changes(desired: [try group(desired)], live: [try group(live)])
     }
 
-    @Test("no change for the same rules written differently", arguments: [
-        ("expr: sum by (job) (up)", "expr: |\n              sum by (job) (\n                up   # all targets\n              )"),
-        ("for: 1m", "for: 60s"),
-        ("interval: 30s", "interval: 30000ms"),
-        ("labels: {severity: critical}", "labels:\n              severity: critical"),
-        ("expr: up{job=\"api\"} == 0", "expr: up{ job = \"api\" }==0"),
-    ])
+    @Test(
+        "no change for the same rules written differently",
+        arguments: [
+            ("expr: sum by (job) (up)", "expr: |\n              sum by (job) (\n                up   # all targets\n              )"),
+            ("for: 1m", "for: 60s"),
+            ("interval: 30s", "interval: 30000ms"),
+            ("labels: {severity: critical}", "labels:\n              severity: critical"),
+            ("expr: up{job=\"api\"} == 0", "expr: up{ job = \"api\" }==0"),
+        ])
     func equivalentSpellingsDoNotDiff(pair: (String, String)) throws {
         let base = """
             groups:
@@ -218,13 +226,15 @@ struct AlertRuleTests {
         #expect(Set(changes[0].hazards.map(\.kind)) == [.destroys, .massDelete])
     }
 
-    @Test("comparison keys drop spacing and comments but keep literals", arguments: [
-        ("sum by (job) (\n  rate(x[5m])\n) > 0", "sum by(job)(rate(x[5m]))>0"),
-        ("a and b", "a and b"),
-        ("x offset 5m", "x offset 5m"),
-        ("up{a=\"x # y\"}  # note", "up{a=\"x # y\"}"),
-        ("label_replace(up, 'a  b', `c\\d`, \"e\\\"f\", \"\")", "label_replace(up,'a  b',`c\\d`,\"e\\\"f\",\"\")"),
-    ])
+    @Test(
+        "comparison keys drop spacing and comments but keep literals",
+        arguments: [
+            ("sum by (job) (\n  rate(x[5m])\n) > 0", "sum by(job)(rate(x[5m]))>0"),
+            ("a and b", "a and b"),
+            ("x offset 5m", "x offset 5m"),
+            ("up{a=\"x # y\"}  # note", "up{a=\"x # y\"}"),
+            ("label_replace(up, 'a  b', `c\\d`, \"e\\\"f\", \"\")", "label_replace(up,'a  b',`c\\d`,\"e\\\"f\",\"\")"),
+        ])
     func comparisonKeys(pair: (String, String)) {
         #expect(PromQLText.comparisonKey(pair.0) == pair.1)
     }
@@ -233,10 +243,11 @@ struct AlertRuleTests {
 
     @Test("the YAML Guardrail writes decodes back to the same groups, whatever the strings hold")
     func writtenFileRoundTrips() throws {
-        let tricky = AlertRule(kind: .alert, name: "Tricky: \"quoted\" #1", expr: "sum(x{a=\"b\\\\c\"})\n  > 0 # done",
-                               forDuration: .seconds(90), keepFiringFor: .seconds(300),
-                               labels: ["severity": "yes", "route": "on: off"],
-                               annotations: ["summary": "{{ $labels.job }}: 100%\ttab\u{2028}sep", "empty": ""])
+        let tricky = AlertRule(
+            kind: .alert, name: "Tricky: \"quoted\" #1", expr: "sum(x{a=\"b\\\\c\"})\n  > 0 # done",
+            forDuration: .seconds(90), keepFiringFor: .seconds(300),
+            labels: ["severity": "yes", "route": "on: off"],
+            annotations: ["summary": "{{ $labels.job }}: 100%\ttab\u{2028}sep", "empty": ""])
         let groups = [
             RuleGroup(namespace: "launch", group: "api: \"errors\" #1", interval: .seconds(60), limit: 10, rules: [tricky]),
             RuleGroup(namespace: "launch", group: "- weird: [group]", rules: [AlertRule(kind: .record, name: "a:b:c", expr: "1")]),
@@ -267,14 +278,19 @@ struct AlertRuleTests {
     @Test("each backup schedule gets a freshness alert from its RPO and each rolled-out flag a breach alert")
     func generatedRules() throws {
         let (configuration, diagnostics) = load([
-            ("manifests/backups.yaml", """
+            (
+                "manifests/backups.yaml",
+                """
                 apiVersion: guardrail/v1
                 kind: BackupSchedule
                 metadata: {name: nightly}
                 spec: {schedule: "0 2 * * *", timezone: UTC, method: pg_dump, retention: {keep: 3}, rpo: 26h}
-                """),
+                """
+            ),
             ("manifests/tenants.yaml", tenantDocument()),
-            ("manifests/flags.yaml", """
+            (
+                "manifests/flags.yaml",
+                """
                 apiVersion: guardrail/v1
                 kind: FeatureFlag
                 metadata: {name: channel.email}
@@ -287,7 +303,8 @@ struct AlertRuleTests {
                 kind: FeatureFlag
                 metadata: {name: plain}
                 spec: {enabled: true}
-                """),
+                """
+            ),
         ])
         #expect(diagnostics.isEmpty, "\(diagnostics)")
         let groups = GeneratedRules.groups(for: configuration)
@@ -305,17 +322,22 @@ struct AlertRuleTests {
     @Test("an alerts plan renders as the golden text and Markdown")
     func goldenRendering() throws {
         let live = try Self.group(Self.valid)
-        let desired = try Self.group(Self.valid.replacingOccurrences(of: "for: 10m", with: "for: 15m")
-            .replacingOccurrences(of: "{{ $labels.instance }} is down", with: "{{ $labels.instance }} stopped answering"))
-        let (pipeline, problems) = Self.groups("groups:\n  - name: pipeline\n    rules:\n      - alert: DLQDepth\n        expr: dlq_depth > 0\n        for: 5m\n", path: "alerts/launch.yaml")
+        let desired = try Self.group(
+            Self.valid.replacingOccurrences(of: "for: 10m", with: "for: 15m")
+                .replacingOccurrences(of: "{{ $labels.instance }} is down", with: "{{ $labels.instance }} stopped answering"))
+        let (pipeline, problems) = Self.groups(
+            "groups:\n  - name: pipeline\n    rules:\n      - alert: DLQDepth\n        expr: dlq_depth > 0\n        for: 5m\n",
+            path: "alerts/launch.yaml")
         #expect(problems.isEmpty)
         var live2 = LiveState(schemaVersion: 7)
         live2.ruleGroups = [live]
         var configuration = Configuration()
         configuration.ruleGroups = [desired] + pipeline
-        var plan = PlanBuilder.plan(desired: configuration, live: live2,
-                                    context: .init(environment: "production", planID: "00000000-0000-4000-8000-000000000001",
-                                                   createdAt: "2026-12-01T00:00:00Z", managesAlerts: true))
+        var plan = PlanBuilder.plan(
+            desired: configuration, live: live2,
+            context: .init(
+                environment: "production", planID: "00000000-0000-4000-8000-000000000001",
+                createdAt: "2026-12-01T00:00:00Z", managesAlerts: true))
         plan.changes[1].details = ["rules[0] alert DLQDepth: its expression was true for 12m of the last 1d (1% of the time, sampled every 1m)."]
         try Golden.check(TextPlanRenderer(color: false).render(plan), against: "alerts-plan.txt")
         try Golden.check(MarkdownPlanRenderer().render(plan), against: "alerts-plan.md")

@@ -22,18 +22,20 @@ struct CronScheduleTests {
         return f.string(from: d)
     }
 
-    @Test("next runs follow the fields, strictly after the given time", arguments: [
-        ("0 2 * * *", "2026-11-23 01:59", ["2026-11-23 02:00 Mon", "2026-11-24 02:00 Tue", "2026-11-25 02:00 Wed"]),
-        ("0 2 * * *", "2026-11-23 02:00", ["2026-11-24 02:00 Tue", "2026-11-25 02:00 Wed", "2026-11-26 02:00 Thu"]),
-        ("0 4 * * 0", "2026-11-23 00:00", ["2026-11-29 04:00 Sun", "2026-12-06 04:00 Sun", "2026-12-13 04:00 Sun"]),
-        ("0 4 * * 7", "2026-11-23 00:00", ["2026-11-29 04:00 Sun", "2026-12-06 04:00 Sun", "2026-12-13 04:00 Sun"]),
-        ("30 9 * * mon-fri", "2026-11-27 10:00", ["2026-11-30 09:30 Mon", "2026-12-01 09:30 Tue", "2026-12-02 09:30 Wed"]),
-        ("0 0 29 2 mon", "2026-03-01 00:00", ["2027-02-01 00:00 Mon", "2027-02-08 00:00 Mon", "2027-02-15 00:00 Mon"]),
-        ("0 12 1,15 * *", "2026-11-20 00:00", ["2026-12-01 12:00 Tue", "2026-12-15 12:00 Tue", "2027-01-01 12:00 Fri"]),
-        // Both day fields restricted: either matches (Vixie cron).
-        ("0 6 13 * fri", "2026-11-01 00:00", ["2026-11-06 06:00 Fri", "2026-11-13 06:00 Fri", "2026-11-20 06:00 Fri"]),
-        ("0 */8 * jan,jul *", "2026-12-31 23:00", ["2027-01-01 00:00 Fri", "2027-01-01 08:00 Fri", "2027-01-01 16:00 Fri"]),
-    ])
+    @Test(
+        "next runs follow the fields, strictly after the given time",
+        arguments: [
+            ("0 2 * * *", "2026-11-23 01:59", ["2026-11-23 02:00 Mon", "2026-11-24 02:00 Tue", "2026-11-25 02:00 Wed"]),
+            ("0 2 * * *", "2026-11-23 02:00", ["2026-11-24 02:00 Tue", "2026-11-25 02:00 Wed", "2026-11-26 02:00 Thu"]),
+            ("0 4 * * 0", "2026-11-23 00:00", ["2026-11-29 04:00 Sun", "2026-12-06 04:00 Sun", "2026-12-13 04:00 Sun"]),
+            ("0 4 * * 7", "2026-11-23 00:00", ["2026-11-29 04:00 Sun", "2026-12-06 04:00 Sun", "2026-12-13 04:00 Sun"]),
+            ("30 9 * * mon-fri", "2026-11-27 10:00", ["2026-11-30 09:30 Mon", "2026-12-01 09:30 Tue", "2026-12-02 09:30 Wed"]),
+            ("0 0 29 2 mon", "2026-03-01 00:00", ["2027-02-01 00:00 Mon", "2027-02-08 00:00 Mon", "2027-02-15 00:00 Mon"]),
+            ("0 12 1,15 * *", "2026-11-20 00:00", ["2026-12-01 12:00 Tue", "2026-12-15 12:00 Tue", "2027-01-01 12:00 Fri"]),
+            // Both day fields restricted: either matches (Vixie cron).
+            ("0 6 13 * fri", "2026-11-01 00:00", ["2026-11-06 06:00 Fri", "2026-11-13 06:00 Fri", "2026-11-20 06:00 Fri"]),
+            ("0 */8 * jan,jul *", "2026-12-31 23:00", ["2027-01-01 00:00 Fri", "2027-01-01 08:00 Fri", "2027-01-01 16:00 Fri"]),
+        ])
     func nextRuns(expression: String, after: String, expected: [String]) throws {
         let cron = try CronSchedule.parse(expression).get()
         #expect(cron.nextRuns(after: date(after), in: Self.utc, count: 3).map { format($0) } == expected)
@@ -57,7 +59,10 @@ struct CronScheduleTests {
     @Test("a leap-day schedule finds the next leap years")
     func leapDay() throws {
         let cron = try CronSchedule.parse("0 0 29 2 *").get()
-        #expect(cron.nextRuns(after: date("2026-01-01 00:00"), in: Self.utc, count: 2).map { format($0) } == ["2028-02-29 00:00 Tue", "2032-02-29 00:00 Sun"])
+        #expect(
+            cron.nextRuns(after: date("2026-01-01 00:00"), in: Self.utc, count: 2).map { format($0) } == [
+                "2028-02-29 00:00 Tue", "2032-02-29 00:00 Sun",
+            ])
     }
 
     @Test("the previous run is the latest cron time at or before now")
@@ -67,20 +72,22 @@ struct CronScheduleTests {
         #expect(cron.previousRun(atOrBefore: date("2026-11-23 02:00"), in: Self.utc).map { format($0) } == "2026-11-23 02:00 Mon")
     }
 
-    @Test("malformed expressions are rejected with the field that is wrong", arguments: [
-        ("0 2 * *", nil as Int?, "has 4"),
-        ("0 0 2 * * *", nil, "Quartz"),
-        ("@daily", nil, "macro"),
-        ("60 2 * * *", 0, "outside 0-59"),
-        ("0 24 * * *", 1, "outside 0-23"),
-        ("0 2 0 * *", 2, "outside 1-31"),
-        ("0 2 * 13 *", 3, "outside 1-12"),
-        ("0 2 * * 8", 4, "outside 0-7"),
-        ("0 2 * * funday", 4, "is not a number"),
-        ("*/0 2 * * *", 0, "step"),
-        ("5-1 2 * * *", 0, "backwards"),
-        ("1,,2 2 * * *", 0, "empty list item"),
-    ])
+    @Test(
+        "malformed expressions are rejected with the field that is wrong",
+        arguments: [
+            ("0 2 * *", nil as Int?, "has 4"),
+            ("0 0 2 * * *", nil, "Quartz"),
+            ("@daily", nil, "macro"),
+            ("60 2 * * *", 0, "outside 0-59"),
+            ("0 24 * * *", 1, "outside 0-23"),
+            ("0 2 0 * *", 2, "outside 1-31"),
+            ("0 2 * 13 *", 3, "outside 1-12"),
+            ("0 2 * * 8", 4, "outside 0-7"),
+            ("0 2 * * funday", 4, "is not a number"),
+            ("*/0 2 * * *", 0, "step"),
+            ("5-1 2 * * *", 0, "backwards"),
+            ("1,,2 2 * * *", 0, "empty list item"),
+        ])
     func rejects(expression: String, field: Int?, message: String) {
         switch CronSchedule.parse(expression) {
         case .success: Issue.record("\(expression) should be rejected")
@@ -109,7 +116,8 @@ struct BackupScheduleManifestTests {
 
     @Test("the example schedule decodes with its retention, RPO and drill checks")
     func decodesExample() throws {
-        let (c, d) = load("""
+        let (c, d) = load(
+            """
               schedule: "0 2 * * *"
               timezone: UTC
               retention: {keep: 14, maxAge: 30d}
@@ -156,7 +164,8 @@ struct BackupScheduleManifestTests {
 
     @Test("unknown time zone, missing retention limits, bad rpo and bad check tables are each reported")
     func otherErrors() {
-        let (_, d) = load("""
+        let (_, d) = load(
+            """
               schedule: "0 2 * * *"
               timezone: Europe/Berlinn
               retention: {}
@@ -174,10 +183,12 @@ struct BackupScheduleManifestTests {
         #expect(summaries.contains("11:34 invalid row count check table \"properties\""))
     }
 
-    @Test("a row count check table is validated as a qualified identifier at validate time, not at drill time",
-          arguments: ["public.x; DROP TABLE y", "Public.Properties", "public.", "a.b.c", "public.\"unclosed"])
+    @Test(
+        "a row count check table is validated as a qualified identifier at validate time, not at drill time",
+        arguments: ["public.x; DROP TABLE y", "Public.Properties", "public.", "a.b.c", "public.\"unclosed"])
     func rowCountTableIsAQualifiedName(_ table: String) {
-        let (c, d) = load("""
+        let (c, d) = load(
+            """
               schedule: "0 2 * * *"
               timezone: UTC
               retention: {keep: 3}
@@ -193,7 +204,8 @@ struct BackupScheduleManifestTests {
 
     @Test("a quoted table name with a dot in it is a valid row count check")
     func quotedRowCountTable() {
-        let (c, d) = load("""
+        let (c, d) = load(
+            """
               schedule: "0 2 * * *"
               timezone: UTC
               retention: {keep: 3}

@@ -37,55 +37,77 @@ struct CatalogDiffTests {
 
     static let cases: [Case] = [
         Case(name: "identical state plans nothing", desired: table([tenantPolicy]), live: table([tenantPolicy]), expected: []),
-        Case(name: "roles in another order are the same set",
-             desired: table([Policy(name: "tenant", roles: ["viewer", "app"], using: tenant)]),
-             live: table([Policy(name: "tenant", roles: ["app", "viewer"], using: tenant)]), expected: []),
-        Case(name: "a new policy and ENABLE: the create comes first, then the enable",
-             desired: table([tenantPolicy]), live: table(enabled: false, []),
-             expected: ["create rls.public.properties.policy.tenant: widens-access",
-                        "update rls.public.properties: may-break-queries"]),
-        Case(name: "DISABLE and dropping every policy: the disable comes first",
-             desired: table(enabled: false, []), live: table([tenantPolicy]),
-             expected: ["update rls.public.properties: destroys, widens-access",
-                        "delete rls.public.properties.policy.tenant: destroys, may-break-queries"]),
-        Case(name: "NO FORCE comes before policy drops, FORCE after creates",
-             desired: table(forced: false, []), live: table(forced: true, [tenantPolicy]),
-             expected: ["update rls.public.properties: widens-access",
-                        "delete rls.public.properties.policy.tenant: destroys, may-break-queries"]),
-        Case(name: "adding a role to a permissive policy widens access",
-             desired: table([Policy(name: "tenant", roles: ["app", "viewer"], using: tenant, withCheck: tenant)]), live: table([tenantPolicy]),
-             expected: ["update rls.public.properties.policy.tenant: widens-access"]),
-        Case(name: "widening a permissive policy to PUBLIC widens access",
-             desired: table([Policy(name: "tenant", roles: ["PUBLIC"], using: tenant, withCheck: tenant)]), live: table([tenantPolicy]),
-             expected: ["update rls.public.properties.policy.tenant: widens-access"]),
-        Case(name: "removing a role from a restrictive policy widens access",
-             desired: table([Policy(name: "r", mode: .restrictive, roles: ["app"], using: "true")]),
-             live: table([Policy(name: "r", mode: .restrictive, roles: ["app", "viewer"], using: "true")]),
-             expected: ["update rls.public.properties.policy.r: widens-access"]),
-        Case(name: "an added restrictive policy may break queries",
-             desired: table([tenantPolicy, Policy(name: "r", mode: .restrictive, roles: ["app"], using: "true")]), live: table([tenantPolicy]),
-             expected: ["create rls.public.properties.policy.r: may-break-queries"]),
-        Case(name: "a dropped restrictive policy widens access and destroys",
-             desired: table([tenantPolicy]), live: table([tenantPolicy, Policy(name: "r", mode: .restrictive, roles: ["app"], using: "true")]),
-             expected: ["delete rls.public.properties.policy.r: destroys, widens-access"]),
-        Case(name: "a changed command is a replace; all to select narrows a permissive policy",
-             desired: table([Policy(name: "tenant", command: .select, roles: ["app"], using: tenant)]),
-             live: table([Policy(name: "tenant", roles: ["app"], using: tenant)]),
-             expected: ["replace rls.public.properties.policy.tenant: may-break-queries"]),
-        Case(name: "permissive to restrictive is a replace that may break queries",
-             desired: table([Policy(name: "tenant", mode: .restrictive, roles: ["app"], using: tenant)]),
-             live: table([Policy(name: "tenant", roles: ["app"], using: tenant)]),
-             expected: ["replace rls.public.properties.policy.tenant: may-break-queries"]),
-        Case(name: "adding WITH CHECK is an update in place, flagged both ways",
-             desired: table([tenantPolicy]), live: table([Policy(name: "tenant", roles: ["app"], using: tenant)]),
-             expected: ["update rls.public.properties.policy.tenant: widens-access, may-break-queries"]),
-        Case(name: "removing WITH CHECK needs a replace: ALTER POLICY cannot remove it",
-             desired: table([Policy(name: "tenant", roles: ["app"], using: tenant)]), live: table([tenantPolicy]),
-             expected: ["replace rls.public.properties.policy.tenant: widens-access, may-break-queries"]),
-        Case(name: "a deleted manifest of a managed table disables RLS first, then drops its policies",
-             desired: nil, live: table(forced: true, [tenantPolicy]),
-             expected: ["delete rls.public.properties: destroys, widens-access",
-                        "delete rls.public.properties.policy.tenant: destroys, may-break-queries"]),
+        Case(
+            name: "roles in another order are the same set",
+            desired: table([Policy(name: "tenant", roles: ["viewer", "app"], using: tenant)]),
+            live: table([Policy(name: "tenant", roles: ["app", "viewer"], using: tenant)]), expected: []),
+        Case(
+            name: "a new policy and ENABLE: the create comes first, then the enable",
+            desired: table([tenantPolicy]), live: table(enabled: false, []),
+            expected: [
+                "create rls.public.properties.policy.tenant: widens-access",
+                "update rls.public.properties: may-break-queries",
+            ]),
+        Case(
+            name: "DISABLE and dropping every policy: the disable comes first",
+            desired: table(enabled: false, []), live: table([tenantPolicy]),
+            expected: [
+                "update rls.public.properties: destroys, widens-access",
+                "delete rls.public.properties.policy.tenant: destroys, may-break-queries",
+            ]),
+        Case(
+            name: "NO FORCE comes before policy drops, FORCE after creates",
+            desired: table(forced: false, []), live: table(forced: true, [tenantPolicy]),
+            expected: [
+                "update rls.public.properties: widens-access",
+                "delete rls.public.properties.policy.tenant: destroys, may-break-queries",
+            ]),
+        Case(
+            name: "adding a role to a permissive policy widens access",
+            desired: table([Policy(name: "tenant", roles: ["app", "viewer"], using: tenant, withCheck: tenant)]), live: table([tenantPolicy]),
+            expected: ["update rls.public.properties.policy.tenant: widens-access"]),
+        Case(
+            name: "widening a permissive policy to PUBLIC widens access",
+            desired: table([Policy(name: "tenant", roles: ["PUBLIC"], using: tenant, withCheck: tenant)]), live: table([tenantPolicy]),
+            expected: ["update rls.public.properties.policy.tenant: widens-access"]),
+        Case(
+            name: "removing a role from a restrictive policy widens access",
+            desired: table([Policy(name: "r", mode: .restrictive, roles: ["app"], using: "true")]),
+            live: table([Policy(name: "r", mode: .restrictive, roles: ["app", "viewer"], using: "true")]),
+            expected: ["update rls.public.properties.policy.r: widens-access"]),
+        Case(
+            name: "an added restrictive policy may break queries",
+            desired: table([tenantPolicy, Policy(name: "r", mode: .restrictive, roles: ["app"], using: "true")]), live: table([tenantPolicy]),
+            expected: ["create rls.public.properties.policy.r: may-break-queries"]),
+        Case(
+            name: "a dropped restrictive policy widens access and destroys",
+            desired: table([tenantPolicy]), live: table([tenantPolicy, Policy(name: "r", mode: .restrictive, roles: ["app"], using: "true")]),
+            expected: ["delete rls.public.properties.policy.r: destroys, widens-access"]),
+        Case(
+            name: "a changed command is a replace; all to select narrows a permissive policy",
+            desired: table([Policy(name: "tenant", command: .select, roles: ["app"], using: tenant)]),
+            live: table([Policy(name: "tenant", roles: ["app"], using: tenant)]),
+            expected: ["replace rls.public.properties.policy.tenant: may-break-queries"]),
+        Case(
+            name: "permissive to restrictive is a replace that may break queries",
+            desired: table([Policy(name: "tenant", mode: .restrictive, roles: ["app"], using: tenant)]),
+            live: table([Policy(name: "tenant", roles: ["app"], using: tenant)]),
+            expected: ["replace rls.public.properties.policy.tenant: may-break-queries"]),
+        Case(
+            name: "adding WITH CHECK is an update in place, flagged both ways",
+            desired: table([tenantPolicy]), live: table([Policy(name: "tenant", roles: ["app"], using: tenant)]),
+            expected: ["update rls.public.properties.policy.tenant: widens-access, may-break-queries"]),
+        Case(
+            name: "removing WITH CHECK needs a replace: ALTER POLICY cannot remove it",
+            desired: table([Policy(name: "tenant", roles: ["app"], using: tenant)]), live: table([tenantPolicy]),
+            expected: ["replace rls.public.properties.policy.tenant: widens-access, may-break-queries"]),
+        Case(
+            name: "a deleted manifest of a managed table disables RLS first, then drops its policies",
+            desired: nil, live: table(forced: true, [tenantPolicy]),
+            expected: [
+                "delete rls.public.properties: destroys, widens-access",
+                "delete rls.public.properties.policy.tenant: destroys, may-break-queries",
+            ]),
         Case(name: "a table Guardrail never managed is left alone", desired: nil, live: table([tenantPolicy]), managed: false, expected: []),
     ]
 
@@ -106,8 +128,10 @@ struct CatalogDiffTests {
         #expect(attributes["roles"] == .list([.string("a"), .string("b")]))
     }
 
-    static func grantsLive(_ roles: [String: RoleGrantsState], managed: Set<String> = [], tablesInSchema: [String: [QualifiedName]] = [:],
-                           owners: [QualifiedName: String] = [:]) -> CatalogState {
+    static func grantsLive(
+        _ roles: [String: RoleGrantsState], managed: Set<String> = [], tablesInSchema: [String: [QualifiedName]] = [:],
+        owners: [QualifiedName: String] = [:]
+    ) -> CatalogState {
         CatalogState(roleGrants: roles, managedRoles: managed, tablesInSchema: tablesInSchema, grantTableOwners: owners)
     }
 
@@ -118,16 +142,18 @@ struct CatalogDiffTests {
             RoleGrants(role: "analyst", grants: [RoleGrants.Grant(targets: [.table(Self.properties)], privileges: [.select, .update])]),
             RoleGrants(role: "fresh", login: true, grants: [RoleGrants.Grant(targets: [.schema("public")], privileges: [.select])]),
         ]
-        let live = Self.grantsLive([
-            "analyst": RoleGrantsState(role: "analyst", login: true, privileges: [Self.properties: [.select, .delete], offers: [.insert]]),
-        ], tablesInSchema: ["public": [offers, Self.properties]], owners: [offers: "fresh"])
+        let live = Self.grantsLive(
+            [
+                "analyst": RoleGrantsState(role: "analyst", login: true, privileges: [Self.properties: [.select, .delete], offers: [.insert]])
+            ], tablesInSchema: ["public": [offers, Self.properties]], owners: [offers: "fresh"])
         let changes = RoleGrants.changes(desired: desired, live: live)
         #expect(changes.map { "\($0.action.rawValue) \($0.address)" } == ["update grants.analyst", "create grants.fresh"])
-        #expect(changes[0].hazards.map(\.message) == [
-            "grants UPDATE on public.properties",
-            "revokes INSERT on public.offers; DELETE on public.properties",
-            "the role can no longer log in",
-        ])
+        #expect(
+            changes[0].hazards.map(\.message) == [
+                "grants UPDATE on public.properties",
+                "revokes INSERT on public.offers; DELETE on public.properties",
+                "the role can no longer log in",
+            ])
         // fresh owns public.offers: an owner's privileges are implicit, so only properties is granted.
         #expect(changes[1].after?["privileges"] == .map(["public.properties": .list([.string("select")])]))
         #expect(changes[1].hazards.map(\.kind) == [.widensAccess, .widensAccess])
@@ -135,10 +161,11 @@ struct CatalogDiffTests {
 
     @Test("grants: a managed role without a manifest has its privileges revoked; an unmanaged one is left alone")
     func grantReleases() {
-        let live = Self.grantsLive([
-            "old": RoleGrantsState(role: "old", login: false, privileges: [Self.properties: [.select]]),
-            "stranger": RoleGrantsState(role: "stranger", login: false, privileges: [Self.properties: [.select]]),
-        ], managed: ["old"])
+        let live = Self.grantsLive(
+            [
+                "old": RoleGrantsState(role: "old", login: false, privileges: [Self.properties: [.select]]),
+                "stranger": RoleGrantsState(role: "stranger", login: false, privileges: [Self.properties: [.select]]),
+            ], managed: ["old"])
         let changes = RoleGrants.changes(desired: [], live: live)
         #expect(changes.map { "\($0.action.rawValue) \($0.address)" } == ["delete grants.old"])
         #expect(changes.first?.hazards.map(\.kind) == [.destroys, .mayBreakQueries])
@@ -155,7 +182,10 @@ struct CatalogDiffTests {
         let oneOfTwo = CatalogPlan.changes(desired: configuration, live: live)
         #expect(!oneOfTwo.contains { $0.hazards.contains { $0.kind == .massDelete } })
         let all = CatalogPlan.changes(desired: Configuration(), live: live)
-        #expect(all.filter { $0.hazards.contains { $0.kind == .massDelete } }.map(\.address.description) == ["rls.public.offers", "rls.public.properties"])
+        #expect(
+            all.filter { $0.hazards.contains { $0.kind == .massDelete } }.map(\.address.description) == [
+                "rls.public.offers", "rls.public.properties",
+            ])
     }
 
     @Test("findings: BYPASSRLS, superuser, unforced owner, disabled RLS with policies, no permissive policy, no expressions")
@@ -164,22 +194,28 @@ struct CatalogDiffTests {
         live.roles = ["bypass": .init(bypassRLS: true), "root": .init(superuser: true), "app": .init()]
         live.tableFacts[Self.properties] = CatalogState.TableFacts(owner: "owner", rolesWithOwnerPrivileges: ["owner", "owner_member"])
         let desired = Self.table([Policy(name: "p", roles: ["app", "bypass", "root", "owner", "owner_member"], using: "true")])
-        #expect(RowLevelSecurity.findings(desired: [desired], live: live).map(\.message) == [
-            "the policy does nothing for bypass: it has BYPASSRLS",
-            "the policy does nothing for owner: it owns public.properties, and owners bypass row-level security unless the table is forced (set forced: true)",
-            "the policy does nothing for owner_member: it has the privileges of owner, which owns public.properties, and owners bypass row-level security unless the table is forced (set forced: true)",
-            "the policy does nothing for root: superusers bypass row-level security",
-        ])
+        #expect(
+            RowLevelSecurity.findings(desired: [desired], live: live).map(\.message) == [
+                "the policy does nothing for bypass: it has BYPASSRLS",
+                "the policy does nothing for owner: it owns public.properties, and owners bypass row-level security unless the table is forced (set forced: true)",
+                "the policy does nothing for owner_member: it has the privileges of owner, which owns public.properties, and owners bypass row-level security unless the table is forced (set forced: true)",
+                "the policy does nothing for root: superusers bypass row-level security",
+            ])
         var forced = desired
         forced.forced = true
         #expect(RowLevelSecurity.findings(desired: [forced], live: live).count == 2)
-        #expect(RowLevelSecurity.findings(desired: [Self.table([Policy(name: "p", roles: ["PUBLIC"], using: "true")])], live: live).map(\.message)
-                == ["its PUBLIC policies do nothing for its owner owner: owners bypass row-level security unless the table is forced (set forced: true)"])
-        #expect(RowLevelSecurity.findings(desired: [Self.table(enabled: false, [Self.tenantPolicy])], live: live).map(\.message)
+        #expect(
+            RowLevelSecurity.findings(desired: [Self.table([Policy(name: "p", roles: ["PUBLIC"], using: "true")])], live: live).map(\.message)
+                == [
+                    "its PUBLIC policies do nothing for its owner owner: owners bypass row-level security unless the table is forced (set forced: true)"
+                ])
+        #expect(
+            RowLevelSecurity.findings(desired: [Self.table(enabled: false, [Self.tenantPolicy])], live: live).map(\.message)
                 == ["row-level security is disabled, so none of its 1 policy applies"])
-        #expect(RowLevelSecurity.findings(desired: [Self.table([Policy(name: "r", mode: .restrictive, roles: ["app"])])], live: live).map(\.message) == [
-            "row-level security is enabled with no permissive policy, so every role but the owner sees no rows and can write none",
-            "the policy has neither using nor withCheck, so it restricts nothing",
-        ])
+        #expect(
+            RowLevelSecurity.findings(desired: [Self.table([Policy(name: "r", mode: .restrictive, roles: ["app"])])], live: live).map(\.message) == [
+                "row-level security is enabled with no permissive policy, so every role but the owner sees no rows and can write none",
+                "the policy has neither using nor withCheck, so it restricts nothing",
+            ])
     }
 }

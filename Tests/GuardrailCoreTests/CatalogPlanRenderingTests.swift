@@ -34,10 +34,14 @@ struct CatalogPlanRenderingTests {
         var live = LiveState(schemaVersion: 2)
         live.catalog = CatalogState(
             tables: [
-                properties: RowLevelSecurity(table: properties, enabled: false, policies: [
-                    .init(name: "tenant_isolation", roles: ["app_user"], using: "(tenant_id = (current_setting('app.current_tenant_id'::text))::uuid)"),
-                    .init(name: "legacy", roles: ["PUBLIC"], using: "true"),
-                ]),
+                properties: RowLevelSecurity(
+                    table: properties, enabled: false,
+                    policies: [
+                        .init(
+                            name: "tenant_isolation", roles: ["app_user"],
+                            using: "(tenant_id = (current_setting('app.current_tenant_id'::text))::uuid)"),
+                        .init(name: "legacy", roles: ["PUBLIC"], using: "true"),
+                    ]),
                 offers: RowLevelSecurity(table: offers, enabled: true, policies: [.init(name: "all", roles: ["app_user"], using: "true")]),
             ],
             tableFacts: [properties: .init(owner: "app_owner"), offers: .init(owner: "app_owner")],
@@ -62,12 +66,13 @@ struct CatalogPlanRenderingTests {
     @Test("text: grants first, then per table the safe order, hazards, and warnings after the summary")
     func text() throws {
         let plan = try Self.plan()
-        #expect(plan.changes.map(\.address.description) == [
-            "grants.viewer",
-            "rls.public.offers", "rls.public.offers.policy.all",
-            "rls.public.properties.policy.open_only", "rls.public.properties.policy.tenant_isolation",
-            "rls.public.properties.policy.legacy", "rls.public.properties",
-        ])
+        #expect(
+            plan.changes.map(\.address.description) == [
+                "grants.viewer",
+                "rls.public.offers", "rls.public.offers.policy.all",
+                "rls.public.properties.policy.open_only", "rls.public.properties.policy.tenant_isolation",
+                "rls.public.properties.policy.legacy", "rls.public.properties",
+            ])
         try Self.compare(TextPlanRenderer(color: false).render(plan), golden: "rls-plan.txt")
     }
 

@@ -17,11 +17,13 @@ struct SplitMix64: RandomNumberGenerator {
 
 func tenants(_ count: Int, suspendedEvery: Int = 0, rng: inout SplitMix64) -> [Tenant] {
     (0..<count).map { i in
-        let id = UUID(uuid: withUnsafeBytes(of: (rng.next(), rng.next())) { raw in
-            var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
-            withUnsafeMutableBytes(of: &bytes) { $0.copyMemory(from: raw) }
-            return bytes
-        }).uuidString.lowercased()
+        let id = UUID(
+            uuid: withUnsafeBytes(of: (rng.next(), rng.next())) { raw in
+                var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+                withUnsafeMutableBytes(of: &bytes) { $0.copyMemory(from: raw) }
+                return bytes
+            }
+        ).uuidString.lowercased()
         let status: Tenant.Status = suspendedEvery > 0 && i % suspendedEvery == suspendedEvery - 1 ? .suspended : .active
         return Tenant(name: "t-\(i)", id: id, displayName: "T \(i)", status: status, labels: ["cohort": i == 0 ? "internal" : "customer"])
     }
@@ -30,11 +32,14 @@ func tenants(_ count: Int, suspendedEvery: Int = 0, rng: inout SplitMix64) -> [T
 @Suite("cohorts")
 struct CohortTests {
     func flag(_ percents: [Int], salt: String = "channel.email", overrides: FeatureFlag.Overrides = .init()) -> FeatureFlag {
-        FeatureFlag(name: "channel.email", enabled: true, salt: salt, overrides: overrides,
-                    rollout: Rollout(phases: percents.enumerated().map { RolloutPhase(name: "p\($0.offset)", percent: $0.element) }))
+        FeatureFlag(
+            name: "channel.email", enabled: true, salt: salt, overrides: overrides,
+            rollout: Rollout(phases: percents.enumerated().map { RolloutPhase(name: "p\($0.offset)", percent: $0.element) }))
     }
 
-    @Test("percent p selects exactly ⌈p/100 × N⌉ eligible tenants", arguments: [(5, 13, 1), (5, 20, 1), (5, 21, 2), (25, 13, 4), (50, 13, 7), (100, 13, 13), (0, 13, 0), (1, 10_000, 100), (33, 3, 1)])
+    @Test(
+        "percent p selects exactly ⌈p/100 × N⌉ eligible tenants",
+        arguments: [(5, 13, 1), (5, 20, 1), (5, 21, 2), (25, 13, 4), (50, 13, 7), (100, 13, 13), (0, 13, 0), (1, 10_000, 100), (33, 3, 1)])
     func exactCount(percent: Int, n: Int, expected: Int) {
         #expect(CohortPlan.requestedCount(percent: percent, of: n) == expected)
         var rng = SplitMix64(seed: UInt64(n))
@@ -85,11 +90,13 @@ struct CohortTests {
     func explicitTenants() {
         var rng = SplitMix64(seed: 3)
         let estate = tenants(20, rng: &rng)
-        let flag = FeatureFlag(name: "x", enabled: true, rollout: Rollout(phases: [
-            RolloutPhase(name: "internal", selector: ["cohort": "internal"]),
-            RolloutPhase(name: "named", tenants: ["t-5"]),
-            RolloutPhase(name: "canary", percent: 10),
-        ]))
+        let flag = FeatureFlag(
+            name: "x", enabled: true,
+            rollout: Rollout(phases: [
+                RolloutPhase(name: "internal", selector: ["cohort": "internal"]),
+                RolloutPhase(name: "named", tenants: ["t-5"]),
+                RolloutPhase(name: "canary", percent: 10),
+            ]))
         let plan = CohortPlan(flag: flag, tenants: estate)
         #expect(plan.phases[0].added == ["t-0"])
         #expect(plan.phases[1].added == ["t-5"])
@@ -102,8 +109,9 @@ struct CohortTests {
     func ledger() {
         var rng = SplitMix64(seed: 11)
         let estate = tenants(40, rng: &rng)
-        var flag = FeatureFlag(name: "x", enabled: true, overrides: .init(enable: ["t-3"], disable: ["t-0"]),
-                               rollout: Rollout(phases: [RolloutPhase(name: "internal", selector: ["cohort": "internal"]), RolloutPhase(name: "canary", percent: 10)]))
+        var flag = FeatureFlag(
+            name: "x", enabled: true, overrides: .init(enable: ["t-3"], disable: ["t-0"]),
+            rollout: Rollout(phases: [RolloutPhase(name: "internal", selector: ["cohort": "internal"]), RolloutPhase(name: "canary", percent: 10)]))
         let phase1 = CohortPlan.ledger(flag: flag, exposure: .phase(1), tenants: estate)
         #expect(phase1.first == LedgerEntry(tenantID: estate[3].id, reason: "override"))
         #expect(!phase1.contains { $0.tenantID == estate[0].id }, "a disable override beats the internal selector")

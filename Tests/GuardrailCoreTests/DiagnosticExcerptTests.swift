@@ -10,10 +10,11 @@ struct DiagnosticExcerptTests {
     static let secret: String = {
         var state: UInt64 = 0x9E37_79B9_7F4A_7C15
         let alphabet = Array("abcdefghijklmnopqrstuvwxyz0123456789")
-        return String((0..<300).map { _ in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return alphabet[Int(state >> 33) % alphabet.count]
-        })
+        return String(
+            (0..<300).map { _ in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return alphabet[Int(state >> 33) % alphabet.count]
+            })
     }()
 
     static func leaks(_ text: String) -> Bool {
@@ -26,12 +27,18 @@ struct DiagnosticExcerptTests {
         ("unknown kind", "apiVersion: guardrail/v1\nkind: \(secret)\nmetadata: {name: acme}\nspec: {}\n"),
         ("unknown apiVersion", "apiVersion: \(secret)\nkind: Tenant\nmetadata: {name: acme}\nspec: {}\n"),
         ("invalid name", "apiVersion: guardrail/v1\nkind: Tenant\nmetadata: {name: \(secret)}\nspec: {id: \(acmeID)}\n"),
-        ("label key and value", "apiVersion: guardrail/v1\nkind: Tenant\nmetadata: {name: acme, labels: {\(secret): \(secret)}}\nspec: {id: \(acmeID)}\n"),
+        (
+            "label key and value",
+            "apiVersion: guardrail/v1\nkind: Tenant\nmetadata: {name: acme, labels: {\(secret): \(secret)}}\nspec: {id: \(acmeID)}\n"
+        ),
         ("not a UUID", "apiVersion: guardrail/v1\nkind: Tenant\nmetadata: {name: acme}\nspec: {id: \(secret)}\n"),
         ("unknown enum value", "apiVersion: guardrail/v1\nkind: Tenant\nmetadata: {name: acme}\nspec: {id: \(acmeID), status: \(secret)}\n"),
         ("not a boolean", "apiVersion: guardrail/v1\nkind: FeatureFlag\nmetadata: {name: a.b}\nspec: {enabled: \(secret)}\n"),
         ("unknown alias", "apiVersion: *\(secret)\n"),
-        ("unknown tenant in a flag", "apiVersion: guardrail/v1\nkind: FeatureFlag\nmetadata: {name: a.b}\nspec: {enabled: true, overrides: {enable: [\(secret)]}}\n"),
+        (
+            "unknown tenant in a flag",
+            "apiVersion: guardrail/v1\nkind: FeatureFlag\nmetadata: {name: a.b}\nspec: {enabled: true, overrides: {enable: [\(secret)]}}\n"
+        ),
     ]
 
     @Test(arguments: placements.map(\.0))
@@ -54,7 +61,9 @@ struct DiagnosticExcerptTests {
     @Test func shortValuesAreQuotedWhole() {
         #expect(TextEscaping.clampingExcerpts("unknown key \"displayname\" in Tenant spec") == "unknown key \"displayname\" in Tenant spec")
         let long = String(repeating: "k", count: 100)
-        #expect(TextEscaping.clampingExcerpts("unknown key \"\(long)\" in `\(long)` and \(long).")
-            == "unknown key \"\(String(repeating: "k", count: 80))…\" in `\(String(repeating: "k", count: 80))…` and \(String(repeating: "k", count: 80))…")
+        #expect(
+            TextEscaping.clampingExcerpts("unknown key \"\(long)\" in `\(long)` and \(long).")
+                == "unknown key \"\(String(repeating: "k", count: 80))…\" in `\(String(repeating: "k", count: 80))…` and \(String(repeating: "k", count: 80))…"
+        )
     }
 }

@@ -30,22 +30,30 @@ struct DiffTests {
         var newID = acme; newID.id = initechID
         var newIDAndName = acme; newIDAndName.id = initechID; newIDAndName.displayName = "Other"
         return [
-            Case(name: "create", desired: [acme], observed: [],
-                 expected: ["create tenant.acme [display_name,id,labels,status]"]),
-            Case(name: "delete carries the destroys hazard", desired: [], observed: [acme],
-                 expected: ["delete tenant.acme [display_name,id,labels,status] destroys"]),
-            Case(name: "update display name", desired: [renamed], observed: [acme],
-                 expected: ["update tenant.acme [display_name]"]),
-            Case(name: "update labels", desired: [relabelled], observed: [acme],
-                 expected: ["update tenant.acme [labels]"]),
-            Case(name: "update status", desired: [suspended], observed: [acme],
-                 expected: ["update tenant.acme [status]"]),
-            Case(name: "update several attributes at once", desired: [everything], observed: [acme],
-                 expected: ["update tenant.acme [display_name,labels,status]"]),
-            Case(name: "new id forces replacement", desired: [newID], observed: [acme],
-                 expected: ["replace tenant.acme [id] destroys"]),
-            Case(name: "new id with other changes is still one replace", desired: [newIDAndName], observed: [acme],
-                 expected: ["replace tenant.acme [display_name,id] destroys"]),
+            Case(
+                name: "create", desired: [acme], observed: [],
+                expected: ["create tenant.acme [display_name,id,labels,status]"]),
+            Case(
+                name: "delete carries the destroys hazard", desired: [], observed: [acme],
+                expected: ["delete tenant.acme [display_name,id,labels,status] destroys"]),
+            Case(
+                name: "update display name", desired: [renamed], observed: [acme],
+                expected: ["update tenant.acme [display_name]"]),
+            Case(
+                name: "update labels", desired: [relabelled], observed: [acme],
+                expected: ["update tenant.acme [labels]"]),
+            Case(
+                name: "update status", desired: [suspended], observed: [acme],
+                expected: ["update tenant.acme [status]"]),
+            Case(
+                name: "update several attributes at once", desired: [everything], observed: [acme],
+                expected: ["update tenant.acme [display_name,labels,status]"]),
+            Case(
+                name: "new id forces replacement", desired: [newID], observed: [acme],
+                expected: ["replace tenant.acme [id] destroys"]),
+            Case(
+                name: "new id with other changes is still one replace", desired: [newIDAndName], observed: [acme],
+                expected: ["replace tenant.acme [display_name,id] destroys"]),
             Case(name: "no change", desired: [acme, globex], observed: [globex, acme], expected: []),
             Case(name: "both empty", desired: [], observed: [], expected: []),
         ]
@@ -102,12 +110,13 @@ struct DiffTests {
             t("unchanged"),
         ]
         let changes = Diff.changes(desired: desired, observed: observed)
-        #expect(changes.map { "\($0.action.rawValue) \($0.address.name)" } == [
-            "delete alpha-gone", "delete zeta-gone",
-            "replace bravo-replace", "replace mike-replace",
-            "update charlie-update", "update yankee-update",
-            "create delta-new", "create xray-new",
-        ])
+        #expect(
+            changes.map { "\($0.action.rawValue) \($0.address.name)" } == [
+                "delete alpha-gone", "delete zeta-gone",
+                "replace bravo-replace", "replace mike-replace",
+                "update charlie-update", "update yankee-update",
+                "create delta-new", "create xray-new",
+            ])
     }
 
     // MARK: Mass deletes
@@ -116,16 +125,17 @@ struct DiffTests {
         Diff.changes(desired: [Tenant](), observed: (0..<n).map { tenant("t\($0)") })
     }
 
-    @Test(arguments: [
-        // (deletes, managed, flagged, scope in the message)
-        (1, 1, true, "every one of the 1"),
-        (3, 3, true, "every one of the 3"),
-        (3, 5, true, "3 of the 5"),
-        (51, 100, true, "51 of the 100"),
-        (2, 4, false, ""),
-        (50, 100, false, ""),
-        (1, 3, false, ""),
-    ] as [(Int, Int, Bool, String)])
+    @Test(
+        arguments: [
+            // (deletes, managed, flagged, scope in the message)
+            (1, 1, true, "every one of the 1"),
+            (3, 3, true, "every one of the 3"),
+            (3, 5, true, "3 of the 5"),
+            (51, 100, true, "51 of the 100"),
+            (2, 4, false, ""),
+            (50, 100, false, ""),
+            (1, 3, false, ""),
+        ] as [(Int, Int, Bool, String)])
     func massDeleteGuard(_ deleteCount: Int, _ managed: Int, _ flagged: Bool, _ scope: String) {
         let guarded = Diff.guardMassDeletes(Self.deletes(deleteCount), observedCount: ["Tenant": managed])
         #expect(guarded.count == deleteCount)
@@ -143,12 +153,15 @@ struct DiffTests {
 
     @Test func massDeleteGuardLeavesCreatesUpdatesAndOtherKindsAlone() {
         var changes = Diff.changes(desired: [tenant("new")], observed: [tenant("old-a"), tenant("old-b")])
-        changes.append(Change(address: Address(prefix: "flag", name: "channel.email"), kind: "FeatureFlag", action: .delete,
-                              before: ["enabled": .bool(true)], after: nil, reason: "test"))
+        changes.append(
+            Change(
+                address: Address(prefix: "flag", name: "channel.email"), kind: "FeatureFlag", action: .delete,
+                before: ["enabled": .bool(true)], after: nil, reason: "test"))
         let guarded = Diff.guardMassDeletes(changes, observedCount: ["Tenant": 2, "FeatureFlag": 10])
-        #expect(guarded.map { $0.hazards.map(\.kind.rawValue) } == [
-            ["destroys", "mass-delete"], ["destroys", "mass-delete"], [], [],
-        ])
+        #expect(
+            guarded.map { $0.hazards.map(\.kind.rawValue) } == [
+                ["destroys", "mass-delete"], ["destroys", "mass-delete"], [], [],
+            ])
     }
 
     @Test func massDeleteGuardWithNoDeletesReturnsTheChangesUnchanged() {
@@ -158,11 +171,12 @@ struct DiffTests {
 
     // MARK: Hazard overrides
 
-    @Test(arguments: [
-        (.destroys, false, false, false), (.destroys, true, false, true), (.destroys, false, true, false),
-        (.massDelete, false, false, false), (.massDelete, true, false, false), (.massDelete, false, true, true),
-        (.widensAccess, false, false, true), (.mayBreakQueries, false, false, true),
-    ] as [(Hazard.Kind, Bool, Bool, Bool)])
+    @Test(
+        arguments: [
+            (.destroys, false, false, false), (.destroys, true, false, true), (.destroys, false, true, false),
+            (.massDelete, false, false, false), (.massDelete, true, false, false), (.massDelete, false, true, true),
+            (.widensAccess, false, false, true), (.mayBreakQueries, false, false, true),
+        ] as [(Hazard.Kind, Bool, Bool, Bool)])
     func hazardOverridesPermit(_ kind: Hazard.Kind, _ allowDestroy: Bool, _ allowMassDelete: Bool, _ permitted: Bool) {
         let overrides = HazardOverrides(allowDestroy: allowDestroy, allowMassDelete: allowMassDelete)
         #expect(overrides.permits(Hazard(kind, "x")) == permitted)
@@ -176,8 +190,9 @@ struct DiffTests {
     }
 
     @Test func massDeleteOfEverythingNeedsBothOverrides() {
-        let plan = Plan(id: "p", environment: "e", createdAt: "t",
-                        changes: Diff.guardMassDeletes(Self.deletes(2), observedCount: ["Tenant": 2]), compared: [:], fingerprints: [:])
+        let plan = Plan(
+            id: "p", environment: "e", createdAt: "t",
+            changes: Diff.guardMassDeletes(Self.deletes(2), observedCount: ["Tenant": 2]), compared: [:], fingerprints: [:])
         #expect(plan.blockingHazards(HazardOverrides()).count == 4)
         #expect(plan.blockingHazards(HazardOverrides(allowDestroy: true)).map(\.1.kind) == [.massDelete, .massDelete])
         #expect(plan.blockingHazards(HazardOverrides(allowMassDelete: true)).map(\.1.kind) == [.destroys, .destroys])
@@ -195,7 +210,8 @@ struct DiffTests {
     @Test func applyingKeepsUntouchedObjectsAndIgnoresOtherKinds() throws {
         var renamed = Self.acme
         renamed.displayName = "Acme Realty Group"
-        let changes = Diff.changes(desired: [renamed], observed: [Self.acme])
+        let changes =
+            Diff.changes(desired: [renamed], observed: [Self.acme])
             + [Change(address: Address(prefix: "flag", name: "acme"), kind: FeatureFlag.kind, action: .delete, before: [:], after: nil, reason: "")]
         #expect(try Diff.applying(changes, to: [Self.globex, Self.acme]) == [Self.globex, renamed])
         #expect(try Diff.applying([], to: [Self.globex]) == [Self.globex])

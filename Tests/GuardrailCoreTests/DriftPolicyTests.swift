@@ -7,29 +7,34 @@ import Testing
 @Suite("controller drift policy")
 struct DriftPolicyTests {
     static func change(_ prefix: String, _ name: String, _ action: Change.Action = .update, hazards: [Hazard] = [], after: String = "x") -> Change {
-        Change(address: Address(prefix: prefix, name: name), kind: prefix, action: action, before: ["v": .string("live")],
-               after: action == .delete ? nil : ["v": .string(after)], hazards: hazards, reason: "r")
+        Change(
+            address: Address(prefix: prefix, name: name), kind: prefix, action: action, before: ["v": .string("live")],
+            after: action == .delete ? nil : ["v": .string(after)], hazards: hazards, reason: "r")
     }
 
     static func plan(_ changes: [Change]) -> Plan {
         Plan(id: "p", environment: "production", createdAt: "t", changes: changes, compared: [:], fingerprints: [:])
     }
 
-    @Test("enforce corrects safe drift; warn and unlisted kinds only report; destroys, mass deletes, widening and narrowing of new configuration are never automatic")
+    @Test(
+        "enforce corrects safe drift; warn and unlisted kinds only report; destroys, mass deletes, widening and narrowing of new configuration are never automatic"
+    )
     func decisions() {
         let policy = DriftPolicy(modes: ["tenant": .enforce, "rls": .enforce, "flag": .warn])
-        let decision = policy.decide(Self.plan([
-            Self.change("tenant", "acme"),
-            Self.change("tenant", "gone", .delete, hazards: [Hazard(.destroys, "deleting a tenant")]),
-            Self.change("tenant", "bulk", .delete, hazards: [Hazard(.massDelete, "every one")]),
-            Self.change("rls", "public.t.policy.p", hazards: [Hazard(.widensAccess, "adds a permissive policy")]),
-            Self.change("rls", "public.u", hazards: [Hazard(.mayBreakQueries, "narrows access")]),
-            Self.change("flag", "channel.email"),
-            Self.change("backup", "nightly"),
-        ]))
+        let decision = policy.decide(
+            Self.plan([
+                Self.change("tenant", "acme"),
+                Self.change("tenant", "gone", .delete, hazards: [Hazard(.destroys, "deleting a tenant")]),
+                Self.change("tenant", "bulk", .delete, hazards: [Hazard(.massDelete, "every one")]),
+                Self.change("rls", "public.t.policy.p", hazards: [Hazard(.widensAccess, "adds a permissive policy")]),
+                Self.change("rls", "public.u", hazards: [Hazard(.mayBreakQueries, "narrows access")]),
+                Self.change("flag", "channel.email"),
+                Self.change("backup", "nightly"),
+            ]))
         #expect(decision.enforce.map(\.address.description) == ["tenant.acme"])
         #expect(decision.restorations.isEmpty)
-        #expect(decision.reported.map(\.change.address.description)
+        #expect(
+            decision.reported.map(\.change.address.description)
                 == ["tenant.gone", "tenant.bulk", "rls.public.t.policy.p", "rls.public.u", "flag.channel.email", "backup.nightly"])
         #expect(decision.reported[0].reason.hasPrefix("destroys: deleting a tenant; needs a human"))
         #expect(decision.reported[3].reason.hasPrefix("may-break-queries: narrows access; needs a human"), "a revoke of new configuration waits too")
@@ -37,7 +42,9 @@ struct DriftPolicyTests {
         #expect(decision.reported[5].reason == "drift mode for backup is warn", "a kind with no mode is warn")
     }
 
-    @Test("a restoration of the last applied configuration is applied in enforce despite widening or narrowing; never a mass delete, a replace, or in warn mode")
+    @Test(
+        "a restoration of the last applied configuration is applied in enforce despite widening or narrowing; never a mass delete, a replace, or in warn mode"
+    )
     func restorations() {
         let policy = DriftPolicy(modes: ["rls": .enforce, "grants": .warn])
         let widened = Self.change("rls", "public.t.policy.p", hazards: [Hazard(.widensAccess, "w"), Hazard(.mayBreakQueries, "n")])
@@ -50,7 +57,8 @@ struct DriftPolicyTests {
         let decision = policy.decide(Self.plan(all), restorations: Set(all.dropLast().map(\.address.description)))
         #expect(decision.enforce.map(\.address.description) == ["rls.public.t.policy.p", "rls.public.t.policy.extra"])
         #expect(decision.restorations == ["rls.public.t.policy.p", "rls.public.t.policy.extra"])
-        #expect(decision.reported.map(\.change.address.description)
+        #expect(
+            decision.reported.map(\.change.address.description)
                 == ["rls.public.t.policy.q", "rls.public.t.policy.r", "grants.app", "rls.public.t.policy.new"])
     }
 
@@ -94,14 +102,17 @@ struct FlagSnapshotTests {
 
     @Test("in the cohort is on, out of it off, killed is off for everyone; tenants by name or id; unknown flags and tenants are errors")
     func evaluation() throws {
-        let snapshot = FlagSnapshot(flags: [
-            "channel.email": .init(killed: false, enabled: true, rollout: "progressing at phase 2", cohort: [Self.a]),
-            "killed": .init(killed: true, enabled: true, rollout: nil, cohort: [Self.a]),
-            "off": .init(killed: false, enabled: false, rollout: nil, cohort: []),
-        ], tenantIDs: ["acme": Self.a, "globex": Self.b])
+        let snapshot = FlagSnapshot(
+            flags: [
+                "channel.email": .init(killed: false, enabled: true, rollout: "progressing at phase 2", cohort: [Self.a]),
+                "killed": .init(killed: true, enabled: true, rollout: nil, cohort: [Self.a]),
+                "off": .init(killed: false, enabled: false, rollout: nil, cohort: []),
+            ], tenantIDs: ["acme": Self.a, "globex": Self.b])
         #expect(try snapshot.evaluate("channel.email", tenant: "acme").get().value == true)
         #expect(try snapshot.evaluate("channel.email", tenant: Self.a.uuidString.lowercased()).get().reason == .targetingMatch)
-        #expect(try snapshot.evaluate("channel.email", tenant: "globex").get() == .init(value: false, reason: .default, detail: "not in the cohort yet (progressing at phase 2)"))
+        #expect(
+            try snapshot.evaluate("channel.email", tenant: "globex").get()
+                == .init(value: false, reason: .default, detail: "not in the cohort yet (progressing at phase 2)"))
         #expect(try snapshot.evaluate("killed", tenant: "acme").get().value == false)
         #expect(try snapshot.evaluate("off", tenant: "acme").get().reason == .disabled)
         #expect(snapshot.evaluate("nope", tenant: "acme") == .failure(.flagNotFound))

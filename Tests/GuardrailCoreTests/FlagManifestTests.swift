@@ -38,7 +38,8 @@ struct FlagManifestTests {
 
     @Test("a full flag decodes with defaults: salt is the name, phases are named after their percent, onBreach is rollback")
     func fullFlagDecodes() throws {
-        let (configuration, problems) = load("""
+        let (configuration, problems) = load(
+            """
             apiVersion: guardrail/v1
             kind: FeatureFlag
             metadata: {name: channel.email}
@@ -70,7 +71,8 @@ struct FlagManifestTests {
 
     @Test("unknown tenants in overrides and phases are reference errors at the exact location, with a suggestion")
     func unknownTenantsAreReported() {
-        let (_, problems) = load("""
+        let (_, problems) = load(
+            """
             apiVersion: guardrail/v1
             kind: FeatureFlag
             metadata: {name: channel.sms}
@@ -84,15 +86,24 @@ struct FlagManifestTests {
                 guardrails: [bounce-rte]
 
             """)
-        #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:6:41: error: unknown tenant \"acmee\" in flag.channel.sms overrides.disable") }, "\(problems)")
+        #expect(
+            problems.contains { $0.hasPrefix("manifests/flags.yaml:6:41: error: unknown tenant \"acmee\" in flag.channel.sms overrides.disable") },
+            "\(problems)")
         #expect(problems.contains { $0.contains("Did you mean \"acme\"?") })
-        #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:9:33: error: unknown tenant \"nobody\" in flag.channel.sms rollout.phases[0].tenants") }, "\(problems)")
-        #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:11:18: error: unknown guardrail \"bounce-rte\"") && $0.contains("Did you mean \"bounce-rate\"?") }, "\(problems)")
+        #expect(
+            problems.contains {
+                $0.hasPrefix("manifests/flags.yaml:9:33: error: unknown tenant \"nobody\" in flag.channel.sms rollout.phases[0].tenants")
+            }, "\(problems)")
+        #expect(
+            problems.contains {
+                $0.hasPrefix("manifests/flags.yaml:11:18: error: unknown guardrail \"bounce-rte\"") && $0.contains("Did you mean \"bounce-rate\"?")
+            }, "\(problems)")
     }
 
     @Test("percent out of range, decreasing percents, bad durations and bad onBreach are each reported where they are")
     func phaseProblems() {
-        let (configuration, problems) = load("""
+        let (configuration, problems) = load(
+            """
             apiVersion: guardrail/v1
             kind: FeatureFlag
             metadata: {name: channel.postal}
@@ -112,12 +123,17 @@ struct FlagManifestTests {
         #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:9:19: error: phase \"5%\" lowers the percent from 25 to 5") }, "\(problems)")
         #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:10:19: error: rollout.phases[2].percent is out of range") }, "\(problems)")
         #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:11:9: error: rollout.phases[3] selects no tenants") }, "\(problems)")
-        #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:12:15: error: FeatureFlag spec.rollout.onBreach has an unknown value \"stepback\"") && $0.contains("Did you mean \"step-back\"?") }, "\(problems)")
+        #expect(
+            problems.contains {
+                $0.hasPrefix("manifests/flags.yaml:12:15: error: FeatureFlag spec.rollout.onBreach has an unknown value \"stepback\"")
+                    && $0.contains("Did you mean \"step-back\"?")
+            }, "\(problems)")
     }
 
     @Test("a tenant both enabled and disabled by override, and an unknown key in a phase, are errors")
     func overrideConflictsAndUnknownKeys() {
-        let (_, problems) = load("""
+        let (_, problems) = load(
+            """
             apiVersion: guardrail/v1
             kind: FeatureFlag
             metadata: {name: channel.email}
@@ -130,7 +146,11 @@ struct FlagManifestTests {
 
             """)
         #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:6:41: error: tenant \"acme\" is listed twice in overrides") }, "\(problems)")
-        #expect(problems.contains { $0.hasPrefix("manifests/flags.yaml:9:10: error: unknown key \"precent\" in rollout.phases[0]") && $0.contains("Did you mean \"percent\"?") }, "\(problems)")
+        #expect(
+            problems.contains {
+                $0.hasPrefix("manifests/flags.yaml:9:10: error: unknown key \"precent\" in rollout.phases[0]")
+                    && $0.contains("Did you mean \"percent\"?")
+            }, "\(problems)")
     }
 
     @Test("overrides.enable on a flag that is off for everyone is a warning with the fix, not an error; with enabled: true it is quiet")
@@ -146,8 +166,9 @@ struct FlagManifestTests {
             """
         let (configuration, problems) = load(flag)
         #expect(configuration.flags.count == 1, "a warning does not drop the flag")
-        #expect(problems.count == 1 && problems[0].hasPrefix("manifests/flags.yaml:6:23: warning: overrides.enable has no effect while enabled is false"),
-                "\(problems)")
+        #expect(
+            problems.count == 1 && problems[0].hasPrefix("manifests/flags.yaml:6:23: warning: overrides.enable has no effect while enabled is false"),
+            "\(problems)")
         #expect(problems.first?.contains("set enabled: true") == true)
         let (_, quiet) = load(flag.replacingOccurrences(of: "enabled: false", with: "enabled: true"))
         #expect(quiet.isEmpty, "\(quiet)")
@@ -155,54 +176,64 @@ struct FlagManifestTests {
 
     @Test("a guardrail needs exactly one of max, min and compare; reactions, counts and placeholders are checked")
     func guardrailProblems() {
-        let (configuration, problems) = load("", guardrails: """
-            apiVersion: guardrail/v1
-            kind: Guardrail
-            metadata: {name: none}
-            spec:
-              query: up{tenant_id=~"{{cohort}}"}
-            ---
-            apiVersion: guardrail/v1
-            kind: Guardrail
-            metadata: {name: both}
-            spec:
-              query: up{tenant_id=~"{{cohort}}"}
-              max: 1
-              min: 0
-            ---
-            apiVersion: guardrail/v1
-            kind: Guardrail
-            metadata: {name: typos}
-            spec:
-              query: up{tenant_id=~"{{cohrt}}"}
-              max: 1
-              failures: 0
-              onNoData: wait
-              interval: 10 minutes
-            ---
-            apiVersion: guardrail/v1
-            kind: Guardrail
-            metadata: {name: ratio}
-            spec:
-              query: sum(rate(errors{tenant_id=~"{{cohort}}"}[5m]))
-              compare: {baseline: control, maxRatio: 1.5}
-              onError: rollback
+        let (configuration, problems) = load(
+            "",
+            guardrails: """
+                apiVersion: guardrail/v1
+                kind: Guardrail
+                metadata: {name: none}
+                spec:
+                  query: up{tenant_id=~"{{cohort}}"}
+                ---
+                apiVersion: guardrail/v1
+                kind: Guardrail
+                metadata: {name: both}
+                spec:
+                  query: up{tenant_id=~"{{cohort}}"}
+                  max: 1
+                  min: 0
+                ---
+                apiVersion: guardrail/v1
+                kind: Guardrail
+                metadata: {name: typos}
+                spec:
+                  query: up{tenant_id=~"{{cohrt}}"}
+                  max: 1
+                  failures: 0
+                  onNoData: wait
+                  interval: 10 minutes
+                ---
+                apiVersion: guardrail/v1
+                kind: Guardrail
+                metadata: {name: ratio}
+                spec:
+                  query: sum(rate(errors{tenant_id=~"{{cohort}}"}[5m]))
+                  compare: {baseline: control, maxRatio: 1.5}
+                  onError: rollback
 
-            """)
+                """)
         #expect(configuration.guardrails.map(\.name) == ["ratio"])
         #expect(configuration.guardrails.first?.condition == .compareToControl(maxRatio: 1.5))
         #expect(problems.contains { $0.hasPrefix("manifests/guardrails.yaml:5:3: error: Guardrail \"none\" has no threshold") }, "\(problems)")
         #expect(problems.contains { $0.hasPrefix("manifests/guardrails.yaml:13:3: error: Guardrail \"both\" has both max and min") }, "\(problems)")
-        #expect(problems.contains { $0.hasPrefix("manifests/guardrails.yaml:19:10: error: unknown placeholder {{cohrt}}") && $0.contains("Did you mean {{cohort}}?") }, "\(problems)")
+        #expect(
+            problems.contains {
+                $0.hasPrefix("manifests/guardrails.yaml:19:10: error: unknown placeholder {{cohrt}}") && $0.contains("Did you mean {{cohort}}?")
+            }, "\(problems)")
         #expect(problems.contains { $0.hasPrefix("manifests/guardrails.yaml:21:13: error: Guardrail spec.failures is out of range") }, "\(problems)")
-        #expect(problems.contains { $0.hasPrefix("manifests/guardrails.yaml:22:13: error: Guardrail spec.onNoData has an unknown value \"wait\"") }, "\(problems)")
-        #expect(problems.contains { $0.hasPrefix("manifests/guardrails.yaml:23:13: error: Guardrail spec.interval is not a valid duration") }, "\(problems)")
+        #expect(
+            problems.contains { $0.hasPrefix("manifests/guardrails.yaml:22:13: error: Guardrail spec.onNoData has an unknown value \"wait\"") },
+            "\(problems)")
+        #expect(
+            problems.contains { $0.hasPrefix("manifests/guardrails.yaml:23:13: error: Guardrail spec.interval is not a valid duration") },
+            "\(problems)")
     }
 
     @Test("the repository's example configuration validates with the seeds' flags and guardrails")
     func exampleConfiguration() throws {
         // The CLI tier runs `guardrail validate` on the repository; here the parsed shape is checked.
-        let (configuration, problems) = load("""
+        let (configuration, problems) = load(
+            """
             apiVersion: guardrail/v1
             kind: FeatureFlag
             metadata: {name: ai.scoring}

@@ -51,7 +51,8 @@ struct FlagPlanGoldenTests {
         #expect(!diagnostics.hasErrors, "\(diagnostics.all)")
         var live = LiveState(schemaVersion: 2, tenants: configuration.tenants)
         live.guardrails = configuration.guardrails
-        let context = PlanBuilder.Context(environment: "production", planID: "00000000-0000-4000-8000-00000000abcd", createdAt: "2026-01-01T00:00:00Z")
+        let context = PlanBuilder.Context(
+            environment: "production", planID: "00000000-0000-4000-8000-00000000abcd", createdAt: "2026-01-01T00:00:00Z")
         return PlanBuilder.plan(desired: configuration, live: live, context: context)
     }
 

@@ -6,21 +6,22 @@ import Testing
 struct GuardrailDurationTests {
     static let second: Int64 = 1000, minute: Int64 = 60 * second, hour: Int64 = 60 * minute, day: Int64 = 24 * hour
 
-    @Test(arguments: [
-        ("90s", 90 * second),
-        ("1h30m", hour + 30 * minute),
-        ("500ms", 500),
-        ("7d", 7 * day),
-        ("2w", 14 * day),
-        ("1y", 365 * day),
-        ("0", 0),
-        ("0s", 0),
-        ("1m", minute),
-        ("60s", minute),
-        ("1d2h3m4s5ms", day + 2 * hour + 3 * minute + 4 * second + 5),
-        ("1500ms", 1500),
-        ("36h", 36 * hour),
-    ] as [(String, Int64)])
+    @Test(
+        arguments: [
+            ("90s", 90 * second),
+            ("1h30m", hour + 30 * minute),
+            ("500ms", 500),
+            ("7d", 7 * day),
+            ("2w", 14 * day),
+            ("1y", 365 * day),
+            ("0", 0),
+            ("0s", 0),
+            ("1m", minute),
+            ("60s", minute),
+            ("1d2h3m4s5ms", day + 2 * hour + 3 * minute + 4 * second + 5),
+            ("1500ms", 1500),
+            ("36h", 36 * hour),
+        ] as [(String, Int64)])
     func parsesToMilliseconds(_ text: String, _ milliseconds: Int64) throws {
         let parsed = try GuardrailDuration.parse(text).get()
         #expect(parsed.milliseconds == milliseconds)
@@ -33,23 +34,24 @@ struct GuardrailDurationTests {
         #expect(try GuardrailDuration.parse("1h").get() > GuardrailDuration.parse("59m59s999ms").get())
     }
 
-    @Test(arguments: [
-        ("", "The duration is empty."),
-        ("5", "\"5\" has a number without a unit (ms, s, m, h, d, w, y)."),
-        ("5x", "\"5x\" uses an unknown unit \"x\"."),
-        ("5S", "\"5S\" uses an unknown unit \"S\"."),
-        ("1m1h", "\"1m1h\" repeats a unit or puts a smaller unit first."),
-        ("1m1m", "\"1m1m\" repeats a unit or puts a smaller unit first."),
-        ("s", "\"s\" must be a number followed by a unit."),
-        ("-5s", "\"-5s\" must be a number followed by a unit."),
-        ("1.5h", "\"1.5h\" has a number without a unit (ms, s, m, h, d, w, y)."),
-        (" 5s", "\" 5s\" must be a number followed by a unit."),
-        ("5s ", "\"5s \" must be a number followed by a unit."),
-        ("300000000y", "\"300000000y\" is too long."),
-        ("9223372036854775807ms1ms", "\"9223372036854775807ms1ms\" repeats a unit or puts a smaller unit first."),
-        ("99999999999999999999s", "\"99999999999999999999s\" must be a number followed by a unit."),
-        ("١٢s", "\"١٢s\" must be a number followed by a unit."),
-    ] as [(String, String)])
+    @Test(
+        arguments: [
+            ("", "The duration is empty."),
+            ("5", "\"5\" has a number without a unit (ms, s, m, h, d, w, y)."),
+            ("5x", "\"5x\" uses an unknown unit \"x\"."),
+            ("5S", "\"5S\" uses an unknown unit \"S\"."),
+            ("1m1h", "\"1m1h\" repeats a unit or puts a smaller unit first."),
+            ("1m1m", "\"1m1m\" repeats a unit or puts a smaller unit first."),
+            ("s", "\"s\" must be a number followed by a unit."),
+            ("-5s", "\"-5s\" must be a number followed by a unit."),
+            ("1.5h", "\"1.5h\" has a number without a unit (ms, s, m, h, d, w, y)."),
+            (" 5s", "\" 5s\" must be a number followed by a unit."),
+            ("5s ", "\"5s \" must be a number followed by a unit."),
+            ("300000000y", "\"300000000y\" is too long."),
+            ("9223372036854775807ms1ms", "\"9223372036854775807ms1ms\" repeats a unit or puts a smaller unit first."),
+            ("99999999999999999999s", "\"99999999999999999999s\" must be a number followed by a unit."),
+            ("١٢s", "\"١٢s\" must be a number followed by a unit."),
+        ] as [(String, String)])
     func rejectsMalformedText(_ text: String, _ message: String) {
         switch GuardrailDuration.parse(text) {
         case .success(let d): Issue.record("\"\(text)\" parsed as \(d.milliseconds)ms")
@@ -67,11 +69,12 @@ struct GuardrailDurationTests {
         #expect(problem.message == "\"\(text)\" is too long.")
     }
 
-    @Test(arguments: [
-        (0, "0s"), (500, "500ms"), (1500, "1s500ms"), (90 * second, "1m30s"), (day, "1d"),
-        (14 * day, "14d"), (hour + 30 * minute, "1h30m"), (day + 2 * hour + 3 * minute + 4 * second + 5, "1d2h3m4s5ms"),
-        (3 * hour + 7 * second, "3h7s"),
-    ] as [(Int64, String)])
+    @Test(
+        arguments: [
+            (0, "0s"), (500, "500ms"), (1500, "1s500ms"), (90 * second, "1m30s"), (day, "1d"),
+            (14 * day, "14d"), (hour + 30 * minute, "1h30m"), (day + 2 * hour + 3 * minute + 4 * second + 5, "1d2h3m4s5ms"),
+            (3 * hour + 7 * second, "3h7s"),
+        ] as [(Int64, String)])
     func descriptionIsCanonical(_ milliseconds: Int64, _ text: String) {
         #expect(GuardrailDuration(milliseconds: milliseconds).description == text)
     }

@@ -13,8 +13,12 @@ struct JSONValueTests {
     func roundTrip() throws {
         let value = try JSONDecoder().decode(JSONValue.self, from: Data(Self.document.utf8))
         guard case .object(let object) = value else { Issue.record("not an object: \(value)"); return }
-        #expect(object["n"] == .array([.int(1), .int(-3), .double(2.5), object["n"].flatMap { if case .array(let a) = $0 { a[3] } else { nil } }!,
-                                       .double(0.1), .int(12_345_678_901_234), .bool(true), .bool(false), .null]))
+        #expect(
+            object["n"]
+                == .array([
+                    .int(1), .int(-3), .double(2.5), object["n"].flatMap { if case .array(let a) = $0 { a[3] } else { nil } }!,
+                    .double(0.1), .int(12_345_678_901_234), .bool(true), .bool(false), .null,
+                ]))
         for options in [JSONSerialization.WritingOptions.sortedKeys, [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]] {
             let encoder = JSONEncoder()
             encoder.outputFormatting = options.contains(.prettyPrinted) ? [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes] : [.sortedKeys]

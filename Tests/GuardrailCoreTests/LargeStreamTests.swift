@@ -30,8 +30,9 @@ struct LargeStreamTests {
     }
 
     static func load(_ text: String, minimumPieceSize: Int) -> (Configuration, [String]) {
-        let (configuration, diagnostics) = ConfigurationLoader.load([ManifestSource(path: "manifests/tenants.yaml", bytes: Array(text.utf8))],
-                                                                    minimumPieceSize: minimumPieceSize)
+        let (configuration, diagnostics) = ConfigurationLoader.load(
+            [ManifestSource(path: "manifests/tenants.yaml", bytes: Array(text.utf8))],
+            minimumPieceSize: minimumPieceSize)
         return (configuration, diagnostics.sorted.map { "\($0)" })
     }
 

@@ -95,10 +95,12 @@ struct ManifestSchemaTests {
                 // Keys the schema requires in some cases (pgbackrest's type, an s3 repo's bucket): the decoder demands them then.
                 let sometimes = required.union(SchemaKeyChecker.conditionallyRequired(object))
                 let own = ownMessages[kind.kind + pointer] ?? []
-                #expect(asked.subtracting(sometimes).isEmpty,
-                        "\(at) (\(entry.context)): the decoder demands \(asked.subtracting(sometimes).sorted()), the schema (\(pointer)) does not")
-                #expect(required.subtracting(asked).subtracting(own).isEmpty,
-                        "\(at) (\(entry.context)): the schema (\(pointer)) requires \(required.subtracting(asked).sorted()), the decoder does not")
+                #expect(
+                    asked.subtracting(sometimes).isEmpty,
+                    "\(at) (\(entry.context)): the decoder demands \(asked.subtracting(sometimes).sorted()), the schema (\(pointer)) does not")
+                #expect(
+                    required.subtracting(asked).subtracting(own).isEmpty,
+                    "\(at) (\(entry.context)): the schema (\(pointer)) requires \(required.subtracting(asked).sorted()), the decoder does not")
                 compared += 1
             }
         }
@@ -107,14 +109,17 @@ struct ManifestSchemaTests {
 
     @Test("a key a decoder accepts but the schema lacks is reported, naming the file, the place and the key")
     func aKeyMissingFromTheSchemaIsReported() throws {
-        let source = ManifestSource(path: "manifests/t.yaml", bytes: Array("""
-            apiVersion: guardrail/v1
-            kind: Tenant
-            metadata: {name: acme}
-            spec:
-              id: 3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c11
+        let source = ManifestSource(
+            path: "manifests/t.yaml",
+            bytes: Array(
+                """
+                apiVersion: guardrail/v1
+                kind: Tenant
+                metadata: {name: acme}
+                spec:
+                  id: 3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c11
 
-            """.utf8))
+                """.utf8))
         let entries = Self.record([source])
         let spec = try #require(entries.first { $0.context == "Tenant spec" })
         let checker = SchemaKeyChecker(sources: [source])
@@ -157,12 +162,16 @@ struct ManifestSchemaTests {
             ("rollout", FeatureFlag.rolloutKeys, ["phases", "guardrails", "onBreach"]),
             ("phase", FeatureFlag.phaseKeys, ["name", "tenants", "percent", "bake"]),
             ("phase tenants", FeatureFlag.phaseTenantKeys, ["names", "selector"]),
-            ("Guardrail spec", Guardrail.specKeys,
-             ["description", "query", "max", "min", "compare", "interval", "failures", "minSamples", "onNoData", "onError", "errorLimit"]),
+            (
+                "Guardrail spec", Guardrail.specKeys,
+                ["description", "query", "max", "min", "compare", "interval", "failures", "minSamples", "onNoData", "onError", "errorLimit"]
+            ),
             ("compare", Guardrail.compareShape.keys, ["baseline", "maxRatio"]),
             ("minSamples", Guardrail.minSamplesShape.keys, ["query", "min"]),
-            ("BackupSchedule spec", BackupSchedule.specKeys,
-             ["database", "schedule", "timezone", "method", "type", "stanza", "retention", "rpo", "rto", "allowFrequent", "restoreDrill"]),
+            (
+                "BackupSchedule spec", BackupSchedule.specKeys,
+                ["database", "schedule", "timezone", "method", "type", "stanza", "retention", "rpo", "rto", "allowFrequent", "restoreDrill"]
+            ),
             ("pg_dump retention", BackupSchedule.retentionShape.keys, ["keep", "maxAge", "full", "diff"]),
             ("restoreDrill", BackupSchedule.restoreDrillShape.keys, ["schedule", "checks", "target"]),
             ("checks", BackupSchedule.checksShape.keys, ["rowCounts", "rlsPolicies", "sql"]),
@@ -173,24 +182,32 @@ struct ManifestSchemaTests {
             ("RoleGrants spec", RoleGrants.specKeys, ["login", "grants"]),
             ("grant", RoleGrants.grantKeys, ["tables", "schemas", "privileges"]),
             ("AlertRouting spec", AlertRouting.specKeys, ["receivers", "route", "inhibit_rules"]),
-            ("route", AlertRouting.routeKeys,
-             ["receiver", "matchers", "group_by", "group_wait", "group_interval", "repeat_interval", "continue", "routes"]),
+            (
+                "route", AlertRouting.routeKeys,
+                ["receiver", "matchers", "group_by", "group_wait", "group_interval", "repeat_interval", "continue", "routes"]
+            ),
             ("inhibit rule", AlertRouting.inhibitKeys, ["source_matchers", "target_matchers", "equal"]),
             ("receiver", AlertRouting.receiverShape.keys, ["name"] + AlertRouting.integrationFields.keys.sorted()),
             ("rule file", RuleFile.fileKeys, ["groups"]),
             ("rule group", RuleFile.groupKeys, ["name", "interval", "limit", "rules"]),
             ("rule", RuleFile.ruleKeys, ["alert", "record", "expr", "for", "keep_firing_for", "labels", "annotations"]),
-            ("Environment spec", Environment.specKeys,
-             ["postgres", "prometheus", "alerts", "alertmanager", "backups", "controller", "rollouts", "plan", "requireReason", "notifications"]),
+            (
+                "Environment spec", Environment.specKeys,
+                ["postgres", "prometheus", "alerts", "alertmanager", "backups", "controller", "rollouts", "plan", "requireReason", "notifications"]
+            ),
             ("postgres", Environment.postgresShape.keys, ["url", "schema", "lockTimeout", "statementTimeout"]),
             ("prometheus", Environment.prometheusShape.keys, ["url"]),
             ("alerts", Environment.alertsShape.keys, ["target", "rulesDir", "url", "tenant", "namespacePrefix"]),
             ("backups", Environment.backupsShape.keys, ["directory", "pgbackrest"]),
-            ("pgbackrest", Environment.pgbackrestShape.keys,
-             ["stanza", "configFile", "pgPath", "repo", "cipherPassEnv", "s3KeyEnv", "s3KeySecretEnv", "osUser", "options"]),
+            (
+                "pgbackrest", Environment.pgbackrestShape.keys,
+                ["stanza", "configFile", "pgPath", "repo", "cipherPassEnv", "s3KeyEnv", "s3KeySecretEnv", "osUser", "options"]
+            ),
             ("repo", Environment.repoShape.keys, ["type", "path", "bucket", "endpoint", "region", "port", "uriStyle", "verifyTLS", "cipherType"]),
-            ("controller", Environment.controllerShape.keys,
-             ["interval", "listen", "drift", "adminToken", "headerReadTimeout", "idleTimeout", "maxConnections", "leaseDuration", "stepTimeout"]),
+            (
+                "controller", Environment.controllerShape.keys,
+                ["interval", "listen", "drift", "adminToken", "headerReadTimeout", "idleTimeout", "maxConnections", "leaseDuration", "stepTimeout"]
+            ),
             ("rollouts", Environment.rolloutsShape.keys, ["maxBake", "maxInterval"]),
             ("plan", Environment.planShape.keys, ["signingKey"]),
             ("alertmanager", Environment.alertmanagerShape.keys, ["url", "configFile"]),
@@ -289,8 +306,10 @@ struct SchemaKeyChecker {
         }
     }
 
-    private static func index(_ node: YAMLNode, path: [Step], kind: KindShape?,
-                              into out: inout [YAMLMark: (kind: KindShape?, path: [Step], isMapping: Bool)]) {
+    private static func index(
+        _ node: YAMLNode, path: [Step], kind: KindShape?,
+        into out: inout [YAMLMark: (kind: KindShape?, path: [Step], isMapping: Bool)]
+    ) {
         switch node {
         case .mapping(let mapping):
             out[mapping.mark] = (kind, path, true)
@@ -373,7 +392,8 @@ struct SchemaKeyChecker {
             switch step {
             case .key(let key):
                 guard let (object, pointer) = mappingBranch(current.0, current.1, root: root),
-                      let property = object["properties"]?[key] else { return nil }
+                    let property = object["properties"]?[key]
+                else { return nil }
                 current = (property, "\(pointer)/properties/\(escape(key))")
             case .index:
                 guard let items = listBranch(current.0, current.1, root: root) else { return nil }

@@ -12,7 +12,8 @@ struct PgBackRestManifestTests {
 
     @Test("a pgbackrest schedule decodes with its type, stanza, retention, rto and drill target, and round-trips through its attributes")
     func decodes() throws {
-        let (c, d) = schedule("""
+        let (c, d) = schedule(
+            """
               schedule: "0 1 * * 0"
               timezone: UTC
               method: pgbackrest
@@ -37,7 +38,8 @@ struct PgBackRestManifestTests {
 
     @Test("a pg_dump schedule's attributes are what they were before pgBackRest existed")
     func pgDumpAttributesUnchanged() throws {
-        let (c, d) = schedule("  schedule: \"0 2 * * *\"\n  timezone: UTC\n  retention: {keep: 3}\n  rpo: 26h\n  restoreDrill: {schedule: \"0 4 * * 0\"}\n")
+        let (c, d) = schedule(
+            "  schedule: \"0 2 * * *\"\n  timezone: UTC\n  retention: {keep: 3}\n  rpo: 26h\n  restoreDrill: {schedule: \"0 4 * * 0\"}\n")
         #expect(d.isEmpty)
         let s = try #require(c.backupSchedules.first)
         #expect(Set(s.attributes.keys) == ["schedule", "timezone", "method", "rpo", "allow_frequent", "database", "retention", "restore_drill"])
@@ -47,7 +49,8 @@ struct PgBackRestManifestTests {
     @Test("each misuse is reported at its own line and column, and no schedule is kept")
     func refusals() {
         // Lines: 5 schedule, 6 timezone, 7 method, 8 type / retention ...
-        let (c1, d1) = schedule("""
+        let (c1, d1) = schedule(
+            """
               schedule: "0 1 * * 0"
               timezone: UTC
               method: pgbackrest
@@ -65,7 +68,8 @@ struct PgBackRestManifestTests {
         #expect(d1.contains("manifests/backups.yaml:10:14: retention needs full for method: pgbackrest"), "\(d1)")
         #expect(d1.contains("manifests/backups.yaml:12:8: rto must be positive"), "\(d1)")
 
-        let (c2, d2) = schedule("""
+        let (c2, d2) = schedule(
+            """
               schedule: "0 2 * * *"
               timezone: UTC
               type: full
@@ -83,7 +87,8 @@ struct PgBackRestManifestTests {
         #expect(d2.contains("manifests/backups.yaml:11:3: rto applies only to method: pgbackrest"), "\(d2)")
         #expect(d2.contains("manifests/backups.yaml:12:41: restoreDrill.target applies only to method: pgbackrest"), "\(d2)")
 
-        let (_, d3) = schedule("  schedule: \"0 1 * * 0\"\n  timezone: UTC\n  method: pgbackrest\n  type: incr\n  stanza: \"../x\"\n  retention: {full: 1}\n  rpo: 5m\n")
+        let (_, d3) = schedule(
+            "  schedule: \"0 1 * * 0\"\n  timezone: UTC\n  method: pgbackrest\n  type: incr\n  stanza: \"../x\"\n  retention: {full: 1}\n  rpo: 5m\n")
         #expect(d3 == ["manifests/backups.yaml:9:11: invalid stanza \"../x\""], "\(d3)")
     }
 
@@ -103,7 +108,8 @@ struct PgBackRestManifestTests {
 
     @Test("backups.pgbackrest decodes an encrypted S3 repository whose secrets are variable names, with no directory needed")
     func environmentDecodes() throws {
-        let (c, d) = environment("""
+        let (c, d) = environment(
+            """
                 pgbackrest:
                   stanza: main
                   pgPath: /var/lib/postgresql/15/main
@@ -125,9 +131,12 @@ struct PgBackRestManifestTests {
         #expect(p.options.keys.sorted() == ["log-path", "process-max"])
     }
 
-    @Test("a secret written into the file, an encrypted repository without a passphrase variable, and keys Guardrail owns are refused where they are written")
+    @Test(
+        "a secret written into the file, an encrypted repository without a passphrase variable, and keys Guardrail owns are refused where they are written"
+    )
     func environmentRefusals() {
-        let (c, d) = environment("""
+        let (c, d) = environment(
+            """
                 pgbackrest:
                   stanza: main
                   repo: {type: s3, bucket: acme, endpoint: s3.amazonaws.com, region: us-east-1, cipherType: aes-256-cbc}
@@ -137,9 +146,17 @@ struct PgBackRestManifestTests {
             """)
         #expect(c.environments["production"]?.backups?.pgbackrest == nil)
         #expect(d.contains("environments/production.yaml:9:13: an s3 repository needs s3KeyEnv and s3KeySecretEnv"), "\(d)")
-        #expect(d.contains("environments/production.yaml:10:22: Environment spec.backups.pgbackrest.cipherPassEnv must name an environment variable"), "\(d)")
-        #expect(d.contains("environments/production.yaml:11:17: Environment spec.backups.pgbackrest.options must not hold the secret option \"repo1-cipher-pass\""), "\(d)")
-        #expect(d.contains("environments/production.yaml:11:45: Environment spec.backups.pgbackrest.options must not hold the secret option \"repo1-s3-key-secret\""), "\(d)")
+        #expect(
+            d.contains("environments/production.yaml:10:22: Environment spec.backups.pgbackrest.cipherPassEnv must name an environment variable"),
+            "\(d)")
+        #expect(
+            d.contains(
+                "environments/production.yaml:11:17: Environment spec.backups.pgbackrest.options must not hold the secret option \"repo1-cipher-pass\""
+            ), "\(d)")
+        #expect(
+            d.contains(
+                "environments/production.yaml:11:45: Environment spec.backups.pgbackrest.options must not hold the secret option \"repo1-s3-key-secret\""
+            ), "\(d)")
         #expect(d.contains("environments/production.yaml:11:69: Environment spec.backups.pgbackrest.options cannot set \"pg1-path\""), "\(d)")
         #expect(d.contains("environments/production.yaml:11:86: invalid pgBackRest option name \"Log_Path\""), "\(d)")
         // No diagnostic repeats the secret values.
@@ -172,8 +189,14 @@ struct PgBackRestGeneratedRulesTests {
         let (c, d) = load("manifests/backups.yaml", text)
         #expect(d.isEmpty, "\(d)")
         let rules = try #require(GeneratedRules.groups(for: c).first { $0.group == GeneratedRules.backupGroup }).rules
-        #expect(rules.map { "\($0.name) \($0.labels["schedule"] ?? "")" } == ["GuardrailBackupStale nightly", "GuardrailBackupStale weekly-full", "GuardrailWALArchiveLag weekly-full"])
-        #expect(rules[2].expr == "max(guardrail_backup_archive_lag_seconds{schedule=\"weekly-full\"}) > 300 or max(guardrail_backup_archive_failing{schedule=\"weekly-full\"}) > 0")
+        #expect(
+            rules.map { "\($0.name) \($0.labels["schedule"] ?? "")" } == [
+                "GuardrailBackupStale nightly", "GuardrailBackupStale weekly-full", "GuardrailWALArchiveLag weekly-full",
+            ])
+        #expect(
+            rules[2].expr
+                == "max(guardrail_backup_archive_lag_seconds{schedule=\"weekly-full\"}) > 300 or max(guardrail_backup_archive_failing{schedule=\"weekly-full\"}) > 0"
+        )
         #expect(rules[0].expr.contains("guardrail_backup_last_success_timestamp_seconds"))
     }
 }

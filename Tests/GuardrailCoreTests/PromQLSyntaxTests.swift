@@ -63,7 +63,9 @@ struct PromQLSyntaxTests {
 
     @Test("validate reports a query that is not PromQL at the query's file:line:column, for spec.query and minSamples.query")
     func validateReportsTheQuery() {
-        let (configuration, diagnostics) = load("manifests/guardrails.yaml", """
+        let (configuration, diagnostics) = load(
+            "manifests/guardrails.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Guardrail
             metadata: {name: sql}
@@ -74,11 +76,12 @@ struct PromQLSyntaxTests {
 
             """)
         #expect(configuration.guardrails.isEmpty)
-        #expect(diagnostics.map(\.description) == [
-            #"manifests/guardrails.yaml:5:10: error: Guardrail spec.query is not valid PromQL"# + "\n  "
-                + #""users" is not expected here (at character 15 of the query). Prometheus would refuse it, so the guardrail could never be evaluated."#,
-            #"manifests/guardrails.yaml:7:23: error: minSamples.query is not valid PromQL"# + "\n  "
-                + "( is not closed (at character 4 of the query). Prometheus would refuse it, so the guardrail could never be evaluated.",
-        ])
+        #expect(
+            diagnostics.map(\.description) == [
+                #"manifests/guardrails.yaml:5:10: error: Guardrail spec.query is not valid PromQL"# + "\n  "
+                    + #""users" is not expected here (at character 15 of the query). Prometheus would refuse it, so the guardrail could never be evaluated."#,
+                #"manifests/guardrails.yaml:7:23: error: minSamples.query is not valid PromQL"# + "\n  "
+                    + "( is not closed (at character 4 of the query). Prometheus would refuse it, so the guardrail could never be evaluated.",
+            ])
     }
 }

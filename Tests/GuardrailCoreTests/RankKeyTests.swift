@@ -9,13 +9,14 @@ import Testing
 @Suite struct RankKeyTests {
     /// Vectors computed apart (Python's hashlib), so a change of hash, salt framing or byte order
     /// that would move tenants between cohorts fails here.
-    @Test("rank keys are the first 8 bytes of SHA-256(salt:id), big-endian, pinned to independently computed values",
-          arguments: [
-              ("channel.email", "3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c11", UInt64(0x558607f8c8ebb7e6)),
-              ("", "00000000-0000-4000-8000-000000000001", 0xffe4122fec286589),
-              ("ünïcode", "a", 0xbaba186e5cfea449),
-              (String(repeating: "long.salt.", count: 12), "b2c3", 0x754ec08df6636c51),
-          ])
+    @Test(
+        "rank keys are the first 8 bytes of SHA-256(salt:id), big-endian, pinned to independently computed values",
+        arguments: [
+            ("channel.email", "3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c11", UInt64(0x558607f8c8ebb7e6)),
+            ("", "00000000-0000-4000-8000-000000000001", 0xffe4122fec286589),
+            ("ünïcode", "a", 0xbaba186e5cfea449),
+            (String(repeating: "long.salt.", count: 12), "b2c3", 0x754ec08df6636c51),
+        ])
     func pinnedKeys(_ salt: String, _ id: String, _ key: UInt64) {
         let tenant = Tenant(name: "t", id: id, displayName: "T")
         #expect(CohortPlan.RankKey.keys([0], of: [tenant], salt: salt).map(\.key) == [key])

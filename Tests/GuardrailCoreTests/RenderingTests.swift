@@ -14,29 +14,34 @@ struct RenderingTests {
     /// Live: acme, globex and old-brokerage. Desired: acme renamed and relabelled, globex with a new id
     /// (a replace), initech new, old-brokerage gone. One change of each action.
     static let goldenPlan: Plan = {
-        let live = LiveState(schemaVersion: 1, tenants: [
-            Tenant(name: "acme", id: acmeID, displayName: "Acme Realty", labels: ["cohort": "internal", "tier": "gold"]),
-            Tenant(name: "globex", id: globexID, displayName: "Globex", labels: ["cohort": "early"]),
-            Tenant(name: "old-brokerage", id: initechID, displayName: "Old Brokerage", status: .offboarding),
-        ])
+        let live = LiveState(
+            schemaVersion: 1,
+            tenants: [
+                Tenant(name: "acme", id: acmeID, displayName: "Acme Realty", labels: ["cohort": "internal", "tier": "gold"]),
+                Tenant(name: "globex", id: globexID, displayName: "Globex", labels: ["cohort": "early"]),
+                Tenant(name: "old-brokerage", id: initechID, displayName: "Old Brokerage", status: .offboarding),
+            ])
         var desired = Configuration()
         desired.tenants = [
             Tenant(name: "acme", id: acmeID, displayName: "Acme Realty Group", labels: ["cohort": "beta", "tier": "gold"]),
             Tenant(name: "globex", id: replacementID, displayName: "Globex", labels: ["cohort": "early"]),
             Tenant(name: "initech", id: "6e5d4c3b-2a1f-4e0d-9c8b-7a6f5e4d3c2b", displayName: "Initech", labels: ["cohort": "pilot"]),
         ]
-        let context = PlanBuilder.Context(environment: "staging", planID: "7c1e2f40-9a8b-4c3d-8e2f-1a0b9c8d7e6f",
-                                          createdAt: "2025-06-01T12:00:00Z", gitCommit: "0123456789abcdef0123456789abcdef01234567")
+        let context = PlanBuilder.Context(
+            environment: "staging", planID: "7c1e2f40-9a8b-4c3d-8e2f-1a0b9c8d7e6f",
+            createdAt: "2025-06-01T12:00:00Z", gitCommit: "0123456789abcdef0123456789abcdef01234567")
         return PlanBuilder.plan(desired: desired, live: live, context: context)
     }()
 
-    static let emptyPlan = Plan(id: "0f0e0d0c-0b0a-4908-8706-050403020100", environment: "staging", createdAt: "2025-06-01T12:00:00Z",
-                                changes: [], compared: ["Tenant": 3], fingerprints: [:])
+    static let emptyPlan = Plan(
+        id: "0f0e0d0c-0b0a-4908-8706-050403020100", environment: "staging", createdAt: "2025-06-01T12:00:00Z",
+        changes: [], compared: ["Tenant": 3], fingerprints: [:])
 
     @Test func goldenPlanHasOneChangeOfEachAction() {
-        #expect(Self.goldenPlan.changes.map { "\($0.action.rawValue) \($0.address)" } == [
-            "delete tenant.old-brokerage", "replace tenant.globex", "update tenant.acme", "create tenant.initech",
-        ])
+        #expect(
+            Self.goldenPlan.changes.map { "\($0.action.rawValue) \($0.address)" } == [
+                "delete tenant.old-brokerage", "replace tenant.globex", "update tenant.acme", "create tenant.initech",
+            ])
         #expect(Self.goldenPlan.notes.isEmpty)
     }
 
@@ -94,14 +99,15 @@ struct RenderingTests {
         var plan = Self.emptyPlan
         plan.compared = ["Tenant": 1]
         plan.notes = ["a note"]
-        #expect(TextPlanRenderer(color: false).render(plan) == """
-            Note: a note
+        #expect(
+            TextPlanRenderer(color: false).render(plan) == """
+                Note: a note
 
-            No changes. Live state matches the configuration.
+                No changes. Live state matches the configuration.
 
-            Compared 1 tenant in environment "staging".
+                Compared 1 tenant in environment "staging".
 
-            """)
+                """)
     }
 
     static let hostile = "Evil\n  + tenant \"forged\" {\r\u{1B}[2K\u{1B}]0;pwned\u{07}\u{9B}31m\u{0}"
@@ -110,8 +116,9 @@ struct RenderingTests {
     static let hostilePlan: Plan = {
         let before = Tenant(name: "acme", id: acmeID, displayName: "Acme", labels: ["cohort": "internal"])
         let after = Tenant(name: "acme", id: acmeID, displayName: hostile, labels: ["cohort": hostile, hostile: "x"])
-        let changes = Diff.changes(desired: [after, Tenant(name: "initech", id: initechID, displayName: hostile, labels: [hostile: hostile])],
-                                   observed: [before])
+        let changes = Diff.changes(
+            desired: [after, Tenant(name: "initech", id: initechID, displayName: hostile, labels: [hostile: hostile])],
+            observed: [before])
         return Plan(id: "p", environment: "staging", createdAt: "t", changes: changes, compared: [:], fingerprints: [:])
     }()
 
@@ -155,7 +162,9 @@ struct RenderingTests {
     @Test func liveNameWithControlCharactersCannotForgeMarkdownRows() {
         let markdown = MarkdownPlanRenderer().render(Self.forgedNamePlan)
         let outsideCode = markdown.components(separatedBy: "<details>").first ?? markdown
-        let rows = outsideCode.split(separator: "\n").filter { $0.hasPrefix("| ") && !$0.hasPrefix("| Kind") && !$0.hasPrefix("| Tenant") && !$0.hasPrefix("| |") }
+        let rows = outsideCode.split(separator: "\n").filter {
+            $0.hasPrefix("| ") && !$0.hasPrefix("| Kind") && !$0.hasPrefix("| Tenant") && !$0.hasPrefix("| |")
+        }
         #expect(rows.count == 1, "\(outsideCode)")
         #expect(rows.first?.hasPrefix("| delete | `tenant.old") == true)
         #expect(!markdown.contains("\r"))
@@ -170,8 +179,9 @@ struct RenderingTests {
 
     static let invisiblePlan: Plan = {
         let text = "ok" + invisible.map { String($0) + "x" }.joined()
-        let changes = Diff.changes(desired: [Tenant(name: "acme\u{202E}moc", id: acmeID, displayName: text, labels: ["cohort": "in\u{200B}ternal"])],
-                                   observed: [Tenant(name: "acme\u{202E}moc", id: acmeID, displayName: "Acme")])
+        let changes = Diff.changes(
+            desired: [Tenant(name: "acme\u{202E}moc", id: acmeID, displayName: text, labels: ["cohort": "in\u{200B}ternal"])],
+            observed: [Tenant(name: "acme\u{202E}moc", id: acmeID, displayName: "Acme")])
         return Plan(id: "p", environment: "staging", createdAt: "t", changes: changes, compared: ["Tenant": 1], fingerprints: [:])
     }()
 
@@ -185,7 +195,10 @@ struct RenderingTests {
             #expect(output.contains(#"\u{202E}"#), "\(name): \(output)")
             #expect(output.contains(#"in\u{200B}ternal"#), "\(name): \(output)")
         }
-        #expect(text.contains(#"display_name = "Acme" -> "ok\u{202A}x\u{202B}x\u{202C}x\u{202D}x\u{202E}x\u{2066}x\u{2067}x\u{2068}x\u{2069}x\u{200B}x\u{200C}x\u{200D}x\u{200E}x\u{200F}x\u{FEFF}x\u{2060}x\u{61C}x\u{AD}x""#), "\(text)")
+        #expect(
+            text.contains(
+                #"display_name = "Acme" -> "ok\u{202A}x\u{202B}x\u{202C}x\u{202D}x\u{202E}x\u{2066}x\u{2067}x\u{2068}x\u{2069}x\u{200B}x\u{200C}x\u{200D}x\u{200E}x\u{200F}x\u{FEFF}x\u{2060}x\u{61C}x\u{AD}x""#
+            ), "\(text)")
         #expect(text.contains(#"# tenant.acme\u{202E}moc will be updated in place"#), "\(text)")
         // Other non-ASCII text is left alone; a zero-width joiner is shown even inside an emoji.
         #expect(TextEscaping.escape("Café – 東京 👩\u{200D}💻", .display, quoted: false) == #"Café – 東京 👩\u{200D}💻"#)
@@ -196,8 +209,9 @@ struct RenderingTests {
         #expect(AttributeValue.quote("a\"b\\c\nd\re\tf\u{1B}g\u{7F}h\u{85}i") == #""a\"b\\c\nd\re\tf\u{1b}g\u{7f}h\u{85}i""#)
         for scalar in (0..<0x20).map({ Unicode.Scalar($0)! }) + [Unicode.Scalar(0x7F)!] + (0x80...0x9F).map({ Unicode.Scalar($0)! }) {
             let quoted = AttributeValue.quote(String(Character(scalar)))
-            #expect(quoted.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value) },
-                    "U+\(String(scalar.value, radix: 16)) was not escaped")
+            #expect(
+                quoted.unicodeScalars.allSatisfy { $0.value >= 0x20 && $0.value != 0x7F && !(0x80...0x9F).contains($0.value) },
+                "U+\(String(scalar.value, radix: 16)) was not escaped")
         }
     }
 
@@ -241,9 +255,12 @@ struct RenderingTests {
             "list": .list([.int(1), .string("two"), .null, .list([])]), "map": .map(["nested": .map(["k": .bool(true)])]),
         ]
         var plan = Self.emptyPlan
-        plan.changes = [Change(address: Address(prefix: "flag", name: "channel.email"), kind: "FeatureFlag", action: .update,
-                               before: attributes, after: attributes.merging(["int": .int(43)]) { $1 },
-                               hazards: [Hazard(.widensAccess, "w"), Hazard(.mayBreakQueries, "m")], reason: "r")]
+        plan.changes = [
+            Change(
+                address: Address(prefix: "flag", name: "channel.email"), kind: "FeatureFlag", action: .update,
+                before: attributes, after: attributes.merging(["int": .int(43)]) { $1 },
+                hazards: [Hazard(.widensAccess, "w"), Hazard(.mayBreakQueries, "m")], reason: "r")
+        ]
         plan.gitCommit = nil
         plan.notes = ["n"]
         plan.fingerprints = ["flag.channel.email": Fingerprint.of(attributes)]
@@ -256,8 +273,9 @@ struct RenderingTests {
     @Test func handWrittenJSONSaysWhatCodableSays() throws {
         var rollout = Self.goldenPlan
         rollout.findings = [Finding(address: Address(prefix: "flag", name: "x"), message: "a \"quoted\", {braced}: [bracketed] message\n")]
-        rollout.binding = PlanBinding(environment: "e", database: DatabaseTarget(systemIdentifier: "1", name: "d", schema: "s"), alerts: nil,
-                                      targets: [], configuration: ConfigurationDigest(sha256: "00", files: [:]))
+        rollout.binding = PlanBinding(
+            environment: "e", database: DatabaseTarget(systemIdentifier: "1", name: "d", schema: "s"), alerts: nil,
+            targets: [], configuration: ConfigurationDigest(sha256: "00", files: [:]))
         rollout.signature = "hmac-sha256:00"
         rollout.changes[0].hazards.append(Hazard(.massDelete, "commas, colons: and \\ \"quotes\" [] {}"))
         for plan in [Self.goldenPlan, Self.hostilePlan, rollout] {
@@ -283,13 +301,18 @@ struct RenderingTests {
         let json = try JSONPlanRenderer.render(Self.goldenPlan)
         let object = try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
         #expect(object["format_version"] as? String == "1.0")
-        #expect(Set(object.keys) == ["format_version", "plan_id", "environment", "created_at", "git_commit", "summary", "blocked",
-                                     "changes", "compared", "fingerprints", "notes", "findings"])
+        #expect(
+            Set(object.keys) == [
+                "format_version", "plan_id", "environment", "created_at", "git_commit", "summary", "blocked",
+                "changes", "compared", "fingerprints", "notes", "findings",
+            ])
         #expect(object["plan_id"] as? String == Self.goldenPlan.id)
         let summary = try #require(object["summary"] as? [String: Int])
         #expect(summary == ["add": 2, "change": 1, "destroy": 2])
         #expect(object["blocked"] as? Bool == true)
-        let allowed = try JSONSerialization.jsonObject(with: Data(JSONPlanRenderer.render(Self.goldenPlan, overrides: HazardOverrides(allowDestroy: true)).utf8)) as? [String: Any]
+        let allowed =
+            try JSONSerialization.jsonObject(
+                with: Data(JSONPlanRenderer.render(Self.goldenPlan, overrides: HazardOverrides(allowDestroy: true)).utf8)) as? [String: Any]
         #expect(allowed?["blocked"] as? Bool == false)
         let changes = try #require(object["changes"] as? [[String: Any]])
         #expect(changes.map { $0["action"] as? String } == ["delete", "replace", "update", "create"])
@@ -305,11 +328,13 @@ struct RenderingTests {
 
     static func bigPlan(_ count: Int, displayName: (Int) -> String = { "Brokerage number \($0) with a fairly long name" }) -> Plan {
         let desired = (0..<count).map { i in
-            Tenant(name: "tenant-\(String(format: "%05d", i))", id: String(format: "%08x-0000-4000-8000-%012x", i, i), displayName: displayName(i),
-                   labels: ["cohort": "wave-\(i % 7)", "region": "eu"])
+            Tenant(
+                name: "tenant-\(String(format: "%05d", i))", id: String(format: "%08x-0000-4000-8000-%012x", i, i), displayName: displayName(i),
+                labels: ["cohort": "wave-\(i % 7)", "region": "eu"])
         }
-        return Plan(id: "big", environment: "production", createdAt: "t", changes: Diff.changes(desired: desired, observed: [Tenant]()),
-                    compared: ["Tenant": count], fingerprints: [:])
+        return Plan(
+            id: "big", environment: "production", createdAt: "t", changes: Diff.changes(desired: desired, observed: [Tenant]()),
+            compared: ["Tenant": count], fingerprints: [:])
     }
 
     @Test func markdownForFiveThousandChangesStaysUnderTheLimitAndSaysItWasCut() {
@@ -317,7 +342,8 @@ struct RenderingTests {
         #expect(markdown.utf8.count <= 60_000)
         #expect(markdown.hasPrefix("### Guardrail plan for `production`: 5000 to add, 0 to change, 0 to destroy\n"))
         #expect(markdown.contains("more changes not listed here._"))
-        #expect(markdown.contains("_The full plan is longer than a comment allows and was cut. Run `guardrail plan --env production` to see all of it._"))
+        #expect(
+            markdown.contains("_The full plan is longer than a comment allows and was cut. Run `guardrail plan --env production` to see all of it._"))
         // The fence is still closed, so the comment renders.
         #expect(markdown.contains("```\n\n</details>\n"))
     }
@@ -333,9 +359,11 @@ struct RenderingTests {
     /// must be in the comment however many changes come before it.
     static var tenThousandAndOneWidening: Plan {
         var plan = bigPlan(10_000)
-        plan.changes.append(Change(address: Address(prefix: "grants", name: "viewer"), kind: "RoleGrants", action: .update,
-                                   before: ["privileges": .map([:])], after: ["privileges": .map(["public.properties": .list([.string("select")])])],
-                                   hazards: [Hazard(.widensAccess, "grants SELECT on public.properties")], reason: "privileges differ"))
+        plan.changes.append(
+            Change(
+                address: Address(prefix: "grants", name: "viewer"), kind: "RoleGrants", action: .update,
+                before: ["privileges": .map([:])], after: ["privileges": .map(["public.properties": .list([.string("select")])])],
+                hazards: [Hazard(.widensAccess, "grants SELECT on public.properties")], reason: "privileges differ"))
         return plan
     }
 
@@ -388,7 +416,8 @@ struct RenderingTests {
     }
 
     @Test func markdownEscapesPipesAndHTMLOutsideCode() {
-        #expect(MarkdownPlanRenderer.escapeText("a | b <script>alert(1)</script> & `x` *y* _z_ [l](u)\nnext")
+        #expect(
+            MarkdownPlanRenderer.escapeText("a | b <script>alert(1)</script> & `x` *y* _z_ [l](u)\nnext")
                 == #"a \| b &lt;script&gt;alert(1)&lt;/script&gt; &amp; \`x\` \*y\* \_z\_ \[l\](u) next"#)
         #expect(MarkdownPlanRenderer.escapeCode("a`b|c\nd\r\u{1B}") == #"a'b¦c\nd\r\u{1b}"#)
         #expect(MarkdownPlanRenderer.escapeText("crlf\r\nbell\u{7}") == #"crlf bell\u{7}"#)
@@ -396,9 +425,12 @@ struct RenderingTests {
         var plan = Self.emptyPlan
         plan.environment = "prod`|x"
         plan.notes = ["<script>alert(1)</script> | note"]
-        plan.changes = [Change(address: Address(prefix: "tenant", name: "acme"), kind: "Tenant", action: .delete,
-                               before: ["display_name": .string("<script>alert(2)</script> | x")], after: nil,
-                               hazards: [Hazard(.destroys, "drops <img src=x onerror=alert(3)> | everything")], reason: "r")]
+        plan.changes = [
+            Change(
+                address: Address(prefix: "tenant", name: "acme"), kind: "Tenant", action: .delete,
+                before: ["display_name": .string("<script>alert(2)</script> | x")], after: nil,
+                hazards: [Hazard(.destroys, "drops <img src=x onerror=alert(3)> | everything")], reason: "r")
+        ]
         let markdown = MarkdownPlanRenderer().render(plan)
         let outsideCode = markdown.components(separatedBy: "<details>").first ?? markdown
         #expect(outsideCode.hasPrefix("### Guardrail plan for `prod'¦x`: 0 to add, 0 to change, 1 to destroy, blocked\n"))
@@ -422,11 +454,12 @@ struct RenderingTests {
     }
 
     @Test func markdownForNoChanges() {
-        #expect(MarkdownPlanRenderer().render(Self.emptyPlan) == """
-            ### Guardrail plan for `staging`: no changes
+        #expect(
+            MarkdownPlanRenderer().render(Self.emptyPlan) == """
+                ### Guardrail plan for `staging`: no changes
 
-            **No changes.** Live state matches the configuration. Compared 3 tenants.
+                **No changes.** Live state matches the configuration. Compared 3 tenants.
 
-            """)
+                """)
     }
 }

@@ -50,21 +50,36 @@ struct RolloutStatusReportTests {
         bounce.consecutiveFailures = 2
         var errors = GuardrailTrack()
         errors.consecutiveErrors = 1
-        let state = RolloutState(status: .progressing, phase: 1, phaseStartedAt: now.addingTimeInterval(-1_800), reason: "phase 2 (canary) baking",
-                                 specFingerprint: "f", tracks: ["bounce-rate": bounce, "api-errors": errors])
+        let state = RolloutState(
+            status: .progressing, phase: 1, phaseStartedAt: now.addingTimeInterval(-1_800), reason: "phase 2 (canary) baking",
+            specFingerprint: "f", tracks: ["bounce-rate": bounce, "api-errors": errors])
         // Newest first, as the engine reads them; eight bounce-rate evaluations, of which six are shown.
-        let bounceValues: [(GuardrailVerdict.Kind, Double?)] = [(.fail, 0.09), (.fail, 0.07), (.pass, 0.02), (.noData, nil), (.pass, 0.01),
-                                                                (.insufficientSamples, 0.04), (.pass, 0.011), (.pass, 0.012)]
+        let bounceValues: [(GuardrailVerdict.Kind, Double?)] = [
+            (.fail, 0.09), (.fail, 0.07), (.pass, 0.02), (.noData, nil), (.pass, 0.01),
+            (.insufficientSamples, 0.04), (.pass, 0.011), (.pass, 0.012),
+        ]
         var events = bounceValues.enumerated().map { i, v in
-            RolloutEventRecord(at: now.addingTimeInterval(Double(-30 * i)), decision: RolloutDecision(kind: .evaluation, phase: 1, message: "evaluated",
-                                                                                                   verdict: Self.verdict("bounce-rate", v.0, v.1)))
+            RolloutEventRecord(
+                at: now.addingTimeInterval(Double(-30 * i)),
+                decision: RolloutDecision(
+                    kind: .evaluation, phase: 1, message: "evaluated",
+                    verdict: Self.verdict("bounce-rate", v.0, v.1)))
         }
-        events.append(RolloutEventRecord(at: now.addingTimeInterval(-60), decision: RolloutDecision(kind: .evaluation, phase: 1, message: "evaluated",
-                                                                                                 verdict: Self.verdict("api-errors", .error, nil))))
-        events.append(RolloutEventRecord(at: now.addingTimeInterval(-1_800), decision: RolloutDecision(kind: .advance, phase: 1,
-                                                                                                    message: "advanced to phase 2 (canary)", actor: "controller a")))
-        let report = RolloutStatusReport(flag: flag, killed: false, killedBy: nil, killedAt: nil, state: state, guardrails: configuration.guardrails,
-                                         enabledCount: 2, eligibleCount: 40, events: events, now: now)
+        events.append(
+            RolloutEventRecord(
+                at: now.addingTimeInterval(-60),
+                decision: RolloutDecision(
+                    kind: .evaluation, phase: 1, message: "evaluated",
+                    verdict: Self.verdict("api-errors", .error, nil))))
+        events.append(
+            RolloutEventRecord(
+                at: now.addingTimeInterval(-1_800),
+                decision: RolloutDecision(
+                    kind: .advance, phase: 1,
+                    message: "advanced to phase 2 (canary)", actor: "controller a")))
+        let report = RolloutStatusReport(
+            flag: flag, killed: false, killedBy: nil, killedAt: nil, state: state, guardrails: configuration.guardrails,
+            enabledCount: 2, eligibleCount: 40, events: events, now: now)
         let text = report.render()
         let lines = text.split(separator: "\n").map(String.init)
 
@@ -86,8 +101,9 @@ struct RolloutStatusReportTests {
         let flag = try #require(configuration.flags.first)
         let now = Date(timeIntervalSince1970: 1_795_000_000)
         let state = RolloutState(status: .progressing, phase: 1, phaseStartedAt: now.addingTimeInterval(-1), reason: "advanced", specFingerprint: "f")
-        var report = RolloutStatusReport(flag: flag, killed: false, killedBy: nil, killedAt: nil, state: state, guardrails: configuration.guardrails,
-                                         enabledCount: 2, eligibleCount: 40, events: [], now: now)
+        var report = RolloutStatusReport(
+            flag: flag, killed: false, killedBy: nil, killedAt: nil, state: state, guardrails: configuration.guardrails,
+            enabledCount: 2, eligibleCount: 40, events: [], now: now)
         report.timing = RolloutTiming(maxBake: .seconds(3), maxInterval: .seconds(1))
         let canary = try #require(report.render().split(separator: "\n").first { $0.hasPrefix("  ▶ 2. canary") })
         #expect(canary.contains("bake 3s (capped from 2h by rollouts.maxBake)"), "\(canary)")
@@ -99,8 +115,9 @@ struct RolloutStatusReportTests {
         let flag = try #require(configuration.flags.first)
         let now = Date(timeIntervalSince1970: 1_795_000_000)
         let state = RolloutState(status: .progressing, phase: 0, phaseStartedAt: now, reason: "started", specFingerprint: "f")
-        let report = RolloutStatusReport(flag: flag, killed: false, killedBy: nil, killedAt: nil, state: state, guardrails: configuration.guardrails,
-                                         enabledCount: 1, eligibleCount: 40, events: [], now: now)
+        let report = RolloutStatusReport(
+            flag: flag, killed: false, killedBy: nil, killedAt: nil, state: state, guardrails: configuration.guardrails,
+            enabledCount: 1, eligibleCount: 40, events: [], now: now)
         #expect(report.render().contains("bounce-rate  <= 0.05            not evaluated yet"))
     }
 }

@@ -6,8 +6,10 @@ import Testing
 /// a saved plan with a fresh one. Each tampering is tried and must be caught.
 @Suite("Saved plans")
 struct SavedPlanTests {
-    static let digest = ConfigurationDigest(files: ["manifests/tenants.yaml": String(repeating: "a", count: 64),
-                                                    "environments/local.yaml": String(repeating: "b", count: 64)])
+    static let digest = ConfigurationDigest(files: [
+        "manifests/tenants.yaml": String(repeating: "a", count: 64),
+        "environments/local.yaml": String(repeating: "b", count: 64),
+    ])
     static let database = DatabaseTarget(systemIdentifier: "7312345678901234567", name: "realestate", schema: "guardrail")
 
     static var bound: Plan {
@@ -43,24 +45,33 @@ struct SavedPlanTests {
         var plan = Self.bound
         plan.signature = try PlanSignature.sign(plan, key: "k3y")
         let edits: [(String, (inout [String: Any]) -> Void)] = [
-            ("after value", { o in
-                var changes = o["changes"] as! [[String: Any]]
-                var after = changes[2]["after"] as! [String: Any]
-                after["display_name"] = "Evil"
-                changes[2]["after"] = after
-                o["changes"] = changes
-            }),
-            ("hazards stripped", { o in
-                var changes = o["changes"] as! [[String: Any]]
-                changes[0]["hazards"] = []
-                o["changes"] = changes
-            }),
+            (
+                "after value",
+                { o in
+                    var changes = o["changes"] as! [[String: Any]]
+                    var after = changes[2]["after"] as! [String: Any]
+                    after["display_name"] = "Evil"
+                    changes[2]["after"] = after
+                    o["changes"] = changes
+                }
+            ),
+            (
+                "hazards stripped",
+                { o in
+                    var changes = o["changes"] as! [[String: Any]]
+                    changes[0]["hazards"] = []
+                    o["changes"] = changes
+                }
+            ),
             ("fingerprints emptied", { o in o["fingerprints"] = [String: Any]() }),
-            ("environment", { o in
-                var binding = o["binding"] as! [String: Any]
-                binding["environment"] = "production"
-                o["binding"] = binding
-            }),
+            (
+                "environment",
+                { o in
+                    var binding = o["binding"] as! [String: Any]
+                    binding["environment"] = "production"
+                    o["binding"] = binding
+                }
+            ),
         ]
         for (name, edit) in edits {
             let edited = try Self.tamper(plan, edit)
@@ -134,47 +145,68 @@ struct SavedPlanTests {
     @Test func everyEditOfAnUnsignedPlanIsFoundAndNamed() throws {
         let fresh = Self.bound
         let cases: [(String, PlanDifference.Cause, String, (inout [String: Any]) -> Void)] = [
-            ("after rewritten", .modifiedFile, "tenant.acme: the saved plan's after", { o in
-                var changes = o["changes"] as! [[String: Any]]
-                var after = changes[2]["after"] as! [String: Any]
-                after["display_name"] = "Evil"
-                changes[2]["after"] = after
-                o["changes"] = changes
-            }),
-            ("update turned into a delete", .modifiedFile, "tenant.acme: the saved plan's action", { o in
-                var changes = o["changes"] as! [[String: Any]]
-                changes[2]["action"] = "delete"
-                changes[2]["after"] = nil
-                o["changes"] = changes
-            }),
-            ("hazards stripped", .modifiedFile, "tenant.old-brokerage: the saved plan's hazards", { o in
-                var changes = o["changes"] as! [[String: Any]]
-                changes[0]["hazards"] = []
-                o["changes"] = changes
-            }),
-            ("change appended", .modifiedFile, "tenant.evil", { o in
-                var changes = o["changes"] as! [[String: Any]]
-                var extra = changes[3]
-                extra["address"] = "tenant.evil"
-                changes.append(extra)
-                o["changes"] = changes
-            }),
-            ("change removed", .modifiedFile, "tenant.initech", { o in
-                var changes = o["changes"] as! [[String: Any]]
-                changes.removeLast()
-                o["changes"] = changes
-            }),
+            (
+                "after rewritten", .modifiedFile, "tenant.acme: the saved plan's after",
+                { o in
+                    var changes = o["changes"] as! [[String: Any]]
+                    var after = changes[2]["after"] as! [String: Any]
+                    after["display_name"] = "Evil"
+                    changes[2]["after"] = after
+                    o["changes"] = changes
+                }
+            ),
+            (
+                "update turned into a delete", .modifiedFile, "tenant.acme: the saved plan's action",
+                { o in
+                    var changes = o["changes"] as! [[String: Any]]
+                    changes[2]["action"] = "delete"
+                    changes[2]["after"] = nil
+                    o["changes"] = changes
+                }
+            ),
+            (
+                "hazards stripped", .modifiedFile, "tenant.old-brokerage: the saved plan's hazards",
+                { o in
+                    var changes = o["changes"] as! [[String: Any]]
+                    changes[0]["hazards"] = []
+                    o["changes"] = changes
+                }
+            ),
+            (
+                "change appended", .modifiedFile, "tenant.evil",
+                { o in
+                    var changes = o["changes"] as! [[String: Any]]
+                    var extra = changes[3]
+                    extra["address"] = "tenant.evil"
+                    changes.append(extra)
+                    o["changes"] = changes
+                }
+            ),
+            (
+                "change removed", .modifiedFile, "tenant.initech",
+                { o in
+                    var changes = o["changes"] as! [[String: Any]]
+                    changes.removeLast()
+                    o["changes"] = changes
+                }
+            ),
             ("fingerprints emptied", .modifiedFile, "fingerprint", { o in o["fingerprints"] = [String: Any]() }),
-            ("fingerprint changed", .staleLiveState, "fingerprint of tenant.acme", { o in
-                var f = o["fingerprints"] as! [String: Any]
-                f["tenant.acme"] = "0"
-                o["fingerprints"] = f
-            }),
-            ("changes reordered", .modifiedFile, "another order", { o in
-                var changes = o["changes"] as! [[String: Any]]
-                changes.swapAt(0, 1)
-                o["changes"] = changes
-            }),
+            (
+                "fingerprint changed", .staleLiveState, "fingerprint of tenant.acme",
+                { o in
+                    var f = o["fingerprints"] as! [String: Any]
+                    f["tenant.acme"] = "0"
+                    o["fingerprints"] = f
+                }
+            ),
+            (
+                "changes reordered", .modifiedFile, "another order",
+                { o in
+                    var changes = o["changes"] as! [[String: Any]]
+                    changes.swapAt(0, 1)
+                    o["changes"] = changes
+                }
+            ),
         ]
         for (name, cause, detail, edit) in cases {
             let saved = try Self.tamper(fresh, edit)
@@ -203,10 +235,15 @@ struct SavedPlanTests {
     // MARK: --target
 
     @Test func targetsThatNameNothingAreReportedWithTheClosestAddress() {
-        let known = [Address(prefix: "flag", name: "channel.email"), Address(prefix: "tenant", name: "acme-realty"),
-                     Address(prefix: "rls", name: "public.properties")]
-        let unmatched = TargetPatterns.unmatched(["channel.email", "tenant.acme-realt", "tenant", "flag.channel.email",
-                                                  "rls.public.properties.policy.tenant_isolation", "nothing.at.all"], known: known)
+        let known = [
+            Address(prefix: "flag", name: "channel.email"), Address(prefix: "tenant", name: "acme-realty"),
+            Address(prefix: "rls", name: "public.properties"),
+        ]
+        let unmatched = TargetPatterns.unmatched(
+            [
+                "channel.email", "tenant.acme-realt", "tenant", "flag.channel.email",
+                "rls.public.properties.policy.tenant_isolation", "nothing.at.all",
+            ], known: known)
         #expect(unmatched.map(\.pattern) == ["channel.email", "tenant.acme-realt", "nothing.at.all"])
         #expect(unmatched.map(\.suggestion) == ["flag.channel.email", "tenant.acme-realty", nil])
     }

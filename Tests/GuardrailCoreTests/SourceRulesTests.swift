@@ -46,10 +46,11 @@ struct SourceRulesTests {
             var fields: [String:Any] = [:]
             let typed: [String: JSONValue] = [:]
             """
-        #expect(Self.untypedJSON(in: text, file: "X.swift") == [
-            "X.swift:2: let object = try JSONSerialization.jsonObject(with: data)",
-            "X.swift:3: var fields: [String:Any] = [:]",
-        ])
+        #expect(
+            Self.untypedJSON(in: text, file: "X.swift") == [
+                "X.swift:2: let object = try JSONSerialization.jsonObject(with: data)",
+                "X.swift:3: var fields: [String:Any] = [:]",
+            ])
     }
 
     // MARK: SQL
@@ -113,7 +114,9 @@ struct SourceRulesTests {
         let files = try Self.sources()
         #expect(files.count > 50, "the sources were not found")
         let offenders = files.flatMap { Self.runtimeUnescaped(in: $0.text, file: $0.path) }
-        #expect(offenders.isEmpty, """
+        #expect(
+            offenders.isEmpty,
+            """
             unescaped: with a runtime string; interpolate an SQLIdentifier or SQLIdentifier.Qualified (quoted), \
             an SQLFragment (literal text), or bind the value:
             \(offenders.joined(separator: "\n"))
@@ -132,10 +135,11 @@ struct SourceRulesTests {
                 FROM \\(unescaped: "t\\(name)")
                 \"\"\"
             """
-        #expect(Self.runtimeUnescaped(in: text, file: "Y.swift") == [
-            #"Y.swift:3: unescaped: schema.qualifying("tenants")"#,
-            #"Y.swift:5: unescaped: columns.joined(separator: ", ")"#,
-            #"Y.swift:7: unescaped: "t\(name)""#,
-        ])
+        #expect(
+            Self.runtimeUnescaped(in: text, file: "Y.swift") == [
+                #"Y.swift:3: unescaped: schema.qualifying("tenants")"#,
+                #"Y.swift:5: unescaped: columns.joined(separator: ", ")"#,
+                #"Y.swift:7: unescaped: "t\(name)""#,
+            ])
     }
 }

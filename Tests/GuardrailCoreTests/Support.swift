@@ -48,8 +48,10 @@ func tenantDocument(name: String = "acme", id: String = acmeID, displayName: Str
     """
 }
 
-func tenant(_ name: String, id: String = acmeID, displayName: String? = nil, status: Tenant.Status = .active,
-            labels: [String: String] = [:]) -> Tenant {
+func tenant(
+    _ name: String, id: String = acmeID, displayName: String? = nil, status: Tenant.Status = .active,
+    labels: [String: String] = [:]
+) -> Tenant {
     Tenant(name: name, id: id, displayName: displayName ?? name.capitalized, status: status, labels: labels)
 }
 
@@ -63,8 +65,9 @@ enum Golden {
     }
 
     static func expected(_ name: String) throws -> String {
-        let url = try #require(Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Golden"),
-                               "golden file Golden/\(name) is not in the test bundle; run with GUARDRAIL_UPDATE_GOLDEN=1 to create it")
+        let url = try #require(
+            Bundle.module.url(forResource: name, withExtension: nil, subdirectory: "Golden"),
+            "golden file Golden/\(name) is not in the test bundle; run with GUARDRAIL_UPDATE_GOLDEN=1 to create it")
         return try String(contentsOf: url, encoding: .utf8)
     }
 
@@ -81,7 +84,8 @@ enum Golden {
             let line = zip(a, e).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(a.count, e.count)
             let got = line < a.count ? String(a[line]) : "<end of output>"
             let want = line < e.count ? String(e[line]) : "<end of file>"
-            Issue.record("""
+            Issue.record(
+                """
                 output differs from Golden/\(name) at line \(line + 1):
                   expected: \(want)
                   actual:   \(got)

@@ -8,7 +8,9 @@ struct ValidationDiagnosticsTests {
     // MARK: Baseline: valid input decodes, so the failures below are not vacuous.
 
     @Test func validTenantLoadsWithNoDiagnosticsAndNormalisedFields() throws {
-        let (config, diagnostics) = load("manifests/tenants.yaml", """
+        let (config, diagnostics) = load(
+            "manifests/tenants.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Tenant
             metadata:
@@ -25,18 +27,21 @@ struct ValidationDiagnosticsTests {
             spec: {id: \(globexID)}
             """)
         #expect(diagnostics.isEmpty, "\(diagnostics)")
-        #expect(config.tenants == [
-            Tenant(name: "acme", id: acmeID, displayName: "Acme Realty", status: .suspended, labels: ["cohort": "internal", "tier": "gold"]),
-            // displayName defaults to the name, status to active.
-            Tenant(name: "globex", id: globexID, displayName: "globex", status: .active, labels: [:]),
-        ])
+        #expect(
+            config.tenants == [
+                Tenant(name: "acme", id: acmeID, displayName: "Acme Realty", status: .suspended, labels: ["cohort": "internal", "tier": "gold"]),
+                // displayName defaults to the name, status to active.
+                Tenant(name: "globex", id: globexID, displayName: "globex", status: .active, labels: [:]),
+            ])
         #expect(config.locations[Address(prefix: "tenant", name: "acme")]?.description == "manifests/tenants.yaml:4:9")
         #expect(config.locations[Address(prefix: "tenant", name: "globex")]?.description == "manifests/tenants.yaml:13:18")
         #expect(config.files == ["manifests/tenants.yaml"])
     }
 
     @Test func validEnvironmentLoadsWithParsedDurationsAndTemplates() throws {
-        let (config, diagnostics) = load("environments/production.yaml", """
+        let (config, diagnostics) = load(
+            "environments/production.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Environment
             metadata: {name: production}
@@ -65,7 +70,9 @@ struct ValidationDiagnosticsTests {
     // MARK: One test per class of problem.
 
     @Test func yamlSyntaxErrorIsReportedAtTheOffendingCharacter() {
-        let (config, diagnostics) = load("manifests/tenants.yaml", """
+        let (config, diagnostics) = load(
+            "manifests/tenants.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Tenant
             metadata:
@@ -76,11 +83,13 @@ struct ValidationDiagnosticsTests {
     }
 
     @Test func documentsBeforeASyntaxErrorAreStillDecoded() {
-        let (config, diagnostics) = load("manifests/tenants.yaml", tenantDocument() + """
-            ---
-            apiVersion: guardrail/v1
-            kind: "Tenant
-            """)
+        let (config, diagnostics) = load(
+            "manifests/tenants.yaml",
+            tenantDocument() + """
+                ---
+                apiVersion: guardrail/v1
+                kind: "Tenant
+                """)
         #expect(diagnostics.count == 1)
         #expect(diagnostics.first?.summary.hasPrefix("YAML syntax error") == true)
         #expect(diagnostics.first?.location?.file == "manifests/tenants.yaml")
@@ -88,7 +97,9 @@ struct ValidationDiagnosticsTests {
     }
 
     @Test func unknownSpecKeySuggestsTheIntendedKey() {
-        let (_, diagnostics) = load("manifests/tenants.yaml", """
+        let (_, diagnostics) = load(
+            "manifests/tenants.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Tenant
             metadata:
@@ -102,7 +113,9 @@ struct ValidationDiagnosticsTests {
     }
 
     @Test func misspeltMetadataIsUnknownWithSuggestionAndMetadataIsThenMissing() {
-        let (_, diagnostics) = load("manifests/tenants.yaml", """
+        let (_, diagnostics) = load(
+            "manifests/tenants.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Tenant
             metdata:
@@ -110,15 +123,18 @@ struct ValidationDiagnosticsTests {
             spec:
               id: \(acmeID)
             """)
-        #expect(located(diagnostics) == [
-            "manifests/tenants.yaml:1:1: missing required field \"metadata\" in the document",
-            "manifests/tenants.yaml:3:1: unknown key \"metdata\" in the document",
-        ])
+        #expect(
+            located(diagnostics) == [
+                "manifests/tenants.yaml:1:1: missing required field \"metadata\" in the document",
+                "manifests/tenants.yaml:3:1: unknown key \"metdata\" in the document",
+            ])
         #expect(diagnostics.last?.detail.hasPrefix("Did you mean \"metadata\"?") == true)
     }
 
     @Test func unknownKeyFarFromAnyAllowedKeyHasNoSuggestion() {
-        let (_, diagnostics) = load("manifests/tenants.yaml", """
+        let (_, diagnostics) = load(
+            "manifests/tenants.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Tenant
             metadata: {name: acme}
@@ -136,54 +152,59 @@ struct ValidationDiagnosticsTests {
     }
 
     @Test(arguments: [
-        WrongType(yaml: """
-            apiVersion: guardrail/v1
-            kind: Tenant
-            metadata:
-              name: acme
-            spec:
-              id: \(acmeID)
-              displayName: Acme
-              status: 5
-            """, expected: "manifests/t.yaml:8:11: Tenant spec.status must be a string",
+        WrongType(
+            yaml: """
+                apiVersion: guardrail/v1
+                kind: Tenant
+                metadata:
+                  name: acme
+                spec:
+                  id: \(acmeID)
+                  displayName: Acme
+                  status: 5
+                """, expected: "manifests/t.yaml:8:11: Tenant spec.status must be a string",
             detail: "Found an integer `5`; quote it (\"5\") if you meant the text."),
-        WrongType(yaml: """
-            apiVersion: guardrail/v1
-            kind: Tenant
-            metadata:
-              name: acme
-              labels: [internal, beta]
-            spec:
-              id: \(acmeID)
-            """, expected: "manifests/t.yaml:5:11: metadata.labels must be a mapping", detail: "Found a list."),
-        WrongType(yaml: """
-            apiVersion: guardrail/v1
-            kind: Tenant
-            metadata:
-              name: acme
-            spec:
-              id: \(acmeID)
-              displayName: [Acme, Realty]
-            """, expected: "manifests/t.yaml:7:16: Tenant spec.displayName must be a string", detail: "Found a list."),
-        WrongType(yaml: """
-            apiVersion: guardrail/v1
-            kind: Tenant
-            metadata:
-              name: acme
-            spec:
-              id: \(acmeID)
-              status: actve
-            """, expected: "manifests/t.yaml:7:11: Tenant spec.status has an unknown value \"actve\"",
+        WrongType(
+            yaml: """
+                apiVersion: guardrail/v1
+                kind: Tenant
+                metadata:
+                  name: acme
+                  labels: [internal, beta]
+                spec:
+                  id: \(acmeID)
+                """, expected: "manifests/t.yaml:5:11: metadata.labels must be a mapping", detail: "Found a list."),
+        WrongType(
+            yaml: """
+                apiVersion: guardrail/v1
+                kind: Tenant
+                metadata:
+                  name: acme
+                spec:
+                  id: \(acmeID)
+                  displayName: [Acme, Realty]
+                """, expected: "manifests/t.yaml:7:16: Tenant spec.displayName must be a string", detail: "Found a list."),
+        WrongType(
+            yaml: """
+                apiVersion: guardrail/v1
+                kind: Tenant
+                metadata:
+                  name: acme
+                spec:
+                  id: \(acmeID)
+                  status: actve
+                """, expected: "manifests/t.yaml:7:11: Tenant spec.status has an unknown value \"actve\"",
             detail: "Did you mean \"active\"? It must be one of: active, suspended, offboarding."),
-        WrongType(yaml: """
-            apiVersion: guardrail/v1
-            kind: Tenant
-            metadata:
-              name: acme
-              labels: {cohort: true}
-            spec:
-              id: \(acmeID)
-            """, expected: "manifests/t.yaml:5:20: the value of metadata.labels.cohort must be a string",
+        WrongType(
+            yaml: """
+                apiVersion: guardrail/v1
+                kind: Tenant
+                metadata:
+                  name: acme
+                  labels: {cohort: true}
+                spec:
+                  id: \(acmeID)
+                """, expected: "manifests/t.yaml:5:20: the value of metadata.labels.cohort must be a string",
             detail: "Found a boolean `true`; quote it (\"true\") if you meant the text."),
     ])
     func wrongTypeIsReportedAtTheValue(_ c: WrongType) {
@@ -193,7 +214,9 @@ struct ValidationDiagnosticsTests {
     }
 
     @Test func missingRequiredIdIsReportedAtTheSpecMapping() {
-        let (config, diagnostics) = load("manifests/tenants.yaml", """
+        let (config, diagnostics) = load(
+            "manifests/tenants.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Tenant
             metadata:
@@ -207,7 +230,9 @@ struct ValidationDiagnosticsTests {
     }
 
     @Test func missingMetadataNameIsReportedAtTheMetadataMapping() {
-        let (_, diagnostics) = load("manifests/tenants.yaml", """
+        let (_, diagnostics) = load(
+            "manifests/tenants.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Tenant
             metadata: {labels: {cohort: internal}}
@@ -216,7 +241,9 @@ struct ValidationDiagnosticsTests {
     }
 
     @Test func unknownMetadataKeySuggestsTheIntendedKey() {
-        let (config, diagnostics) = load("manifests/tenants.yaml", """
+        let (config, diagnostics) = load(
+            "manifests/tenants.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Tenant
             metadata:
@@ -231,7 +258,9 @@ struct ValidationDiagnosticsTests {
     }
 
     @Test func specThatIsNotAMappingIsNamedAfterTheKind() {
-        let (_, diagnostics) = load("manifests/tenants.yaml", """
+        let (_, diagnostics) = load(
+            "manifests/tenants.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Tenant
             metadata: {name: acme}
@@ -241,7 +270,9 @@ struct ValidationDiagnosticsTests {
     }
 
     @Test func repeatedSpecKeyIsReportedAtTheSecondOccurrence() {
-        let (_, diagnostics) = load("manifests/tenants.yaml", """
+        let (_, diagnostics) = load(
+            "manifests/tenants.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Tenant
             metadata: {name: acme}
@@ -287,7 +318,9 @@ struct ValidationDiagnosticsTests {
     }
 
     @Test func unknownKindSuggestsTheNearestKind() {
-        let (_, diagnostics) = load("manifests/tenants.yaml", """
+        let (_, diagnostics) = load(
+            "manifests/tenants.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Tennant
             metadata:
@@ -296,12 +329,17 @@ struct ValidationDiagnosticsTests {
               id: \(acmeID)
             """)
         #expect(located(diagnostics) == ["manifests/tenants.yaml:2:7: unknown kind \"Tennant\""])
-        #expect(diagnostics.first?.detail == "Did you mean \"Tenant\"? Known kinds: Environment, Tenant, Guardrail, FeatureFlag, BackupSchedule, RoleGrants, RowLevelSecurity, AlertRouting.")
+        #expect(
+            diagnostics.first?.detail
+                == "Did you mean \"Tenant\"? Known kinds: Environment, Tenant, Guardrail, FeatureFlag, BackupSchedule, RoleGrants, RowLevelSecurity, AlertRouting."
+        )
     }
 
     @Test(arguments: ["guardrail/v2", "v1"])
     func unknownApiVersionIsReportedAtItsValue(_ version: String) {
-        let (config, diagnostics) = load("manifests/tenants.yaml", """
+        let (config, diagnostics) = load(
+            "manifests/tenants.yaml",
+            """
             apiVersion: \(version)
             kind: Tenant
             metadata:
@@ -313,12 +351,13 @@ struct ValidationDiagnosticsTests {
         #expect(config.tenants.isEmpty)
     }
 
-    @Test(arguments: [
-        ("not-a-uuid", "Tenant spec.id is not a valid UUID"),
-        ("3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c1", "Tenant spec.id is not a valid UUID"),
-        ("3f6c1d2e8a4b4c1e9a570d2f5b8e7c11", "Tenant spec.id is not a valid UUID"),
-        ("12345", "Tenant spec.id must be a string"),
-    ] as [(String, String)])
+    @Test(
+        arguments: [
+            ("not-a-uuid", "Tenant spec.id is not a valid UUID"),
+            ("3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c1", "Tenant spec.id is not a valid UUID"),
+            ("3f6c1d2e8a4b4c1e9a570d2f5b8e7c11", "Tenant spec.id is not a valid UUID"),
+            ("12345", "Tenant spec.id must be a string"),
+        ] as [(String, String)])
     func invalidUUIDIsReportedAtTheId(_ id: String, _ summary: String) {
         let (config, diagnostics) = load("manifests/tenants.yaml", tenantDocument(id: id))
         #expect(located(diagnostics) == ["manifests/tenants.yaml:6:7: \(summary)"])
@@ -338,16 +377,20 @@ struct ValidationDiagnosticsTests {
         """
     }
 
-    @Test(arguments: [
-        ("10 seconds", "\"10 seconds\" has a number without a unit"),
-        ("5x", "\"5x\" uses an unknown unit \"x\""),
-        ("1m1h", "\"1m1h\" repeats a unit or puts a smaller unit first"),
-    ] as [(String, String)])
+    @Test(
+        arguments: [
+            ("10 seconds", "\"10 seconds\" has a number without a unit"),
+            ("5x", "\"5x\" uses an unknown unit \"x\""),
+            ("1m1h", "\"1m1h\" repeats a unit or puts a smaller unit first"),
+        ] as [(String, String)])
     func badDurationInEnvironmentIsReportedAtTheValue(_ text: String, _ detail: String) {
-        let (config, diagnostics) = load("environments/staging.yaml", Self.environmentDocument(postgres: """
-                url: "${DATABASE_URL}"
-                lockTimeout: \(text)
-            """))
+        let (config, diagnostics) = load(
+            "environments/staging.yaml",
+            Self.environmentDocument(
+                postgres: """
+                        url: "${DATABASE_URL}"
+                        lockTimeout: \(text)
+                    """))
         #expect(located(diagnostics) == ["environments/staging.yaml:8:18: Environment spec.postgres.lockTimeout is not a valid duration"])
         #expect(diagnostics.first?.detail.contains(detail) == true, "\(diagnostics)")
         // The environment still decodes, with the default lock timeout, so other problems are found too.
@@ -355,19 +398,23 @@ struct ValidationDiagnosticsTests {
     }
 
     @Test func notificationWebhooksAreCheckedWhereTheyAreWritten() {
-        let (config, diagnostics) = load("environments/staging.yaml", Self.environmentDocument(postgres: """
-                url: "${DATABASE_URL}"
-              requireReason: true
-              notifications:
-                - url: "${HOOK_URL}"
-                  events: [RolloutRolledBack, FlagKiled]
-                  secretHeader: {name: X-Token, value: "literal-secret"}
-                - url: "${OTHER_HOOK}"
-            """))
-        #expect(located(diagnostics) == [
-            "environments/staging.yaml:11:35: unknown event \"FlagKiled\" in notifications[0].events",
-            "environments/staging.yaml:12:44: notifications[0].secretHeader.value must come from the process environment",
-        ], "\(diagnostics)")
+        let (config, diagnostics) = load(
+            "environments/staging.yaml",
+            Self.environmentDocument(
+                postgres: """
+                        url: "${DATABASE_URL}"
+                      requireReason: true
+                      notifications:
+                        - url: "${HOOK_URL}"
+                          events: [RolloutRolledBack, FlagKiled]
+                          secretHeader: {name: X-Token, value: "literal-secret"}
+                        - url: "${OTHER_HOOK}"
+                    """))
+        #expect(
+            located(diagnostics) == [
+                "environments/staging.yaml:11:35: unknown event \"FlagKiled\" in notifications[0].events",
+                "environments/staging.yaml:12:44: notifications[0].secretHeader.value must come from the process environment",
+            ], "\(diagnostics)")
         #expect(diagnostics.first?.detail.hasPrefix("Did you mean \"FlagKilled\"?") == true)
         #expect(!diagnostics.map(\.detail).joined().contains("literal-secret"), "the refused secret is not repeated")
         let environment = config.environments["staging"]
@@ -377,17 +424,23 @@ struct ValidationDiagnosticsTests {
     }
 
     @Test func malformedEnvironmentVariableReferenceIsReportedAtTheString() {
-        let (config, diagnostics) = load("environments/staging.yaml", Self.environmentDocument(postgres: """
-                url: "${1BAD}"
-            """))
+        let (config, diagnostics) = load(
+            "environments/staging.yaml",
+            Self.environmentDocument(
+                postgres: """
+                        url: "${1BAD}"
+                    """))
         #expect(located(diagnostics) == ["environments/staging.yaml:7:10: invalid variable name \"1BAD\" in \"${1BAD}\""])
         #expect(config.environments["staging"] == nil)
     }
 
     @Test func environmentOutsideEnvironmentsFolderIsRefused() {
-        let (config, diagnostics) = load("manifests/staging.yaml", Self.environmentDocument(postgres: """
-                url: "${DATABASE_URL}"
-            """))
+        let (config, diagnostics) = load(
+            "manifests/staging.yaml",
+            Self.environmentDocument(
+                postgres: """
+                        url: "${DATABASE_URL}"
+                    """))
         #expect(located(diagnostics) == ["manifests/staging.yaml:2:7: Environment document in manifests/"])
         #expect(diagnostics.first?.detail == "Environment documents belong in environments/<name>.yaml.")
         #expect(config.environments.isEmpty)
@@ -400,9 +453,13 @@ struct ValidationDiagnosticsTests {
     }
 
     @Test func environmentNameMustMatchFileStem() {
-        let (_, diagnostics) = load("environments/staging.yaml", Self.environmentDocument(name: "production", postgres: """
-                url: "${DATABASE_URL}"
-            """))
+        let (_, diagnostics) = load(
+            "environments/staging.yaml",
+            Self.environmentDocument(
+                name: "production",
+                postgres: """
+                        url: "${DATABASE_URL}"
+                    """))
         #expect(located(diagnostics) == ["environments/staging.yaml:4:9: Environment \"production\" is in a file named staging"])
     }
 
@@ -415,7 +472,9 @@ struct ValidationDiagnosticsTests {
 
     @Test(arguments: ["a/b/c", "_cohort", "cohort-", "Example.com/tier", "bad key", "cohort!"])
     func invalidLabelKeyIsReportedAtTheKey(_ key: String) {
-        let (_, diagnostics) = load("manifests/tenants.yaml", """
+        let (_, diagnostics) = load(
+            "manifests/tenants.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Tenant
             metadata:
@@ -430,7 +489,9 @@ struct ValidationDiagnosticsTests {
 
     @Test(arguments: ["cohort", "example.com/cohort", "app.kubernetes.io/part-of", "Tier_2.x"])
     func validLabelKeysAreAccepted(_ key: String) {
-        let (config, diagnostics) = load("manifests/tenants.yaml", """
+        let (config, diagnostics) = load(
+            "manifests/tenants.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Tenant
             metadata:
@@ -491,24 +552,26 @@ struct ValidationDiagnosticsTests {
             kind: Tenant
             metadata: x: y
             """
-        let staging = Self.environmentDocument(postgres: """
-                url: "${DATABASE_URL}"
-                lockTimeout: 5x
-            """)
+        let staging = Self.environmentDocument(
+            postgres: """
+                    url: "${DATABASE_URL}"
+                    lockTimeout: 5x
+                """)
         // Handed over in no particular order.
         let (config, diagnostics) = load([
             ("manifests/c.yaml", c), ("manifests/a.yaml", a), ("environments/staging.yaml", staging), ("manifests/b.yaml", b),
         ])
         #expect(diagnostics.count == 7)
-        #expect(located(diagnostics) == [
-            "environments/staging.yaml:8:18: Environment spec.postgres.lockTimeout is not a valid duration",
-            "manifests/a.yaml:7:3: unknown key \"displayname\" in Tenant spec",
-            "manifests/a.yaml:8:11: Tenant spec.status must be a string",
-            "manifests/a.yaml:15:7: Tenant spec.id is not a valid UUID",
-            "manifests/b.yaml:2:7: unknown kind \"Tennant\"",
-            "manifests/b.yaml:11:9: duplicate Tenant name \"initech\"",
-            "manifests/c.yaml:3:12: YAML syntax error: mapping values are not allowed in this context",
-        ])
+        #expect(
+            located(diagnostics) == [
+                "environments/staging.yaml:8:18: Environment spec.postgres.lockTimeout is not a valid duration",
+                "manifests/a.yaml:7:3: unknown key \"displayname\" in Tenant spec",
+                "manifests/a.yaml:8:11: Tenant spec.status must be a string",
+                "manifests/a.yaml:15:7: Tenant spec.id is not a valid UUID",
+                "manifests/b.yaml:2:7: unknown kind \"Tennant\"",
+                "manifests/b.yaml:11:9: duplicate Tenant name \"initech\"",
+                "manifests/c.yaml:3:12: YAML syntax error: mapping values are not allowed in this context",
+            ])
         #expect(diagnostics.allSatisfy { $0.severity == .error })
         #expect(config.tenants.map(\.name) == ["initech"])
     }
@@ -531,12 +594,14 @@ struct ValidationDiagnosticsTests {
     }
 
     @Test func diagnosticDescriptionIsCompilerStyle() {
-        let d = Diagnostic.error("unknown key \"displayname\" in Tenant spec", detail: "Did you mean \"displayName\"?\nSecond line.",
-                                 at: GuardrailCore.SourceLocation(file: "manifests/tenants.yaml", line: 12, column: 5))
-        #expect(d.description == """
-            manifests/tenants.yaml:12:5: error: unknown key "displayname" in Tenant spec
-              Did you mean "displayName"?
-              Second line.
-            """)
+        let d = Diagnostic.error(
+            "unknown key \"displayname\" in Tenant spec", detail: "Did you mean \"displayName\"?\nSecond line.",
+            at: GuardrailCore.SourceLocation(file: "manifests/tenants.yaml", line: 12, column: 5))
+        #expect(
+            d.description == """
+                manifests/tenants.yaml:12:5: error: unknown key "displayname" in Tenant spec
+                  Did you mean "displayName"?
+                  Second line.
+                """)
     }
 }

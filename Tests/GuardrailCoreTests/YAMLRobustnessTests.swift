@@ -42,11 +42,15 @@ struct YAMLRobustnessTests {
         Input("a number document", "42\n", "the document must be a mapping"),
         Input("a list document", "- a\n- b\n", "the document must be a mapping"),
         Input("5000 unclosed [", String(repeating: "[", count: 5000), "YAML nested deeper than 64 levels"),
-        Input("5000 nested closed lists", String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000), "YAML nested deeper than 64 levels"),
-        Input("5000 nested mappings", String(repeating: "{a: ", count: 5000) + "1" + String(repeating: "}", count: 5000),
-              "YAML nested deeper than 64 levels"),
-        Input("40,000 nested flow lists", "x: " + String(repeating: "[", count: 40_000) + String(repeating: "]", count: 40_000) + "\n",
-              "YAML nested deeper than 64 levels"),
+        Input(
+            "5000 nested closed lists", String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000), "YAML nested deeper than 64 levels"
+        ),
+        Input(
+            "5000 nested mappings", String(repeating: "{a: ", count: 5000) + "1" + String(repeating: "}", count: 5000),
+            "YAML nested deeper than 64 levels"),
+        Input(
+            "40,000 nested flow lists", "x: " + String(repeating: "[", count: 40_000) + String(repeating: "]", count: 40_000) + "\n",
+            "YAML nested deeper than 64 levels"),
         Input("binary garbage", [0x00, 0xFF, 0xFE, 0x01, 0x80, 0x7F, 0x1B, 0x00, 0xC0, 0xAF], "YAML syntax error"),
         Input("invalid UTF-8", Array("apiVersion: guardrail/v1\nkind: ".utf8) + [0xC3, 0x28, 0x0A], "YAML syntax error"),
         Input("billion laughs", billionLaughs, "too many YAML aliases"),
@@ -110,7 +114,7 @@ struct YAMLRobustnessTests {
 
     @Test func utf8ByteOrderMarkIsAccepted() {
         let (config, diagnostics) = ConfigurationLoader.load([
-            ManifestSource(path: "manifests/bom.yaml", bytes: [0xEF, 0xBB, 0xBF] + Array(tenantDocument().utf8)),
+            ManifestSource(path: "manifests/bom.yaml", bytes: [0xEF, 0xBB, 0xBF] + Array(tenantDocument().utf8))
         ])
         #expect(diagnostics.all.isEmpty, "\(diagnostics.all)")
         #expect(config.tenants.map(\.name) == ["acme"])
@@ -136,7 +140,9 @@ struct YAMLRobustnessTests {
     }
 
     @Test func duplicateYAMLKeyIsReportedAtTheSecondKey() {
-        let (_, diagnostics) = load("manifests/dup.yaml", """
+        let (_, diagnostics) = load(
+            "manifests/dup.yaml",
+            """
             apiVersion: guardrail/v1
             kind: Tenant
             metadata:
@@ -212,11 +218,14 @@ struct YAMLRobustnessTests {
     }
 
     @Test func emptyFilesAreWarningsThatDoNotFailValidation() {
-        let (config, diagnostics) = load([("manifests/empty.yaml", ""), ("manifests/dashes.yaml", "---\n---\n"), ("manifests/tenants.yaml", tenantDocument())])
-        #expect(diagnostics.map(\.description).sorted() == [
-            "manifests/dashes.yaml:1:1: warning: manifests/dashes.yaml holds no document\n  The file is empty, or holds only `---` separators and comments; add a document or remove the file.",
-            "manifests/empty.yaml:1:1: warning: manifests/empty.yaml holds no document\n  The file is empty, or holds only `---` separators and comments; add a document or remove the file.",
+        let (config, diagnostics) = load([
+            ("manifests/empty.yaml", ""), ("manifests/dashes.yaml", "---\n---\n"), ("manifests/tenants.yaml", tenantDocument()),
         ])
+        #expect(
+            diagnostics.map(\.description).sorted() == [
+                "manifests/dashes.yaml:1:1: warning: manifests/dashes.yaml holds no document\n  The file is empty, or holds only `---` separators and comments; add a document or remove the file.",
+                "manifests/empty.yaml:1:1: warning: manifests/empty.yaml holds no document\n  The file is empty, or holds only `---` separators and comments; add a document or remove the file.",
+            ])
         #expect(config.tenants.map(\.name) == ["acme"])
     }
 }

@@ -9,7 +9,8 @@ struct YAMLScalarTests {
         let result = YAMLParser.parse("value: \(text)\n", file: "s.yaml")
         #expect(result.diagnostics.isEmpty, "\(result.diagnostics)")
         guard case .mapping(let m) = try #require(result.documents.first).root,
-              case .scalar(let s) = try #require(m.entries.first).value else {
+            case .scalar(let s) = try #require(m.entries.first).value
+        else {
             throw ScalarError()
         }
         return s.resolved
@@ -17,25 +18,26 @@ struct YAMLScalarTests {
 
     struct ScalarError: Error {}
 
-    @Test(arguments: [
-        // YAML 1.1 booleans are plain strings in 1.2.
-        ("yes", .string("yes")), ("no", .string("no")), ("on", .string("on")), ("off", .string("off")),
-        ("Yes", .string("Yes")), ("NO", .string("NO")), ("y", .string("y")), ("n", .string("n")),
-        ("true", .bool(true)), ("True", .bool(true)), ("TRUE", .bool(true)),
-        ("false", .bool(false)), ("False", .bool(false)), ("FALSE", .bool(false)), ("tRUE", .string("tRUE")),
-        ("0", .int(0)), ("42", .int(42)), ("-17", .int(-17)), ("+5", .int(5)), ("007", .int(7)),
-        ("0x1F", .int(31)), ("0xff", .int(255)), ("0o17", .int(15)),
-        ("0x", .string("0x")), ("0xG1", .string("0xG1")), ("0x-1", .string("0x-1")), ("0o+7", .string("0o+7")),
-        ("1_000", .string("1_000")), ("12:30", .string("12:30")), ("1.2.3", .string("1.2.3")), (".", .string(".")),
-        ("1.5", .float(1.5)), ("-0.25", .float(-0.25)), (".5", .float(0.5)), ("1.", .float(1.0)),
-        ("1e3", .float(1000)), ("6.02E+23", .float(6.02e23)), ("1e", .string("1e")), ("e3", .string("e3")),
-        (".inf", .float(.infinity)), ("+.Inf", .float(.infinity)), ("-.INF", .float(-.infinity)), ("inf", .string("inf")),
-        ("~", .null), ("null", .null), ("Null", .null), ("NULL", .null), ("nULL", .string("nULL")), ("", .null),
-        // Quoted and tagged values are always strings.
-        ("\"42\"", .string("42")), ("'1.5'", .string("1.5")), ("\"true\"", .string("true")), ("'null'", .string("null")),
-        ("\"\"", .string("")), ("!!str 42", .string("42")), ("!!str true", .string("true")),
-        ("30s", .string("30s")), ("3f6c1d2e-8a4b", .string("3f6c1d2e-8a4b")),
-    ] as [(String, ResolvedScalar)])
+    @Test(
+        arguments: [
+            // YAML 1.1 booleans are plain strings in 1.2.
+            ("yes", .string("yes")), ("no", .string("no")), ("on", .string("on")), ("off", .string("off")),
+            ("Yes", .string("Yes")), ("NO", .string("NO")), ("y", .string("y")), ("n", .string("n")),
+            ("true", .bool(true)), ("True", .bool(true)), ("TRUE", .bool(true)),
+            ("false", .bool(false)), ("False", .bool(false)), ("FALSE", .bool(false)), ("tRUE", .string("tRUE")),
+            ("0", .int(0)), ("42", .int(42)), ("-17", .int(-17)), ("+5", .int(5)), ("007", .int(7)),
+            ("0x1F", .int(31)), ("0xff", .int(255)), ("0o17", .int(15)),
+            ("0x", .string("0x")), ("0xG1", .string("0xG1")), ("0x-1", .string("0x-1")), ("0o+7", .string("0o+7")),
+            ("1_000", .string("1_000")), ("12:30", .string("12:30")), ("1.2.3", .string("1.2.3")), (".", .string(".")),
+            ("1.5", .float(1.5)), ("-0.25", .float(-0.25)), (".5", .float(0.5)), ("1.", .float(1.0)),
+            ("1e3", .float(1000)), ("6.02E+23", .float(6.02e23)), ("1e", .string("1e")), ("e3", .string("e3")),
+            (".inf", .float(.infinity)), ("+.Inf", .float(.infinity)), ("-.INF", .float(-.infinity)), ("inf", .string("inf")),
+            ("~", .null), ("null", .null), ("Null", .null), ("NULL", .null), ("nULL", .string("nULL")), ("", .null),
+            // Quoted and tagged values are always strings.
+            ("\"42\"", .string("42")), ("'1.5'", .string("1.5")), ("\"true\"", .string("true")), ("'null'", .string("null")),
+            ("\"\"", .string("")), ("!!str 42", .string("42")), ("!!str true", .string("true")),
+            ("30s", .string("30s")), ("3f6c1d2e-8a4b", .string("3f6c1d2e-8a4b")),
+        ] as [(String, ResolvedScalar)])
     func coreSchemaResolution(_ text: String, _ expected: ResolvedScalar) throws {
         #expect(try Self.resolve(text) == expected)
     }

@@ -8,8 +8,11 @@ import Testing
 /// confirmed load, an empty plan after; a changed secret noticed through the recorded digest; and
 /// refusals (amtool's and Alertmanager's own) that leave the previous file running.
 /// Each test runs its own Alertmanager, since reloads are global.
-@Suite("Alert routing on a real Alertmanager", .serialized,
-       .enabled(if: TestPostgres.isAvailable && (PrivateAlertmanager.binary != nil || TestPostgres.required), "needs the Postgres and the Alertmanager package that scripts/test provides"))
+@Suite(
+    "Alert routing on a real Alertmanager", .serialized,
+    .enabled(
+        if: TestPostgres.isAvailable && (PrivateAlertmanager.binary != nil || TestPostgres.required),
+        "needs the Postgres and the Alertmanager package that scripts/test provides"))
 struct AlertRoutingAlertmanagerTests {
     static let routing = """
         apiVersion: guardrail/v1
@@ -45,9 +48,11 @@ struct AlertRoutingAlertmanagerTests {
 
         """
 
-    static let secrets = ["TEST_SLACK_URL": "https://hooks.slack.com/services/T0/B0/first-secret",
-                          "TEST_PAGERDUTY_KEY": "0123456789abcdef0123456789abcdef",
-                          "TEST_HOOK_URL": "http://127.0.0.1:9/hook?token=hook-secret"]
+    static let secrets = [
+        "TEST_SLACK_URL": "https://hooks.slack.com/services/T0/B0/first-secret",
+        "TEST_PAGERDUTY_KEY": "0123456789abcdef0123456789abcdef",
+        "TEST_HOOK_URL": "http://127.0.0.1:9/hook?token=hook-secret",
+    ]
 
     struct Fixture {
         var db: TestDatabase

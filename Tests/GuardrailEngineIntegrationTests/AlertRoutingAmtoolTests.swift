@@ -56,8 +56,10 @@ struct AlertRoutingAmtoolTests {
         }
         let configuration = try Fixtures.configuration(["alerts/routing.yaml": yaml])
         let routing = try #require(configuration.alertRouting)
-        let env = ["HOOK_URL": "http://127.0.0.1:9/hook", "SLACK_ALERTS_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/alerts",
-                   "SLACK_INCIDENTS_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/incidents", "PAGERDUTY_ROUTING_KEY": "0123456789abcdef"]
+        let env = [
+            "HOOK_URL": "http://127.0.0.1:9/hook", "SLACK_ALERTS_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/alerts",
+            "SLACK_INCIDENTS_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/incidents", "PAGERDUTY_ROUTING_KEY": "0123456789abcdef",
+        ]
         guard case .success(let text) = routing.alertmanagerConfiguration(resolving: env) else { Issue.record("not rendered"); return }
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-routing-\(UUID().uuidString).yml")
         try Data(text.utf8).write(to: file)

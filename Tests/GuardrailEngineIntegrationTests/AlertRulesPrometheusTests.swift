@@ -7,7 +7,9 @@ import Testing
 /// Alert rules against a real Prometheus (Debian's package): plan, apply, a load confirmed through
 /// the rules API, an empty plan after; refused expressions, a reload failure rolled back, and only
 /// Guardrail's own directory touched. Each test runs its own Prometheus, since reloads are global.
-@Suite("Alert rules on a real Prometheus", .serialized, .enabled(if: TestPrometheus.isAvailable, "needs the Postgres and Prometheus that scripts/test starts"))
+@Suite(
+    "Alert rules on a real Prometheus", .serialized,
+    .enabled(if: TestPrometheus.isAvailable, "needs the Postgres and Prometheus that scripts/test starts"))
 struct AlertRulesPrometheusTests {
     static let rules = """
         groups:
@@ -82,8 +84,9 @@ struct AlertRulesPrometheusTests {
         let prometheus = try await PrivatePrometheus.start()
         var environment = db.environment()
         environment.prometheusURL = prometheus.url
-        environment.rulesTarget = PrometheusRulesDirectory(directory: prometheus.rulesDirectory, prometheus: PrometheusClient(baseURL: prometheus.url),
-                                                           confirmTimeout: 10)
+        environment.rulesTarget = PrometheusRulesDirectory(
+            directory: prometheus.rulesDirectory, prometheus: PrometheusClient(baseURL: prometheus.url),
+            confirmTimeout: 10)
         return Fixture(db: db, prometheus: prometheus, environment: environment)
     }
 
@@ -149,15 +152,23 @@ struct AlertRulesPrometheusTests {
         #expect(plan.changes.contains { $0.address.description == "guardrail.bounce-rate" })
         #expect(!plan.notes.contains { $0.contains("guardrail query") || $0.contains("of guardrail") }, "\(plan.notes)")
         do {
-            _ = try await f.plan(["manifests/guardrails.yaml": guardrails(#"nosuchfunc(bounced{tenant_id=~"{{cohort}}"})"#,
-                                                                         minSamples: #"sum(rate(sent{tenant_id=~"{{cohort}}"}[5m])) by"#)])
+            _ = try await f.plan([
+                "manifests/guardrails.yaml": guardrails(
+                    #"nosuchfunc(bounced{tenant_id=~"{{cohort}}"})"#,
+                    minSamples: #"sum(rate(sent{tenant_id=~"{{cohort}}"}[5m])) by"#)
+            ])
             Issue.record("the plan should have failed")
         } catch let error as DiagnosticError {
             let text = error.diagnostics.map(\.description).joined(separator: "\n")
             #expect(error.diagnostics.count == 2, "\(text)")
-            #expect(text.contains("manifests/guardrails.yaml:5:10: error: Prometheus cannot parse the query of guardrail bounce-rate\n  Prometheus says: "), "\(text)")
+            #expect(
+                text.contains(
+                    "manifests/guardrails.yaml:5:10: error: Prometheus cannot parse the query of guardrail bounce-rate\n  Prometheus says: "),
+                "\(text)")
             #expect(text.contains("nosuchfunc"), "\(text)")
-            #expect(text.contains("manifests/guardrails.yaml:7:23: error: Prometheus cannot parse the minSamples query of guardrail bounce-rate"), "\(text)")
+            #expect(
+                text.contains("manifests/guardrails.yaml:7:23: error: Prometheus cannot parse the minSamples query of guardrail bounce-rate"),
+                "\(text)")
         }
         await f.cleanUp()
     }
@@ -218,7 +229,8 @@ struct AlertRulesPrometheusTests {
         // An empty alerts/ folder: every managed group would go, which needs both override flags.
         let wipe = try await f.plan(["manifests/none.yaml": ""])
         #expect(wipe.changes.filter { $0.kind == RuleGroup.kind }.map(\.action) == [.delete, .delete])
-        #expect(wipe.changes.allSatisfy { change in change.hazards.map(\.kind).contains(.massDelete) && change.hazards.map(\.kind).contains(.destroys) })
+        #expect(
+            wipe.changes.allSatisfy { change in change.hazards.map(\.kind).contains(.massDelete) && change.hazards.map(\.kind).contains(.destroys) })
         await #expect(throws: Session.ApplyRefusal.self) { _ = try await f.apply(wipe, overrides: HazardOverrides(allowDestroy: true)) }
         #expect(f.file("launch") != nil)
 
@@ -235,13 +247,16 @@ struct AlertRulesPrometheusTests {
         let f = try await fixture()
         let files = ["alerts/launch.yaml": Self.rules]
         _ = try await f.apply(try await f.plan(files))
-        let respaced = ["alerts/launch.yaml": Self.rules.replacingOccurrences(of: "expr: dlq_depth > 0", with: "expr: dlq_depth   >   0")
-            .replacingOccurrences(of: "for: 1m", with: "for: 2m")]
+        let respaced = [
+            "alerts/launch.yaml": Self.rules.replacingOccurrences(of: "expr: dlq_depth > 0", with: "expr: dlq_depth   >   0")
+                .replacingOccurrences(of: "for: 1m", with: "for: 2m")
+        ]
         let plan = try await f.plan(respaced)
         #expect(plan.changes.map(\.address.description) == ["alerts.launch.api"], "spacing in pipeline is not a change")
         let path = f.prometheus.rulesDirectory + "/launch.yaml"
         let live = try String(contentsOfFile: path, encoding: .utf8)
-        try Data(live.replacingOccurrences(of: "\"severity\": \"critical\"", with: "\"severity\": \"page\"").utf8).write(to: URL(fileURLWithPath: path))
+        try Data(live.replacingOccurrences(of: "\"severity\": \"critical\"", with: "\"severity\": \"page\"").utf8).write(
+            to: URL(fileURLWithPath: path))
         // Live is what Prometheus runs: the hand edit counts once Prometheus has loaded it.
         try await PrometheusClient(baseURL: f.prometheus.url).reload()
         do {
@@ -255,7 +270,9 @@ struct AlertRulesPrometheusTests {
 }
 
 /// Plans made away from the Prometheus host: live rules come from Prometheus's API, not the directory.
-@Suite("Alert rules read through Prometheus's API", .serialized, .enabled(if: TestPrometheus.isAvailable, "needs the Postgres and Prometheus that scripts/test starts"))
+@Suite(
+    "Alert rules read through Prometheus's API", .serialized,
+    .enabled(if: TestPrometheus.isAvailable, "needs the Postgres and Prometheus that scripts/test starts"))
 struct AlertRulesFromTheAPITests {
     @Test("a machine without the rules directory (a CI runner) plans no changes after an apply, and sees a reloaded hand edit")
     func planWithoutTheDirectory() async throws {
@@ -276,7 +293,8 @@ struct AlertRulesFromTheAPITests {
         try FileManager.default.moveItem(atPath: moved, toPath: elsewhere)
         let path = elsewhere + "/launch.yaml"
         let live = try String(contentsOfFile: path, encoding: .utf8)
-        try Data(live.replacingOccurrences(of: "\"severity\": \"critical\"", with: "\"severity\": \"page\"").utf8).write(to: URL(fileURLWithPath: path))
+        try Data(live.replacingOccurrences(of: "\"severity\": \"critical\"", with: "\"severity\": \"page\"").utf8).write(
+            to: URL(fileURLWithPath: path))
         try await PrometheusClient(baseURL: f.prometheus.url).reload()
         try FileManager.default.moveItem(atPath: elsewhere, toPath: moved)
         let drift = try await runner.plan(files)
@@ -288,8 +306,9 @@ struct AlertRulesFromTheAPITests {
     @Test("when neither Prometheus's API nor the directory can be read, the plan fails instead of planning every group as new")
     func neitherSourceFailsThePlan() async throws {
         var f = try await AlertRulesPrometheusTests().fixture()
-        f.environment.rulesTarget = PrometheusRulesDirectory(directory: "/nonexistent/guardrail-rules-\(UUID().uuidString)",
-                                                             prometheus: PrometheusClient(baseURL: "http://127.0.0.1:1"))
+        f.environment.rulesTarget = PrometheusRulesDirectory(
+            directory: "/nonexistent/guardrail-rules-\(UUID().uuidString)",
+            prometheus: PrometheusClient(baseURL: "http://127.0.0.1:1"))
         do {
             let plan = try await f.plan(["alerts/launch.yaml": AlertRulesPrometheusTests.rules])
             Issue.record("planned without live rules: \(plan.changes.map(\.address.description))")
@@ -303,7 +322,8 @@ struct AlertRulesFromTheAPITests {
     func serverFormsAreNotChanges() async throws {
         let f = try await AlertRulesPrometheusTests().fixture()
         // Prometheus prints `sum by (job) (rate(x[5m]))` for this, and the group has no interval.
-        let files = ["alerts/forms.yaml": """
+        let files = [
+            "alerts/forms.yaml": """
             groups:
               - name: forms
                 rules:
@@ -314,7 +334,8 @@ struct AlertRulesFromTheAPITests {
                 rules:
                   - alert: Up
                     expr: up == 0
-            """]
+            """
+        ]
         _ = try await f.apply(try await f.plan(files))
         let loaded = try await f.loaded()
         #expect(loaded.first { $0.name == "forms" }?.rules.first?.query != "sum(rate(http_requests_total[300s])) by (job)", "Prometheus respells it")
@@ -339,7 +360,8 @@ struct AlertRuleReplayTests {
             try await Task.sleep(nanoseconds: 100_000_000)
         }
         try await Task.sleep(nanoseconds: 3_000_000_000)
-        let configuration = try Fixtures.configuration(["alerts/replay.yaml": """
+        let configuration = try Fixtures.configuration([
+            "alerts/replay.yaml": """
             groups:
               - name: replay
                 rules:
@@ -347,9 +369,11 @@ struct AlertRuleReplayTests {
                     expr: guardrail_alert_replay_test{case="firing"} > 0
                   - alert: Quiet
                     expr: guardrail_alert_replay_test{case="firing"} > 5
-            """])
-        let plan = PlanBuilder.plan(desired: configuration, live: LiveState(schemaVersion: nil),
-                                    context: .init(environment: "local", planID: "p", createdAt: "now", managesAlerts: true))
+            """
+        ])
+        let plan = PlanBuilder.plan(
+            desired: configuration, live: LiveState(schemaVersion: nil),
+            context: .init(environment: "local", planID: "p", createdAt: "now", managesAlerts: true))
         let outcome = await RuleExpressionChecker(prometheus: client).check(configuration.ruleGroups, plan: plan)
         #expect(outcome.errors.isEmpty)
         let details = outcome.details[Address(prefix: "alerts", name: "replay.replay")] ?? []

@@ -19,7 +19,11 @@ struct ApplySafetyTests {
     @Test("a saved plan is refused when an object it touches changed since, naming that object")
     func stalePlanIsRefusedNamingTheObject() async throws {
         let (db, session, configuration) = try await seeded(10)
-        defer { Task { await session.close(); await db.drop() } }
+        defer {
+            Task {
+                await session.close(); await db.drop()
+            }
+        }
         var next = configuration
         next.tenants[3].displayName = "Renamed"
         let plan = try await session.plan(next)
@@ -38,11 +42,16 @@ struct ApplySafetyTests {
     @Test("a saved create is refused when the object was created by someone else meanwhile")
     func stalePlanDetectsConcurrentCreate() async throws {
         let (db, session, configuration) = try await seeded(3)
-        defer { Task { await session.close(); await db.drop() } }
+        defer {
+            Task {
+                await session.close(); await db.drop()
+            }
+        }
         var next = configuration
         next.tenants.append(Tenant(name: "newcomer", id: Fixtures.tenantID(500), displayName: "New"))
         let plan = try await session.plan(next)
-        try await db.execute("INSERT INTO guardrail.tenants (name, id, display_name, status) VALUES ('newcomer', '\(Fixtures.tenantID(501))', 'Other', 'active')")
+        try await db.execute(
+            "INSERT INTO guardrail.tenants (name, id, display_name, status) VALUES ('newcomer', '\(Fixtures.tenantID(501))', 'Other', 'active')")
         let error = await #expect(throws: Session.ApplyRefusal.self) {
             try await session.apply(plan, overrides: HazardOverrides(), osUser: "tester")
         }
@@ -52,7 +61,11 @@ struct ApplySafetyTests {
     @Test("a plan that was already applied is refused the second time")
     func appliedPlanIsRefusedAgain() async throws {
         let (db, session, configuration) = try await seeded(3)
-        defer { Task { await session.close(); await db.drop() } }
+        defer {
+            Task {
+                await session.close(); await db.drop()
+            }
+        }
         var next = configuration
         next.tenants[0].displayName = "Changed"
         let plan = try await session.plan(next)
@@ -66,7 +79,11 @@ struct ApplySafetyTests {
     @Test("a second concurrent apply waits for the lock, then fails naming the holder's application_name and pid")
     func secondApplyIsBlockedAndNamesTheHolder() async throws {
         let (db, holder, _) = try await seeded(1)
-        defer { Task { await holder.close(); await db.drop() } }
+        defer {
+            Task {
+                await holder.close(); await db.drop()
+            }
+        }
         let other = try await Session.open(db.environment(), applicationName: "second")
         defer { Task { await other.close() } }
         let started = ContinuousClock.now
@@ -85,7 +102,9 @@ struct ApplySafetyTests {
         try await other.acquireLock(timeout: .seconds(5), applicationName: "second apply")
     }
 
-    @Test("two environments on one database and schema share the apply lock: the second waits, is told once after a second who holds it, then fails naming the other environment")
+    @Test(
+        "two environments on one database and schema share the apply lock: the second waits, is told once after a second who holds it, then fails naming the other environment"
+    )
     func environmentsSharingADatabaseShareTheApplyLock() async throws {
         let (db, holder, _) = try await seeded(1)
         let staging = try await Session.open(db.environment(name: "staging"), applicationName: "staging")
@@ -115,7 +134,11 @@ struct ApplySafetyTests {
     @Test("a failure on the last statement of an apply leaves tenants, schema and audit log exactly as they were")
     func failedApplyChangesNothing() async throws {
         let (db, session, configuration) = try await seeded(20)
-        defer { Task { await session.close(); await db.drop() } }
+        defer {
+            Task {
+                await session.close(); await db.drop()
+            }
+        }
         let tenantsBefore = try await db.snapshot("guardrail.tenants", orderBy: "name")
         let auditBefore = try await db.snapshot("guardrail.audit_log", orderBy: "plan_id")
 
@@ -144,8 +167,10 @@ struct ApplySafetyTests {
         let session = try await db.lockedSession()
         defer { Task { await session.close() } }
         var configuration = Configuration()
-        configuration.tenants = [Tenant(name: "a", id: Fixtures.tenantID(1), displayName: "A"),
-                                 Tenant(name: "b", id: Fixtures.tenantID(1), displayName: "B")]
+        configuration.tenants = [
+            Tenant(name: "a", id: Fixtures.tenantID(1), displayName: "A"),
+            Tenant(name: "b", id: Fixtures.tenantID(1), displayName: "B"),
+        ]
         await #expect(throws: DatabaseError.self) {
             try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "tester")
         }
@@ -155,7 +180,11 @@ struct ApplySafetyTests {
     @Test("deleting a tenant needs --allow-destroy")
     func deleteNeedsAllowDestroy() async throws {
         let (db, session, configuration) = try await seeded(10)
-        defer { Task { await session.close(); await db.drop() } }
+        defer {
+            Task {
+                await session.close(); await db.drop()
+            }
+        }
         var next = configuration
         next.tenants.removeLast()
         let plan = try await session.plan(next)
@@ -172,7 +201,11 @@ struct ApplySafetyTests {
     @Test("an empty configuration, or one deleting more than half the tenants, is refused without --allow-mass-delete")
     func massDeleteGuard() async throws {
         let (db, session, configuration) = try await seeded(10)
-        defer { Task { await session.close(); await db.drop() } }
+        defer {
+            Task {
+                await session.close(); await db.drop()
+            }
+        }
 
         let empty = try await session.plan(Configuration())
         #expect(empty.changes.count == 10)
@@ -217,7 +250,8 @@ struct ApplySafetyTests {
         #expect(try await session.action(plan.id)?.plan()?.changes == plan.changes, "the whole plan is recorded")
     }
 
-    @Test("a database an older Guardrail left at schema version 3, with tenants and an audit record, is upgraded by the next apply and keeps its data")
+    @Test(
+        "a database an older Guardrail left at schema version 3, with tenants and an audit record, is upgraded by the next apply and keeps its data")
     func upgradeFromAnOlderSchemaKeepsData() async throws {
         let db = try await TestPostgres.createDatabase()
         defer { Task { await db.drop() } }
@@ -228,12 +262,15 @@ struct ApplySafetyTests {
             try await Migrations.migrate(c, schema: SQLIdentifier("guardrail"), logger: session.environment.database.logger, upTo: 3)
         }
         for t in old.tenants {
-            try await db.execute("""
+            try await db.execute(
+                """
                 INSERT INTO guardrail.tenants (name, id, display_name, status, labels)
                 VALUES ('\(t.name)', '\(t.id)', '\(t.displayName)', '\(t.status.rawValue)', '\(t.labels.attributeValue.canonicalJSON)')
                 """)
         }
-        try await db.execute("INSERT INTO guardrail.audit_log (plan_id, environment, os_user, added, changed, destroyed, changes) VALUES (gen_random_uuid(), 'local', 'old', 3, 0, 0, '[]')")
+        try await db.execute(
+            "INSERT INTO guardrail.audit_log (plan_id, environment, os_user, added, changed, destroyed, changes) VALUES (gen_random_uuid(), 'local', 'old', 3, 0, 0, '[]')"
+        )
         #expect(try await db.scalar("SELECT max(version) FROM guardrail.schema_migrations") == "3")
 
         // Planning is read-only: it sees the tenants and does not upgrade anything.
@@ -248,7 +285,8 @@ struct ApplySafetyTests {
         #expect(report.migrations == Migrations.all.map(\.version).filter { $0 > 3 })
         #expect(try await db.scalar("SELECT max(version) FROM guardrail.schema_migrations") == "\(Migrations.latestVersion)")
         #expect(try await db.scalar("SELECT count(*) FROM guardrail.tenants") == "3")
-        #expect(try await db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = '\(old.tenants[0].name)'") == "Renamed after the upgrade")
+        #expect(
+            try await db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = '\(old.tenants[0].name)'") == "Renamed after the upgrade")
         #expect(try await db.scalar("SELECT count(*) FROM guardrail.audit_log") == "2", "the old record is still there")
         #expect(try await db.scalar("SELECT pg_typeof(changes)::text FROM guardrail.audit_log LIMIT 1") == "json")
         #expect(try await session.plan(next).changes.isEmpty)
@@ -283,8 +321,9 @@ struct ApplySafetyTests {
         let session = try await db.lockedSession(db.environment(lockTimeout: .seconds(1)))
         var next = configuration
         next.tenants[0].displayName = "Renamed"
-        let plan = PlanBuilder.plan(desired: next, live: LiveState(schemaVersion: Migrations.latestVersion, tenants: configuration.tenants),
-                                    context: .init(environment: "local", planID: UUID().uuidString.lowercased(), createdAt: "now"))
+        let plan = PlanBuilder.plan(
+            desired: next, live: LiveState(schemaVersion: Migrations.latestVersion, tenants: configuration.tenants),
+            context: .init(environment: "local", planID: UUID().uuidString.lowercased(), createdAt: "now"))
         let started = Date()
         await #expect(throws: (any Error).self) { _ = try await session.apply(plan, overrides: HazardOverrides(), osUser: "tester") }
         let waited = Date().timeIntervalSince(started)

@@ -10,21 +10,28 @@ struct AuditLogTests {
     static let hostile = "quote \" backslash \\ newline \n tab \t bell \u{07} del \u{7F} nel \u{85} ls \u{2028} emoji 🏠"
 
     static func plan(_ changes: [Change]) -> Plan {
-        Plan(id: UUID().uuidString.lowercased(), environment: "local", createdAt: "2026-12-01T00:00:00Z", changes: changes,
-             compared: [:], fingerprints: [:])
+        Plan(
+            id: UUID().uuidString.lowercased(), environment: "local", createdAt: "2026-12-01T00:00:00Z", changes: changes,
+            compared: [:], fingerprints: [:])
     }
 
     @Test func theStoredPlanIsThePlanDocumentAndDecodesToTheSameChangesEvenWithHostileText() throws {
         let labels: AttributeValue = .map(["region": .string(Self.hostile), Self.hostile: .string("x")])
         let plan = Self.plan([
-            Change(address: Address(prefix: "tenant", name: Self.hostile), kind: Tenant.kind, action: .create, before: nil,
-                   after: ["display_name": .string(Self.hostile), "labels": labels, "n": .int(-3), "ratio": .double(0.25), "off": .bool(false), "none": .null],
-                   reason: "new"),
-            Change(address: Address(prefix: "tenant", name: "b"), kind: Tenant.kind, action: .update,
-                   before: ["display_name": .string("B"), "ids": .list([.string("1"), .int(2)])],
-                   after: ["display_name": .string("B2"), "ids": .list([.string("1"), .int(2)])], reason: "changed"),
-            Change(address: Address(prefix: "tenant", name: "c"), kind: Tenant.kind, action: .delete,
-                   before: ["display_name": .string("C")], after: nil, reason: "gone"),
+            Change(
+                address: Address(prefix: "tenant", name: Self.hostile), kind: Tenant.kind, action: .create, before: nil,
+                after: [
+                    "display_name": .string(Self.hostile), "labels": labels, "n": .int(-3), "ratio": .double(0.25), "off": .bool(false),
+                    "none": .null,
+                ],
+                reason: "new"),
+            Change(
+                address: Address(prefix: "tenant", name: "b"), kind: Tenant.kind, action: .update,
+                before: ["display_name": .string("B"), "ids": .list([.string("1"), .int(2)])],
+                after: ["display_name": .string("B2"), "ids": .list([.string("1"), .int(2)])], reason: "changed"),
+            Change(
+                address: Address(prefix: "tenant", name: "c"), kind: Tenant.kind, action: .delete,
+                before: ["display_name": .string("C")], after: nil, reason: "gone"),
         ])
         let overrides = HazardOverrides(allowDestroy: true)
         let record = try AuditLog.prepare(plan, overrides: overrides)
@@ -49,11 +56,15 @@ struct AuditLogTests {
         var changes: [Change] = []
         for i in 0..<(AuditLog.listedObjectsLimit + 1) {
             // Random text, which gzip cannot shrink much: the parts must still each stay under the limit.
-            changes.append(Change(address: Address(prefix: "tenant", name: "t\(i)"), kind: Tenant.kind, action: .create, before: nil,
-                                  after: ["noise": .string((0..<32).map { _ in UUID().uuidString }.joined())], reason: "new"))
+            changes.append(
+                Change(
+                    address: Address(prefix: "tenant", name: "t\(i)"), kind: Tenant.kind, action: .create, before: nil,
+                    after: ["noise": .string((0..<32).map { _ in UUID().uuidString }.joined())], reason: "new"))
         }
-        changes.append(Change(address: Address(prefix: "flag", name: "f"), kind: FeatureFlag.kind, action: .create, before: nil, after: [:],
-                              reason: "new"))
+        changes.append(
+            Change(
+                address: Address(prefix: "flag", name: "f"), kind: FeatureFlag.kind, action: .create, before: nil, after: [:],
+                reason: "new"))
         let plan = Self.plan(changes)
         let record = try AuditLog.prepare(plan, overrides: HazardOverrides())
         #expect(!record.objectsComplete)
@@ -140,7 +151,8 @@ struct AuditLogStorageTests {
             try await Migrations.migrate(c, schema: SQLIdentifier("guardrail"), logger: logger, upTo: Migrations.compressedAuditSinceVersion - 1)
         }
         let old = UUID().uuidString.lowercased()
-        try await db.execute("""
+        try await db.execute(
+            """
             INSERT INTO guardrail.audit_log (plan_id, environment, os_user, added, changed, destroyed, changes, reason, applied_at)
             VALUES ('\(old)', 'local', 'bob', 1, 1, 0,
                     '[{"action":"create","address":"tenant.old-a","after":{}},

@@ -19,10 +19,13 @@ struct BackupTests {
         }
     }
 
-    static func schedule(_ name: String = "nightly", keep: Int = 14, database: String? = nil,
-                         drill: BackupSchedule.RestoreDrill? = nil) -> BackupSchedule {
-        BackupSchedule(name: name, database: database, schedule: try! CronSchedule.parse("0 2 * * *").get(), timezone: "UTC",
-                       retention: .init(keep: keep), rpo: .seconds(26 * 3600), restoreDrill: drill)
+    static func schedule(
+        _ name: String = "nightly", keep: Int = 14, database: String? = nil,
+        drill: BackupSchedule.RestoreDrill? = nil
+    ) -> BackupSchedule {
+        BackupSchedule(
+            name: name, database: database, schedule: try! CronSchedule.parse("0 2 * * *").get(), timezone: "UTC",
+            retention: .init(keep: keep), rpo: .seconds(26 * 3600), restoreDrill: drill)
     }
 
     /// A database with a few tenants, an RLS-protected table, and the given schedules applied.
@@ -36,7 +39,8 @@ struct BackupTests {
         let session = try await db.lockedSession(environment)
         _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "tester")
         await session.close()
-        try await db.execute("""
+        try await db.execute(
+            """
             CREATE TABLE public.properties (id serial PRIMARY KEY, tenant_id uuid NOT NULL, address text);
             INSERT INTO public.properties (tenant_id, address) SELECT id, 'Main St ' || name FROM guardrail.tenants;
             ALTER TABLE public.properties ENABLE ROW LEVEL SECURITY;
@@ -53,11 +57,13 @@ struct BackupTests {
         let session = try await db.lockedSession()
         defer { Task { await session.close() } }
         var configuration = Configuration()
-        var berlin = Self.schedule(drill: .init(schedule: try CronSchedule.parse("0 4 * * 0").get(),
-                                                rowCounts: [.init(table: "public.properties", min: 1)], sql: [.init(name: "x", query: "SELECT true")]))
+        var berlin = Self.schedule(
+            drill: .init(
+                schedule: try CronSchedule.parse("0 4 * * 0").get(),
+                rowCounts: [.init(table: "public.properties", min: 1)], sql: [.init(name: "x", query: "SELECT true")]))
         berlin.timezone = "Europe/Berlin"
         configuration.backupSchedules = [berlin, Self.schedule("hourly", keep: 48)]
-        let now = Date(timeIntervalSince1970: 1_795_000_000) // 2026-11-18 11:06:40 UTC
+        let now = Date(timeIntervalSince1970: 1_795_000_000)  // 2026-11-18 11:06:40 UTC
         let plan = try await session.plan(configuration, now: now)
         #expect(plan.summary.add == 2)
         let nightly = try #require(plan.changes.first { $0.address.description == "backup.nightly" })
@@ -107,7 +113,9 @@ struct BackupTests {
         #expect(try await f.db.scalar("SELECT sha256 FROM guardrail.backup_runs WHERE id = \(run.id)") == run.sha256)
     }
 
-    @Test("backup run by name when the claim comes before pg_dump has created its file: one pg_dump, a verified archive under the run's name, no leftovers")
+    @Test(
+        "backup run by name when the claim comes before pg_dump has created its file: one pg_dump, a verified archive under the run's name, no leftovers"
+    )
     func claimBeforeTheDumpFileExists() async throws {
         let f = try await fixture([Self.schedule()])
         defer { Task { await f.db.drop() } }
@@ -118,7 +126,8 @@ struct BackupTests {
         defer { try? FileManager.default.removeItem(at: tools) }
         let log = tools.appendingPathComponent("invocations")
         let wrapper = tools.appendingPathComponent("pg_dump")
-        try "#!/bin/sh\necho \"$*\" >> '\(log.path)'\nsleep 0.5\nexec '\(try PostgresTools.path(of: "pg_dump"))' \"$@\"\n".write(to: wrapper, atomically: true, encoding: .utf8)
+        try "#!/bin/sh\necho \"$*\" >> '\(log.path)'\nsleep 0.5\nexec '\(try PostgresTools.path(of: "pg_dump"))' \"$@\"\n".write(
+            to: wrapper, atomically: true, encoding: .utf8)
         try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: wrapper.path)
         var runner = f.runner
         runner.pgDumpPath = { wrapper.path }
@@ -141,7 +150,8 @@ struct BackupTests {
         let f = try await fixture([Self.schedule(database: other.name)])
         defer { Task { await f.db.drop() } }
         let run = try #require(try await f.runner.backup(named: "nightly"))
-        let list = try await ExternalCommand(executable: try PostgresTools.path(of: "pg_restore"), arguments: ["--list", try #require(run.file)]).run()
+        let list = try await ExternalCommand(executable: try PostgresTools.path(of: "pg_restore"), arguments: ["--list", try #require(run.file)])
+            .run()
         #expect(list.stdout.contains("only_in_the_other_database"))
         #expect(!list.stdout.contains("backup_runs"), "the environment's own database was not the one dumped")
         let files = try f.files()
@@ -167,7 +177,9 @@ struct BackupTests {
         #expect(try await f.db.scalar("SELECT count(*) FROM guardrail.backup_runs") == "0")
     }
 
-    @Test("the in-process archive check reads what pg_restore --list reads, follows every data offset, and rejects truncated, foreign and altered files")
+    @Test(
+        "the in-process archive check reads what pg_restore --list reads, follows every data offset, and rejects truncated, foreign and altered files"
+    )
     func archiveCheckAgreesWithPgRestore() async throws {
         let f = try await fixture([Self.schedule()])
         defer { Task { await f.db.drop() } }
@@ -180,8 +192,9 @@ struct BackupTests {
         let contents = try read(bytes)
         let list = try await ExternalCommand(executable: try PostgresTools.path(of: "pg_restore"), arguments: ["--list", file.path]).run()
         // pg_restore lists each entry as "ID; ...", leaving out the ones it never restores as such.
-        let listed = Set(list.stdout.split(separator: "\n").filter { !$0.hasPrefix(";") && !$0.isEmpty }
-            .compactMap { Int($0.split(separator: ";").first ?? "") })
+        let listed = Set(
+            list.stdout.split(separator: "\n").filter { !$0.hasPrefix(";") && !$0.isEmpty }
+                .compactMap { Int($0.split(separator: ";").first ?? "") })
         let ours = Set(contents.entries.map(\.dumpID))
         #expect(listed.isSubset(of: ours) && !listed.isEmpty)
         let unlisted = contents.entries.filter { !listed.contains($0.dumpID) }.map(\.description)
@@ -222,7 +235,9 @@ struct BackupTests {
         let f = try await fixture([Self.schedule()])
         defer { Task { await f.db.drop() } }
         let role = "dumper_\(f.db.name)"
-        try await f.db.execute("CREATE ROLE \(role) LOGIN PASSWORD 'dumper-pw'; GRANT USAGE ON SCHEMA guardrail TO \(role); GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA guardrail TO \(role); GRANT USAGE ON ALL SEQUENCES IN SCHEMA guardrail TO \(role);")
+        try await f.db.execute(
+            "CREATE ROLE \(role) LOGIN PASSWORD 'dumper-pw'; GRANT USAGE ON SCHEMA guardrail TO \(role); GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA guardrail TO \(role); GRANT USAGE ON ALL SEQUENCES IN SCHEMA guardrail TO \(role);"
+        )
         var url = f.db.url
         url.user = role
         url.password = Secret("dumper-pw")
@@ -240,7 +255,9 @@ struct BackupTests {
     static func tinyFilesystem() -> URL? {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-full-\(UUID().uuidString)")
         try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        guard let mount = try? SystemCommand.run("/bin/mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", dir.path]), mount.status == 0 else { return nil }
+        guard let mount = try? SystemCommand.run("/bin/mount", ["-t", "tmpfs", "-o", "size=16k", "tmpfs", dir.path]), mount.status == 0 else {
+            return nil
+        }
         return dir
     }
 
@@ -250,15 +267,18 @@ struct BackupTests {
         return true
     }()
 
-    @Test("a disk that fills up during pg_dump gives a clear error, a failed run and no partial file",
-          .enabled(if: canMountTmpfs, "needs permission to mount a tmpfs"))
+    @Test(
+        "a disk that fills up during pg_dump gives a clear error, a failed run and no partial file",
+        .enabled(if: canMountTmpfs, "needs permission to mount a tmpfs"))
     func diskFull() async throws {
         let disk = try #require(Self.tinyFilesystem())
         defer { _ = try? SystemCommand.run("/bin/umount", [disk.path]) }
         let f = try await fixture([Self.schedule()], directory: disk)
         defer { Task { await f.db.drop() } }
         // Enough rows that the archive cannot fit in 16 KiB.
-        try await f.db.execute("INSERT INTO public.properties (tenant_id, address) SELECT (SELECT id FROM guardrail.tenants LIMIT 1), md5(g::text) FROM generate_series(1, 5000) g")
+        try await f.db.execute(
+            "INSERT INTO public.properties (tenant_id, address) SELECT (SELECT id FROM guardrail.tenants LIMIT 1), md5(g::text) FROM generate_series(1, 5000) g"
+        )
         let attempts: [@Sendable () async throws -> BackupRunner.Run?] = [
             { try await f.runner.backup(named: "nightly") },
             { try await f.runner.backup(try await f.runner.schedule(named: "nightly")) },
@@ -285,17 +305,21 @@ struct BackupTests {
 
     @Test("a restore drill proves the data and the RLS policies came back, and drops its scratch database")
     func drillProvesRestore() async throws {
-        let drill = BackupSchedule.RestoreDrill(schedule: try CronSchedule.parse("0 4 * * 0").get(),
-                                                rowCounts: [.init(table: "public.properties", min: 5), .init(table: "guardrail.tenants", min: 5)],
-                                                rlsPolicies: true,
-                                                sql: [.init(name: "five tenants", query: "SELECT count(*) = 5 FROM guardrail.tenants")])
+        let drill = BackupSchedule.RestoreDrill(
+            schedule: try CronSchedule.parse("0 4 * * 0").get(),
+            rowCounts: [.init(table: "public.properties", min: 5), .init(table: "guardrail.tenants", min: 5)],
+            rlsPolicies: true,
+            sql: [.init(name: "five tenants", query: "SELECT count(*) = 5 FROM guardrail.tenants")])
         let f = try await fixture([Self.schedule(drill: drill)])
         defer { Task { await f.db.drop() } }
         let schedule = try await f.runner.schedule(named: "nightly")
         try await f.runner.backup(schedule)
         let result = try #require(try await f.runner.drill(schedule))
         #expect(result.status == "succeeded", "\(result)")
-        #expect(result.checks.map(\.name) == ["checksum", "restore", "rows in public.properties", "rows in guardrail.tenants", "rls policies", "five tenants"])
+        #expect(
+            result.checks.map(\.name) == [
+                "checksum", "restore", "rows in public.properties", "rows in guardrail.tenants", "rls policies", "five tenants",
+            ])
         #expect(result.checks.allSatisfy { $0.passed })
         #expect(result.checks.first { $0.name == "rls policies" }?.detail.contains("2 policies") == true)
         #expect(try await f.db.scalar("SELECT count(*) FROM pg_database WHERE datname LIKE 'guardrail_drill_\(f.db.name)_%'") == "0")
@@ -303,9 +327,10 @@ struct BackupTests {
 
     @Test("a drill fails when a check fails: too few rows, or an assertion returning false")
     func drillReportsFailedChecks() async throws {
-        let drill = BackupSchedule.RestoreDrill(schedule: try CronSchedule.parse("0 4 * * 0").get(),
-                                                rowCounts: [.init(table: "public.properties", min: 1000)],
-                                                sql: [.init(name: "impossible", query: "SELECT false")])
+        let drill = BackupSchedule.RestoreDrill(
+            schedule: try CronSchedule.parse("0 4 * * 0").get(),
+            rowCounts: [.init(table: "public.properties", min: 1000)],
+            sql: [.init(name: "impossible", query: "SELECT false")])
         let f = try await fixture([Self.schedule(drill: drill)])
         defer { Task { await f.db.drop() } }
         let schedule = try await f.runner.schedule(named: "nightly")
@@ -369,7 +394,8 @@ struct BackupTests {
     func abandonedRunsAreReaped() async throws {
         let f = try await fixture([Self.schedule()])
         // Two 'running' rows, as runners left them: one died (nothing holds its lock), one is alive.
-        try await f.db.execute("""
+        try await f.db.execute(
+            """
             INSERT INTO guardrail.backup_runs (id, schedule, scheduled_for, status) VALUES
               (901, 'nightly', '2026-01-01T02:00:00Z', 'running'), (902, 'nightly', '2026-01-02T02:00:00Z', 'running')
             """)
@@ -381,7 +407,9 @@ struct BackupTests {
 
         let reaped = try await f.runner.reapAbandoned()
         #expect(reaped == ["backup 901 of nightly"])
-        #expect(try await f.db.scalar("SELECT status || ': ' || error FROM guardrail.backup_runs WHERE id = 901") == "failed: abandoned: the runner stopped before finishing")
+        #expect(
+            try await f.db.scalar("SELECT status || ': ' || error FROM guardrail.backup_runs WHERE id = 901")
+                == "failed: abandoned: the runner stopped before finishing")
         #expect(try await f.db.scalar("SELECT status FROM guardrail.backup_runs WHERE id = 902") == "running")
         let left = try f.files()
         #expect(left.isEmpty, "the partial file of the dead run is gone: \(left)")
@@ -389,7 +417,9 @@ struct BackupTests {
         // Once its runner is gone, the other one goes too. The server ends the backend (and frees its
         // lock) after the client has closed: wait for that, generously, on a busy machine.
         for _ in 0..<300 {
-            if try await f.db.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'a runner that is still working'") == "0" { break }
+            if try await f.db.scalar("SELECT count(*) FROM pg_stat_activity WHERE application_name = 'a runner that is still working'") == "0" {
+                break
+            }
             try await Task.sleep(nanoseconds: 100_000_000)
         }
         #expect(try await f.runner.reapAbandoned() == ["backup 902 of nightly"])
@@ -397,15 +427,16 @@ struct BackupTests {
     }
 }
 
-
 /// Backup file names carry the UTC time of the run.
 @Suite struct BackupFileStampTests {
-    @Test("file stamps are the UTC time, zero-padded, whatever the local time zone", arguments: [
-        (0.0, "19700101T000000Z"),
-        (951_782_400.0, "20000229T000000Z"),
-        (1_796_157_774.9, "20261201T204254Z"),
-        (1_609_459_199.0, "20201231T235959Z"),
-    ])
+    @Test(
+        "file stamps are the UTC time, zero-padded, whatever the local time zone",
+        arguments: [
+            (0.0, "19700101T000000Z"),
+            (951_782_400.0, "20000229T000000Z"),
+            (1_796_157_774.9, "20261201T204254Z"),
+            (1_609_459_199.0, "20201231T235959Z"),
+        ])
     func stampIsUTC(_ seconds: Double, _ expected: String) {
         #expect(BackupArchiveStore.fileStamp(Date(timeIntervalSince1970: seconds)) == expected)
     }

@@ -34,7 +34,8 @@ struct CatalogHarness {
 
     func cleanUp() async {
         await session.close()
-        let roles = (try? await db.rows("SELECT rolname FROM pg_roles WHERE rolname LIKE '%\\_\(suffix)' ESCAPE '\\'"))?.compactMap { $0.first ?? nil } ?? []
+        let roles =
+            (try? await db.rows("SELECT rolname FROM pg_roles WHERE rolname LIKE '%\\_\(suffix)' ESCAPE '\\'"))?.compactMap { $0.first ?? nil } ?? []
         await db.drop()
         for role in roles {
             _ = try? await TestPostgres.execute(adminSQL: "DROP ROLE IF EXISTS \(SQLIdentifier(role).quoted)")
@@ -60,7 +61,8 @@ struct CatalogHarness {
     /// The policies of a table as the catalog holds them: name, command, permissive, roles, USING, WITH CHECK.
     func policies(_ table: String) async throws -> [[String?]] {
         // search_path = '' as Guardrail reads them, so names print schema-qualified.
-        try await db.rows("""
+        try await db.rows(
+            """
             SET search_path = '';
             SELECT polname, polcmd, polpermissive,
                    array_to_string(ARRAY(SELECT CASE WHEN r = 0 THEN 'PUBLIC' ELSE pg_get_userbyid(r)::text END FROM unnest(polroles) r ORDER BY 1), ','),

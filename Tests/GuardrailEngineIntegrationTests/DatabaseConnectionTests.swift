@@ -21,7 +21,9 @@ struct DatabaseConnectionTests {
         try #require(try await c.query("SELECT pg_backend_pid()", logger: logger).decode(Int.self).first)
     }
 
-    @Test("a backend terminated while it streams 300,000 rows, ten times at different moments: each query fails as a lost connection, and the process lives on")
+    @Test(
+        "a backend terminated while it streams 300,000 rows, ten times at different moments: each query fails as a lost connection, and the process lives on"
+    )
     func terminatedMidResult() async throws {
         let db = try await TestPostgres.createDatabase()
         let database = Database(url: db.url, schema: "guardrail")

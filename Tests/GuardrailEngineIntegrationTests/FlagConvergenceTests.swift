@@ -17,9 +17,11 @@ struct FlagConvergenceTests {
         }
 
         func enabledNames(_ flag: String) async throws -> [String] {
-            try await db.rows("""
+            try await db.rows(
+                """
                 SELECT t.name FROM guardrail.tenants t WHERE guardrail.flag_enabled('\(flag)', t.id) ORDER BY t.name
-                """).map { $0[0] ?? "" }
+                """
+            ).map { $0[0] ?? "" }
         }
 
         @discardableResult
@@ -212,7 +214,9 @@ struct FlagConvergenceTests {
         var configuration = Fixtures.generatedConfiguration(tenants: 50)
         configuration.flags = [
             FeatureFlag(name: "everyone", enabled: true),
-            FeatureFlag(name: "canary", enabled: true, rollout: Rollout(phases: [RolloutPhase(name: "ten", percent: 10), RolloutPhase(name: "all", percent: 100)])),
+            FeatureFlag(
+                name: "canary", enabled: true,
+                rollout: Rollout(phases: [RolloutPhase(name: "ten", percent: 10), RolloutPhase(name: "all", percent: 100)])),
         ]
         try await f.apply(configuration)
         let canaryBefore = Set(try await f.enabledNames("canary"))

@@ -8,8 +8,9 @@ import Testing
 /// `GuardrailRolloutBreach`, and `GuardrailWALArchiveLag` once a pgBackRest schedule is added),
 /// rendered as the rule file Guardrail writes and unit-tested with `promtool test rules`: each fires
 /// past its threshold and stays quiet before it.
-@Suite("Generated rules under promtool's unit tests",
-       .enabled(if: Promtool.path != nil || TestPostgres.required, "needs promtool (Debian's prometheus package, which scripts/test installs)"))
+@Suite(
+    "Generated rules under promtool's unit tests",
+    .enabled(if: Promtool.path != nil || TestPostgres.required, "needs promtool (Debian's prometheus package, which scripts/test installs)"))
 struct GeneratedRulesPromtoolTests {
     /// A temporary directory holding `guardrail.yaml` (the generated groups, as applied) and a test file.
     struct RuleDirectory {
@@ -72,12 +73,15 @@ struct GeneratedRulesPromtoolTests {
         #expect(stale.labels["severity"] == "critical")
         let report = try await workspace.run([
             // Past 24h at 24h, and its `for: 5m` has run by 24h10m.
-            Self.test("the newest nightly backup was taken at time 0 and none since", alertname: stale.name,
-                      series: [(Self.backupSeries, "0x1600")], expect: [("23h50m", []), ("24h10m", [stale])]),
-            Self.test("a backup recorded every minute keeps the alert quiet", alertname: stale.name,
-                      series: [(Self.backupSeries, "0+60x1600")], expect: [("26h", [])]),
-            Self.test("no backup recorded at all", alertname: stale.name,
-                      series: [("up", "1x20")], expect: [("2m", []), ("10m", [stale])]),
+            Self.test(
+                "the newest nightly backup was taken at time 0 and none since", alertname: stale.name,
+                series: [(Self.backupSeries, "0x1600")], expect: [("23h50m", []), ("24h10m", [stale])]),
+            Self.test(
+                "a backup recorded every minute keeps the alert quiet", alertname: stale.name,
+                series: [(Self.backupSeries, "0+60x1600")], expect: [("26h", [])]),
+            Self.test(
+                "no backup recorded at all", alertname: stale.name,
+                series: [("up", "1x20")], expect: [("2m", []), ("10m", [stale])]),
         ])
         Self.check(report)
     }
@@ -98,7 +102,7 @@ struct GeneratedRulesPromtoolTests {
             (#"guardrail_rollout_breached{flag="\#(flag)", instance="controller:8080"}"#, flag == "channel.email" ? "0 0 0 1 1 1" : "0x5")
         }
         let report = try await workspace.run([
-            Self.test("channel.email breaches at 3m", alertname: email.name, series: series, expect: [("2m", []), ("4m", [email])]),
+            Self.test("channel.email breaches at 3m", alertname: email.name, series: series, expect: [("2m", []), ("4m", [email])])
         ])
         Self.check(report)
     }
@@ -108,13 +112,15 @@ struct GeneratedRulesPromtoolTests {
         _ = try #require(Promtool.path, "scripts/test installs promtool")
         // The example has only a pg_dump schedule; a pgBackRest one with a 5m RPO generates the WAL alert.
         var configuration = try Fixtures.exampleConfiguration()
-        configuration.backupSchedules += try Fixtures.configuration(["manifests/pitr.yaml": """
+        configuration.backupSchedules += try Fixtures.configuration([
+            "manifests/pitr.yaml": """
             apiVersion: guardrail/v1
             kind: BackupSchedule
             metadata: {name: pitr}
             spec: {schedule: "0 1 * * 0", timezone: UTC, method: pgbackrest, type: full, retention: {full: 2}, rpo: 5m}
 
-            """]).backupSchedules
+            """
+        ]).backupSchedules
         let workspace = try RuleDirectory(configuration)
         defer { workspace.remove() }
         let lag = try workspace.rule(GeneratedRules.backupGroup, "schedule", "pitr", named: "GuardrailWALArchiveLag")
@@ -123,14 +129,17 @@ struct GeneratedRulesPromtoolTests {
         let failingSeries = #"guardrail_backup_archive_failing{schedule="pitr"}"#
         let report = try await workspace.run([
             // 240 s of lag, then 600 s from 5m: past the 300 s RPO, and its `for: 2m` has run by 8m.
-            Self.test("archiving falls ten minutes behind", alertname: lag.name,
-                      series: [(lagSeries, "240 240 240 240 240 600 600 600 600 600 600"), (failingSeries, "0x10")],
-                      expect: [("4m", []), ("6m", []), ("8m", [lag])]),
-            Self.test("archive_command fails while the lag is still small", alertname: lag.name,
-                      series: [(lagSeries, "30x10"), (failingSeries, "0 0 1 1 1 1 1 1 1 1 1")],
-                      expect: [("1m", []), ("5m", [lag])]),
-            Self.test("archiving keeps up", alertname: lag.name,
-                      series: [(lagSeries, "60x10"), (failingSeries, "0x10")], expect: [("10m", [])]),
+            Self.test(
+                "archiving falls ten minutes behind", alertname: lag.name,
+                series: [(lagSeries, "240 240 240 240 240 600 600 600 600 600 600"), (failingSeries, "0x10")],
+                expect: [("4m", []), ("6m", []), ("8m", [lag])]),
+            Self.test(
+                "archive_command fails while the lag is still small", alertname: lag.name,
+                series: [(lagSeries, "30x10"), (failingSeries, "0 0 1 1 1 1 1 1 1 1 1")],
+                expect: [("1m", []), ("5m", [lag])]),
+            Self.test(
+                "archiving keeps up", alertname: lag.name,
+                series: [(lagSeries, "60x10"), (failingSeries, "0x10")], expect: [("10m", [])]),
         ])
         Self.check(report)
     }
@@ -142,8 +151,9 @@ struct GeneratedRulesPromtoolTests {
         defer { workspace.remove() }
         let stale = try workspace.rule(GeneratedRules.backupGroup, "schedule", "nightly")
         let report = try await workspace.run([
-            Self.test("expects the alert an hour too early", alertname: stale.name,
-                      series: [(Self.backupSeries, "0x1600")], expect: [("23h", [stale])]),
+            Self.test(
+                "expects the alert an hour too early", alertname: stale.name,
+                series: [(Self.backupSeries, "0x1600")], expect: [("23h", [stale])])
         ])
         #expect(report.ran)
         #expect(report.diagnostics.count == 1, "\(report.diagnostics)")

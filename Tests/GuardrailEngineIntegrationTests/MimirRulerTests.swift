@@ -41,8 +41,9 @@ struct MimirRulerTests {
     func plan(_ target: MimirRuler, _ configuration: Configuration, overrides: HazardOverrides = HazardOverrides()) async throws -> Plan {
         var live = LiveState(schemaVersion: nil)
         live.ruleGroups = try await target.observe()
-        return PlanBuilder.plan(desired: configuration, live: live,
-                                context: .init(environment: "local", planID: UUID().uuidString, createdAt: "now", managesAlerts: true))
+        return PlanBuilder.plan(
+            desired: configuration, live: live,
+            context: .init(environment: "local", planID: UUID().uuidString, createdAt: "now", managesAlerts: true))
     }
 
     func apply(_ target: MimirRuler, _ plan: Plan) async throws -> RulesApplyReport {
@@ -67,7 +68,9 @@ struct MimirRulerTests {
         #expect(ruler.namespaces(tenant: Self.tenant) == ["guardrail-launch", "other-team"])
         #expect(ruler.groupNames(tenant: Self.tenant, namespace: "guardrail-launch") == ["api errors + 5xx", "pipeline"])
         #expect(ruler.requests.contains("POST /prometheus/config/v1/rules/guardrail-launch"))
-        #expect(ruler.requests.contains("GET /prometheus/config/v1/rules/guardrail-launch/api%20errors%20%2B%205xx"), "names are percent-encoded: \(ruler.requests)")
+        #expect(
+            ruler.requests.contains("GET /prometheus/config/v1/rules/guardrail-launch/api%20errors%20%2B%205xx"),
+            "names are percent-encoded: \(ruler.requests)")
 
         // The ruler answers in its own YAML style, not in the double-quoted style Guardrail posts.
         let stored = try #require(ruler.groupYAML(tenant: Self.tenant, namespace: "guardrail-launch", group: "api errors + 5xx"))

@@ -10,8 +10,9 @@ import Testing
     static let at = Date(timeIntervalSince1970: 1_790_000_000)
 
     static func rollback(_ flag: String = "search.v2") -> GuardrailEvent {
-        GuardrailEvent.of(RolloutDecision(kind: .rollback, phase: 1, message: "rolled back: bench-errors breached"), flag: flag,
-                          environment: "staging", at: at)!
+        GuardrailEvent.of(
+            RolloutDecision(kind: .rollback, phase: 1, message: "rolled back: bench-errors breached"), flag: flag,
+            environment: "staging", at: at)!
     }
 
     @Test("rollout decisions map to events; evaluations are not news; breaches and rollbacks are critical")
@@ -21,7 +22,9 @@ import Testing
         #expect(event.kind.severity == "critical")
         #expect(event.labels == ["flag": "search.v2", "phase": "2"])
         #expect(GuardrailEvent.of(RolloutDecision(kind: .evaluation, phase: 0, message: "ok"), flag: "f", environment: "e", at: Self.at) == nil)
-        #expect(GuardrailEvent.of(RolloutDecision(kind: .advance, phase: 0, message: "on"), flag: "f", environment: "e", at: Self.at)?.kind.severity == "info")
+        #expect(
+            GuardrailEvent.of(RolloutDecision(kind: .advance, phase: 0, message: "on"), flag: "f", environment: "e", at: Self.at)?.kind.severity
+                == "info")
         let body = GuardrailEvent.alertmanagerBody([event], statusURL: "http://127.0.0.1:8080/v1/status")
         let alerts = try #require(try JSONSerialization.jsonObject(with: Data(body.utf8)) as? [[String: Any]])
         let labels = try #require(alerts.first?["labels"] as? [String: String])
@@ -40,27 +43,29 @@ import Testing
         let receiver = WebhookReceiver()
         try await receiver.start()
         defer { receiver.stop() }
-        let alertmanager = try await PrivateAlertmanager.start(configuration: """
-            route:
-              receiver: blackhole
-              group_wait: 0s
-              group_by: [alertname, flag]
-              routes:
-                - matchers: ['severity="critical"', 'alertname=~"Guardrail.*"']
-                  receiver: oncall
-            receivers:
-              - name: blackhole
-              - name: oncall
-                webhook_configs: [{url: "\(receiver.url)/oncall", send_resolved: false}]
-            """)
+        let alertmanager = try await PrivateAlertmanager.start(
+            configuration: """
+                route:
+                  receiver: blackhole
+                  group_wait: 0s
+                  group_by: [alertname, flag]
+                  routes:
+                    - matchers: ['severity="critical"', 'alertname=~"Guardrail.*"']
+                      receiver: oncall
+                receivers:
+                  - name: blackhole
+                  - name: oncall
+                    webhook_configs: [{url: "\(receiver.url)/oncall", send_resolved: false}]
+                """)
         defer { alertmanager.stop() }
         let notifier = Notifier(alertmanager: alertmanager.url, statusURL: nil, logger: Logger(label: "test"))
         defer { Task { await notifier.shutdown() } }
         var event = Self.rollback()
         event.at = Date()
         notifier.send([event])
-        #expect(try await WebhookReceiver.eventually { receiver.received.contains { $0.contains("GuardrailRolloutRolledBack") } },
-                "Alertmanager did not route the rollback to the on-call receiver; it received \(receiver.received)")
+        #expect(
+            try await WebhookReceiver.eventually { receiver.received.contains { $0.contains("GuardrailRolloutRolledBack") } },
+            "Alertmanager did not route the rollback to the on-call receiver; it received \(receiver.received)")
         let routed = try #require(receiver.received.first { $0.contains("GuardrailRolloutRolledBack") })
         #expect(routed.contains("\"receiver\":\"oncall\""))
         #expect(routed.contains("rolled back: bench-errors breached"))
@@ -122,11 +127,13 @@ import Testing
         let receiver = WebhookReceiver()
         try await receiver.start()
         defer { receiver.stop() }
-        let webhook = Notifier.Webhook(url: receiver.url + "/guardrail", events: ["RolloutRolledBack", "FlagKilled"],
-                                       header: ("X-Guardrail-Secret", Secret("s3cret-value")))
+        let webhook = Notifier.Webhook(
+            url: receiver.url + "/guardrail", events: ["RolloutRolledBack", "FlagKilled"],
+            header: ("X-Guardrail-Secret", Secret("s3cret-value")))
         let notifier = Notifier(.webhook(webhook), statusURL: nil, firstBackoff: .milliseconds(20), logger: Logger(label: "test"))
         defer { Task { await notifier.shutdown() } }
-        let advanced = GuardrailEvent.of(RolloutDecision(kind: .advance, phase: 1, message: "advanced"), flag: "x", environment: "staging", at: Self.at)!
+        let advanced = GuardrailEvent.of(
+            RolloutDecision(kind: .advance, phase: 1, message: "advanced"), flag: "x", environment: "staging", at: Self.at)!
         notifier.send([advanced, Self.rollback()])
         #expect(try await WebhookReceiver.eventually { notifier.counts.delivered == 1 })
         #expect(receiver.received.count == 1, "only the event the webhook asked for: \(receiver.received)")

@@ -89,8 +89,13 @@ struct ObservationCacheTests {
         defer { Task { await db.drop() } }
         let a = try await Session.open(db.environment(), applicationName: "a")
         let b = try await Session.open(db.environment(), applicationName: "b")
-        defer { Task { await a.close(); await b.close() } }
-        let holder = "SELECT a.pid::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
+        defer {
+            Task {
+                await a.close(); await b.close()
+            }
+        }
+        let holder =
+            "SELECT a.pid::text FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()"
 
         try await a.acquireLock(timeout: .seconds(1), applicationName: "a lock")
         let first = try await db.scalar(holder)
@@ -102,7 +107,9 @@ struct ObservationCacheTests {
 
         try await a.acquireLock(timeout: .seconds(1), applicationName: "a lock again")
         #expect(try await db.scalar(holder) == first, "the same backend holds it again: no new connection")
-        #expect(try await db.scalar("SELECT application_name FROM pg_stat_activity WHERE pid = \(first ?? "0")") == "local: a lock again", "renamed for its new holder, environment first")
+        #expect(
+            try await db.scalar("SELECT application_name FROM pg_stat_activity WHERE pid = \(first ?? "0")") == "local: a lock again",
+            "renamed for its new holder, environment first")
         await a.releaseLock()
     }
 }

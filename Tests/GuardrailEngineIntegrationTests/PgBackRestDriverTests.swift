@@ -49,10 +49,17 @@ struct PgBackRestDriverTests {
         }
         #expect(arguments.contains("--config=\(folder.file)"))
         #expect(arguments.suffix(3) == ["--type=incr", "--repo1-retention-full=4", "backup"])
-        #expect(text.contains("repo1-s3-bucket=acme\n") && text.contains("repo1-storage-verify-tls=n\n") && text.contains("repo1-cipher-type=aes-256-cbc\n"))
-        #expect(text.contains("[main]\npg1-path=/var/lib/postgresql/15/main\npg1-port=5433\npg1-socket-path=/run/postgresql\npg1-user=backup\n"), "\(text)")
-        #expect(p.childEnvironment == ["PGBACKREST_REPO1_CIPHER_PASS": "passphrase-7f3a", "PGBACKREST_REPO1_S3_KEY": "AKIAKEY123",
-                                       "PGBACKREST_REPO1_S3_KEY_SECRET": "s3-secret-9c1d", "PGPASSWORD": "db-password-55"])
+        #expect(
+            text.contains("repo1-s3-bucket=acme\n") && text.contains("repo1-storage-verify-tls=n\n")
+                && text.contains("repo1-cipher-type=aes-256-cbc\n"))
+        #expect(
+            text.contains("[main]\npg1-path=/var/lib/postgresql/15/main\npg1-port=5433\npg1-socket-path=/run/postgresql\npg1-user=backup\n"),
+            "\(text)")
+        #expect(
+            p.childEnvironment == [
+                "PGBACKREST_REPO1_CIPHER_PASS": "passphrase-7f3a", "PGBACKREST_REPO1_S3_KEY": "AKIAKEY123",
+                "PGBACKREST_REPO1_S3_KEY_SECRET": "s3-secret-9c1d", "PGPASSWORD": "db-password-55",
+            ])
         // The variables the secrets came from are not passed on under their own names too.
         #expect(Set(p.sourceVariables) == Set(secrets.keys))
         // The file is the command user's alone.
@@ -69,9 +76,12 @@ struct PgBackRestDriverTests {
 
     @Test("binary bytes quoted by pgBackRest (a file read with the wrong passphrase) are left out of messages")
     func printable() {
-        let garbage = "FormatError: key/value found outside of section at line 1: (nh\u{FFFD}\u{FFFD}r\u{0001}\u{FFFD}\u{FFFD}z\u{FFFD}1\u{0009}\u{FFFD}\u{FFFD}7=KF\u{FFFD}2\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}9\u{FFFD}W6\u{FFFD}v"
-        let text = PgBackRest.printable("[FormatError] unable to load info file 'backup.info':\n" + garbage + "\nHINT: has a stanza-create been performed?")
-        #expect(text == "[FormatError] unable to load info file 'backup.info': FormatError: (unreadable bytes) HINT: has a stanza-create been performed?")
+        let garbage =
+            "FormatError: key/value found outside of section at line 1: (nh\u{FFFD}\u{FFFD}r\u{0001}\u{FFFD}\u{FFFD}z\u{FFFD}1\u{0009}\u{FFFD}\u{FFFD}7=KF\u{FFFD}2\u{FFFD}\u{FFFD}\u{FFFD}\u{FFFD}9\u{FFFD}W6\u{FFFD}v"
+        let text = PgBackRest.printable(
+            "[FormatError] unable to load info file 'backup.info':\n" + garbage + "\nHINT: has a stanza-create been performed?")
+        #expect(
+            text == "[FormatError] unable to load info file 'backup.info': FormatError: (unreadable bytes) HINT: has a stanza-create been performed?")
     }
 }
 
@@ -86,7 +96,8 @@ struct BackupRecordsBeforeMigrationTests {
         try await environment.database.withConnection(applicationName: "test") { c in
             _ = try await Migrations.migrate(c, schema: SQLIdentifier("guardrail"), logger: environment.database.logger, upTo: 11)
         }
-        try await db.execute("""
+        try await db.execute(
+            """
             INSERT INTO guardrail.backup_runs (schedule, status, finished_at, size_bytes, file) VALUES ('nightly', 'succeeded', now(), 42, '/b/n.dump');
             INSERT INTO guardrail.backup_drills (schedule, status, finished_at) VALUES ('nightly', 'succeeded', now());
             """)

@@ -30,7 +30,8 @@ struct PlanReadOnlyTests {
         await writer.close()
 
         let role = "ro_\(db.name)"
-        try await db.execute("""
+        try await db.execute(
+            """
             CREATE ROLE \(role) LOGIN PASSWORD 'ro-secret';
             GRANT CONNECT ON DATABASE \(db.name) TO \(role);
             GRANT USAGE ON SCHEMA guardrail TO \(role);
@@ -39,7 +40,8 @@ struct PlanReadOnlyTests {
         var url = db.url
         url.user = role
         url.password = Secret("ro-secret")
-        let reader = try await Session.open(ResolvedEnvironment(name: "local", database: Database(url: url, schema: "guardrail")), applicationName: "ci")
+        let reader = try await Session.open(
+            ResolvedEnvironment(name: "local", database: Database(url: url, schema: "guardrail")), applicationName: "ci")
         let plan = try await reader.plan(configuration)
         await reader.close()
         #expect(plan.changes.isEmpty)

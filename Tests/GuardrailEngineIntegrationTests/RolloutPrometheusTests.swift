@@ -79,28 +79,38 @@ struct RolloutPrometheusTests {
         }
     }
 
-    func rig(tenants: Int = 30, onBreach: Rollout.BreachAction = .rollback, condition: Guardrail.Condition = .max(0.05),
-             minSamples: Bool = true) async throws -> Rig {
+    func rig(
+        tenants: Int = 30, onBreach: Rollout.BreachAction = .rollback, condition: Guardrail.Condition = .max(0.05),
+        minSamples: Bool = true
+    ) async throws -> Rig {
         guard let url = TestPrometheus.url else { throw TestPrometheus.Missing() }
         let suite = "s" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(12)
         let seed = Int.random(in: 1...0xFFFF_FFF)
         var configuration = Fixtures.generatedConfiguration(tenants: tenants, seed: seed)
-        configuration.guardrails = [Guardrail(
-            name: "error-ratio",
-            query: #"sum(gr_errors{suite="\#(suite)",tenant_id=~"{{cohort}}"}) / sum(gr_requests{suite="\#(suite)",tenant_id=~"{{cohort}}"})"#,
-            condition: condition, interval: .seconds(1), failures: 2,
-            minSamples: minSamples ? .init(query: #"sum(gr_requests{suite="\#(suite)",tenant_id=~"{{cohort}}"})"#, min: 100) : nil)]
-        configuration.flags = [FeatureFlag(name: "launch.test", enabled: true, rollout: Rollout(phases: [
-            RolloutPhase(name: "internal", selector: ["cohort": "internal"], bake: .seconds(2)),
-            RolloutPhase(name: "canary", percent: 10, bake: .seconds(2)),
-            RolloutPhase(name: "half", percent: 50, bake: .seconds(2)),
-            RolloutPhase(name: "all", percent: 100),
-        ], guardrails: ["error-ratio"], onBreach: onBreach))]
+        configuration.guardrails = [
+            Guardrail(
+                name: "error-ratio",
+                query: #"sum(gr_errors{suite="\#(suite)",tenant_id=~"{{cohort}}"}) / sum(gr_requests{suite="\#(suite)",tenant_id=~"{{cohort}}"})"#,
+                condition: condition, interval: .seconds(1), failures: 2,
+                minSamples: minSamples ? .init(query: #"sum(gr_requests{suite="\#(suite)",tenant_id=~"{{cohort}}"})"#, min: 100) : nil)
+        ]
+        configuration.flags = [
+            FeatureFlag(
+                name: "launch.test", enabled: true,
+                rollout: Rollout(
+                    phases: [
+                        RolloutPhase(name: "internal", selector: ["cohort": "internal"], bake: .seconds(2)),
+                        RolloutPhase(name: "canary", percent: 10, bake: .seconds(2)),
+                        RolloutPhase(name: "half", percent: 50, bake: .seconds(2)),
+                        RolloutPhase(name: "all", percent: 100),
+                    ], guardrails: ["error-ratio"], onBreach: onBreach))
+        ]
         let db = try await TestPostgres.createDatabase()
         let session = try await Session.open(db.environment(), applicationName: "test")
         try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
-        return Rig(db: db, session: session, configuration: configuration, metrics: try TestPrometheus.MetricsFile(name: suite),
-                   suite: suite, client: PrometheusClient(baseURL: url))
+        return Rig(
+            db: db, session: session, configuration: configuration, metrics: try TestPrometheus.MetricsFile(name: suite),
+            suite: suite, client: PrometheusClient(baseURL: url))
     }
 
     @Test("a healthy rollout advances through every phase to completed, recording each evaluation, and the plan stays empty")
@@ -115,32 +125,44 @@ struct RolloutPrometheusTests {
         let phases = try await r.tick(until: { status, _ in status == "completed" }, timeout: 60)
         #expect(phases == [0, 1, 2, 3], "phases seen: \(phases)")
         #expect(try await r.enabledIDs().count == 30)
-        let evaluation = try #require(try await r.db.rows("""
-            SELECT value, threshold, samples, verdict, query FROM guardrail.rollout_events
-            WHERE flag = 'launch.test' AND kind = 'evaluation' ORDER BY id LIMIT 1
-            """).first)
+        let evaluation = try #require(
+            try await r.db.rows(
+                """
+                SELECT value, threshold, samples, verdict, query FROM guardrail.rollout_events
+                WHERE flag = 'launch.test' AND kind = 'evaluation' ORDER BY id LIMIT 1
+                """
+            ).first)
         #expect(evaluation[0] == "0.001")
         #expect(evaluation[1] == "<= 0.05")
         #expect(evaluation[2] == "1000")
         #expect(evaluation[3] == "pass")
         #expect(evaluation[4]?.contains("{{cohort}}") == true)
-        let decisions = try await r.db.rows("SELECT kind FROM guardrail.rollout_events WHERE flag = 'launch.test' AND kind <> 'evaluation' ORDER BY id").map { $0[0] ?? "" }
+        let decisions = try await r.db.rows(
+            "SELECT kind FROM guardrail.rollout_events WHERE flag = 'launch.test' AND kind <> 'evaluation' ORDER BY id"
+        ).map { $0[0] ?? "" }
         #expect(decisions == ["start", "advance", "advance", "advance", "complete"])
         #expect(try await r.session.plan(r.configuration).changes.isEmpty)
     }
 
-    @Test("a compare-to-control guardrail queries the cohort and the tenants not yet in it, and breaches when the cohort is worse by more than maxRatio")
+    @Test(
+        "a compare-to-control guardrail queries the cohort and the tenants not yet in it, and breaches when the cohort is worse by more than maxRatio"
+    )
     func compareToControlBreaches() async throws {
         let r = try await rig(condition: .compareToControl(maxRatio: 1.5))
         defer { Task { await r.close() } }
         let canary = try await r.startAtCanary()
         // The control group (everyone else) stays at 0.1%; the cohort goes to 3%: 30x worse.
         try r.serve(errors: 30, only: canary)
-        try await r.waitForPrometheus(#"sum(gr_errors{suite="\#(r.suite)"})"#) { if case .value(let v) = $0 { v >= Double(canary.count * 30) } else { false } }
+        try await r.waitForPrometheus(#"sum(gr_errors{suite="\#(r.suite)"})"#) {
+            if case .value(let v) = $0 { v >= Double(canary.count * 30) } else { false }
+        }
         try await r.tick(until: { status, _ in status == "rolled-back" }, timeout: 20)
-        let breach = try #require(try await r.db.rows("""
-            SELECT value, threshold, message FROM guardrail.rollout_events WHERE flag = 'launch.test' AND kind = 'breach'
-            """).first)
+        let breach = try #require(
+            try await r.db.rows(
+                """
+                SELECT value, threshold, message FROM guardrail.rollout_events WHERE flag = 'launch.test' AND kind = 'breach'
+                """
+            ).first)
         #expect(breach[0] == "0.03", "the cohort's own ratio: \(breach)")
         #expect(breach[1] == "<= 1.5x control")
         #expect(breach[2]?.contains("against control 0.001") == true, "\(breach)")
@@ -164,15 +186,20 @@ struct RolloutPrometheusTests {
         // It acts in the very step of the second consecutive failing evaluation (failures: 2), once
         // Prometheus shows the breach: no evaluation passes or fails in between (the first failure holds). (The wall-clock
         // latency, one interval plus the steps' own time, is what scripts/bench measures.)
-        let sinceShown = try await r.db.rows("""
+        let sinceShown = try await r.db.rows(
+            """
             SELECT kind, verdict FROM guardrail.rollout_events WHERE flag = 'launch.test' AND id > \(lastBefore) AND kind <> 'hold' ORDER BY id
-            """).map { "\($0[0] ?? "") \($0[1] ?? "")" }
+            """
+        ).map { "\($0[0] ?? "") \($0[1] ?? "")" }
         #expect(sinceShown == ["evaluation fail", "evaluation fail", "breach fail", "rollback "], "\(sinceShown)")
 
         for id in canary { #expect(try await r.db.scalar("SELECT guardrail.flag_enabled('launch.test', '\(id)')") == "f") }
-        let breach = try #require(try await r.db.rows("""
-            SELECT value, threshold, verdict, message FROM guardrail.rollout_events WHERE flag = 'launch.test' AND kind = 'breach'
-            """).first)
+        let breach = try #require(
+            try await r.db.rows(
+                """
+                SELECT value, threshold, verdict, message FROM guardrail.rollout_events WHERE flag = 'launch.test' AND kind = 'breach'
+                """
+            ).first)
         #expect(breach[0] == "0.3")
         #expect(breach[1] == "<= 0.05")
         #expect(breach[2] == "fail")
@@ -194,13 +221,24 @@ struct RolloutPrometheusDownTests {
     func prometheusDownHolds() async throws {
         let db = try await TestPostgres.createDatabase()
         let session = try await Session.open(db.environment(), applicationName: "test")
-        defer { Task { await session.close(); await db.drop() } }
+        defer {
+            Task {
+                await session.close(); await db.drop()
+            }
+        }
         try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
         var configuration = Fixtures.generatedConfiguration(tenants: 20)
-        configuration.guardrails = [Guardrail(name: "errors", query: #"sum(x{tenant_id=~"{{cohort}}"})"#, condition: .max(1), interval: .seconds(1), errorLimit: 3)]
-        configuration.flags = [FeatureFlag(name: "launch.test", enabled: true, rollout: Rollout(phases: [
-            RolloutPhase(name: "internal", selector: ["cohort": "internal"], bake: .seconds(1)), RolloutPhase(name: "all", percent: 100),
-        ], guardrails: ["errors"]))]
+        configuration.guardrails = [
+            Guardrail(name: "errors", query: #"sum(x{tenant_id=~"{{cohort}}"})"#, condition: .max(1), interval: .seconds(1), errorLimit: 3)
+        ]
+        configuration.flags = [
+            FeatureFlag(
+                name: "launch.test", enabled: true,
+                rollout: Rollout(
+                    phases: [
+                        RolloutPhase(name: "internal", selector: ["cohort": "internal"], bake: .seconds(1)), RolloutPhase(name: "all", percent: 100),
+                    ], guardrails: ["errors"]))
+        ]
         _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "tester")
         let down = PrometheusClient(baseURL: "http://127.0.0.1:1", timeout: .seconds(2))
         let start = Date()
@@ -214,7 +252,8 @@ struct RolloutPrometheusDownTests {
         #expect(try await db.scalar("SELECT phase FROM guardrail.rollouts") == "0")
         #expect(try await db.scalar("SELECT reason FROM guardrail.rollouts")?.contains("query failed 3 times in a row") == true)
         #expect(try await db.scalar("SELECT count(*) FROM guardrail.rollout_events WHERE verdict = 'error'") == "3")
-        #expect(try await db.scalar("SELECT message FROM guardrail.rollout_events WHERE verdict = 'error' LIMIT 1")?.contains("did not answer") == true)
+        #expect(
+            try await db.scalar("SELECT message FROM guardrail.rollout_events WHERE verdict = 'error' LIMIT 1")?.contains("did not answer") == true)
         #expect(try await db.scalar("SELECT count(*) FROM guardrail.rollout_events WHERE kind IN ('advance', 'rollback', 'breach')") == "0")
         #expect(try await db.scalar("SELECT count(*) FROM guardrail.flag_cohorts") == "1")
     }

@@ -44,10 +44,14 @@ struct RowLevelSecurityApplyTests {
     @Test("dropping every policy and disabling RLS: DISABLE comes first, and both need --allow-destroy")
     func disableBeforeDroppingTheLastPolicies() async throws {
         try await CatalogHarness.with(Self.setup) { h in
-            try await h.apply(Self.manifest(policies: [Self.tenantPolicy, #"{name: extra, command: select, roles: [PUBLIC], using: "status = 'x'"}"#]))
+            try await h.apply(
+                Self.manifest(policies: [Self.tenantPolicy, #"{name: extra, command: select, roles: [PUBLIC], using: "status = 'x'"}"#]))
             let off = Self.manifest(enabled: false, policies: [])
             let plan = try await h.plan(off)
-            #expect(plan.changes.map(\.address.description) == ["rls.public.properties", "rls.public.properties.policy.extra", "rls.public.properties.policy.tenant"])
+            #expect(
+                plan.changes.map(\.address.description) == [
+                    "rls.public.properties", "rls.public.properties.policy.extra", "rls.public.properties.policy.tenant",
+                ])
             #expect(plan.changes.map(\.action) == [.update, .delete, .delete])
             #expect(plan.changes.allSatisfy { $0.hazards.contains { $0.kind == .destroys } })
             await #expect(throws: Session.ApplyRefusal.self) {
@@ -63,10 +67,11 @@ struct RowLevelSecurityApplyTests {
 
     @Test("a table without a manifest is never read into a plan, even with RLS and policies of its own")
     func unmanagedTablesAreNotClaimed() async throws {
-        let setup = Self.setup + """
-            ALTER TABLE public.offers ENABLE ROW LEVEL SECURITY;
-            CREATE POLICY theirs ON public.offers USING (amount > 0);
-            """
+        let setup =
+            Self.setup + """
+                ALTER TABLE public.offers ENABLE ROW LEVEL SECURITY;
+                CREATE POLICY theirs ON public.offers USING (amount > 0);
+                """
         try await CatalogHarness.with(setup) { h in
             let plan = try await h.apply(Self.manifest(policies: [Self.tenantPolicy]))
             #expect(!plan.changes.contains { $0.address.description.hasPrefix("rls.public.offers") })
@@ -78,9 +83,11 @@ struct RowLevelSecurityApplyTests {
     @Test("deleting a manifest of a table Guardrail changed plans DISABLE and DROP with destroy hazards, then forgets the table")
     func deletedManifestReleasesTheTable() async throws {
         try await CatalogHarness.with(Self.setup) { h in
-            let both = Self.manifest(policies: [Self.tenantPolicy]) + "---\n" + Self.manifest("public.offers", forced: true, policies: [Self.tenantPolicy])
+            let both =
+                Self.manifest(policies: [Self.tenantPolicy]) + "---\n" + Self.manifest("public.offers", forced: true, policies: [Self.tenantPolicy])
             try await h.apply(both)
-            #expect(try await h.db.rows("SELECT kind, schema_name, name FROM guardrail.managed_catalog_objects ORDER BY name")
+            #expect(
+                try await h.db.rows("SELECT kind, schema_name, name FROM guardrail.managed_catalog_objects ORDER BY name")
                     == [["RowLevelSecurity", "public", "offers"], ["RowLevelSecurity", "public", "properties"]])
             let onlyProperties = Self.manifest(policies: [Self.tenantPolicy])
             let plan = try await h.plan(onlyProperties)
@@ -112,16 +119,17 @@ struct RowLevelSecurityApplyTests {
     func failedApplyChangesNothing() async throws {
         let setup = Self.setup + "CREATE ROLE reader_{s};"
         try await CatalogHarness.with(setup) { h in
-            let yaml = Self.manifest(forced: true, policies: [Self.tenantPolicy])
+            let yaml =
+                Self.manifest(forced: true, policies: [Self.tenantPolicy])
                 + "---\n" + Self.manifest("public.offers", policies: [#"{name: big, roles: [app_{s}], using: "amount > 1000"}"#])
-                + """
-                ---
-                apiVersion: guardrail/v1
-                kind: RoleGrants
-                metadata: {name: reader_{s}}
-                spec: {grants: [{tables: [public.properties, public.offers], privileges: [select]}]}
+                    + """
+                    ---
+                    apiVersion: guardrail/v1
+                    kind: RoleGrants
+                    metadata: {name: reader_{s}}
+                    spec: {grants: [{tables: [public.properties, public.offers], privileges: [select]}]}
 
-                """
+                    """
             let plan = try await h.plan(yaml)
             // The column the last policy names disappears after planning; its CREATE POLICY fails after
             // the grants, the properties policy and its ENABLE have already run.
@@ -162,8 +170,16 @@ struct RowLevelSecurityApplyTests {
                 """
             let error = await #expect(throws: DiagnosticError.self) { try await h.plan(yaml) }
             let lines = (error?.diagnostics ?? []).map(\.description)
-            #expect(lines.contains { $0.hasPrefix("policies/test.yaml:9:14: error: Postgres rejects the using expression of policy \"typo\" on public.properties") && $0.contains("column \"tenant_idd\" does not exist (SQLSTATE 42703)") }, "\(lines)")
-            #expect(lines.contains { $0.hasPrefix("policies/test.yaml:10:18: error: Postgres rejects the withCheck expression") && $0.contains("function no_such_function(uuid) does not exist") }, "\(lines)")
+            #expect(
+                lines.contains {
+                    $0.hasPrefix("policies/test.yaml:9:14: error: Postgres rejects the using expression of policy \"typo\" on public.properties")
+                        && $0.contains("column \"tenant_idd\" does not exist (SQLSTATE 42703)")
+                }, "\(lines)")
+            #expect(
+                lines.contains {
+                    $0.hasPrefix("policies/test.yaml:10:18: error: Postgres rejects the withCheck expression")
+                        && $0.contains("function no_such_function(uuid) does not exist")
+                }, "\(lines)")
             #expect(lines.contains { $0.hasPrefix("policies/test.yaml:14:18: error: table public.missing_table does not exist") }, "\(lines)")
         }
     }
@@ -181,14 +197,15 @@ struct RowLevelSecurityApplyTests {
     @Test("a role declared by RoleGrants can be named by a policy in the same plan: the role is created first")
     func roleCreatedBeforeThePolicyNamingIt() async throws {
         try await CatalogHarness.with(Self.setup) { h in
-            let yaml = Self.manifest(policies: [#"{name: t, roles: [fresh_{s}], using: "true"}"#]) + """
-                ---
-                apiVersion: guardrail/v1
-                kind: RoleGrants
-                metadata: {name: fresh_{s}}
-                spec: {grants: [{tables: [public.properties], privileges: [select]}]}
+            let yaml =
+                Self.manifest(policies: [#"{name: t, roles: [fresh_{s}], using: "true"}"#]) + """
+                    ---
+                    apiVersion: guardrail/v1
+                    kind: RoleGrants
+                    metadata: {name: fresh_{s}}
+                    spec: {grants: [{tables: [public.properties], privileges: [select]}]}
 
-                """
+                    """
             let plan = try await h.apply(yaml)
             #expect(plan.changes.first?.address.description == "grants.fresh_\(h.suffix)")
             #expect(plan.changes.first?.action == .create)
@@ -242,18 +259,21 @@ struct RowLevelSecurityApplyTests {
         }
     }
 
-    @Test("grants converge: schema grants expand to the schema's tables and views but not partitions, extra privileges are revoked, and login is managed")
+    @Test(
+        "grants converge: schema grants expand to the schema's tables and views but not partitions, extra privileges are revoked, and login is managed"
+    )
     func grantsConverge() async throws {
-        let setup = Self.setup + """
-            CREATE SCHEMA reporting;
-            CREATE TABLE reporting.daily (day date);
-            CREATE VIEW reporting.weekly AS SELECT day FROM reporting.daily;
-            CREATE TABLE reporting.parted (day date) PARTITION BY RANGE (day);
-            CREATE TABLE reporting.parted_2025 PARTITION OF reporting.parted FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
-            CREATE ROLE analyst_{s} LOGIN;
-            GRANT SELECT, TRUNCATE ON public.offers TO analyst_{s};
-            GRANT INSERT ON public.properties TO analyst_{s};
-            """
+        let setup =
+            Self.setup + """
+                CREATE SCHEMA reporting;
+                CREATE TABLE reporting.daily (day date);
+                CREATE VIEW reporting.weekly AS SELECT day FROM reporting.daily;
+                CREATE TABLE reporting.parted (day date) PARTITION BY RANGE (day);
+                CREATE TABLE reporting.parted_2025 PARTITION OF reporting.parted FOR VALUES FROM ('2025-01-01') TO ('2026-01-01');
+                CREATE ROLE analyst_{s} LOGIN;
+                GRANT SELECT, TRUNCATE ON public.offers TO analyst_{s};
+                GRANT INSERT ON public.properties TO analyst_{s};
+                """
         try await CatalogHarness.with(setup) { h in
             let yaml = """
                 apiVersion: guardrail/v1
@@ -272,24 +292,29 @@ struct RowLevelSecurityApplyTests {
             #expect(change.hazards[1].message == "revokes INSERT on public.properties")
             _ = try await h.session.apply(plan, overrides: HazardOverrides(), osUser: "tester")
             #expect(try await h.plan(yaml).changes.isEmpty)
-            let privileges = try await h.db.rows("""
+            let privileges = try await h.db.rows(
+                """
                 SELECT table_schema || '.' || table_name, string_agg(privilege_type, ',' ORDER BY privilege_type)
                 FROM information_schema.role_table_grants WHERE grantee = 'analyst_\(h.suffix)' GROUP BY 1 ORDER BY 1
                 """)
-            #expect(privileges == [["public.offers", "SELECT,TRUNCATE,UPDATE"], ["public.properties", "SELECT,UPDATE"],
-                                   ["reporting.daily", "SELECT"], ["reporting.parted", "SELECT"], ["reporting.weekly", "SELECT"]])
+            #expect(
+                privileges == [
+                    ["public.offers", "SELECT,TRUNCATE,UPDATE"], ["public.properties", "SELECT,UPDATE"],
+                    ["reporting.daily", "SELECT"], ["reporting.parted", "SELECT"], ["reporting.weekly", "SELECT"],
+                ])
             #expect(try await h.db.scalar("SELECT rolcanlogin FROM pg_roles WHERE rolname = 'analyst_\(h.suffix)'") == "f")
         }
     }
 
     @Test("findings warn when a policy cannot bind its role: BYPASSRLS, superuser, or the owner of an unforced table")
     func findingsForRolesThePolicyDoesNotBind() async throws {
-        let setup = Self.setup + """
-            CREATE ROLE bypass_{s} BYPASSRLS;
-            CREATE ROLE super_{s} SUPERUSER;
-            CREATE ROLE owner_{s};
-            ALTER TABLE public.offers OWNER TO owner_{s};
-            """
+        let setup =
+            Self.setup + """
+                CREATE ROLE bypass_{s} BYPASSRLS;
+                CREATE ROLE super_{s} SUPERUSER;
+                CREATE ROLE owner_{s};
+                ALTER TABLE public.offers OWNER TO owner_{s};
+                """
         try await CatalogHarness.with(setup) { h in
             let yaml = Self.manifest("public.offers", policies: [#"{name: t, roles: [app_{s}, bypass_{s}, super_{s}, owner_{s}], using: "true"}"#])
             let plan = try await h.plan(yaml)
@@ -298,7 +323,8 @@ struct RowLevelSecurityApplyTests {
             #expect(messages.contains("the policy does nothing for super_\(h.suffix): superusers bypass row-level security"))
             #expect(messages.contains { $0.hasPrefix("the policy does nothing for owner_\(h.suffix): it owns public.offers") })
             #expect(!messages.contains { $0.contains("app_\(h.suffix)") })
-            let forced = try await h.plan(Self.manifest("public.offers", forced: true, policies: [#"{name: t, roles: [app_{s}, owner_{s}], using: "true"}"#]))
+            let forced = try await h.plan(
+                Self.manifest("public.offers", forced: true, policies: [#"{name: t, roles: [app_{s}, owner_{s}], using: "true"}"#]))
             #expect(forced.findings.isEmpty)
         }
     }
@@ -313,7 +339,8 @@ struct RowLevelSecurityApplyTests {
             let error = await #expect(throws: Session.ApplyRefusal.self) {
                 try await h.session.apply(plan, overrides: HazardOverrides(), osUser: "tester")
             }
-            #expect("\(error.map { "\($0)" } ?? "")".contains("rls.public.properties.policy.tenant existed when the plan was made and has since changed"))
+            #expect(
+                "\(error.map { "\($0)" } ?? "")".contains("rls.public.properties.policy.tenant existed when the plan was made and has since changed"))
             #expect(try await h.policies("public.properties").first?[4] == "(tenant_id IS NULL)")
         }
     }
@@ -321,17 +348,19 @@ struct RowLevelSecurityApplyTests {
     @Test("planning row-level security and grants needs only SELECT and TEMP, as CI's read-only role has, and leaves nothing behind")
     func planWorksWithAReadOnlyRole() async throws {
         try await CatalogHarness.with(Self.setup) { h in
-            let yaml = Self.manifest(policies: [Self.tenantPolicy]) + """
-                ---
-                apiVersion: guardrail/v1
-                kind: RoleGrants
-                metadata: {name: app_{s}}
-                spec: {grants: [{tables: [public.properties], privileges: [select]}]}
+            let yaml =
+                Self.manifest(policies: [Self.tenantPolicy]) + """
+                    ---
+                    apiVersion: guardrail/v1
+                    kind: RoleGrants
+                    metadata: {name: app_{s}}
+                    spec: {grants: [{tables: [public.properties], privileges: [select]}]}
 
-                """
+                    """
             try await h.apply(yaml)
             let reader = "ro_\(h.suffix)"
-            try await h.db.execute("""
+            try await h.db.execute(
+                """
                 CREATE ROLE \(reader) LOGIN PASSWORD 'ro-secret';
                 GRANT CONNECT, TEMPORARY ON DATABASE \(h.db.name) TO \(reader);
                 GRANT USAGE ON SCHEMA guardrail TO \(reader);
@@ -341,7 +370,8 @@ struct RowLevelSecurityApplyTests {
             var url = h.db.url
             url.user = reader
             url.password = Secret("ro-secret")
-            let session = try await Session.open(ResolvedEnvironment(name: "local", database: Database(url: url, schema: "guardrail")), applicationName: "ci")
+            let session = try await Session.open(
+                ResolvedEnvironment(name: "local", database: Database(url: url, schema: "guardrail")), applicationName: "ci")
             let plan: Plan
             do {
                 plan = try await session.plan(try h.configuration(yaml))

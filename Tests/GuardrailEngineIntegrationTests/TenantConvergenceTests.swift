@@ -35,7 +35,8 @@ struct TenantConvergenceTests {
 
         let count = try await db.scalar("SELECT count(*) FROM guardrail.tenants")
         #expect(count == String(configuration.tenants.count))
-        let secured = try await db.scalar("SELECT count(*) FROM pg_class WHERE relrowsecurity AND relforcerowsecurity AND relnamespace = 'public'::regnamespace")
+        let secured = try await db.scalar(
+            "SELECT count(*) FROM pg_class WHERE relrowsecurity AND relforcerowsecurity AND relnamespace = 'public'::regnamespace")
         #expect(secured == "7")
         #expect(try await db.scalar("SELECT has_table_privilege('underwriter', 'public.pipeline_state', 'UPDATE')") == "t")
         #expect(try await db.scalar("SELECT has_table_privilege('viewer', 'public.dlq_messages', 'SELECT')") == "f")
@@ -84,7 +85,8 @@ struct TenantConvergenceTests {
         var configuration = Configuration()
         configuration.tenants = [
             Tenant(name: "quotes", id: Fixtures.tenantID(1), displayName: "O'Brien \"Realty\"; DROP TABLE tenants; --"),
-            Tenant(name: "unicode", id: Fixtures.tenantID(2), displayName: "Zürich Immobilien 🏠\nline two", labels: ["a.b/c-d": "x_y.z", "empty": ""]),
+            Tenant(
+                name: "unicode", id: Fixtures.tenantID(2), displayName: "Zürich Immobilien 🏠\nline two", labels: ["a.b/c-d": "x_y.z", "empty": ""]),
             Tenant(name: "suspended", id: Fixtures.tenantID(3), displayName: "S", status: .suspended),
             // What COPY's text format treats specially: backslashes, \N (its NULL), tabs, CR, LF, and a
             // label value with a backslash inside JSON.
@@ -92,7 +94,8 @@ struct TenantConvergenceTests {
         ]
         _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "tester")
         #expect(try await session.plan(configuration).changes.isEmpty)
-        #expect(try await db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = 'quotes'") == "O'Brien \"Realty\"; DROP TABLE tenants; --")
+        #expect(
+            try await db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = 'quotes'") == "O'Brien \"Realty\"; DROP TABLE tenants; --")
         #expect(try await db.scalar("SELECT display_name FROM guardrail.tenants WHERE name = 'copy-escapes'") == "a\\b \\N\tc\r\nd\\")
         #expect(try await db.scalar("SELECT labels->>'path' FROM guardrail.tenants WHERE name = 'copy-escapes'") == "C:\\x\\y")
     }
@@ -107,8 +110,10 @@ struct TenantConvergenceTests {
         configuration.tenants = [Tenant(name: "first", id: Fixtures.tenantID(1), displayName: "First")]
         _ = try await session.apply(try await session.plan(configuration), overrides: HazardOverrides(), osUser: "tester")
         // Two new tenants, the second with the id the first one already has: the unique index refuses it.
-        configuration.tenants += [Tenant(name: "second", id: Fixtures.tenantID(2), displayName: "Second"),
-                                  Tenant(name: "clash", id: Fixtures.tenantID(1), displayName: "Clash")]
+        configuration.tenants += [
+            Tenant(name: "second", id: Fixtures.tenantID(2), displayName: "Second"),
+            Tenant(name: "clash", id: Fixtures.tenantID(1), displayName: "Clash"),
+        ]
         let plan = try await session.plan(configuration)
         await #expect(throws: (any Error).self) {
             _ = try await session.apply(plan, overrides: HazardOverrides(), osUser: "tester")

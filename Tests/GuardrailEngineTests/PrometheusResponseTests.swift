@@ -12,7 +12,8 @@ struct PrometheusResponseTests {
 
     @Test("one sample is the value; a scalar is the value")
     func values() {
-        #expect(read(#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.5,"0.0125"]}]}}"#) == .value(0.0125))
+        #expect(
+            read(#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1700000000.5,"0.0125"]}]}}"#) == .value(0.0125))
         #expect(read(#"{"status":"success","data":{"resultType":"scalar","result":[1700000000.5,"3"]}}"#) == .value(3))
         #expect(read(#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,"+Inf"]}]}}"#) == .value(.infinity))
     }
@@ -27,7 +28,9 @@ struct PrometheusResponseTests {
 
     @Test("several series, a matrix, an API error and a non-JSON body are errors")
     func errors() {
-        let several = read(#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"1"},"value":[1,"1"]},{"metric":{"a":"2"},"value":[1,"2"]}]}}"#)
+        let several = read(
+            #"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"1"},"value":[1,"1"]},{"metric":{"a":"2"},"value":[1,"2"]}]}}"#
+        )
         guard case .error(let m1) = several, m1.contains("2 series") else { Issue.record("several: \(several)"); return }
         guard case .error = read(#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#) else { Issue.record("matrix"); return }
         let bad = read(#"{"status":"error","errorType":"bad_data","error":"parse error at char 5"}"#, status: 400)
@@ -46,15 +49,19 @@ struct PrometheusResponseTests {
         #expect(message(#"{"status":"success"}"#) == "Prometheus answered without data")
         #expect(message(#"{"status":"success","data":"x"}"#) == "Prometheus answered without data")
         #expect(message(#"{"status":"success","data":{"resultType":"vector","result":{"metric":{}}}}"#) == "Prometheus answered a malformed vector")
-        #expect(message(#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1]}]}}"#)
+        #expect(
+            message(#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1]}]}}"#)
                 == "Prometheus answered a malformed sample")
-        #expect(message(#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,2]}]}}"#)
+        #expect(
+            message(#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{},"value":[1,2]}]}}"#)
                 == "Prometheus answered a malformed sample")
-        #expect(message(#"{"status":"success","data":{"resultType":"scalar","result":[1,"many"]}}"#)
+        #expect(
+            message(#"{"status":"success","data":{"resultType":"scalar","result":[1,"many"]}}"#)
                 == "Prometheus answered a sample that is not a number: many")
         #expect(message(#"{"status":"success","data":{"resultType":"string","result":[1,"x"]}}"#).contains("returned a string"))
         // Series labels of any shape are skipped, and so is whatever stands for the timestamp.
-        #expect(read(#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"1","b":[null,{}]},"value":["t","-Inf"]}]}}"#)
+        #expect(
+            read(#"{"status":"success","data":{"resultType":"vector","result":[{"metric":{"a":"1","b":[null,{}]},"value":["t","-Inf"]}]}}"#)
                 == .value(-.infinity))
     }
 
@@ -73,9 +80,12 @@ struct PrometheusResponseTests {
         let groups = try LoadedRuleGroup.parse(Data(body.utf8))
         #expect(groups.map(\.name) == ["api", "empty"])
         #expect(groups[0].interval == 30 && groups[0].file == "/rules/guardrail-billing.yml")
-        #expect(groups[0].rules[0] == LoadedRuleGroup.Rule(name: "HighErrorRate", type: "alerting", query: "rate(errors[5m]) > 0.1", duration: 300,
-                                                            keepFiringFor: 60, labels: ["severity": "page"], annotations: ["summary": "errors"],
-                                                            health: "ok", lastError: nil))
+        #expect(
+            groups[0].rules[0]
+                == LoadedRuleGroup.Rule(
+                    name: "HighErrorRate", type: "alerting", query: "rate(errors[5m]) > 0.1", duration: 300,
+                    keepFiringFor: 60, labels: ["severity": "page"], annotations: ["summary": "errors"],
+                    health: "ok", lastError: nil))
         #expect(groups[0].rules[1].labels == [:] && groups[0].rules[1].lastError == "boom" && groups[0].rules[1].type == "recording")
         #expect(groups[1].interval == 0 && groups[1].rules.isEmpty)
         for broken in [#"{"status":"success","data":{"groups":[1]}}"#, #"{"status":"error","error":"x"}"#, "not json", #"{"status":"success"}"#] {

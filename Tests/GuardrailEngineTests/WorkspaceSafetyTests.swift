@@ -43,10 +43,11 @@ struct WorkspaceSafetyTests {
         try Self.link("alerts/shadow.yaml", in: root, to: outside.appendingPathComponent("shadow.yaml").path)
         try Self.link("manifests/relative.yaml", in: root, to: "../../outside/shadow.yaml")
         let (configuration, diagnostics) = try Self.load(root)
-        #expect(diagnostics.map(\.description).sorted() == [
-            "alerts/shadow.yaml:1:1: error: alerts/shadow.yaml resolves outside the configuration directory\n  Guardrail reads only files inside --dir; a symbolic link that leads out of it is refused, and nothing was read through it.",
-            "manifests/relative.yaml:1:1: error: manifests/relative.yaml resolves outside the configuration directory\n  Guardrail reads only files inside --dir; a symbolic link that leads out of it is refused, and nothing was read through it.",
-        ])
+        #expect(
+            diagnostics.map(\.description).sorted() == [
+                "alerts/shadow.yaml:1:1: error: alerts/shadow.yaml resolves outside the configuration directory\n  Guardrail reads only files inside --dir; a symbolic link that leads out of it is refused, and nothing was read through it.",
+                "manifests/relative.yaml:1:1: error: manifests/relative.yaml resolves outside the configuration directory\n  Guardrail reads only files inside --dir; a symbolic link that leads out of it is refused, and nothing was read through it.",
+            ])
         #expect(configuration.files == ["manifests/tenants.yaml"])
         #expect(!diagnostics.contains { $0.description.contains("SECRET") || $0.description.contains(outside.path) })
     }
@@ -57,10 +58,11 @@ struct WorkspaceSafetyTests {
         try Self.link("policies", in: root, to: outside.path)
         try Self.link("manifests/nested", in: root, to: outside.path)
         let (configuration, diagnostics) = try Self.load(root)
-        #expect(diagnostics.map(\.summary).sorted() == [
-            "manifests/nested resolves outside the configuration directory",
-            "policies resolves outside the configuration directory",
-        ])
+        #expect(
+            diagnostics.map(\.summary).sorted() == [
+                "manifests/nested resolves outside the configuration directory",
+                "policies resolves outside the configuration directory",
+            ])
         #expect(configuration.files == ["manifests/tenants.yaml"])
         #expect(!diagnostics.contains { $0.description.contains("SECRET") })
     }
@@ -96,9 +98,10 @@ struct WorkspaceSafetyTests {
         #expect(ok.tenants.map(\.name) == ["acme"])
         let (configuration, diagnostics) = try Self.load(root, maxFileSize: limit - 1)
         #expect(configuration.tenants.isEmpty)
-        #expect(diagnostics.map(\.description) == [
-            "manifests/tenants.yaml:1:1: error: manifests/tenants.yaml is larger than the \(limit - 1) bytes limit for a manifest file\n  It holds at least \(limit) bytes, so it was not read. Split it into several files, or raise the limit with --max-file-size.",
-        ])
+        #expect(
+            diagnostics.map(\.description) == [
+                "manifests/tenants.yaml:1:1: error: manifests/tenants.yaml is larger than the \(limit - 1) bytes limit for a manifest file\n  It holds at least \(limit) bytes, so it was not read. Split it into several files, or raise the limit with --max-file-size."
+            ])
     }
 
     @Test("the default limit is 16 MiB: a 17 MiB file is refused")

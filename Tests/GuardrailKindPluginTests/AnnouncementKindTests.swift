@@ -37,10 +37,11 @@ struct AnnouncementKindTests {
     }
 
     static func load(_ announcements: String, registry: KindRegistry = registry) -> (Configuration, Diagnostics) {
-        ConfigurationLoader.load([
-            ManifestSource(path: "manifests/tenants.yaml", bytes: Array(tenants.utf8)),
-            ManifestSource(path: "manifests/announcements.yaml", bytes: Array(announcements.utf8)),
-        ], registry: registry)
+        ConfigurationLoader.load(
+            [
+                ManifestSource(path: "manifests/tenants.yaml", bytes: Array(tenants.utf8)),
+                ManifestSource(path: "manifests/announcements.yaml", bytes: Array(announcements.utf8)),
+            ], registry: registry)
     }
 
     static func configuration(_ announcements: String) throws -> Configuration {
@@ -52,11 +53,16 @@ struct AnnouncementKindTests {
     @Test("decoded with the registry, reported at file:line:column, unknown to a registry without it")
     func decoding() throws {
         let configuration = try Self.configuration(Self.announcement("maintenance", message: "Read-only from 02:00 UTC."))
-        #expect(configuration.objects[Announcement.self] == [Announcement(name: "maintenance", tenant: "acme-realty",
-                                                                          message: "Read-only from 02:00 UTC.", severity: .warning)])
+        #expect(
+            configuration.objects[Announcement.self] == [
+                Announcement(
+                    name: "maintenance", tenant: "acme-realty",
+                    message: "Read-only from 02:00 UTC.", severity: .warning)
+            ])
         #expect(configuration.objectCounts.contains { $0.kind == "Announcement" && $0.count == 1 })
 
-        let (_, bad) = Self.load("""
+        let (_, bad) = Self.load(
+            """
             apiVersion: guardrail/v1
             kind: Announcement
             metadata: {name: typo}
@@ -64,9 +70,12 @@ struct AnnouncementKindTests {
             """)
         let messages = bad.all.map { "\($0.location.map(\.description) ?? ""): \($0.summary)" }
         // The tenant it names is checked once every file is read, as built-in references are.
-        #expect(messages == ["manifests/announcements.yaml:4:30: unknown key \"mesage\" in Announcement spec",
-                             "manifests/announcements.yaml:4:7: missing required field \"message\" in Announcement spec",
-                             "manifests/announcements.yaml:4:16: unknown tenant \"acme-reality\" in announcement.typo tenant"])
+        #expect(
+            messages == [
+                "manifests/announcements.yaml:4:30: unknown key \"mesage\" in Announcement spec",
+                "manifests/announcements.yaml:4:7: missing required field \"message\" in Announcement spec",
+                "manifests/announcements.yaml:4:16: unknown tenant \"acme-reality\" in announcement.typo tenant",
+            ])
 
         let (_, unknown) = Self.load(Self.announcement("maintenance", message: "x"), registry: .builtIn)
         #expect(unknown.all.contains { $0.summary == "unknown kind \"Announcement\"" })
@@ -80,7 +89,8 @@ struct AnnouncementKindTests {
         defer { Task { await session.close() } }
         try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
 
-        var manifests = Self.announcement("maintenance", message: "Read-only from 02:00 UTC.")
+        var manifests =
+            Self.announcement("maintenance", message: "Read-only from 02:00 UTC.")
             + Self.announcement("new-search", tenant: "harbor-homes", message: "Try the new search.", severity: "info")
         let first = try await session.plan(try Self.configuration(manifests))
         let created = first.changes.filter { $0.kind == Announcement.kind }
@@ -94,17 +104,21 @@ struct AnnouncementKindTests {
         #expect(try await session.plan(try Self.configuration(manifests)).changes.isEmpty)
 
         // An edited message is an update; a move to another tenant is a replace; a removed one a delete.
-        manifests = Self.announcement("maintenance", message: "Read-only from 03:00 UTC.")
+        manifests =
+            Self.announcement("maintenance", message: "Read-only from 03:00 UTC.")
             + Self.announcement("new-search", tenant: "acme-realty", message: "Try the new search.", severity: "info")
         let second = try await session.plan(try Self.configuration(manifests))
-        #expect(Dictionary(uniqueKeysWithValues: second.changes.map { ($0.address.description, $0.action) })
+        #expect(
+            Dictionary(uniqueKeysWithValues: second.changes.map { ($0.address.description, $0.action) })
                 == ["announcement.maintenance": .update, "announcement.new-search": .replace])
         // The replace deletes a banner: refused without --allow-destroy, and nothing changes.
         await #expect(throws: Session.ApplyRefusal.self) { try await session.apply(second, overrides: HazardOverrides(), osUser: "tester") }
-        #expect(try await db.scalar("SELECT tenant || ':' || message FROM guardrail.announcements WHERE name = 'maintenance'")
+        #expect(
+            try await db.scalar("SELECT tenant || ':' || message FROM guardrail.announcements WHERE name = 'maintenance'")
                 == "acme-realty:Read-only from 02:00 UTC.")
         _ = try await session.apply(second, overrides: HazardOverrides(allowDestroy: true), osUser: "tester")
-        #expect(try await db.scalar("SELECT tenant || ':' || message FROM guardrail.announcements WHERE name = 'new-search'")
+        #expect(
+            try await db.scalar("SELECT tenant || ':' || message FROM guardrail.announcements WHERE name = 'new-search'")
                 == "acme-realty:Try the new search.")
         #expect(try await session.plan(try Self.configuration(manifests)).changes.isEmpty)
 

@@ -34,8 +34,12 @@ public enum Chromium {
         guard let chromium = path else { throw Failed(description: "chromium is not installed; scripts/test installs it") }
         let profile = FileManager.default.temporaryDirectory.appendingPathComponent("guardrail-chromium-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: profile) }
-        return try SystemCommand.run("/usr/bin/timeout", ["120", chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                                                          "--disable-dev-shm-usage", "--user-data-dir=\(profile.path)"] + arguments)
+        return try SystemCommand.run(
+            "/usr/bin/timeout",
+            [
+                "120", chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                "--disable-dev-shm-usage", "--user-data-dir=\(profile.path)",
+            ] + arguments)
     }
 
     /// Where tests leave what a person should look at (screenshots): `.build/test-artifacts/` in the

@@ -25,8 +25,10 @@ public enum CommandRunner {
     /// Standard input is /dev/null, as in CI.
     /// `executable`, when given, runs instead of guardrail (its first element the program, the rest
     /// its arguments), such as script(1) around a guardrail command line.
-    public static func run(_ arguments: [String], in directory: URL, environment: [String: String] = [:],
-                           stdin: String? = nil, executable: [String]? = nil) throws -> CommandResult {
+    public static func run(
+        _ arguments: [String], in directory: URL, environment: [String: String] = [:],
+        stdin: String? = nil, executable: [String]? = nil
+    ) throws -> CommandResult {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable?.first ?? binary)
         process.arguments = executable.map { Array($0.dropFirst()) } ?? arguments
@@ -51,12 +53,17 @@ public enum CommandRunner {
         let group = DispatchGroup()
         nonisolated(unsafe) var outData = Data(), errData = Data()
         group.enter()
-        DispatchQueue.global().async { outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        DispatchQueue.global().async {
+            outData = out.fileHandleForReading.readDataToEndOfFile(); group.leave()
+        }
         group.enter()
-        DispatchQueue.global().async { errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        DispatchQueue.global().async {
+            errData = err.fileHandleForReading.readDataToEndOfFile(); group.leave()
+        }
         group.wait()
         process.waitUntilExit()
-        return CommandResult(status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                             stderr: String(decoding: errData, as: UTF8.self))
+        return CommandResult(
+            status: process.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+            stderr: String(decoding: errData, as: UTF8.self))
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// A `guardrail controller` running as its own process, as in production: its JSON log lines are
@@ -48,12 +48,17 @@ public final class ControllerProcess: @unchecked Sendable {
         while Date() < deadline {
             for line in log where line.contains("\"message\":\"listening\"") {
                 if let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
-                   let port = (object["port"] as? String).flatMap(Int.init) { return port }
+                    let port = (object["port"] as? String).flatMap(Int.init)
+                {
+                    return port
+                }
             }
             guard process.isRunning else { break }
             try await Task.sleep(nanoseconds: 100_000_000)
         }
-        throw CocoaError(.fileReadUnknown, userInfo: [NSLocalizedDescriptionKey: "controller \(replica) did not report its port; log:\n" + log.joined(separator: "\n")])
+        throw CocoaError(
+            .fileReadUnknown,
+            userInfo: [NSLocalizedDescriptionKey: "controller \(replica) did not report its port; log:\n" + log.joined(separator: "\n")])
     }
 
     /// SIGKILL: the process dies at once, its connections with it.
@@ -78,8 +83,9 @@ public final class ControllerProcess: @unchecked Sendable {
     /// GET `path` on the controller's port: the status code and body, or nil when nothing answered.
     public func get(_ path: String, port: Int) async -> (status: Int, body: String)? {
         guard let url = URL(string: "http://127.0.0.1:\(port)\(path)"),
-              let (data, response) = try? await URLSession.shared.data(from: url),
-              let http = response as? HTTPURLResponse else { return nil }
+            let (data, response) = try? await URLSession.shared.data(from: url),
+            let http = response as? HTTPURLResponse
+        else { return nil }
         return (http.statusCode, String(decoding: data, as: UTF8.self))
     }
 

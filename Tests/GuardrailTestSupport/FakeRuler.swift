@@ -32,7 +32,9 @@ public final class FakeRuler: @unchecked Sendable {
         let router = Router()
         let base = "/prometheus/config/v1/rules"
         router.get(RouterPath(base)) { request, _ in try self.handle(request, namespace: nil, group: nil) }
-        router.get(RouterPath(base + "/:namespace")) { request, context in try self.handle(request, namespace: context.parameters.get("namespace"), group: nil) }
+        router.get(RouterPath(base + "/:namespace")) { request, context in
+            try self.handle(request, namespace: context.parameters.get("namespace"), group: nil)
+        }
         router.get(RouterPath(base + "/:namespace/:group")) { request, context in
             try self.handle(request, namespace: context.parameters.get("namespace"), group: context.parameters.get("group"))
         }
@@ -40,13 +42,16 @@ public final class FakeRuler: @unchecked Sendable {
             let body = try await request.body.collect(upTo: 1 << 20)
             return try self.handle(request, namespace: context.parameters.get("namespace"), group: nil, body: String(buffer: body))
         }
-        router.delete(RouterPath(base + "/:namespace")) { request, context in try self.handle(request, namespace: context.parameters.get("namespace"), group: nil) }
+        router.delete(RouterPath(base + "/:namespace")) { request, context in
+            try self.handle(request, namespace: context.parameters.get("namespace"), group: nil)
+        }
         router.delete(RouterPath(base + "/:namespace/:group")) { request, context in
             try self.handle(request, namespace: context.parameters.get("namespace"), group: context.parameters.get("group"))
         }
         let ready = AsyncStream<Int>.makeStream()
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestDatabase.logger)
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestDatabase.logger)
         task = Task { try await app.run() }
         var iterator = ready.stream.makeAsyncIterator()
         let port = await iterator.next() ?? 0
@@ -100,7 +105,9 @@ public final class FakeRuler: @unchecked Sendable {
                 let status = queued.removeFirst()
                 failures[method] = queued
                 if status != 0 {
-                    return text(HTTPResponse.Status(code: status), status == 429 ? "per-user rules limit reached" : "conflict: the rule group is being modified")
+                    return text(
+                        HTTPResponse.Status(code: status),
+                        status == 429 ? "per-user rules limit reached" : "conflict: the rule group is being modified")
                 }
             }
             guard let tenant = request.headers[HTTPField.Name("X-Scope-OrgID")!], !tenant.isEmpty else {
@@ -112,10 +119,19 @@ public final class FakeRuler: @unchecked Sendable {
             case ("GET", nil, _):
                 let all = namespaces.filter { !$0.value.isEmpty }
                 guard !all.isEmpty else { return text(.notFound, "no rule groups found") }
-                return text(.ok, all.keys.sorted().map { Self.key($0) + ":\n" + Self.emit(.sequence(YAMLSequence(items: all[$0]!, mark: YAMLMark(line: 1, column: 1))), indent: 2, listItem: false) }.joined(), yaml: true)
+                return text(
+                    .ok,
+                    all.keys.sorted().map {
+                        Self.key($0) + ":\n"
+                            + Self.emit(.sequence(YAMLSequence(items: all[$0]!, mark: YAMLMark(line: 1, column: 1))), indent: 2, listItem: false)
+                    }.joined(), yaml: true)
             case ("GET", let ns?, nil):
                 guard let groups = namespaces[ns], !groups.isEmpty else { return text(.notFound, "no rule groups found") }
-                return text(.ok, Self.key(ns) + ":\n" + Self.emit(.sequence(YAMLSequence(items: groups, mark: YAMLMark(line: 1, column: 1))), indent: 2, listItem: false), yaml: true)
+                return text(
+                    .ok,
+                    Self.key(ns) + ":\n"
+                        + Self.emit(.sequence(YAMLSequence(items: groups, mark: YAMLMark(line: 1, column: 1))), indent: 2, listItem: false),
+                    yaml: true)
             case ("GET", let ns?, let name?):
                 guard let node = namespaces[ns]?.first(where: { Self.name($0) == name }) else { return text(.notFound, "group does not exist") }
                 return text(.ok, Self.emit(node, indent: 0, listItem: false), yaml: true)
@@ -168,7 +184,8 @@ public final class FakeRuler: @unchecked Sendable {
     /// Plain when that reads back as the same string, else single-quoted, else double-quoted.
     static func scalar(_ text: String, wasPlain: Bool) -> String {
         if wasPlain { return text }
-        let plainSafe = !text.isEmpty && text.first.map { $0.isLetter || $0.isNumber || $0 == "/" } == true && text.last != " "
+        let plainSafe =
+            !text.isEmpty && text.first.map { $0.isLetter || $0.isNumber || $0 == "/" } == true && text.last != " "
             && !text.contains(": ") && !text.contains(" #") && !text.contains { "\n\t'\"{}[],&*!|>%@`".contains($0) }
             && YAMLScalar(value: text, isPlain: true, mark: YAMLMark(line: 1, column: 1)).resolved == .string(text)
         if plainSafe { return text }

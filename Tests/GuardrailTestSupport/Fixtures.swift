@@ -36,18 +36,18 @@ public enum Fixtures {
         let regions = ["us-east", "us-west", "eu-west"]
         for i in 0..<count {
             out += """
-            ---
-            apiVersion: guardrail/v1
-            kind: Tenant
-            metadata:
-              name: brokerage-\(i)
-              labels: {cohort: \(i == 0 ? "internal" : "customer"), region: \(regions[i % 3])}
-            spec:
-              id: \(tenantID(i, seed: seed))
-              displayName: \(displayPrefix) \(i)
-              status: active
+                ---
+                apiVersion: guardrail/v1
+                kind: Tenant
+                metadata:
+                  name: brokerage-\(i)
+                  labels: {cohort: \(i == 0 ? "internal" : "customer"), region: \(regions[i % 3])}
+                spec:
+                  id: \(tenantID(i, seed: seed))
+                  displayName: \(displayPrefix) \(i)
+                  status: active
 
-            """
+                """
         }
         return out
     }

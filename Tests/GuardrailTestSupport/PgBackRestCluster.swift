@@ -55,8 +55,9 @@ public final class PgBackRestCluster: @unchecked Sendable {
 
     private func configure() throws {
         for name in ["repo", "log", "lock", "spool"] {
-            try FileManager.default.createDirectory(at: root.appendingPathComponent(name), withIntermediateDirectories: true,
-                                                    attributes: [.posixPermissions: 0o750])
+            try FileManager.default.createDirectory(
+                at: root.appendingPathComponent(name), withIntermediateDirectories: true,
+                attributes: [.posixPermissions: 0o750])
         }
         if repository == .s3 {
             let dir = root.appendingPathComponent("s3")
@@ -71,7 +72,8 @@ public final class PgBackRestCluster: @unchecked Sendable {
         var server = "[global]\n" + repositoryOptions.map { "\($0.key)=\($0.value)" }.sorted().joined(separator: "\n") + "\n"
         server += "repo1-cipher-pass=\(cipherPass)\n"
         if repository == .s3 { server += "repo1-s3-key=\(s3Key)\nrepo1-s3-key-secret=\(s3Secret)\n" }
-        server += "log-path=\(root.path)/log\nlock-path=\(root.path)/lock\nspool-path=\(root.path)/spool\nlog-level-console=off\nlog-level-stderr=warn\n"
+        server +=
+            "log-path=\(root.path)/log\nlock-path=\(root.path)/lock\nspool-path=\(root.path)/spool\nlog-level-console=off\nlog-level-stderr=warn\n"
         server += "\n[\(stanza)]\npg1-path=\(dataDirectory)\n"
         let conf = root.appendingPathComponent("server.conf")
         try Data(server.utf8).write(to: conf)
@@ -107,7 +109,8 @@ public final class PgBackRestCluster: @unchecked Sendable {
         switch repository {
         case .posix: repo = "{type: posix, path: \"\(repoPath)\", cipherType: aes-256-cbc}"
         case .s3:
-            repo = "{type: s3, path: /repo, bucket: \(bucket), endpoint: 127.0.0.1, port: \(s3Port ?? 0), region: us-east-1, uriStyle: path, verifyTLS: false, cipherType: aes-256-cbc}"
+            repo =
+                "{type: s3, path: /repo, bucket: \(bucket), endpoint: 127.0.0.1, port: \(s3Port ?? 0), region: us-east-1, uriStyle: path, verifyTLS: false, cipherType: aes-256-cbc}"
         }
         var yaml = """
               backups:

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 
 /// An Alertmanager of a test's own (Debian's `prometheus-alertmanager`, which scripts/test installs),
@@ -17,7 +17,8 @@ public final class PrivateAlertmanager: @unchecked Sendable {
     }
 
     public static var binary: String? {
-        ["/usr/bin/prometheus-alertmanager", "/usr/local/bin/alertmanager", "/usr/bin/alertmanager"].first(where: FileManager.default.isExecutableFile)
+        ["/usr/bin/prometheus-alertmanager", "/usr/local/bin/alertmanager", "/usr/bin/alertmanager"].first(
+            where: FileManager.default.isExecutableFile)
     }
 
     /// The configuration a fresh Alertmanager starts with: one receiver that sends nothing.
@@ -33,8 +34,10 @@ public final class PrivateAlertmanager: @unchecked Sendable {
         let port = try PrivatePrometheus.freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--config.file=\(root.path)/alertmanager.yml", "--storage.path=\(root.path)/data",
-                             "--web.listen-address=127.0.0.1:\(port)", "--cluster.listen-address="]
+        process.arguments = [
+            "--config.file=\(root.path)/alertmanager.yml", "--storage.path=\(root.path)/data",
+            "--web.listen-address=127.0.0.1:\(port)", "--cluster.listen-address=",
+        ]
         let logPath = root.appendingPathComponent("alertmanager.log").path
         _ = FileManager.default.createFile(atPath: logPath, contents: nil)
         let log = FileHandle(forWritingAtPath: logPath)!
@@ -45,7 +48,10 @@ public final class PrivateAlertmanager: @unchecked Sendable {
         // Generous: a busy 2-core machine can take seconds to start a Go binary.
         for _ in 0..<600 {
             if let (_, response) = try? await URLSession.shared.data(from: URL(string: instance.url + "/-/ready")!),
-               (response as? HTTPURLResponse)?.statusCode == 200 { return instance }
+                (response as? HTTPURLResponse)?.statusCode == 200
+            {
+                return instance
+            }
             try await Task.sleep(nanoseconds: 100_000_000)
         }
         instance.stop()

@@ -1,9 +1,9 @@
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A Prometheus of a test's own (Debian's `prometheus`, which scripts/test installs), on a free
@@ -41,8 +41,9 @@ public final class PrivatePrometheus: @unchecked Sendable {
 
             """
         try Data(config.utf8).write(to: root.appendingPathComponent("prometheus.yml"))
-        let instance = PrivatePrometheus(url: "http://127.0.0.1:\(port)", root: root, process: try launch(binary, root: root, port: port),
-                                         binary: binary, port: port)
+        let instance = PrivatePrometheus(
+            url: "http://127.0.0.1:\(port)", root: root, process: try launch(binary, root: root, port: port),
+            binary: binary, port: port)
         try await instance.waitUntilReady()
         return instance
     }
@@ -50,8 +51,10 @@ public final class PrivatePrometheus: @unchecked Sendable {
     static func launch(_ binary: String, root: URL, port: Int) throws -> Process {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = ["--config.file=\(root.path)/prometheus.yml", "--storage.tsdb.path=\(root.path)/data",
-                             "--web.listen-address=127.0.0.1:\(port)", "--web.enable-lifecycle"]
+        process.arguments = [
+            "--config.file=\(root.path)/prometheus.yml", "--storage.tsdb.path=\(root.path)/data",
+            "--web.listen-address=127.0.0.1:\(port)", "--web.enable-lifecycle",
+        ]
         let logPath = root.appendingPathComponent("prometheus.log").path
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = FileHandle(forWritingAtPath: logPath)!
@@ -65,7 +68,10 @@ public final class PrivatePrometheus: @unchecked Sendable {
     func waitUntilReady() async throws {
         for _ in 0..<200 {
             if let (_, response) = try? await URLSession.shared.data(from: URL(string: url + "/-/ready")!),
-               (response as? HTTPURLResponse)?.statusCode == 200 { return }
+                (response as? HTTPURLResponse)?.statusCode == 200
+            {
+                return
+            }
             try await Task.sleep(nanoseconds: 100_000_000)
         }
         stop()

@@ -1,6 +1,6 @@
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// A system program run to completion from synchronous test code (mount, pg_ctl wrappers).

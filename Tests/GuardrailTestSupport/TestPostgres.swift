@@ -65,7 +65,9 @@ public struct TestDatabase: Sendable {
 
     public var password: String { url.password?.value ?? "" }
 
-    public func environment(name env: String = "local", schema: String = "guardrail", lockTimeout: GuardrailDuration = .seconds(5)) -> ResolvedEnvironment {
+    public func environment(
+        name env: String = "local", schema: String = "guardrail", lockTimeout: GuardrailDuration = .seconds(5)
+    ) -> ResolvedEnvironment {
         ResolvedEnvironment(name: env, database: Database(url: url, schema: schema), lockTimeout: lockTimeout)
     }
 

@@ -37,8 +37,9 @@ public final class WebhookReceiver: @unchecked Sendable {
             return Response(status: .init(code: status))
         }
         let ready = AsyncStream<Int>.makeStream()
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestDatabase.logger)
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in ready.continuation.yield(channel.localAddress?.port ?? 0) }, logger: TestDatabase.logger)
         task = Task { try await app.run() }
         var iterator = ready.stream.makeAsyncIterator()
         url = "http://127.0.0.1:\(await iterator.next() ?? 0)"

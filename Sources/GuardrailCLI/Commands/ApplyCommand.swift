@@ -35,7 +35,9 @@ struct ApplyCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Print every change of a plan of more than 1,000 (by default the first 200, every hazard and a count per kind).")
     var full = false
 
-    @Option(name: .long, help: ArgumentHelp("Apply only this address, or everything below it (repeatable).", valueName: "address"), completion: Completions.addresses)
+    @Option(
+        name: .long, help: ArgumentHelp("Apply only this address, or everything below it (repeatable).", valueName: "address"),
+        completion: Completions.addresses)
     var target: [String] = []
 
     /// A session being opened, and the apply lock taken, from environments/ alone.
@@ -56,11 +58,14 @@ struct ApplyCommand: AsyncParsableCommand {
         guard let (sources, refusals) = try? global.workspace.sources(folders: ["environments"]), refusals.isEmpty else { return nil }
         let (environments, diagnostics) = ConfigurationLoader.load(sources)
         guard !diagnostics.hasErrors, let declared = environments.environments[environment.name],
-              let resolved = try? ResolvedEnvironment.resolve(declared, processEnvironment: Console.environment) else { return nil }
+            let resolved = try? ResolvedEnvironment.resolve(declared, processEnvironment: Console.environment)
+        else { return nil }
         let timeout = lockTimeout
-        return EarlySession(sources: sources, resolved: resolved, task: Task {
-            try await Self.openLocked(resolved, applicationName: applicationName, timeout: timeout)
-        })
+        return EarlySession(
+            sources: sources, resolved: resolved,
+            task: Task {
+                try await Self.openLocked(resolved, applicationName: applicationName, timeout: timeout)
+            })
     }
 
     /// A session on the environment holding the apply lock; nothing is left open when either fails.
@@ -122,7 +127,9 @@ struct ApplyCommand: AsyncParsableCommand {
         if let early {
             session = try await withDiagnostics(during: "apply") { try await early.task.value }
         } else {
-            session = try await withDiagnostics(during: "apply") { try await Self.openLocked(resolved, applicationName: applicationName, timeout: lockTimeout) }
+            session = try await withDiagnostics(during: "apply") {
+                try await Self.openLocked(resolved, applicationName: applicationName, timeout: lockTimeout)
+            }
         }
         do {
             let plan: Plan
@@ -156,18 +163,25 @@ struct ApplyCommand: AsyncParsableCommand {
             }
             if needsConfirmation {
                 guard Console.stdinIsTerminal else {
-                    Console.error("error: apply needs confirmation, and standard input is not a terminal\n  Pass --auto-approve to apply without asking, or save a plan with `guardrail plan --out FILE` and apply that.")
+                    Console.error(
+                        "error: apply needs confirmation, and standard input is not a terminal\n  Pass --auto-approve to apply without asking, or save a plan with `guardrail plan --out FILE` and apply that."
+                    )
                     throw ExitCode.failure
                 }
-                Console.out("\nDo you want to perform these actions in environment \"\(plan.environment)\"?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: ")
+                Console.out(
+                    "\nDo you want to perform these actions in environment \"\(plan.environment)\"?\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+                )
                 guard Console.readLine()?.trimmingCharacters(in: .whitespaces) == "yes" else {
                     Console.error("Apply cancelled.")
                     throw ExitCode.failure
                 }
             }
-            let text = needsConfirmation ? nil : BackgroundWork { [planFile, saved = savedPlan != nil] in
-                saved ? renderer.renderSavedApply(plan, file: planFile ?? "") : renderer.render(plan)
-            }
+            let text =
+                needsConfirmation
+                ? nil
+                : BackgroundWork { [planFile, saved = savedPlan != nil] in
+                    saved ? renderer.renderSavedApply(plan, file: planFile ?? "") : renderer.render(plan)
+                }
             let outcome: Result<Session.ApplyReport, any Error>
             do {
                 outcome = .success(try await session.apply(plan, overrides: overrides, osUser: user, reason: why.reason))
@@ -181,9 +195,13 @@ struct ApplyCommand: AsyncParsableCommand {
             let s = report.summary
             Console.out("\nApply complete! Resources: \(s.add) added, \(s.change) changed, \(s.destroy) destroyed.\n")
             await session.close()
-            await announce([GuardrailEvent(.applyDone, environment: resolved.name, address: "plan.\(plan.id)",
-                                           summary: "\(user) applied plan \(plan.id): \(s.add) added, \(s.change) changed, \(s.destroy) destroyed",
-                                           at: Date())], in: resolved)
+            await announce(
+                [
+                    GuardrailEvent(
+                        .applyDone, environment: resolved.name, address: "plan.\(plan.id)",
+                        summary: "\(user) applied plan \(plan.id): \(s.add) added, \(s.change) changed, \(s.destroy) destroyed",
+                        at: Date())
+                ], in: resolved)
         } catch {
             await session.close()
             throw error

@@ -24,7 +24,9 @@ struct BackupDrillCommand: AsyncParsableCommand {
         for check in drill.checks { rows.append([check.name, check.passed ? "pass" : "FAIL", check.detail]) }
         if rows.count > 1 { Console.out(BackupFormat.table(rows)) }
         if let rto = drill.rtoSeconds {
-            Console.out(String(format: "RTO %.1fs: from the start of the drill to the restored cluster answering at %@.\n", rto, drill.target ?? "its target"))
+            Console.out(
+                String(format: "RTO %.1fs: from the start of the drill to the restored cluster answering at %@.\n", rto, drill.target ?? "its target")
+            )
         }
         if drill.status == "succeeded" {
             Console.out("Restore drill of \(name) passed.\n")

@@ -25,13 +25,18 @@ struct BackupListCommand: AsyncParsableCommand {
     func run() async throws {
         let runner = try options.runner()
         // Older archives may have been written 0644; each still readable by others is named on stderr.
-        Console.diagnostics(runner.archives.exposedArchives().map { archive in
-            .warning("\(archive.path) can be read by other users (mode \(String(archive.mode, radix: 8)))",
-                     detail: "A backup holds the whole database; run chmod 600 on it. Guardrail writes new archives 0600.")
-        })
+        Console.diagnostics(
+            runner.archives.exposedArchives().map { archive in
+                .warning(
+                    "\(archive.path) can be read by other users (mode \(String(archive.mode, radix: 8)))",
+                    detail: "A backup holds the whole database; run chmod 600 on it. Guardrail writes new archives 0600.")
+            })
         let now = Date()
         let (statuses, runs, drills) = try await withDiagnostics {
-            (try await runner.status(now: now), try await runner.runs(schedule: name, limit: limit), try await runner.drills(schedule: name, limit: limit))
+            (
+                try await runner.status(now: now), try await runner.runs(schedule: name, limit: limit),
+                try await runner.drills(schedule: name, limit: limit)
+            )
         }
         if format == .prometheus {
             Console.out(BackupMetrics.render(statuses.filter { name == nil || $0.schedule.name == name }))
@@ -40,10 +45,14 @@ struct BackupListCommand: AsyncParsableCommand {
         let iso = ISO8601DateFormatter()
         let shown = statuses.filter { name == nil || $0.schedule.name == name }
         let pgbackrest = shown.contains { $0.schedule.method == .pgbackrest }
-        var summary = [["SCHEDULE", "LAST GOOD BACKUP", "RPO", "STATUS", "NEXT RUN", "LAST DRILL"] + (pgbackrest ? ["ARCHIVE LAG", "LAST RTO"] : [])]
+        var summary = [
+            ["SCHEDULE", "LAST GOOD BACKUP", "RPO", "STATUS", "NEXT RUN", "LAST DRILL"] + (pgbackrest ? ["ARCHIVE LAG", "LAST RTO"] : [])
+        ]
         for s in shown {
-            var row = [s.schedule.name, BackupFormat.age(s.age), s.schedule.rpo.description, s.meetsRPO ? "ok" : "RPO BREACHED",
-                       s.nextRun.map { iso.string(from: $0) } ?? "-", s.lastDrill?.status ?? "never"]
+            var row = [
+                s.schedule.name, BackupFormat.age(s.age), s.schedule.rpo.description, s.meetsRPO ? "ok" : "RPO BREACHED",
+                s.nextRun.map { iso.string(from: $0) } ?? "-", s.lastDrill?.status ?? "never",
+            ]
             if pgbackrest {
                 let lag = s.schedule.method == .pgbackrest ? (s.archiver?.lagSeconds.map { String(format: "%.0fs", $0) } ?? "none archived") : "-"
                 row += [lag, s.lastDrill?.rtoSeconds.map { String(format: "%.1fs", $0) } ?? "-"]
@@ -62,9 +71,11 @@ struct BackupListCommand: AsyncParsableCommand {
         if !runs.isEmpty {
             var rows = [["RUN", "SCHEDULE", "STATUS", "STARTED", "AGE", "SIZE", "FILE / ERROR"]]
             for r in runs {
-                rows.append([String(r.id), r.schedule, r.status.rawValue, iso.string(from: r.startedAt),
-                             BackupFormat.age(r.finishedAt.map { now.timeIntervalSince($0) }), BackupFormat.size(r.sizeBytes),
-                             r.error ?? r.file ?? r.label.map { "pgBackRest \(r.backupType ?? "") \($0)" } ?? ""])
+                rows.append([
+                    String(r.id), r.schedule, r.status.rawValue, iso.string(from: r.startedAt),
+                    BackupFormat.age(r.finishedAt.map { now.timeIntervalSince($0) }), BackupFormat.size(r.sizeBytes),
+                    r.error ?? r.file ?? r.label.map { "pgBackRest \(r.backupType ?? "") \($0)" } ?? "",
+                ])
             }
             Console.out("\n" + BackupFormat.table(rows))
         }

@@ -52,7 +52,8 @@ struct BackupRestoreCommand: AsyncParsableCommand {
         let result = try await withDiagnostics {
             try await runner.restore(to: target, into: Console.path(into), port: port, startedAt: started, timeout: TimeInterval(timeout))
         }
-        Console.out("""
+        Console.out(
+            """
             Restored backup \(result.backupLabel) and WAL to \(result.target) into \(result.directory).
             The restored cluster is running on 127.0.0.1:\(result.port) (recoverable window: \(result.window)).
             Connection URL: \(result.url)

@@ -18,7 +18,8 @@ struct BackupRunCommand: AsyncParsableCommand {
         guard let run else { return }
         if let label = run.label {
             let wal = run.walStart.map { " WAL \($0) to \(run.walStop ?? "?")" } ?? ""
-            Console.out("Backup \(name) succeeded: pgBackRest \(run.backupType ?? "") backup \(label) (\(BackupFormat.size(run.sizeBytes)) stored;\(wal)).\n")
+            Console.out(
+                "Backup \(name) succeeded: pgBackRest \(run.backupType ?? "") backup \(label) (\(BackupFormat.size(run.sizeBytes)) stored;\(wal)).\n")
             return
         }
         Console.out("Backup \(name) succeeded: \(run.file ?? "") (\(BackupFormat.size(run.sizeBytes)), sha256 \(run.sha256 ?? "")).\n")

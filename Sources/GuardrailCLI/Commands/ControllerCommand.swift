@@ -32,9 +32,9 @@ struct ControllerCommand: AsyncParsableCommand {
 
     func run() async throws {
         #if os(Linux)
-        // glibc gives each thread that allocates an arena of its own; a long-running server with a
-        // few threads keeps far less memory resident with two.
-        _ = glibcMallopt(glibcArenaMax, 2)
+            // glibc gives each thread that allocates an arena of its own; a long-running server with a
+            // few threads keeps far less memory resident with two.
+            _ = glibcMallopt(glibcArenaMax, 2)
         #endif
         // The stamp first: an edit made while the files are read is seen by the first tick.
         let stamp = try withDiagnostics { try global.workspace.changeStamp() }
@@ -49,8 +49,9 @@ struct ControllerCommand: AsyncParsableCommand {
         var logger = Logger(label: "guardrail.controller")
         logger[metadataKey: "replica"] = .string(holder)
         let controller = try withDiagnostics {
-            try Controller(workspace: global.workspace, configuration: configuration, environment: resolved, stamp: stamp, holder: holder,
-                           listen: listen, logger: logger, processEnvironment: Console.environment)
+            try Controller(
+                workspace: global.workspace, configuration: configuration, environment: resolved, stamp: stamp, holder: holder,
+                listen: listen, logger: logger, processEnvironment: Console.environment)
         }
         if once {
             let report = await controller.reconciler.tick()
@@ -114,7 +115,7 @@ struct TickReportJSON: Encodable {
 }
 
 #if os(Linux)
-/// glibc's `mallopt`, which the Glibc module does not export; `M_ARENA_MAX` is -8 in malloc.h.
-@_silgen_name("mallopt") private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
-private let glibcArenaMax: Int32 = -8
+    /// glibc's `mallopt`, which the Glibc module does not export; `M_ARENA_MAX` is -8 in malloc.h.
+    @_silgen_name("mallopt") private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+    private let glibcArenaMax: Int32 = -8
 #endif

@@ -12,7 +12,9 @@ struct HistoryCommand: AsyncParsableCommand {
 }
 
 /// Opens a read-only session for `history` and its subcommands.
-private func withHistorySession<T>(_ global: GlobalOptions, _ environment: EnvironmentOptions, _ body: (Session, ResolvedEnvironment) async throws -> T) async throws -> T {
+private func withHistorySession<T>(
+    _ global: GlobalOptions, _ environment: EnvironmentOptions, _ body: (Session, ResolvedEnvironment) async throws -> T
+) async throws -> T {
     let configuration = try global.loadConfiguration(environmentsOnly: true)
     let resolved = try environment.resolve(in: configuration)
     return try await withDiagnostics {
@@ -42,8 +44,10 @@ struct HistoryListCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Only actions of this kind: apply, drift, flag or rollout (repeatable).", valueName: "kind"))
     var kind: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp("Only actions on this address, or anything below it, such as flag.channel.email or tenant.", valueName: "address"),
-            completion: Completions.addresses)
+    @Option(
+        name: .long,
+        help: ArgumentHelp("Only actions on this address, or anything below it, such as flag.channel.email or tenant.", valueName: "address"),
+        completion: Completions.addresses)
     var object: String?
 
     @Option(name: .long, help: ArgumentHelp("Only actions in this last span, such as 24h or 7d.", valueName: "duration"))
@@ -72,19 +76,23 @@ struct HistoryListCommand: AsyncParsableCommand {
             return
         }
         guard !actions.isEmpty else {
-            Console.out("No actions recorded in environment \"\(name)\"" + (kind.isEmpty && object == nil && since == nil ? "" : " that match") + ".\n")
+            Console.out(
+                "No actions recorded in environment \"\(name)\"" + (kind.isEmpty && object == nil && since == nil ? "" : " that match") + ".\n")
             return
         }
         let formatter = ISO8601DateFormatter()
         var rows = [["AT", "KIND", "BY", "OBJECT", "COMMIT", "ID", "SUMMARY"]]
         for a in actions {
-            rows.append([formatter.string(from: a.at), a.kind, a.actor, a.object, a.gitCommit.map { String($0.prefix(12)) } ?? "-", a.id,
-                         AttributeValue.escapingControlCharacters(a.summary)])
+            rows.append([
+                formatter.string(from: a.at), a.kind, a.actor, a.object, a.gitCommit.map { String($0.prefix(12)) } ?? "-", a.id,
+                AttributeValue.escapingControlCharacters(a.summary),
+            ])
         }
         let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max()! }
         for row in rows {
-            Console.out(row.enumerated().map { $0.offset == row.count - 1 ? $0.element : $0.element.padded(to: widths[$0.offset]) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n")
+            Console.out(
+                row.enumerated().map { $0.offset == row.count - 1 ? $0.element : $0.element.padded(to: widths[$0.offset]) }
+                    .joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n")
         }
         Console.out("\n`guardrail history show ID` prints one in full.\n")
     }
@@ -111,19 +119,24 @@ struct HistoryShowCommand: AsyncParsableCommand {
     func run() async throws {
         let record = try await withHistorySession(global, environment) { session, _ in try await session.action(id) }
         guard let record else {
-            Console.error("error: no action has the ID \(id)\n  `guardrail history` lists the IDs: plan ids for applies, event-N for flag and rollout decisions.")
+            Console.error(
+                "error: no action has the ID \(id)\n  `guardrail history` lists the IDs: plan ids for applies, event-N for flag and rollout decisions."
+            )
             throw ExitCode.failure
         }
         if format == .json {
             var object: [String: JSONValue] = [:]
             for field in record.fields {
-                object[field.label] = field.label == "changes" || field.label == "by kind"
+                object[field.label] =
+                    field.label == "changes" || field.label == "by kind"
                     ? .array(field.value.split(separator: "\n").map { .string(String($0)) }) : .string(field.value)
             }
             if let document = record.planDocument {
                 object["plan_document"] = try JSONDecoder().decode(JSONValue.self, from: Data(document))
-                object["overrides"] = .object(["allow_destroy": .bool(record.overrides.allowDestroy),
-                                               "allow_mass_delete": .bool(record.overrides.allowMassDelete)])
+                object["overrides"] = .object([
+                    "allow_destroy": .bool(record.overrides.allowDestroy),
+                    "allow_mass_delete": .bool(record.overrides.allowMassDelete),
+                ])
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -143,8 +156,9 @@ struct HistoryShowCommand: AsyncParsableCommand {
         }
         // The plan as `guardrail plan` printed it, from the document the apply recorded.
         if let plan = try record.plan() {
-            let renderer = TextPlanRenderer(color: Console.useColor(disabled: global.noColor), overrides: record.overrides,
-                                            shortenAbove: full ? nil : TextPlanRenderer.defaultShortenAbove)
+            let renderer = TextPlanRenderer(
+                color: Console.useColor(disabled: global.noColor), overrides: record.overrides,
+                shortenAbove: full ? nil : TextPlanRenderer.defaultShortenAbove)
             Console.out("\nplan:\n" + renderer.render(plan))
         }
     }

@@ -59,7 +59,8 @@ struct ImportCommand: AsyncParsableCommand {
                     try await session.discoverRowLevelSecurity(excluding: Set(configuration.rowLevelSecurity.map(\.table)))
                 }
                 tables = found.map(\.table)
-                text = RowLevelSecurity.manifestYAML(found, header: header + "\nExpressions are as Postgres stores them, fully qualified, so searchPath is empty.")
+                text = RowLevelSecurity.manifestYAML(
+                    found, header: header + "\nExpressions are as Postgres stores them, fully qualified, so searchPath is empty.")
                 // Adopting a table makes every declared role's privileges on it managed: without
                 // them in the role's manifest, the next plan would revoke them.
                 let held = try await withDiagnostics {
@@ -72,8 +73,9 @@ struct ImportCommand: AsyncParsableCommand {
                         editedFiles[file] = try RoleGrants.addingGrants(held[role]!, toRole: role, in: current, file: file)
                         editedRoles.append(role)
                     } catch {
-                        Console.error("error: cannot add \(role)'s privileges on the imported tables to \(file): \(error)\n  "
-                                      + "Add them to its grants by hand and run the import again; nothing was written.")
+                        Console.error(
+                            "error: cannot add \(role)'s privileges on the imported tables to \(file): \(error)\n  "
+                                + "Add them to its grants by hand and run the import again; nothing was written.")
                         throw ExitCode.failure
                     }
                 }
@@ -83,7 +85,9 @@ struct ImportCommand: AsyncParsableCommand {
                 text = RoleGrants.manifestYAML(found, header: header)
             }
             guard !tables.isEmpty || !roles.isEmpty else {
-                Console.error("Nothing to import: every live \(kind == .rls ? "table with row-level security" : "role with table privileges") is already in the configuration.")
+                Console.error(
+                    "Nothing to import: every live \(kind == .rls ? "table with row-level security" : "role with table privileges") is already in the configuration."
+                )
                 await session.close()
                 return
             }
@@ -118,7 +122,9 @@ struct ImportCommand: AsyncParsableCommand {
             Console.out("Imported \(count) \(noun) into \(relative); Guardrail now manages \(count == 1 ? "it" : "them").\n")
             for (file, _) in editedFiles.sorted(by: { $0.key < $1.key }) {
                 let names = editedRoles.filter { configuration.locations[RoleGrants.address($0)]?.file == file }
-                Console.out("Added the privileges \(names.joined(separator: ", ")) hold\(names.count == 1 ? "s" : "") on the imported tables to their grants in \(file).\n")
+                Console.out(
+                    "Added the privileges \(names.joined(separator: ", ")) hold\(names.count == 1 ? "s" : "") on the imported tables to their grants in \(file).\n"
+                )
             }
             Console.out("Run `guardrail plan --env \(resolved.name)`: it should show no changes.\n")
             await session.close()

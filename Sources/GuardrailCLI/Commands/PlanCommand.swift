@@ -32,7 +32,9 @@ struct PlanCommand: AsyncParsableCommand {
     @Flag(name: .long, help: "Exit 2 when there are changes and 3 when hazards block them.")
     var detailedExitcode = false
 
-    @Option(name: .long, help: ArgumentHelp("Plan only this address, or everything below it (repeatable).", valueName: "address"), completion: Completions.addresses)
+    @Option(
+        name: .long, help: ArgumentHelp("Plan only this address, or everything below it (repeatable).", valueName: "address"),
+        completion: Completions.addresses)
     var target: [String] = []
 
     func run() async throws {
@@ -62,8 +64,11 @@ struct PlanCommand: AsyncParsableCommand {
         var hazardsTruncated = false
         switch format {
         case .text:
-            Console.out(TextPlanRenderer(color: Console.useColor(disabled: global.noColor), overrides: overrides,
-                                         shortenAbove: full ? nil : TextPlanRenderer.defaultShortenAbove).render(plan))
+            Console.out(
+                TextPlanRenderer(
+                    color: Console.useColor(disabled: global.noColor), overrides: overrides,
+                    shortenAbove: full ? nil : TextPlanRenderer.defaultShortenAbove
+                ).render(plan))
         case .json: Console.out(try JSONPlanRenderer.render(plan, overrides: overrides))
         case .markdown:
             let rendering = MarkdownPlanRenderer(overrides: overrides).rendering(plan)
@@ -71,7 +76,9 @@ struct PlanCommand: AsyncParsableCommand {
             Console.out(rendering.text)
         }
         if let out, format == .text {
-            Console.out("\nSaved the plan to \(out)\(plan.signature == nil ? "" : " (signed)"). Apply it with: guardrail apply --env \(plan.environment) \(out)\n")
+            Console.out(
+                "\nSaved the plan to \(out)\(plan.signature == nil ? "" : " (signed)"). Apply it with: guardrail apply --env \(plan.environment) \(out)\n"
+            )
         }
         if detailedExitcode {
             if !plan.hasChanges { throw ExitCode(0) }
@@ -115,12 +122,16 @@ enum PlanFile {
 
     private static func contents(_ path: String) throws -> Data {
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw DiagnosticError(.error("cannot read the plan file \(path)", detail: "Check the path; make one with `guardrail plan --out \(path)`."))
+            throw DiagnosticError(
+                .error("cannot read the plan file \(path)", detail: "Check the path; make one with `guardrail plan --out \(path)`."))
         }
         return data
     }
 
     private static func notAPlan(_ path: String, _ error: any Error) -> DiagnosticError {
-        DiagnosticError(.error("\(path) is not a Guardrail plan file", detail: "It could not be read as a saved plan (\(error)). Make one with `guardrail plan --out FILE`."))
+        DiagnosticError(
+            .error(
+                "\(path) is not a Guardrail plan file",
+                detail: "It could not be read as a saved plan (\(error)). Make one with `guardrail plan --out FILE`."))
     }
 }

@@ -9,7 +9,9 @@ struct RolloutCommand: AsyncParsableCommand {
             The manifest declares a flag's target and rollout policy; the rollout's current phase is live \
             state that `rollout tick` (or the controller) advances and these commands steer.
             """,
-        subcommands: [RolloutTickCommand.self, RolloutStatusCommand.self, RolloutPromoteCommand.self, RolloutPauseCommand.self,
-                      RolloutResumeCommand.self, RolloutAbortCommand.self, RolloutRetryCommand.self]
+        subcommands: [
+            RolloutTickCommand.self, RolloutStatusCommand.self, RolloutPromoteCommand.self, RolloutPauseCommand.self,
+            RolloutResumeCommand.self, RolloutAbortCommand.self, RolloutRetryCommand.self,
+        ]
     )
 }

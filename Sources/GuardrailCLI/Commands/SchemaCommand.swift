@@ -15,12 +15,14 @@ struct SchemaCommand: ParsableCommand {
             """
     )
 
-    @Option(name: .long, help: ArgumentHelp("One kind's schema: \(ManifestSchemas.kinds.map(\.kind).joined(separator: ", ")).", valueName: "kind"),
-            completion: .list(ManifestSchemas.kinds.map(\.kind)))
+    @Option(
+        name: .long, help: ArgumentHelp("One kind's schema: \(ManifestSchemas.kinds.map(\.kind).joined(separator: ", ")).", valueName: "kind"),
+        completion: .list(ManifestSchemas.kinds.map(\.kind)))
     var kind: String?
 
-    @Option(name: .long, help: ArgumentHelp("Write the schema files into this directory instead of printing.", valueName: "dir"),
-            completion: .directory)
+    @Option(
+        name: .long, help: ArgumentHelp("Write the schema files into this directory instead of printing.", valueName: "dir"),
+        completion: .directory)
     var output: String?
 
     func run() throws {
@@ -30,8 +32,9 @@ struct SchemaCommand: ParsableCommand {
                 let names = ManifestSchemas.kinds.map(\.kind)
                 let suggestion = Suggestion.closest(to: kind, among: names + ManifestSchemas.kinds.map(\.fileName))
                     .flatMap { ManifestSchemas.kind(named: $0)?.kind }
-                Console.error("error: unknown kind \"\(TextEscaping.clampingExcerpts(kind))\"\n  "
-                              + (suggestion.map { "Did you mean \"\($0)\"? " } ?? "") + "Known kinds: \(names.joined(separator: ", ")).")
+                Console.error(
+                    "error: unknown kind \"\(TextEscaping.clampingExcerpts(kind))\"\n  "
+                        + (suggestion.map { "Did you mean \"\($0)\"? " } ?? "") + "Known kinds: \(names.joined(separator: ", ")).")
                 throw ExitCode.failure
             }
             selected = shape

@@ -39,8 +39,9 @@ struct ShowCommand: ParsableCommand {
         var lines = ["Plan \(plan.id), made \(plan.createdAt)" + (plan.gitCommit.map { " at commit \($0)" } ?? "") + "."]
         if let binding = plan.binding {
             lines.append("For \(binding.targetDescription).")
-            lines.append("From configuration \(binding.configuration.sha256.prefix(16)) (\(KindNames.count(binding.configuration.files.count, of: "file")))"
-                         + (binding.targets.isEmpty ? "." : ", narrowed to \(binding.targets.joined(separator: ", "))."))
+            lines.append(
+                "From configuration \(binding.configuration.sha256.prefix(16)) (\(KindNames.count(binding.configuration.files.count, of: "file")))"
+                    + (binding.targets.isEmpty ? "." : ", narrowed to \(binding.targets.joined(separator: ", "))."))
         } else {
             lines.append("Not bound to a target: `guardrail apply` refuses it.")
         }
@@ -49,7 +50,10 @@ struct ShowCommand: ParsableCommand {
         case (_?, nil): lines.append("Signed; set GUARDRAIL_PLAN_KEY to check the signature.")
         case (_?, let key?):
             let verdict = (try? PlanSignature.verify(plan, key: key)) ?? .invalid
-            lines.append(verdict == .valid ? "Signed, and the signature is valid." : "Signed, but the signature does NOT match: the file was modified or signed with another key.")
+            lines.append(
+                verdict == .valid
+                    ? "Signed, and the signature is valid."
+                    : "Signed, but the signature does NOT match: the file was modified or signed with another key.")
         }
         return lines.joined(separator: "\n") + "\n"
     }

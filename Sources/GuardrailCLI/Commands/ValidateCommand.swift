@@ -18,7 +18,9 @@ struct ValidateCommand: AsyncParsableCommand {
     func run() async throws {
         let configuration = try global.loadConfiguration()
         // The routing is a Guardrail document, not a rule file for promtool.
-        let ruleFiles = configuration.files.filter { $0.hasPrefix("alerts/") && $0 != configuration.alertRouting?.location?.file && !configuration.ruleTestFiles.contains($0) }
+        let ruleFiles = configuration.files.filter {
+            $0.hasPrefix("alerts/") && $0 != configuration.alertRouting?.location?.file && !configuration.ruleTestFiles.contains($0)
+        }
         var promtoolLine = ""
         if !ruleFiles.isEmpty {
             let report = await Promtool.checkRules(ruleFiles, root: global.workspace.root.path, configuration: configuration)
@@ -27,7 +29,8 @@ struct ValidateCommand: AsyncParsableCommand {
                 Console.error("\(report.diagnostics.count) error\(report.diagnostics.count == 1 ? "" : "s") from promtool check rules.")
                 throw ExitCode.failure
             }
-            promtoolLine = report.ran
+            promtoolLine =
+                report.ran
                 ? "promtool check rules: \(ruleFiles.count) rule file\(ruleFiles.count == 1 ? "" : "s") OK.\n"
                 : "promtool is not installed, so rule files were checked by Guardrail alone; plan checks every expression against Prometheus.\n"
         }
@@ -39,13 +42,16 @@ struct ValidateCommand: AsyncParsableCommand {
                 Console.error("\(report.diagnostics.count) failure\(report.diagnostics.count == 1 ? "" : "s") from promtool test rules.")
                 throw ExitCode.failure
             }
-            promtoolLine += report.ran
+            promtoolLine +=
+                report.ran
                 ? "promtool test rules: \(tests.count) test file\(tests.count == 1 ? "" : "s") passed.\n"
                 : "promtool is not installed, so the rule unit tests in \(tests.joined(separator: ", ")) did not run.\n"
         }
         let counts = configuration.objectCounts.filter { $0.count > 0 }
             .map { KindNames.count($0.count, of: $0.kind) }
         let files = configuration.files.count
-        Console.out("Configuration is valid: \(counts.isEmpty ? "no objects" : counts.joined(separator: ", ")) in \(files) file\(files == 1 ? "" : "s").\n" + promtoolLine)
+        Console.out(
+            "Configuration is valid: \(counts.isEmpty ? "no objects" : counts.joined(separator: ", ")) in \(files) file\(files == 1 ? "" : "s").\n"
+                + promtoolLine)
     }
 }

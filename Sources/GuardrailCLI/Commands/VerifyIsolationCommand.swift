@@ -38,10 +38,12 @@ struct VerifyIsolationCommand: AsyncParsableCommand {
         let resolved = try environment.resolve(in: configuration)
         let secured = configuration.rowLevelSecurity.filter(\.enabled).sorted { $0.table < $1.table }
         guard !secured.isEmpty else {
-            Console.error("error: no table has a RowLevelSecurity manifest with enabled: true\n  Add policies/ manifests first; there is nothing to verify.")
+            Console.error(
+                "error: no table has a RowLevelSecurity manifest with enabled: true\n  Add policies/ manifests first; there is nothing to verify.")
             throw ExitCode.failure
         }
-        let roles = role.isEmpty
+        let roles =
+            role.isEmpty
             ? Set(secured.flatMap { $0.policies.flatMap(\.roles) }).subtracting([RowLevelSecurity.Policy.publicRole]).sorted()
             : role
         guard !roles.isEmpty else {
@@ -49,11 +51,13 @@ struct VerifyIsolationCommand: AsyncParsableCommand {
             throw ExitCode.failure
         }
         let tenants = configuration.tenants.sorted { $0.name < $1.name }
-        let (a, b): ((String, String), (String, String)) = tenants.count >= 2
+        let (a, b): ((String, String), (String, String)) =
+            tenants.count >= 2
             ? ((tenants[0].name, tenants[0].id), (tenants[1].name, tenants[1].id))
             : (("tenant A", UUID().uuidString.lowercased()), ("tenant B", UUID().uuidString.lowercased()))
-        let options = IsolationVerifier.Options(tables: secured.map(\.table), roles: roles, tenantColumn: tenantColumn, setting: setting,
-                                                tenantA: a.1, tenantB: b.1)
+        let options = IsolationVerifier.Options(
+            tables: secured.map(\.table), roles: roles, tenantColumn: tenantColumn, setting: setting,
+            tenantA: a.1, tenantB: b.1)
         let report = try await withDiagnostics {
             let session = try await Session.open(resolved, applicationName: "guardrail verify isolation (\(Console.osUser)@\(Console.hostName))")
             do {
@@ -72,15 +76,19 @@ struct VerifyIsolationCommand: AsyncParsableCommand {
         }
         let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max()! }
         for row in rows {
-            Console.out(row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
-                .joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n")
+            Console.out(
+                row.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+                    .joined(separator: "  ").trimmingCharacters(in: .whitespaces) + "\n")
         }
         let passed = report.checks.filter { $0.outcome == .isolated }.count
-        Console.out("\n\(report.checks.count) checks: \(passed) isolated, \(report.leaks) leak\(report.leaks == 1 ? "" : "s"), \(report.failures) could not run.\n")
+        Console.out(
+            "\n\(report.checks.count) checks: \(passed) isolated, \(report.leaks) leak\(report.leaks == 1 ? "" : "s"), \(report.failures) could not run.\n"
+        )
         if !report.proven {
-            Console.error(report.leaks > 0
-                ? "error: tenant isolation is broken: \(report.leaks) check\(report.leaks == 1 ? "" : "s") reached another tenant's rows"
-                : "error: tenant isolation is unproven: \(report.failures) check\(report.failures == 1 ? "" : "s") could not run")
+            Console.error(
+                report.leaks > 0
+                    ? "error: tenant isolation is broken: \(report.leaks) check\(report.leaks == 1 ? "" : "s") reached another tenant's rows"
+                    : "error: tenant isolation is unproven: \(report.failures) check\(report.failures == 1 ? "" : "s") could not run")
             throw ExitCode.failure
         }
     }

@@ -33,7 +33,8 @@ public struct DriftPolicy: Sendable {
         public var reported: [(change: Change, reason: String)]
 
         public static func == (a: Decision, b: Decision) -> Bool {
-            a.enforce == b.enforce && a.restorations == b.restorations && a.reported.map(\.change) == b.reported.map(\.change) && a.reported.map(\.reason) == b.reported.map(\.reason)
+            a.enforce == b.enforce && a.restorations == b.restorations && a.reported.map(\.change) == b.reported.map(\.change)
+                && a.reported.map(\.reason) == b.reported.map(\.reason)
         }
     }
 

@@ -65,8 +65,9 @@ public struct GuardrailEvent: Sendable, Equatable {
         case .release: kind = .flagReleased
         case .evaluation, .resume, .retry, .specChange: return nil
         }
-        return GuardrailEvent(kind, environment: environment, address: "flag.\(flag)", labels: ["flag": flag, "phase": "\(decision.phase + 1)"],
-                              summary: decision.message, at: at)
+        return GuardrailEvent(
+            kind, environment: environment, address: "flag.\(flag)", labels: ["flag": flag, "phase": "\(decision.phase + 1)"],
+            summary: decision.message, at: at)
     }
 
     /// Alertmanager's `POST /api/v2/alerts` body: one alert per event, labelled for routing

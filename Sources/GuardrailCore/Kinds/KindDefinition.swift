@@ -119,8 +119,10 @@ extension KindDefinition {
     public static var summaryRank: Int { .max }
     public static var schemaShape: KindShape? { nil }
 
-    public static func admit(_ decoded: DecodedObject<Object>, state: inout Admission, into configuration: inout Configuration,
-                             reader: NodeReader) -> Bool { true }
+    public static func admit(
+        _ decoded: DecodedObject<Object>, state: inout Admission, into configuration: inout Configuration,
+        reader: NodeReader
+    ) -> Bool { true }
     public static func store(_ objects: [Object], in configuration: inout Configuration) {
         configuration.objects[Self.self].append(contentsOf: objects)
     }

@@ -6,18 +6,37 @@ public struct Configuration: Sendable {
     public var registry: KindRegistry = .builtIn
     /// Every kind's objects, in file order.
     public var objects = KindObjects()
-    public var tenants: [Tenant] { get { objects[Tenant.self] } _modify { yield &objects[Tenant.self] } }
-    public var backupSchedules: [BackupSchedule] { get { objects[BackupSchedule.self] } _modify { yield &objects[BackupSchedule.self] } }
-    public var flags: [FeatureFlag] { get { objects[FeatureFlag.self] } _modify { yield &objects[FeatureFlag.self] } }
-    public var guardrails: [Guardrail] { get { objects[Guardrail.self] } _modify { yield &objects[Guardrail.self] } }
+    public var tenants: [Tenant] {
+        get { objects[Tenant.self] }
+        _modify { yield &objects[Tenant.self] }
+    }
+    public var backupSchedules: [BackupSchedule] {
+        get { objects[BackupSchedule.self] }
+        _modify { yield &objects[BackupSchedule.self] }
+    }
+    public var flags: [FeatureFlag] {
+        get { objects[FeatureFlag.self] }
+        _modify { yield &objects[FeatureFlag.self] }
+    }
+    public var guardrails: [Guardrail] {
+        get { objects[Guardrail.self] }
+        _modify { yield &objects[Guardrail.self] }
+    }
     public var environments: [String: Environment] = [:]
     // Row-level security and role grants, from policies/.
     public var rowLevelSecurity: [RowLevelSecurity] {
-        get { objects[RowLevelSecurity.self] } _modify { yield &objects[RowLevelSecurity.self] }
+        get { objects[RowLevelSecurity.self] }
+        _modify { yield &objects[RowLevelSecurity.self] }
     }
-    public var roleGrants: [RoleGrants] { get { objects[RoleGrants.self] } _modify { yield &objects[RoleGrants.self] } }
+    public var roleGrants: [RoleGrants] {
+        get { objects[RoleGrants.self] }
+        _modify { yield &objects[RoleGrants.self] }
+    }
     /// Prometheus rule groups, from alerts/ (one namespace per file).
-    public var ruleGroups: [RuleGroup] { get { objects[RuleGroup.self] } _modify { yield &objects[RuleGroup.self] } }
+    public var ruleGroups: [RuleGroup] {
+        get { objects[RuleGroup.self] }
+        _modify { yield &objects[RuleGroup.self] }
+    }
     /// Alertmanager's receivers, routes and inhibit rules, from alerts/routing.yaml.
     public var alertRouting: AlertRouting? {
         get { objects[AlertRouting.self].first }
@@ -90,8 +109,10 @@ public enum ConfigurationLoader {
     ///
     /// The sources are consumed: their bytes are let go once every piece is decoded, before the merge
     /// builds the configuration, so a large estate does not hold both.
-    public static func load(_ sources: consuming [ManifestSource], minimumPieceSize: Int = DocumentChunks.minimumSize,
-                            registry: KindRegistry = .builtIn, keyRecorder: KeyRecorder? = nil) -> (Configuration, Diagnostics) {
+    public static func load(
+        _ sources: consuming [ManifestSource], minimumPieceSize: Int = DocumentChunks.minimumSize,
+        registry: KindRegistry = .builtIn, keyRecorder: KeyRecorder? = nil
+    ) -> (Configuration, Diagnostics) {
         let diagnostics = Diagnostics()
         var configuration = Configuration()
         configuration.registry = registry
@@ -111,12 +132,15 @@ public enum ConfigurationLoader {
             if folder == "alerts", !AlertRouting.isGuardrailDocument(source.bytes) {
                 // Plain Prometheus rule files, not Guardrail documents: the namespace is the file's name.
                 guard let namespace = RuleFile.namespace(ofFile: source.path, diagnostics: diagnostics) else { continue }
-                let groups = RuleFile.decode(source.bytes, path: source.path, namespace: namespace, diagnostics: diagnostics,
-                                             keyRecorder: keyRecorder)
+                let groups = RuleFile.decode(
+                    source.bytes, path: source.path, namespace: namespace, diagnostics: diagnostics,
+                    keyRecorder: keyRecorder)
                 for group in groups {
                     if let first = configuration.locations[group.address] {
-                        diagnostics.error("duplicate rule group \(group.address)", detail: "\(group.address) is already declared at \(first); two files have the namespace \(namespace).",
-                                          at: group.location)
+                        diagnostics.error(
+                            "duplicate rule group \(group.address)",
+                            detail: "\(group.address) is already declared at \(first); two files have the namespace \(namespace).",
+                            at: group.location)
                         continue
                     }
                     if let location = group.location { configuration.locations[group.address] = location }
@@ -138,9 +162,10 @@ public enum ConfigurationLoader {
         }
         for (index, piece) in pieces.enumerated() where documentsPerSource[piece.source] == 0 {
             if index > 0, pieces[index - 1].source == piece.source { continue }
-            diagnostics.warning("\(piece.path) holds no document",
-                                detail: "The file is empty, or holds only `---` separators and comments; add a document or remove the file.",
-                                at: .file(piece.path))
+            diagnostics.warning(
+                "\(piece.path) holds no document",
+                detail: "The file is empty, or holds only `---` separators and comments; add a document or remove the file.",
+                at: .file(piece.path))
         }
         var stoppedFile: Int?
         var admitted: [(any AdmittedBatch)?] = Array(repeating: nil, count: registry.kinds.count)
@@ -228,9 +253,10 @@ public enum ConfigurationLoader {
                 let metadata = decoded.metadata
                 let address = Address(prefix: K.addressPrefix, name: K.name(of: decoded.object))
                 if let first = configuration.locations[address] {
-                    reader.error("duplicate \(K.kind) name \"\(metadata.name)\"",
-                                 detail: "\(address) is already declared at \(first); names are unique within a kind.",
-                                 at: metadata.nameMark)
+                    reader.error(
+                        "duplicate \(K.kind) name \"\(metadata.name)\"",
+                        detail: "\(address) is already declared at \(first); names are unique within a kind.",
+                        at: metadata.nameMark)
                     continue
                 }
                 guard K.admit(decoded, state: &state, into: &configuration, reader: reader) else { continue }
@@ -305,14 +331,19 @@ public enum ConfigurationLoader {
     }
 
     /// Reads a document's envelope: the kind (by its place in the registry), metadata and spec.
-    private static func decodeEnvelope(_ document: YAMLDocument, reader: NodeReader, folder: String, registry: KindRegistry)
-        -> (Int, ObjectMetadata, FieldReader)? {
+    private static func decodeEnvelope(
+        _ document: YAMLDocument, reader: NodeReader, folder: String, registry: KindRegistry
+    )
+        -> (Int, ObjectMetadata, FieldReader)?
+    {
         guard let top = reader.fields(document.root, "the document", allowed: documentKeys) else { return nil }
         // Top-level values are named by their key alone ("kind must be a string"), not "the document.kind".
         guard let apiVersionNode = top.required("apiVersion"), let apiVersion = reader.string(apiVersionNode, "apiVersion"),
-              let kindNode = top.required("kind"), let kind = reader.string(kindNode, "kind") else { return nil }
+            let kindNode = top.required("kind"), let kind = reader.string(kindNode, "kind")
+        else { return nil }
         guard apiVersion == Self.apiVersion else {
-            reader.error("unknown apiVersion \"\(apiVersion)\"", detail: "Guardrail reads \(Self.apiVersion) documents.", at: top.node("apiVersion")!.mark)
+            reader.error(
+                "unknown apiVersion \"\(apiVersion)\"", detail: "Guardrail reads \(Self.apiVersion) documents.", at: top.node("apiVersion")!.mark)
             return nil
         }
         let kindMark = top.node("kind")!.mark
@@ -331,14 +362,18 @@ public enum ConfigurationLoader {
         }
         guard let metaNode = top.required("metadata"), let meta = reader.fields(metaNode, "metadata", allowed: metadataKeys) else { return nil }
         guard let nameNode = meta.required("name"), let name = reader.string(nameNode, "metadata.name") else { return nil }
-        let labels = meta.node("labels").flatMap {
-            reader.stringMap($0, "metadata.labels", validateKey: NameRules.labelKey, validateValue: NameRules.labelValue)
-        } ?? [:]
+        let labels =
+            meta.node("labels").flatMap {
+                reader.stringMap($0, "metadata.labels", validateKey: NameRules.labelKey, validateValue: NameRules.labelValue)
+            } ?? [:]
         let annotations = meta.node("annotations").flatMap { reader.stringMap($0, "metadata.annotations") } ?? [:]
         // Opened with the kind's own context, so an unknown or repeated key reads "in Tenant spec".
-        guard let specNode = top.required("spec"), let spec = reader.fields(specNode, "\(kind) spec", allowed: definition.allowedSpecKeys) else { return nil }
-        let metadata = ObjectMetadata(name: name, nameMark: nameNode.mark, labels: labels, annotations: annotations,
-                                      location: reader.location(document.root.mark), nameLocation: reader.location(nameNode.mark))
+        guard let specNode = top.required("spec"), let spec = reader.fields(specNode, "\(kind) spec", allowed: definition.allowedSpecKeys) else {
+            return nil
+        }
+        let metadata = ObjectMetadata(
+            name: name, nameMark: nameNode.mark, labels: labels, annotations: annotations,
+            location: reader.location(document.root.mark), nameLocation: reader.location(nameNode.mark))
         return (registry.kinds.firstIndex { $0.kind == definition.kind }!, metadata, spec)
     }
 }
@@ -346,8 +381,9 @@ public enum ConfigurationLoader {
 /// One piece's decoded documents of one kind, admitted into the configuration in file order.
 protocol DecodedKindBatch: Sendable {
     var count: Int { get }
-    func admit(into configuration: inout Configuration, merge: inout ConfigurationLoader.Merge, admitted: inout (any AdmittedBatch)?,
-               reader: NodeReader)
+    func admit(
+        into configuration: inout Configuration, merge: inout ConfigurationLoader.Merge, admitted: inout (any AdmittedBatch)?,
+        reader: NodeReader)
 }
 
 /// One kind's admitted objects, waiting to be stored.

@@ -53,9 +53,11 @@ public struct NodeReader: Sendable {
                 continue
             }
             if let first = entries.first(where: { $0.name == key }) {
-                error("duplicate key \"\(key)\" in \(context)",
-                      detail: "The key is already set at line \(first.key.line), column \(first.key.column); YAML keeps only one of them, so remove one.",
-                      at: keyScalar.mark)
+                error(
+                    "duplicate key \"\(key)\" in \(context)",
+                    detail:
+                        "The key is already set at line \(first.key.line), column \(first.key.column); YAML keeps only one of them, so remove one.",
+                    at: keyScalar.mark)
                 continue
             }
             entries.append(FieldReader.Entry(name: key, key: keyScalar.mark, value: entry.value))
@@ -75,7 +77,10 @@ public struct NodeReader: Sendable {
             error("\(what()) must be a string", detail: "It is empty (null); give it a value or remove the key.", at: node.mark)
         default:
             // Rejecting `version: 1.10` here beats silently storing "1.1".
-            error("\(what()) must be a string", detail: "Found \(scalar.resolved.kindDescription) `\(scalar.value)`; quote it (\"\(scalar.value)\") if you meant the text.", at: node.mark)
+            error(
+                "\(what()) must be a string",
+                detail: "Found \(scalar.resolved.kindDescription) `\(scalar.value)`; quote it (\"\(scalar.value)\") if you meant the text.",
+                at: node.mark)
         }
         return nil
     }
@@ -94,7 +99,8 @@ public struct NodeReader: Sendable {
             return nil
         }
         if let range, !range.contains(value) {
-            error("\(what()) is out of range", detail: "It must be between \(range.lowerBound) and \(range.upperBound); found \(value).", at: node.mark)
+            error(
+                "\(what()) is out of range", detail: "It must be between \(range.lowerBound) and \(range.upperBound); found \(value).", at: node.mark)
             return nil
         }
         return value
@@ -116,7 +122,8 @@ public struct NodeReader: Sendable {
     public func uuid(_ node: YAMLNode, _ what: @autoclosure () -> String) -> String? {
         guard let text = string(node, what()) else { return nil }
         guard let uuid = CanonicalUUID.parse(text) else {
-            error("\(what()) is not a valid UUID", detail: "Found \"\(text)\"; a UUID looks like 3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c11.", at: node.mark)
+            error(
+                "\(what()) is not a valid UUID", detail: "Found \"\(text)\"; a UUID looks like 3f6c1d2e-8a4b-4c1e-9a57-0d2f5b8e7c11.", at: node.mark)
             return nil
         }
         return uuid
@@ -149,8 +156,10 @@ public struct NodeReader: Sendable {
     }
 
     /// A map of strings to strings, such as labels; keys are checked by `validateKey` when given.
-    public func stringMap(_ node: YAMLNode, _ what: @autoclosure () -> String, validateKey: ((String) -> String?)? = nil,
-                          validateValue: ((String) -> String?)? = nil) -> [String: String]? {
+    public func stringMap(
+        _ node: YAMLNode, _ what: @autoclosure () -> String, validateKey: ((String) -> String?)? = nil,
+        validateValue: ((String) -> String?)? = nil
+    ) -> [String: String]? {
         guard case .mapping(let mapping) = node else {
             if case .scalar(let s) = node, s.resolved == .null { return [:] }
             error("\(what()) must be a mapping", detail: "Found \(node.kindDescription).", at: node.mark)
@@ -162,7 +171,9 @@ public struct NodeReader: Sendable {
             guard let key = string(entry.key, "a key of \(what())") else { continue }
             // Maps here are a handful of entries: a scan of the earlier keys beats a second dictionary.
             if let first = mapping.entries[..<i].first(where: { $0.key.scalarText == key && !$0.key.isNonStringScalar }) {
-                error("duplicate key \"\(key)\" in \(what())", detail: "It is already set at line \(first.key.mark.line), column \(first.key.mark.column).", at: entry.key.mark)
+                error(
+                    "duplicate key \"\(key)\" in \(what())",
+                    detail: "It is already set at line \(first.key.mark.line), column \(first.key.mark.column).", at: entry.key.mark)
                 continue
             }
             if let problem = validateKey?(key) {
@@ -180,7 +191,8 @@ public struct NodeReader: Sendable {
     }
 
     /// One of a fixed set of words, with a suggestion for near misses.
-    public func oneOf<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ what: @autoclosure () -> String, as type: T.Type) -> T? where T.RawValue == String {
+    public func oneOf<T: RawRepresentable & CaseIterable>(_ node: YAMLNode, _ what: @autoclosure () -> String, as type: T.Type) -> T?
+    where T.RawValue == String {
         guard let text = string(node, what()) else { return nil }
         if let value = T(rawValue: text) { return value }
         let options = T.allCases.map(\.rawValue)

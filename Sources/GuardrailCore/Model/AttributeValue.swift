@@ -15,13 +15,21 @@ public enum AttributeValue: Hashable, Sendable, Codable, CustomStringConvertible
     /// types, so the order does not change the result, except that a whole number is an `int`.
     public init(from decoder: any Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let m = try? c.decode([String: AttributeValue].self) { self = .map(m) }
-        else if let l = try? c.decode([AttributeValue].self) { self = .list(l) }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let i = try? c.decode(Int.self) { self = .int(i) }
-        else { self = .double(try c.decode(Double.self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let m = try? c.decode([String: AttributeValue].self) {
+            self = .map(m)
+        } else if let l = try? c.decode([AttributeValue].self) {
+            self = .list(l)
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let i = try? c.decode(Int.self) {
+            self = .int(i)
+        } else {
+            self = .double(try c.decode(Double.self))
+        }
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -45,7 +53,10 @@ public enum AttributeValue: Hashable, Sendable, Codable, CustomStringConvertible
         case .int(let i): String(i)
         case .double(let d): d == d.rounded() && abs(d) < 1e15 ? String(Int(d)) : String(d)
         case .string(let s): Self.quote(s)
-        case .list, .map: { var out = ""; appendComposite(to: &out, json: false); return out }()
+        case .list, .map:
+            {
+                var out = ""; appendComposite(to: &out, json: false); return out
+            }()
         }
     }
 

@@ -22,11 +22,13 @@ public struct CatalogState: Sendable {
     /// Which schemas named by `schemas:` grants exist.
     public var existingSchemas: Set<String>
 
-    public init(tables: [QualifiedName: RowLevelSecurity] = [:], tableFacts: [QualifiedName: TableFacts] = [:],
-                managedTables: Set<QualifiedName> = [], roles: [String: RoleFacts] = [:],
-                roleGrants: [String: RoleGrantsState] = [:], managedRoles: Set<String> = [],
-                tablesInSchema: [String: [QualifiedName]] = [:], grantTableOwners: [QualifiedName: String] = [:],
-                existingSchemas: Set<String> = []) {
+    public init(
+        tables: [QualifiedName: RowLevelSecurity] = [:], tableFacts: [QualifiedName: TableFacts] = [:],
+        managedTables: Set<QualifiedName> = [], roles: [String: RoleFacts] = [:],
+        roleGrants: [String: RoleGrantsState] = [:], managedRoles: Set<String> = [],
+        tablesInSchema: [String: [QualifiedName]] = [:], grantTableOwners: [QualifiedName: String] = [:],
+        existingSchemas: Set<String> = []
+    ) {
         self.tables = tables
         self.tableFacts = tableFacts
         self.managedTables = managedTables
@@ -52,8 +54,10 @@ public struct CatalogState: Sendable {
         /// reused while it stays the same.
         public var columns: String
 
-        public init(owner: String, partitioned: Bool = false, rolesWithOwnerPrivileges: Set<String> = [], firstColumn: String? = nil,
-                    columns: String = "") {
+        public init(
+            owner: String, partitioned: Bool = false, rolesWithOwnerPrivileges: Set<String> = [], firstColumn: String? = nil,
+            columns: String = ""
+        ) {
             self.columns = columns
             self.owner = owner
             self.partitioned = partitioned
@@ -96,8 +100,10 @@ public struct CatalogScope: Hashable, Sendable {
     public var grantSchemas: Set<String>
     public var grantTables: Set<QualifiedName>
 
-    public init(tables: Set<QualifiedName> = [], grantRoles: Set<String> = [], policyRoles: Set<String> = [],
-                grantSchemas: Set<String> = [], grantTables: Set<QualifiedName> = []) {
+    public init(
+        tables: Set<QualifiedName> = [], grantRoles: Set<String> = [], policyRoles: Set<String> = [],
+        grantSchemas: Set<String> = [], grantTables: Set<QualifiedName> = []
+    ) {
         self.tables = tables
         self.grantRoles = grantRoles
         self.policyRoles = policyRoles
@@ -109,7 +115,8 @@ public struct CatalogScope: Hashable, Sendable {
         self.init(
             tables: Set(configuration.rowLevelSecurity.map(\.table)),
             grantRoles: Set(configuration.roleGrants.map(\.role)),
-            policyRoles: Set(configuration.rowLevelSecurity.flatMap { $0.policies.flatMap(\.roles) }).subtracting([RowLevelSecurity.Policy.publicRole]),
+            policyRoles: Set(configuration.rowLevelSecurity.flatMap { $0.policies.flatMap(\.roles) }).subtracting([RowLevelSecurity.Policy.publicRole]
+            ),
             grantSchemas: configuration.roleGrants.reduce(into: Set<String>()) { $0.formUnion($1.namedSchemas) },
             grantTables: configuration.roleGrants.reduce(into: Set<QualifiedName>()) { $0.formUnion($1.namedTables) })
     }

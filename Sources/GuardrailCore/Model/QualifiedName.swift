@@ -25,9 +25,11 @@ public struct QualifiedName: Hashable, Comparable, Sendable, CustomStringConvert
         case .failure(let problem): return .failure(problem)
         case .success(let parts):
             guard parts.count == 2 else {
-                return .failure(IdentifierSyntax.Problem(parts.count == 1
-                    ? "Name the table with its schema, such as public.\(IdentifierSyntax.display(parts[0])); Guardrail never guesses a schema from search_path."
-                    : "A table name has two parts, schema.table; found \(parts.count). Double-quote a part that contains a dot."))
+                return .failure(
+                    IdentifierSyntax.Problem(
+                        parts.count == 1
+                            ? "Name the table with its schema, such as public.\(IdentifierSyntax.display(parts[0])); Guardrail never guesses a schema from search_path."
+                            : "A table name has two parts, schema.table; found \(parts.count). Double-quote a part that contains a dot."))
             }
             return .success(QualifiedName(schema: parts[0], name: parts[1]))
         }
@@ -101,7 +103,8 @@ public enum IdentifierSyntax {
                 }
                 guard isPlain(part) else {
                     let lowered = part.lowercased()
-                    let hint = isPlain(lowered) && lowered != part
+                    let hint =
+                        isPlain(lowered) && lowered != part
                         ? "Postgres folds unquoted names to lowercase, so write \(lowered) for the lowercase name, or \(display(part)) for this exact spelling."
                         : "Write it in double quotes, \(display(part)), to name it exactly."
                     return .failure(Problem("\(AttributeValue.quote(part)) is not a plain lowercase identifier. " + hint))

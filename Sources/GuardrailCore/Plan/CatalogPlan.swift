@@ -23,8 +23,12 @@ public enum CatalogPlan {
         var tables = Set(desired.rowLevelSecurity.map(\.table))
         tables.formUnion(live.managedTables.intersection(live.tables.keys))
         var policies: Set<String> = []
-        for rls in desired.rowLevelSecurity { for p in rls.policies { policies.insert(RowLevelSecurity.address(rls.table, policy: p.name).description) } }
-        for table in tables { for p in live.tables[table]?.policies ?? [] { policies.insert(RowLevelSecurity.address(table, policy: p.name).description) } }
+        for rls in desired.rowLevelSecurity {
+            for p in rls.policies { policies.insert(RowLevelSecurity.address(rls.table, policy: p.name).description) }
+        }
+        for table in tables {
+            for p in live.tables[table]?.policies ?? [] { policies.insert(RowLevelSecurity.address(table, policy: p.name).description) }
+        }
         let roles = Set(desired.roleGrants.map(\.role)).union(live.managedRoles.intersection(live.roleGrants.keys))
         return [comparedTables: tables.count, comparedPolicies: policies.count, comparedRoles: roles.count]
     }

@@ -22,8 +22,10 @@ public struct Change: Hashable, Sendable, Codable {
         var details: [String]
         var rollout: RolloutPreview?
 
-        init(address: Address, kind: String, action: Action, before: Attributes?, after: Attributes?, hazards: [Hazard], reason: String,
-             details: [String], rollout: RolloutPreview?) {
+        init(
+            address: Address, kind: String, action: Action, before: Attributes?, after: Attributes?, hazards: [Hazard], reason: String,
+            details: [String], rollout: RolloutPreview?
+        ) {
             self.address = address
             self.kind = kind
             self.action = action
@@ -36,8 +38,9 @@ public struct Change: Hashable, Sendable, Codable {
         }
 
         func copy() -> Storage {
-            Storage(address: address, kind: kind, action: action, before: before, after: after, hazards: hazards, reason: reason,
-                    details: details, rollout: rollout)
+            Storage(
+                address: address, kind: kind, action: action, before: before, after: after, hazards: hazards, reason: reason,
+                details: details, rollout: rollout)
         }
     }
 
@@ -92,10 +95,13 @@ public struct Change: Hashable, Sendable, Codable {
         set { unique.rollout = newValue }
     }
 
-    public init(address: Address, kind: String, action: Action, before: Attributes?, after: Attributes?,
-                hazards: [Hazard] = [], reason: String, details: [String] = []) {
-        storage = Storage(address: address, kind: kind, action: action, before: before, after: after, hazards: hazards, reason: reason,
-                          details: details, rollout: nil)
+    public init(
+        address: Address, kind: String, action: Action, before: Attributes?, after: Attributes?,
+        hazards: [Hazard] = [], reason: String, details: [String] = []
+    ) {
+        storage = Storage(
+            address: address, kind: kind, action: action, before: before, after: after, hazards: hazards, reason: reason,
+            details: details, rollout: nil)
     }
 
     public static func == (a: Change, b: Change) -> Bool {
@@ -132,11 +138,12 @@ public struct Change: Hashable, Sendable, Codable {
 
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        storage = Storage(address: try c.decode(Address.self, forKey: .address), kind: try c.decode(String.self, forKey: .kind),
-                          action: try c.decode(Action.self, forKey: .action), before: try c.decodeIfPresent(Attributes.self, forKey: .before),
-                          after: try c.decodeIfPresent(Attributes.self, forKey: .after), hazards: try c.decode([Hazard].self, forKey: .hazards),
-                          reason: try c.decode(String.self, forKey: .reason), details: try c.decodeIfPresent([String].self, forKey: .details) ?? [],
-                          rollout: try c.decodeIfPresent(RolloutPreview.self, forKey: .rollout))
+        storage = Storage(
+            address: try c.decode(Address.self, forKey: .address), kind: try c.decode(String.self, forKey: .kind),
+            action: try c.decode(Action.self, forKey: .action), before: try c.decodeIfPresent(Attributes.self, forKey: .before),
+            after: try c.decodeIfPresent(Attributes.self, forKey: .after), hazards: try c.decode([Hazard].self, forKey: .hazards),
+            reason: try c.decode(String.self, forKey: .reason), details: try c.decodeIfPresent([String].self, forKey: .details) ?? [],
+            rollout: try c.decodeIfPresent(RolloutPreview.self, forKey: .rollout))
     }
 
     public func encode(to encoder: any Encoder) throws {

@@ -15,15 +15,18 @@ public enum Diff {
         var creates: [Change] = []
 
         for object in observed where !desiredNames.contains(object.name) {
-            deletes.append(Change(
-                address: object.address, kind: R.kind, action: .delete, before: object.attributes, after: nil,
-                hazards: [Hazard(.destroys, R.destroyHazard)],
-                reason: "\(object.address) exists live but is not in the configuration"))
+            deletes.append(
+                Change(
+                    address: object.address, kind: R.kind, action: .delete, before: object.attributes, after: nil,
+                    hazards: [Hazard(.destroys, R.destroyHazard)],
+                    reason: "\(object.address) exists live but is not in the configuration"))
         }
         for object in desired {
             guard let live = observedByName[object.name] else {
-                creates.append(Change(address: object.address, kind: R.kind, action: .create, before: nil,
-                                      after: object.attributes, reason: "\(object.address) is in the configuration but does not exist live"))
+                creates.append(
+                    Change(
+                        address: object.address, kind: R.kind, action: .create, before: nil,
+                        after: object.attributes, reason: "\(object.address) is in the configuration but does not exist live"))
                 continue
             }
             if live == object { continue }
@@ -32,13 +35,16 @@ public enum Diff {
             let changed = Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
             let forcing = changed.filter { R.immutableAttributes.contains($0) }
             if forcing.isEmpty {
-                updates.append(Change(address: object.address, kind: R.kind, action: .update, before: before, after: after,
-                                      reason: "\(changed.joined(separator: ", ")) differ\(changed.count == 1 ? "s" : "") from the configuration"))
+                updates.append(
+                    Change(
+                        address: object.address, kind: R.kind, action: .update, before: before, after: after,
+                        reason: "\(changed.joined(separator: ", ")) differ\(changed.count == 1 ? "s" : "") from the configuration"))
             } else {
-                replaces.append(Change(
-                    address: object.address, kind: R.kind, action: .replace, before: before, after: after,
-                    hazards: [Hazard(.destroys, "\(forcing.joined(separator: ", ")) cannot change in place: " + R.destroyHazard)],
-                    reason: "\(forcing.joined(separator: ", ")) changed, which forces replacement"))
+                replaces.append(
+                    Change(
+                        address: object.address, kind: R.kind, action: .replace, before: before, after: after,
+                        hazards: [Hazard(.destroys, "\(forcing.joined(separator: ", ")) cannot change in place: " + R.destroyHazard)],
+                        reason: "\(forcing.joined(separator: ", ")) changed, which forces replacement"))
             }
         }
         let byName: (Change, Change) -> Bool = { $0.address.name < $1.address.name }
@@ -91,7 +97,8 @@ public enum Diff {
             var copy = change
             let deletes = deletesByKind[change.kind]!, managed = observedCount[change.kind] ?? deletes
             let scope = deletes == managed ? "every one of the \(managed)" : "\(deletes) of the \(managed)"
-            copy.hazards.append(Hazard(.massDelete, "the plan deletes \(scope) managed \(change.kind) objects; an empty or missing folder looks like this"))
+            copy.hazards.append(
+                Hazard(.massDelete, "the plan deletes \(scope) managed \(change.kind) objects; an empty or missing folder looks like this"))
             return copy
         }
     }

@@ -28,8 +28,10 @@ public struct Plan: Hashable, Sendable, Codable {
     /// `hmac-sha256:<hex>` over the rest of the plan, when a signing key was configured.
     public var signature: String?
 
-    public init(id: String, environment: String, createdAt: String, gitCommit: String? = nil, changes: [Change],
-                compared: [String: Int], fingerprints: [String: String], notes: [String] = [], findings: [Finding] = []) {
+    public init(
+        id: String, environment: String, createdAt: String, gitCommit: String? = nil, changes: [Change],
+        compared: [String: Int], fingerprints: [String: String], notes: [String] = [], findings: [Finding] = []
+    ) {
         self.formatVersion = Self.currentFormatVersion
         self.id = id
         self.environment = environment

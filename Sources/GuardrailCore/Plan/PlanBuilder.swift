@@ -8,12 +8,27 @@ public struct LiveState: Sendable {
     public var registry: KindRegistry
     /// Every kind's live objects.
     public var objects = KindObjects()
-    public var tenants: [Tenant] { get { objects[Tenant.self] } _modify { yield &objects[Tenant.self] } }
-    public var backupSchedules: [BackupSchedule] { get { objects[BackupSchedule.self] } _modify { yield &objects[BackupSchedule.self] } }
-    public var flags: [FeatureFlag] { get { objects[FeatureFlag.self] } _modify { yield &objects[FeatureFlag.self] } }
-    public var guardrails: [Guardrail] { get { objects[Guardrail.self] } _modify { yield &objects[Guardrail.self] } }
+    public var tenants: [Tenant] {
+        get { objects[Tenant.self] }
+        _modify { yield &objects[Tenant.self] }
+    }
+    public var backupSchedules: [BackupSchedule] {
+        get { objects[BackupSchedule.self] }
+        _modify { yield &objects[BackupSchedule.self] }
+    }
+    public var flags: [FeatureFlag] {
+        get { objects[FeatureFlag.self] }
+        _modify { yield &objects[FeatureFlag.self] }
+    }
+    public var guardrails: [Guardrail] {
+        get { objects[Guardrail.self] }
+        _modify { yield &objects[Guardrail.self] }
+    }
     /// The rule groups in the namespaces Guardrail owns on the environment's alerts target.
-    public var ruleGroups: [RuleGroup] { get { objects[RuleGroup.self] } _modify { yield &objects[RuleGroup.self] } }
+    public var ruleGroups: [RuleGroup] {
+        get { objects[RuleGroup.self] }
+        _modify { yield &objects[RuleGroup.self] }
+    }
     /// Row-level security and role grants, for the tables and roles in scope.
     public var catalog = CatalogState()
     /// The routing Alertmanager runs, when the environment names one and the configuration has a routing.
@@ -21,8 +36,10 @@ public struct LiveState: Sendable {
     /// The digest of the routing's secrets recorded at the last confirmed apply.
     public var alertRoutingSecretsDigest: String?
 
-    public init(schemaVersion: Int?, tenants: [Tenant] = [], flags: [FeatureFlag] = [], guardrails: [Guardrail] = [],
-                backupSchedules: [BackupSchedule] = [], registry: KindRegistry = .builtIn) {
+    public init(
+        schemaVersion: Int?, tenants: [Tenant] = [], flags: [FeatureFlag] = [], guardrails: [Guardrail] = [],
+        backupSchedules: [BackupSchedule] = [], registry: KindRegistry = .builtIn
+    ) {
         self.schemaVersion = schemaVersion
         self.registry = registry
         self.tenants = tenants
@@ -68,8 +85,10 @@ public enum PlanBuilder {
         /// Whether the routing's resolved secrets differ from the digest recorded at the last apply.
         public var routingSecretsChanged = false
 
-        public init(environment: String, planID: String, createdAt: String, gitCommit: String? = nil, schema: String = "guardrail",
-                    targets: [String] = [], now: Date = Date(timeIntervalSince1970: 0), managesAlerts: Bool = false) {
+        public init(
+            environment: String, planID: String, createdAt: String, gitCommit: String? = nil, schema: String = "guardrail",
+            targets: [String] = [], now: Date = Date(timeIntervalSince1970: 0), managesAlerts: Bool = false
+        ) {
             self.now = now
             self.managesAlerts = managesAlerts
             self.environment = environment
@@ -102,8 +121,9 @@ public enum PlanBuilder {
             let kind = desired.registry.kind(ofChange: change.kind)
             fingerprints[change.address.description] = Fingerprint.of(kind.map { kind in change.before.map(kind.fingerprintForm) } ?? change.before)
         }
-        let plan = Plan(id: context.planID, environment: context.environment, createdAt: context.createdAt, gitCommit: context.gitCommit,
-                        changes: changes, compared: compared, fingerprints: fingerprints, notes: notes, findings: findings)
+        let plan = Plan(
+            id: context.planID, environment: context.environment, createdAt: context.createdAt, gitCommit: context.gitCommit,
+            changes: changes, compared: compared, fingerprints: fingerprints, notes: notes, findings: findings)
         return plan.targeting(context.targets)
     }
 
@@ -115,7 +135,9 @@ public enum PlanBuilder {
 
         public var description: String {
             let was = planned == Fingerprint.absent ? "did not exist" : "existed"
-            let now = live == Fingerprint.absent ? "has since been deleted" : (planned == Fingerprint.absent ? "has since been created" : "has since changed")
+            let now =
+                live == Fingerprint.absent
+                ? "has since been deleted" : (planned == Fingerprint.absent ? "has since been created" : "has since changed")
             return "\(address) \(was) when the plan was made and \(now)"
         }
     }

@@ -203,7 +203,8 @@ public struct PlanDifference: Error, Equatable, Sendable, CustomStringConvertibl
                 // Either live state moved (the usual case) or a change was cut out of the file; the
                 // fingerprints tell: an untouched file has one for every address it changes.
                 let cause: Cause = saved.fingerprints[change.address.description] != nil ? .modifiedFile : .staleLiveState
-                return PlanDifference(cause: cause, detail: "a fresh plan would \(change.action.rawValue) \(change.address), which the saved plan does not")
+                return PlanDifference(
+                    cause: cause, detail: "a fresh plan would \(change.action.rawValue) \(change.address), which the saved plan does not")
             }
             if let field = differingField(old, change) {
                 let cause: Cause = field == "before" || field == "rollout" ? .staleLiveState : .modifiedFile
@@ -212,7 +213,8 @@ public struct PlanDifference: Error, Equatable, Sendable, CustomStringConvertibl
         }
         for change in saved.changes where !freshAddresses.contains(change.address) {
             let cause: Cause = saved.fingerprints[change.address.description] == nil ? .modifiedFile : .staleLiveState
-            return PlanDifference(cause: cause, detail: "the saved plan would \(change.action.rawValue) \(change.address), which a fresh plan does not")
+            return PlanDifference(
+                cause: cause, detail: "the saved plan would \(change.action.rawValue) \(change.address), which a fresh plan does not")
         }
         if saved.changes.map(\.address) != fresh.changes.map(\.address) {
             return PlanDifference(cause: .modifiedFile, detail: "the saved plan lists its changes in another order")
@@ -280,13 +282,17 @@ public enum SavedPlanRefusal: Error, Equatable, Sendable, CustomStringConvertibl
         let again = "Run `guardrail plan --out FILE` again and review the new plan."
         switch self {
         case .unbound:
-            return "the saved plan does not say where and from what it was made (no binding); it was not written by `guardrail plan --out`, or was edited. \(again)"
+            return
+                "the saved plan does not say where and from what it was made (no binding); it was not written by `guardrail plan --out`, or was edited. \(again)"
         case .unsigned:
-            return "the saved plan is not signed, and this environment requires signed plans (a signing key is set). Make the plan where the key is set."
+            return
+                "the saved plan is not signed, and this environment requires signed plans (a signing key is set). Make the plan where the key is set."
         case .badSignature:
-            return "the saved plan's signature does not match its content: the file was modified after it was signed, or signed with another key. \(again)"
+            return
+                "the saved plan's signature does not match its content: the file was modified after it was signed, or signed with another key. \(again)"
         case .noKeyToVerify:
-            return "the saved plan is signed, but no signing key is set here to check it; set GUARDRAIL_PLAN_KEY (or plan.signingKey) as the plan's maker did."
+            return
+                "the saved plan is signed, but no signing key is set here to check it; set GUARDRAIL_PLAN_KEY (or plan.signingKey) as the plan's maker did."
         case .wrongTarget(let mismatch):
             return "\(mismatch). Apply it where it was planned, or plan again for this target."
         case .configurationChanged(let file):

@@ -34,10 +34,13 @@ public struct MarkdownPlanRenderer: Sendable {
         if !plan.notes.isEmpty { notes += "\n" }
         var warnings = ""
         if !plan.findings.isEmpty {
-            warnings = "**Warnings:**\n\n" + plan.findings.map { "- `\(Self.escapeCode($0.address.description))`: \(Self.escapeText($0.message))\n" }.joined() + "\n"
+            warnings =
+                "**Warnings:**\n\n"
+                + plan.findings.map { "- `\(Self.escapeCode($0.address.description))`: \(Self.escapeText($0.message))\n" }.joined() + "\n"
         }
         guard plan.hasChanges else {
-            let text = "### Guardrail plan for `\(environment)`: no changes\n\n" + notes + warnings
+            let text =
+                "### Guardrail plan for `\(environment)`: no changes\n\n" + notes + warnings
                 + "**No changes.** Live state matches the configuration. Compared \(TextPlanRenderer.describeCounts(plan.compared)).\n"
             return Rendering(text: Self.fit(text, limit: limit), hazardsTruncated: false)
         }
@@ -50,7 +53,8 @@ public struct MarkdownPlanRenderer: Sendable {
         if !blocked.isEmpty {
             let flags = Set(blocked.compactMap { $0.1.kind.override }).sorted().map { "`\($0)`" }
             let objects = Set(blocked.map { $0.0.address }).count
-            blockedLine = "**Blocked:** \(objects) change\(objects == 1 ? "" : "s") need\(objects == 1 ? "s" : "") \(flags.joined(separator: " and ")) to apply.\n\n"
+            blockedLine =
+                "**Blocked:** \(objects) change\(objects == 1 ? "" : "s") need\(objects == 1 ? "s" : "") \(flags.joined(separator: " and ")) to apply.\n\n"
         }
 
         // The summary by kind, which is small and always shown.
@@ -92,7 +96,8 @@ public struct MarkdownPlanRenderer: Sendable {
             hazards += "\n"
             if shown < hazardous.count {
                 hazardsTruncated = true
-                outcome += "> [!CAUTION]\n> **\(hazardous.count) changes carry hazards, more than one comment can hold: only \(shown) are listed here.** "
+                outcome +=
+                    "> [!CAUTION]\n> **\(hazardous.count) changes carry hazards, more than one comment can hold: only \(shown) are listed here.** "
                     + "Review all of them with `guardrail plan --env \(environment)`, or `guardrail show` of the saved plan, before you approve.\n\n"
             }
         }

@@ -51,7 +51,9 @@ public struct TextPlanRenderer: Sendable {
         if !blocked.isEmpty {
             let flags = Set(blocked.compactMap { $0.1.kind.override }).sorted()
             let objects = Set(blocked.map { $0.0.address }).count
-            out += "\n" + paint("Blocked:", .red) + " \(objects) change\(objects == 1 ? "" : "s") need\(objects == 1 ? "s" : "") \(flags.joined(separator: " and ")) to apply.\n"
+            out +=
+                "\n" + paint("Blocked:", .red)
+                + " \(objects) change\(objects == 1 ? "" : "s") need\(objects == 1 ? "s" : "") \(flags.joined(separator: " and ")) to apply.\n"
         }
         return out + renderFindings(plan.findings)
     }
@@ -60,7 +62,8 @@ public struct TextPlanRenderer: Sendable {
     /// (and `guardrail show FILE` renders it again), so only that it matched, every hazard it
     /// carries, and the summary; not ten thousand changes a second time.
     public func renderSavedApply(_ plan: Plan, file: String) -> String {
-        var out = "Applying the saved plan \(plan.id) in environment \"\(plan.environment)\": a fresh plan of the same configuration "
+        var out =
+            "Applying the saved plan \(plan.id) in environment \"\(plan.environment)\": a fresh plan of the same configuration "
             + "and live state matches it change for change (`guardrail show \(file)` renders it).\n"
         let hazardous = plan.changes.filter { !$0.hazards.isEmpty }
         if !hazardous.isEmpty {
@@ -96,14 +99,17 @@ public struct TextPlanRenderer: Sendable {
                 out += "\n"
             }
         }
-        out += paint("\(quiet) more change\(quiet == 1 ? "" : "s") without hazards not shown", .bold)
+        out +=
+            paint("\(quiet) more change\(quiet == 1 ? "" : "s") without hazards not shown", .bold)
             + " (`--full` prints every change, as `guardrail show` does for a saved plan).\n\n"
         let byKind = Dictionary(grouping: plan.changes, by: \.kind).mapValues { Plan.Summary(counting: $0) }
         let width = byKind.keys.map(\.count).max() ?? 0
         out += "By kind:\n"
         for kind in byKind.keys.sorted() {
             let k = byKind[kind]!
-            out += "  " + kind + String(repeating: " ", count: width - kind.count) + "  \(k.add) to add, \(k.change) to change, \(k.destroy) to destroy\n"
+            out +=
+                "  " + kind + String(repeating: " ", count: width - kind.count)
+                + "  \(k.add) to add, \(k.change) to change, \(k.destroy) to destroy\n"
         }
         out += "\n"
     }
@@ -187,8 +193,9 @@ public struct TextPlanRenderer: Sendable {
                 attribute(key, pad: pad, sign: "-", value: old ?? .null, indent: 6, toNull: true, into: &out)
             case .update, .replace:
                 if old == new { hidden += 1; continue }
-                changedAttribute(key, pad: pad, before: old, after: new, indent: 6,
-                                 forcesReplacement: change.action == .replace && change.hazards.contains { $0.message.hasPrefix(key) }, into: &out)
+                changedAttribute(
+                    key, pad: pad, before: old, after: new, indent: 6,
+                    forcesReplacement: change.action == .replace && change.hazards.contains { $0.message.hasPrefix(key) }, into: &out)
             }
         }
         if hidden > 0 { out += paint("        # (\(hidden) unchanged attribute\(hidden == 1 ? "" : "s") hidden)", .dim) + "\n" }
@@ -221,8 +228,10 @@ public struct TextPlanRenderer: Sendable {
         spaces(width - key.count, into: &out)
     }
 
-    private func attribute(_ key: String, pad: Int, sign: String, value: AttributeValue, indent: Int, toNull: Bool = false,
-                           into out: inout String) {
+    private func attribute(
+        _ key: String, pad: Int, sign: String, value: AttributeValue, indent: Int, toNull: Bool = false,
+        into out: inout String
+    ) {
         Self.spaces(indent, into: &out)
         out += signPaint(sign)
         out += " "
@@ -251,8 +260,10 @@ public struct TextPlanRenderer: Sendable {
         out += "\n"
     }
 
-    private func changedAttribute(_ key: String, pad: Int, before: AttributeValue?, after: AttributeValue?, indent: Int,
-                                  forcesReplacement: Bool, into out: inout String) {
+    private func changedAttribute(
+        _ key: String, pad: Int, before: AttributeValue?, after: AttributeValue?, indent: Int,
+        forcesReplacement: Bool, into out: inout String
+    ) {
         let suffix = forcesReplacement ? paint(" # forces replacement", .red) : ""
         guard let before else { return attribute(key, pad: pad, sign: "+", value: after ?? .null, indent: indent, into: &out) }
         guard let after else { return attribute(key, pad: pad, sign: "-", value: before, indent: indent, toNull: true, into: &out) }
@@ -277,7 +288,9 @@ public struct TextPlanRenderer: Sendable {
                 }
             }
             if unchanged > 0 {
-                out += paint(String(repeating: " ", count: indent + 6) + "# (\(unchanged) unchanged element\(unchanged == 1 ? "" : "s") hidden)", .dim) + "\n"
+                out +=
+                    paint(String(repeating: " ", count: indent + 6) + "# (\(unchanged) unchanged element\(unchanged == 1 ? "" : "s") hidden)", .dim)
+                    + "\n"
             }
             Self.spaces(indent + 2, into: &out)
             out += "}" + suffix + "\n"

@@ -54,7 +54,8 @@ public enum ManifestSchemas {
             "$schema": .string(draft),
             "$id": .string(baseURL + combinedFileName),
             "title": .string("Guardrail configuration file"),
-            "description": .string("""
+            "description": .string(
+                """
                 Any file Guardrail reads: a document with a kind (\(names.joined(separator: ", "))) is checked against \
                 that kind's schema; a file without one is a Prometheus rule file (alerts/<namespace>.yaml).
                 """),
@@ -62,8 +63,12 @@ public enum ManifestSchemas {
             "$defs": .object(definitions),
             "if": .object(["required": .array([.string("kind")])]),
             "then": .object([
-                "properties": .object(["kind": .object(["type": .string("string"), "enum": .array(names.map(JSONValue.string)),
-                                                        "description": .string("What the document declares.")])]),
+                "properties": .object([
+                    "kind": .object([
+                        "type": .string("string"), "enum": .array(names.map(JSONValue.string)),
+                        "description": .string("What the document declares."),
+                    ])
+                ]),
                 "allOf": .array(dispatch),
             ]),
             "else": .object(["$ref": .string("#/$defs/\(RuleFile.shape.kind)")]),
@@ -168,10 +173,12 @@ struct SchemaRenderer {
         case .anyOf(let shapes):
             return ["anyOf": .array(shapes.map { .object(value($0)) })]
         case .duration:
-            return ["anyOf": .array([
-                .object(["type": .string("string"), "pattern": .string("^(0|([0-9]+(ms|[ywdhms]))+)$")]),
-                .object(["const": .int(0)]),
-            ])]
+            return [
+                "anyOf": .array([
+                    .object(["type": .string("string"), "pattern": .string("^(0|([0-9]+(ms|[ywdhms]))+)$")]),
+                    .object(["const": .int(0)]),
+                ])
+            ]
         case .cron:
             return ["type": .string("string"), "pattern": .string("^[ \\t]*[^ \\t]+([ \\t]+[^ \\t]+){4}[ \\t]*$")]
         case .any:

@@ -224,23 +224,29 @@ public enum DocumentShape {
             nameDescription = "The object's name."
         }
         let kindWord: ValueShape = kind.map { .word([$0.kind]) } ?? .text
-        return MappingShape("A Guardrail document.", [
-            FieldShape("apiVersion", .word([ConfigurationLoader.apiVersion]), required: true, "The version of Guardrail's manifest format."),
-            FieldShape("kind", kindWord, required: true, "What the document declares."),
-            FieldShape("metadata", .mapping(metadata(name: name, nameDescription: nameDescription)), required: true,
-                       "The object's name, labels and annotations."),
-            FieldShape("spec", spec, required: true, specDescription),
-        ])
+        return MappingShape(
+            "A Guardrail document.",
+            [
+                FieldShape("apiVersion", .word([ConfigurationLoader.apiVersion]), required: true, "The version of Guardrail's manifest format."),
+                FieldShape("kind", kindWord, required: true, "What the document declares."),
+                FieldShape(
+                    "metadata", .mapping(metadata(name: name, nameDescription: nameDescription)), required: true,
+                    "The object's name, labels and annotations."),
+                FieldShape("spec", spec, required: true, specDescription),
+            ])
     }
 
     /// `metadata`: the name, labels and annotations.
     public static func metadata(name: StringFormat = .text, nameDescription: String = "The object's name.") -> MappingShape {
-        MappingShape("The object's name, labels and annotations.", [
-            FieldShape("name", .string(name), required: true, nameDescription),
-            FieldShape("labels", .stringMap(keys: .labelKey, values: .labelValue),
-                       "Labels, as in Kubernetes: rollout phases select tenants by them, `flag kill --selector` flags."),
-            FieldShape("annotations", .stringMap(), "Free-form notes for people and tools; Guardrail does not read them."),
-        ])
+        MappingShape(
+            "The object's name, labels and annotations.",
+            [
+                FieldShape("name", .string(name), required: true, nameDescription),
+                FieldShape(
+                    "labels", .stringMap(keys: .labelKey, values: .labelValue),
+                    "Labels, as in Kubernetes: rollout phases select tenants by them, `flag kill --selector` flags."),
+                FieldShape("annotations", .stringMap(), "Free-form notes for people and tools; Guardrail does not read them."),
+            ])
     }
 
     public static let documentKeys = document(nil).keys

@@ -31,8 +31,9 @@ public enum DocumentChunks {
                 if lineStart {
                     if c == UInt8(ascii: "%") { return whole }
                     if c == UInt8(ascii: "-"), i - start >= minimumSize, i + 2 < n, b[i + 1] == c, b[i + 2] == c,
-                       i + 3 == n || b[i + 3] == UInt8(ascii: " ") || b[i + 3] == UInt8(ascii: "\t")
-                        || b[i + 3] == UInt8(ascii: "\n") || b[i + 3] == UInt8(ascii: "\r") {
+                        i + 3 == n || b[i + 3] == UInt8(ascii: " ") || b[i + 3] == UInt8(ascii: "\t")
+                            || b[i + 3] == UInt8(ascii: "\n") || b[i + 3] == UInt8(ascii: "\r")
+                    {
                         runs.append(Run(range: start..<i, firstLine: startLine))
                         start = i
                         startLine = line

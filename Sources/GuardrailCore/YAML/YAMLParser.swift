@@ -1,6 +1,6 @@
 import CYAML
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Parses a YAML stream into documents with libyaml's event API.
@@ -90,7 +90,8 @@ public enum YAMLParser {
 
         mutating func close() {
             guard let open = stack.popLast() else { return }
-            let node: YAMLNode = open.isMapping
+            let node: YAMLNode =
+                open.isMapping
                 ? .mapping(YAMLMapping(entries: open.entries, mark: open.mark))
                 : .sequence(YAMLSequence(items: open.items, mark: open.mark))
             finish(node, anchor: open.anchor, expansions: aliasCount - open.aliasesAtStart, levels: open.childLevels + 1)
@@ -149,10 +150,12 @@ public enum YAMLParser {
                 // YAML allows "\0" in a quoted string, Postgres rejects it in text, and a terminal or a
                 // C string would cut the value short there: no manifest value may hold one.
                 if raw.contains(0) {
-                    return [.error(
-                        "a string holds a NUL character (\\0)",
-                        detail: "Guardrail's values are text, and text cannot hold NUL; remove it. Nothing after this point was read.",
-                        at: SourceLocation(file: file, line: mark.line, column: mark.column))]
+                    return [
+                        .error(
+                            "a string holds a NUL character (\\0)",
+                            detail: "Guardrail's values are text, and text cannot hold NUL; remove it. Nothing after this point was read.",
+                            at: SourceLocation(file: file, line: mark.line, column: mark.column))
+                    ]
                 }
                 let value = String(decoding: raw, as: UTF8.self)
                 // The one explicit tag manifests use often is !!str; keep its string without a copy.
@@ -175,16 +178,20 @@ public enum YAMLParser {
                 let name = String(cString: event.data.alias.anchor)
                 builder.aliasCount += 1 + (builder.anchors[name]?.expansions ?? 0)
                 guard builder.aliasCount <= aliasLimit else {
-                    return [.error(
-                        "too many YAML aliases",
-                        detail: "The file expands more than \(aliasLimit) aliases; manifests never need that many, so it is refused.",
-                        at: SourceLocation(file: file, line: mark.line, column: mark.column))]
+                    return [
+                        .error(
+                            "too many YAML aliases",
+                            detail: "The file expands more than \(aliasLimit) aliases; manifests never need that many, so it is refused.",
+                            at: SourceLocation(file: file, line: mark.line, column: mark.column))
+                    ]
                 }
                 guard let target = builder.anchors[name] else {
-                    return [.error(
-                        TextEscaping.clampingExcerpts("unknown YAML alias *\(name)"),
-                        detail: TextEscaping.clampingExcerpts("No anchor &\(name) is defined before this point in the document."),
-                        at: SourceLocation(file: file, line: mark.line, column: mark.column))]
+                    return [
+                        .error(
+                            TextEscaping.clampingExcerpts("unknown YAML alias *\(name)"),
+                            detail: TextEscaping.clampingExcerpts("No anchor &\(name) is defined before this point in the document."),
+                            at: SourceLocation(file: file, line: mark.line, column: mark.column))
+                    ]
                 }
                 guard builder.stack.count + target.levels <= nestingLimit else { return [tooDeep(mark, file: file)] }
                 builder.finish(target.node, anchor: nil, levels: target.levels)
@@ -195,9 +202,11 @@ public enum YAMLParser {
     }
 
     fileprivate static func tooDeep(_ mark: YAMLMark, file: String) -> Diagnostic {
-        .error("YAML nested deeper than \(nestingLimit) levels",
-               detail: "Lists and mappings (with what aliases expand to) nest more than \(nestingLimit) deep here; manifests never need that many, so the file is refused and nothing after this point was read.",
-               at: SourceLocation(file: file, line: mark.line, column: mark.column))
+        .error(
+            "YAML nested deeper than \(nestingLimit) levels",
+            detail:
+                "Lists and mappings (with what aliases expand to) nest more than \(nestingLimit) deep here; manifests never need that many, so the file is refused and nothing after this point was read.",
+            at: SourceLocation(file: file, line: mark.line, column: mark.column))
     }
 
     private static func syntaxError(_ parser: yaml_parser_t, file: String, lineOffset: Int) -> Diagnostic {

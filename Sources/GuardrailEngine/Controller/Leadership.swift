@@ -33,7 +33,8 @@ public struct LeaderFence: Sendable, Equatable {
     /// transaction in flight.
     func check(_ c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         let table = schema.qualifying("controller_leader")
-        let rows = try await c.query("""
+        let rows = try await c.query(
+            """
             SELECT epoch, (SELECT environment FROM \(table) ORDER BY acquired_at DESC LIMIT 1)
             FROM \(table) WHERE environment = \(environment) FOR KEY SHARE
             """, logger: logger)
@@ -71,8 +72,10 @@ public actor Leadership {
     /// when two environment files point at one database and schema.
     public private(set) var leaderElsewhere: AdvisoryLock.Holder?
 
-    public init(database: Database, environment: String, holder: String, lockTimeout: GuardrailDuration, leaseDuration: GuardrailDuration,
-                logger: Logger? = nil) {
+    public init(
+        database: Database, environment: String, holder: String, lockTimeout: GuardrailDuration, leaseDuration: GuardrailDuration,
+        logger: Logger? = nil
+    ) {
         self.log = logger ?? database.logger
         self.database = database
         self.environment = environment
@@ -101,9 +104,12 @@ public actor Leadership {
         do {
             var acquired = try await tryLock(connection)
             if !acquired, let stalled = try await expiredLease(on: connection) {
-                log.warning("the leader's lease expired; ending its connections and taking over",
-                               metadata: ["address": "leader", "holder": .string(stalled.holder), "epoch": "\(stalled.epoch)",
-                                          "lease_age_seconds": .string(String(format: "%.1f", stalled.age))])
+                log.warning(
+                    "the leader's lease expired; ending its connections and taking over",
+                    metadata: [
+                        "address": "leader", "holder": .string(stalled.holder), "epoch": "\(stalled.epoch)",
+                        "lease_age_seconds": .string(String(format: "%.1f", stalled.age)),
+                    ])
                 try await terminate(stalled, on: connection)
                 // pg_terminate_backend only signals; the lock goes when the backend has exited.
                 let deadline = ContinuousClock.now + .seconds(5)
@@ -148,7 +154,8 @@ public actor Leadership {
     private func expiredLease(on connection: DatabaseConnection) async throws -> Stalled? {
         // An older schema has no lease; its leader cannot be judged, so it is never taken over.
         guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger), version >= 9 else { return nil }
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT holder, epoch, extract(epoch FROM clock_timestamp() - renewed_at)::float8
             FROM \(schema.qualifying("controller_leader")) ORDER BY acquired_at DESC LIMIT 1
             """, logger: logger)
@@ -168,7 +175,8 @@ public actor Leadership {
         let prefix = Self.applicationPrefix(stalled.holder), others = stalled.holder != holder
         let high = Int64(UInt64(bitPattern: key) >> 32), low = Int64(UInt64(bitPattern: key) & 0xFFFF_FFFF)
         // Postgres keeps 63 bytes of an application name, so the prefix is compared as truncated too.
-        try await connection.query("""
+        try await connection.query(
+            """
             SELECT pg_terminate_backend(pid) FROM (
                 SELECT l.pid FROM pg_locks l
                 WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 AND l.classid = \(high)::oid AND l.objid = \(low)::oid
@@ -195,7 +203,8 @@ public actor Leadership {
             // conflicts with their FOR KEY SHARE), and holds new ones until this takeover commits, so
             // none of them commits after the epoch moved.
             try await c.query("LOCK TABLE \(schema.qualifying("controller_leader")) IN EXCLUSIVE MODE", logger: logger)
-            let rows = try await c.query("""
+            let rows = try await c.query(
+                """
                 INSERT INTO \(schema.qualifying("controller_leader")) AS l (environment, epoch, holder)
                 VALUES (\(environment), 1, \(holder))
                 ON CONFLICT (environment) DO UPDATE
@@ -221,7 +230,8 @@ public actor Leadership {
         let logger = self.logger, schema = self.schema
         let renewed = NIOLockedValueBox(false)
         let answered = await Self.within(seconds: max(5, min(leaseDuration.seconds / 2, 30))) {
-            let rows = try await connection.query("""
+            let rows = try await connection.query(
+                """
                 UPDATE \(schema.qualifying("controller_leader")) SET renewed_at = clock_timestamp()
                 WHERE environment = \(fence.environment) AND epoch = \(fence.epoch) RETURNING epoch
                 """, logger: logger)
@@ -229,8 +239,12 @@ public actor Leadership {
         }
         let ok = answered && renewed.withLockedValue { $0 }
         if !ok {
-            log.warning("the leader lease could not be renewed; stepping down",
-                           metadata: ["address": "leader", "reason": .string(answered ? "another replica raised the epoch" : "the lock connection failed or did not answer in time")])
+            log.warning(
+                "the leader lease could not be renewed; stepping down",
+                metadata: [
+                    "address": "leader",
+                    "reason": .string(answered ? "another replica raised the epoch" : "the lock connection failed or did not answer in time"),
+                ])
             await stepDown(connectionAlive: answered)
         }
         return ok
@@ -261,7 +275,9 @@ public actor Leadership {
             // Resumed exactly once, by the body or by the deadline, whichever takes it first.
             let pending = NIOLockedValueBox<CheckedContinuation<Bool, Never>?>(continuation)
             let resume: @Sendable (Bool) -> Void = { value in
-                pending.withLockedValue { c -> CheckedContinuation<Bool, Never>? in defer { c = nil }; return c }?.resume(returning: value)
+                pending.withLockedValue { c -> CheckedContinuation<Bool, Never>? in
+                    defer { c = nil }; return c
+                }?.resume(returning: value)
             }
             let work = Task { resume((try? await body()) != nil) }
             timer.withLockedValue {
@@ -277,4 +293,3 @@ public actor Leadership {
         return finished
     }
 }
-

@@ -70,14 +70,19 @@ public final class Notifier: Sendable {
     }
 
     /// `alertmanager` is its base URL; `statusURL` is what each alert links to (the controller's `/v1/status`).
-    public convenience init(alertmanager: String, statusURL: String?, capacity: Int = 1000, attempts: Int = 5, firstBackoff: Duration = .milliseconds(500),
-                            requestTimeout: TimeAmount = .seconds(5), logger: Logger) {
-        self.init(.alertmanager(alertmanager.hasSuffix("/") ? String(alertmanager.dropLast()) : alertmanager), statusURL: statusURL, capacity: capacity,
-                  attempts: attempts, firstBackoff: firstBackoff, requestTimeout: requestTimeout, logger: logger)
+    public convenience init(
+        alertmanager: String, statusURL: String?, capacity: Int = 1000, attempts: Int = 5, firstBackoff: Duration = .milliseconds(500),
+        requestTimeout: TimeAmount = .seconds(5), logger: Logger
+    ) {
+        self.init(
+            .alertmanager(alertmanager.hasSuffix("/") ? String(alertmanager.dropLast()) : alertmanager), statusURL: statusURL, capacity: capacity,
+            attempts: attempts, firstBackoff: firstBackoff, requestTimeout: requestTimeout, logger: logger)
     }
 
-    public init(_ destination: Destination, statusURL: String?, capacity: Int = 1000, attempts: Int = 5, firstBackoff: Duration = .milliseconds(500),
-                requestTimeout: TimeAmount = .seconds(5), logger: Logger) {
+    public init(
+        _ destination: Destination, statusURL: String?, capacity: Int = 1000, attempts: Int = 5, firstBackoff: Duration = .milliseconds(500),
+        requestTimeout: TimeAmount = .seconds(5), logger: Logger
+    ) {
         self.destination = destination
         self.capacity = max(1, capacity)
         self.attempts = max(1, attempts)
@@ -164,12 +169,16 @@ public final class Notifier: Sendable {
     }
 
     /// The requests that deliver `events` to `destination`: one for Alertmanager, one per wanted event for a webhook.
-    static func requests(_ events: [GuardrailEvent], to destination: Destination, statusURL: String?)
-        -> [(url: String, body: String, headers: [(String, String)], events: Int)] {
+    static func requests(
+        _ events: [GuardrailEvent], to destination: Destination, statusURL: String?
+    )
+        -> [(url: String, body: String, headers: [(String, String)], events: Int)]
+    {
         var headers = [("Content-Type", "application/json")]
         switch destination {
         case .alertmanager(let url):
-            return events.isEmpty ? [] : [(url + "/api/v2/alerts", GuardrailEvent.alertmanagerBody(events, statusURL: statusURL), headers, events.count)]
+            return events.isEmpty
+                ? [] : [(url + "/api/v2/alerts", GuardrailEvent.alertmanagerBody(events, statusURL: statusURL), headers, events.count)]
         case .webhook(let webhook):
             if let header = webhook.header { headers.append((header.name, header.value.value)) }
             return events.filter(webhook.wants).map { (webhook.url, $0.webhookBody, headers, 1) }
@@ -194,12 +203,16 @@ public final class Notifier: Sendable {
                 let answer = try await HTTPExchange.send(.POST, url, headers: headers, body: body, timeout: requestTimeout, limit: 1 << 20)
                 if answer.succeeded { return true }
                 if answer.status < 500 {
-                    logger.error("the receiver refused Guardrail's events", metadata: ["to": "\(target)", "status": "\(answer.status)", "events": "\(events)"])
+                    logger.error(
+                        "the receiver refused Guardrail's events", metadata: ["to": "\(target)", "status": "\(answer.status)", "events": "\(events)"])
                     return false
                 }
-                logger.warning("the receiver answered an error; retrying", metadata: ["to": "\(target)", "status": "\(answer.status)", "attempt": "\(attempt)"])
+                logger.warning(
+                    "the receiver answered an error; retrying", metadata: ["to": "\(target)", "status": "\(answer.status)", "attempt": "\(attempt)"])
             } catch {
-                logger.warning("the receiver did not take Guardrail's events; retrying", metadata: ["to": "\(target)", "error": "\(error)", "attempt": "\(attempt)"])
+                logger.warning(
+                    "the receiver did not take Guardrail's events; retrying",
+                    metadata: ["to": "\(target)", "error": "\(error)", "attempt": "\(attempt)"])
             }
             if attempt == attempts || Task.isCancelled { break }
             try? await Task.sleep(for: backoff)
@@ -217,7 +230,8 @@ public final class Notifier: Sendable {
         for destination in destinations {
             for request in requests(events, to: destination, statusURL: nil) {
                 do {
-                    let answer = try await HTTPExchange.send(.POST, request.url, headers: request.headers, body: request.body, timeout: timeout, limit: 1 << 20)
+                    let answer = try await HTTPExchange.send(
+                        .POST, request.url, headers: request.headers, body: request.body, timeout: timeout, limit: 1 << 20)
                     if !answer.succeeded { problems.append("\(destination.description) answered \(answer.status)") }
                 } catch {
                     problems.append("\(error)")

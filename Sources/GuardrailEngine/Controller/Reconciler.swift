@@ -44,9 +44,11 @@ public actor Reconciler {
     /// `loaded` is the configuration the command already read, the environment it resolved from it,
     /// and the workspace's change stamp taken before the read: the first tick uses them instead of
     /// reading and resolving again, and a later edit is still seen.
-    public init(workspace: Workspace, environment: String, holder: String, logger: Logger,
-                loaded: (configuration: Configuration, environment: ResolvedEnvironment, stamp: String)? = nil,
-                now: @escaping @Sendable () -> Date = { Date() }) {
+    public init(
+        workspace: Workspace, environment: String, holder: String, logger: Logger,
+        loaded: (configuration: Configuration, environment: ResolvedEnvironment, stamp: String)? = nil,
+        now: @escaping @Sendable () -> Date = { Date() }
+    ) {
         self.workspace = workspace
         self.environmentName = environment
         self.holder = holder
@@ -154,9 +156,12 @@ public actor Reconciler {
         }
         // Leadership first: a standby does nothing else.
         do {
-            let leadership = self.leadership ?? Leadership(database: environment.database, environment: environment.name, holder: holder,
-                                                          lockTimeout: environment.lockTimeout, leaseDuration: environment.controller.effectiveLeaseDuration,
-                                                          logger: logger)
+            let leadership =
+                self.leadership
+                ?? Leadership(
+                    database: environment.database, environment: environment.name, holder: holder,
+                    lockTimeout: environment.lockTimeout, leaseDuration: environment.controller.effectiveLeaseDuration,
+                    logger: logger)
             self.leadership = leadership
             await leadership.update(leaseDuration: environment.controller.effectiveLeaseDuration)
             let wasLeader = await leadership.fence != nil
@@ -168,7 +173,8 @@ public actor Reconciler {
             // Said once per leading environment, not every tick.
             let elsewhere = fence == nil ? await leadership.leaderElsewhere?.environment.flatMap { $0 == environment.name ? nil : $0 } : nil
             if let other = elsewhere, other != reportedLeaderElsewhere {
-                log(.warning, "leader", "standing by: environment \"\(other)\" uses the same database and schema, and its controller leads",
+                log(
+                    .warning, "leader", "standing by: environment \"\(other)\" uses the same database and schema, and its controller leads",
                     ["environment": other])
             }
             reportedLeaderElsewhere = elsewhere
@@ -317,10 +323,13 @@ public actor Reconciler {
         report.plan = plan.summary
         for change in plan.changes {
             report.driftByKind[change.kind, default: 0] += 1
-            report.drift.append(DriftEntry(kind: change.kind, address: change.address.description, action: change.action.rawValue,
-                                           reason: change.reason))
+            report.drift.append(
+                DriftEntry(
+                    kind: change.kind, address: change.address.description, action: change.action.rawValue,
+                    reason: change.reason))
         }
-        let policy = DriftPolicy(modes: Dictionary(uniqueKeysWithValues: configuration.environments[environment.name]?.controller?.drift.map { ($0.key, $0.value) } ?? []))
+        let policy = DriftPolicy(
+            modes: Dictionary(uniqueKeysWithValues: configuration.environments[environment.name]?.controller?.drift.map { ($0.key, $0.value) } ?? []))
         // Only changes a hazard would hold back need the record of what was applied.
         let held = plan.changes.filter { change in
             policy.mode(of: change) == .enforce && change.hazards.contains { DriftPolicy.manualOnly.contains($0.kind) }
@@ -340,8 +349,10 @@ public actor Reconciler {
             report.reported.append((change.address.description, reason))
             log(.warning, change.address.description, "drift left for a human apply", ["action": change.action.rawValue, "reason": reason])
             if !announcedHeld.contains(change.address.description) {
-                waiting.append(GuardrailEvent(.driftHeld, environment: environment.name, address: change.address.description,
-                                           summary: "drift on \(change.address) needs a human `guardrail apply`: \(reason)", at: now()))
+                waiting.append(
+                    GuardrailEvent(
+                        .driftHeld, environment: environment.name, address: change.address.description,
+                        summary: "drift on \(change.address) needs a human `guardrail apply`: \(reason)", at: now()))
             }
         }
         announcedHeld = Set(decision.reported.map { $0.0.address.description })
@@ -349,7 +360,8 @@ public actor Reconciler {
         let (apply, unsettled) = settle.admit(decision.enforce)
         for (change, repeats) in unsettled {
             report.unsettled.append(change.address.description)
-            log(.warning, change.address.description, "drift came back after it was corrected; backing off",
+            log(
+                .warning, change.address.description, "drift came back after it was corrected; backing off",
                 ["action": change.action.rawValue, "repeats": "\(repeats)", "reason": change.reason])
         }
         guard !apply.isEmpty else { return }
@@ -383,23 +395,30 @@ public actor Reconciler {
                 let overrides = isRestoration ? HazardOverrides(allowDestroy: true) : HazardOverrides()
                 _ = try await session.apply(sub, overrides: overrides, osUser: "controller \(holder)" + (isRestoration ? " (drift restoration)" : ""))
                 applied += group
-                announce(group.map { change in
-                    GuardrailEvent(.driftCorrected, environment: environment.name, address: change.address.description,
-                                   summary: isRestoration ? "restored \(change.address) to the last applied configuration after a change by hand"
-                                                          : "corrected drift on \(change.address) (\(change.action.rawValue)): \(change.reason)", at: now())
-                })
+                announce(
+                    group.map { change in
+                        GuardrailEvent(
+                            .driftCorrected, environment: environment.name, address: change.address.description,
+                            summary: isRestoration
+                                ? "restored \(change.address) to the last applied configuration after a change by hand"
+                                : "corrected drift on \(change.address) (\(change.action.rawValue)): \(change.reason)", at: now())
+                    })
                 for change in group {
                     report.applied.append(change.address.description)
                     if isRestoration {
                         report.restored.append(change.address.description)
-                        log(.notice, change.address.description, "restored the last applied configuration after a change by hand", [
-                            "action": change.action.rawValue, "plan": sub.id,
-                            "changed_by_hand": Self.describe(change.before, keys: change.changedAttributes),
-                            "restored_to": Self.describe(change.after, keys: change.changedAttributes),
-                            "hazards": change.hazards.map(\.kind.rawValue).joined(separator: ","),
-                        ])
+                        log(
+                            .notice, change.address.description, "restored the last applied configuration after a change by hand",
+                            [
+                                "action": change.action.rawValue, "plan": sub.id,
+                                "changed_by_hand": Self.describe(change.before, keys: change.changedAttributes),
+                                "restored_to": Self.describe(change.after, keys: change.changedAttributes),
+                                "hazards": change.hazards.map(\.kind.rawValue).joined(separator: ","),
+                            ])
                     } else {
-                        log(.notice, change.address.description, "corrected drift", ["action": change.action.rawValue, "reason": change.reason, "plan": sub.id])
+                        log(
+                            .notice, change.address.description, "corrected drift",
+                            ["action": change.action.rawValue, "reason": change.reason, "plan": sub.id])
                     }
                 }
             } catch let lost as LeaderFence.Lost {
@@ -446,9 +465,10 @@ public actor Reconciler {
             let results = try await session.tick(metrics: PrometheusClient(baseURL: url), now: now(), actor: "controller \(holder)")
             await session.releaseLock(hold)
             report.rollouts = results
-            announce(results.flatMap { result in
-                result.decisions.compactMap { GuardrailEvent.of($0, flag: result.flag, environment: environment.name, at: now()) }
-            })
+            announce(
+                results.flatMap { result in
+                    result.decisions.compactMap { GuardrailEvent.of($0, flag: result.flag, environment: environment.name, at: now()) }
+                })
             for result in results {
                 for decision in result.decisions where decision.kind != .evaluation {
                     log(.notice, "flag.\(result.flag)", decision.message, ["decision": decision.kind.rawValue, "phase": "\(decision.phase + 1)"])
@@ -472,19 +492,24 @@ public actor Reconciler {
             for error in result.errors { report.errors.append("backups: \(error)") }
             // A failed backup or drill is news for whoever holds the pager; a successful one is not.
             var events = result.backups.filter { $0.status == .failed }.map { run in
-                GuardrailEvent(.backupFailed, environment: environment.name, address: "backup.\(run.schedule)",
-                               summary: "backup \(run.schedule) failed: \(run.error ?? "no reason recorded")", at: now())
+                GuardrailEvent(
+                    .backupFailed, environment: environment.name, address: "backup.\(run.schedule)",
+                    summary: "backup \(run.schedule) failed: \(run.error ?? "no reason recorded")", at: now())
             }
             events += result.errors.map { GuardrailEvent(.backupFailed, environment: environment.name, address: "backups", summary: $0, at: now()) }
             events += result.drills.filter { $0.status == "failed" }.map { drill in
-                GuardrailEvent(.drillFailed, environment: environment.name, address: "backup.\(drill.schedule)",
-                               summary: "restore drill of \(drill.schedule) failed: \(drill.error ?? "a check failed")", at: now())
+                GuardrailEvent(
+                    .drillFailed, environment: environment.name, address: "backup.\(drill.schedule)",
+                    summary: "restore drill of \(drill.schedule) failed: \(drill.error ?? "a check failed")", at: now())
             }
             announce(events)
         } catch {
             report.errors.append("backups: \(error)")
             log(.error, "backups", "the backup step failed", ["error": "\(error)"])
-            announce([GuardrailEvent(.backupFailed, environment: environment.name, address: "backups", summary: "the backup step failed: \(error)", at: now())])
+            announce([
+                GuardrailEvent(
+                    .backupFailed, environment: environment.name, address: "backups", summary: "the backup step failed: \(error)", at: now())
+            ])
         }
     }
 

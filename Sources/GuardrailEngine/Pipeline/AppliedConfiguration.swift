@@ -18,7 +18,9 @@ public enum AppliedConfiguration {
 
     /// Inside the apply's transaction, after its changes: a delete forgets the object; anything
     /// else records the desired side.
-    static func record(_ changes: [Change], planID: String, actor: String, on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func record(
+        _ changes: [Change], planID: String, actor: String, on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger
+    ) async throws {
         let recorded = changes.filter(records)
         guard !recorded.isEmpty else { return }
         let gone = recorded.filter { $0.action == .delete }.map(\.address.description)
@@ -29,7 +31,8 @@ public enum AppliedConfiguration {
         }
         guard !kept.isEmpty else { return }
         let addresses = kept.map(\.address.description), kinds = kept.map(\.kind), fingerprints = kept.map { Fingerprint.of($0.after) }
-        try await c.query("""
+        try await c.query(
+            """
             INSERT INTO \(table) AS a (address, kind, fingerprint, plan_id, applied_by)
             SELECT u.address, u.kind, u.fingerprint, \(planID), \(actor)
             FROM unnest(\(addresses)::text[], \(kinds)::text[], \(fingerprints)::text[]) AS u(address, kind, fingerprint)
@@ -52,13 +55,16 @@ public enum AppliedConfiguration {
         let candidates = changes.filter(records)
         guard !candidates.isEmpty else { return [] }
         let connection = session.connection, schema = session.schema, logger = session.logger
-        guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger), version >= sinceSchemaVersion else { return [] }
+        guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger), version >= sinceSchemaVersion else {
+            return []
+        }
         var addresses = Set(candidates.map(\.address.description))
         for change in candidates where change.action == .delete && change.kind == RowLevelSecurity.policyKind {
             if let table = tableAddress(ofPolicy: change.address.description) { addresses.insert(table) }
         }
         var applied: [String: String] = [:]
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT address, fingerprint FROM \(schema.qualifying("applied_configuration")) WHERE address = ANY(\(Array(addresses))::text[])
             """, logger: logger)
         for (address, fingerprint) in try rows.decode((String, String).self) { applied[address] = fingerprint }
@@ -70,7 +76,8 @@ public enum AppliedConfiguration {
                 if let fingerprint = applied[address], fingerprint == Fingerprint.of(change.after) { restorations.insert(address) }
             case .delete:
                 if change.kind == RowLevelSecurity.policyKind, applied[address] == nil,
-                   let table = tableAddress(ofPolicy: address), applied[table] != nil {
+                    let table = tableAddress(ofPolicy: address), applied[table] != nil
+                {
                     restorations.insert(address)
                 }
             }

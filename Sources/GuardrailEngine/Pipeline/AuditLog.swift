@@ -69,7 +69,8 @@ public enum AuditLog {
         }
         var counts: [String: [String: Int]] = [:]
         for change in plan.changes { counts[change.kind, default: [:]][change.action.rawValue, default: 0] += 1 }
-        let listed = (1...3).contains(plan.changes.count)
+        let listed =
+            (1...3).contains(plan.changes.count)
             ? plan.changes.map { "\($0.action.rawValue) \($0.address.description)" }.joined(separator: ", ") : nil
         let summary = Summary(counts: counts, listed: listed, overrides: overrides, planBytes: planBytes)
         let encoder = JSONEncoder()
@@ -81,8 +82,9 @@ public enum AuditLog {
             var seen = Set<String>()
             objects = addresses.map(firstSegment).filter { seen.insert($0).inserted }
         }
-        return Record(planParts: parts, summary: String(decoding: try encoder.encode(summary), as: UTF8.self),
-                      firstObject: addresses.first, objects: objects, objectsComplete: complete)
+        return Record(
+            planParts: parts, summary: String(decoding: try encoder.encode(summary), as: UTF8.self),
+            firstObject: addresses.first, objects: objects, objectsComplete: complete)
     }
 
     /// `tenant` of `tenant.acme`: what a large apply's row lists instead of every address.
@@ -104,10 +106,13 @@ public enum AuditLog {
     }
 
     /// Records an apply; `prepared` is `prepare(plan, overrides:)`, which the caller may build ahead of time.
-    static func record(_ plan: Plan, prepared: Record, osUser: String, reason: String? = nil, on connection: DatabaseConnection,
-                       schema: SQLIdentifier, logger: Logger) async throws {
+    static func record(
+        _ plan: Plan, prepared: Record, osUser: String, reason: String? = nil, on connection: DatabaseConnection,
+        schema: SQLIdentifier, logger: Logger
+    ) async throws {
         let s = plan.summary, id = UUID(uuidString: plan.id) ?? UUID()
-        try await connection.query("""
+        try await connection.query(
+            """
             INSERT INTO \(schema.qualifying("audit_log"))
                 (plan_id, environment, git_commit, os_user, added, changed, destroyed, reason,
                  summary, first_object, objects, objects_complete)
@@ -116,21 +121,25 @@ public enum AuditLog {
                     \(prepared.summary)::jsonb, \(prepared.firstObject), \(prepared.objects), \(prepared.objectsComplete))
             """, logger: logger)
         for (part, gzip) in prepared.planParts.enumerated() {
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO \(schema.qualifying("audit_plans")) (plan_id, part, gzip) VALUES (\(id), \(part), \(gzip))
                 """, logger: logger)
         }
     }
 
     static func recent(limit: Int, on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Entry] {
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT plan_id, environment, git_commit, os_user, applied_at, added, changed, destroyed
             FROM \(schema.qualifying("audit_log")) ORDER BY applied_at DESC LIMIT \(limit)
             """, logger: logger)
         var entries: [Entry] = []
         for (id, env, commit, user, at, added, changed, destroyed) in try rows.decode((UUID, String, String?, String, Date, Int, Int, Int).self) {
-            entries.append(Entry(planID: id.uuidString.lowercased(), environment: env, gitCommit: commit, osUser: user, appliedAt: at,
-                                 added: added, changed: changed, destroyed: destroyed))
+            entries.append(
+                Entry(
+                    planID: id.uuidString.lowercased(), environment: env, gitCommit: commit, osUser: user, appliedAt: at,
+                    added: added, changed: changed, destroyed: destroyed))
         }
         return entries
     }

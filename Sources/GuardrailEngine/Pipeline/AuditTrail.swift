@@ -32,13 +32,17 @@ public enum AuditTrail {
     /// change list is expanded or decompressed. An apply of more than `AuditLog.listedObjectsLimit`
     /// changes lists only its addresses' first segments, so `object` matches it by that segment
     /// (`tenant.acme` lists every large tenant apply); `history show` has the exact list.
-    public static func actions(limit: Int, since: Date?, kinds: [String], object: String?, withRollouts: Bool, withReasons: Bool,
-                               compressed: Bool = false, on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Action] {
+    public static func actions(
+        limit: Int, since: Date?, kinds: [String], object: String?, withRollouts: Bool, withReasons: Bool,
+        compressed: Bool = false, on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger
+    ) async throws -> [Action] {
         let audit = schema.qualifying("audit_log"), events = schema.qualifying("rollout_events")
         // A person's reason, when the schema records them, ends the summary.
         let eventReason: SQLFragment = withReasons ? " || coalesce(' (reason: ' || e.reason || ')', '')" : .empty
         let applyReason: SQLFragment = withReasons ? " || coalesce(' (reason: ' || a.reason || ')', '')" : .empty
-        let rollouts: SQLFragment = withRollouts ? """
+        let rollouts: SQLFragment =
+            withRollouts
+            ? """
             UNION ALL
             SELECT 'event-' || e.id, e.at, CASE WHEN e.kind IN ('kill', 'release') THEN 'flag' ELSE 'rollout' END,
                    coalesce(e.actor, 'controller'), 'flag.' || e.flag, NULL, e.kind || ' at phase ' || (e.phase + 1) || ': ' || e.message\(eventReason),
@@ -49,27 +53,31 @@ public enum AuditTrail {
         let objectText = object ?? ""
         // Before version 15 the change list is all a row has; from 15 the summary columns (filled for
         // older rows by the migration), with the change list read only for a row that lacks them.
-        let applies: SQLFragment = compressed ? """
-                SELECT a.plan_id::text AS id, a.applied_at AS at,
-                       CASE WHEN a.os_user LIKE 'controller %' THEN 'drift' ELSE 'apply' END AS kind,
-                       a.os_user AS actor, coalesce(a.first_object, a.changes -> 0 ->> 'address', 'plan.' || a.plan_id) AS object, a.git_commit,
-                       a.added || ' added, ' || a.changed || ' changed, ' || a.destroyed || ' destroyed'
-                         || coalesce(': ' || (a.summary ->> 'listed'), '')\(applyReason) AS summary,
-                       coalesce(a.objects, ARRAY(SELECT c ->> 'address' FROM json_array_elements(a.changes) c)) AS objects,
-                       coalesce(a.objects_complete, true) AS complete
-                FROM \(audit) a
-                """ : """
-                SELECT a.plan_id::text AS id, a.applied_at AS at,
-                       CASE WHEN a.os_user LIKE 'controller %' THEN 'drift' ELSE 'apply' END AS kind,
-                       a.os_user AS actor, coalesce(a.changes -> 0 ->> 'address', 'plan.' || a.plan_id) AS object, a.git_commit,
-                       a.added || ' added, ' || a.changed || ' changed, ' || a.destroyed || ' destroyed'
-                         || CASE WHEN json_array_length(a.changes) BETWEEN 1 AND 3
-                                 THEN ': ' || (SELECT string_agg((c ->> 'action') || ' ' || (c ->> 'address'), ', ') FROM json_array_elements(a.changes) c)
-                                 ELSE '' END\(applyReason) AS summary,
-                       ARRAY(SELECT c ->> 'address' FROM json_array_elements(a.changes) c) AS objects, true AS complete
-                FROM \(audit) a
-                """
-        let rows = try await c.query("""
+        let applies: SQLFragment =
+            compressed
+            ? """
+            SELECT a.plan_id::text AS id, a.applied_at AS at,
+                   CASE WHEN a.os_user LIKE 'controller %' THEN 'drift' ELSE 'apply' END AS kind,
+                   a.os_user AS actor, coalesce(a.first_object, a.changes -> 0 ->> 'address', 'plan.' || a.plan_id) AS object, a.git_commit,
+                   a.added || ' added, ' || a.changed || ' changed, ' || a.destroyed || ' destroyed'
+                     || coalesce(': ' || (a.summary ->> 'listed'), '')\(applyReason) AS summary,
+                   coalesce(a.objects, ARRAY(SELECT c ->> 'address' FROM json_array_elements(a.changes) c)) AS objects,
+                   coalesce(a.objects_complete, true) AS complete
+            FROM \(audit) a
+            """
+            : """
+            SELECT a.plan_id::text AS id, a.applied_at AS at,
+                   CASE WHEN a.os_user LIKE 'controller %' THEN 'drift' ELSE 'apply' END AS kind,
+                   a.os_user AS actor, coalesce(a.changes -> 0 ->> 'address', 'plan.' || a.plan_id) AS object, a.git_commit,
+                   a.added || ' added, ' || a.changed || ' changed, ' || a.destroyed || ' destroyed'
+                     || CASE WHEN json_array_length(a.changes) BETWEEN 1 AND 3
+                             THEN ': ' || (SELECT string_agg((c ->> 'action') || ' ' || (c ->> 'address'), ', ') FROM json_array_elements(a.changes) c)
+                             ELSE '' END\(applyReason) AS summary,
+                   ARRAY(SELECT c ->> 'address' FROM json_array_elements(a.changes) c) AS objects, true AS complete
+            FROM \(audit) a
+            """
+        let rows = try await c.query(
+            """
             SELECT id, at, kind, actor, object, git_commit, summary FROM (
                 \(applies)
                 \(rollouts)
@@ -108,22 +116,32 @@ public enum AuditTrail {
     }
 
     /// One action's full record; nil when no action has that id.
-    public static func record(_ id: String, withRollouts: Bool, withReasons: Bool, compressed: Bool = false, on c: DatabaseConnection,
-                              schema: SQLIdentifier, logger: Logger) async throws -> Record? {
+    public static func record(
+        _ id: String, withRollouts: Bool, withReasons: Bool, compressed: Bool = false, on c: DatabaseConnection,
+        schema: SQLIdentifier, logger: Logger
+    ) async throws -> Record? {
         let reasonColumn: SQLFragment = withReasons ? "coalesce(reason, '')" : "''"
         if id.hasPrefix("event-"), let number = Int64(id.dropFirst("event-".count)) {
             guard withRollouts else { return nil }
-            let rows = try await c.query("""
+            let rows = try await c.query(
+                """
                 SELECT flag, at::text, phase + 1, kind, coalesce(actor, 'controller'), coalesce(guardrail, ''), coalesce(query, ''),
                        coalesce(value::text, ''), coalesce(threshold, ''), coalesce(verdict, ''), message, \(reasonColumn)
                 FROM \(schema.qualifying("rollout_events")) WHERE id = \(number)
                 """, logger: logger)
             for (flag, at, phase, kind, actor, guardrail, query, value, threshold, verdict, message, reason)
-                in try rows.decode((String, String, Int, String, String, String, String, String, String, String, String, String).self) {
-                var fields = [("event", id), ("at", at), ("flag", "flag." + flag), ("decision", kind), ("phase", "\(phase)"), ("by", actor), ("message", message)]
+                in try rows.decode((String, String, Int, String, String, String, String, String, String, String, String, String).self)
+            {
+                var fields = [
+                    ("event", id), ("at", at), ("flag", "flag." + flag), ("decision", kind), ("phase", "\(phase)"), ("by", actor),
+                    ("message", message),
+                ]
                 if !reason.isEmpty { fields.append(("reason", reason)) }
                 if !guardrail.isEmpty {
-                    fields += [("guardrail", guardrail), ("query", query), ("value", value.isEmpty ? "no data" : value), ("threshold", threshold), ("verdict", verdict)]
+                    fields += [
+                        ("guardrail", guardrail), ("query", query), ("value", value.isEmpty ? "no data" : value), ("threshold", threshold),
+                        ("verdict", verdict),
+                    ]
                 }
                 return Record(fields: fields.map { Record.Field(label: $0.0, value: $0.1) }, planDocument: nil, overrides: HazardOverrides())
             }
@@ -139,7 +157,8 @@ public enum AuditTrail {
             """
         let summaryColumn: SQLFragment = compressed ? "summary::text" : "NULL::text"
         let changesColumn: SQLFragment = compressed ? "CASE WHEN changes IS NOT NULL THEN \(oldChanges) ELSE '' END" : oldChanges
-        let rows = try await c.query("""
+        let rows = try await c.query(
+            """
             SELECT environment, applied_at::text, os_user, coalesce(git_commit, ''), added, changed, destroyed, \(reasonColumn),
                    \(changesColumn), \(summaryColumn)
             FROM \(schema.qualifying("audit_log")) WHERE plan_id = \(plan)
@@ -151,13 +170,15 @@ public enum AuditTrail {
         // The plan's compressed parts, for applies recorded from version 15.
         var parts: [ByteBuffer] = []
         if compressed {
-            let partRows = try await c.query("""
+            let partRows = try await c.query(
+                """
                 SELECT gzip FROM \(schema.qualifying("audit_plans")) WHERE plan_id = \(plan) ORDER BY part
                 """, logger: logger)
             for (part) in try partRows.decode(ByteBuffer.self) { parts.append(part) }
         }
         let summary = summaryText.flatMap { try? JSONDecoder().decode(AuditLog.Summary.self, from: Data($0.utf8)) }
-        var fields = [("plan", id), ("environment", environment), ("applied at", at), ("by", user), ("commit", commit.isEmpty ? "-" : commit)]
+        var fields =
+            [("plan", id), ("environment", environment), ("applied at", at), ("by", user), ("commit", commit.isEmpty ? "-" : commit)]
             + (reason.isEmpty ? [] : [("reason", reason)])
             + [("summary", "\(added) added, \(changed) changed, \(destroyed) destroyed")]
         var document: [UInt8]?
@@ -172,13 +193,18 @@ public enum AuditTrail {
             }.joined(separator: "\n")
         }
         if let counts = summary?.counts, !counts.isEmpty {
-            fields.append(("by kind", counts.keys.sorted().map { kind in
-                kind + ": " + counts[kind]!.keys.sorted().map { "\(counts[kind]![$0]!) \($0)" }.joined(separator: ", ")
-            }.joined(separator: "\n")))
+            fields.append(
+                (
+                    "by kind",
+                    counts.keys.sorted().map { kind in
+                        kind + ": " + counts[kind]!.keys.sorted().map { "\(counts[kind]![$0]!) \($0)" }.joined(separator: ", ")
+                    }.joined(separator: "\n")
+                ))
         }
         fields.append(("changes", changes))
-        return Record(fields: fields.map { Record.Field(label: $0.0, value: $0.1) }, planDocument: document,
-                      overrides: summary?.overrides ?? HazardOverrides())
+        return Record(
+            fields: fields.map { Record.Field(label: $0.0, value: $0.1) }, planDocument: document,
+            overrides: summary?.overrides ?? HazardOverrides())
     }
 }
 
@@ -187,10 +213,11 @@ extension Session {
     public func actions(limit: Int, since: Date? = nil, kinds: [String] = [], object: String? = nil) async throws -> [AuditTrail.Action] {
         guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger) else { return [] }
         do {
-            return try await AuditTrail.actions(limit: limit, since: since, kinds: kinds, object: object, withRollouts: version >= FlagStore.sinceSchemaVersion,
-                                                withReasons: version >= Migrations.reasonsSinceVersion,
-                                                compressed: version >= Migrations.compressedAuditSinceVersion,
-                                                on: connection, schema: schema, logger: logger)
+            return try await AuditTrail.actions(
+                limit: limit, since: since, kinds: kinds, object: object, withRollouts: version >= FlagStore.sinceSchemaVersion,
+                withReasons: version >= Migrations.reasonsSinceVersion,
+                compressed: version >= Migrations.compressedAuditSinceVersion,
+                on: connection, schema: schema, logger: logger)
         } catch {
             throw DatabaseError.wrap(error, context: "reading the history")
         }
@@ -200,9 +227,10 @@ extension Session {
     public func action(_ id: String) async throws -> AuditTrail.Record? {
         guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger) else { return nil }
         do {
-            return try await AuditTrail.record(id, withRollouts: version >= FlagStore.sinceSchemaVersion, withReasons: version >= Migrations.reasonsSinceVersion,
-                                               compressed: version >= Migrations.compressedAuditSinceVersion,
-                                               on: connection, schema: schema, logger: logger)
+            return try await AuditTrail.record(
+                id, withRollouts: version >= FlagStore.sinceSchemaVersion, withReasons: version >= Migrations.reasonsSinceVersion,
+                compressed: version >= Migrations.compressedAuditSinceVersion,
+                on: connection, schema: schema, logger: logger)
         } catch {
             throw DatabaseError.wrap(error, context: "reading the history")
         }

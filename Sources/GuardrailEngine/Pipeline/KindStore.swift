@@ -35,9 +35,11 @@ extension KindStore {
     /// A plan's changes split the way every store writes them: names to delete (deletes and the old
     /// half of replaces), objects to update, objects to insert (creates and the new half of replaces).
     static func split(_ changes: [Change]) throws -> (removed: [String], updated: [Object], created: [Object]) {
-        (changes.filter { $0.action == .delete || $0.action == .replace }.map(\.address.name),
-         try objects(changes.filter { $0.action == .update }),
-         try objects(changes.filter { $0.action == .create || $0.action == .replace }))
+        (
+            changes.filter { $0.action == .delete || $0.action == .replace }.map(\.address.name),
+            try objects(changes.filter { $0.action == .update }),
+            try objects(changes.filter { $0.action == .create || $0.action == .replace })
+        )
     }
 
     /// Deletes the named rows of `table` in one statement.

@@ -33,14 +33,17 @@ enum ManagedCatalogObjects {
     }
 
     /// Records tables and roles as managed; `createdRoles` are marked as created by Guardrail.
-    static func adopt(tables: [QualifiedName], roles: [String], createdRoles: Set<String> = [],
-                      on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func adopt(
+        tables: [QualifiedName], roles: [String], createdRoles: Set<String> = [],
+        on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger
+    ) async throws {
         guard !tables.isEmpty || !roles.isEmpty else { return }
         let kinds = tables.map { _ in RowLevelSecurity.kind } + roles.map { _ in RoleGrants.kind }
         let schemas = tables.map(\.schema) + roles.map { _ in "" }
         let names = tables.map(\.name) + roles
         let created = tables.map { _ in false } + roles.map { createdRoles.contains($0) }
-        try await connection.query("""
+        try await connection.query(
+            """
             INSERT INTO \(schema.qualifying(table)) AS m (kind, schema_name, name, created_by_guardrail)
             SELECT * FROM unnest(\(kinds)::text[], \(schemas)::text[], \(names)::text[], \(created)::boolean[])
             ON CONFLICT (kind, schema_name, name) DO UPDATE
@@ -49,12 +52,15 @@ enum ManagedCatalogObjects {
     }
 
     /// Forgets tables and roles whose manifests were deleted.
-    static func release(tables: [QualifiedName], roles: [String], on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func release(
+        tables: [QualifiedName], roles: [String], on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger
+    ) async throws {
         guard !tables.isEmpty || !roles.isEmpty else { return }
         let kinds = tables.map { _ in RowLevelSecurity.kind } + roles.map { _ in RoleGrants.kind }
         let schemas = tables.map(\.schema) + roles.map { _ in "" }
         let names = tables.map(\.name) + roles
-        try await connection.query("""
+        try await connection.query(
+            """
             DELETE FROM \(schema.qualifying(table)) m
             USING unnest(\(kinds)::text[], \(schemas)::text[], \(names)::text[]) AS r(kind, schema_name, name)
             WHERE m.kind = r.kind AND m.schema_name = r.schema_name AND m.name = r.name

@@ -7,9 +7,12 @@ extension Session {
     /// plans read them, for `guardrail import rls`.
     public func discoverRowLevelSecurity(excluding declared: Set<QualifiedName>) async throws -> [RowLevelSecurity] {
         let schema = self.schema, logger = self.logger
-        return try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading row-level security") { c in
+        return try await connection.transaction(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading row-level security"
+        ) { c in
             try await c.query("SELECT pg_catalog.set_config('search_path', '', true)", logger: logger)
-            let rows = try await c.query("""
+            let rows = try await c.query(
+                """
                 SELECT n.nspname::text, c.relname::text
                 FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
                 WHERE c.relkind IN ('r', 'p')
@@ -30,9 +33,11 @@ extension Session {
     /// owners) that `declared` does not list, with those privileges, for `guardrail import grants`.
     public func discoverRoleGrants(excluding declared: Set<String>) async throws -> [RoleGrantsState] {
         let schema = self.schema, logger = self.logger
-        return try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading role grants") { c in
+        return try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading role grants") {
+            c in
             try await c.query("SELECT pg_catalog.set_config('search_path', '', true)", logger: logger)
-            let rows = try await c.query("""
+            let rows = try await c.query(
+                """
                 SELECT DISTINCT g.rolname::text
                 FROM pg_catalog.pg_class c
                 JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -45,21 +50,25 @@ extension Session {
                 """, logger: logger)
             var roles: Set<String> = []
             for (role) in try rows.decode(String.self) where !declared.contains(role) { roles.insert(role) }
-            let observed = try await RoleGrantsStore.observe(c, grantRoles: roles, otherRoles: [], schemas: [], tables: [],
-                                                             ownSchema: schema.name, logger: logger)
+            let observed = try await RoleGrantsStore.observe(
+                c, grantRoles: roles, otherRoles: [], schemas: [], tables: [],
+                ownSchema: schema.name, logger: logger)
             return observed.grants.values.sorted { $0.role < $1.role }
         }
     }
 
     /// The SELECT/INSERT/UPDATE/DELETE that `roles` hold on `tables`, by role: what `import rls`
     /// writes into those roles' manifests, since adopting a table makes its privileges managed.
-    public func privileges(of roles: Set<String>, on tables: Set<QualifiedName>) async throws -> [String: [QualifiedName: Set<RoleGrants.Privilege>]] {
+    public func privileges(of roles: Set<String>, on tables: Set<QualifiedName>) async throws -> [String: [QualifiedName: Set<RoleGrants.Privilege>]]
+    {
         guard !roles.isEmpty, !tables.isEmpty else { return [:] }
         let schema = self.schema, logger = self.logger
-        return try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading role grants") { c in
+        return try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading role grants") {
+            c in
             try await c.query("SELECT pg_catalog.set_config('search_path', '', true)", logger: logger)
-            let observed = try await RoleGrantsStore.observe(c, grantRoles: roles, otherRoles: [], schemas: [], tables: tables,
-                                                             ownSchema: schema.name, logger: logger)
+            let observed = try await RoleGrantsStore.observe(
+                c, grantRoles: roles, otherRoles: [], schemas: [], tables: tables,
+                ownSchema: schema.name, logger: logger)
             var result: [String: [QualifiedName: Set<RoleGrants.Privilege>]] = [:]
             for (role, state) in observed.grants {
                 let held = state.privileges.filter { tables.contains($0.key) }

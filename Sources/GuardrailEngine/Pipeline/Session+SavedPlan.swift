@@ -19,7 +19,9 @@ extension Session {
 
     /// When the plan with this id was applied, from the audit log; nil when it was not.
     func appliedAt(planID: String) async throws -> String? {
-        guard try await Migrations.currentVersion(connection, schema: schema, logger: logger) != nil, let id = UUID(uuidString: planID) else { return nil }
+        guard try await Migrations.currentVersion(connection, schema: schema, logger: logger) != nil, let id = UUID(uuidString: planID) else {
+            return nil
+        }
         do {
             let rows = try await connection.query(
                 "SELECT applied_at::text FROM \(schema.qualifying("audit_log")) WHERE plan_id = \(id)", logger: logger)
@@ -32,8 +34,11 @@ extension Session {
 
     /// What a plan made now, by this session, from `configuration`, is bound to.
     public func binding(targets: [String], configuration: ConfigurationDigest) async throws -> PlanBinding {
-        PlanBinding(environment: environment.name, database: try await databaseTarget(), alerts: [environment.rulesTarget?.description, environment.alertmanager?.description].compactMap { $0 }.joined(separator: "; ").nilIfEmpty,
-                    targets: targets, configuration: configuration)
+        PlanBinding(
+            environment: environment.name, database: try await databaseTarget(),
+            alerts: [environment.rulesTarget?.description, environment.alertmanager?.description].compactMap { $0 }.joined(separator: "; ")
+                .nilIfEmpty,
+            targets: targets, configuration: configuration)
     }
 
     /// The plan `apply FILE` applies: a fresh plan of `configuration` against live state now, made
@@ -63,10 +68,12 @@ extension Session {
         let header = file.header
         let key = environment.planSigningKey?.value
         guard header.formatVersion == Plan.currentFormatVersion, environment.planSigningKeyProblem == nil,
-              (key == nil) == (header.signature == nil), let binding = header.binding, let digest = configuration.digest else { return nil }
+            (key == nil) == (header.signature == nil), let binding = header.binding, let digest = configuration.digest
+        else { return nil }
         let current = try await self.binding(targets: binding.targets, configuration: digest)
         guard binding.targetMismatch(current) == nil, binding.configuration.difference(from: current.configuration) == nil,
-              try await appliedAt(planID: header.id) == nil else { return nil }
+            try await appliedAt(planID: header.id) == nil
+        else { return nil }
         var fresh = try await plan(configuration, targets: binding.targets, gitCommit: gitCommit ?? header.gitCommit)
         let candidate = file.candidate(from: fresh)
         if let key, try PlanSignature.verify(candidate, key: key) != .valid { return nil }

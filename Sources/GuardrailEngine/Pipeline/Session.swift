@@ -85,13 +85,16 @@ public final class Session: @unchecked Sendable {
     /// (`releaseLock(_:)`). Released by `close()` too. Already held: the current hold. `onWait` is
     /// called once, after a second of waiting, with the holder.
     @discardableResult
-    public func acquireLock(timeout: GuardrailDuration, applicationName: String,
-                            onWait: (@Sendable (AdvisoryLock.Holder?) -> Void)? = nil) async throws -> LockHold {
+    public func acquireLock(
+        timeout: GuardrailDuration, applicationName: String,
+        onWait: (@Sendable (AdvisoryLock.Holder?) -> Void)? = nil
+    ) async throws -> LockHold {
         if lock != nil, let hold { return hold }
         let spare = spareLockConnection
         spareLockConnection = nil
-        lock = try await AdvisoryLock.acquire(database: environment.database, environment: environment.name,
-                                              applicationName: applicationName, timeout: timeout, reusing: spare, onWait: onWait)
+        lock = try await AdvisoryLock.acquire(
+            database: environment.database, environment: environment.name,
+            applicationName: applicationName, timeout: timeout, reusing: spare, onWait: onWait)
         holds += 1
         let hold = LockHold(serial: holds)
         self.hold = hold
@@ -104,25 +107,31 @@ public final class Session: @unchecked Sendable {
     public func observe(scope: CatalogScope = CatalogScope()) async throws -> LiveState {
         let tenantCache = self.tenantCache
         let alertmanager = environment.alertmanager?.baseURL
-        return try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading live state") { c in
-            try await Self.observeAll(c, schema: schema, scope: scope, logger: logger, registry: registry, tenantCache: tenantCache,
-                                      alertmanager: alertmanager)
+        return try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading live state") {
+            c in
+            try await Self.observeAll(
+                c, schema: schema, scope: scope, logger: logger, registry: registry, tenantCache: tenantCache,
+                alertmanager: alertmanager)
         }
     }
 
     /// Every registered kind's live state, in one snapshot. `tenantCache` is for plans only: an apply
     /// re-reads everything under its lock.
-    static func observeAll(_ c: DatabaseConnection, schema: SQLIdentifier, scope: CatalogScope, logger: Logger, registry: KindRegistry,
-                           tenantCache: ObservationCache<[Tenant]>? = nil, alertmanager: String? = nil) async throws -> LiveState {
+    static func observeAll(
+        _ c: DatabaseConnection, schema: SQLIdentifier, scope: CatalogScope, logger: Logger, registry: KindRegistry,
+        tenantCache: ObservationCache<[Tenant]>? = nil, alertmanager: String? = nil
+    ) async throws -> LiveState {
         // Every name Guardrail writes is schema-qualified; an empty search_path makes pg_get_expr
         // print policy expressions fully qualified, and nothing can be shadowed.
         try await c.query("SELECT pg_catalog.set_config('search_path', '', true)", logger: logger)
         let version = try await Migrations.currentVersion(c, schema: schema, logger: logger)
         let kinds = registry.liveKinds
-        let kindSteps = version != nil && kinds.contains(where: { !$0.migrations.isEmpty })
+        let kindSteps =
+            version != nil && kinds.contains(where: { !$0.migrations.isEmpty })
             ? try await Migrations.kindSteps(c, schema: schema, logger: logger) : [:]
-        let context = ObservationContext(connection: c, schema: schema, schemaVersion: version, scope: scope, logger: logger, kindSteps: kindSteps,
-                                         tenantCache: tenantCache, alertmanager: alertmanager)
+        let context = ObservationContext(
+            connection: c, schema: schema, schemaVersion: version, scope: scope, logger: logger, kindSteps: kindSteps,
+            tenantCache: tenantCache, alertmanager: alertmanager)
         var live = LiveState(schemaVersion: version, registry: registry)
         for kind in kinds { try await kind.observe(context, into: &live) }
         return live
@@ -131,8 +140,10 @@ public final class Session: @unchecked Sendable {
     /// A plan for `configuration` against live state now.
     /// `checkRules: false` skips asking Prometheus about rule expressions (the controller checks them
     /// only when the manifests change).
-    public func plan(_ configuration: Configuration, targets: [String] = [], gitCommit: String? = nil, now: Date = Date(),
-                     checkRules: Bool = true) async throws -> Plan {
+    public func plan(
+        _ configuration: Configuration, targets: [String] = [], gitCommit: String? = nil, now: Date = Date(),
+        checkRules: Bool = true
+    ) async throws -> Plan {
         var clock = StepClock()
         var live = try await observe(scope: CatalogScope(configuration))
         clock.mark("observe")
@@ -146,13 +157,15 @@ public final class Session: @unchecked Sendable {
             live.alertRouting = try await alertmanager.observe(desired: routing)
             routingSecretsChanged = try alertmanager.secretDigest(of: routing) != live.alertRoutingSecretsDigest
         }
-        let configuration = try await CatalogPipeline.prepare(configuration, live: live.catalog, ownSchema: schema.name, on: connection, logger: logger,
-                                                              cache: canonicalCache)
+        let configuration = try await CatalogPipeline.prepare(
+            configuration, live: live.catalog, ownSchema: schema.name, on: connection, logger: logger,
+            cache: canonicalCache)
         clock.mark("canonicalize")
         defer { lastPlanSteps = clock.steps }
-        var context = PlanBuilder.Context(environment: environment.name, planID: UUID().uuidString.lowercased(),
-                                          createdAt: ISO8601DateFormatter().string(from: now), gitCommit: gitCommit,
-                                          schema: schema.name, targets: targets, now: now, managesAlerts: environment.rulesTarget != nil)
+        var context = PlanBuilder.Context(
+            environment: environment.name, planID: UUID().uuidString.lowercased(),
+            createdAt: ISO8601DateFormatter().string(from: now), gitCommit: gitCommit,
+            schema: schema.name, targets: targets, now: now, managesAlerts: environment.rulesTarget != nil)
         context.unmanagedAlertsReason = environment.alertsNote
         context.managesRouting = environment.alertmanager != nil
         context.unmanagedRoutingReason = environment.alertmanagerNote
@@ -256,9 +269,10 @@ public final class Session: @unchecked Sendable {
             guard let target = environment.rulesTarget else {
                 throw DatabaseError.other("the plan changes alert rules, but environment \"\(environment.name)\" has no alerts target in this run")
             }
-            liveRules = try await target.observe(matching: ruleChanges.compactMap { change in
-                change.after.flatMap { try? RuleGroup(name: change.address.name, attributes: $0) }
-            })
+            liveRules = try await target.observe(
+                matching: ruleChanges.compactMap { change in
+                    change.after.flatMap { try? RuleGroup(name: change.address.name, attributes: $0) }
+                })
         }
         let observedRules = liveRules
         // The routing too: Alertmanager's running configuration, read before anything changes.
@@ -267,7 +281,8 @@ public final class Session: @unchecked Sendable {
         var observedRouting: AlertRouting?
         if touchesRouting {
             guard let alertmanager = environment.alertmanager else {
-                throw DatabaseError.other("the plan changes the alert routing, but environment \"\(environment.name)\" has no alertmanager in this run")
+                throw DatabaseError.other(
+                    "the plan changes the alert routing, but environment \"\(environment.name)\" has no alertmanager in this run")
             }
             guard let routing = plannedRouting else {
                 throw DatabaseError.other("the plan changes the alert routing, but this session did not plan it; run `guardrail plan` again")
@@ -317,8 +332,9 @@ public final class Session: @unchecked Sendable {
             }
             try await AppliedConfiguration.record(plan.changes, planID: plan.id, actor: osUser, on: c, schema: schema, logger: logger)
             try await RolloutReconciler.afterApply(c, schema: schema, logger: logger, before: live, changes: plan.changes, now: Date(), actor: osUser)
-            try await AuditLog.record(plan, prepared: try await auditRecord.value.get(), osUser: osUser, reason: reason,
-                                      on: c, schema: schema, logger: logger)
+            try await AuditLog.record(
+                plan, prepared: try await auditRecord.value.get(), osUser: osUser, reason: reason,
+                on: c, schema: schema, logger: logger)
             return ApplyReport(summary: plan.summary, migrations: migrated.map(\.version))
         }
         if let target = environment.rulesTarget, !ruleChanges.isEmpty {
@@ -331,8 +347,9 @@ public final class Session: @unchecked Sendable {
         if let alertmanager = environment.alertmanager, let routing = plannedRouting, !routingChanges.isEmpty {
             do {
                 report.alertSteps += try await alertmanager.apply(routing)
-                try await AlertRoutingStore.record(try alertmanager.secretDigest(of: routing), alertmanager: alertmanager.baseURL,
-                                                   on: connection, schema: schema, logger: logger)
+                try await AlertRoutingStore.record(
+                    try alertmanager.secretDigest(of: routing), alertmanager: alertmanager.baseURL,
+                    on: connection, schema: schema, logger: logger)
             } catch {
                 throw PartialApply(planID: plan.id, reason: "\(error)")
             }

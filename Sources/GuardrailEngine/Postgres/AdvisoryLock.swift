@@ -81,7 +81,8 @@ public final class AdvisoryLock: Sendable {
             if let other = holder?.environment, other != environment {
                 who += " Environment \"\(other)\" uses the same database and schema as \"\(environment)\"."
             }
-            return "another Guardrail process holds the apply lock (schema \"\(schema)\" in the database of environment \"\(environment)\"); waited \(waited). \(who) Retry when it finishes, or raise --lock-timeout."
+            return
+                "another Guardrail process holds the apply lock (schema \"\(schema)\" in the database of environment \"\(environment)\"); waited \(waited). \(who) Retry when it finishes, or raise --lock-timeout."
         }
     }
 
@@ -89,9 +90,11 @@ public final class AdvisoryLock: Sendable {
     /// `reusing` is an open connection to take it on (one a previous `releaseKeepingConnection` gave
     /// back), which saves a connection's handshake on every tick of a controller. `onWait` is
     /// called once, after a second of waiting, with the holder (nil when it could not be read).
-    public static func acquire(database: Database, environment: String, applicationName: String,
-                               timeout: GuardrailDuration, reusing: DatabaseConnection? = nil,
-                               onWait: (@Sendable (Holder?) -> Void)? = nil) async throws -> AdvisoryLock {
+    public static func acquire(
+        database: Database, environment: String, applicationName: String,
+        timeout: GuardrailDuration, reusing: DatabaseConnection? = nil,
+        onWait: (@Sendable (Holder?) -> Void)? = nil
+    ) async throws -> AdvisoryLock {
         let key = applyKey(schema: database.schema.name)
         let name = lockApplicationName(applicationName, environment: environment)
         let connection: DatabaseConnection
@@ -126,8 +129,9 @@ public final class AdvisoryLock: Sendable {
                 try await Task.sleep(for: min(delay, deadline - ContinuousClock.now))
                 delay = min(delay * 2, .milliseconds(500))
             }
-            throw Timeout(environment: environment, schema: database.schema.name, waited: timeout,
-                          holder: try await Self.holder(of: key, on: connection, logger: database.logger))
+            throw Timeout(
+                environment: environment, schema: database.schema.name, waited: timeout,
+                holder: try await Self.holder(of: key, on: connection, logger: database.logger))
         } catch {
             await connection.close()
             if error is Timeout || error is CancellationError { throw error }
@@ -139,7 +143,8 @@ public final class AdvisoryLock: Sendable {
         // A bigint advisory key is stored as classid = high 32 bits, objid = low 32 bits, objsubid = 1.
         let high = Int64(UInt64(bitPattern: key) >> 32)
         let low = Int64(UInt64(bitPattern: key) & 0xFFFF_FFFF)
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT a.application_name, a.pid, a.state_change, a.usename::text
             FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
             WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1

@@ -18,8 +18,10 @@ public struct Database: Sendable {
     /// Used when the environment sets no `statementTimeout`.
     public static let defaultQueryTimeout: Duration = .seconds(60)
 
-    public init(url: DatabaseURL, schema: String, queryTimeout: Duration = Database.defaultQueryTimeout,
-                logger: Logger = Logger(label: "guardrail.postgres", factory: { _ in SwiftLogNoOpLogHandler() })) {
+    public init(
+        url: DatabaseURL, schema: String, queryTimeout: Duration = Database.defaultQueryTimeout,
+        logger: Logger = Logger(label: "guardrail.postgres", factory: { _ in SwiftLogNoOpLogHandler() })
+    ) {
         self.url = url
         self.schema = SQLIdentifier(schema)
         self.queryTimeout = queryTimeout
@@ -29,7 +31,8 @@ public struct Database: Sendable {
     /// The deadline for an environment: the longest the server itself may take (its statement or
     /// lock timeout), plus a few seconds for the answer to travel.
     public static func queryTimeout(lockTimeout: GuardrailDuration, statementTimeout: GuardrailDuration?) -> Duration {
-        let server = max(statementTimeout.map { Duration.milliseconds($0.milliseconds) } ?? defaultQueryTimeout, .milliseconds(lockTimeout.milliseconds))
+        let server = max(
+            statementTimeout.map { Duration.milliseconds($0.milliseconds) } ?? defaultQueryTimeout, .milliseconds(lockTimeout.milliseconds))
         return server + .seconds(5)
     }
 
@@ -137,8 +140,10 @@ public struct DatabaseConnection: Sendable {
     /// connection and fails: a query that outlived its deadline leaves the connection in an unknown state.
     /// Cancelling the calling task does the same at once.
     @discardableResult
-    public func query(_ query: PostgresQuery, logger: Logger, timeout: Duration? = nil,
-                      file: String = #fileID, line: Int = #line) async throws -> QueryRows {
+    public func query(
+        _ query: PostgresQuery, logger: Logger, timeout: Duration? = nil,
+        file: String = #fileID, line: Int = #line
+    ) async throws -> QueryRows {
         let raw = self.raw
         let limit = timeout ?? queryTimeout
         let eventLoop = raw.eventLoop
@@ -149,7 +154,8 @@ public struct DatabaseConnection: Sendable {
                 return
             }
             let deadline = eventLoop.scheduleTask(in: TimeAmount(limit)) {
-                answer.fail(DatabaseError.connectionLost(context: nil, reason: "\(DatabaseError.noAnswer) \(Self.seconds(limit))", outcomeUnknown: false))
+                answer.fail(
+                    DatabaseError.connectionLost(context: nil, reason: "\(DatabaseError.noAnswer) \(Self.seconds(limit))", outcomeUnknown: false))
                 raw.close().whenComplete { _ in }
             }
             let result: EventLoopFuture<PostgresQueryResult> = raw.query(query, logger: logger, file: file, line: line)
@@ -174,8 +180,10 @@ public struct DatabaseConnection: Sendable {
     }
 
     /// `COPY table (columns) FROM STDIN` with the rows `writeData` writes, bounded like a query.
-    public func copyFrom(table: String, columns: [String], logger: Logger,
-                         writeData: (PostgresCopyFromWriter) async throws -> Void) async throws {
+    public func copyFrom(
+        table: String, columns: [String], logger: Logger,
+        writeData: (PostgresCopyFromWriter) async throws -> Void
+    ) async throws {
         guard !raw.isClosed else { throw DatabaseError.connectionLost(context: nil, reason: DatabaseError.alreadyClosed, outcomeUnknown: false) }
         let raw = self.raw, limit = queryTimeout
         // The copy has no future of its own to race; past the deadline the connection is closed,
@@ -224,8 +232,11 @@ public struct QueryRows: Sendable, RandomAccessCollection {
     }
 
     /// Every row as a tuple of `Column`s.
-    public func decode<each Column: PostgresDecodable>(_ types: (repeat each Column).Type, file: String = #fileID, line: Int = #line) throws
-        -> [(repeat each Column)] {
+    public func decode<each Column: PostgresDecodable>(
+        _ types: (repeat each Column).Type, file: String = #fileID, line: Int = #line
+    ) throws
+        -> [(repeat each Column)]
+    {
         var out: [(repeat each Column)] = []
         out.reserveCapacity(rows.count)
         for row in rows { out.append(try row.decode(types, file: file, line: line)) }
@@ -271,11 +282,13 @@ public enum DatabaseError: Error, CustomStringConvertible, Sendable {
                 // 57P0x: the server is shutting down or restarting (pg_ctl stop/restart, a crash of
                 // another backend); class 08: the connection itself failed.
                 if state.hasPrefix("57P0") || state.hasPrefix("08") {
-                    return DatabaseError.connectionLost(context: context, reason: "\(info[.message] ?? "the server ended the session") (SQLSTATE \(state))",
-                                                        outcomeUnknown: false)
+                    return DatabaseError.connectionLost(
+                        context: context, reason: "\(info[.message] ?? "the server ended the session") (SQLSTATE \(state))",
+                        outcomeUnknown: false)
                 }
-                return DatabaseError.server(sqlState: state, message: info[.message] ?? "unknown error", detail: info[.detail],
-                                            hint: info[.hint], context: context)
+                return DatabaseError.server(
+                    sqlState: state, message: info[.message] ?? "unknown error", detail: info[.detail],
+                    hint: info[.hint], context: context)
             }
             switch psql.code {
             case .serverClosedConnection, .connectionError, .uncleanShutdown:
@@ -332,8 +345,10 @@ public enum DatabaseError: Error, CustomStringConvertible, Sendable {
 
 extension DatabaseConnection {
     /// Runs `body` in a transaction; the Postgres error, not a wrapper, is what callers see.
-    func transaction<T>(_ begin: PostgresQuery = "BEGIN", logger: Logger, context: String,
-                        _ body: (DatabaseConnection) async throws -> T) async throws -> T {
+    func transaction<T>(
+        _ begin: PostgresQuery = "BEGIN", logger: Logger, context: String,
+        _ body: (DatabaseConnection) async throws -> T
+    ) async throws -> T {
         do {
             try await query(begin, logger: logger)
         } catch {

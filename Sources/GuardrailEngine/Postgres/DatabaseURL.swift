@@ -63,12 +63,19 @@ public struct DatabaseURL: Sendable, CustomStringConvertible {
             switch item.name {
             case "sslmode":
                 guard let mode = item.value.flatMap(SSLMode.init(rawValue:)) else {
-                    throw ParseError(description: "unknown sslmode \"\(item.value ?? "")\" in the database URL; use one of \(SSLMode.allCases.map(\.rawValue).joined(separator: ", "))")
+                    throw ParseError(
+                        description:
+                            "unknown sslmode \"\(item.value ?? "")\" in the database URL; use one of \(SSLMode.allCases.map(\.rawValue).joined(separator: ", "))"
+                    )
                 }
                 sslMode = mode
             case "host":
                 // libpq puts a Unix socket directory in ?host=/path.
-                if let value = item.value, value.hasPrefix("/") { unixSocketPath = value + "/.s.PGSQL.\(port)" } else if let v = item.value { host = v }
+                if let value = item.value, value.hasPrefix("/") {
+                    unixSocketPath = value + "/.s.PGSQL.\(port)"
+                } else if let v = item.value {
+                    host = v
+                }
             case "application_name", "connect_timeout", "options":
                 continue
             default:

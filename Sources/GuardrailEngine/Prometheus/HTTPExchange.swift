@@ -31,8 +31,10 @@ struct HTTPExchange: Sendable {
         var description: String { "\(url) did not answer: \(reason)" }
     }
 
-    static func send(_ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: String? = nil,
-                     timeout: TimeAmount = .seconds(10), limit: Int = 32 << 20) async throws -> HTTPExchange {
+    static func send(
+        _ method: HTTPMethod, _ url: String, headers: [(String, String)] = [], body: String? = nil,
+        timeout: TimeAmount = .seconds(10), limit: Int = 32 << 20
+    ) async throws -> HTTPExchange {
         var request = HTTPClientRequest(url: url)
         request.method = method
         for (name, value) in headers { request.headers.add(name: name, value: value) }
@@ -75,9 +77,10 @@ extension PrometheusClient {
     func instantQuery(_ promql: String) async -> QueryAnswer {
         let exchange: HTTPExchange
         do {
-            exchange = try await HTTPExchange.send(.POST, baseURL + "/api/v1/query",
-                                                   headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
-                                                   body: "query=" + Self.formEncode(promql), timeout: timeout)
+            exchange = try await HTTPExchange.send(
+                .POST, baseURL + "/api/v1/query",
+                headers: [("Content-Type", "application/x-www-form-urlencoded"), ("Accept", "application/json")],
+                body: "query=" + Self.formEncode(promql), timeout: timeout)
         } catch {
             return .failed("\(error)")
         }
@@ -109,7 +112,8 @@ extension PrometheusClient {
         guard exchange.succeeded else {
             let message = exchange.text.trimmingCharacters(in: .whitespacesAndNewlines)
             if exchange.status == 403 || exchange.status == 404 {
-                throw PrometheusAdminError("Prometheus refused POST /-/reload (HTTP \(exchange.status): \(message)); start it with --web.enable-lifecycle")
+                throw PrometheusAdminError(
+                    "Prometheus refused POST /-/reload (HTTP \(exchange.status): \(message)); start it with --web.enable-lifecycle")
             }
             throw PrometheusAdminError("Prometheus could not reload (HTTP \(exchange.status)): \(message)")
         }
@@ -126,9 +130,12 @@ extension PrometheusClient {
 
     /// `global.evaluation_interval` from `GET /api/v1/status/config`; nil when it cannot be read.
     func globalEvaluationInterval() async -> GuardrailDuration? {
-        guard let exchange = try? await HTTPExchange.send(.GET, baseURL + "/api/v1/status/config", headers: [("Accept", "application/json")], timeout: timeout),
-              exchange.succeeded,
-              let yaml = PrometheusAnswer<PrometheusConfigData>.read(exchange.body)?.data?.yaml else { return nil }
+        guard
+            let exchange = try? await HTTPExchange.send(
+                .GET, baseURL + "/api/v1/status/config", headers: [("Accept", "application/json")], timeout: timeout),
+            exchange.succeeded,
+            let yaml = PrometheusAnswer<PrometheusConfigData>.read(exchange.body)?.data?.yaml
+        else { return nil }
         // The loaded configuration, printed by Prometheus with every default filled in.
         for line in yaml.split(separator: "\n") {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
@@ -141,10 +148,13 @@ extension PrometheusClient {
 
     /// `GET /api/v1/format_query`: the expression as Prometheus prints it; nil when unavailable.
     func formatted(_ promql: String) async -> String? {
-        guard let exchange = try? await HTTPExchange.send(.POST, baseURL + "/api/v1/format_query",
-                                                          headers: [("Content-Type", "application/x-www-form-urlencoded")],
-                                                          body: "query=" + Self.formEncode(promql), timeout: timeout),
-              exchange.succeeded else { return nil }
+        guard
+            let exchange = try? await HTTPExchange.send(
+                .POST, baseURL + "/api/v1/format_query",
+                headers: [("Content-Type", "application/x-www-form-urlencoded")],
+                body: "query=" + Self.formEncode(promql), timeout: timeout),
+            exchange.succeeded
+        else { return nil }
         return PrometheusAnswer<String>.read(exchange.body)?.data
     }
 }

@@ -114,11 +114,12 @@ extension LoadedRuleGroup: Decodable {
     /// A group of `GET /api/v1/rules`; a field that is absent or of another type takes its empty value.
     init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        self.init(name: (try? c.decodeIfPresent(String.self, forKey: .name)) ?? "",
-                  file: (try? c.decodeIfPresent(String.self, forKey: .file)) ?? "",
-                  interval: (try? c.decodeIfPresent(Double.self, forKey: .interval)) ?? 0,
-                  limit: (try? c.decodeIfPresent(Int.self, forKey: .limit)) ?? 0,
-                  rules: (try? c.decodeIfPresent([Rule].self, forKey: .rules)) ?? [])
+        self.init(
+            name: (try? c.decodeIfPresent(String.self, forKey: .name)) ?? "",
+            file: (try? c.decodeIfPresent(String.self, forKey: .file)) ?? "",
+            interval: (try? c.decodeIfPresent(Double.self, forKey: .interval)) ?? 0,
+            limit: (try? c.decodeIfPresent(Int.self, forKey: .limit)) ?? 0,
+            rules: (try? c.decodeIfPresent([Rule].self, forKey: .rules)) ?? [])
     }
 }
 
@@ -131,8 +132,9 @@ extension LoadedRuleGroup.Rule: Decodable {
         func text(_ key: CodingKeys) -> String? { try? c.decodeIfPresent(String.self, forKey: key) }
         func number(_ key: CodingKeys) -> Double { (try? c.decodeIfPresent(Double.self, forKey: key)) ?? 0 }
         func map(_ key: CodingKeys) -> [String: String] { (try? c.decodeIfPresent([String: String].self, forKey: key)) ?? [:] }
-        self.init(name: text(.name) ?? "", type: text(.type) ?? "", query: text(.query) ?? "", duration: number(.duration),
-                  keepFiringFor: number(.keepFiringFor), labels: map(.labels), annotations: map(.annotations), health: text(.health) ?? "unknown",
-                  lastError: text(.lastError).flatMap { $0.isEmpty ? nil : $0 })
+        self.init(
+            name: text(.name) ?? "", type: text(.type) ?? "", query: text(.query) ?? "", duration: number(.duration),
+            keepFiringFor: number(.keepFiringFor), labels: map(.labels), annotations: map(.annotations), health: text(.health) ?? "unknown",
+            lastError: text(.lastError).flatMap { $0.isEmpty ? nil : $0 })
     }
 }

@@ -138,14 +138,16 @@ struct ExternalCommand: Sendable {
         let stderrFile = err.fileHandleForReading, stdoutFile = out.fileHandleForReading
         let running = RunningProcess(process: process)
         async let errData = (try? await pipeThreads.runIfActive { read(stderrFile, limit: limit) }) ?? Data()
-        async let outData = (try? await pipeThreads.runIfActive {
-            let data = read(stdoutFile, limit: limit)
-            running.process.waitUntilExit()
-            return data
-        }) ?? Data()
+        async let outData =
+            (try? await pipeThreads.runIfActive {
+                let data = read(stdoutFile, limit: limit)
+                running.process.waitUntilExit()
+                return data
+            }) ?? Data()
         let stdout = await outData, stderr = await errData
-        return Result(status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
-                      stderr: String(decoding: stderr, as: UTF8.self))
+        return Result(
+            status: process.terminationStatus, stdout: String(decoding: stdout, as: UTF8.self),
+            stderr: String(decoding: stderr, as: UTF8.self))
     }
 
     /// Reads a pipe to its end, keeping the last `limit` bytes.

@@ -56,11 +56,14 @@ public struct ResolvedEnvironment: Sendable {
     /// The refusal of a mutating command without a reason where one is required; nil when it may go on.
     public func missingReason(_ reason: String?, command: String) -> String? {
         guard requireReason, (reason ?? "").trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else { return nil }
-        return "environment \"\(name)\" requires a reason for \(command) (requireReason: true); say why with --reason \"...\" (or \"reason\" in an admin request's body). Nothing was changed."
+        return
+            "environment \"\(name)\" requires a reason for \(command) (requireReason: true); say why with --reason \"...\" (or \"reason\" in an admin request's body). Nothing was changed."
     }
 
-    public init(name: String, database: Database, lockTimeout: GuardrailDuration = .seconds(10), statementTimeout: GuardrailDuration? = nil,
-                backupDirectory: String? = nil, backupDirectoryProblem: Diagnostic? = nil) {
+    public init(
+        name: String, database: Database, lockTimeout: GuardrailDuration = .seconds(10), statementTimeout: GuardrailDuration? = nil,
+        backupDirectory: String? = nil, backupDirectoryProblem: Diagnostic? = nil
+    ) {
         self.backupDirectory = backupDirectory
         self.backupDirectoryProblem = backupDirectoryProblem
         self.name = name
@@ -70,7 +73,9 @@ public struct ResolvedEnvironment: Sendable {
     }
 
     /// Expands `${VAR}` references from `processEnvironment` and parses the database URL.
-    public static func resolve(_ environment: Environment, processEnvironment: [String: String] = ProcessInfo.processInfo.environment) throws -> ResolvedEnvironment {
+    public static func resolve(
+        _ environment: Environment, processEnvironment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws -> ResolvedEnvironment {
         let urlText: String
         switch environment.postgres.url.expand(processEnvironment) {
         case .success(let text): urlText = text
@@ -81,8 +86,10 @@ public struct ResolvedEnvironment: Sendable {
             url = try DatabaseURL(parsing: urlText)
         } catch let error as DatabaseURL.ParseError {
             // The message never includes the URL itself: it may hold a password.
-            throw DiagnosticError(.error("invalid postgres.url for environment \"\(environment.name)\"", detail: error.description + ".",
-                                         at: environment.postgres.url.location))
+            throw DiagnosticError(
+                .error(
+                    "invalid postgres.url for environment \"\(environment.name)\"", detail: error.description + ".",
+                    at: environment.postgres.url.location))
         }
         // Only the backup commands need the directory, so a missing variable there does not stop plan or apply.
         var backupDirectory: String?
@@ -93,10 +100,12 @@ public struct ResolvedEnvironment: Sendable {
             case .failure(let diagnostic): backupProblem = diagnostic
             }
         }
-        let queryTimeout = Database.queryTimeout(lockTimeout: environment.postgres.lockTimeout, statementTimeout: environment.postgres.statementTimeout)
-        var resolved = ResolvedEnvironment(name: environment.name, database: Database(url: url, schema: environment.postgres.schema, queryTimeout: queryTimeout),
-                                           lockTimeout: environment.postgres.lockTimeout, statementTimeout: environment.postgres.statementTimeout,
-                                           backupDirectory: backupDirectory, backupDirectoryProblem: backupProblem)
+        let queryTimeout = Database.queryTimeout(
+            lockTimeout: environment.postgres.lockTimeout, statementTimeout: environment.postgres.statementTimeout)
+        var resolved = ResolvedEnvironment(
+            name: environment.name, database: Database(url: url, schema: environment.postgres.schema, queryTimeout: queryTimeout),
+            lockTimeout: environment.postgres.lockTimeout, statementTimeout: environment.postgres.statementTimeout,
+            backupDirectory: backupDirectory, backupDirectoryProblem: backupProblem)
         func expand(_ value: TemplatedString) throws -> String {
             switch value.expand(processEnvironment) {
             case .success(let text): return text
@@ -115,9 +124,11 @@ public struct ResolvedEnvironment: Sendable {
         if let key = environment.planSigningKey {
             switch key.expand(processEnvironment) {
             case .success(let text) where !text.isEmpty: resolved.planSigningKey = Secret(text)
-            case .success: resolved.planSigningKeyProblem = .error("plan.signingKey of environment \"\(environment.name)\" is empty",
-                                                                  detail: "Set \(key.variableNames.joined(separator: ", ")) to the key CI signs plans with.",
-                                                                  at: key.location)
+            case .success:
+                resolved.planSigningKeyProblem = .error(
+                    "plan.signingKey of environment \"\(environment.name)\" is empty",
+                    detail: "Set \(key.variableNames.joined(separator: ", ")) to the key CI signs plans with.",
+                    at: key.location)
             case .failure(let diagnostic): resolved.planSigningKeyProblem = diagnostic
             }
         } else if let key = processEnvironment["GUARDRAIL_PLAN_KEY"], !key.isEmpty {
@@ -131,39 +142,46 @@ public struct ResolvedEnvironment: Sendable {
             case .prometheus:
                 let directory = try alerts.rulesDirectory.map(expand) ?? ""
                 if directory.isEmpty {
-                    resolved.alertsNote = "alerts.rulesDir of environment \"\(environment.name)\" is empty, so alert rules are not managed in this run."
+                    resolved.alertsNote =
+                        "alerts.rulesDir of environment \"\(environment.name)\" is empty, so alert rules are not managed in this run."
                 } else {
                     if let prometheus = environment.prometheus, resolved.prometheusURL == nil { _ = try expand(prometheus.url) }
                     guard let url = resolved.prometheusURL else {
-                        throw DiagnosticError(.error("the prometheus alerts target of environment \"\(environment.name)\" needs spec.prometheus.url",
-                                                     detail: "Guardrail reloads that Prometheus after writing rule files and confirms the load through its API.",
-                                                     at: environment.location))
+                        throw DiagnosticError(
+                            .error(
+                                "the prometheus alerts target of environment \"\(environment.name)\" needs spec.prometheus.url",
+                                detail: "Guardrail reloads that Prometheus after writing rule files and confirms the load through its API.",
+                                at: environment.location))
                     }
                     resolved.rulesTarget = PrometheusRulesDirectory(directory: directory, prometheus: PrometheusClient(baseURL: url))
                 }
             case .mimir:
                 let url = try alerts.url.map(expand) ?? ""
                 let tenant = try alerts.tenant.map(expand)
-                resolved.rulesTarget = MimirRuler(baseURL: url, tenant: tenant.flatMap { $0.isEmpty ? nil : $0 }, namespacePrefix: alerts.namespacePrefix ?? "")
+                resolved.rulesTarget = MimirRuler(
+                    baseURL: url, tenant: tenant.flatMap { $0.isEmpty ? nil : $0 }, namespacePrefix: alerts.namespacePrefix ?? "")
             }
         }
         if let alertmanager = environment.alertmanager {
             let url = try expand(alertmanager.url)
             let file = try alertmanager.configFile.map(expand)
             if url.isEmpty {
-                resolved.alertmanagerNote = "alertmanager.url of environment \"\(environment.name)\" is empty, so alerts/routing.yaml is not managed in this run."
+                resolved.alertmanagerNote =
+                    "alertmanager.url of environment \"\(environment.name)\" is empty, so alerts/routing.yaml is not managed in this run."
             } else {
-                resolved.alertmanager = AlertmanagerTarget(baseURL: url, configFile: file.flatMap { $0.isEmpty ? nil : $0 }, variables: processEnvironment)
+                resolved.alertmanager = AlertmanagerTarget(
+                    baseURL: url, configFile: file.flatMap { $0.isEmpty ? nil : $0 }, variables: processEnvironment)
             }
         }
         resolved.requireReason = environment.requireReason
         for webhook in environment.notifications {
             let url = try expand(webhook.url)
             guard !url.isEmpty else { continue }
-            resolved.webhooks.append(Notifier.Webhook(url: url, events: Set(webhook.events),
-                                                      header: try webhook.secretHeader.map { ($0.name, Secret(try expand($0.value))) }))
+            resolved.webhooks.append(
+                Notifier.Webhook(
+                    url: url, events: Set(webhook.events),
+                    header: try webhook.secretHeader.map { ($0.name, Secret(try expand($0.value))) }))
         }
         return resolved
     }
 }
-

@@ -28,14 +28,17 @@ public struct Workspace: Sendable {
         let realRoot = Self.realPath(root.path) ?? root.path
         for folder in folders {
             var visited: Set<String> = []
-            try walk(root.path + "/" + folder, relative: folder, realRoot: realRoot, visited: &visited,
-                     sources: &sources, refusals: &refusals)
+            try walk(
+                root.path + "/" + folder, relative: folder, realRoot: realRoot, visited: &visited,
+                sources: &sources, refusals: &refusals)
         }
         return (sources, refusals)
     }
 
-    private func walk(_ path: String, relative: String, realRoot: String, visited: inout Set<String>,
-                      sources: inout [ManifestSource], refusals: inout [Diagnostic]) throws {
+    private func walk(
+        _ path: String, relative: String, realRoot: String, visited: inout Set<String>,
+        sources: inout [ManifestSource], refusals: inout [Diagnostic]
+    ) throws {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
         let isLink = st.st_mode & S_IFMT == S_IFLNK
@@ -50,9 +53,12 @@ public struct Workspace: Sendable {
         // A folder is walked and a YAML file read; anything else is none of Guardrail's business.
         guard type == S_IFDIR || isYAML else { return }
         guard let real = Self.realPath(path), real == realRoot || real.hasPrefix(realRoot == "/" ? "/" : realRoot + "/") else {
-            refusals.append(.error("\(relative) resolves outside the configuration directory",
-                                   detail: "Guardrail reads only files inside --dir; a symbolic link that leads out of it is refused, and nothing was read through it.",
-                                   at: .file(relative)))
+            refusals.append(
+                .error(
+                    "\(relative) resolves outside the configuration directory",
+                    detail:
+                        "Guardrail reads only files inside --dir; a symbolic link that leads out of it is refused, and nothing was read through it.",
+                    at: .file(relative)))
             return
         }
         if type == S_IFDIR {
@@ -60,8 +66,9 @@ public struct Workspace: Sendable {
             guard visited.insert(real).inserted else { return }
             let names = (try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []
             for name in names.sorted() where !name.hasPrefix(".") {
-                try walk(path + "/" + name, relative: relative + "/" + name, realRoot: realRoot, visited: &visited,
-                         sources: &sources, refusals: &refusals)
+                try walk(
+                    path + "/" + name, relative: relative + "/" + name, realRoot: realRoot, visited: &visited,
+                    sources: &sources, refusals: &refusals)
             }
             return
         }
@@ -86,9 +93,11 @@ public struct Workspace: Sendable {
     }
 
     private func tooLarge(_ relative: String, size: Int) -> Diagnostic {
-        .error("\(relative) is larger than the \(Self.describe(bytes: maxFileSize)) limit for a manifest file",
-               detail: "It holds at least \(Self.describe(bytes: size)), so it was not read. Split it into several files, or raise the limit with --max-file-size.",
-               at: .file(relative))
+        .error(
+            "\(relative) is larger than the \(Self.describe(bytes: maxFileSize)) limit for a manifest file",
+            detail:
+                "It holds at least \(Self.describe(bytes: size)), so it was not read. Split it into several files, or raise the limit with --max-file-size.",
+            at: .file(relative))
     }
 
     /// `16 MiB`, `1.5 KiB`, `300 bytes`.
@@ -112,7 +121,8 @@ public struct Workspace: Sendable {
     public var hasConfiguration: Bool {
         Self.folders.contains { folder in
             var isDirectory: ObjCBool = false
-            return FileManager.default.fileExists(atPath: root.appendingPathComponent(folder).path, isDirectory: &isDirectory) && isDirectory.boolValue
+            return FileManager.default.fileExists(atPath: root.appendingPathComponent(folder).path, isDirectory: &isDirectory)
+                && isDirectory.boolValue
         }
     }
 
@@ -189,8 +199,10 @@ public struct Workspace: Sendable {
     }
 
     static func resolveHEAD(gitDir: URL) -> String? {
-        guard let head = try? String(contentsOf: gitDir.appendingPathComponent("HEAD"), encoding: .utf8)
-            .trimmingCharacters(in: .whitespacesAndNewlines) else { return nil }
+        guard
+            let head = try? String(contentsOf: gitDir.appendingPathComponent("HEAD"), encoding: .utf8)
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+        else { return nil }
         guard head.hasPrefix("ref: ") else { return head.count == 40 ? head : nil }
         let ref = String(head.dropFirst(5))
         var dirs = [gitDir]

@@ -6,16 +6,20 @@ import PostgresNIO
 /// own), and how every announcement is read in one query and written in set-based statements.
 extension Announcement: LiveKind {
     static var migrations: [KindMigration] {
-        [KindMigration(step: 1, name: "announcements") { s in [
-            """
-            CREATE TABLE \(s.qualifying("announcements")) (
-                name text PRIMARY KEY,
-                tenant text NOT NULL,
-                message text NOT NULL,
-                severity text NOT NULL CHECK (severity IN ('info', 'warning', 'critical'))
-            )
-            """,
-        ] }]
+        [
+            KindMigration(step: 1, name: "announcements") { s in
+                [
+                    """
+                    CREATE TABLE \(s.qualifying("announcements")) (
+                        name text PRIMARY KEY,
+                        tenant text NOT NULL,
+                        message text NOT NULL,
+                        severity text NOT NULL CHECK (severity IN ('info', 'warning', 'critical'))
+                    )
+                    """
+                ]
+            }
+        ]
     }
 
     static var lockedTables: [String] { ["announcements"] }
@@ -41,7 +45,8 @@ extension Announcement: LiveKind {
             try await context.connection.query("DELETE FROM \(table) WHERE name = ANY(\(removed))", logger: context.logger)
         }
         guard !written.isEmpty else { return }
-        try await context.connection.query("""
+        try await context.connection.query(
+            """
             INSERT INTO \(table) (name, tenant, message, severity)
             SELECT * FROM unnest(\(written.map(\.name)), \(written.map(\.tenant)), \(written.map(\.message)), \(written.map(\.severity.rawValue)))
             ON CONFLICT (name) DO UPDATE SET tenant = excluded.tenant, message = excluded.message, severity = excluded.severity

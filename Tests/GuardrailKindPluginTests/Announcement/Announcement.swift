@@ -62,8 +62,10 @@ extension Announcement: KindDefinition {
         let severity = spec.has("severity") ? spec.oneOf("severity", as: Severity.self) : .info
         // The tenant must be declared; the loader reports an unknown one where it is written.
         if let tenant, let node = spec.node("tenant") {
-            references.append(ManifestReference(target: "tenant", name: tenant, location: document.reader.location(node.mark),
-                                                context: "announcement.\(metadata.name) tenant"))
+            references.append(
+                ManifestReference(
+                    target: "tenant", name: tenant, location: document.reader.location(node.mark),
+                    context: "announcement.\(metadata.name) tenant"))
         }
         guard ok, let tenant, let message, let severity else { return nil }
         return DecodedObject(Announcement(name: metadata.name, tenant: tenant, message: message, severity: severity), metadata: metadata)

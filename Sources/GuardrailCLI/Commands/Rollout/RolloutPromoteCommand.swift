@@ -4,7 +4,8 @@ import GuardrailEngine
 
 /// `guardrail rollout promote FLAG`: advance to the next phase now, without waiting for the bake time.
 struct RolloutPromoteCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "promote", abstract: "Advance to the next phase now, without waiting for the bake time.")
+    static let configuration = CommandConfiguration(
+        commandName: "promote", abstract: "Advance to the next phase now, without waiting for the bake time.")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var environment: EnvironmentOptions

@@ -4,7 +4,8 @@ import GuardrailEngine
 
 /// `guardrail rollout status FLAG`: the phase timeline, guardrail values and verdicts, recent decisions.
 struct RolloutStatusCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", abstract: "Show a flag's rollout: phases, guardrail history and decisions.")
+    static let configuration = CommandConfiguration(
+        commandName: "status", abstract: "Show a flag's rollout: phases, guardrail history and decisions.")
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var environment: EnvironmentOptions

@@ -20,16 +20,19 @@ struct RolloutTickCommand: AsyncParsableCommand {
     func run() async throws {
         let (results, resolved) = try await withSession(global, environment, purpose: "rollout tick") { session, _, declared in
             guard let prometheus = declared.prometheus else {
-                throw DiagnosticError(.error("environment \"\(declared.name)\" has no prometheus.url",
-                                             detail: "Rollouts read their guardrails from Prometheus; add `prometheus: {url: ...}` to environments/\(declared.name).yaml.",
-                                             at: declared.location))
+                throw DiagnosticError(
+                    .error(
+                        "environment \"\(declared.name)\" has no prometheus.url",
+                        detail: "Rollouts read their guardrails from Prometheus; add `prometheus: {url: ...}` to environments/\(declared.name).yaml.",
+                        at: declared.location))
             }
             let url: String
             switch prometheus.url.expand(Console.environment) {
             case .success(let text): url = text
             case .failure(let diagnostic): throw DiagnosticError(diagnostic)
             }
-            try await session.acquireLock(timeout: lockTimeout, applicationName: "guardrail rollout tick (\(Console.osUser)@\(Console.hostName)) lock")
+            try await session.acquireLock(
+                timeout: lockTimeout, applicationName: "guardrail rollout tick (\(Console.osUser)@\(Console.hostName)) lock")
             return (try await session.tick(metrics: PrometheusClient(baseURL: url), actor: Console.osUser), session.environment)
         }
         guard !results.isEmpty else {

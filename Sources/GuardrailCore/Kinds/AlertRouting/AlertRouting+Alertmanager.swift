@@ -5,8 +5,10 @@ import Foundation
 extension AlertRouting {
     /// Alertmanager's own defaults for the root route, filled in so that a file that leaves them out
     /// and a running configuration that reports them compare equal.
-    public static let rootDefaults = (groupWait: GuardrailDuration.seconds(30), groupInterval: GuardrailDuration.seconds(300),
-                                      repeatInterval: GuardrailDuration.seconds(4 * 3600))
+    public static let rootDefaults = (
+        groupWait: GuardrailDuration.seconds(30), groupInterval: GuardrailDuration.seconds(300),
+        repeatInterval: GuardrailDuration.seconds(4 * 3600)
+    )
 
     /// The whole configuration with every secret resolved from `environment`, as JSON (which
     /// Alertmanager reads as YAML). Fails naming the first variable that is not set.
@@ -39,24 +41,29 @@ extension AlertRouting {
         }
         let document = AlertmanagerFile(
             receivers: receiverList, route: Self.render(route),
-            inhibitRules: inhibitRules.isEmpty ? nil : inhibitRules.map { rule in
-                AlertmanagerFile.Inhibit(sourceMatchers: rule.sourceMatchers.map(\.description),
-                                         targetMatchers: rule.targetMatchers.map(\.description), equal: rule.equal.isEmpty ? nil : rule.equal)
-            })
+            inhibitRules: inhibitRules.isEmpty
+                ? nil
+                : inhibitRules.map { rule in
+                    AlertmanagerFile.Inhibit(
+                        sourceMatchers: rule.sourceMatchers.map(\.description),
+                        targetMatchers: rule.targetMatchers.map(\.description), equal: rule.equal.isEmpty ? nil : rule.equal)
+                })
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         guard let data = try? encoder.encode(document) else {
             return .failure(.error("the Alertmanager configuration could not be rendered", at: location))
         }
-        return .success("# Written by Guardrail from alerts/routing.yaml; edits here are overwritten by the next apply.\n"
-                         + String(decoding: data, as: UTF8.self) + "\n")
+        return .success(
+            "# Written by Guardrail from alerts/routing.yaml; edits here are overwritten by the next apply.\n"
+                + String(decoding: data, as: UTF8.self) + "\n")
     }
 
     static func render(_ route: RoutingRoute) -> AlertmanagerFile.Route {
-        AlertmanagerFile.Route(receiver: route.receiver, matchers: route.matchers.isEmpty ? nil : route.matchers.map(\.description),
-                               groupBy: route.groupBy, groupWait: route.groupWait?.description, groupInterval: route.groupInterval?.description,
-                               repeatInterval: route.repeatInterval?.description, continueMatching: route.continueMatching ? true : nil,
-                               routes: route.routes.isEmpty ? nil : route.routes.map(render))
+        AlertmanagerFile.Route(
+            receiver: route.receiver, matchers: route.matchers.isEmpty ? nil : route.matchers.map(\.description),
+            groupBy: route.groupBy, groupWait: route.groupWait?.description, groupInterval: route.groupInterval?.description,
+            repeatInterval: route.repeatInterval?.description, continueMatching: route.continueMatching ? true : nil,
+            routes: route.routes.isEmpty ? nil : route.routes.map(render))
     }
 
     /// SHA-256 over every secret's path and resolved value: recorded when Alertmanager confirms a
@@ -83,17 +90,19 @@ extension AlertRouting {
         for receiver in receivers {
             var r: [String: AttributeValue] = [:]
             for (type, configs) in receiver.integrations {
-                r[type] = .list(configs.map { config in
-                    .map(config.fields.mapValues { value in
-                        switch value {
-                        case .text(let s): .string(s)
-                        case .secret: .string("***")
-                        case .bool(let b): .bool(b)
-                        case .int(let i): .int(i)
-                        case .map(let m): m.attributeValue
-                        }
+                r[type] = .list(
+                    configs.map { config in
+                        .map(
+                            config.fields.mapValues { value in
+                                switch value {
+                                case .text(let s): .string(s)
+                                case .secret: .string("***")
+                                case .bool(let b): .bool(b)
+                                case .int(let i): .int(i)
+                                case .map(let m): m.attributeValue
+                                }
+                            })
                     })
-                })
             }
             a["receivers.\(receiver.name)"] = .map(r)
         }
@@ -133,17 +142,26 @@ extension AlertRouting {
         case (nil, nil):
             return []
         case (let d?, nil):
-            return [Change(address: d.address, kind: kind, action: .create, before: nil, after: d.attributes(),
-                           reason: "\(d.address) is in the configuration but Alertmanager runs no configuration written by Guardrail")]
+            return [
+                Change(
+                    address: d.address, kind: kind, action: .create, before: nil, after: d.attributes(),
+                    reason: "\(d.address) is in the configuration but Alertmanager runs no configuration written by Guardrail")
+            ]
         case (nil, let l?):
-            return [Change(address: l.address, kind: kind, action: .delete, before: l.attributes(), after: nil,
-                           hazards: [Hazard(.destroys, destroyHazard)], reason: "\(l.address) is live but alerts/routing.yaml is gone")]
+            return [
+                Change(
+                    address: l.address, kind: kind, action: .delete, before: l.attributes(), after: nil,
+                    hazards: [Hazard(.destroys, destroyHazard)], reason: "\(l.address) is live but alerts/routing.yaml is gone")
+            ]
         case (let d?, let l?):
             let before = l.attributes(), after = d.attributes(secretsChanged: secretsChanged)
             guard before != after else { return [] }
             let changed = Set(before.keys).union(after.keys).filter { before[$0] != after[$0] }.sorted()
-            return [Change(address: d.address, kind: kind, action: .update, before: before, after: after,
-                           reason: "\(changed.joined(separator: ", ")) differ\(changed.count == 1 ? "s" : "") from the configuration")]
+            return [
+                Change(
+                    address: d.address, kind: kind, action: .update, before: before, after: after,
+                    reason: "\(changed.joined(separator: ", ")) differ\(changed.count == 1 ? "s" : "") from the configuration")
+            ]
         }
     }
 }

@@ -5,17 +5,23 @@ extension AlertRouting {
 
     /// The integrations Guardrail declares, by Alertmanager's own keys and field names.
     static let integrationFields: [String: [String: FieldType]] = [
-        "slack_configs": ["api_url": .secret, "channel": .text, "username": .text, "title": .text, "title_link": .text, "text": .text,
-                          "pretext": .text, "footer": .text, "color": .text, "icon_emoji": .text, "icon_url": .text, "send_resolved": .bool,
-                          "link_names": .bool, "short_fields": .bool, "mrkdwn_in": .text, "fallback": .text, "callback_id": .text, "image_url": .text,
-                          "thumb_url": .text],
-        "pagerduty_configs": ["routing_key": .secret, "service_key": .secret, "url": .text, "client": .text, "client_url": .text,
-                              "description": .text, "severity": .text, "class": .text, "component": .text, "group": .text, "source": .text,
-                              "details": .map, "send_resolved": .bool],
+        "slack_configs": [
+            "api_url": .secret, "channel": .text, "username": .text, "title": .text, "title_link": .text, "text": .text,
+            "pretext": .text, "footer": .text, "color": .text, "icon_emoji": .text, "icon_url": .text, "send_resolved": .bool,
+            "link_names": .bool, "short_fields": .bool, "mrkdwn_in": .text, "fallback": .text, "callback_id": .text, "image_url": .text,
+            "thumb_url": .text,
+        ],
+        "pagerduty_configs": [
+            "routing_key": .secret, "service_key": .secret, "url": .text, "client": .text, "client_url": .text,
+            "description": .text, "severity": .text, "class": .text, "component": .text, "group": .text, "source": .text,
+            "details": .map, "send_resolved": .bool,
+        ],
         "webhook_configs": ["url": .secret, "send_resolved": .bool, "max_alerts": .int],
-        "email_configs": ["to": .text, "from": .text, "smarthost": .text, "hello": .text, "auth_username": .text, "auth_password": .secret,
-                          "auth_secret": .secret, "auth_identity": .text, "require_tls": .bool, "html": .text, "text": .text,
-                          "headers": .map, "send_resolved": .bool],
+        "email_configs": [
+            "to": .text, "from": .text, "smarthost": .text, "hello": .text, "auth_username": .text, "auth_password": .secret,
+            "auth_secret": .secret, "auth_identity": .text, "require_tls": .bool, "html": .text, "text": .text,
+            "headers": .map, "send_resolved": .bool,
+        ],
     ]
     /// The field each integration cannot work without.
     static let requiredFields: [String: [String]] = [
@@ -34,9 +40,11 @@ extension AlertRouting {
                 for item in list.items {
                     guard let receiver = decodeReceiver(item, reader: reader) else { ok = false; continue }
                     if let first = receiverMarks[receiver.name] {
-                        reader.error("duplicate receiver \"\(receiver.name)\"",
-                                     detail: "It is already declared at line \(first.line), column \(first.column); Alertmanager refuses two receivers with one name.",
-                                     at: item.mark)
+                        reader.error(
+                            "duplicate receiver \"\(receiver.name)\"",
+                            detail:
+                                "It is already declared at line \(first.line), column \(first.column); Alertmanager refuses two receivers with one name.",
+                            at: item.mark)
                         ok = false
                         continue
                     }
@@ -44,7 +52,8 @@ extension AlertRouting {
                     receivers.append(receiver)
                 }
             } else {
-                reader.error("receivers must be a list", detail: "Found \(node.kindDescription); write each receiver as a `- name: ...` item.", at: node.mark)
+                reader.error(
+                    "receivers must be a list", detail: "Found \(node.kindDescription); write each receiver as a `- name: ...` item.", at: node.mark)
                 ok = false
             }
         } else {
@@ -58,7 +67,11 @@ extension AlertRouting {
         if let node = spec.node("inhibit_rules") {
             if case .sequence(let list) = node {
                 for (index, item) in list.items.enumerated() {
-                    if let rule = decodeInhibitRule(item, context: "inhibit_rules[\(index)]", reader: reader) { inhibitRules.append(rule) } else { ok = false }
+                    if let rule = decodeInhibitRule(item, context: "inhibit_rules[\(index)]", reader: reader) {
+                        inhibitRules.append(rule)
+                    } else {
+                        ok = false
+                    }
                 }
             } else if !(node.scalarText != nil && node.isNonStringScalar) {
                 reader.error("inhibit_rules must be a list", detail: "Found \(node.kindDescription).", at: node.mark)
@@ -86,7 +99,8 @@ extension AlertRouting {
 
     static func decodeReceiver(_ node: YAMLNode, reader: NodeReader) -> RoutingReceiver? {
         guard let r = reader.fields(node, "a receiver", allowed: receiverShape.keys),
-              let nameNode = r.required("name"), let name = reader.string(nameNode, "the receiver's name") else { return nil }
+            let nameNode = r.required("name"), let name = reader.string(nameNode, "the receiver's name")
+        else { return nil }
         guard !name.isEmpty else {
             reader.error("a receiver's name is empty", detail: "Routes name receivers; give every receiver a name.", at: nameNode.mark)
             return nil
@@ -96,7 +110,9 @@ extension AlertRouting {
         for type in integrationFields.keys.sorted() {
             guard let listNode = r.node(type) else { continue }
             guard case .sequence(let list) = listNode else {
-                reader.error("receiver \"\(name)\" \(type) must be a list", detail: "Found \(listNode.kindDescription); write each as a `- ...` item.", at: listNode.mark)
+                reader.error(
+                    "receiver \"\(name)\" \(type) must be a list", detail: "Found \(listNode.kindDescription); write each as a `- ...` item.",
+                    at: listNode.mark)
                 ok = false
                 continue
             }
@@ -123,7 +139,9 @@ extension AlertRouting {
             ok = false
         }
         if type == "pagerduty_configs", !f.has("routing_key"), !f.has("service_key") {
-            reader.error("\(context) needs routing_key or service_key", detail: "PagerDuty's Events API v2 takes routing_key: \"${PAGERDUTY_ROUTING_KEY}\".", at: f.mark)
+            reader.error(
+                "\(context) needs routing_key or service_key", detail: "PagerDuty's Events API v2 takes routing_key: \"${PAGERDUTY_ROUTING_KEY}\".",
+                at: f.mark)
             ok = false
         }
         for (key, fieldType) in types.sorted(by: { $0.key < $1.key }) {
@@ -188,11 +206,14 @@ extension AlertRouting {
             ok = ok && route.receiver != nil
         }
         if isRoot, !f.has("receiver") {
-            reader.error("the root route needs a receiver", detail: "Alerts no child route takes go to the root's receiver; add `receiver:` to route.", at: f.mark)
+            reader.error(
+                "the root route needs a receiver", detail: "Alerts no child route takes go to the root's receiver; add `receiver:` to route.",
+                at: f.mark)
             ok = false
         }
         if isRoot, f.has("matchers") {
-            reader.error("the root route cannot have matchers", detail: "It takes every alert; put matchers on its child routes.", at: f.keyMark("matchers")!)
+            reader.error(
+                "the root route cannot have matchers", detail: "It takes every alert; put matchers on its child routes.", at: f.keyMark("matchers")!)
             ok = false
         }
         if isRoot, f.has("continue") {
@@ -207,7 +228,9 @@ extension AlertRouting {
                 route.groupBy = list.map(\.value)
                 for (label, mark) in list where label != "..." {
                     if let problem = PrometheusNames.labelNameProblem(label) {
-                        reader.error("invalid label \"\(label)\" in \(context).group_by", detail: problem + " Use \"...\" alone to group by every label.", at: mark)
+                        reader.error(
+                            "invalid label \"\(label)\" in \(context).group_by", detail: problem + " Use \"...\" alone to group by every label.",
+                            at: mark)
                         ok = false
                     }
                 }
@@ -240,7 +263,8 @@ extension AlertRouting {
                     }
                 }
             } else {
-                reader.error("\(context).routes must be a list", detail: "Found \(n.kindDescription); write each child route as a `- ...` item.", at: n.mark)
+                reader.error(
+                    "\(context).routes must be a list", detail: "Found \(n.kindDescription); write each child route as a `- ...` item.", at: n.mark)
                 ok = false
             }
         }
@@ -253,10 +277,14 @@ extension AlertRouting {
         var source: [LabelMatcher] = [], target: [LabelMatcher] = [], equal: [String] = []
         if let n = f.required("source_matchers") {
             if let m = decodeMatchers(n, "\(context).source_matchers", reader: reader) { source = m } else { ok = false }
-        } else { ok = false }
+        } else {
+            ok = false
+        }
         if let n = f.required("target_matchers") {
             if let m = decodeMatchers(n, "\(context).target_matchers", reader: reader) { target = m } else { ok = false }
-        } else { ok = false }
+        } else {
+            ok = false
+        }
         if let n = f.node("equal") {
             if let list = reader.stringList(n, "\(context).equal") { equal = list.map(\.value) } else { ok = false }
         }

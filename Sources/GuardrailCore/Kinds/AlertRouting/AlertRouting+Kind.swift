@@ -15,8 +15,9 @@ extension AlertRouting: KindDefinition {
     public static func changes(desired: Configuration, live: LiveState, context: PlanBuilder.Context, notes: inout [String]) -> [Change] {
         guard let routing = desired.alertRouting else { return [] }
         guard context.managesRouting else {
-            notes.append(context.unmanagedRoutingReason
-                         ?? "Environment \"\(context.environment)\" has no alertmanager, so alerts/routing.yaml is not planned.")
+            notes.append(
+                context.unmanagedRoutingReason
+                    ?? "Environment \"\(context.environment)\" has no alertmanager, so alerts/routing.yaml is not planned.")
             return []
         }
         return changes(desired: routing, live: live.alertRouting, secretsChanged: context.routingSecretsChanged)

@@ -35,7 +35,9 @@ extension AlertRouting {
         var labels: [String: String] = [:]
         for pair in text.split(separator: ",", omittingEmptySubsequences: true) {
             guard let eq = pair.firstIndex(of: "=") else {
-                return .failure(.init(message: "\"\(pair)\" has no '='; write labels as name=value pairs separated by commas, such as severity=critical,team=ops."))
+                return .failure(
+                    .init(
+                        message: "\"\(pair)\" has no '='; write labels as name=value pairs separated by commas, such as severity=critical,team=ops."))
             }
             let name = pair[..<eq].trimmingCharacters(in: .whitespaces), value = String(pair[pair.index(after: eq)...])
             if let problem = PrometheusNames.labelNameProblem(name) { return .failure(.init(message: "\"\(name)\": \(problem)")) }

@@ -74,8 +74,9 @@ extension AlertRouting {
         guard value(top, "route") != nil else { return .failure(.error("Alertmanager's running configuration has no route")) }
         let inhibitRules = items(value(top, "inhibit_rules")).compactMap { node -> InhibitRule? in
             guard let m = mapping(node) else { return nil }
-            return InhibitRule(sourceMatchers: matchers(value(m, "source_matchers")), targetMatchers: matchers(value(m, "target_matchers")),
-                               equal: strings(value(m, "equal")))
+            return InhibitRule(
+                sourceMatchers: matchers(value(m, "source_matchers")), targetMatchers: matchers(value(m, "target_matchers")),
+                equal: strings(value(m, "equal")))
         }
         return .success(AlertRouting(name: name, receivers: receivers, route: route(value(top, "route")), inhibitRules: inhibitRules))
     }

@@ -126,9 +126,11 @@ public struct RoutingRoute: Hashable, Sendable {
     /// Where `receiver:` is set, for an unknown receiver's error.
     public var receiverLocation: SourceLocation?
 
-    public init(receiver: String? = nil, matchers: [LabelMatcher] = [], groupBy: [String]? = nil, groupWait: GuardrailDuration? = nil,
-                groupInterval: GuardrailDuration? = nil, repeatInterval: GuardrailDuration? = nil, continueMatching: Bool = false,
-                routes: [RoutingRoute] = [], location: SourceLocation? = nil) {
+    public init(
+        receiver: String? = nil, matchers: [LabelMatcher] = [], groupBy: [String]? = nil, groupWait: GuardrailDuration? = nil,
+        groupInterval: GuardrailDuration? = nil, repeatInterval: GuardrailDuration? = nil, continueMatching: Bool = false,
+        routes: [RoutingRoute] = [], location: SourceLocation? = nil
+    ) {
         self.receiver = receiver
         self.matchers = matchers
         self.groupBy = groupBy

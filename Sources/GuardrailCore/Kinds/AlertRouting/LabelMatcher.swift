@@ -72,7 +72,8 @@ public struct LabelMatcher: Hashable, Sendable, CustomStringConvertible {
             if escaped { return .failure(.init(message: "The value ends with a lone backslash.")) }
             raw = value
         } else if raw.contains("\"") {
-            return .failure(.init(message: "A bare value cannot hold a quote; write the whole value in double quotes, such as severity=\"critical\"."))
+            return .failure(
+                .init(message: "A bare value cannot hold a quote; write the whole value in double quotes, such as severity=\"critical\"."))
         }
         let matcher = LabelMatcher(name: name, op: op, value: raw)
         if op == .matchesRegex || op == .doesNotMatchRegex, matcher.regex == nil {

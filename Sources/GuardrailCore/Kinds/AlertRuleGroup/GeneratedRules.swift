@@ -16,16 +16,19 @@ public enum GeneratedRules {
                 let selector = "guardrail_backup_last_success_timestamp_seconds{schedule=\(promQLString(schedule.name))}"
                 let rpo = schedule.rpo.milliseconds / 1000
                 if schedule.method == .pgbackrest { return pgBackRestRules(schedule, rpo: rpo, location: configuration.locations[schedule.address]) }
-                return [AlertRule(
-                    kind: .alert, name: "GuardrailBackupStale",
-                    expr: "time() - max(\(selector)) > \(rpo) or absent(\(selector))",
-                    forDuration: .seconds(300),
-                    labels: ["severity": "critical", "schedule": schedule.name, "source": "guardrail"],
-                    annotations: [
-                        "summary": "No successful backup of schedule \(schedule.name) within its RPO of \(schedule.rpo)",
-                        "description": "The newest successful \(schedule.name) backup is older than \(schedule.rpo), or no backup has been recorded. Run `guardrail backup list` and `guardrail backup run \(schedule.name)`.",
-                    ],
-                    location: configuration.locations[schedule.address])]
+                return [
+                    AlertRule(
+                        kind: .alert, name: "GuardrailBackupStale",
+                        expr: "time() - max(\(selector)) > \(rpo) or absent(\(selector))",
+                        forDuration: .seconds(300),
+                        labels: ["severity": "critical", "schedule": schedule.name, "source": "guardrail"],
+                        annotations: [
+                            "summary": "No successful backup of schedule \(schedule.name) within its RPO of \(schedule.rpo)",
+                            "description":
+                                "The newest successful \(schedule.name) backup is older than \(schedule.rpo), or no backup has been recorded. Run `guardrail backup list` and `guardrail backup run \(schedule.name)`.",
+                        ],
+                        location: configuration.locations[schedule.address])
+                ]
             }
             groups.append(RuleGroup(namespace: RuleFile.generatedNamespace, group: backupGroup, interval: .seconds(60), rules: rules))
         }
@@ -39,7 +42,8 @@ public enum GeneratedRules {
                     labels: ["severity": "critical", "flag": flag.name, "source": "guardrail"],
                     annotations: [
                         "summary": "A guardrail breached during the rollout of \(flag.name)",
-                        "description": "Guardrail acted on the breach (onBreach: \(flag.rollout!.onBreach.rawValue)). See `guardrail rollout status \(flag.name)`.",
+                        "description":
+                            "Guardrail acted on the breach (onBreach: \(flag.rollout!.onBreach.rawValue)). See `guardrail rollout status \(flag.name)`.",
                     ],
                     location: configuration.locations[flag.address])
             }
@@ -61,17 +65,20 @@ public enum GeneratedRules {
                 labels: ["severity": "critical", "schedule": schedule.name, "source": "guardrail"],
                 annotations: [
                     "summary": "Schedule \(schedule.name) does not meet its RPO of \(schedule.rpo)",
-                    "description": "There is no backup in the pgBackRest repository, or the newest archived WAL is older than \(schedule.rpo). Run `guardrail backup list`.",
+                    "description":
+                        "There is no backup in the pgBackRest repository, or the newest archived WAL is older than \(schedule.rpo). Run `guardrail backup list`.",
                 ],
                 location: location),
             AlertRule(
                 kind: .alert, name: "GuardrailWALArchiveLag",
-                expr: "max(guardrail_backup_archive_lag_seconds{schedule=\(name)}) > \(rpo) or max(guardrail_backup_archive_failing{schedule=\(name)}) > 0",
+                expr:
+                    "max(guardrail_backup_archive_lag_seconds{schedule=\(name)}) > \(rpo) or max(guardrail_backup_archive_failing{schedule=\(name)}) > 0",
                 forDuration: .seconds(120),
                 labels: ["severity": "critical", "schedule": schedule.name, "source": "guardrail"],
                 annotations: [
                     "summary": "WAL archiving for \(schedule.name) lags beyond \(schedule.rpo) or fails",
-                    "description": "The primary last archived a WAL segment more than \(schedule.rpo) ago, or archive_command is failing: a restore would lose that much. Check pg_stat_archiver and `guardrail backup list`; set archive_timeout below the RPO on a quiet database.",
+                    "description":
+                        "The primary last archived a WAL segment more than \(schedule.rpo) ago, or archive_command is failing: a restore would lose that much. Check pg_stat_archiver and `guardrail backup list`; set archive_timeout below the RPO on a quiet database.",
                 ],
                 location: location),
         ]

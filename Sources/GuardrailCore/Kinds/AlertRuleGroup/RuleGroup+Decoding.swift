@@ -19,9 +19,10 @@ public enum RuleFile {
             return nil
         }
         if stem == generatedNamespace, !allowGenerated {
-            diagnostics.error("the rule namespace \"\(generatedNamespace)\" is reserved",
-                              detail: "Guardrail writes its own generated rules (backup freshness, rollout breaches) under that namespace; rename the file.",
-                              at: .file(path))
+            diagnostics.error(
+                "the rule namespace \"\(generatedNamespace)\" is reserved",
+                detail: "Guardrail writes its own generated rules (backup freshness, rollout breaches) under that namespace; rename the file.",
+                at: .file(path))
             return nil
         }
         return stem
@@ -36,15 +37,19 @@ public enum RuleFile {
     }
 
     /// Decodes one rule file. `lenient` accepts the extra group fields a ruler reports (and nothing else).
-    public static func decode(_ bytes: [UInt8], path: String, namespace: String, diagnostics: Diagnostics, lenient: Bool = false,
-                              keyRecorder: KeyRecorder? = nil) -> [RuleGroup] {
+    public static func decode(
+        _ bytes: [UInt8], path: String, namespace: String, diagnostics: Diagnostics, lenient: Bool = false,
+        keyRecorder: KeyRecorder? = nil
+    ) -> [RuleGroup] {
         let parsed = YAMLParser.parse(bytes, file: path)
         diagnostics.append(contentsOf: parsed.diagnostics)
         let reader = NodeReader(file: path, diagnostics: diagnostics, keyRecorder: keyRecorder)
         guard let document = parsed.documents.first else { return [] }
         if parsed.documents.count > 1 {
-            reader.error("a rule file holds one document", detail: "Prometheus reads only `groups:` from a single document; put each namespace in its own file.",
-                         at: parsed.documents[1].root.mark)
+            reader.error(
+                "a rule file holds one document",
+                detail: "Prometheus reads only `groups:` from a single document; put each namespace in its own file.",
+                at: parsed.documents[1].root.mark)
         }
         guard let top = reader.fields(document.root, "the rule file", allowed: fileKeys) else { return [] }
         guard let groupsNode = top.required("groups") else { return [] }
@@ -85,9 +90,11 @@ public enum RuleFile {
         for item in list.items {
             guard let group = decodeGroup(item, namespace: namespace, reader: reader, lenient: lenient) else { continue }
             if let first = seen[group.group] {
-                reader.error("duplicate group name \"\(group.group)\" in namespace \(namespace)",
-                             detail: "The group is already declared at line \(first.line), column \(first.column); Prometheus refuses a file that repeats a group name.",
-                             at: item.mark)
+                reader.error(
+                    "duplicate group name \"\(group.group)\" in namespace \(namespace)",
+                    detail:
+                        "The group is already declared at line \(first.line), column \(first.column); Prometheus refuses a file that repeats a group name.",
+                    at: item.mark)
                 continue
             }
             seen[group.group] = item.mark
@@ -121,8 +128,9 @@ public enum RuleFile {
         if lenient {
             for key in rulerGroupKeys {
                 guard let node = g.node(key), !isEmptyDefault(node) else { continue }
-                reader.error("the ruler's group \"\(name)\" sets \(key), which Guardrail does not manage",
-                             detail: "Remove \(key) from the group on the ruler (or manage this namespace outside Guardrail).", at: node.mark)
+                reader.error(
+                    "the ruler's group \"\(name)\" sets \(key), which Guardrail does not manage",
+                    detail: "Remove \(key) from the group on the ruler (or manage this namespace outside Guardrail).", at: node.mark)
                 ok = false
             }
         }
@@ -133,12 +141,16 @@ public enum RuleFile {
                     if let rule = decodeRule(item, group: name, reader: reader) { rules.append(rule) } else { ok = false }
                 }
                 if list.items.isEmpty {
-                    reader.error("\(context) has no rules", detail: "Prometheus loads an empty group but it does nothing; add rules or remove the group.", at: rulesNode.mark)
+                    reader.error(
+                        "\(context) has no rules", detail: "Prometheus loads an empty group but it does nothing; add rules or remove the group.",
+                        at: rulesNode.mark)
                     ok = false
                 }
             } else {
-                reader.error("\(context) rules must be a list", detail: "Found \(rulesNode.kindDescription); write each rule as a `- alert: ...` or `- record: ...` item.",
-                             at: rulesNode.mark)
+                reader.error(
+                    "\(context) rules must be a list",
+                    detail: "Found \(rulesNode.kindDescription); write each rule as a `- alert: ...` or `- record: ...` item.",
+                    at: rulesNode.mark)
                 ok = false
             }
         } else {
@@ -171,12 +183,15 @@ public enum RuleFile {
         case let (a?, nil): (kind, name, nameMark) = (.alert, a, r.node("alert")!.mark)
         case let (nil, rec?): (kind, name, nameMark) = (.record, rec, r.node("record")!.mark)
         case (_?, _?):
-            reader.error("a rule sets both alert and record", detail: "A rule either alerts or records a series; split it in two.", at: r.keyMark("record")!)
+            reader.error(
+                "a rule sets both alert and record", detail: "A rule either alerts or records a series; split it in two.", at: r.keyMark("record")!)
             return nil
         case (nil, nil):
             if !r.has("alert"), !r.has("record") {
-                reader.error("a rule in group \"\(group)\" has neither alert nor record", detail: "Add `alert: Name` for an alerting rule or `record: series:name` for a recording rule.",
-                             at: r.mark)
+                reader.error(
+                    "a rule in group \"\(group)\" has neither alert nor record",
+                    detail: "Add `alert: Name` for an alerting rule or `record: series:name` for a recording rule.",
+                    at: r.mark)
             }
             return nil
         }
@@ -189,12 +204,15 @@ public enum RuleFile {
                 ok = false
             }
             for key in ["for", "keep_firing_for", "annotations"] where r.has(key) {
-                reader.error("\(key) is not allowed in a recording rule", detail: "Only alerting rules have \(key); Prometheus refuses it on \(context).", at: r.keyMark(key)!)
+                reader.error(
+                    "\(key) is not allowed in a recording rule", detail: "Only alerting rules have \(key); Prometheus refuses it on \(context).",
+                    at: r.keyMark(key)!)
                 ok = false
             }
         case .alert:
             if name.isEmpty || PrometheusNames.labelValueProblem(name) != nil {
-                reader.error("invalid alert name \"\(name)\"", detail: "Alert names become the alertname label; give it a non-empty UTF-8 name.", at: nameMark)
+                reader.error(
+                    "invalid alert name \"\(name)\"", detail: "Alert names become the alertname label; give it a non-empty UTF-8 name.", at: nameMark)
                 ok = false
             }
         }
@@ -213,31 +231,46 @@ public enum RuleFile {
         var forDuration: GuardrailDuration?, keepFiringFor: GuardrailDuration?
         if kind == .alert {
             if let node = r.node("for") { forDuration = reader.duration(node, "\(context) for"); ok = ok && forDuration != nil }
-            if let node = r.node("keep_firing_for") { keepFiringFor = reader.duration(node, "\(context) keep_firing_for"); ok = ok && keepFiringFor != nil }
+            if let node = r.node("keep_firing_for") {
+                keepFiringFor = reader.duration(node, "\(context) keep_firing_for"); ok = ok && keepFiringFor != nil
+            }
         }
         var labels: [String: String] = [:]
         if let node = r.node("labels") {
-            if let map = reader.stringMap(node, "\(context) labels", validateKey: PrometheusNames.ruleLabelNameProblem) { labels = map } else { ok = false }
+            if let map = reader.stringMap(node, "\(context) labels", validateKey: PrometheusNames.ruleLabelNameProblem) {
+                labels = map
+            } else {
+                ok = false
+            }
         }
         var annotations: [String: String] = [:]
         if kind == .alert, let node = r.node("annotations") {
-            if let map = reader.stringMap(node, "\(context) annotations", validateKey: PrometheusNames.labelNameProblem) { annotations = map } else { ok = false }
+            if let map = reader.stringMap(node, "\(context) annotations", validateKey: PrometheusNames.labelNameProblem) {
+                annotations = map
+            } else {
+                ok = false
+            }
         }
         if kind == .alert {
             for (key, value) in labels.sorted(by: { $0.key < $1.key }) where !TemplateText.isBalanced(value) {
-                reader.error("the template in label \(key) of \(context) is unbalanced", detail: "Every `{{` needs a closing `}}`; Prometheus refuses to load the file otherwise.",
-                             at: r.node("labels")!.mark)
+                reader.error(
+                    "the template in label \(key) of \(context) is unbalanced",
+                    detail: "Every `{{` needs a closing `}}`; Prometheus refuses to load the file otherwise.",
+                    at: r.node("labels")!.mark)
                 ok = false
             }
             for (key, value) in annotations.sorted(by: { $0.key < $1.key }) where !TemplateText.isBalanced(value) {
-                reader.error("the template in annotation \(key) of \(context) is unbalanced", detail: "Every `{{` needs a closing `}}`; Prometheus refuses to load the file otherwise.",
-                             at: r.node("annotations")!.mark)
+                reader.error(
+                    "the template in annotation \(key) of \(context) is unbalanced",
+                    detail: "Every `{{` needs a closing `}}`; Prometheus refuses to load the file otherwise.",
+                    at: r.node("annotations")!.mark)
                 ok = false
             }
         }
         guard ok else { return nil }
-        return AlertRule(kind: kind, name: name, expr: expr, forDuration: forDuration, keepFiringFor: keepFiringFor, labels: labels,
-                         annotations: annotations, location: reader.location(nameMark), exprLocation: exprLocation)
+        return AlertRule(
+            kind: kind, name: name, expr: expr, forDuration: forDuration, keepFiringFor: keepFiringFor, labels: labels,
+            annotations: annotations, location: reader.location(nameMark), exprLocation: exprLocation)
     }
 
     /// Two rules of a group with the same name and the same labels are a mistake: they produce the
@@ -248,9 +281,11 @@ public enum RuleFile {
         for rule in rules {
             let key = rule.kind.rawValue + "\u{0}" + rule.name + "\u{0}" + rule.labels.attributeValue.canonicalJSON
             if let first = seen[key], let here = rule.location {
-                reader.diagnostics.error("duplicate \(rule.title) in group \"\(group)\"",
-                                         detail: "The same \(rule.kind == .alert ? "alert" : "series") with the same labels is already declared at \(first); Prometheus would produce it twice. Remove one, or give them different labels.",
-                                         at: here)
+                reader.diagnostics.error(
+                    "duplicate \(rule.title) in group \"\(group)\"",
+                    detail:
+                        "The same \(rule.kind == .alert ? "alert" : "series") with the same labels is already declared at \(first); Prometheus would produce it twice. Remove one, or give them different labels.",
+                    at: here)
                 ok = false
             } else if let here = rule.location {
                 seen[key] = here
@@ -268,7 +303,8 @@ public enum PrometheusNames {
     public static func metricNameProblem(_ name: String) -> String? {
         let bytes = Array(name.utf8)
         guard let first = bytes.first, isLetter(first) || first == 58,
-              bytes.allSatisfy({ isLetter($0) || isDigit($0) || $0 == 58 }) else {
+            bytes.allSatisfy({ isLetter($0) || isDigit($0) || $0 == 58 })
+        else {
             return "Series names match [a-zA-Z_:][a-zA-Z0-9_:]*, such as job:http_requests:rate5m."
         }
         return nil

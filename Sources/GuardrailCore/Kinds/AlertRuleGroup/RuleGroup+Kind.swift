@@ -14,8 +14,10 @@ extension RuleGroup: KindDefinition {
     public static func changes(desired: Configuration, live: LiveState, context: PlanBuilder.Context, notes: inout [String]) -> [Change] {
         guard context.managesAlerts else {
             if !desired.ruleGroups.isEmpty {
-                notes.append(context.unmanagedAlertsReason
-                             ?? "Environment \"\(context.environment)\" has no alerts target, so the \(KindNames.count(desired.ruleGroups.count, of: kind)) in alerts/ are not planned.")
+                notes.append(
+                    context.unmanagedAlertsReason
+                        ?? "Environment \"\(context.environment)\" has no alerts target, so the \(KindNames.count(desired.ruleGroups.count, of: kind)) in alerts/ are not planned."
+                )
             }
             return []
         }

@@ -26,8 +26,10 @@ public struct RuleGroup: Resource, Hashable {
     /// Where the group is declared; not part of the object.
     public var location: SourceLocation?
 
-    public init(namespace: String, group: String, interval: GuardrailDuration? = nil, limit: Int? = nil, rules: [AlertRule],
-                location: SourceLocation? = nil) {
+    public init(
+        namespace: String, group: String, interval: GuardrailDuration? = nil, limit: Int? = nil, rules: [AlertRule],
+        location: SourceLocation? = nil
+    ) {
         self.namespace = namespace
         self.group = group
         self.interval = interval.flatMap { $0.milliseconds == 0 ? nil : $0 }
@@ -59,7 +61,9 @@ public struct RuleGroup: Resource, Hashable {
         guard let group = attributes["group"]?.stringValue else { throw AttributeError.missing("group", in: Self.kind) }
         var interval: GuardrailDuration?
         if let text = attributes["interval"] {
-            guard let s = text.stringValue, case .success(let d) = GuardrailDuration.parse(s) else { throw AttributeError.missing("interval", in: Self.kind) }
+            guard let s = text.stringValue, case .success(let d) = GuardrailDuration.parse(s) else {
+                throw AttributeError.missing("interval", in: Self.kind)
+            }
             interval = d
         }
         var limit: Int?
@@ -111,9 +115,11 @@ public struct AlertRule: Hashable, Sendable {
     /// Where its expression starts, for errors about the expression.
     public var exprLocation: SourceLocation?
 
-    public init(kind: Kind, name: String, expr: String, forDuration: GuardrailDuration? = nil, keepFiringFor: GuardrailDuration? = nil,
-                labels: [String: String] = [:], annotations: [String: String] = [:], location: SourceLocation? = nil,
-                exprLocation: SourceLocation? = nil) {
+    public init(
+        kind: Kind, name: String, expr: String, forDuration: GuardrailDuration? = nil, keepFiringFor: GuardrailDuration? = nil,
+        labels: [String: String] = [:], annotations: [String: String] = [:], location: SourceLocation? = nil,
+        exprLocation: SourceLocation? = nil
+    ) {
         self.exprLocation = exprLocation ?? location
         self.kind = kind
         self.name = name
@@ -140,13 +146,19 @@ public struct AlertRule: Hashable, Sendable {
 
     init(attributes a: Attributes) throws {
         let kind: Kind, name: String
-        if let alert = a["alert"]?.stringValue { (kind, name) = (.alert, alert) }
-        else if let record = a["record"]?.stringValue { (kind, name) = (.record, record) }
-        else { throw AttributeError.missing("alert", in: RuleGroup.kind) }
+        if let alert = a["alert"]?.stringValue {
+            (kind, name) = (.alert, alert)
+        } else if let record = a["record"]?.stringValue {
+            (kind, name) = (.record, record)
+        } else {
+            throw AttributeError.missing("alert", in: RuleGroup.kind)
+        }
         guard let expr = a["expr"]?.stringValue else { throw AttributeError.missing("expr", in: RuleGroup.kind) }
         func duration(_ key: String) throws -> GuardrailDuration? {
             guard let value = a[key] else { return nil }
-            guard let s = value.stringValue, case .success(let d) = GuardrailDuration.parse(s) else { throw AttributeError.missing(key, in: RuleGroup.kind) }
+            guard let s = value.stringValue, case .success(let d) = GuardrailDuration.parse(s) else {
+                throw AttributeError.missing(key, in: RuleGroup.kind)
+            }
             return d
         }
         func map(_ key: String) throws -> [String: String] {
@@ -154,8 +166,9 @@ public struct AlertRule: Hashable, Sendable {
             guard let m = value.stringMap else { throw AttributeError.missing(key, in: RuleGroup.kind) }
             return m
         }
-        self.init(kind: kind, name: name, expr: expr, forDuration: try duration("for"), keepFiringFor: try duration("keep_firing_for"),
-                  labels: try map("labels"), annotations: try map("annotations"))
+        self.init(
+            kind: kind, name: name, expr: expr, forDuration: try duration("for"), keepFiringFor: try duration("keep_firing_for"),
+            labels: try map("labels"), annotations: try map("annotations"))
     }
 
     /// Equal when Prometheus would load the same rule: expressions compare after normalizing spacing and comments.

@@ -10,8 +10,9 @@ extension BackupSchedule: KindDefinition {
     /// The name-by-name diff, each change saying when the schedule runs next.
     public static func changes(desired: Configuration, live: LiveState, context: PlanBuilder.Context, notes: inout [String]) -> [Change] {
         let observed = live.backupSchedules
-        let changes = Diff.guardMassDeletes(Diff.changes(desired: desired.backupSchedules, observed: observed),
-                                            observedCount: [kind: observed.count])
+        let changes = Diff.guardMassDeletes(
+            Diff.changes(desired: desired.backupSchedules, observed: observed),
+            observedCount: [kind: observed.count])
         return describe(changes, desired: desired.backupSchedules, now: context.now)
     }
 }

@@ -106,8 +106,10 @@ public struct BackupSchedule: Resource, Hashable {
         /// pgBackRest drills only: the point in time restored.
         public var target: DrillTarget
 
-        public init(schedule: CronSchedule, rowCounts: [RowCountCheck] = [], rlsPolicies: Bool = true, sql: [SQLCheck] = [],
-                    target: DrillTarget = .newest) {
+        public init(
+            schedule: CronSchedule, rowCounts: [RowCountCheck] = [], rlsPolicies: Bool = true, sql: [SQLCheck] = [],
+            target: DrillTarget = .newest
+        ) {
             self.schedule = schedule
             self.rowCounts = rowCounts
             self.rlsPolicies = rlsPolicies
@@ -135,9 +137,11 @@ public struct BackupSchedule: Resource, Hashable {
     /// The recovery time objective: a restore drill that takes longer fails.
     public var rto: GuardrailDuration?
 
-    public init(name: String, database: String? = nil, schedule: CronSchedule, timezone: String = "UTC", method: Method = .pgDump,
-                retention: Retention, rpo: GuardrailDuration, allowFrequent: Bool = false, restoreDrill: RestoreDrill? = nil,
-                backupType: BackupType? = nil, stanza: String? = nil, rto: GuardrailDuration? = nil) {
+    public init(
+        name: String, database: String? = nil, schedule: CronSchedule, timezone: String = "UTC", method: Method = .pgDump,
+        retention: Retention, rpo: GuardrailDuration, allowFrequent: Bool = false, restoreDrill: RestoreDrill? = nil,
+        backupType: BackupType? = nil, stanza: String? = nil, rto: GuardrailDuration? = nil
+    ) {
         self.name = name
         self.database = database
         self.schedule = schedule
@@ -200,18 +204,23 @@ public struct BackupSchedule: Resource, Hashable {
 
     public init(name: String, attributes a: Attributes) throws {
         func cron(_ value: AttributeValue?, _ key: String) throws -> CronSchedule {
-            guard let text = value?.stringValue, case .success(let c) = CronSchedule.parse(text) else { throw AttributeError.missing(key, in: Self.kind) }
+            guard let text = value?.stringValue, case .success(let c) = CronSchedule.parse(text) else {
+                throw AttributeError.missing(key, in: Self.kind)
+            }
             return c
         }
         func duration(_ value: AttributeValue?, _ key: String) throws -> GuardrailDuration {
-            guard let text = value?.stringValue, case .success(let d) = GuardrailDuration.parse(text) else { throw AttributeError.missing(key, in: Self.kind) }
+            guard let text = value?.stringValue, case .success(let d) = GuardrailDuration.parse(text) else {
+                throw AttributeError.missing(key, in: Self.kind)
+            }
             return d
         }
         guard let method = a["method"]?.stringValue.flatMap(Method.init(rawValue:)) else { throw AttributeError.missing("method", in: Self.kind) }
         guard let timezone = a["timezone"]?.stringValue else { throw AttributeError.missing("timezone", in: Self.kind) }
         guard let r = a["retention"]?.mapValue else { throw AttributeError.missing("retention", in: Self.kind) }
-        let retention = Retention(keep: r["keep"]?.intValue, maxAge: try r["max_age"].map { try duration($0, "retention.max_age") },
-                                  full: r["full"]?.intValue, diff: r["diff"]?.intValue)
+        let retention = Retention(
+            keep: r["keep"]?.intValue, maxAge: try r["max_age"].map { try duration($0, "retention.max_age") },
+            full: r["full"]?.intValue, diff: r["diff"]?.intValue)
         var drill: RestoreDrill?
         if let d = a["restore_drill"]?.mapValue {
             drill = RestoreDrill(
@@ -227,11 +236,12 @@ public struct BackupSchedule: Resource, Hashable {
                 },
                 target: d["target"]?.stringValue.flatMap(DrillTarget.init(rawValue:)) ?? .newest)
         }
-        self.init(name: name, database: a["database"]?.stringValue, schedule: try cron(a["schedule"], "schedule"), timezone: timezone,
-                  method: method, retention: retention, rpo: try duration(a["rpo"], "rpo"),
-                  allowFrequent: a["allow_frequent"]?.boolValue ?? false, restoreDrill: drill,
-                  backupType: a["type"]?.stringValue.flatMap(BackupType.init(rawValue:)), stanza: a["stanza"]?.stringValue,
-                  rto: try a["rto"].map { try duration($0, "rto") })
+        self.init(
+            name: name, database: a["database"]?.stringValue, schedule: try cron(a["schedule"], "schedule"), timezone: timezone,
+            method: method, retention: retention, rpo: try duration(a["rpo"], "rpo"),
+            allowFrequent: a["allow_frequent"]?.boolValue ?? false, restoreDrill: drill,
+            backupType: a["type"]?.stringValue.flatMap(BackupType.init(rawValue:)), stanza: a["stanza"]?.stringValue,
+            rto: try a["rto"].map { try duration($0, "rto") })
     }
 }
 
@@ -270,7 +280,9 @@ extension BackupSchedule {
         let database = spec.string("database")
         let rpo = spec.duration("rpo", required: true)
         if let rpo, rpo.milliseconds <= 0 {
-            reader.error("rpo must be positive", detail: "The recovery point objective is how old the newest good backup may be, such as 26h.", at: spec.node("rpo")!.mark)
+            reader.error(
+                "rpo must be positive", detail: "The recovery point objective is how old the newest good backup may be, such as 26h.",
+                at: spec.node("rpo")!.mark)
             ok = false
         }
         let allowFrequent = spec.has("allowFrequent") ? spec.bool("allowFrequent") : false
@@ -289,28 +301,34 @@ extension BackupSchedule {
                 }
             }
             if let node = spec.node("database") {
-                reader.error("a pgbackrest schedule backs up the whole cluster, not one database",
-                             detail: "Remove database:, or use method: pg_dump to back up one database.", at: node.mark)
+                reader.error(
+                    "a pgbackrest schedule backs up the whole cluster, not one database",
+                    detail: "Remove database:, or use method: pg_dump to back up one database.", at: node.mark)
                 ok = false
             }
         } else {
             // A pg_dump schedule with pgBackRest's fields is a mistake worth stopping: it would not do what it says.
             for key in ["type", "stanza"] {
                 guard let mark = spec.keyMark(key) else { continue }
-                reader.error("\(key) applies only to method: pgbackrest",
-                             detail: "A pg_dump schedule writes one archive per run; add method: pgbackrest for physical backups.", at: mark)
+                reader.error(
+                    "\(key) applies only to method: pgbackrest",
+                    detail: "A pg_dump schedule writes one archive per run; add method: pgbackrest for physical backups.", at: mark)
                 ok = false
             }
         }
         if spec.has("rto") {
             rto = spec.duration("rto")
             if let r = rto, r.milliseconds <= 0 {
-                reader.error("rto must be positive", detail: "The recovery time objective is how long a restore may take, such as 5m.", at: spec.node("rto")!.mark)
+                reader.error(
+                    "rto must be positive", detail: "The recovery time objective is how long a restore may take, such as 5m.",
+                    at: spec.node("rto")!.mark)
                 ok = false
             } else if rto == nil {
                 ok = false
             } else if !pgbackrest {
-                reader.error("rto applies only to method: pgbackrest", detail: "Only pgBackRest drills measure the time to a running cluster.", at: spec.keyMark("rto")!)
+                reader.error(
+                    "rto applies only to method: pgbackrest", detail: "Only pgBackRest drills measure the time to a running cluster.",
+                    at: spec.keyMark("rto")!)
                 ok = false
             }
         }
@@ -321,14 +339,18 @@ extension BackupSchedule {
             let diff = r.int("diff", range: 1...9_999_999)
             for key in ["keep", "maxAge"] {
                 guard let mark = r.keyMark(key) else { continue }
-                reader.error("retention.\(key) does not apply to method: pgbackrest",
-                             detail: "pgBackRest keeps backups by count: full: 4 keeps four full backups (and the WAL and backups that depend on them); diff: 7 keeps seven differentials.",
-                             at: mark)
+                reader.error(
+                    "retention.\(key) does not apply to method: pgbackrest",
+                    detail:
+                        "pgBackRest keeps backups by count: full: 4 keeps four full backups (and the WAL and backups that depend on them); diff: 7 keeps seven differentials.",
+                    at: mark)
                 ok = false
             }
             if !r.has("full") {
-                reader.error("retention needs full for method: pgbackrest",
-                             detail: "Say how many full backups to keep, such as full: 4; archived WAL older than the oldest kept full expires with it.", at: r.mark)
+                reader.error(
+                    "retention needs full for method: pgbackrest",
+                    detail: "Say how many full backups to keep, such as full: 4; archived WAL older than the oldest kept full expires with it.",
+                    at: r.mark)
                 ok = false
             }
             if (r.has("full") && full == nil) || (r.has("diff") && diff == nil) { ok = false }
@@ -338,12 +360,15 @@ extension BackupSchedule {
             let maxAge = r.duration("maxAge")
             for key in ["full", "diff"] {
                 guard let mark = r.keyMark(key) else { continue }
-                reader.error("retention.\(key) applies only to method: pgbackrest",
-                             detail: "A pg_dump schedule keeps archives by count (keep: 14) or age (maxAge: 30d).", at: mark)
+                reader.error(
+                    "retention.\(key) applies only to method: pgbackrest",
+                    detail: "A pg_dump schedule keeps archives by count (keep: 14) or age (maxAge: 30d).", at: mark)
                 ok = false
             }
             if !r.has("keep"), !r.has("maxAge") {
-                reader.error("retention needs keep or maxAge", detail: "Say how many backups to keep (keep: 14), how old they may get (maxAge: 30d), or both.", at: r.mark)
+                reader.error(
+                    "retention needs keep or maxAge", detail: "Say how many backups to keep (keep: 14), how old they may get (maxAge: 30d), or both.",
+                    at: r.mark)
                 ok = false
             }
             if (r.has("keep") && keep == nil) || (r.has("maxAge") && maxAge == nil) { ok = false }
@@ -357,8 +382,9 @@ extension BackupSchedule {
             var target = DrillTarget.newest
             if d.has("target") {
                 if !pgbackrest {
-                    reader.error("restoreDrill.target applies only to method: pgbackrest",
-                                 detail: "A pg_dump drill restores the newest archive; there is no point in time to choose.", at: d.keyMark("target")!)
+                    reader.error(
+                        "restoreDrill.target applies only to method: pgbackrest",
+                        detail: "A pg_dump drill restores the newest archive; there is no point in time to choose.", at: d.keyMark("target")!)
                     drillOK = false
                 } else if let t = d.oneOf("target", as: DrillTarget.self) {
                     target = t
@@ -385,7 +411,9 @@ extension BackupSchedule {
                             rowCounts.append(RowCountCheck(table: name.description, min: f.has("min") ? (f.int("min", range: 0...Int.max) ?? 0) : 1))
                         }
                     } else {
-                        reader.error("restoreDrill.checks.rowCounts must be a list", detail: "Write it as - {table: public.properties, min: 1} items.", at: node.mark)
+                        reader.error(
+                            "restoreDrill.checks.rowCounts must be a list", detail: "Write it as - {table: public.properties, min: 1} items.",
+                            at: node.mark)
                         drillOK = false
                     }
                 }
@@ -394,7 +422,8 @@ extension BackupSchedule {
                     if case .sequence(let seq) = node {
                         for item in seq.items {
                             guard let f = reader.fields(item, "a SQL check", allowed: sqlCheckShape.keys),
-                                  let name = f.string("name", required: true), let query = f.string("query", required: true) else { drillOK = false; continue }
+                                let name = f.string("name", required: true), let query = f.string("query", required: true)
+                            else { drillOK = false; continue }
                             sql.append(SQLCheck(name: name, query: query))
                         }
                     } else {
@@ -403,26 +432,34 @@ extension BackupSchedule {
                     }
                 }
             }
-            if let drillSchedule { drill = RestoreDrill(schedule: drillSchedule, rowCounts: rowCounts, rlsPolicies: rls, sql: sql, target: target) } else { drillOK = false }
+            if let drillSchedule {
+                drill = RestoreDrill(schedule: drillSchedule, rowCounts: rowCounts, rlsPolicies: rls, sql: sql, target: target)
+            } else {
+                drillOK = false
+            }
         } else if spec.has("restoreDrill") {
             drillOK = false
         }
 
         if let schedule, schedule.nextRuns(after: Date(timeIntervalSince1970: 946_684_800), in: TimeZone(identifier: "UTC")!, count: 1).isEmpty {
-            reader.error("schedule \"\(schedule.source)\" never runs",
-                         detail: "No date matches its day-of-month and month fields together (such as February 30th).",
-                         at: spec.node("schedule")!.mark)
+            reader.error(
+                "schedule \"\(schedule.source)\" never runs",
+                detail: "No date matches its day-of-month and month fields together (such as February 30th).",
+                at: spec.node("schedule")!.mark)
             ok = false
         } else if let schedule, schedule.firesMoreOftenThanHourly, allowFrequent != true {
-            reader.error("schedule \"\(schedule.source)\" runs more than once an hour",
-                         detail: "Its minute field has \(schedule.minutes.count) values, so backups would run every few minutes. That is usually a seconds field or a * in the wrong place; if you mean it, add allowFrequent: true.",
-                         at: spec.node("schedule")!.mark)
+            reader.error(
+                "schedule \"\(schedule.source)\" runs more than once an hour",
+                detail:
+                    "Its minute field has \(schedule.minutes.count) values, so backups would run every few minutes. That is usually a seconds field or a * in the wrong place; if you mean it, add allowFrequent: true.",
+                at: spec.node("schedule")!.mark)
             ok = false
         }
         guard ok, drillOK, let schedule, let timezone, let method, let rpo, let retention, let allowFrequent else { return nil }
-        return BackupSchedule(name: metadata.name, database: pgbackrest ? nil : database, schedule: schedule, timezone: timezone, method: method,
-                              retention: retention, rpo: rpo, allowFrequent: allowFrequent, restoreDrill: drill,
-                              backupType: backupType, stanza: stanza, rto: rto)
+        return BackupSchedule(
+            name: metadata.name, database: pgbackrest ? nil : database, schedule: schedule, timezone: timezone, method: method,
+            retention: retention, rpo: rpo, allowFrequent: allowFrequent, restoreDrill: drill,
+            backupType: backupType, stanza: stanza, rto: rto)
     }
 
     /// Why `name` cannot be a pgBackRest stanza (it names a section of its configuration and folders in the repository).

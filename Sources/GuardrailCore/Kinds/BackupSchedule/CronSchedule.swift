@@ -45,7 +45,8 @@ public struct CronSchedule: Hashable, Sendable, CustomStringConvertible {
         }
         let fields = trimmed.split(whereSeparator: { $0 == " " || $0 == "\t" }).map(String.init)
         guard fields.count == 5 else {
-            let hint = fields.count == 6
+            let hint =
+                fields.count == 6
                 ? " Six fields look like a Quartz expression with seconds first; drop the seconds field."
                 : " The fields are minute, hour, day-of-month, month and day-of-week."
             return .failure(Problem(message: "a cron schedule has 5 fields; \"\(trimmed)\" has \(fields.count).\(hint)"))
@@ -59,9 +60,11 @@ public struct CronSchedule: Hashable, Sendable, CustomStringConvertible {
         }
         var dow = sets[4]
         if dow.contains(7) { dow.remove(7); dow.insert(0) }
-        return .success(CronSchedule(minutes: sets[0], hours: sets[1], daysOfMonth: sets[2], months: sets[3], daysOfWeek: dow,
-                                     dayOfMonthIsWildcard: fields[2] == "*" || fields[2] == "?",
-                                     dayOfWeekIsWildcard: fields[4] == "*" || fields[4] == "?", source: trimmed))
+        return .success(
+            CronSchedule(
+                minutes: sets[0], hours: sets[1], daysOfMonth: sets[2], months: sets[3], daysOfWeek: dow,
+                dayOfMonthIsWildcard: fields[2] == "*" || fields[2] == "?",
+                dayOfWeekIsWildcard: fields[4] == "*" || fields[4] == "?", source: trimmed))
     }
 
     private static func parseField(_ field: String, index: Int) -> Result<Set<Int>, Problem> {
@@ -144,7 +147,8 @@ public struct CronSchedule: Hashable, Sendable, CustomStringConvertible {
         for _ in 0..<(366 * 8) {
             let parts = calendar.dateComponents([.year, .month, .day, .weekday], from: day)
             if let year = parts.year, let month = parts.month, let dom = parts.day, let weekday = parts.weekday,
-               matchesDay(month: month, day: dom, weekday: weekday - 1) {
+                matchesDay(month: month, day: dom, weekday: weekday - 1)
+            {
                 for hour in hourOrder {
                     for minute in minuteOrder {
                         let wanted = DateComponents(year: year, month: month, day: dom, hour: hour, minute: minute)

@@ -115,8 +115,10 @@ public struct Environment: Sendable {
         /// three intervals.
         public var stepTimeout: GuardrailDuration?
 
-        public init(interval: GuardrailDuration = .seconds(30), listen: String = "127.0.0.1:8080", drift: [String: DriftMode] = [:],
-                    adminToken: TemplatedString? = nil, leaseDuration: GuardrailDuration? = nil, stepTimeout: GuardrailDuration? = nil) {
+        public init(
+            interval: GuardrailDuration = .seconds(30), listen: String = "127.0.0.1:8080", drift: [String: DriftMode] = [:],
+            adminToken: TemplatedString? = nil, leaseDuration: GuardrailDuration? = nil, stepTimeout: GuardrailDuration? = nil
+        ) {
             self.interval = interval
             self.listen = listen
             self.drift = drift
@@ -166,9 +168,11 @@ extension Environment {
         if let problem = NameRules.dnsLabel(metadata.name) {
             reader.error("invalid Environment name \"\(metadata.name)\"", detail: problem, at: metadata.nameMark)
         } else if metadata.name != fileStem {
-            reader.error("Environment \"\(metadata.name)\" is in a file named \(fileStem)",
-                         detail: "Each environment lives in environments/<name>.yaml, so `--env \(metadata.name)` finds it; rename the file or the environment.",
-                         at: metadata.nameMark)
+            reader.error(
+                "Environment \"\(metadata.name)\" is in a file named \(fileStem)",
+                detail:
+                    "Each environment lives in environments/<name>.yaml, so `--env \(metadata.name)` finds it; rename the file or the environment.",
+                at: metadata.nameMark)
         }
 
         func templated(_ fields: FieldReader, _ key: String, required: Bool = false) -> TemplatedString? {
@@ -186,8 +190,9 @@ extension Environment {
                 reader.error("invalid schema name \"\(schema)\"", detail: "Postgres identifiers have 1 to 63 bytes.", at: pg.node("schema")!.mark)
             }
             if let url = templated(pg, "url", required: true) {
-                postgres = Postgres(url: url, schema: schema, lockTimeout: pg.duration("lockTimeout") ?? .seconds(30),
-                                    statementTimeout: pg.duration("statementTimeout"))
+                postgres = Postgres(
+                    url: url, schema: schema, lockTimeout: pg.duration("lockTimeout") ?? .seconds(30),
+                    statementTimeout: pg.duration("statementTimeout"))
             }
         }
         var prometheus: Prometheus?
@@ -196,14 +201,19 @@ extension Environment {
         }
         var alerts: Alerts?
         if let a = spec.fields("alerts", allowed: alertsShape.keys),
-           let target = a.oneOf("target", as: AlertTarget.self, required: true) {
-            alerts = Alerts(target: target, rulesDirectory: templated(a, "rulesDir"), url: templated(a, "url"),
-                            tenant: templated(a, "tenant"), namespacePrefix: a.string("namespacePrefix"))
+            let target = a.oneOf("target", as: AlertTarget.self, required: true)
+        {
+            alerts = Alerts(
+                target: target, rulesDirectory: templated(a, "rulesDir"), url: templated(a, "url"),
+                tenant: templated(a, "tenant"), namespacePrefix: a.string("namespacePrefix"))
             if target == .prometheus, alerts?.rulesDirectory == nil, !a.has("rulesDir") {
-                reader.error("alerts.rulesDir is required for the prometheus target", detail: "Name the directory the Prometheus server loads rule files from.", at: a.mark)
+                reader.error(
+                    "alerts.rulesDir is required for the prometheus target",
+                    detail: "Name the directory the Prometheus server loads rule files from.", at: a.mark)
             }
             if target == .mimir, !a.has("url") {
-                reader.error("alerts.url is required for the mimir target", detail: "Give the ruler's base URL, such as http://mimir:8080.", at: a.mark)
+                reader.error(
+                    "alerts.url is required for the mimir target", detail: "Give the ruler's base URL, such as http://mimir:8080.", at: a.mark)
             }
         }
         var backups: Backups?
@@ -221,14 +231,16 @@ extension Environment {
             if let d = c.node("drift"), case .mapping(let m) = d {
                 for entry in m.entries {
                     guard let kind = reader.string(entry.key, "a kind in controller.drift"),
-                          let mode = reader.oneOf(entry.value, "controller.drift.\(kind)", as: DriftMode.self) else { continue }
+                        let mode = reader.oneOf(entry.value, "controller.drift.\(kind)", as: DriftMode.self)
+                    else { continue }
                     let known = ConfigurationLoader.addressPrefixes
                     guard known.contains(kind) else {
                         var detail = ""
                         if let s = Suggestion.closest(to: kind, among: known) { detail = "Did you mean \"\(s)\"? " }
-                        reader.error("controller.drift names an unknown kind \"\(kind)\"",
-                                     detail: detail + "Drift modes are set per kind, by the first word of its addresses: \(known.joined(separator: ", ")).",
-                                     at: entry.key.mark)
+                        reader.error(
+                            "controller.drift names an unknown kind \"\(kind)\"",
+                            detail: detail + "Drift modes are set per kind, by the first word of its addresses: \(known.joined(separator: ", ")).",
+                            at: entry.key.mark)
                         continue
                     }
                     drift[kind] = mode
@@ -240,11 +252,13 @@ extension Environment {
             let lease = c.duration("leaseDuration")
             // A lease shorter than an interval would expire between two renewals of a healthy leader.
             if let lease, lease <= interval, let node = c.node("leaseDuration") {
-                reader.error("controller.leaseDuration (\(lease)) must be longer than controller.interval (\(interval))",
-                             detail: "The leader renews its lease every interval; leave leaseDuration out for three intervals.", at: node.mark)
+                reader.error(
+                    "controller.leaseDuration (\(lease)) must be longer than controller.interval (\(interval))",
+                    detail: "The leader renews its lease every interval; leave leaseDuration out for three intervals.", at: node.mark)
             }
-            controller = Controller(interval: interval, listen: c.string("listen") ?? "127.0.0.1:8080",
-                                    drift: drift, adminToken: templated(c, "adminToken"), leaseDuration: lease, stepTimeout: c.duration("stepTimeout"))
+            controller = Controller(
+                interval: interval, listen: c.string("listen") ?? "127.0.0.1:8080",
+                drift: drift, adminToken: templated(c, "adminToken"), leaseDuration: lease, stepTimeout: c.duration("stepTimeout"))
             for key in ["headerReadTimeout", "idleTimeout"] {
                 guard let d = c.duration(key) else { continue }
                 guard d >= .seconds(1) else {
@@ -263,8 +277,9 @@ extension Environment {
         if let p = spec.fields("plan", allowed: planShape.keys), let key = templated(p, "signingKey", required: true) {
             // A key written into the file would be readable by everyone who can read the repository.
             if key.variableNames.isEmpty {
-                reader.error("plan.signingKey must come from the process environment",
-                             detail: "Write it as ${VAR} and set VAR in CI's secrets; a key committed to Git signs nothing.", at: p.node("signingKey")!.mark)
+                reader.error(
+                    "plan.signingKey must come from the process environment",
+                    detail: "Write it as ${VAR} and set VAR in CI's secrets; a key committed to Git signs nothing.", at: p.node("signingKey")!.mark)
             } else {
                 planSigningKey = key
             }
@@ -274,8 +289,9 @@ extension Environment {
             alertmanager = Alertmanager(url: url, configFile: templated(a, "configFile"))
         }
         guard let postgres else { return nil }
-        var environment = Environment(name: metadata.name, location: metadata.location, postgres: postgres, prometheus: prometheus,
-                                      alerts: alerts, backups: backups, controller: controller, rollouts: rollouts, planSigningKey: planSigningKey)
+        var environment = Environment(
+            name: metadata.name, location: metadata.location, postgres: postgres, prometheus: prometheus,
+            alerts: alerts, backups: backups, controller: controller, rollouts: rollouts, planSigningKey: planSigningKey)
         environment.alertmanager = alertmanager
         environment.requireReason = spec.bool("requireReason") ?? false
         if let node = spec.node("notifications") {
@@ -283,25 +299,29 @@ extension Environment {
             case .sequence(let sequence):
                 for (i, item) in sequence.items.enumerated() {
                     guard let w = reader.fields(item, "notifications[\(i)]", allowed: webhookShape.keys),
-                          let url = templated(w, "url", required: true) else { continue }
+                        let url = templated(w, "url", required: true)
+                    else { continue }
                     var events: [String] = []
                     for (name, mark) in w.stringList("events") ?? [] {
                         if GuardrailEvent.Kind(rawValue: name) == nil {
                             let known = GuardrailEvent.Kind.allCases.map(\.rawValue)
-                            reader.error("unknown event \"\(name)\" in notifications[\(i)].events",
-                                         detail: (Suggestion.closest(to: name, among: known).map { "Did you mean \"\($0)\"? " } ?? "")
-                                            + "Events: \(known.joined(separator: ", ")).", at: mark)
+                            reader.error(
+                                "unknown event \"\(name)\" in notifications[\(i)].events",
+                                detail: (Suggestion.closest(to: name, among: known).map { "Did you mean \"\($0)\"? " } ?? "")
+                                    + "Events: \(known.joined(separator: ", ")).", at: mark)
                         } else {
                             events.append(name)
                         }
                     }
                     var header: (name: String, value: TemplatedString)?
                     if let h = w.fields("secretHeader", allowed: secretHeaderShape.keys), let name = h.string("name", required: true),
-                       let value = templated(h, "value", required: true) {
+                        let value = templated(h, "value", required: true)
+                    {
                         // A secret written into the file would be readable by everyone who can read the repository.
                         if value.variableNames.isEmpty {
-                            reader.error("notifications[\(i)].secretHeader.value must come from the process environment",
-                                         detail: "Write it as ${VAR}; a secret committed to Git is not one.", at: h.node("value")!.mark)
+                            reader.error(
+                                "notifications[\(i)].secretHeader.value must come from the process environment",
+                                detail: "Write it as ${VAR}; a secret committed to Git is not one.", at: h.node("value")!.mark)
                         } else {
                             header = (name, value)
                         }
@@ -328,8 +348,10 @@ extension Environment.PgBackRest {
     }
 
     /// Options Guardrail sets itself per command; a second value under options: would be ambiguous.
-    static let reservedOptions: Set<String> = ["stanza", "config", "config-include-path", "config-path", "type", "target", "target-action",
-                                                "pg1-path", "repo1-type", "repo1-path", "repo1-cipher-type", "set", "delta", "force"]
+    static let reservedOptions: Set<String> = [
+        "stanza", "config", "config-include-path", "config-path", "type", "target", "target-action",
+        "pg1-path", "repo1-type", "repo1-path", "repo1-cipher-type", "set", "delta", "force",
+    ]
 }
 
 extension Environment {
@@ -344,11 +366,13 @@ extension Environment {
         func variableName(_ key: String) -> String? {
             guard let node = p.node(key), let name = reader.string(node, "\(p.context).\(key)") else { return nil }
             // The name of a variable, not its value: a value written here would be committed to Git.
-            let valid = !name.isEmpty && name.allSatisfy { $0 == "_" || $0.isASCII && ($0.isLetter || $0.isNumber) } && !(name.first?.isNumber ?? true)
+            let valid =
+                !name.isEmpty && name.allSatisfy { $0 == "_" || $0.isASCII && ($0.isLetter || $0.isNumber) } && !(name.first?.isNumber ?? true)
             guard valid else {
-                reader.error("\(p.context).\(key) must name an environment variable",
-                             detail: "Write the variable's name, such as PGBACKREST_CIPHER_PASS; Guardrail reads the secret from it and never from this file.",
-                             at: node.mark)
+                reader.error(
+                    "\(p.context).\(key) must name an environment variable",
+                    detail: "Write the variable's name, such as PGBACKREST_CIPHER_PASS; Guardrail reads the secret from it and never from this file.",
+                    at: node.mark)
                 ok = false
                 return nil
             }
@@ -362,30 +386,36 @@ extension Environment {
             let type = r.has("type") ? r.oneOf("type", as: PgBackRest.RepoType.self) : .posix
             let cipher = r.string("cipherType")
             if let c = cipher, c != "aes-256-cbc", c != "none" {
-                reader.error("unknown repo.cipherType \"\(c)\"", detail: "pgBackRest encrypts with aes-256-cbc; write none for an unencrypted repository.",
-                             at: r.node("cipherType")!.mark)
+                reader.error(
+                    "unknown repo.cipherType \"\(c)\"", detail: "pgBackRest encrypts with aes-256-cbc; write none for an unencrypted repository.",
+                    at: r.node("cipherType")!.mark)
                 ok = false
             }
             if cipher == "aes-256-cbc", cipherPassEnv == nil, !p.has("cipherPassEnv") {
-                reader.error("an encrypted repository needs cipherPassEnv",
-                             detail: "Name the environment variable that holds the passphrase, such as cipherPassEnv: PGBACKREST_CIPHER_PASS.", at: r.mark)
+                reader.error(
+                    "an encrypted repository needs cipherPassEnv",
+                    detail: "Name the environment variable that holds the passphrase, such as cipherPassEnv: PGBACKREST_CIPHER_PASS.", at: r.mark)
                 ok = false
             }
             let uriStyle = r.string("uriStyle")
             if let u = uriStyle, u != "path", u != "host" {
-                reader.error("repo.uriStyle must be path or host", detail: "pgBackRest addresses S3 buckets by host name (host) or in the path (path).",
-                             at: r.node("uriStyle")!.mark)
+                reader.error(
+                    "repo.uriStyle must be path or host", detail: "pgBackRest addresses S3 buckets by host name (host) or in the path (path).",
+                    at: r.node("uriStyle")!.mark)
                 ok = false
             }
             if let type {
-                repo = PgBackRest.Repo(type: type, path: templated(r, "path", false), bucket: templated(r, "bucket", type == .s3),
-                                       endpoint: templated(r, "endpoint", type == .s3), region: templated(r, "region", type == .s3),
-                                       port: r.int("port", range: 1...65535), uriStyle: uriStyle, verifyTLS: r.bool("verifyTLS") ?? true,
-                                       cipherType: cipher == "none" ? nil : cipher)
+                repo = PgBackRest.Repo(
+                    type: type, path: templated(r, "path", false), bucket: templated(r, "bucket", type == .s3),
+                    endpoint: templated(r, "endpoint", type == .s3), region: templated(r, "region", type == .s3),
+                    port: r.int("port", range: 1...65535), uriStyle: uriStyle, verifyTLS: r.bool("verifyTLS") ?? true,
+                    cipherType: cipher == "none" ? nil : cipher)
                 if type == .s3, (s3KeyEnv == nil || s3KeySecretEnv == nil), !p.has("s3KeyEnv") || !p.has("s3KeySecretEnv") {
-                    reader.error("an s3 repository needs s3KeyEnv and s3KeySecretEnv",
-                                 detail: "Name the environment variables that hold the access key and its secret, such as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
-                                 at: r.mark)
+                    reader.error(
+                        "an s3 repository needs s3KeyEnv and s3KeySecretEnv",
+                        detail:
+                            "Name the environment variables that hold the access key and its secret, such as AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY.",
+                        at: r.mark)
                     ok = false
                 }
             } else {
@@ -398,21 +428,24 @@ extension Environment {
                 for entry in m.entries {
                     guard let key = reader.string(entry.key, "a key of \(p.context).options") else { ok = false; continue }
                     if PgBackRest.isSecretOption(key) {
-                        reader.error("\(p.context).options must not hold the secret option \"\(key)\"",
-                                     detail: "Secrets reach pgBackRest only through its environment variables: use cipherPassEnv, s3KeyEnv or s3KeySecretEnv.",
-                                     at: entry.key.mark)
+                        reader.error(
+                            "\(p.context).options must not hold the secret option \"\(key)\"",
+                            detail: "Secrets reach pgBackRest only through its environment variables: use cipherPassEnv, s3KeyEnv or s3KeySecretEnv.",
+                            at: entry.key.mark)
                         ok = false
                         continue
                     }
                     if PgBackRest.reservedOptions.contains(key) {
-                        reader.error("\(p.context).options cannot set \"\(key)\"",
-                                     detail: "Guardrail sets it from stanza, pgPath, repo and each command; set it there.", at: entry.key.mark)
+                        reader.error(
+                            "\(p.context).options cannot set \"\(key)\"",
+                            detail: "Guardrail sets it from stanza, pgPath, repo and each command; set it there.", at: entry.key.mark)
                         ok = false
                         continue
                     }
                     guard key.allSatisfy({ $0 == "-" || $0.isASCII && ($0.isLowercase || $0.isNumber) }), !key.isEmpty else {
-                        reader.error("invalid pgBackRest option name \"\(key)\"", detail: "Option names are lower-case words joined by '-', such as log-path.",
-                                     at: entry.key.mark)
+                        reader.error(
+                            "invalid pgBackRest option name \"\(key)\"", detail: "Option names are lower-case words joined by '-', such as log-path.",
+                            at: entry.key.mark)
                         ok = false
                         continue
                     }
@@ -422,20 +455,24 @@ extension Environment {
                     options[key] = value
                 }
             } else {
-                reader.error("\(p.context).options must be a mapping", detail: "Map pgBackRest option names to values, such as {log-path: /var/log/pgbackrest}.",
-                             at: node.mark)
+                reader.error(
+                    "\(p.context).options must be a mapping",
+                    detail: "Map pgBackRest option names to values, such as {log-path: /var/log/pgbackrest}.",
+                    at: node.mark)
                 ok = false
             }
         }
         if repo == nil, !p.has("configFile"), !p.has("repo") {
-            reader.error("backups.pgbackrest needs repo or configFile",
-                         detail: "Describe the repository (repo: {type: posix, path: /var/lib/pgbackrest}) or name a pgbackrest.conf that does.", at: p.mark)
+            reader.error(
+                "backups.pgbackrest needs repo or configFile",
+                detail: "Describe the repository (repo: {type: posix, path: /var/lib/pgbackrest}) or name a pgbackrest.conf that does.", at: p.mark)
             ok = false
         }
         let osUser = p.string("osUser")
         guard ok, let stanza else { return nil }
-        return PgBackRest(stanza: stanza, configFile: templated(p, "configFile", false), pgPath: templated(p, "pgPath", false), repo: repo,
-                          cipherPassEnv: cipherPassEnv, s3KeyEnv: s3KeyEnv, s3KeySecretEnv: s3KeySecretEnv, osUser: osUser, options: options,
-                          location: reader.location(p.mark))
+        return PgBackRest(
+            stanza: stanza, configFile: templated(p, "configFile", false), pgPath: templated(p, "pgPath", false), repo: repo,
+            cipherPassEnv: cipherPassEnv, s3KeyEnv: s3KeyEnv, s3KeySecretEnv: s3KeySecretEnv, osUser: osUser, options: options,
+            location: reader.location(p.mark))
     }
 }

@@ -33,8 +33,10 @@ public struct TemplatedString: Hashable, Sendable {
                 fallback = nil
             }
             guard Self.isVariableName(name) else {
-                return .failure(.error("invalid variable name \"\(name)\" in \"\(raw)\"",
-                                       detail: "Variable names are letters, digits and _, not starting with a digit.", at: location))
+                return .failure(
+                    .error(
+                        "invalid variable name \"\(name)\" in \"\(raw)\"",
+                        detail: "Variable names are letters, digits and _, not starting with a digit.", at: location))
             }
             pieces.append(.variable(name: String(name), fallback: fallback))
             rest = rest[rest.index(after: end)...]
@@ -59,12 +61,17 @@ public struct TemplatedString: Hashable, Sendable {
                 switch piece {
                 case .literal(let s): out += s
                 case .variable(let name, let fallback):
-                    if let value = environment[name], !value.isEmpty { out += value }
-                    else if let fallback { out += fallback }
-                    else {
-                        return .failure(.error("environment variable \(name) is not set",
-                                               detail: "This setting reads ${\(name)}; export \(name) before running Guardrail, or give a default with ${\(name):-value}.",
-                                               at: location))
+                    if let value = environment[name], !value.isEmpty {
+                        out += value
+                    } else if let fallback {
+                        out += fallback
+                    } else {
+                        return .failure(
+                            .error(
+                                "environment variable \(name) is not set",
+                                detail:
+                                    "This setting reads ${\(name)}; export \(name) before running Guardrail, or give a default with ${\(name):-value}.",
+                                at: location))
                     }
                 }
             }

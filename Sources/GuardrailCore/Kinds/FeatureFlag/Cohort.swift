@@ -59,7 +59,8 @@ public struct CohortPlan: Sendable {
 
         /// Positions in `tenants` that `phase` names, in position order.
         func named(by phase: RolloutPhase, in tenants: [Tenant]) -> [Int] {
-            let key = phase.tenants.sorted().joined(separator: "\u{0}") + "\u{1}"
+            let key =
+                phase.tenants.sorted().joined(separator: "\u{0}") + "\u{1}"
                 + phase.selector.keys.sorted().map { $0 + "=" + phase.selector[$0]! }.joined(separator: "\u{0}")
             if let hit = byPhase.withLock({ $0[key] }) { return hit }
             let names = Set(phase.tenants)
@@ -116,9 +117,11 @@ public struct CohortPlan: Sendable {
                     added.append(order[rank])
                 }
             }
-            out.append(Phase(name: phase.name, percent: phase.percent, requestedByPercent: phase.percent == nil ? 0 : requested,
-                             pickedByPercent: phase.percent == nil ? 0 : picked, memberCount: memberCount, addedPositions: added,
-                             tenants: tenants))
+            out.append(
+                Phase(
+                    name: phase.name, percent: phase.percent, requestedByPercent: phase.percent == nil ? 0 : requested,
+                    pickedByPercent: phase.percent == nil ? 0 : picked, memberCount: memberCount, addedPositions: added,
+                    tenants: tenants))
         }
         phases = out
     }

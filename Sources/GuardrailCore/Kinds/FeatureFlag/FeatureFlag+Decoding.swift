@@ -11,7 +11,8 @@ extension FeatureFlag {
         var ok = true
         let address = "flag.\(metadata.name)"
         if let problem = NameRules.dottedName(metadata.name) {
-            reader.error("invalid FeatureFlag name \"\(metadata.name)\"", detail: problem + " Flag names look like channel.email.", at: metadata.nameMark)
+            reader.error(
+                "invalid FeatureFlag name \"\(metadata.name)\"", detail: problem + " Flag names look like channel.email.", at: metadata.nameMark)
             ok = false
         }
         let description = spec.has("description") ? spec.string("description") : ""
@@ -20,7 +21,9 @@ extension FeatureFlag {
         if spec.has("salt") {
             salt = spec.string("salt")
             if salt?.isEmpty == true {
-                reader.error("FeatureFlag spec.salt is empty", detail: "Leave it out to use the flag's name, or give a non-empty string.", at: spec.node("salt")!.mark)
+                reader.error(
+                    "FeatureFlag spec.salt is empty", detail: "Leave it out to use the flag's name, or give a non-empty string.",
+                    at: spec.node("salt")!.mark)
                 salt = nil
             }
         }
@@ -33,7 +36,8 @@ extension FeatureFlag {
                 guard let items = o.stringList(key) else { continue }
                 for item in items {
                     if let first = seen[item.value] {
-                        let detail = first.list == key
+                        let detail =
+                            first.list == key
                             ? "It is already listed at line \(first.mark.line), column \(first.mark.column)."
                             : "It is also in overrides.\(first.list) at line \(first.mark.line), column \(first.mark.column); a tenant is either forced on or forced off."
                         reader.error("tenant \"\(item.value)\" is listed twice in overrides", detail: detail, at: item.mark)
@@ -42,17 +46,20 @@ extension FeatureFlag {
                     }
                     seen[item.value] = (key, item.mark)
                     lists[key, default: []].append(item.value)
-                    references.append(ManifestReference(target: "tenant", name: item.value, location: reader.location(item.mark),
-                                                        context: "\(address) overrides.\(key)"))
+                    references.append(
+                        ManifestReference(
+                            target: "tenant", name: item.value, location: reader.location(item.mark),
+                            context: "\(address) overrides.\(key)"))
                 }
             }
             overrides = Overrides(enable: lists["enable"] ?? [], disable: lists["disable"] ?? [])
             // A forced-on tenant of a flag that is off for everyone is on for nobody: the override does nothing.
             if enabled == false, let first = o.node("enable"), !(lists["enable"] ?? []).isEmpty {
-                reader.diagnostics.warning("overrides.enable has no effect while enabled is false",
-                                           detail: "A flag with enabled: false is off for every tenant, overrides included. To turn it on for these "
-                                               + "tenants first, set enabled: true with a rollout whose first phase names them, or set enabled: true.",
-                                           at: reader.location(first.mark))
+                reader.diagnostics.warning(
+                    "overrides.enable has no effect while enabled is false",
+                    detail: "A flag with enabled: false is off for every tenant, overrides included. To turn it on for these "
+                        + "tenants first, set enabled: true with a rollout whose first phase names them, or set enabled: true.",
+                    at: reader.location(first.mark))
             }
         } else if spec.has("overrides") {
             ok = false
@@ -75,7 +82,9 @@ extension FeatureFlag {
         if let node = r.required("phases") {
             if case .sequence(let sequence) = node {
                 if sequence.items.isEmpty {
-                    reader.error("rollout.phases is empty", detail: "Give at least one phase, or remove `rollout:` to turn the flag on for everyone at once.", at: node.mark)
+                    reader.error(
+                        "rollout.phases is empty", detail: "Give at least one phase, or remove `rollout:` to turn the flag on for everyone at once.",
+                        at: node.mark)
                     ok = false
                 }
                 var names: [String: YAMLMark] = [:]
@@ -87,9 +96,11 @@ extension FeatureFlag {
                     if let node = p.node("percent"), case .scalar(let scalar) = node, case .int(let percent) = scalar.resolved {
                         let label = phase?.name ?? "\(percent)%"
                         if let highest, percent < highest.percent {
-                            reader.error("phase \"\(label)\" lowers the percent from \(highest.percent) to \(percent)",
-                                         detail: "Percents must not decrease from phase to phase (phase \"\(highest.phase)\" at line \(highest.mark.line) has \(highest.percent)); a rollout only ever adds tenants.",
-                                         at: node.mark)
+                            reader.error(
+                                "phase \"\(label)\" lowers the percent from \(highest.percent) to \(percent)",
+                                detail:
+                                    "Percents must not decrease from phase to phase (phase \"\(highest.phase)\" at line \(highest.mark.line) has \(highest.percent)); a rollout only ever adds tenants.",
+                                at: node.mark)
                             ok = false
                         } else {
                             highest = (percent, label, node.mark)
@@ -98,15 +109,18 @@ extension FeatureFlag {
                     guard let phase else { ok = false; continue }
                     let nameMark = p.node("name")?.mark ?? p.mark
                     if let first = names[phase.name] {
-                        reader.error("duplicate phase name \"\(phase.name)\" in rollout.phases",
-                                     detail: "It is already used at line \(first.line), column \(first.column); name each phase once.", at: nameMark)
+                        reader.error(
+                            "duplicate phase name \"\(phase.name)\" in rollout.phases",
+                            detail: "It is already used at line \(first.line), column \(first.column); name each phase once.", at: nameMark)
                         ok = false
                     }
                     names[phase.name] = nameMark
                     phases.append(phase)
                 }
             } else {
-                reader.error("rollout.phases must be a list", detail: "Found \(node.kindDescription); write one `- {percent: 5, bake: 48h}` item per phase.", at: node.mark)
+                reader.error(
+                    "rollout.phases must be a list", detail: "Found \(node.kindDescription); write one `- {percent: 5, bake: 48h}` item per phase.",
+                    at: node.mark)
                 ok = false
             }
         } else {
@@ -117,15 +131,18 @@ extension FeatureFlag {
             var seen: [String: YAMLMark] = [:]
             for item in items {
                 if let first = seen[item.value] {
-                    reader.error("guardrail \"\(item.value)\" is listed twice in rollout.guardrails",
-                                 detail: "It is already listed at line \(first.line), column \(first.column).", at: item.mark)
+                    reader.error(
+                        "guardrail \"\(item.value)\" is listed twice in rollout.guardrails",
+                        detail: "It is already listed at line \(first.line), column \(first.column).", at: item.mark)
                     ok = false
                     continue
                 }
                 seen[item.value] = item.mark
                 guardrails.append(item.value)
-                references.append(ManifestReference(target: "guardrail", name: item.value, location: reader.location(item.mark),
-                                                    context: "\(address) rollout.guardrails"))
+                references.append(
+                    ManifestReference(
+                        target: "guardrail", name: item.value, location: reader.location(item.mark),
+                        context: "\(address) rollout.guardrails"))
             }
         } else if r.has("guardrails") {
             ok = false
@@ -146,8 +163,10 @@ extension FeatureFlag {
             func addNames(_ items: [(value: String, mark: YAMLMark)]) {
                 for item in items {
                     tenants.append(item.value)
-                    references.append(ManifestReference(target: "tenant", name: item.value, location: reader.location(item.mark),
-                                                        context: "\(address) rollout.phases[\(index)].tenants"))
+                    references.append(
+                        ManifestReference(
+                            target: "tenant", name: item.value, location: reader.location(item.mark),
+                            context: "\(address) rollout.phases[\(index)].tenants"))
                 }
             }
             switch node {
@@ -157,10 +176,14 @@ extension FeatureFlag {
                 guard let t = reader.fields(node, "rollout.phases[\(index)].tenants", allowed: phaseTenantKeys) else { ok = false; break }
                 if let items = t.stringList("names") { addNames(items) } else if t.has("names") { ok = false }
                 if let s = t.node("selector") {
-                    if let map = reader.stringMap(s, "rollout.phases[\(index)].tenants.selector", validateKey: NameRules.labelKey, validateValue: NameRules.labelValue) {
+                    if let map = reader.stringMap(
+                        s, "rollout.phases[\(index)].tenants.selector", validateKey: NameRules.labelKey, validateValue: NameRules.labelValue)
+                    {
                         selector = map
                         if map.isEmpty {
-                            reader.error("empty selector in rollout.phases[\(index)].tenants", detail: "An empty selector selects nobody; give labels such as {cohort: internal}.", at: s.mark)
+                            reader.error(
+                                "empty selector in rollout.phases[\(index)].tenants",
+                                detail: "An empty selector selects nobody; give labels such as {cohort: internal}.", at: s.mark)
                             ok = false
                         }
                     } else {
@@ -175,7 +198,8 @@ extension FeatureFlag {
             if percent == nil { ok = false }
         }
         if !p.has("percent"), tenants.isEmpty, selector.isEmpty, ok {
-            reader.error("rollout.phases[\(index)] selects no tenants", detail: "Give it `percent:`, `tenants:` (names or a selector), or both.", at: p.mark)
+            reader.error(
+                "rollout.phases[\(index)] selects no tenants", detail: "Give it `percent:`, `tenants:` (names or a selector), or both.", at: p.mark)
             ok = false
         }
         var bake = GuardrailDuration(milliseconds: 0)
@@ -184,9 +208,13 @@ extension FeatureFlag {
         }
         var name = percent.map { "\($0)%" } ?? "phase-\(index + 1)"
         if p.has("name") {
-            if let n = p.string("name"), !n.isEmpty { name = n } else {
+            if let n = p.string("name"), !n.isEmpty {
+                name = n
+            } else {
                 if p.string("name")?.isEmpty == true {
-                    reader.error("rollout.phases[\(index)].name is empty", detail: "Leave it out to name the phase after its percent.", at: p.node("name")!.mark)
+                    reader.error(
+                        "rollout.phases[\(index)].name is empty", detail: "Leave it out to name the phase after its percent.",
+                        at: p.node("name")!.mark)
                 }
                 ok = false
             }

@@ -11,8 +11,10 @@ extension FeatureFlag: KindDefinition {
     }
 
     /// Keeps the flag's labels: what `flag kill --selector` picks flags by.
-    public static func admit(_ decoded: DecodedObject<FeatureFlag>, state: inout NoAdmission, into configuration: inout Configuration,
-                             reader: NodeReader) -> Bool {
+    public static func admit(
+        _ decoded: DecodedObject<FeatureFlag>, state: inout NoAdmission, into configuration: inout Configuration,
+        reader: NodeReader
+    ) -> Bool {
         if !decoded.metadata.labels.isEmpty { configuration.flagLabels[decoded.object.name] = decoded.metadata.labels }
         return true
     }

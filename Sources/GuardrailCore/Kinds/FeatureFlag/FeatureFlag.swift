@@ -28,8 +28,10 @@ public struct FeatureFlag: Resource, Hashable {
     public var overrides: Overrides
     public var rollout: Rollout?
 
-    public init(name: String, description: String = "", enabled: Bool, salt: String? = nil, overrides: Overrides = Overrides(),
-                rollout: Rollout? = nil) {
+    public init(
+        name: String, description: String = "", enabled: Bool, salt: String? = nil, overrides: Overrides = Overrides(),
+        rollout: Rollout? = nil
+    ) {
         self.name = name
         self.description = description
         self.enabled = enabled
@@ -74,9 +76,10 @@ public struct FeatureFlag: Resource, Hashable {
         case .null: rollout = nil
         case let value: rollout = try Rollout(attributes: value)
         }
-        self.init(name: name, description: attributes["description"]?.stringValue ?? "", enabled: enabled, salt: salt,
-                  overrides: Overrides(enable: overrides["enable"]?.stringList ?? [], disable: overrides["disable"]?.stringList ?? []),
-                  rollout: rollout)
+        self.init(
+            name: name, description: attributes["description"]?.stringValue ?? "", enabled: enabled, salt: salt,
+            overrides: Overrides(enable: overrides["enable"]?.stringList ?? [], disable: overrides["disable"]?.stringList ?? []),
+            rollout: rollout)
     }
 }
 
@@ -113,7 +116,9 @@ public struct Rollout: Hashable, Sendable {
     }
 
     init(attributes value: AttributeValue) throws {
-        guard let map = value.mapValue, let phases = map["phases"]?.listValue else { throw AttributeError.missing("rollout.phases", in: FeatureFlag.kind) }
+        guard let map = value.mapValue, let phases = map["phases"]?.listValue else {
+            throw AttributeError.missing("rollout.phases", in: FeatureFlag.kind)
+        }
         guard let onBreach = map["on_breach"]?.stringValue.flatMap(BreachAction.init(rawValue:)) else {
             throw AttributeError.missing("rollout.on_breach", in: FeatureFlag.kind)
         }
@@ -136,7 +141,9 @@ public struct RolloutPhase: Hashable, Sendable {
     public var percent: Int?
     public var bake: GuardrailDuration
 
-    public init(name: String, tenants: [String] = [], selector: [String: String] = [:], percent: Int? = nil, bake: GuardrailDuration = .init(milliseconds: 0)) {
+    public init(
+        name: String, tenants: [String] = [], selector: [String: String] = [:], percent: Int? = nil, bake: GuardrailDuration = .init(milliseconds: 0)
+    ) {
         self.name = name
         self.tenants = tenants.sorted()
         self.selector = selector
@@ -155,14 +162,19 @@ public struct RolloutPhase: Hashable, Sendable {
     }
 
     init(attributes value: AttributeValue) throws {
-        guard let map = value.mapValue, let name = map["name"]?.stringValue else { throw AttributeError.missing("rollout.phases.name", in: FeatureFlag.kind) }
+        guard let map = value.mapValue, let name = map["name"]?.stringValue else {
+            throw AttributeError.missing("rollout.phases.name", in: FeatureFlag.kind)
+        }
         var bake = GuardrailDuration(milliseconds: 0)
         if let text = map["bake"]?.stringValue {
-            guard case .success(let d) = GuardrailDuration.parse(text) else { throw AttributeError.missing("rollout.phases.bake", in: FeatureFlag.kind) }
+            guard case .success(let d) = GuardrailDuration.parse(text) else {
+                throw AttributeError.missing("rollout.phases.bake", in: FeatureFlag.kind)
+            }
             bake = d
         }
-        self.init(name: name, tenants: map["tenants"]?.stringList ?? [], selector: map["selector"]?.stringMap ?? [:],
-                  percent: map["percent"]?.intValue, bake: bake)
+        self.init(
+            name: name, tenants: map["tenants"]?.stringList ?? [], selector: map["selector"]?.stringMap ?? [:],
+            percent: map["percent"]?.intValue, bake: bake)
     }
 
     /// Whether a tenant's labels satisfy the selector; an empty selector selects nobody.

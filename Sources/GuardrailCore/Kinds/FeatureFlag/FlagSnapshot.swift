@@ -57,7 +57,8 @@ public struct FlagSnapshot: Sendable {
             return .success(Evaluation(value: true, reason: .targetingMatch, detail: flag.rollout.map { "in the cohort (\($0))" } ?? "in the cohort"))
         }
         if !flag.enabled { return .success(Evaluation(value: false, reason: .disabled, detail: "the flag is disabled")) }
-        return .success(Evaluation(value: false, reason: .default, detail: flag.rollout.map { "not in the cohort yet (\($0))" } ?? "not in the cohort"))
+        return .success(
+            Evaluation(value: false, reason: .default, detail: flag.rollout.map { "not in the cohort yet (\($0))" } ?? "not in the cohort"))
     }
 }
 

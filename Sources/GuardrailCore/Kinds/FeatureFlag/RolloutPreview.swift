@@ -39,21 +39,26 @@ public struct RolloutPreview: Hashable, Sendable, Codable {
         case startsOnApply = "starts_on_apply", eligible, phases, guardrails, onBreach = "on_breach"
     }
 
-    public init(flag: FeatureFlag, tenants: [Tenant], guardrails: [Guardrail], startsOnApply: Bool,
-                selections: CohortPlan.Selections = CohortPlan.Selections()) {
+    public init(
+        flag: FeatureFlag, tenants: [Tenant], guardrails: [Guardrail], startsOnApply: Bool,
+        selections: CohortPlan.Selections = CohortPlan.Selections()
+    ) {
         let plan = CohortPlan(flag: flag, tenants: tenants, selections: selections)
         let byName = Dictionary(guardrails.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let rollout = flag.rollout ?? Rollout(phases: [])
         self.startsOnApply = startsOnApply
         eligible = plan.eligibleCount
         phases = zip(rollout.phases, plan.phases).map { spec, cohort in
-            Phase(name: spec.name, percent: spec.percent, exactByPercent: spec.percent.map { Double($0) * Double(plan.eligibleCount) / 100 },
-                  requestedByPercent: cohort.requestedByPercent, pickedByPercent: cohort.pickedByPercent, cohortSize: cohort.memberCount, addedCount: cohort.addedCount,
-                  added: cohort.added(first: Self.namesShown), bake: spec.bake.description)
+            Phase(
+                name: spec.name, percent: spec.percent, exactByPercent: spec.percent.map { Double($0) * Double(plan.eligibleCount) / 100 },
+                requestedByPercent: cohort.requestedByPercent, pickedByPercent: cohort.pickedByPercent, cohortSize: cohort.memberCount,
+                addedCount: cohort.addedCount,
+                added: cohort.added(first: Self.namesShown), bake: spec.bake.description)
         }
         self.guardrails = rollout.guardrails.map { name in
             let g = byName[name]
-            return GuardrailSummary(name: name, threshold: g?.thresholdDescription ?? "?", interval: g?.interval.description ?? "?", failures: g?.failures ?? 1)
+            return GuardrailSummary(
+                name: name, threshold: g?.thresholdDescription ?? "?", interval: g?.interval.description ?? "?", failures: g?.failures ?? 1)
         }
         onBreach = rollout.onBreach.rawValue
     }
@@ -65,7 +70,9 @@ public struct RolloutPreview: Hashable, Sendable, Codable {
         let flags = Dictionary(desired.flags.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var work: [(index: Int, flag: FeatureFlag, starts: Bool)] = []
         for (index, change) in changes.enumerated() {
-            guard change.kind == FeatureFlag.kind, change.action != .delete, let flag = flags[change.address.name], flag.rollout != nil else { continue }
+            guard change.kind == FeatureFlag.kind, change.action != .delete, let flag = flags[change.address.name], flag.rollout != nil else {
+                continue
+            }
             let wasEnabled = change.before?["enabled"]?.boolValue ?? false
             let rolloutChanged = change.before?["rollout"] != change.after?["rollout"]
             let starts = flag.enabled && (!wasEnabled || rolloutChanged)
@@ -80,8 +87,9 @@ public struct RolloutPreview: Hashable, Sendable, Codable {
         previews.withUnsafeMutableBufferPointer { out in
             nonisolated(unsafe) let out = out
             DispatchQueue.concurrentPerform(iterations: jobs.count) { i in
-                out[i] = RolloutPreview(flag: jobs[i].flag, tenants: tenants, guardrails: guardrails, startsOnApply: jobs[i].starts,
-                                        selections: selections)
+                out[i] = RolloutPreview(
+                    flag: jobs[i].flag, tenants: tenants, guardrails: guardrails, startsOnApply: jobs[i].starts,
+                    selections: selections)
             }
         }
         var annotated = changes
@@ -100,7 +108,8 @@ public struct RolloutPreview: Hashable, Sendable, Codable {
             var selection: String
             if let percent = phase.percent, let exact = phase.exactByPercent {
                 selection = "\(percent)% of \(eligible) = \(Self.format(exact)) -> \(phase.requestedByPercent)"
-                selection += phase.pickedByPercent < phase.requestedByPercent
+                selection +=
+                    phase.pickedByPercent < phase.requestedByPercent
                     ? " (every one of the \(phase.pickedByPercent) not named)" : " by rank"
             } else {
                 selection = "named tenants only"
@@ -121,7 +130,10 @@ public struct RolloutPreview: Hashable, Sendable, Codable {
         if guardrails.isEmpty {
             out.append(pad + "guardrails: none (phases advance on bake time alone)")
         } else {
-            out.append(pad + "guardrails: " + guardrails.map { "\($0.name) \($0.threshold) every \($0.interval), breach after \($0.failures) failing" }.joined(separator: "; "))
+            out.append(
+                pad + "guardrails: "
+                    + guardrails.map { "\($0.name) \($0.threshold) every \($0.interval), breach after \($0.failures) failing" }.joined(
+                        separator: "; "))
         }
         return out
     }

@@ -32,8 +32,10 @@ public struct RolloutState: Hashable, Sendable, Codable {
     public var baseline: [String]
     public var tracks: [String: GuardrailTrack]
 
-    public init(status: RolloutStatus, phase: Int, phaseStartedAt: Date, reason: String, killed: Bool = false,
-                specFingerprint: String, baseline: [String] = [], tracks: [String: GuardrailTrack] = [:]) {
+    public init(
+        status: RolloutStatus, phase: Int, phaseStartedAt: Date, reason: String, killed: Bool = false,
+        specFingerprint: String, baseline: [String] = [], tracks: [String: GuardrailTrack] = [:]
+    ) {
         self.status = status
         self.phase = phase
         self.phaseStartedAt = phaseStartedAt
@@ -138,15 +140,27 @@ public struct RolloutStateMachine: Sendable {
     /// was everybody there is nothing to roll out and the rollout starts completed.
     public func start(now: Date, baseline: [String], alreadyFull: Bool = false, by actor: String? = nil) -> (RolloutState, [RolloutAction]) {
         if alreadyFull {
-            let state = RolloutState(status: .completed, phase: lastPhase, phaseStartedAt: now,
-                                     reason: "the flag was already on for every tenant", specFingerprint: rollout.fingerprint, baseline: baseline)
-            return (state, [.updateCohort(state.exposure),
-                            .record(RolloutDecision(kind: .start, phase: lastPhase, message: "rollout completed at once: \(state.reason)", actor: actor))])
+            let state = RolloutState(
+                status: .completed, phase: lastPhase, phaseStartedAt: now,
+                reason: "the flag was already on for every tenant", specFingerprint: rollout.fingerprint, baseline: baseline)
+            return (
+                state,
+                [
+                    .updateCohort(state.exposure),
+                    .record(RolloutDecision(kind: .start, phase: lastPhase, message: "rollout completed at once: \(state.reason)", actor: actor)),
+                ]
+            )
         }
-        let state = RolloutState(status: .progressing, phase: 0, phaseStartedAt: now, reason: "rollout started",
-                                 specFingerprint: rollout.fingerprint, baseline: baseline)
-        return (state, [.updateCohort(.phase(0)),
-                        .record(RolloutDecision(kind: .start, phase: 0, message: "rollout started at phase 1 (\(phaseName(0)))", actor: actor))])
+        let state = RolloutState(
+            status: .progressing, phase: 0, phaseStartedAt: now, reason: "rollout started",
+            specFingerprint: rollout.fingerprint, baseline: baseline)
+        return (
+            state,
+            [
+                .updateCohort(.phase(0)),
+                .record(RolloutDecision(kind: .start, phase: 0, message: "rollout started at phase 1 (\(phaseName(0)))", actor: actor)),
+            ]
+        )
     }
 
     /// The guardrails whose interval has passed since their last evaluation. None when the rollout
@@ -162,7 +176,8 @@ public struct RolloutStateMachine: Sendable {
 
     /// When the current phase may advance, bake-wise.
     public func bakeEnds(_ state: RolloutState) -> Date {
-        state.phaseStartedAt.addingTimeInterval(rollout.phases.indices.contains(state.phase) ? timing.bake(rollout.phases[state.phase].bake).seconds : 0)
+        state.phaseStartedAt.addingTimeInterval(
+            rollout.phases.indices.contains(state.phase) ? timing.bake(rollout.phases[state.phase].bake).seconds : 0)
     }
 
     public func handle(_ state: RolloutState, _ event: RolloutEvent, now: Date) -> (RolloutState, [RolloutAction]) {
@@ -193,25 +208,44 @@ public struct RolloutStateMachine: Sendable {
             s.status = .rolledBack
             s.reason = "aborted by \(actor)"
             s.tracks = [:]
-            return (s, [.updateCohort(s.exposure),
-                        .record(RolloutDecision(kind: .abort, phase: s.phase, message: "\(s.reason); back to the pre-rollout cohort", actor: actor))])
+            return (
+                s,
+                [
+                    .updateCohort(s.exposure),
+                    .record(RolloutDecision(kind: .abort, phase: s.phase, message: "\(s.reason); back to the pre-rollout cohort", actor: actor)),
+                ]
+            )
         case .retry(let actor):
             guard !state.killed else { return reject(state, "the flag is killed; release it first") }
-            guard state.status == .rolledBack else { return reject(state, "only a rolled-back rollout can be retried; it is \(state.status.rawValue)") }
+            guard state.status == .rolledBack else {
+                return reject(state, "only a rolled-back rollout can be retried; it is \(state.status.rawValue)")
+            }
             var s = state
             s.status = .progressing
             s.phase = 0
             s.phaseStartedAt = now
             s.tracks = [:]
             s.reason = "retried by \(actor)"
-            return (s, [.updateCohort(s.exposure),
-                        .record(RolloutDecision(kind: .retry, phase: 0, message: "\(s.reason); restarting at phase 1 (\(phaseName(0)))", actor: actor))])
+            return (
+                s,
+                [
+                    .updateCohort(s.exposure),
+                    .record(RolloutDecision(kind: .retry, phase: 0, message: "\(s.reason); restarting at phase 1 (\(phaseName(0)))", actor: actor)),
+                ]
+            )
         case .kill(let actor):
             guard !state.killed else { return reject(state, "the flag is already killed") }
             var s = state
             s.killed = true
-            return (s, [.setKilled(true),
-                        .record(RolloutDecision(kind: .kill, phase: s.phase, message: "killed by \(actor): off for every tenant until released", actor: actor))])
+            return (
+                s,
+                [
+                    .setKilled(true),
+                    .record(
+                        RolloutDecision(kind: .kill, phase: s.phase, message: "killed by \(actor): off for every tenant until released", actor: actor)
+                    ),
+                ]
+            )
         case .release(let actor):
             guard state.killed else { return reject(state, "the flag is not killed") }
             var s = state
@@ -219,9 +253,17 @@ public struct RolloutStateMachine: Sendable {
             // Bake starts over: the exposure before the kill was not watched while the flag was off.
             s.phaseStartedAt = now
             s.tracks = [:]
-            return (s, [.setKilled(false),
-                        .record(RolloutDecision(kind: .release, phase: s.phase,
-                                                message: "released by \(actor); back to \(s.status.rawValue) at phase \(s.phase + 1) (\(phaseName(s.phase)))", actor: actor))])
+            return (
+                s,
+                [
+                    .setKilled(false),
+                    .record(
+                        RolloutDecision(
+                            kind: .release, phase: s.phase,
+                            message: "released by \(actor); back to \(s.status.rawValue) at phase \(s.phase + 1) (\(phaseName(s.phase)))",
+                            actor: actor)),
+                ]
+            )
         case .specChanged(let previous):
             return specChanged(state, previous: previous, now: now)
         }
@@ -248,7 +290,11 @@ public struct RolloutStateMachine: Sendable {
         var holds: [String] = []
 
         for verdict in verdicts {
-            actions.append(.record(RolloutDecision(kind: .evaluation, phase: s.phase, message: "\(verdict.guardrail): \(verdict.kind.rawValue): \(verdict.message)", verdict: verdict)))
+            actions.append(
+                .record(
+                    RolloutDecision(
+                        kind: .evaluation, phase: s.phase, message: "\(verdict.guardrail): \(verdict.kind.rawValue): \(verdict.message)",
+                        verdict: verdict)))
             var track = s.tracks[verdict.guardrail] ?? GuardrailTrack()
             track.lastEvaluatedAt = now
             track.lastVerdict = verdict.kind
@@ -282,7 +328,8 @@ public struct RolloutStateMachine: Sendable {
                 }
             case .error:
                 track.consecutiveErrors += 1
-                let why = "\(guardrail.name) query failed \(track.consecutiveErrors) time\(track.consecutiveErrors == 1 ? "" : "s") in a row (last: \(verdict.message))"
+                let why =
+                    "\(guardrail.name) query failed \(track.consecutiveErrors) time\(track.consecutiveErrors == 1 ? "" : "s") in a row (last: \(verdict.message))"
                 if track.consecutiveErrors < guardrail.errorLimit {
                     holds.append(why)
                 } else {
@@ -311,7 +358,11 @@ public struct RolloutStateMachine: Sendable {
                 s.tracks = [:]
                 s.reason = "\(message); stepped back to phase \(s.phase + 1) (\(phaseName(s.phase))) and paused"
                 actions.append(.updateCohort(s.exposure))
-                actions.append(.record(RolloutDecision(kind: .stepBack, phase: s.phase, message: "stepped back from phase \(from + 1) to phase \(s.phase + 1) (\(phaseName(s.phase))) and paused")))
+                actions.append(
+                    .record(
+                        RolloutDecision(
+                            kind: .stepBack, phase: s.phase,
+                            message: "stepped back from phase \(from + 1) to phase \(s.phase + 1) (\(phaseName(s.phase))) and paused")))
                 return (s, actions)
             case .pause:
                 s.status = .paused
@@ -342,22 +393,29 @@ public struct RolloutStateMachine: Sendable {
         if now < bakeEnds || !unhealthy.isEmpty {
             // Holds are worth recording only when they are what stops the rollout from advancing.
             if now >= bakeEnds, !holds.isEmpty {
-                actions.append(.record(RolloutDecision(kind: .hold, phase: s.phase, message: "holding at phase \(s.phase + 1): " + holds.joined(separator: "; "))))
+                actions.append(
+                    .record(
+                        RolloutDecision(kind: .hold, phase: s.phase, message: "holding at phase \(s.phase + 1): " + holds.joined(separator: "; "))))
             }
             return (s, actions)
         }
         return advance(s, now: now, kind: .advance, actor: nil, actions: actions)
     }
 
-    private func advance(_ state: RolloutState, now: Date, kind: RolloutDecision.Kind, actor: String?, actions: [RolloutAction]) -> (RolloutState, [RolloutAction]) {
+    private func advance(
+        _ state: RolloutState, now: Date, kind: RolloutDecision.Kind, actor: String?, actions: [RolloutAction]
+    ) -> (RolloutState, [RolloutAction]) {
         var s = state
         var actions = actions
         let how = actor.map { "promoted by \($0)" } ?? "bake passed and every guardrail is healthy"
         if s.phase >= lastPhase {
             s.status = .completed
             s.reason = "completed: \(how)"
-            actions.append(.record(RolloutDecision(kind: kind == .promote ? .promote : .complete, phase: s.phase,
-                                                   message: "rollout completed at phase \(s.phase + 1) (\(phaseName(s.phase))): \(how)", actor: actor)))
+            actions.append(
+                .record(
+                    RolloutDecision(
+                        kind: kind == .promote ? .promote : .complete, phase: s.phase,
+                        message: "rollout completed at phase \(s.phase + 1) (\(phaseName(s.phase))): \(how)", actor: actor)))
             return (s, actions)
         }
         s.phase += 1
@@ -386,8 +444,13 @@ public struct RolloutStateMachine: Sendable {
         s.reason = reason + "; rolled back"
         s.tracks = [:]
         actions.append(.updateCohort(s.exposure))
-        actions.append(.record(RolloutDecision(kind: .rollback, phase: s.phase,
-                                               message: "rolled back to the pre-rollout cohort (\(s.baseline.count) tenant\(s.baseline.count == 1 ? "" : "s") before overrides): \(reason)")))
+        actions.append(
+            .record(
+                RolloutDecision(
+                    kind: .rollback, phase: s.phase,
+                    message:
+                        "rolled back to the pre-rollout cohort (\(s.baseline.count) tenant\(s.baseline.count == 1 ? "" : "s") before overrides): \(reason)"
+                )))
         return (s, actions)
     }
 

@@ -33,8 +33,10 @@ public struct RolloutStatusReport: Sendable {
     /// one the controller runs, not the manifest's when the environment shortens it.
     public var timing = RolloutTiming()
 
-    public init(flag: FeatureFlag, killed: Bool, killedBy: String?, killedAt: Date?, state: RolloutState?, guardrails: [Guardrail],
-                enabledCount: Int, eligibleCount: Int, events: [RolloutEventRecord], now: Date) {
+    public init(
+        flag: FeatureFlag, killed: Bool, killedBy: String?, killedAt: Date?, state: RolloutState?, guardrails: [Guardrail],
+        enabledCount: Int, eligibleCount: Int, events: [RolloutEventRecord], now: Date
+    ) {
         self.flag = flag
         self.killed = killed
         self.killedBy = killedBy
@@ -70,7 +72,8 @@ public struct RolloutStatusReport: Sendable {
         if killed { out += " in the ledger, none while killed" }
         out += "\n"
         if killed {
-            out += "  killed" + (killedBy.map { " by \($0)" } ?? "") + (killedAt.map { " at \(Self.time($0))" } ?? "")
+            out +=
+                "  killed" + (killedBy.map { " by \($0)" } ?? "") + (killedAt.map { " at \(Self.time($0))" } ?? "")
                 + "; `guardrail flag release \(flag.name)` turns it back on\n"
         }
         if !flag.enabled { out += "  the manifest says enabled: false, so the flag is off for everyone\n" }
@@ -83,14 +86,18 @@ public struct RolloutStatusReport: Sendable {
             let mark: String
             var note = ""
             if let state {
-                if state.status == .rolledBack { mark = i <= state.phase ? "x" : " " }
-                else if i < state.phase || (i == state.phase && state.status == .completed) { mark = "✓" }
-                else if i == state.phase {
+                if state.status == .rolledBack {
+                    mark = i <= state.phase ? "x" : " "
+                } else if i < state.phase || (i == state.phase && state.status == .completed) {
+                    mark = "✓"
+                } else if i == state.phase {
                     mark = state.status == .paused ? "‖" : "▶"
                     let bakeEnds = state.phaseStartedAt.addingTimeInterval(timing.bake(phase.bake).seconds)
                     note = "  since \(Self.time(state.phaseStartedAt))"
                     note += now < bakeEnds ? ", bake ends in \(Self.span(bakeEnds.timeIntervalSince(now)))" : ", bake done"
-                } else { mark = "·" }
+                } else {
+                    mark = "·"
+                }
             } else {
                 mark = "·"
             }
@@ -98,7 +105,8 @@ public struct RolloutStatusReport: Sendable {
             if !phase.tenants.isEmpty { what.append(phase.tenants.joined(separator: ", ")) }
             if !phase.selector.isEmpty { what.append(phase.selector.keys.sorted().map { "\($0)=\(phase.selector[$0]!)" }.joined(separator: ",")) }
             if let p = phase.percent { what.append("\(p)%") }
-            out += "  \(mark) \(i + 1). \(phase.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(what.joined(separator: " + ").padding(toLength: 24, withPad: " ", startingAt: 0)) bake \(Self.bake(phase.bake, timing))\(note)\n"
+            out +=
+                "  \(mark) \(i + 1). \(phase.name.padding(toLength: 10, withPad: " ", startingAt: 0)) \(what.joined(separator: " + ").padding(toLength: 24, withPad: " ", startingAt: 0)) bake \(Self.bake(phase.bake, timing))\(note)\n"
         }
         if !rollout.guardrails.isEmpty {
             out += "\nGuardrails (newest value last):\n"
@@ -116,7 +124,8 @@ public struct RolloutStatusReport: Sendable {
                 var streak = ""
                 if let track, let g, track.consecutiveFailures > 0 { streak = "  failing \(track.consecutiveFailures)/\(g.failures)" }
                 if let track, let g, track.consecutiveErrors > 0 { streak += "  errors \(track.consecutiveErrors)/\(g.errorLimit)" }
-                out += "  \(name.padding(toLength: width, withPad: " ", startingAt: 0))  \((g?.thresholdDescription ?? "undefined").padding(toLength: 18, withPad: " ", startingAt: 0)) "
+                out +=
+                    "  \(name.padding(toLength: width, withPad: " ", startingAt: 0))  \((g?.thresholdDescription ?? "undefined").padding(toLength: 18, withPad: " ", startingAt: 0)) "
                 out += (values.isEmpty ? "not evaluated yet" : values.joined(separator: "  ")) + streak + "\n"
             }
             out += "  (✓ pass  ✗ fail  ? no data  ~ too few samples  ! query error)\n"
@@ -125,7 +134,8 @@ public struct RolloutStatusReport: Sendable {
         if !decisions.isEmpty {
             out += "\nRecent decisions:\n"
             for record in decisions {
-                out += "  \(Self.time(record.at))  \(record.decision.kind.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)) \(record.decision.message)"
+                out +=
+                    "  \(Self.time(record.at))  \(record.decision.kind.rawValue.padding(toLength: 11, withPad: " ", startingAt: 0)) \(record.decision.message)"
                     + (record.decision.actor.map { " [\($0)]" } ?? "") + "\n"
             }
         }
@@ -162,9 +172,11 @@ public struct FlagExplanation: Sendable {
     public var phase: Int?
     public var phaseName: String?
 
-    public init(flag: String, tenantName: String, tenantID: String, tenantStatus: String, answer: Bool, enabled: Bool, killed: Bool,
-                killedBy: String?, ledgerReason: String?, since: Date?, overriddenOff: Bool, overriddenOn: Bool,
-                rolloutStatus: String?, phase: Int?, phaseName: String?) {
+    public init(
+        flag: String, tenantName: String, tenantID: String, tenantStatus: String, answer: Bool, enabled: Bool, killed: Bool,
+        killedBy: String?, ledgerReason: String?, since: Date?, overriddenOff: Bool, overriddenOn: Bool,
+        rolloutStatus: String?, phase: Int?, phaseName: String?
+    ) {
         self.flag = flag
         self.tenantName = tenantName
         self.tenantID = tenantID
@@ -196,8 +208,10 @@ public struct FlagExplanation: Sendable {
             if tenantStatus != "active" && !overriddenOn {
                 out.append("the tenant is \(tenantStatus); rollouts and flags that are on for everyone include active tenants only")
             } else if let rolloutStatus, let phase {
-                out.append("not in the cohort: the rollout is \(rolloutStatus) at phase \(phase + 1)" + (phaseName.map { " (\($0))" } ?? "")
-                           + (rolloutStatus == "rolled-back" ? ", which keeps only the pre-rollout cohort" : ", and this tenant's rank is not reached yet"))
+                out.append(
+                    "not in the cohort: the rollout is \(rolloutStatus) at phase \(phase + 1)" + (phaseName.map { " (\($0))" } ?? "")
+                        + (rolloutStatus == "rolled-back"
+                            ? ", which keeps only the pre-rollout cohort" : ", and this tenant's rank is not reached yet"))
             } else {
                 out.append("not in the cohort ledger")
             }

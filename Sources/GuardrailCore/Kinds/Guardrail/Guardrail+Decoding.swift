@@ -18,12 +18,15 @@ extension Guardrail {
         let present = ["max", "min", "compare"].filter { spec.has($0) }
         var condition: Condition?
         if present.isEmpty {
-            reader.error("Guardrail \"\(metadata.name)\" has no threshold", detail: "Give exactly one of max:, min: or compare: {baseline: control, maxRatio: 1.5}.", at: spec.mark)
+            reader.error(
+                "Guardrail \"\(metadata.name)\" has no threshold",
+                detail: "Give exactly one of max:, min: or compare: {baseline: control, maxRatio: 1.5}.", at: spec.mark)
             ok = false
         } else if present.count > 1 {
             let extra = present[1]
-            reader.error("Guardrail \"\(metadata.name)\" has both \(present[0]) and \(extra)",
-                         detail: "Give exactly one of max:, min: or compare:; a guardrail tests one condition.", at: spec.keyMark(extra)!)
+            reader.error(
+                "Guardrail \"\(metadata.name)\" has both \(present[0]) and \(extra)",
+                detail: "Give exactly one of max:, min: or compare:; a guardrail tests one condition.", at: spec.keyMark(extra)!)
             ok = false
         } else if present[0] == "max" {
             condition = spec.number("max").map(Condition.max)
@@ -31,23 +34,29 @@ extension Guardrail {
             condition = spec.number("min").map(Condition.min)
         } else if let c = spec.fields("compare", allowed: compareShape.keys) {
             if c.has("baseline"), let baseline = c.string("baseline"), baseline != "control" {
-                reader.error("compare.baseline has an unknown value \"\(baseline)\"", detail: "The only baseline is control: the eligible tenants not yet in the cohort.",
-                             at: c.node("baseline")!.mark)
+                reader.error(
+                    "compare.baseline has an unknown value \"\(baseline)\"",
+                    detail: "The only baseline is control: the eligible tenants not yet in the cohort.",
+                    at: c.node("baseline")!.mark)
                 ok = false
             }
             if let ratio = c.number("maxRatio", required: true) {
                 if ratio <= 0 {
-                    reader.error("compare.maxRatio must be positive", detail: "Found \(AttributeValue.double(ratio)); 1.5 means the cohort may be at most 1.5 times the control.",
-                                 at: c.node("maxRatio")!.mark)
+                    reader.error(
+                        "compare.maxRatio must be positive",
+                        detail: "Found \(AttributeValue.double(ratio)); 1.5 means the cohort may be at most 1.5 times the control.",
+                        at: c.node("maxRatio")!.mark)
                     ok = false
                 } else {
                     condition = .compareToControl(maxRatio: ratio)
                 }
             }
             if let query, !QueryTemplate.placeholders(in: query).contains("cohort") {
-                reader.error("a compare guardrail's query must use {{cohort}}",
-                             detail: "The control value is the same query with {{cohort}} replaced by the control tenants, so the query has to select by {{cohort}}.",
-                             at: spec.node("query")!.mark)
+                reader.error(
+                    "a compare guardrail's query must use {{cohort}}",
+                    detail:
+                        "The control value is the same query with {{cohort}} replaced by the control tenants, so the query has to select by {{cohort}}.",
+                    at: spec.node("query")!.mark)
                 ok = false
             }
         }
@@ -57,7 +66,9 @@ extension Guardrail {
         if spec.has("interval") {
             if let d = spec.duration("interval") {
                 if d.milliseconds < 1000 {
-                    reader.error("Guardrail spec.interval is too short", detail: "Evaluate at most once a second; found \(d).", at: spec.node("interval")!.mark)
+                    reader.error(
+                        "Guardrail spec.interval is too short", detail: "Evaluate at most once a second; found \(d).", at: spec.node("interval")!.mark
+                    )
                     ok = false
                 }
                 interval = d
@@ -70,7 +81,8 @@ extension Guardrail {
         var minSamples: MinSamples?
         if spec.has("minSamples") {
             if let m = spec.fields("minSamples", allowed: minSamplesShape.keys),
-               let q = m.string("query", required: true), let min = m.number("min", required: true) {
+                let q = m.string("query", required: true), let min = m.number("min", required: true)
+            {
                 ok = checkQuery(q, what: "minSamples.query", at: m.node("query")!.mark, reader: reader) && ok
                 if min < 0 {
                     reader.error("minSamples.min must not be negative", detail: "Found \(AttributeValue.double(min)).", at: m.node("min")!.mark)
@@ -85,12 +97,14 @@ extension Guardrail {
         let onError = spec.has("onError") ? spec.oneOf("onError", as: Reaction.self) : .hold
         guard ok, let description, let query, let condition, let failures, let errorLimit, let onNoData, let onError else { return nil }
         if !QueryTemplate.placeholders(in: query).contains("cohort") {
-            reader.diagnostics.warning("Guardrail \"\(metadata.name)\" does not use {{cohort}}",
-                                       detail: "Without {{cohort}} the query measures every tenant, so it cannot tell the rollout's cohort from the rest.",
-                                       at: reader.location(spec.node("query")!.mark))
+            reader.diagnostics.warning(
+                "Guardrail \"\(metadata.name)\" does not use {{cohort}}",
+                detail: "Without {{cohort}} the query measures every tenant, so it cannot tell the rollout's cohort from the rest.",
+                at: reader.location(spec.node("query")!.mark))
         }
-        return Guardrail(name: metadata.name, description: description, query: query, condition: condition, interval: interval,
-                         failures: failures, minSamples: minSamples, onNoData: onNoData, onError: onError, errorLimit: errorLimit)
+        return Guardrail(
+            name: metadata.name, description: description, query: query, condition: condition, interval: interval,
+            failures: failures, minSamples: minSamples, onNoData: onNoData, onError: onError, errorLimit: errorLimit)
     }
 
     private static func checkQuery(_ query: String, what: String, at mark: YAMLMark, reader: NodeReader) -> Bool {
@@ -106,7 +120,8 @@ extension Guardrail {
             ok = false
         }
         if ok, let problem = PromQLSyntax.check(PromQLSyntax.withSampleTemplates(query)) {
-            reader.error("\(what) is not valid PromQL", detail: "\(problem). Prometheus would refuse it, so the guardrail could never be evaluated.", at: mark)
+            reader.error(
+                "\(what) is not valid PromQL", detail: "\(problem). Prometheus would refuse it, so the guardrail could never be evaluated.", at: mark)
             ok = false
         }
         return ok

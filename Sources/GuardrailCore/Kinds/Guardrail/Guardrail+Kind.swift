@@ -16,8 +16,10 @@ extension Guardrail: KindDefinition {
     }
 
     /// Keeps where the queries are written: a query Prometheus refuses at plan time is reported there.
-    public static func admit(_ decoded: DecodedObject<Guardrail>, state: inout NoAdmission, into configuration: inout Configuration,
-                             reader: NodeReader) -> Bool {
+    public static func admit(
+        _ decoded: DecodedObject<Guardrail>, state: inout NoAdmission, into configuration: inout Configuration,
+        reader: NodeReader
+    ) -> Bool {
         configuration.guardrailQueryLocations[decoded.object.name] = GuardrailQueryLocations(
             query: decoded.marks["query"].map(reader.location), minSamplesQuery: decoded.marks["minSamples.query"].map(reader.location))
         return true

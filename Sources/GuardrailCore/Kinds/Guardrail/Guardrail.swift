@@ -60,8 +60,10 @@ public struct Guardrail: Resource, Hashable {
     public var onError: Reaction
     public var errorLimit: Int
 
-    public init(name: String, description: String = "", query: String, condition: Condition, interval: GuardrailDuration = .seconds(60),
-                failures: Int = 1, minSamples: MinSamples? = nil, onNoData: Reaction = .hold, onError: Reaction = .hold, errorLimit: Int = 3) {
+    public init(
+        name: String, description: String = "", query: String, condition: Condition, interval: GuardrailDuration = .seconds(60),
+        failures: Int = 1, minSamples: MinSamples? = nil, onNoData: Reaction = .hold, onError: Reaction = .hold, errorLimit: Int = 3
+    ) {
         self.name = name
         self.description = description
         self.query = query
@@ -123,12 +125,14 @@ public struct Guardrail: Resource, Hashable {
             minSamples = MinSamples(query: q, min: min)
         }
         guard let onNoData = attributes["on_no_data"]?.stringValue.flatMap(Reaction.init(rawValue:)),
-              let onError = attributes["on_error"]?.stringValue.flatMap(Reaction.init(rawValue:)) else {
+            let onError = attributes["on_error"]?.stringValue.flatMap(Reaction.init(rawValue:))
+        else {
             throw AttributeError.missing("on_no_data", in: k)
         }
-        self.init(name: name, description: attributes["description"]?.stringValue ?? "", query: query, condition: condition,
-                  interval: interval, failures: attributes["failures"]?.intValue ?? 1, minSamples: minSamples,
-                  onNoData: onNoData, onError: onError, errorLimit: attributes["error_limit"]?.intValue ?? 3)
+        self.init(
+            name: name, description: attributes["description"]?.stringValue ?? "", query: query, condition: condition,
+            interval: interval, failures: attributes["failures"]?.intValue ?? 1, minSamples: minSamples,
+            onNoData: onNoData, onError: onError, errorLimit: attributes["error_limit"]?.intValue ?? 3)
     }
 
     /// The threshold in words, as plans, status and the event log print it: `<= 0.02`, `<= 1.5x control`.

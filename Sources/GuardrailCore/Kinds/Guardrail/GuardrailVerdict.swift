@@ -56,7 +56,8 @@ extension Guardrail {
     /// sample minimum, then missing data, then the threshold.
     public func verdict(for reading: GuardrailReading) -> GuardrailVerdict {
         func make(_ kind: GuardrailVerdict.Kind, value: Double? = nil, samples: Double? = nil, _ message: String) -> GuardrailVerdict {
-            GuardrailVerdict(guardrail: name, kind: kind, query: query, value: value, threshold: thresholdDescription, samples: samples, message: message)
+            GuardrailVerdict(
+                guardrail: name, kind: kind, query: query, value: value, threshold: thresholdDescription, samples: samples, message: message)
         }
         var sampleCount: Double?
         // Kept on "too few samples" verdicts, so the event log shows what the value was.
@@ -65,12 +66,14 @@ extension Guardrail {
         if let minSamples {
             switch reading.samples ?? .noData("the sample query was not run") {
             case .error(let e): return make(.error, "the sample query failed: \(e)")
-            case .noData: return make(.insufficientSamples, value: seen, samples: 0, "no samples yet (needs at least \(MetricNumber.text(minSamples.min)))")
+            case .noData:
+                return make(.insufficientSamples, value: seen, samples: 0, "no samples yet (needs at least \(MetricNumber.text(minSamples.min)))")
             case .value(let n):
                 sampleCount = n
                 if n.isNaN || n < minSamples.min {
-                    return make(.insufficientSamples, value: seen, samples: n.isNaN ? 0 : n,
-                                "\(MetricNumber.text(n.isNaN ? 0 : n)) samples, fewer than the \(MetricNumber.text(minSamples.min)) needed to judge")
+                    return make(
+                        .insufficientSamples, value: seen, samples: n.isNaN ? 0 : n,
+                        "\(MetricNumber.text(n.isNaN ? 0 : n)) samples, fewer than the \(MetricNumber.text(minSamples.min)) needed to judge")
                 }
             }
         }

@@ -82,8 +82,11 @@ public enum PromQLSyntax {
                 tokens.append(Token(kind: .string, offset: start, text: String(String.UnicodeScalarView(s[start..<i]))))
             case "0"..."9", ".":
                 // Numbers, hex, exponents and durations (5m, 1h30m) are one run of letters, digits and dots.
-                while i < s.count, s[i] == "." || ("0"..."9").contains(s[i]) || (s[i].isASCII && s[i].properties.isAlphabetic)
-                    || ((s[i] == "+" || s[i] == "-") && (s[i - 1] == "e" || s[i - 1] == "E") && !(s[start] == "0" && s.count > start + 1 && s[start + 1] == "x")) {
+                while i < s.count,
+                    s[i] == "." || ("0"..."9").contains(s[i]) || (s[i].isASCII && s[i].properties.isAlphabetic)
+                        || ((s[i] == "+" || s[i] == "-") && (s[i - 1] == "e" || s[i - 1] == "E")
+                            && !(s[start] == "0" && s.count > start + 1 && s[start + 1] == "x"))
+                {
                     i += 1
                 }
                 tokens.append(Token(kind: .number, offset: start, text: String(String.UnicodeScalarView(s[start..<i]))))
@@ -124,8 +127,10 @@ public enum PromQLSyntax {
     // MARK: Token order
 
     /// Words that join or modify expressions, so they may stand next to an operand.
-    static let keywords: Set<String> = ["and", "or", "unless", "atan2", "by", "without", "on", "ignoring", "group_left", "group_right",
-                                         "bool", "offset", "start", "end"]
+    static let keywords: Set<String> = [
+        "and", "or", "unless", "atan2", "by", "without", "on", "ignoring", "group_left", "group_right",
+        "bool", "offset", "start", "end",
+    ]
     static let binaryWords: Set<String> = ["and", "or", "unless", "atan2"]
     static let matchOperators: Set<String> = ["=", "!=", "=~", "!~"]
 
@@ -158,11 +163,13 @@ public enum PromQLSyntax {
                         if case .string = m.kind {
                             i += 1
                         } else if case .identifier = m.kind, i + 2 < tokens.count, case .op(let op) = tokens[i + 1].kind, matchOperators.contains(op),
-                                  case .string = tokens[i + 2].kind {
+                            case .string = tokens[i + 2].kind
+                        {
                             i += 3
                         } else {
-                            return Problem(message: "a label matcher is written name=\"value\" (or !=, =~, !~); found \(AttributeValue.quote(m.text))",
-                                           offset: m.offset)
+                            return Problem(
+                                message: "a label matcher is written name=\"value\" (or !=, =~, !~); found \(AttributeValue.quote(m.text))",
+                                offset: m.offset)
                         }
                         expectItem = false
                     } else {
@@ -203,19 +210,26 @@ public enum PromQLSyntax {
             case .open:
                 // `(` starts a group or a call's arguments; a call follows its name, and `sum by (x) (...)` follows a `)`.
                 if afterOperand {
-                    guard let p = previous, p.kind == .close(")") || (p.kind != .number && p.kind != .string && p.kind != .close("]") && p.kind != .close("}")) else {
+                    guard let p = previous,
+                        p.kind == .close(")") || (p.kind != .number && p.kind != .string && p.kind != .close("]") && p.kind != .close("}"))
+                    else {
                         return unexpected(t)
                     }
                 }
-                let labelList: Bool = if let p = previous, case .identifier(let w) = p.kind { matchingModifiers.contains(w.lowercased()) } else { false }
+                let labelList: Bool =
+                    if let p = previous, case .identifier(let w) = p.kind { matchingModifiers.contains(w.lowercased()) } else { false }
                 stack.append((t, labelList))
                 afterOperand = false
             case .close(let c):
                 guard let (open, labelList) = stack.popLast() else { return Problem(message: "\(c) closes nothing", offset: t.offset) }
                 let expected: Character = open.kind == .open("(") ? ")" : open.kind == .open("[") ? "]" : "}"
-                guard c == expected else { return Problem(message: "\(c) does not match the \(open.text) at character \(open.offset + 1)", offset: t.offset) }
+                guard c == expected else {
+                    return Problem(message: "\(c) does not match the \(open.text) at character \(open.offset + 1)", offset: t.offset)
+                }
                 // `()` is a call with no arguments (time()) or an empty label list (by ()).
-                if !afterOperand, previous?.kind != .open("(") { return Problem(message: "an operator or comma needs an expression after it", offset: t.offset) }
+                if !afterOperand, previous?.kind != .open("(") {
+                    return Problem(message: "an operator or comma needs an expression after it", offset: t.offset)
+                }
                 afterOperand = !labelList
             case .comma:
                 guard afterOperand, stack.last?.token.kind == .open("(") else { return unexpected(t) }

@@ -26,7 +26,8 @@ public enum QueryTemplate {
     /// Whether the query uses `{{control}}`, or needs the control group anyway (`compare`).
     public static func needsControl(_ guardrail: Guardrail) -> Bool {
         if case .compareToControl = guardrail.condition { return true }
-        return placeholders(in: guardrail.query).contains("control") || guardrail.minSamples.map { placeholders(in: $0.query).contains("control") } == true
+        return placeholders(in: guardrail.query).contains("control")
+            || guardrail.minSamples.map { placeholders(in: $0.query).contains("control") } == true
     }
 
     /// Placeholders that are not `cohort` or `control`.

@@ -19,8 +19,10 @@ extension RoleGrants {
                 var hazards: [Hazard] = []
                 if !after.privileges.isEmpty { hazards.append(Hazard(.widensAccess, "grants " + describe(after.privileges))) }
                 if after.login { hazards.append(Hazard(.widensAccess, "the new role can log in")) }
-                changes.append(Change(address: roleGrants.address, kind: kind, action: .create, before: nil, after: after.attributes,
-                                      hazards: hazards, reason: "role \(roleGrants.role) does not exist; it is created \(after.login ? "with LOGIN" : "NOLOGIN")"))
+                changes.append(
+                    Change(
+                        address: roleGrants.address, kind: kind, action: .create, before: nil, after: after.attributes,
+                        hazards: hazards, reason: "role \(roleGrants.role) does not exist; it is created \(after.login ? "with LOGIN" : "NOLOGIN")"))
                 continue
             }
             guard before != after else { continue }
@@ -39,8 +41,10 @@ extension RoleGrants {
                 hazards.append(after.login ? Hazard(.widensAccess, "the role can log in") : Hazard(.mayBreakQueries, "the role can no longer log in"))
                 what.append(after.login ? "allows login" : "forbids login")
             }
-            changes.append(Change(address: roleGrants.address, kind: kind, action: .update, before: before.attributes, after: after.attributes,
-                                  hazards: hazards, reason: what.joined(separator: "; ")))
+            changes.append(
+                Change(
+                    address: roleGrants.address, kind: kind, action: .update, before: before.attributes, after: after.attributes,
+                    hazards: hazards, reason: what.joined(separator: "; ")))
         }
         for role in live.managedRoles.subtracting(desiredRoles).sorted() {
             guard let before = live.roleGrants[role] else { continue }
@@ -49,15 +53,22 @@ extension RoleGrants {
                 hazards.append(Hazard(.destroys, "revokes every privilege Guardrail manages for \(role): " + describe(before.privileges)))
                 hazards.append(Hazard(.mayBreakQueries, "queries by \(role) on those tables fail with permission denied"))
             }
-            changes.append(Change(address: address(role), kind: kind, action: .delete, before: before.attributes, after: nil, hazards: hazards,
-                                  reason: "\(address(role)) is managed by Guardrail but no longer in the configuration; its privileges are revoked and the role itself is kept"))
+            changes.append(
+                Change(
+                    address: address(role), kind: kind, action: .delete, before: before.attributes, after: nil, hazards: hazards,
+                    reason:
+                        "\(address(role)) is managed by Guardrail but no longer in the configuration; its privileges are revoked and the role itself is kept"
+                ))
         }
         return changes
     }
 
     /// Privileges to grant and to revoke, table by table.
-    public static func delta(from before: [QualifiedName: Set<Privilege>], to after: [QualifiedName: Set<Privilege>])
-        -> (grant: [QualifiedName: Set<Privilege>], revoke: [QualifiedName: Set<Privilege>]) {
+    public static func delta(
+        from before: [QualifiedName: Set<Privilege>], to after: [QualifiedName: Set<Privilege>]
+    )
+        -> (grant: [QualifiedName: Set<Privilege>], revoke: [QualifiedName: Set<Privilege>])
+    {
         var grant: [QualifiedName: Set<Privilege>] = [:], revoke: [QualifiedName: Set<Privilege>] = [:]
         for table in Set(before.keys).union(after.keys) {
             let was = before[table] ?? [], will = after[table] ?? []

@@ -17,12 +17,15 @@ extension RoleGrants {
     /// `text` with one `{tables, privileges}` entry per distinct privilege set added at the top of
     /// `role`'s `spec.grants` list, in the list's own style (block or flow). Comments and the rest
     /// of the file are kept byte for byte.
-    public static func addingGrants(_ privileges: [QualifiedName: Set<Privilege>], toRole role: String, in text: String, file: String) throws -> String {
+    public static func addingGrants(
+        _ privileges: [QualifiedName: Set<Privilege>], toRole role: String, in text: String, file: String
+    ) throws -> String {
         let parsed = YAMLParser.parse(text, file: file)
         var grantsNode: YAMLNode?
         for document in parsed.documents {
             guard case .mapping(let root) = document.root, value(root, "kind")?.scalarText == kind,
-                  case .mapping(let metadata)? = value(root, "metadata"), value(metadata, "name")?.scalarText == role else { continue }
+                case .mapping(let metadata)? = value(root, "metadata"), value(metadata, "name")?.scalarText == role
+            else { continue }
             guard case .mapping(let spec)? = value(root, "spec"), let grants = value(spec, "grants"), case .sequence = grants else {
                 throw EditProblem.noGrantsList(role)
             }
@@ -66,4 +69,3 @@ extension RoleGrants {
         mapping.entries.first { $0.key.scalarText == key }?.value
     }
 }
-

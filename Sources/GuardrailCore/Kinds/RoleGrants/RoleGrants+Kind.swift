@@ -18,8 +18,9 @@ extension RoleGrants: KindDefinition {
     /// Deleting every managed role (or more than half) is a mass delete.
     public static func changes(desired: Configuration, live: LiveState, context: PlanBuilder.Context, notes: inout [String]) -> [Change] {
         let catalog = live.catalog
-        return Diff.guardMassDeletes(changes(desired: desired.roleGrants, live: catalog),
-                                     observedCount: [kind: catalog.managedRoles.intersection(catalog.roleGrants.keys).count])
+        return Diff.guardMassDeletes(
+            changes(desired: desired.roleGrants, live: catalog),
+            observedCount: [kind: catalog.managedRoles.intersection(catalog.roleGrants.keys).count])
     }
 
     public static func liveAttributes(prefix: String, in live: LiveState) -> [String: Attributes] {

@@ -148,10 +148,14 @@ extension RoleGrants {
             reader.error("invalid role name \"\(role)\"", detail: problem.description, at: metadata.nameMark)
             ok = false
         } else if reservedRoleNames.contains(role.lowercased()) {
-            reader.error("\"\(role)\" cannot be managed as a role", detail: "Postgres reserves this name; it is not a role Guardrail can grant to.", at: metadata.nameMark)
+            reader.error(
+                "\"\(role)\" cannot be managed as a role", detail: "Postgres reserves this name; it is not a role Guardrail can grant to.",
+                at: metadata.nameMark)
             ok = false
         } else if role.hasPrefix("pg_") {
-            reader.error("\"\(role)\" cannot be managed as a role", detail: "Role names starting with pg_ belong to Postgres's predefined roles.", at: metadata.nameMark)
+            reader.error(
+                "\"\(role)\" cannot be managed as a role", detail: "Role names starting with pg_ belong to Postgres's predefined roles.",
+                at: metadata.nameMark)
             ok = false
         }
         let login = spec.has("login") ? spec.bool("login") : false
@@ -166,7 +170,9 @@ extension RoleGrants {
             case .scalar(let s) where s.resolved == .null:
                 break
             default:
-                reader.error("\(spec.context).grants must be a list", detail: "Found \(node.kindDescription); write each grant as a `- tables: [...]` item.", at: node.mark)
+                reader.error(
+                    "\(spec.context).grants must be a list", detail: "Found \(node.kindDescription); write each grant as a `- tables: [...]` item.",
+                    at: node.mark)
                 ok = false
             }
         }
@@ -182,7 +188,9 @@ extension RoleGrants {
         var targets: [Target] = []
         switch (fields.has("tables"), fields.has("schemas")) {
         case (true, true):
-            reader.error("a grant names both tables and schemas", detail: "Split it into two grants: one with tables:, one with schemas:.", at: fields.keyMark("schemas")!)
+            reader.error(
+                "a grant names both tables and schemas", detail: "Split it into two grants: one with tables:, one with schemas:.",
+                at: fields.keyMark("schemas")!)
             ok = false
         case (false, false):
             reader.error("a grant names no tables", detail: "Add tables: [schema.table, ...] or schemas: [schema, ...].", at: fields.mark)

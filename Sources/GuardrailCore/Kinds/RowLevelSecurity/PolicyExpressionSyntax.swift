@@ -33,9 +33,13 @@ public enum PolicyExpressionSyntax {
                 var nesting = 1
                 i += 2
                 while i < s.count, nesting > 0 {
-                    if s[i] == "/", i + 1 < s.count, s[i + 1] == "*" { nesting += 1; i += 2 }
-                    else if s[i] == "*", i + 1 < s.count, s[i + 1] == "/" { nesting -= 1; i += 2 }
-                    else { i += 1 }
+                    if s[i] == "/", i + 1 < s.count, s[i + 1] == "*" {
+                        nesting += 1; i += 2
+                    } else if s[i] == "*", i + 1 < s.count, s[i + 1] == "/" {
+                        nesting -= 1; i += 2
+                    } else {
+                        i += 1
+                    }
                 }
                 if nesting > 0 { return "A /* comment is not closed." }
                 continue

@@ -24,9 +24,11 @@ extension RowLevelSecurity {
                     guard let policy = decodePolicy(item, reader: reader, table: table) else { ok = false; continue }
                     let nameMark = policyNameMark(item) ?? item.mark
                     if let first = seen[policy.name] {
-                        reader.error("duplicate policy name \"\(policy.name)\" on \(table?.description ?? metadata.name)",
-                                     detail: "The policy is already declared at line \(first.line), column \(first.column); policy names are unique per table.",
-                                     at: nameMark)
+                        reader.error(
+                            "duplicate policy name \"\(policy.name)\" on \(table?.description ?? metadata.name)",
+                            detail:
+                                "The policy is already declared at line \(first.line), column \(first.column); policy names are unique per table.",
+                            at: nameMark)
                         ok = false
                         continue
                     }
@@ -36,7 +38,9 @@ extension RowLevelSecurity {
             case .scalar(let s) where s.resolved == .null:
                 break
             default:
-                reader.error("\(spec.context).policies must be a list", detail: "Found \(node.kindDescription); write each policy as a `- name: ...` item.", at: node.mark)
+                reader.error(
+                    "\(spec.context).policies must be a list", detail: "Found \(node.kindDescription); write each policy as a `- name: ...` item.",
+                    at: node.mark)
                 ok = false
             }
         }
@@ -90,9 +94,11 @@ extension RowLevelSecurity {
             guard let text = reader.string(node, "\(label) \(key)") else { return nil }
             if let command, !allowed {
                 let other = key == "using" ? "withCheck" : "using"
-                reader.error("\(key) is not allowed on \(command == .insert ? "an" : "a") \(command.rawValue) policy",
-                             detail: "Postgres rejects \(sqlClause) on FOR \(command.rawValue.uppercased()) policies; \(command == .insert ? "an insert policy checks new rows with withCheck only" : "use \(other) instead, or command: all").",
-                             at: fields.keyMark(key)!)
+                reader.error(
+                    "\(key) is not allowed on \(command == .insert ? "an" : "a") \(command.rawValue) policy",
+                    detail:
+                        "Postgres rejects \(sqlClause) on FOR \(command.rawValue.uppercased()) policies; \(command == .insert ? "an insert policy checks new rows with withCheck only" : "use \(other) instead, or command: all").",
+                    at: fields.keyMark(key)!)
                 return nil
             }
             if let problem = PolicyExpressionSyntax.problem(in: text) {
@@ -124,8 +130,9 @@ extension RowLevelSecurity {
             // The keyword, in either case Postgres users write it; a role can never be named "public".
             let name = role == "PUBLIC" || role == "public" ? Policy.publicRole : role
             if ["CURRENT_USER", "CURRENT_ROLE", "SESSION_USER"].contains(role.uppercased()) {
-                reader.error("\(role) is not allowed in \(label) roles",
-                             detail: "It would mean whoever runs Guardrail; name the role itself.", at: roleMark)
+                reader.error(
+                    "\(role) is not allowed in \(label) roles",
+                    detail: "It would mean whoever runs Guardrail; name the role itself.", at: roleMark)
                 ok = false
                 continue
             }
@@ -143,9 +150,10 @@ extension RowLevelSecurity {
         }
         if roles.contains(Policy.publicRole), roles.count > 1 {
             let publicMark = items.first { $0.value == "PUBLIC" || $0.value == "public" }!.mark
-            reader.error("PUBLIC cannot be combined with other roles in \(label)",
-                         detail: "PUBLIC already means every role, and Postgres ignores the others; write [PUBLIC] alone or list the roles.",
-                         at: publicMark)
+            reader.error(
+                "PUBLIC cannot be combined with other roles in \(label)",
+                detail: "PUBLIC already means every role, and Postgres ignores the others; write [PUBLIC] alone or list the roles.",
+                at: publicMark)
             ok = false
         }
         return ok ? roles : nil

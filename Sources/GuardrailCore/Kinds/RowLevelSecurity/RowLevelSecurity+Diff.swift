@@ -33,7 +33,8 @@ extension RowLevelSecurity {
                 continue
             }
             if current.command != policy.command || current.mode != policy.mode
-                || (current.using != nil && policy.using == nil) || (current.withCheck != nil && policy.withCheck == nil) {
+                || (current.using != nil && policy.using == nil) || (current.withCheck != nil && policy.withCheck == nil)
+            {
                 replaces.append(replaceChange(from: current, to: policy, on: table))
             } else if current != policy {
                 updates.append(updateChange(from: current, to: policy, on: table))
@@ -57,7 +58,11 @@ extension RowLevelSecurity {
         var what: [String] = []
         if !live.enabled, target.enabled {
             what.append("enables row-level security")
-            hazards.append(Hazard(.mayBreakQueries, "enabling row-level security on \(live.table) hides every row that no permissive policy admits, for every role but its owner and BYPASSRLS roles"))
+            hazards.append(
+                Hazard(
+                    .mayBreakQueries,
+                    "enabling row-level security on \(live.table) hides every row that no permissive policy admits, for every role but its owner and BYPASSRLS roles"
+                ))
         }
         if live.enabled, !target.enabled {
             what.append("disables row-level security")
@@ -76,34 +81,46 @@ extension RowLevelSecurity {
             }
         }
         guard desired != nil else {
-            return Change(address: live.address, kind: kind, action: .delete, before: live.attributes, after: nil, hazards: hazards,
-                          reason: "\(live.address) is managed by Guardrail but no longer in the configuration; its policies are dropped and row-level security is turned off")
+            return Change(
+                address: live.address, kind: kind, action: .delete, before: live.attributes, after: nil, hazards: hazards,
+                reason:
+                    "\(live.address) is managed by Guardrail but no longer in the configuration; its policies are dropped and row-level security is turned off"
+            )
         }
-        return Change(address: live.address, kind: kind, action: .update, before: live.attributes, after: target.attributes, hazards: hazards,
-                      reason: "\(live.table): " + what.joined(separator: " and "))
+        return Change(
+            address: live.address, kind: kind, action: .update, before: live.attributes, after: target.attributes, hazards: hazards,
+            reason: "\(live.table): " + what.joined(separator: " and "))
     }
 
     private static func createChange(_ policy: Policy, on table: QualifiedName) -> Change {
         let who = describe(policy.roles)
-        let hazard = policy.mode == .permissive
-            ? Hazard(.widensAccess, "adds a permissive policy: \(who) \(agree(who, "gains", "gain")) \(describe(policy.command)) on the rows it admits")
+        let hazard =
+            policy.mode == .permissive
+            ? Hazard(
+                .widensAccess, "adds a permissive policy: \(who) \(agree(who, "gains", "gain")) \(describe(policy.command)) on the rows it admits")
             : Hazard(.mayBreakQueries, "adds a restrictive policy: \(describe(policy.command)) by \(who) must also pass it")
-        return Change(address: address(table, policy: policy.name), kind: policyKind, action: .create, before: nil,
-                      after: policy.attributes(on: table), hazards: [hazard],
-                      reason: "\(address(table, policy: policy.name)) is in the configuration but does not exist live")
+        return Change(
+            address: address(table, policy: policy.name), kind: policyKind, action: .create, before: nil,
+            after: policy.attributes(on: table), hazards: [hazard],
+            reason: "\(address(table, policy: policy.name)) is in the configuration but does not exist live")
     }
 
     private static func deleteChange(_ policy: Policy, on table: QualifiedName, tableReleased: Bool) -> Change {
         let address = address(table, policy: policy.name)
         var hazards = [Hazard(.destroys, "drops policy \(AttributeValue.quote(policy.name)) from \(table)")]
-        hazards.append(policy.mode == .permissive
-            ? Hazard(.mayBreakQueries, "\(describe(policy.roles)) \(agree(describe(policy.roles), "loses", "lose")) the rows only this permissive policy admitted")
-            : Hazard(.widensAccess, "removes a restriction on \(describe(policy.command)) by \(describe(policy.roles))"))
-        let reason = tableReleased
+        hazards.append(
+            policy.mode == .permissive
+                ? Hazard(
+                    .mayBreakQueries,
+                    "\(describe(policy.roles)) \(agree(describe(policy.roles), "loses", "lose")) the rows only this permissive policy admitted")
+                : Hazard(.widensAccess, "removes a restriction on \(describe(policy.command)) by \(describe(policy.roles))"))
+        let reason =
+            tableReleased
             ? "\(table) is no longer in the configuration"
             : "\(address) exists live but is not in the configuration"
-        return Change(address: address, kind: policyKind, action: .delete, before: policy.attributes(on: table), after: nil,
-                      hazards: hazards, reason: reason)
+        return Change(
+            address: address, kind: policyKind, action: .delete, before: policy.attributes(on: table), after: nil,
+            hazards: hazards, reason: reason)
     }
 
     private static func replaceChange(from current: Policy, to policy: Policy, on table: QualifiedName) -> Change {
@@ -118,18 +135,22 @@ extension RowLevelSecurity {
         if current.using != nil, policy.using == nil { why.append("using is removed") }
         if current.withCheck != nil, policy.withCheck == nil { why.append("with_check is removed") }
         // A permissive policy that covers more (commands, roles) widens access; a restrictive one narrows it.
-        let widens = current.mode == policy.mode
+        let widens =
+            current.mode == policy.mode
             ? (policy.mode == .permissive ? !covers(current, policy) : !covers(policy, current))
             : current.mode == .restrictive
-        let narrows = current.mode == policy.mode
+        let narrows =
+            current.mode == policy.mode
             ? (policy.mode == .permissive ? !covers(policy, current) : !covers(current, policy))
             : current.mode == .permissive
         if widens { hazards.append(Hazard(.widensAccess, why.joined(separator: " and ") + ", which lets some queries see or change more rows")) }
         if narrows { hazards.append(Hazard(.mayBreakQueries, why.joined(separator: " and ") + ", which stops some queries that worked")) }
         hazards += expressionHazards(from: current, to: policy)
-        return Change(address: address(table, policy: policy.name), kind: policyKind, action: .replace,
-                      before: current.attributes(on: table), after: policy.attributes(on: table), hazards: hazards,
-                      reason: why.joined(separator: " and ") + "; Postgres cannot alter that, so the policy is dropped and created again in the same transaction")
+        return Change(
+            address: address(table, policy: policy.name), kind: policyKind, action: .replace,
+            before: current.attributes(on: table), after: policy.attributes(on: table), hazards: hazards,
+            reason: why.joined(separator: " and ")
+                + "; Postgres cannot alter that, so the policy is dropped and created again in the same transaction")
     }
 
     private static func updateChange(from current: Policy, to policy: Policy, on table: QualifiedName) -> Change {
@@ -139,31 +160,38 @@ extension RowLevelSecurity {
             changed.append("roles")
             let (gained, lost) = roleDelta(from: current, to: policy)
             if let gained {
-                hazards.append(policy.mode == .permissive
-                    ? Hazard(.widensAccess, "\(gained) \(agree(gained, "gains", "gain")) access through this permissive policy")
-                    : Hazard(.mayBreakQueries, "\(gained) \(agree(gained, "becomes", "become")) subject to this restrictive policy"))
+                hazards.append(
+                    policy.mode == .permissive
+                        ? Hazard(.widensAccess, "\(gained) \(agree(gained, "gains", "gain")) access through this permissive policy")
+                        : Hazard(.mayBreakQueries, "\(gained) \(agree(gained, "becomes", "become")) subject to this restrictive policy"))
             }
             if let lost {
-                hazards.append(policy.mode == .permissive
-                    ? Hazard(.mayBreakQueries, "\(lost) \(agree(lost, "loses", "lose")) access through this permissive policy")
-                    : Hazard(.widensAccess, "\(lost) \(agree(lost, "is", "are")) no longer restricted by this policy"))
+                hazards.append(
+                    policy.mode == .permissive
+                        ? Hazard(.mayBreakQueries, "\(lost) \(agree(lost, "loses", "lose")) access through this permissive policy")
+                        : Hazard(.widensAccess, "\(lost) \(agree(lost, "is", "are")) no longer restricted by this policy"))
             }
         }
         if current.using != policy.using { changed.append("using") }
         if current.withCheck != policy.withCheck { changed.append("with_check") }
         hazards += expressionHazards(from: current, to: policy)
-        return Change(address: address(table, policy: policy.name), kind: policyKind, action: .update,
-                      before: current.attributes(on: table), after: policy.attributes(on: table), hazards: hazards,
-                      reason: "\(changed.joined(separator: ", ")) differ\(changed.count == 1 ? "s" : "") from the configuration; changed with ALTER POLICY")
+        return Change(
+            address: address(table, policy: policy.name), kind: policyKind, action: .update,
+            before: current.attributes(on: table), after: policy.attributes(on: table), hazards: hazards,
+            reason: "\(changed.joined(separator: ", ")) differ\(changed.count == 1 ? "s" : "") from the configuration; changed with ALTER POLICY")
     }
 
     /// An expression change can widen or narrow what a policy admits; Guardrail cannot tell which, so it says so.
     private static func expressionHazards(from current: Policy, to policy: Policy) -> [Hazard] {
         var changed: [String] = []
-        if current.using != policy.using { changed.append(current.using == nil ? "USING is added" : policy.using == nil ? "USING is removed" : "USING changes") }
+        if current.using != policy.using {
+            changed.append(current.using == nil ? "USING is added" : policy.using == nil ? "USING is removed" : "USING changes")
+        }
         if current.withCheck != policy.withCheck {
-            changed.append(current.withCheck == nil ? "WITH CHECK is added (new rows were checked with USING)"
-                : policy.withCheck == nil ? "WITH CHECK is removed (new rows will be checked with USING)" : "WITH CHECK changes")
+            changed.append(
+                current.withCheck == nil
+                    ? "WITH CHECK is added (new rows were checked with USING)"
+                    : policy.withCheck == nil ? "WITH CHECK is removed (new rows will be checked with USING)" : "WITH CHECK changes")
         }
         guard !changed.isEmpty else { return [] }
         let what = changed.joined(separator: " and ")

@@ -21,8 +21,9 @@ extension RowLevelSecurity: KindDefinition {
         let catalog = live.catalog
         var rls = changes(desired: desired.rowLevelSecurity, live: catalog)
         let tableLevel = rls.indices.filter { rls[$0].kind == kind }
-        let guarded = Diff.guardMassDeletes(tableLevel.map { rls[$0] },
-                                            observedCount: [kind: catalog.managedTables.intersection(catalog.tables.keys).count])
+        let guarded = Diff.guardMassDeletes(
+            tableLevel.map { rls[$0] },
+            observedCount: [kind: catalog.managedTables.intersection(catalog.tables.keys).count])
         for (index, change) in zip(tableLevel, guarded) { rls[index] = change }
         return rls
     }

@@ -71,8 +71,10 @@ public struct RowLevelSecurity: Hashable, Sendable {
         public var withCheck: String?
         public var source = PolicySource()
 
-        public init(name: String, command: Command = .all, mode: Mode = .permissive, roles: [String],
-                    using: String? = nil, withCheck: String? = nil, source: PolicySource = PolicySource()) {
+        public init(
+            name: String, command: Command = .all, mode: Mode = .permissive, roles: [String],
+            using: String? = nil, withCheck: String? = nil, source: PolicySource = PolicySource()
+        ) {
             self.name = name
             self.command = command
             self.mode = mode
@@ -170,7 +172,9 @@ extension RowLevelSecurity.Policy {
         guard let command = attributes["command"]?.stringValue.flatMap(RowLevelSecurity.Command.init(rawValue:)) else {
             throw AttributeError.missing("command", in: kind)
         }
-        guard let mode = attributes["as"]?.stringValue.flatMap(RowLevelSecurity.Mode.init(rawValue:)) else { throw AttributeError.missing("as", in: kind) }
+        guard let mode = attributes["as"]?.stringValue.flatMap(RowLevelSecurity.Mode.init(rawValue:)) else {
+            throw AttributeError.missing("as", in: kind)
+        }
         guard let roles = attributes["roles"]?.listValue?.compactMap(\.stringValue), !roles.isEmpty else {
             throw AttributeError.missing("roles", in: kind)
         }

@@ -16,14 +16,17 @@ extension Tenant: KindDefinition {
     }
 
     /// Every tenant needs its own id: a second tenant with the same one is reported at its id.
-    public static func admit(_ decoded: DecodedObject<Tenant>, state: inout Admission, into configuration: inout Configuration,
-                             reader: NodeReader) -> Bool {
+    public static func admit(
+        _ decoded: DecodedObject<Tenant>, state: inout Admission, into configuration: inout Configuration,
+        reader: NodeReader
+    ) -> Bool {
         let tenant = decoded.object
         if let other = state.ids[tenant.id], other != tenant.name {
             let location = configuration.locations[Address(prefix: addressPrefix, name: other)].map { "\($0)" } ?? "another file"
-            reader.error("duplicate tenant id \(tenant.id)",
-                         detail: "Tenant \"\(other)\" at \(location) already has this id; every tenant needs its own.",
-                         at: decoded.mark ?? decoded.metadata.nameMark)
+            reader.error(
+                "duplicate tenant id \(tenant.id)",
+                detail: "Tenant \"\(other)\" at \(location) already has this id; every tenant needs its own.",
+                at: decoded.mark ?? decoded.metadata.nameMark)
             return false
         }
         state.ids[tenant.id] = tenant.name

@@ -8,7 +8,8 @@ extension AlertRouting: LiveKind {
 
     public static func observe(_ context: ObservationContext, into live: inout LiveState) async throws {
         guard let alertmanager = context.alertmanager, context.hasTables(of: Self.self) else { return }
-        live.alertRoutingSecretsDigest = try await AlertRoutingStore.observeDigest(context.connection, schema: context.schema,
-                                                                                   alertmanager: alertmanager, logger: context.logger)
+        live.alertRoutingSecretsDigest = try await AlertRoutingStore.observeDigest(
+            context.connection, schema: context.schema,
+            alertmanager: alertmanager, logger: context.logger)
     }
 }

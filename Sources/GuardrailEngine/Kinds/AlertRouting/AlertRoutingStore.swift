@@ -9,15 +9,17 @@ import PostgresNIO
 enum AlertRoutingStore {
     static let sinceSchemaVersion = 11
 
-    static let migration = Migrations.Migration(version: 11, name: "alertmanager secrets digest") { s in [
-        """
-        CREATE TABLE \(s.qualifying("alertmanager_secrets")) (
-            alertmanager text PRIMARY KEY,
-            digest text NOT NULL,
-            applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
-        )
-        """,
-    ] }
+    static let migration = Migrations.Migration(version: 11, name: "alertmanager secrets digest") { s in
+        [
+            """
+            CREATE TABLE \(s.qualifying("alertmanager_secrets")) (
+                alertmanager text PRIMARY KEY,
+                digest text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT clock_timestamp()
+            )
+            """
+        ]
+    }
 
     /// The digest recorded for this Alertmanager, or nil when none was.
     static func observeDigest(_ connection: DatabaseConnection, schema: SQLIdentifier, alertmanager: String, logger: Logger) async throws -> String? {
@@ -27,8 +29,10 @@ enum AlertRoutingStore {
         return nil
     }
 
-    static func record(_ digest: String, alertmanager: String, on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
-        try await connection.query("""
+    static func record(_ digest: String, alertmanager: String, on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws
+    {
+        try await connection.query(
+            """
             INSERT INTO \(schema.qualifying("alertmanager_secrets")) (alertmanager, digest) VALUES (\(alertmanager), \(digest))
             ON CONFLICT (alertmanager) DO UPDATE SET digest = excluded.digest, applied_at = clock_timestamp()
             """, logger: logger)

@@ -51,8 +51,10 @@ public struct AlertmanagerTarget: Sendable, CustomStringConvertible {
         do {
             text = try await runningConfiguration()
         } catch {
-            throw DiagnosticError(.error("cannot read the running Alertmanager configuration from \(description)",
-                                         detail: "\(error). Without it the routing cannot be compared; check that this machine can reach Alertmanager."))
+            throw DiagnosticError(
+                .error(
+                    "cannot read the running Alertmanager configuration from \(description)",
+                    detail: "\(error). Without it the routing cannot be compared; check that this machine can reach Alertmanager."))
         }
         switch AlertRouting.running(text, aligningWith: desired, name: desired?.name ?? "alertmanager") {
         case .success(let routing): return routing
@@ -86,7 +88,8 @@ public struct AlertmanagerTarget: Sendable, CustomStringConvertible {
             defer { try? FileManager.default.removeItem(atPath: scratch) }
             let result = try await ExternalCommand(executable: amtool, arguments: ["check-config", scratch]).run()
             guard result.status == 0 else {
-                let reason = (result.stderr + result.stdout).split(separator: "\n").filter { !$0.contains("Checking") }.prefix(5).joined(separator: " ")
+                let reason = (result.stderr + result.stdout).split(separator: "\n").filter { !$0.contains("Checking") }.prefix(5).joined(
+                    separator: " ")
                 throw AlertmanagerError("amtool check-config refuses the rendered configuration: \(reason)")
             }
             steps.append("amtool check-config: OK")
@@ -113,7 +116,8 @@ public struct AlertmanagerTarget: Sendable, CustomStringConvertible {
     func reload() async throws {
         let answer = try await HTTPExchange.send(.POST, baseURL + "/-/reload")
         guard answer.succeeded else {
-            throw AlertmanagerError("Alertmanager refused the configuration: \(answer.text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(500))")
+            throw AlertmanagerError(
+                "Alertmanager refused the configuration: \(answer.text.trimmingCharacters(in: .whitespacesAndNewlines).prefix(500))")
         }
     }
 
@@ -154,8 +158,11 @@ public struct AlertmanagerTarget: Sendable, CustomStringConvertible {
     /// Puts the previous file back and reloads; says what happened, for the error message.
     func restore(_ previous: Data?, to path: String) async -> String {
         do {
-            if let previous { try PrivateFile.writeAtomically([UInt8](previous), to: path) }
-            else { try? FileManager.default.removeItem(atPath: path) }
+            if let previous {
+                try PrivateFile.writeAtomically([UInt8](previous), to: path)
+            } else {
+                try? FileManager.default.removeItem(atPath: path)
+            }
         } catch {
             return "Restoring the previous \(path) failed (\(error)); fix it by hand."
         }

@@ -16,7 +16,9 @@ public struct MimirRuler: RulesTarget {
     public var retries: Int
     public var backoff: TimeInterval
 
-    public init(baseURL: String, tenant: String?, namespacePrefix: String = "", timeout: TimeInterval = 10, retries: Int = 4, backoff: TimeInterval = 0.2) {
+    public init(
+        baseURL: String, tenant: String?, namespacePrefix: String = "", timeout: TimeInterval = 10, retries: Int = 4, backoff: TimeInterval = 0.2
+    ) {
         self.baseURL = baseURL.hasSuffix("/") ? String(baseURL.dropLast()) : baseURL
         self.tenant = tenant
         self.namespacePrefix = namespacePrefix
@@ -59,7 +61,9 @@ public struct MimirRuler: RulesTarget {
                 groups += RuleFile.decodeGroups(entry.value, namespace: namespace, reader: reader, lenient: true)
             }
         } else if let document = parsed.documents.first, !(document.root.scalarIsNull) {
-            reader.error("the ruler's rule listing is not a mapping of namespaces", detail: "Check alerts.url: it should be the ruler's base URL.", at: document.root.mark)
+            reader.error(
+                "the ruler's rule listing is not a mapping of namespaces", detail: "Check alerts.url: it should be the ruler's base URL.",
+                at: document.root.mark)
         }
         if diagnostics.hasErrors { throw DiagnosticError(diagnostics.errors) }
         return groups
@@ -98,7 +102,8 @@ public struct MimirRuler: RulesTarget {
         guard exchange.succeeded else { throw failure("POST", target, exchange) }
         let back = try await read(group.namespace, group.group)
         guard let back, back == group else {
-            throw PrometheusAdminError("the ruler accepted \(group.address) but reading it back gave \(back == nil ? "nothing" : "a different group")")
+            throw PrometheusAdminError(
+                "the ruler accepted \(group.address) but reading it back gave \(back == nil ? "nothing" : "a different group")")
         }
     }
 
@@ -122,7 +127,8 @@ public struct MimirRuler: RulesTarget {
         diagnostics.append(contentsOf: parsed.diagnostics)
         let reader = NodeReader(file: HTTPExchange.redacted(target), diagnostics: diagnostics)
         guard let document = parsed.documents.first,
-              let decoded = RuleFile.decodeGroup(document.root, namespace: namespace, reader: reader, lenient: true), !diagnostics.hasErrors else {
+            let decoded = RuleFile.decodeGroup(document.root, namespace: namespace, reader: reader, lenient: true), !diagnostics.hasErrors
+        else {
             throw DiagnosticError([.error("the ruler's answer for \(namespacePrefix + namespace)/\(group) is not a rule group")] + diagnostics.errors)
         }
         return decoded
@@ -160,7 +166,9 @@ public struct MimirRuler: RulesTarget {
 
     func failure(_ method: String, _ target: String, _ exchange: HTTPExchange) -> PrometheusAdminError {
         let message = exchange.text.trimmingCharacters(in: .whitespacesAndNewlines)
-        return PrometheusAdminError("the ruler answered HTTP \(exchange.status) to \(method) \(HTTPExchange.redacted(target))" + (message.isEmpty ? "" : ": \(message.prefix(500))"))
+        return PrometheusAdminError(
+            "the ruler answered HTTP \(exchange.status) to \(method) \(HTTPExchange.redacted(target))"
+                + (message.isEmpty ? "" : ": \(message.prefix(500))"))
     }
 }
 

@@ -35,25 +35,30 @@ public struct PrometheusRulesDirectory: RulesTarget {
             if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory), isDirectory.boolValue {
                 return try readDirectory()
             }
-            throw DiagnosticError(.error("cannot read the live alert rules: Prometheus at \(HTTPExchange.redacted(prometheus.baseURL)) did not list them, and \(directory) is not on this machine",
-                                         detail: "GET /api/v1/rules failed (\(apiError)). Without the live rules every group would look new, so nothing is planned; "
-                                             + "check that this machine can reach Prometheus."))
+            throw DiagnosticError(
+                .error(
+                    "cannot read the live alert rules: Prometheus at \(HTTPExchange.redacted(prometheus.baseURL)) did not list them, and \(directory) is not on this machine",
+                    detail: "GET /api/v1/rules failed (\(apiError)). Without the live rules every group would look new, so nothing is planned; "
+                        + "check that this machine can reach Prometheus."))
         }
         var groups: [RuleGroup] = []
         for group in loaded {
             guard let namespace = namespace(ofLoadedFile: group.file) else { continue }
-            groups.append(RuleGroup(
-                namespace: namespace, group: group.name, interval: .init(milliseconds: Int64((group.interval * 1000).rounded())),
-                limit: group.limit,
-                rules: group.rules.map { rule in
-                    AlertRule(kind: rule.type == "recording" ? .record : .alert, name: rule.name, expr: rule.query,
-                              forDuration: .init(milliseconds: Int64((rule.duration * 1000).rounded())),
-                              keepFiringFor: .init(milliseconds: Int64((rule.keepFiringFor * 1000).rounded())),
-                              labels: rule.labels, annotations: rule.annotations)
-                }))
+            groups.append(
+                RuleGroup(
+                    namespace: namespace, group: group.name, interval: .init(milliseconds: Int64((group.interval * 1000).rounded())),
+                    limit: group.limit,
+                    rules: group.rules.map { rule in
+                        AlertRule(
+                            kind: rule.type == "recording" ? .record : .alert, name: rule.name, expr: rule.query,
+                            forDuration: .init(milliseconds: Int64((rule.duration * 1000).rounded())),
+                            keepFiringFor: .init(milliseconds: Int64((rule.keepFiringFor * 1000).rounded())),
+                            labels: rule.labels, annotations: rule.annotations)
+                    }))
         }
-        return await LoadedRuleAlignment.align(groups, with: desired, globalInterval: await prometheus.globalEvaluationInterval(),
-                                               format: { await prometheus.formatted($0) })
+        return await LoadedRuleAlignment.align(
+            groups, with: desired, globalInterval: await prometheus.globalEvaluationInterval(),
+            format: { await prometheus.formatted($0) })
     }
 
     /// `launch` for `<directory>/launch.yaml`; nil for files Guardrail does not own.
@@ -71,10 +76,14 @@ public struct PrometheusRulesDirectory: RulesTarget {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: directory, isDirectory: &isDirectory) else { return [] }
-        guard isDirectory.boolValue else { throw DiagnosticError(.error("alerts.rulesDir \(directory) is not a directory", detail: "Point it at the directory Prometheus loads rule files from.")) }
+        guard isDirectory.boolValue else {
+            throw DiagnosticError(
+                .error("alerts.rulesDir \(directory) is not a directory", detail: "Point it at the directory Prometheus loads rule files from."))
+        }
         let names: [String]
         do {
-            names = try fm.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".") && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) }.sorted()
+            names = try fm.contentsOfDirectory(atPath: directory).filter { !$0.hasPrefix(".") && ($0.hasSuffix(".yaml") || $0.hasSuffix(".yml")) }
+                .sorted()
         } catch {
             throw DiagnosticError(.error("cannot read the rules directory \(directory)", detail: error.localizedDescription))
         }
@@ -90,8 +99,10 @@ public struct PrometheusRulesDirectory: RulesTarget {
         }
         if diagnostics.hasErrors {
             var errors = diagnostics.errors
-            errors.insert(.error("a live rule file in \(directory) is not one Guardrail can read",
-                                 detail: "Guardrail owns this directory; fix or remove the file so the next apply can rewrite it."), at: 0)
+            errors.insert(
+                .error(
+                    "a live rule file in \(directory) is not one Guardrail can read",
+                    detail: "Guardrail owns this directory; fix or remove the file so the next apply can rewrite it."), at: 0)
             throw DiagnosticError(errors)
         }
         return groups
@@ -145,8 +156,10 @@ public struct PrometheusRulesDirectory: RulesTarget {
         while true {
             do {
                 let loaded = try await prometheus.loadedRuleGroups().filter { files.contains($0.file) }
-                if let problem = await RuleLoadConfirmation.problem(expected: expected, loaded: loaded, path: path(of:), formatted: &formatted,
-                                                                   format: { await prometheus.formatted($0) }) {
+                if let problem = await RuleLoadConfirmation.problem(
+                    expected: expected, loaded: loaded, path: path(of:), formatted: &formatted,
+                    format: { await prometheus.formatted($0) })
+                {
                     lastProblem = problem
                 } else {
                     if await prometheus.serverMetric("prometheus_config_last_reload_successful") == 0 {
@@ -159,7 +172,9 @@ public struct PrometheusRulesDirectory: RulesTarget {
                 lastProblem = "\(error)"
             }
             if Date() >= deadline {
-                throw PrometheusAdminError("Prometheus did not load the rules as written within \(Int(confirmTimeout))s: \(lastProblem). Check that its rule_files include \(directory)/*.yaml")
+                throw PrometheusAdminError(
+                    "Prometheus did not load the rules as written within \(Int(confirmTimeout))s: \(lastProblem). Check that its rule_files include \(directory)/*.yaml"
+                )
             }
             try await Task.sleep(nanoseconds: 250_000_000)
         }
@@ -170,13 +185,18 @@ public struct PrometheusRulesDirectory: RulesTarget {
         var failures: [String] = []
         for (namespace, data) in previous.sorted(by: { $0.key < $1.key }) {
             do {
-                if let data { try Self.writeAtomically(data, to: path(of: namespace)) }
-                else if FileManager.default.fileExists(atPath: path(of: namespace)) { try FileManager.default.removeItem(atPath: path(of: namespace)) }
+                if let data {
+                    try Self.writeAtomically(data, to: path(of: namespace))
+                } else if FileManager.default.fileExists(atPath: path(of: namespace)) {
+                    try FileManager.default.removeItem(atPath: path(of: namespace))
+                }
             } catch {
                 failures.append("\(path(of: namespace)): \(error.localizedDescription)")
             }
         }
-        guard failures.isEmpty else { return "Restoring the previous rule files failed for " + failures.joined(separator: "; ") + "; fix them by hand." }
+        guard failures.isEmpty else {
+            return "Restoring the previous rule files failed for " + failures.joined(separator: "; ") + "; fix them by hand."
+        }
         do {
             try await prometheus.reload()
             return "The previous rule files were restored and Prometheus reloaded them."
@@ -190,7 +210,8 @@ public struct PrometheusRulesDirectory: RulesTarget {
         guard let promtool = Promtool.path else { return nil }
         let files = namespaces.map(path(of:)).filter { FileManager.default.fileExists(atPath: $0) }
         guard !files.isEmpty, let result = try? await ExternalCommand(executable: promtool, arguments: ["check", "rules"] + files).run(),
-              result.status != 0 else { return nil }
+            result.status != 0
+        else { return nil }
         let text = (result.stderr + result.stdout).split(separator: "\n").filter { !$0.hasPrefix("Checking ") && !$0.contains("SUCCESS") }
         return text.prefix(5).joined(separator: " ")
     }
@@ -214,8 +235,10 @@ public struct PrometheusRulesDirectory: RulesTarget {
 /// Whether Prometheus shows the groups as Guardrail wrote them. Pure, apart from asking the server
 /// to print an expression the way it prints loaded ones.
 enum RuleLoadConfirmation {
-    static func problem(expected: [RuleGroup], loaded: [LoadedRuleGroup], path: (String) -> String, formatted: inout [String: String],
-                        format: (String) async -> String?) async -> String? {
+    static func problem(
+        expected: [RuleGroup], loaded: [LoadedRuleGroup], path: (String) -> String, formatted: inout [String: String],
+        format: (String) async -> String?
+    ) async -> String? {
         var byKey: [String: LoadedRuleGroup] = [:]
         for group in loaded { byKey[group.file + "\u{0}" + group.name] = group }
         for group in expected {
@@ -238,12 +261,15 @@ enum RuleLoadConfirmation {
                 }
                 if rule.kind == .alert {
                     guard abs(loadedRule.duration - (rule.forDuration?.seconds ?? 0)) < 0.001,
-                          abs(loadedRule.keepFiringFor - (rule.keepFiringFor?.seconds ?? 0)) < 0.001,
-                          loadedRule.annotations == rule.annotations else {
+                        abs(loadedRule.keepFiringFor - (rule.keepFiringFor?.seconds ?? 0)) < 0.001,
+                        loadedRule.annotations == rule.annotations
+                    else {
                         return "\(rule.title) in group \(group.group) is loaded with other settings than written"
                     }
                 }
-                guard loadedRule.labels == rule.labels else { return "\(rule.title) in group \(group.group) is loaded with other labels than written" }
+                guard loadedRule.labels == rule.labels else {
+                    return "\(rule.title) in group \(group.group) is loaded with other labels than written"
+                }
                 let loadedKey = PromQLText.comparisonKey(loadedRule.query)
                 if loadedKey != PromQLText.comparisonKey(rule.expr) {
                     // Prometheus prints loaded expressions in its own form; compare with that form of ours.
@@ -302,10 +328,14 @@ extension Promtool {
             } else if let rule = ruleNamed(in: message, file: file, configuration: configuration) {
                 location = rule
             }
-            diagnostics.append(.error("promtool check rules: \(message)", detail: "promtool refuses this rule file, and Prometheus would refuse to load it.", at: location))
+            diagnostics.append(
+                .error(
+                    "promtool check rules: \(message)", detail: "promtool refuses this rule file, and Prometheus would refuse to load it.",
+                    at: location))
         }
         if diagnostics.isEmpty {
-            diagnostics.append(.error("promtool check rules failed", detail: (result.stderr + result.stdout).trimmingCharacters(in: .whitespacesAndNewlines)))
+            diagnostics.append(
+                .error("promtool check rules failed", detail: (result.stderr + result.stdout).trimmingCharacters(in: .whitespacesAndNewlines)))
         }
         return Report(ran: true, diagnostics: diagnostics)
     }
@@ -313,7 +343,8 @@ extension Promtool {
     /// The location of `group "api", rule 2` in a file, from the decoded configuration.
     static func ruleNamed(in message: String, file: String, configuration: Configuration) -> SourceLocation? {
         guard let groupStart = message.range(of: "group \""), let groupEnd = message[groupStart.upperBound...].range(of: "\", rule "),
-              let number = Int(message[groupEnd.upperBound...].prefix(while: \.isNumber)) else { return nil }
+            let number = Int(message[groupEnd.upperBound...].prefix(while: \.isNumber))
+        else { return nil }
         let name = String(message[groupStart.upperBound..<groupEnd.lowerBound])
         let group = configuration.ruleGroups.first { $0.group == name && $0.location?.file == file }
         return group?.rules[safe: number - 1]?.location
@@ -325,8 +356,10 @@ extension Promtool {
 /// an interval equal to the global evaluation interval is whatever the configuration wrote (the API
 /// reports the effective interval, so an unset one and the global one read the same).
 enum LoadedRuleAlignment {
-    static func align(_ live: [RuleGroup], with desired: [RuleGroup], globalInterval: GuardrailDuration?,
-                      format: @escaping @Sendable (String) async -> String?) async -> [RuleGroup] {
+    static func align(
+        _ live: [RuleGroup], with desired: [RuleGroup], globalInterval: GuardrailDuration?,
+        format: @escaping @Sendable (String) async -> String?
+    ) async -> [RuleGroup] {
         let desiredByName = Dictionary(desired.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         var aligned = live
         // Expressions to ask Prometheus to print: only those whose normalized text differs.
@@ -334,7 +367,8 @@ enum LoadedRuleAlignment {
         for (g, group) in live.enumerated() {
             guard let wanted = desiredByName[group.name] else { continue }
             if let global = globalInterval, group.interval == global || group.interval == nil,
-               wanted.interval == nil || wanted.interval == global {
+                wanted.interval == nil || wanted.interval == global
+            {
                 aligned[g].interval = wanted.interval
             }
             for (r, rule) in group.rules.enumerated() where r < wanted.rules.count {

@@ -33,11 +33,14 @@ extension Promtool {
             let subject = text.split(separator: ",").first.map(String.init) ?? text
             let detail = outputLines[index...].prefix(12).prefix { $0 == text || !($0.hasPrefix("alertname: ") || $0.hasPrefix("name: ")) }
                 .joined(separator: " ")
-            let at = testName.flatMap { name in line { $0.contains("- name: \(name)") || $0.contains("name: \"\(name)\"") } }
+            let at =
+                testName.flatMap { name in line { $0.contains("- name: \(name)") || $0.contains("name: \"\(name)\"") } }
                 ?? line { $0.contains(subject) } ?? 1
-            diagnostics.append(.error("promtool test rules: \(testName.map { "test \"\($0)\": " } ?? "")\(subject) failed",
-                                      detail: detail.replacingOccurrences(of: root + "/", with: ""),
-                                      at: SourceLocation(file: file, line: at, column: 1)))
+            diagnostics.append(
+                .error(
+                    "promtool test rules: \(testName.map { "test \"\($0)\": " } ?? "")\(subject) failed",
+                    detail: detail.replacingOccurrences(of: root + "/", with: ""),
+                    at: SourceLocation(file: file, line: at, column: 1)))
         }
         if diagnostics.isEmpty {
             let text = outputLines.filter { $0 != "FAILED:" }.prefix(5).joined(separator: " ").replacingOccurrences(of: root + "/", with: "")

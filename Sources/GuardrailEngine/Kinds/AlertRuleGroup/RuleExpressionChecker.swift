@@ -53,13 +53,16 @@ public struct RuleExpressionChecker: Sendable {
             }
         }
         if history == nil {
-            outcome.notes.append("Prometheus at \(HTTPExchange.redacted(prometheus.baseURL)) did not report how much history it keeps; new alerting rules were replayed over 24h.")
+            outcome.notes.append(
+                "Prometheus at \(HTTPExchange.redacted(prometheus.baseURL)) did not report how much history it keeps; new alerting rules were replayed over 24h."
+            )
         }
         if window >= step * 2 {
             for (address, rule, index) in noiseRules { jobs.append(.noise(address, rule, index: index, window: window, step: step)) }
         } else {
             for (address, rule, index) in noiseRules {
-                outcome.details[address, default: []].append("\(RuleGroup.ruleKey(index)) \(rule.title): Prometheus has no history yet to replay it against.")
+                outcome.details[address, default: []].append(
+                    "\(RuleGroup.ruleKey(index)) \(rule.title): Prometheus has no history yet to replay it against.")
             }
         }
 
@@ -85,12 +88,15 @@ public struct RuleExpressionChecker: Sendable {
             case (.parse(let rule), .refused(let type, let message)):
                 if type == "bad_data" {
                     refusedRules.insert(rule.title + (rule.location?.description ?? ""))
-                    outcome.errors.append(.error("Prometheus cannot parse the expression of \(rule.title)", detail: "Prometheus says: \(message)", at: rule.exprLocation))
+                    outcome.errors.append(
+                        .error(
+                            "Prometheus cannot parse the expression of \(rule.title)", detail: "Prometheus says: \(message)", at: rule.exprLocation))
                 } else {
                     outcome.notes.append("\(rule.title): Prometheus could not evaluate the expression (\(type)): \(message)")
                 }
             case (.noise(let address, let rule, let index, let window, let step), .minutesTrue(let samples)):
-                outcome.details[address, default: []].append(RuleGroup.ruleKey(index) + " " + Self.describeNoise(rule, samples: samples, window: window, step: step, history: history))
+                outcome.details[address, default: []].append(
+                    RuleGroup.ruleKey(index) + " " + Self.describeNoise(rule, samples: samples, window: window, step: step, history: history))
             case (.noise(_, let rule, _, _, _), .refused(_, let message)):
                 if !refusedRules.contains(rule.title + (rule.location?.description ?? "")) {
                     outcome.notes.append("\(rule.title): could not replay it over past data: \(message)")
@@ -102,7 +108,9 @@ public struct RuleExpressionChecker: Sendable {
             }
         }
         if unreachable > 0 {
-            outcome.notes.append("Prometheus at \(HTTPExchange.redacted(prometheus.baseURL)) did not answer \(unreachable) of \(jobs.count) expression checks; those expressions were not checked.")
+            outcome.notes.append(
+                "Prometheus at \(HTTPExchange.redacted(prometheus.baseURL)) did not answer \(unreachable) of \(jobs.count) expression checks; those expressions were not checked."
+            )
         }
         return outcome
     }
@@ -141,7 +149,8 @@ public struct RuleExpressionChecker: Sendable {
         guard samples > 0 else { return "\(rule.title): its expression was never true over \(scope)." }
         let share = Double(samples) / Double(max(1, window / step))
         let percent = share >= 0.995 ? "always" : String(format: "%.0f%% of the time", share * 100)
-        return "\(rule.title): its expression was true for \(trueFor) of \(scope) (\(percent), sampled every \(GuardrailDuration.seconds(Int64(step))))."
+        return
+            "\(rule.title): its expression was true for \(trueFor) of \(scope) (\(percent), sampled every \(GuardrailDuration.seconds(Int64(step))))."
     }
 }
 

@@ -30,8 +30,9 @@ public struct BackupArchiveStore: Sendable {
 
     /// Creates `folder` and any missing parents 0700; folders that exist keep their mode.
     static func createPrivateDirectory(_ folder: URL) throws {
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true,
-                                                attributes: [.posixPermissions: Int(directoryMode)])
+        try FileManager.default.createDirectory(
+            at: folder, withIntermediateDirectories: true,
+            attributes: [.posixPermissions: Int(directoryMode)])
     }
 
     /// Creates the empty file pg_dump will write, 0600 before any byte is in it: pg_dump opens an
@@ -81,7 +82,9 @@ public struct BackupArchiveStore: Sendable {
                     // claim came first, as it finishes); one that pg_dump has not written for ten
                     // minutes belongs to a runner that died.
                     let path = folder.appendingPathComponent(name).path
-                    if let modified = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date, modified < Date().addingTimeInterval(-600) {
+                    if let modified = (try? fm.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                        modified < Date().addingTimeInterval(-600)
+                    {
                         try? fm.removeItem(atPath: path)
                     }
                     continue
@@ -101,7 +104,8 @@ public struct BackupArchiveStore: Sendable {
         var parts = tm()
         gmtime_r(&seconds, &parts)
         func two(_ n: Int32) -> String { n < 10 ? "0\(n)" : "\(n)" }
-        return "\(parts.tm_year + 1900)" + two(parts.tm_mon + 1) + two(parts.tm_mday) + "T" + two(parts.tm_hour) + two(parts.tm_min) + two(parts.tm_sec) + "Z"
+        return "\(parts.tm_year + 1900)" + two(parts.tm_mon + 1) + two(parts.tm_mday) + "T" + two(parts.tm_hour) + two(parts.tm_min)
+            + two(parts.tm_sec) + "Z"
     }
 
     /// Proves the archive is readable: its header, its whole table of contents, and the data block
@@ -171,12 +175,14 @@ extension BackupRunner {
     /// `prune`, given the schedule's runs as just read.
     func prune(_ schedule: BackupSchedule, runs: [Run], now: Date, on connection: DatabaseConnection?) async throws -> [Int] {
         let good = runs.filter { $0.status == .succeeded }
-        let prunable = BackupRetention.prunable(good.compactMap { run in run.finishedAt.map { .init(id: run.id, finishedAt: $0) } },
-                                                retention: schedule.retention, now: now)
+        let prunable = BackupRetention.prunable(
+            good.compactMap { run in run.finishedAt.map { .init(id: run.id, finishedAt: $0) } },
+            retention: schedule.retention, now: now)
         guard !prunable.isEmpty else { return [] }
         archives.removeFiles(of: good.filter { prunable.contains($0.id) })
         try await using(connection) { c in
-            _ = try await c.query("""
+            _ = try await c.query(
+                """
                 UPDATE \(schema.qualifying("backup_runs")) SET status = 'pruned', pruned_at = clock_timestamp()
                 WHERE id = ANY(\(prunable))
                 """, logger: logger)

@@ -47,7 +47,8 @@ struct BackupClaims: Sendable {
         do {
             let id: Int? = try await connection.transaction(logger: logger, context: "claiming a backup") { c in
                 try await fence?.check(c, schema: schema, logger: logger)
-                let rows = try await c.query("""
+                let rows = try await c.query(
+                    """
                     INSERT INTO \(schema.qualifying(table)) (schedule, scheduled_for, status)
                     VALUES (\(schedule), \(scheduledFor), 'running')
                     ON CONFLICT (schedule, scheduled_for) DO NOTHING
@@ -82,9 +83,11 @@ struct BackupClaims: Sendable {
                 for (id, schedule) in running {
                     let abandoned: Bool = try await c.transaction(logger: logger, context: "checking run \(id)") { t in
                         var free = false
-                        for (ok) in try await t.query("SELECT pg_try_advisory_xact_lock(\(Self.runKey(table, id)))", logger: logger).decode(Bool.self) { free = ok }
+                        for (ok) in try await t.query("SELECT pg_try_advisory_xact_lock(\(Self.runKey(table, id)))", logger: logger).decode(Bool.self)
+                        { free = ok }
                         guard free else { return false }
-                        try await t.query("""
+                        try await t.query(
+                            """
                             UPDATE \(schema.qualifying(table)) SET status = 'failed', finished_at = clock_timestamp(),
                                 error = 'abandoned: the runner stopped before finishing'
                             WHERE id = \(id) AND status = 'running'

@@ -49,7 +49,8 @@ struct BackupDump: Sendable {
 
     private func command(database name: String?, to file: URL, schedule: String) throws -> ExternalCommand {
         let env = database.url.libpqEnvironment(database: name, applicationName: "guardrail backup \(schedule)")
-        return ExternalCommand(executable: try pgDumpPath(),
-                               arguments: ["--format=custom", "--file=\(file.path)", "--no-password", "--no-sync"], environment: env)
+        return ExternalCommand(
+            executable: try pgDumpPath(),
+            arguments: ["--format=custom", "--file=\(file.path)", "--no-password", "--no-sync"], environment: env)
     }
 }

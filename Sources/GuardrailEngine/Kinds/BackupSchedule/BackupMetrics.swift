@@ -57,7 +57,10 @@ public enum BackupMetrics {
             guard let drill = s.lastDrill, drill.status != "running" else { return nil }
             return drill.status == "succeeded" ? 1 : 0
         }
-        family("guardrail_backup_archive_lag_seconds", "pgBackRest schedules: seconds since the primary last archived a WAL segment, the real recovery point.") {
+        family(
+            "guardrail_backup_archive_lag_seconds",
+            "pgBackRest schedules: seconds since the primary last archived a WAL segment, the real recovery point."
+        ) {
             $0.schedule.method == .pgbackrest ? $0.archiver?.lagSeconds : nil
         }
         family("guardrail_backup_archive_failing", "pgBackRest schedules: 1 when archiving is off or failing, else 0.") {

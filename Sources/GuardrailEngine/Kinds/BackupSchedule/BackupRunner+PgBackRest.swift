@@ -9,8 +9,10 @@ extension BackupRunner {
     func pgbackrest() throws -> PgBackRest {
         if let problem = environment.pgbackrestProblem { throw DiagnosticError(problem) }
         guard let p = environment.pgbackrest else {
-            throw DiagnosticError(.error("environment \"\(environment.name)\" has no pgBackRest repository",
-                                         detail: "Add spec.backups.pgbackrest (stanza, repo or configFile) to environments/\(environment.name).yaml."))
+            throw DiagnosticError(
+                .error(
+                    "environment \"\(environment.name)\" has no pgBackRest repository",
+                    detail: "Add spec.backups.pgbackrest (stanza, repo or configFile) to environments/\(environment.name).yaml."))
         }
         return p
     }
@@ -28,7 +30,9 @@ extension BackupRunner {
             await leaseConnection?.close()
             throw error
         }
-        guard let lease = try await claims.claim("backup_runs", schedule: schedule.name, scheduledFor: scheduledFor, on: leaseConnection) else { return nil }
+        guard let lease = try await claims.claim("backup_runs", schedule: schedule.name, scheduledFor: scheduledFor, on: leaseConnection) else {
+            return nil
+        }
         return try await lease.holding {
             let id = lease.id
             let stanza = schedule.stanza ?? pgbackrest.stanza
@@ -49,8 +53,10 @@ extension BackupRunner {
                     result = try await pgbackrest.run("backup", arguments, stanza: stanza, folder: folder)
                 }
                 guard result.status == 0 else {
-                    throw PgBackRest.Failure(description: Self.repositoryProblem("pgbackrest backup failed: " + PgBackRest.message(result),
-                                                                                encrypted: pgbackrest.encrypted), status: result.status)
+                    throw PgBackRest.Failure(
+                        description: Self.repositoryProblem(
+                            "pgbackrest backup failed: " + PgBackRest.message(result),
+                            encrypted: pgbackrest.encrypted), status: result.status)
                 }
                 let after = try await pgbackrest.info(stanza: stanza)
                 // pgBackRest holds the stanza's backup lock until it is done, so the newest backup is this run's.
@@ -58,14 +64,16 @@ extension BackupRunner {
                     throw PgBackRest.Failure(description: "pgbackrest backup succeeded but info lists no backup")
                 }
                 let size = made.info?.repository?.delta ?? made.info?.repository?.size ?? made.info?.delta
-                _ = try await lease.connection.query("""
+                _ = try await lease.connection.query(
+                    """
                     UPDATE \(schema.qualifying("backup_runs"))
                     SET status = 'succeeded', finished_at = clock_timestamp(), size_bytes = \(size), label = \(made.label),
                         backup_type = \(made.type), wal_start = \(made.archive?.start), wal_stop = \(made.archive?.stop)
                     WHERE id = \(id)
                     """, logger: logger)
                 let kept = Set(after.backups.map(\.label))
-                _ = try await lease.connection.query("""
+                _ = try await lease.connection.query(
+                    """
                     UPDATE \(schema.qualifying("backup_runs")) SET status = 'pruned', pruned_at = clock_timestamp()
                     WHERE schedule IN (SELECT name FROM \(schema.qualifying("backup_schedules")) WHERE spec->>'method' = 'pgbackrest')
                       AND status = 'succeeded' AND label IS NOT NULL AND NOT (label = ANY(\(Array(kept))))
@@ -101,7 +109,8 @@ extension BackupRunner {
             if archiveMode == "off" { return "archiving is off (archive_mode = off): no WAL reaches the repository" }
             if failedCount > 0, let failed = lastFailedAt, lastArchivedAt.map({ $0 < failed }) ?? true {
                 let since = lastArchivedAt.map { "the last success was at \(BackupRunner.iso($0))" } ?? "no segment was ever archived"
-                return "archiving is failing: \(failedCount) failed attempts, the latest for \(lastFailedWAL ?? "a segment") at \(BackupRunner.iso(failed)); \(since)"
+                return
+                    "archiving is failing: \(failedCount) failed attempts, the latest for \(lastFailedWAL ?? "a segment") at \(BackupRunner.iso(failed)); \(since)"
             }
             return nil
         }
@@ -109,14 +118,18 @@ extension BackupRunner {
 
     public func archiverStatus(on connection: DatabaseConnection? = nil) async throws -> ArchiverStatus {
         try await using(connection) { c in
-            let rows = try await c.query("""
+            let rows = try await c.query(
+                """
                 SELECT current_setting('archive_mode'), archived_count, last_archived_wal, last_archived_time,
                        failed_count, last_failed_wal, last_failed_time, clock_timestamp()
                 FROM pg_stat_archiver
                 """, logger: logger)
-            for (mode, archived, lastWAL, lastAt, failed, failedWAL, failedAt, now) in try rows.decode((String, Int, String?, Date?, Int, String?, Date?, Date).self) {
-                return ArchiverStatus(archiveMode: mode, archivedCount: archived, lastArchivedWAL: lastWAL, lastArchivedAt: lastAt,
-                                      failedCount: failed, lastFailedWAL: failedWAL, lastFailedAt: failedAt, serverNow: now)
+            for (mode, archived, lastWAL, lastAt, failed, failedWAL, failedAt, now) in try rows.decode(
+                (String, Int, String?, Date?, Int, String?, Date?, Date).self)
+            {
+                return ArchiverStatus(
+                    archiveMode: mode, archivedCount: archived, lastArchivedWAL: lastWAL, lastArchivedAt: lastAt,
+                    failedCount: failed, lastFailedWAL: failedWAL, lastFailedAt: failedAt, serverNow: now)
             }
             throw Failure(description: "pg_stat_archiver returned no row")
         }
@@ -208,8 +221,10 @@ extension BackupRunner {
     /// (new, or empty), starts it on loopback and waits until it is promoted at the target. A target
     /// outside the window is refused before anything is written; any later failure stops the server
     /// and removes what was restored. The primary's data directory is refused as a target.
-    public func restore(to target: RestoreTarget, into directory: String, port: Int?, startedAt: Date = Date(),
-                        timeout: TimeInterval = 1800, keepRunning: Bool = true, stanza: String? = nil) async throws -> RestoreResult {
+    public func restore(
+        to target: RestoreTarget, into directory: String, port: Int?, startedAt: Date = Date(),
+        timeout: TimeInterval = 1800, keepRunning: Bool = true, stanza: String? = nil
+    ) async throws -> RestoreResult {
         let pgbackrest = try self.pgbackrest()
         let stanza = stanza ?? pgbackrest.stanza
         let info = try await pgbackrest.info(stanza: stanza)
@@ -227,7 +242,8 @@ extension BackupRunner {
             arguments += ["--type=default"]
         case .time(let time):
             guard time >= window.oldest, time <= window.newest else {
-                throw PgBackRest.Failure(description: "the restore target \(Self.iso(time)) is outside the recoverable window, \(window); nothing was restored")
+                throw PgBackRest.Failure(
+                    description: "the restore target \(Self.iso(time)) is outside the recoverable window, \(window); nothing was restored")
             }
             guard let set = info.backups.last(where: { $0.stoppedAt <= time }) else {
                 throw PgBackRest.Failure(description: "no backup ended before \(Self.iso(time)); the recoverable window is \(window)")
@@ -241,8 +257,9 @@ extension BackupRunner {
             for (d) in try await c.query("SELECT current_setting('data_directory')", logger: logger).decode(String.self) { value = d }
             return value
         }
-        let cluster = try RestoredCluster.prepare(directory, port: try port ?? RestoredCluster.freePort(), pgbackrest: pgbackrest,
-                                                  primaryDataDirectory: dataDirectory)
+        let cluster = try RestoredCluster.prepare(
+            directory, port: try port ?? RestoredCluster.freePort(), pgbackrest: pgbackrest,
+            primaryDataDirectory: dataDirectory)
         // The configuration file stays until recovery is over: the restored cluster's restore_command names it.
         let folder: PgBackRest.ConfigurationFolder
         do {
@@ -253,11 +270,14 @@ extension BackupRunner {
         }
         defer { folder.remove() }
         do {
-            let restored = try await pgbackrest.run("restore", arguments + ["--set=\(setLabel)", "--pg1-path=\(cluster.directory)"], stanza: stanza,
-                                                    folder: folder)
+            let restored = try await pgbackrest.run(
+                "restore", arguments + ["--set=\(setLabel)", "--pg1-path=\(cluster.directory)"], stanza: stanza,
+                folder: folder)
             guard restored.status == 0 else {
-                throw PgBackRest.Failure(description: Self.repositoryProblem("pgbackrest restore failed: " + PgBackRest.message(restored),
-                                                                             encrypted: pgbackrest.encrypted))
+                throw PgBackRest.Failure(
+                    description: Self.repositoryProblem(
+                        "pgbackrest restore failed: " + PgBackRest.message(restored),
+                        encrypted: pgbackrest.encrypted))
             }
             let deadline = startedAt.addingTimeInterval(timeout)
             try await cluster.start(timeout: max(60, Int(deadline.timeIntervalSinceNow)))
@@ -269,9 +289,10 @@ extension BackupRunner {
             try await cluster.waitForPromotion(url: url, schema: schema.name, deadline: deadline)
             let rto = Date().timeIntervalSince(startedAt)
             if !keepRunning { await cluster.stop(immediate: false) }
-            return RestoreResult(directory: cluster.directory, port: cluster.port,
-                                 url: "postgres://\(url.user)@127.0.0.1:\(cluster.port)/\(url.database)", backupLabel: setLabel,
-                                 target: targetText, rtoSeconds: rto, window: window)
+            return RestoreResult(
+                directory: cluster.directory, port: cluster.port,
+                url: "postgres://\(url.user)@127.0.0.1:\(cluster.port)/\(url.database)", backupLabel: setLabel,
+                target: targetText, rtoSeconds: rto, window: window)
         } catch {
             await cluster.discard()
             throw error
@@ -321,12 +342,15 @@ extension BackupRunner {
                     let span = max(0, window.newest.timeIntervalSince(window.oldest))
                     target = .time(window.oldest.addingTimeInterval(Double.random(in: 0...span)))
                 }
-                let restored = try await restore(to: target, into: scratch, port: nil, startedAt: started, keepRunning: true,
-                                                 stanza: schedule.stanza ?? pgbackrest.stanza)
+                let restored = try await restore(
+                    to: target, into: scratch, port: nil, startedAt: started, keepRunning: true,
+                    stanza: schedule.stanza ?? pgbackrest.stanza)
                 rto = restored.rtoSeconds
                 targetText = restored.target
-                results.append(DrillCheck(name: "restore", passed: true,
-                                          detail: "backup \(restored.backupLabel) and WAL to \(restored.target), promoted on port \(restored.port)"))
+                results.append(
+                    DrillCheck(
+                        name: "restore", passed: true,
+                        detail: "backup \(restored.backupLabel) and WAL to \(restored.target), promoted on port \(restored.port)"))
                 var scratchURL = database.url
                 scratchURL.host = "127.0.0.1"
                 scratchURL.port = restored.port
@@ -344,15 +368,18 @@ extension BackupRunner {
                 await RestoredCluster.stopAndRemove(restored.directory, pgbackrest: pgbackrest)
                 if let objective = schedule.rto {
                     let limit = Double(objective.milliseconds) / 1000
-                    results.append(DrillCheck(name: "rto", passed: restored.rtoSeconds <= limit,
-                                              detail: String(format: "%.1fs to a promoted cluster (objective %@)", restored.rtoSeconds, objective.description)))
+                    results.append(
+                        DrillCheck(
+                            name: "rto", passed: restored.rtoSeconds <= limit,
+                            detail: String(format: "%.1fs to a promoted cluster (objective %@)", restored.rtoSeconds, objective.description)))
                 }
                 if let bad = results.first(where: { !$0.passed }) { failure = "check \"\(bad.name)\" failed: \(bad.detail)" }
             } catch {
                 failure = PgBackRest.printable((error as? PgBackRest.Failure)?.description ?? (error as? Failure)?.description ?? "\(error)")
             }
             let checksJSON = String(decoding: try JSONEncoder().encode(results), as: UTF8.self)
-            _ = try await lease.connection.query("""
+            _ = try await lease.connection.query(
+                """
                 UPDATE \(schema.qualifying("backup_drills"))
                 SET status = \(failure == nil ? "succeeded" : "failed"), finished_at = clock_timestamp(),
                     checks = \(checksJSON)::jsonb, error = \(failure), rto_seconds = \(rto), target = \(targetText)
@@ -378,10 +405,14 @@ extension PgBackRest {
     static func printable(_ text: String) -> String {
         var out = ""
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            let clean = line.unicodeScalars.filter { $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7F && $0 != "\u{FFFD}" && !$0.properties.isNoncharacterCodePoint) }
+            let clean = line.unicodeScalars.filter {
+                $0 == "\t" || ($0.value >= 0x20 && $0.value != 0x7F && $0 != "\u{FFFD}" && !$0.properties.isNoncharacterCodePoint)
+            }
             // A line that was mostly binary says nothing; keep the text before it.
             if clean.count < line.unicodeScalars.count * 9 / 10 {
-                if let colon = line.firstIndex(of: ":") { out += (out.isEmpty ? "" : " ") + line[..<colon].trimmingCharacters(in: .whitespaces) + ": (unreadable bytes)" }
+                if let colon = line.firstIndex(of: ":") {
+                    out += (out.isEmpty ? "" : " ") + line[..<colon].trimmingCharacters(in: .whitespaces) + ": (unreadable bytes)"
+                }
                 continue
             }
             out += (out.isEmpty ? "" : " ") + String(String.UnicodeScalarView(clean)).trimmingCharacters(in: .whitespaces)

@@ -85,17 +85,21 @@ extension BackupRunner {
             for schedule in all {
                 let success = newest.succeeded[schedule.name]
                 let age = success?.finishedAt.map { now.timeIntervalSince($0) }
-                result.append(Status(schedule: schedule, lastSuccess: success, lastRun: newest.any[schedule.name],
-                                     lastDrill: drills[schedule.name], age: age,
-                                     meetsRPO: age.map { $0 * 1000 <= Double(schedule.rpo.milliseconds) } ?? false,
-                                     nextRun: schedule.nextRuns(after: now, count: 1).first))
+                result.append(
+                    Status(
+                        schedule: schedule, lastSuccess: success, lastRun: newest.any[schedule.name],
+                        lastDrill: drills[schedule.name], age: age,
+                        meetsRPO: age.map { $0 * 1000 <= Double(schedule.rpo.milliseconds) } ?? false,
+                        nextRun: schedule.nextRuns(after: now, count: 1).first))
                 if schedule.method == .pgbackrest {
                     // The archive is the recovery point: a weekly full with WAL archived a minute ago loses a minute.
                     let lag = archiver?.lagSeconds
-                    let problem = archiverProblem ?? archiver?.problem ?? (archiver != nil && lag == nil ? "no WAL segment has been archived yet" : nil)
+                    let problem =
+                        archiverProblem ?? archiver?.problem ?? (archiver != nil && lag == nil ? "no WAL segment has been archived yet" : nil)
                     result[result.count - 1].archiver = archiver
                     result[result.count - 1].archiveProblem = problem
-                    result[result.count - 1].meetsRPO = success != nil && problem == nil && (lag.map { $0 * 1000 <= Double(schedule.rpo.milliseconds) } ?? false)
+                    result[result.count - 1].meetsRPO =
+                        success != nil && problem == nil && (lag.map { $0 * 1000 <= Double(schedule.rpo.milliseconds) } ?? false)
                 }
             }
             return result
@@ -104,7 +108,8 @@ extension BackupRunner {
 
     /// Each schedule's newest run, and its newest good run, in one query.
     private func newestRuns(on c: DatabaseConnection) async throws -> (any: [String: Run], succeeded: [String: Run]) {
-        let rows = try await c.query("""
+        let rows = try await c.query(
+            """
             SELECT * FROM (
                 (SELECT DISTINCT ON (schedule) false, id, schedule, scheduled_for, status, started_at, finished_at, size_bytes, sha256, file, error,
                         to_jsonb(r)->>'label', to_jsonb(r)->>'backup_type', to_jsonb(r)->>'wal_start', to_jsonb(r)->>'wal_stop'
@@ -117,10 +122,13 @@ extension BackupRunner {
             """, logger: logger)
         var any: [String: Run] = [:], succeeded: [String: Run] = [:]
         for (good, id, name, due, status, started, finished, size, sha, file, error, label, type, walStart, walStop)
-            in try rows.decode((Bool, Int, String, Date?, String, Date, Date?, Int?, String?, String?, String?, String?, String?, String?, String?).self) {
-            let run = Run(id: id, schedule: name, scheduledFor: due, status: Run.Status(rawValue: status) ?? .failed,
-                          startedAt: started, finishedAt: finished, sizeBytes: size, sha256: sha, file: file, error: error,
-                          label: label, backupType: type, walStart: walStart, walStop: walStop)
+            in try rows.decode(
+                (Bool, Int, String, Date?, String, Date, Date?, Int?, String?, String?, String?, String?, String?, String?, String?).self)
+        {
+            let run = Run(
+                id: id, schedule: name, scheduledFor: due, status: Run.Status(rawValue: status) ?? .failed,
+                startedAt: started, finishedAt: finished, sizeBytes: size, sha256: sha, file: file, error: error,
+                label: label, backupType: type, walStart: walStart, walStop: walStop)
             if good { succeeded[name] = run } else { any[name] = run }
         }
         return (any, succeeded)

@@ -39,8 +39,10 @@ public struct BackupRunner: Sendable {
     }
 
     static func noDirectory(_ environment: ResolvedEnvironment) -> DiagnosticError {
-        DiagnosticError(.error("environment \"\(environment.name)\" has no backups directory",
-                               detail: "Add spec.backups.directory to environments/\(environment.name).yaml."))
+        DiagnosticError(
+            .error(
+                "environment \"\(environment.name)\" has no backups directory",
+                detail: "Add spec.backups.directory to environments/\(environment.name).yaml."))
     }
 
     /// One recorded backup run.
@@ -95,7 +97,8 @@ public struct BackupRunner: Sendable {
     public func schedules(on connection: DatabaseConnection? = nil) async throws -> [BackupSchedule] {
         try await using(connection) { c in
             guard let version = try await Migrations.currentVersion(c, schema: schema, logger: logger),
-                  version >= BackupScheduleStore.sinceSchemaVersion else { return [] }
+                version >= BackupScheduleStore.sinceSchemaVersion
+            else { return [] }
             return try await BackupScheduleStore.observe(c, schema: schema, logger: logger)
         }
     }
@@ -103,7 +106,10 @@ public struct BackupRunner: Sendable {
     public func schedule(named name: String, on connection: DatabaseConnection? = nil) async throws -> BackupSchedule {
         let all = try await schedules(on: connection)
         guard let schedule = all.first(where: { $0.name == name }) else {
-            var hint = all.isEmpty ? "No backup schedules are applied yet; run `guardrail apply` first." : "Applied schedules: \(all.map(\.name).joined(separator: ", "))."
+            var hint =
+                all.isEmpty
+                ? "No backup schedules are applied yet; run `guardrail apply` first."
+                : "Applied schedules: \(all.map(\.name).joined(separator: ", "))."
             if let s = Suggestion.closest(to: name, among: all.map(\.name)) { hint = "Did you mean \"\(s)\"? " + hint }
             throw DiagnosticError(.error("no backup schedule \"\(name)\" in environment \"\(environment.name)\"", detail: hint))
         }
@@ -151,8 +157,10 @@ public struct BackupRunner: Sendable {
 
     /// `leaseConnection`, when given, becomes the run's lease (and is closed with it). `started` is a
     /// dump of the right database already under way.
-    private func backup(_ schedule: BackupSchedule, scheduledFor: Date?, now: @Sendable () -> Date,
-                        leaseConnection: DatabaseConnection?, started: BackupDump.Started? = nil) async throws -> Run? {
+    private func backup(
+        _ schedule: BackupSchedule, scheduledFor: Date?, now: @Sendable () -> Date,
+        leaseConnection: DatabaseConnection?, started: BackupDump.Started? = nil
+    ) async throws -> Run? {
         if schedule.method == .pgbackrest {
             await started?.discard()
             return try await pgBackRestBackup(schedule, scheduledFor: scheduledFor, leaseConnection: leaseConnection)
@@ -264,10 +272,13 @@ public struct BackupRunner: Sendable {
         return try await database.withConnection(applicationName: "guardrail backup", body)
     }
 
-    func finishRun(id: Int, status: Run.Status, size: Int?, sha256: String?, file: String?, error: String?,
-                           on connection: DatabaseConnection? = nil) async throws {
+    func finishRun(
+        id: Int, status: Run.Status, size: Int?, sha256: String?, file: String?, error: String?,
+        on connection: DatabaseConnection? = nil
+    ) async throws {
         _ = try await using(connection) { c in
-            try await c.query("""
+            try await c.query(
+                """
                 UPDATE \(schema.qualifying("backup_runs"))
                 SET status = \(status.rawValue), finished_at = clock_timestamp(), size_bytes = \(size), sha256 = \(sha256),
                     file = \(file), error = \(error)
@@ -280,7 +291,8 @@ public struct BackupRunner: Sendable {
     /// not yet migrated to them (before the next apply) reads them as NULL instead of failing.
     public func runs(schedule: String? = nil, limit: Int = 50, on connection: DatabaseConnection? = nil) async throws -> [Run] {
         try await using(connection) { c in
-            let rows = try await c.query("""
+            let rows = try await c.query(
+                """
                 SELECT id, schedule, scheduled_for, status, started_at, finished_at, size_bytes, sha256, file, error,
                        to_jsonb(r)->>'label', to_jsonb(r)->>'backup_type', to_jsonb(r)->>'wal_start', to_jsonb(r)->>'wal_stop'
                 FROM \(schema.qualifying("backup_runs")) r
@@ -289,10 +301,14 @@ public struct BackupRunner: Sendable {
                 """, logger: logger)
             var result: [Run] = []
             for (id, name, due, status, started, finished, size, sha, file, error, label, type, walStart, walStop)
-                in try rows.decode((Int, String, Date?, String, Date, Date?, Int?, String?, String?, String?, String?, String?, String?, String?).self) {
-                result.append(Run(id: id, schedule: name, scheduledFor: due, status: Run.Status(rawValue: status) ?? .failed,
-                                  startedAt: started, finishedAt: finished, sizeBytes: size, sha256: sha, file: file, error: error,
-                                  label: label, backupType: type, walStart: walStart, walStop: walStop))
+                in try rows.decode(
+                    (Int, String, Date?, String, Date, Date?, Int?, String?, String?, String?, String?, String?, String?, String?).self)
+            {
+                result.append(
+                    Run(
+                        id: id, schedule: name, scheduledFor: due, status: Run.Status(rawValue: status) ?? .failed,
+                        startedAt: started, finishedAt: finished, sizeBytes: size, sha256: sha, file: file, error: error,
+                        label: label, backupType: type, walStart: walStart, walStop: walStop))
             }
             return result
         }

@@ -20,7 +20,8 @@ enum BackupScheduleStore: KindStore {
                 let attributes = try decoder.decode(Attributes.self, from: Data(spec.utf8))
                 schedules.append(try BackupSchedule(name: name, attributes: attributes))
             } catch {
-                throw DatabaseError.other("the live backup schedule \"\(name)\" in \(schema.name).backup_schedules is unreadable (\(error)); fix or delete the row")
+                throw DatabaseError.other(
+                    "the live backup schedule \"\(name)\" in \(schema.name).backup_schedules is unreadable (\(error)); fix or delete the row")
             }
         }
         return schedules
@@ -36,7 +37,8 @@ enum BackupScheduleStore: KindStore {
         if !upserts.isEmpty {
             let names = upserts.map(\.name)
             let specs = upserts.map { AttributeValue.map($0.attributes).canonicalJSON }
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO \(table) (name, spec)
                 SELECT u.name, u.spec::jsonb FROM unnest(\(names)::text[], \(specs)::text[]) AS u(name, spec)
                 ON CONFLICT (name) DO UPDATE SET spec = excluded.spec, updated_at = now()

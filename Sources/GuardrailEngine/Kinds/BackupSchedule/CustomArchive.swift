@@ -54,7 +54,9 @@ public enum CustomArchive {
         guard major == 1, (12...16).contains(minor) else { throw Problem.unsupportedVersion(version) }
         r.intSize = Int(try r.byte())
         r.offSize = Int(try r.byte())
-        guard (1...8).contains(r.intSize), (1...8).contains(r.offSize) else { throw Problem.malformed("integer size \(r.intSize), offset size \(r.offSize)") }
+        guard (1...8).contains(r.intSize), (1...8).contains(r.offSize) else {
+            throw Problem.malformed("integer size \(r.intSize), offset size \(r.offSize)")
+        }
         let format = Int(try r.byte())
         guard format == 1 else { throw Problem.notCustomFormat(format) }
         if minor >= 15 { _ = try r.byte() } else { _ = try r.int() }  // compression
@@ -92,11 +94,13 @@ public enum CustomArchive {
             block.intSize = r.intSize
             let type = try block.byte()
             guard blockTypes.contains(type) else {
-                throw Problem.malformed("the data of \(entry.description) \(entry.tag) (entry \(entry.dumpID)) does not start a data block at byte \(offset)")
+                throw Problem.malformed(
+                    "the data of \(entry.description) \(entry.tag) (entry \(entry.dumpID)) does not start a data block at byte \(offset)")
             }
             let id = try block.int()
             guard id == entry.dumpID else {
-                throw Problem.malformed("the data block at byte \(offset) belongs to entry \(id), not to \(entry.description) \(entry.tag) (entry \(entry.dumpID))")
+                throw Problem.malformed(
+                    "the data block at byte \(offset) belongs to entry \(id), not to \(entry.description) \(entry.tag) (entry \(entry.dumpID))")
             }
         }
         return Contents(version: version, entries: entries)

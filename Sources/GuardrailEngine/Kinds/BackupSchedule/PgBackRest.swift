@@ -80,13 +80,17 @@ public struct PgBackRest: Sendable {
         stanzaOptions = stanzaSection
         var secrets: [String: Secret] = [:]
         var sources: [String] = []
-        for (variable, target) in [(config.cipherPassEnv, "PGBACKREST_REPO1_CIPHER_PASS"), (config.s3KeyEnv, "PGBACKREST_REPO1_S3_KEY"),
-                                   (config.s3KeySecretEnv, "PGBACKREST_REPO1_S3_KEY_SECRET")] {
+        for (variable, target) in [
+            (config.cipherPassEnv, "PGBACKREST_REPO1_CIPHER_PASS"), (config.s3KeyEnv, "PGBACKREST_REPO1_S3_KEY"),
+            (config.s3KeySecretEnv, "PGBACKREST_REPO1_S3_KEY_SECRET"),
+        ] {
             guard let variable else { continue }
             guard let value = processEnvironment[variable], !value.isEmpty else {
-                throw DiagnosticError(.error("\(variable) is not set",
-                                             detail: "backups.pgbackrest names it for pgBackRest's \(target); set it in the environment Guardrail runs in.",
-                                             at: config.location))
+                throw DiagnosticError(
+                    .error(
+                        "\(variable) is not set",
+                        detail: "backups.pgbackrest names it for pgBackRest's \(target); set it in the environment Guardrail runs in.",
+                        at: config.location))
             }
             secrets[target] = Secret(value)
             if variable != target { sources.append(variable) }
@@ -172,8 +176,10 @@ public struct PgBackRest: Sendable {
     }
 
     /// Runs `pgbackrest <command>` and returns its result, whatever its status.
-    func run(_ command: String, _ arguments: [String] = [], stanza: String? = nil, folder: ConfigurationFolder? = nil,
-             limit: Int = 4 << 20) async throws -> ExternalCommand.Result {
+    func run(
+        _ command: String, _ arguments: [String] = [], stanza: String? = nil, folder: ConfigurationFolder? = nil,
+        limit: Int = 4 << 20
+    ) async throws -> ExternalCommand.Result {
         let own = folder == nil ? try writeConfiguration(stanza: stanza ?? self.stanza) : nil
         defer { own?.remove() }
         let (program, args) = try commandLine(command, arguments, stanza: stanza ?? self.stanza, folder: folder ?? own!)
@@ -183,7 +189,9 @@ public struct PgBackRest: Sendable {
 
     /// Runs `pgbackrest <command>` and fails with pgBackRest's own message when it does not succeed.
     @discardableResult
-    func check(_ command: String, _ arguments: [String] = [], stanza: String? = nil, folder: ConfigurationFolder? = nil) async throws -> ExternalCommand.Result {
+    func check(
+        _ command: String, _ arguments: [String] = [], stanza: String? = nil, folder: ConfigurationFolder? = nil
+    ) async throws -> ExternalCommand.Result {
         let result = try await run(command, arguments, stanza: stanza, folder: folder)
         guard result.status == 0 else {
             throw Failure(description: "pgbackrest \(command) failed: " + Self.message(result), status: result.status)
@@ -193,7 +201,9 @@ public struct PgBackRest: Sendable {
 
     /// pgBackRest's error lines (ERROR and its HINTs), or the tail of what it printed.
     static func message(_ result: ExternalCommand.Result) -> String {
-        let lines = (result.stderr + "\n" + result.stdout).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        let lines = (result.stderr + "\n" + result.stdout).split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }.filter {
+            !$0.isEmpty
+        }
         if let first = lines.firstIndex(where: { $0.hasPrefix("ERROR") }) {
             return lines[first...].prefix(4).joined(separator: " ")
         }
@@ -202,8 +212,10 @@ public struct PgBackRest: Sendable {
     }
 
     static func executable() throws -> String {
-        try tool("pgbackrest", in: (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/bin", "/usr/local/bin"],
-                 hint: "install pgbackrest (Debian: apt-get install pgbackrest)")
+        try tool(
+            "pgbackrest",
+            in: (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init) + ["/usr/bin", "/usr/local/bin"],
+            hint: "install pgbackrest (Debian: apt-get install pgbackrest)")
     }
 
     static func tool(_ name: String, in directories: [String], hint: String = "") throws -> String {

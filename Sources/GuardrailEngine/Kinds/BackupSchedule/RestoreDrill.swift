@@ -26,7 +26,8 @@ extension BackupRunner {
             var created = false
             do {
                 guard let newest = try await runs(schedule: schedule.name, limit: 100_000).first(where: { $0.status == .succeeded }),
-                      let file = newest.file else {
+                    let file = newest.file
+                else {
                     throw Failure(description: "there is no successful backup of \(schedule.name) to restore")
                 }
                 backupID = newest.id
@@ -41,9 +42,11 @@ extension BackupRunner {
                 }
                 created = true
                 let env = database.url.libpqEnvironment(database: scratch, applicationName: "guardrail drill \(schedule.name)")
-                let restore = try await ExternalCommand(executable: try PostgresTools.path(of: "pg_restore"),
-                                                        arguments: ["--dbname=\(scratch)", "--exit-on-error", "--no-password", file],
-                                                        environment: env).run()
+                let restore = try await ExternalCommand(
+                    executable: try PostgresTools.path(of: "pg_restore"),
+                    arguments: ["--dbname=\(scratch)", "--exit-on-error", "--no-password", file],
+                    environment: env
+                ).run()
                 guard restore.status == 0 else { throw Failure(description: "pg_restore failed: " + Self.lastLines(restore.stderr)) }
                 results.append(DrillCheck(name: "restore", passed: true, detail: "pg_restore into a scratch database succeeded"))
 
@@ -65,7 +68,8 @@ extension BackupRunner {
             }
             let checksJSON = String(decoding: try JSONEncoder().encode(results), as: UTF8.self)
             try await database.withConnection(applicationName: "guardrail drill") { c in
-                _ = try await c.query("""
+                _ = try await c.query(
+                    """
                     UPDATE \(schema.qualifying("backup_drills"))
                     SET status = \(failure == nil ? "succeeded" : "failed"), finished_at = clock_timestamp(),
                         backup_run_id = \(backupID), checks = \(checksJSON)::jsonb, error = \(failure)
@@ -79,22 +83,26 @@ extension BackupRunner {
     /// Recorded drills, newest first (the pgBackRest columns read as in `runs`).
     public func drills(schedule: String? = nil, limit: Int = 50, on connection: DatabaseConnection? = nil) async throws -> [Drill] {
         try await using(connection) { c in
-            try Self.decodeDrills(try await c.query("""
-                SELECT \(Self.drillColumns)
-                FROM \(schema.qualifying("backup_drills")) d
-                WHERE \(schedule)::text IS NULL OR schedule = \(schedule)
-                ORDER BY started_at DESC, id DESC LIMIT \(limit)
-                """, logger: logger))
+            try Self.decodeDrills(
+                try await c.query(
+                    """
+                    SELECT \(Self.drillColumns)
+                    FROM \(schema.qualifying("backup_drills")) d
+                    WHERE \(schedule)::text IS NULL OR schedule = \(schedule)
+                    ORDER BY started_at DESC, id DESC LIMIT \(limit)
+                    """, logger: logger))
         }
     }
 
     /// Each schedule's newest drill, in one query.
     func newestDrills(on c: DatabaseConnection) async throws -> [String: Drill] {
-        let drills = try Self.decodeDrills(try await c.query("""
-            SELECT DISTINCT ON (schedule) \(Self.drillColumns)
-            FROM \(schema.qualifying("backup_drills")) d
-            ORDER BY schedule, started_at DESC, id DESC
-            """, logger: logger))
+        let drills = try Self.decodeDrills(
+            try await c.query(
+                """
+                SELECT DISTINCT ON (schedule) \(Self.drillColumns)
+                FROM \(schema.qualifying("backup_drills")) d
+                ORDER BY schedule, started_at DESC, id DESC
+                """, logger: logger))
         return Dictionary(drills.map { ($0.schedule, $0) }, uniquingKeysWith: { a, _ in a })
     }
 
@@ -106,10 +114,13 @@ extension BackupRunner {
     private static func decodeDrills(_ rows: QueryRows) throws -> [Drill] {
         var result: [Drill] = []
         for (id, name, run, status, started, finished, checks, error, rto, target)
-            in try rows.decode((Int, String, Int?, String, Date, Date?, String, String?, Double?, String?).self) {
+            in try rows.decode((Int, String, Int?, String, Date, Date?, String, String?, Double?, String?).self)
+        {
             let parsed = (try? JSONDecoder().decode([DrillCheck].self, from: Data(checks.utf8))) ?? []
-            result.append(Drill(id: id, schedule: name, backupRunID: run, status: status, startedAt: started, finishedAt: finished,
-                                checks: parsed, error: error, rtoSeconds: rto, target: target))
+            result.append(
+                Drill(
+                    id: id, schedule: name, backupRunID: run, status: status, startedAt: started, finishedAt: finished,
+                    checks: parsed, error: error, rtoSeconds: rto, target: target))
         }
         return result
     }
@@ -131,10 +142,14 @@ enum DrillChecks {
                 let original = try await source.withConnection(applicationName: "guardrail drill") { try await Self.policies(on: $0, logger: logger) }
                 let restoredPolicies = try await Self.policies(on: copy, logger: logger)
                 let missing = original.subtracting(restoredPolicies).sorted()
-                out.append(DrillCheck(name: "rls policies", passed: missing.isEmpty,
-                                      detail: original.isEmpty ? "the source has no row-level security to compare"
-                                          : missing.isEmpty ? "all \(original.count) policies and RLS flags restored"
-                                          : "missing after restore: " + missing.prefix(10).joined(separator: ", ")))
+                out.append(
+                    DrillCheck(
+                        name: "rls policies", passed: missing.isEmpty,
+                        detail: original.isEmpty
+                            ? "the source has no row-level security to compare"
+                            : missing.isEmpty
+                                ? "all \(original.count) policies and RLS flags restored"
+                                : "missing after restore: " + missing.prefix(10).joined(separator: ", ")))
             }
             for check in checks.sql {
                 out.append(try await Self.sqlCheck(check, on: copy, logger: logger))
@@ -161,7 +176,8 @@ enum DrillChecks {
 
     /// `schema.table: policy` for every policy, plus `schema.table: RLS enabled/forced` flags.
     static func policies(on c: DatabaseConnection, logger: Logger) async throws -> Set<String> {
-        let rows = try await c.query("""
+        let rows = try await c.query(
+            """
             SELECT n.nspname || '.' || t.relname || ': policy ' || p.polname
             FROM pg_policy p JOIN pg_class t ON t.oid = p.polrelid JOIN pg_namespace n ON n.oid = t.relnamespace
             UNION ALL

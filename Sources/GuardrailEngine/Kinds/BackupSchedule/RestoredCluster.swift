@@ -32,7 +32,8 @@ struct RestoredCluster: Sendable {
         for primary in [pgbackrest.pgPath, primaryDataDirectory].compactMap({ $0 }) {
             let p = Self.realPath(primary)
             if resolved == p || resolved.hasPrefix(p + "/") || p.hasPrefix(resolved + "/") {
-                throw PgBackRest.Failure(description: "\(absolute) is the primary's data directory or overlaps it (\(primary)); a restore never writes there")
+                throw PgBackRest.Failure(
+                    description: "\(absolute) is the primary's data directory or overlaps it (\(primary)); a restore never writes there")
             }
         }
         var created = false
@@ -50,7 +51,9 @@ struct RestoredCluster: Sendable {
         let cluster = RestoredCluster(directory: absolute, port: port, pgbackrest: pgbackrest, createdDirectory: created)
         do {
             // The server refuses a data directory others can read; the mode is exact whatever the umask.
-            guard chmod(absolute, 0o700) == 0 else { throw PgBackRest.Failure(description: "cannot make \(absolute) private: \(String(cString: strerror(errno)))") }
+            guard chmod(absolute, 0o700) == 0 else {
+                throw PgBackRest.Failure(description: "cannot make \(absolute) private: \(String(cString: strerror(errno)))")
+            }
             if let owner = try pgbackrest.commandUser() {
                 guard chown(absolute, owner.uid, owner.gid) == 0 else {
                     throw PgBackRest.Failure(description: "cannot give \(absolute) to \(owner.name): \(String(cString: strerror(errno)))")
@@ -80,7 +83,9 @@ struct RestoredCluster: Sendable {
             guard parts.count == 2, parts[0].hasSuffix(" setting"), let value = Int(parts[1]) else { continue }
             let name = String(parts[0].dropLast(" setting".count))
             if ["max_connections", "max_worker_processes", "max_wal_senders", "max_prepared_xacts", "max_locks_per_xact"].contains(name) {
-                options.append("-c \(name == "max_prepared_xacts" ? "max_prepared_transactions" : name == "max_locks_per_xact" ? "max_locks_per_transaction" : name)=\(value)")
+                options.append(
+                    "-c \(name == "max_prepared_xacts" ? "max_prepared_transactions" : name == "max_locks_per_xact" ? "max_locks_per_transaction" : name)=\(value)"
+                )
             }
         }
         return options
@@ -91,13 +96,17 @@ struct RestoredCluster: Sendable {
     func start(timeout: Int) async throws {
         // No Unix socket: Guardrail connects over TCP, and a socket path inside a deep directory can
         // exceed the 107 bytes a socket address holds.
-        let options = (["-c listen_addresses=127.0.0.1", "-p \(port)", "-c unix_socket_directories=''", "-c archive_mode=off"]
+        let options =
+            (["-c listen_addresses=127.0.0.1", "-p \(port)", "-c unix_socket_directories=''", "-c archive_mode=off"]
             + (try await controlSettings())).joined(separator: " ")
-        let (program, args) = try pgbackrest.asCommandUser(try PostgresTools.path(of: "pg_ctl"),
-                                                            ["-D", directory, "-l", logFile, "-w", "-t", String(timeout), "-o", options, "start"])
+        let (program, args) = try pgbackrest.asCommandUser(
+            try PostgresTools.path(of: "pg_ctl"),
+            ["-D", directory, "-l", logFile, "-w", "-t", String(timeout), "-o", options, "start"])
         // The server inherits this environment: its restore_command (pgbackrest archive-get) needs the secrets.
-        let status = try await ExternalCommand(executable: program, arguments: args, environment: pgbackrest.childEnvironment,
-                                               removing: pgbackrest.sourceVariables).runDetached()
+        let status = try await ExternalCommand(
+            executable: program, arguments: args, environment: pgbackrest.childEnvironment,
+            removing: pgbackrest.sourceVariables
+        ).runDetached()
         guard status == 0 else {
             throw PgBackRest.Failure(description: "the restored cluster did not start: " + serverMessage())
         }
@@ -112,17 +121,20 @@ struct RestoredCluster: Sendable {
         let lines = text.split(separator: "\n").map(String.init)
         let fatal = lines.filter { $0.contains("FATAL:") || $0.contains("PANIC:") }
         let chosen = fatal.isEmpty ? Array(lines.suffix(3)) : Array(fatal.suffix(2))
-        return chosen.isEmpty ? "no server log" : chosen.map { line in
-            // Drop the log line prefix (time and pid); keep the message.
-            if let r = line.range(of: "FATAL:") ?? line.range(of: "PANIC:") { return String(line[r.lowerBound...]) }
-            return line
-        }.joined(separator: " | ")
+        return chosen.isEmpty
+            ? "no server log"
+            : chosen.map { line in
+                // Drop the log line prefix (time and pid); keep the message.
+                if let r = line.range(of: "FATAL:") ?? line.range(of: "PANIC:") { return String(line[r.lowerBound...]) }
+                return line
+            }.joined(separator: " | ")
     }
 
     /// Stops the server: `fast` when done with it, `immediate` when abandoning a failed restore.
     func stop(immediate: Bool) async {
         guard isRunning, let pgCtl = try? PostgresTools.path(of: "pg_ctl"),
-              let (program, args) = try? pgbackrest.asCommandUser(pgCtl, ["-D", directory, "-m", immediate ? "immediate" : "fast", "-w", "-t", "60", "stop"])
+            let (program, args) = try? pgbackrest.asCommandUser(
+                pgCtl, ["-D", directory, "-m", immediate ? "immediate" : "fast", "-w", "-t", "60", "stop"])
         else { return }
         _ = try? await ExternalCommand(executable: program, arguments: args).run()
     }

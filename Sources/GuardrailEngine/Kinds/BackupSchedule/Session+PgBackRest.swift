@@ -19,10 +19,13 @@ extension Session {
             do {
                 let info = try await pgbackrest.info(stanza: stanza)
                 if info.isMissing {
-                    plan.notes.append("pgBackRest stanza \"\(stanza)\" does not exist in the repository yet: the first backup run creates it (pgbackrest stanza-create), then backs up.")
+                    plan.notes.append(
+                        "pgBackRest stanza \"\(stanza)\" does not exist in the repository yet: the first backup run creates it (pgbackrest stanza-create), then backs up."
+                    )
                 } else if let problem = info.problem, info.status.code != 2 {
                     for s in schedules where (s.stanza ?? pgbackrest.stanza) == stanza {
-                        plan.findings.append(Finding(address: s.address, message: "pgBackRest cannot read stanza \"\(stanza)\": " + PgBackRest.printable(problem)))
+                        plan.findings.append(
+                            Finding(address: s.address, message: "pgBackRest cannot read stanza \"\(stanza)\": " + PgBackRest.printable(problem)))
                     }
                 }
             } catch {

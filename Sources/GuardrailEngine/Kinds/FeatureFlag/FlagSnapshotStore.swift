@@ -8,13 +8,16 @@ import PostgresNIO
 public enum FlagSnapshotStore {
     public static func channel(_ schema: SQLIdentifier) -> String { "\(schema.name)_flags_changed" }
 
-    public static func load(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger, now: Date = Date()) async throws -> FlagSnapshot {
-        try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading the flag snapshot") { c in
+    public static func load(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger, now: Date = Date()) async throws -> FlagSnapshot
+    {
+        try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger, context: "reading the flag snapshot") {
+            c in
             guard let version = try await Migrations.currentVersion(c, schema: schema, logger: logger), version >= FlagStore.sinceSchemaVersion else {
                 return FlagSnapshot(loadedAt: now)
             }
             var flags: [String: FlagSnapshot.Flag] = [:]
-            let flagRows = try await c.query("""
+            let flagRows = try await c.query(
+                """
                 SELECT f.name, f.killed, f.enabled, r.status || ' at phase ' || (r.phase + 1)
                 FROM \(schema.qualifying("flags")) f LEFT JOIN \(schema.qualifying("rollouts")) r ON r.flag = f.name
                 """, logger: logger)
@@ -24,7 +27,8 @@ public enum FlagSnapshotStore {
             // One row per flag, its cohort packed as 16-byte ids in uuid order (the byte order
             // TenantIDSet keeps): half a million ledger rows arrive as a hundred values, so the read
             // holds a few megabytes instead of a row object per id.
-            let cohortRows = try await c.query("""
+            let cohortRows = try await c.query(
+                """
                 SELECT flag, string_agg(uuid_send(tenant_id), ''::bytea ORDER BY tenant_id)
                 FROM \(schema.qualifying("flag_cohorts")) GROUP BY flag
                 """, logger: logger)
@@ -46,12 +50,15 @@ public enum FlagSnapshotStore {
     @Sendable static func statements(_ s: SQLIdentifier) -> [String] {
         // The channel is `<schema>_flags_changed`; the trigger's own schema names it, so nothing is spliced in.
         let body = "\nBEGIN\n    PERFORM pg_notify(TG_TABLE_SCHEMA || '_flags_changed', '');\n    RETURN NULL;\nEND\n"
-        var out = ["""
+        var out = [
+            """
             CREATE FUNCTION \(s.qualifying("notify_flags_changed"))() RETURNS trigger
             LANGUAGE plpgsql AS \(SQLIdentifier.dollarQuoted(body))
-            """]
+            """
+        ]
         for table in ["flags", "flag_cohorts", "tenants"] {
-            out.append("""
+            out.append(
+                """
                 CREATE TRIGGER flags_changed AFTER INSERT OR UPDATE OR DELETE OR TRUNCATE ON \(s.qualifying(table))
                 FOR EACH STATEMENT EXECUTE FUNCTION \(s.qualifying("notify_flags_changed"))()
                 """)

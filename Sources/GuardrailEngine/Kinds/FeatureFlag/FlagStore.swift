@@ -12,12 +12,15 @@ enum FlagStore: KindStore {
     static let tables = ["flags", "flag_cohorts", "rollouts"]
 
     static func observe(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [FeatureFlag] {
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT name, description, enabled, salt, overrides_enable, overrides_disable, coalesce(rollout::text, 'null')
             FROM \(schema.qualifying("flags"))
             """, logger: logger)
         var out: [FeatureFlag] = []
-        for (name, description, enabled, salt, enable, disable, rollout) in try rows.decode((String, String, Bool, String, [String], [String], String).self) {
+        for (name, description, enabled, salt, enable, disable, rollout) in try rows.decode(
+            (String, String, Bool, String, [String], [String], String).self)
+        {
             let attributes: Attributes = [
                 "description": .string(description), "enabled": .bool(enabled), "salt": .string(salt),
                 "overrides": .map(["enable": .list(enable.map { .string($0) }), "disable": .list(disable.map { .string($0) })]),
@@ -34,7 +37,8 @@ enum FlagStore: KindStore {
         try await delete(removed, from: table, on: connection, logger: logger)
         if !updated.isEmpty {
             let c = Columns(updated)
-            try await connection.query("""
+            try await connection.query(
+                """
                 UPDATE \(table) AS t
                 SET description = u.description, enabled = u.enabled, salt = u.salt, overrides_enable = u.enable,
                     overrides_disable = u.disable, rollout = nullif(u.rollout, '')::jsonb, updated_at = now()
@@ -49,7 +53,8 @@ enum FlagStore: KindStore {
         }
         if !created.isEmpty {
             let c = Columns(created)
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO \(table) (name, description, enabled, salt, overrides_enable, overrides_disable, rollout)
                 SELECT u.name, u.description, u.enabled, u.salt,
                        coalesce((SELECT array_agg(e) FROM jsonb_array_elements_text(u.enable::jsonb) e), '{}'),

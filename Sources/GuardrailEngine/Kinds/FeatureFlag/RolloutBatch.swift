@@ -51,8 +51,10 @@ struct RolloutBatch {
 /// After an apply's writes, brings every touched flag's rollout and ledger in line with what is
 /// now declared: starts rollouts, follows spec changes, and lowers exposure at once.
 enum RolloutReconciler {
-    static func afterApply(_ c: DatabaseConnection, schema: SQLIdentifier, logger: Logger, before: LiveState, changes: [Change],
-                           now: Date, actor: String) async throws {
+    static func afterApply(
+        _ c: DatabaseConnection, schema: SQLIdentifier, logger: Logger, before: LiveState, changes: [Change],
+        now: Date, actor: String
+    ) async throws {
         let flagChanges = Set(changes.filter { $0.kind == FeatureFlag.kind }.map(\.address.name))
         let tenantsChanged = changes.contains { $0.kind == Tenant.kind }
         let guardrailsChanged = changes.contains { $0.kind == Guardrail.kind }
@@ -76,8 +78,13 @@ enum RolloutReconciler {
             guard flag.enabled, let rollout = flag.rollout else {
                 if runtime.rollout != nil { batch.removed.append(flag.name) }
                 if !flag.enabled, previous[flag.name]?.enabled == true {
-                    batch.events.append((flag.name, RolloutDecision(kind: .specChange, phase: runtime.rollout?.phase ?? 0,
-                                                                    message: "disabled by apply: off for every tenant at once", actor: actor)))
+                    batch.events.append(
+                        (
+                            flag.name,
+                            RolloutDecision(
+                                kind: .specChange, phase: runtime.rollout?.phase ?? 0,
+                                message: "disabled by apply: off for every tenant at once", actor: actor)
+                        ))
                 }
                 batch.setExposure(flag, flag.enabled ? .full : .none, tenants: tenants)
                 continue

@@ -12,15 +12,20 @@ public enum RolloutOverview {
     /// each tick, leader or standby, on a pooled connection. `countCohorts: false` leaves the ledger
     /// uncounted (`enabledCount` 0), for a caller that knows the cohorts already (the controller's
     /// flag snapshot): at a hundred thousand tenants that count is most of the read.
-    public static func read(_ connection: DatabaseConnection, schema: SQLIdentifier, timing: RolloutTiming, logger: Logger, now: Date = Date(),
-                            decisionsPerFlag: Int = 12, countCohorts: Bool = true) async throws -> [RolloutStatusReport] {
+    public static func read(
+        _ connection: DatabaseConnection, schema: SQLIdentifier, timing: RolloutTiming, logger: Logger, now: Date = Date(),
+        decisionsPerFlag: Int = 12, countCohorts: Bool = true
+    ) async throws -> [RolloutStatusReport] {
         guard let version = try await Migrations.currentVersion(connection, schema: schema, logger: logger),
-              version >= FlagStore.sinceSchemaVersion else {
+            version >= FlagStore.sinceSchemaVersion
+        else {
             return []
         }
         let withReasons = version >= Migrations.reasonsSinceVersion
-        return try await connection.transaction("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger,
-                                                context: "reading the rollouts") { c in
+        return try await connection.transaction(
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", logger: logger,
+            context: "reading the rollouts"
+        ) { c in
             let runtimes = try await RolloutStore.observe(c, schema: schema, logger: logger)
             let flags = try await FlagStore.observe(c, schema: schema, logger: logger)
                 .filter { $0.rollout != nil || runtimes[$0.name]?.killed == true }
@@ -29,7 +34,8 @@ public enum RolloutOverview {
             let names = flags.map(\.name)
             let guardrails = try await GuardrailStore.observe(c, schema: schema, logger: logger)
             // Eligible: active tenants less those the flag's overrides turn off (what CohortPlan counts).
-            let counts = try await c.query("""
+            let counts = try await c.query(
+                """
                 WITH active AS (SELECT count(*) AS n FROM \(schema.qualifying("tenants")) WHERE status = 'active')
                 SELECT f.name,
                        CASE WHEN \(countCohorts)
@@ -45,7 +51,8 @@ public enum RolloutOverview {
                 eligible[name] = active
             }
             let reason: SQLFragment = withReasons ? "e.reason" : "NULL::text"
-            let rows = try await c.query("""
+            let rows = try await c.query(
+                """
                 SELECT f.name, e.at, e.phase, e.kind, e.actor, e.guardrail, e.value, e.threshold, e.verdict, e.message, \(reason)
                 FROM unnest(\(names)::text[]) AS f(name)
                 CROSS JOIN LATERAL (
@@ -55,20 +62,23 @@ public enum RolloutOverview {
                 """, logger: logger)
             var events: [String: [RolloutEventRecord]] = [:]
             for (flag, at, phase, kind, actor, guardrail, value, threshold, verdict, message, why) in try rows.decode(
-                (String, Date, Int, String, String?, String?, Double?, String?, String?, String, String?).self) {
+                (String, Date, Int, String, String?, String?, Double?, String?, String?, String, String?).self)
+            {
                 var v: GuardrailVerdict?
                 if let guardrail, let verdict, let k = GuardrailVerdict.Kind(rawValue: verdict) {
                     v = GuardrailVerdict(guardrail: guardrail, kind: k, query: "", value: value, threshold: threshold ?? "", message: message)
                 }
-                let decision = RolloutDecision(kind: RolloutDecision.Kind(rawValue: kind) ?? .hold, phase: phase, message: message, actor: actor,
-                                               verdict: v)
+                let decision = RolloutDecision(
+                    kind: RolloutDecision.Kind(rawValue: kind) ?? .hold, phase: phase, message: message, actor: actor,
+                    verdict: v)
                 events[flag, default: []].append(RolloutEventRecord(at: at, decision: decision, reason: why))
             }
             return flags.map { flag in
                 let runtime = runtimes[flag.name] ?? FlagRuntime()
-                var report = RolloutStatusReport(flag: flag, killed: runtime.killed, killedBy: runtime.killedBy, killedAt: runtime.killedAt,
-                                                 state: runtime.rollout, guardrails: guardrails, enabledCount: enabled[flag.name] ?? 0,
-                                                 eligibleCount: eligible[flag.name] ?? 0, events: events[flag.name] ?? [], now: now)
+                var report = RolloutStatusReport(
+                    flag: flag, killed: runtime.killed, killedBy: runtime.killedBy, killedAt: runtime.killedAt,
+                    state: runtime.rollout, guardrails: guardrails, enabledCount: enabled[flag.name] ?? 0,
+                    eligibleCount: eligible[flag.name] ?? 0, events: events[flag.name] ?? [], now: now)
                 report.timing = timing
                 return report
             }

@@ -22,10 +22,13 @@ public struct FlagRuntime: Sendable, Equatable {
 /// Reads and writes rollout state, the cohort ledger and the event log, each with one set-based
 /// statement however many flags are involved.
 enum RolloutStore {
-    static func observe(_ c: DatabaseConnection, schema: SQLIdentifier, logger: Logger, only flags: [String]? = nil,
-                        forUpdate: Bool = false) async throws -> [String: FlagRuntime] {
+    static func observe(
+        _ c: DatabaseConnection, schema: SQLIdentifier, logger: Logger, only flags: [String]? = nil,
+        forUpdate: Bool = false
+    ) async throws -> [String: FlagRuntime] {
         let lock: SQLFragment = forUpdate ? "FOR UPDATE OF f" : .empty
-        let rows = try await c.query("""
+        let rows = try await c.query(
+            """
             SELECT f.name, f.killed, f.killed_at, f.killed_by, r.status, r.phase, r.phase_started_at, r.reason, r.spec_fingerprint,
                    coalesce(r.baseline::text[], '{}'), coalesce(r.tracks::text, '{}')
             FROM \(schema.qualifying("flags")) f
@@ -36,12 +39,15 @@ enum RolloutStore {
         var out: [String: FlagRuntime] = [:]
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .millisecondsSince1970
-        for (name, killed, killedAt, killedBy, status, phase, started, reason, fingerprint, baseline, tracks) in try rows.decode((String, Bool, Date?, String?, String?, Int?, Date?, String?, String?, [String], String).self) {
+        for (name, killed, killedAt, killedBy, status, phase, started, reason, fingerprint, baseline, tracks) in try rows.decode(
+            (String, Bool, Date?, String?, String?, Int?, Date?, String?, String?, [String], String).self)
+        {
             var runtime = FlagRuntime(killed: killed, killedAt: killedAt, killedBy: killedBy)
             if let status = status.flatMap(RolloutStatus.init(rawValue:)), let phase, let started {
                 let decodedTracks = (try? decoder.decode([String: GuardrailTrack].self, from: Data(tracks.utf8))) ?? [:]
-                runtime.rollout = RolloutState(status: status, phase: phase, phaseStartedAt: started, reason: reason ?? "", killed: killed,
-                                               specFingerprint: fingerprint ?? "", baseline: baseline, tracks: decodedTracks)
+                runtime.rollout = RolloutState(
+                    status: status, phase: phase, phaseStartedAt: started, reason: reason ?? "", killed: killed,
+                    specFingerprint: fingerprint ?? "", baseline: baseline, tracks: decodedTracks)
             }
             out[name] = runtime
         }
@@ -49,7 +55,9 @@ enum RolloutStore {
     }
 
     /// Writes rollout rows (upsert) and removes the rows of flags that no longer have a rollout.
-    static func save(_ states: [String: RolloutState], removing: [String], on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func save(
+        _ states: [String: RolloutState], removing: [String], on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger
+    ) async throws {
         if !removing.isEmpty {
             try await c.query("DELETE FROM \(schema.qualifying("rollouts")) WHERE flag = ANY(\(removing))", logger: logger)
         }
@@ -70,7 +78,8 @@ enum RolloutStore {
             baselines.append(AttributeValue.list(s.baseline.map { .string($0) }).canonicalJSON)
             tracks.append(String(decoding: try encoder.encode(s.tracks), as: UTF8.self))
         }
-        try await c.query("""
+        try await c.query(
+            """
             INSERT INTO \(schema.qualifying("rollouts"))
                 (flag, status, phase, phase_started_at, reason, spec_fingerprint, baseline, tracks, updated_at)
             SELECT u.flag, u.status, u.phase, to_timestamp(u.started), u.reason, u.fingerprint,
@@ -87,8 +96,10 @@ enum RolloutStore {
 
     /// Makes the ledger of each flag in `flags` exactly `entries`: rows that stay keep their `since`,
     /// a changed reason is updated, new rows start at `now`.
-    static func syncLedger(flags: [String], entries: [(flag: String, entry: LedgerEntry)], now: Date,
-                           on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
+    static func syncLedger(
+        flags: [String], entries: [(flag: String, entry: LedgerEntry)], now: Date,
+        on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger
+    ) async throws {
         guard !flags.isEmpty else { return }
         let table = schema.qualifying("flag_cohorts")
         var names: [String] = [], ids: [UUID] = [], reasons: [String] = []
@@ -101,14 +112,16 @@ enum RolloutStore {
             ids.append(id)
             reasons.append(entry.reason)
         }
-        try await c.query("""
+        try await c.query(
+            """
             DELETE FROM \(table) c
             WHERE c.flag = ANY(\(flags)) AND NOT EXISTS (
                 SELECT 1 FROM unnest(\(names)::text[], \(ids)::uuid[]) AS d(flag, tenant_id)
                 WHERE d.flag = c.flag AND d.tenant_id = c.tenant_id)
             """, logger: logger)
         guard !names.isEmpty else { return }
-        try await c.query("""
+        try await c.query(
+            """
             INSERT INTO \(table) AS c (flag, tenant_id, reason, since)
             SELECT d.flag, d.tenant_id, d.reason, to_timestamp(\(now.timeIntervalSince1970))
             FROM unnest(\(names)::text[], \(ids)::uuid[], \(reasons)::text[]) AS d(flag, tenant_id, reason)
@@ -117,10 +130,13 @@ enum RolloutStore {
     }
 
     /// The tenant ids each flag's ledger holds now, optionally leaving out one reason (`override`).
-    static func ledgerIDs(flags: [String], excludingReason: String? = nil, on c: DatabaseConnection, schema: SQLIdentifier,
-                          logger: Logger) async throws -> [String: [String]] {
+    static func ledgerIDs(
+        flags: [String], excludingReason: String? = nil, on c: DatabaseConnection, schema: SQLIdentifier,
+        logger: Logger
+    ) async throws -> [String: [String]] {
         guard !flags.isEmpty else { return [:] }
-        let rows = try await c.query("""
+        let rows = try await c.query(
+            """
             SELECT flag, array_agg(tenant_id::text ORDER BY tenant_id)
             FROM \(schema.qualifying("flag_cohorts"))
             WHERE flag = ANY(\(flags)) AND reason <> \(excludingReason ?? "")
@@ -131,8 +147,11 @@ enum RolloutStore {
         return out
     }
 
-    static func setKilled(_ flag: String, killed: Bool, by actor: String, on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
-        try await c.query("""
+    static func setKilled(
+        _ flag: String, killed: Bool, by actor: String, on c: DatabaseConnection, schema: SQLIdentifier, logger: Logger
+    ) async throws {
+        try await c.query(
+            """
             UPDATE \(schema.qualifying("flags"))
             SET killed = \(killed), killed_at = CASE WHEN \(killed) THEN now() END, killed_by = CASE WHEN \(killed) THEN \(actor) END
             WHERE name = \(flag)
@@ -141,8 +160,10 @@ enum RolloutStore {
 
     /// Appends decisions to the event log in one statement.
     /// `reason` (a person's, for a command) is recorded with every event; the column exists from schema version 13.
-    static func record(_ events: [(flag: String, decision: RolloutDecision)], reason: String? = nil, on c: DatabaseConnection, schema: SQLIdentifier,
-                       logger: Logger) async throws {
+    static func record(
+        _ events: [(flag: String, decision: RolloutDecision)], reason: String? = nil, on c: DatabaseConnection, schema: SQLIdentifier,
+        logger: Logger
+    ) async throws {
         guard !events.isEmpty else { return }
         var flags: [String] = [], phases: [Int] = [], kinds: [String] = [], actors: [String] = [], guardrails: [String] = []
         var queries: [String] = [], values: [String] = [], thresholds: [String] = [], samples: [String] = [], verdicts: [String] = []
@@ -166,7 +187,8 @@ enum RolloutStore {
         // decisions have none (and run on schemas from before the column existed).
         let reasonColumn: SQLFragment = reason == nil ? .empty : ", reason"
         let reasonValue: SQLFragment = reason == nil ? .empty : ", nullif(u.reason, '')"
-        try await c.query("""
+        try await c.query(
+            """
             INSERT INTO \(schema.qualifying("rollout_events"))
                 (flag, phase, kind, actor, guardrail, query, value, threshold, samples, verdict, message\(reasonColumn))
             SELECT u.flag, u.phase, u.kind, nullif(u.actor, ''), nullif(u.guardrail, ''), nullif(u.query, ''),

@@ -21,13 +21,19 @@ public struct GuardrailQueryChecker: Sendable {
 
     public func check(_ configuration: Configuration, plan: Plan) async -> Outcome {
         var queries: [(what: String, query: String, location: SourceLocation?)] = []
-        let changed = Set(plan.changes.filter { $0.kind == Guardrail.kind && ($0.action == .create || $0.action == .update || $0.action == .replace) }.map(\.address))
+        let changed = Set(
+            plan.changes.filter { $0.kind == Guardrail.kind && ($0.action == .create || $0.action == .update || $0.action == .replace) }.map(
+                \.address))
         for guardrail in configuration.guardrails where changed.contains(guardrail.address) {
             let locations = configuration.guardrailQueryLocations[guardrail.name]
-            queries.append(("the query of guardrail \(guardrail.name)", guardrail.query, locations?.query ?? configuration.locations[guardrail.address]))
+            queries.append(
+                ("the query of guardrail \(guardrail.name)", guardrail.query, locations?.query ?? configuration.locations[guardrail.address]))
             if let minSamples = guardrail.minSamples {
-                queries.append(("the minSamples query of guardrail \(guardrail.name)", minSamples.query,
-                                locations?.minSamplesQuery ?? configuration.locations[guardrail.address]))
+                queries.append(
+                    (
+                        "the minSamples query of guardrail \(guardrail.name)", minSamples.query,
+                        locations?.minSamplesQuery ?? configuration.locations[guardrail.address]
+                    ))
             }
         }
         guard !queries.isEmpty else { return Outcome() }
@@ -55,7 +61,9 @@ public struct GuardrailQueryChecker: Sendable {
             }
         }
         if unreachable > 0 {
-            outcome.notes.append("Prometheus at \(HTTPExchange.redacted(prometheus.baseURL)) did not answer \(unreachable) of \(queries.count) guardrail query checks; those queries were not checked.")
+            outcome.notes.append(
+                "Prometheus at \(HTTPExchange.redacted(prometheus.baseURL)) did not answer \(unreachable) of \(queries.count) guardrail query checks; those queries were not checked."
+            )
         }
         return outcome
     }

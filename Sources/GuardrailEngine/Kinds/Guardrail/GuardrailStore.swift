@@ -24,14 +24,16 @@ enum GuardrailStore: KindStore {
         let (removed, updated, created) = try split(changes)
         try await delete(removed, from: table, on: connection, logger: logger)
         if !updated.isEmpty {
-            try await connection.query("""
+            try await connection.query(
+                """
                 UPDATE \(table) AS t SET query = u.query, spec = u.spec::jsonb, updated_at = now()
                 FROM unnest(\(updated.map(\.name))::text[], \(updated.map(\.query))::text[], \(updated.map(\.storedSpec))::text[]) AS u(name, query, spec)
                 WHERE t.name = u.name
                 """, logger: logger)
         }
         if !created.isEmpty {
-            try await connection.query("""
+            try await connection.query(
+                """
                 INSERT INTO \(table) (name, query, spec)
                 SELECT u.name, u.query, u.spec::jsonb
                 FROM unnest(\(created.map(\.name))::text[], \(created.map(\.query))::text[], \(created.map(\.storedSpec))::text[]) AS u(name, query, spec)

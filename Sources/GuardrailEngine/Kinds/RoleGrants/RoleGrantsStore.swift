@@ -22,13 +22,16 @@ enum RoleGrantsStore {
 
     static let relationKinds: SQLFragment = "('r', 'p', 'v', 'm', 'f')"
 
-    static func observe(_ connection: DatabaseConnection, grantRoles: Set<String>, otherRoles: Set<String>,
-                        schemas: Set<String>, tables: Set<QualifiedName>, ownSchema: String, logger: Logger) async throws -> Observation {
+    static func observe(
+        _ connection: DatabaseConnection, grantRoles: Set<String>, otherRoles: Set<String>,
+        schemas: Set<String>, tables: Set<QualifiedName>, ownSchema: String, logger: Logger
+    ) async throws -> Observation {
         var observation = Observation()
         let askedRoles = grantRoles.union(otherRoles).sorted()
         guard !askedRoles.isEmpty || !schemas.isEmpty || !tables.isEmpty else { return observation }
         let wanted = tables.sorted()
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT 'role', r.rolname::text, NULL::text, NULL::text, NULL::text, r.rolcanlogin, r.rolsuper, r.rolbypassrls
             FROM pg_catalog.pg_roles r WHERE r.rolname = ANY(\(askedRoles)::text[])
             UNION ALL
@@ -61,7 +64,8 @@ enum RoleGrantsStore {
                 guard let name = row.1 else { continue }
                 observation.roles[name] = CatalogState.RoleFacts(login: row.5 ?? false, superuser: row.6 ?? false, bypassRLS: row.7 ?? false)
             case "grant":
-                guard let role = row.1, let schema = row.2, let table = row.3, let privilege = row.4.flatMap(RoleGrants.Privilege.init(rawValue:)) else { continue }
+                guard let role = row.1, let schema = row.2, let table = row.3, let privilege = row.4.flatMap(RoleGrants.Privilege.init(rawValue:))
+                else { continue }
                 privileges[role, default: [:]][QualifiedName(schema: schema, name: table), default: []].insert(privilege)
             case "schema":
                 if let schema = row.2 { observation.existingSchemas.insert(schema) }

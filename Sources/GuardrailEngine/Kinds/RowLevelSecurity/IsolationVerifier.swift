@@ -21,8 +21,10 @@ public enum IsolationVerifier {
         public var tenantA: String
         public var tenantB: String
 
-        public init(tables: [QualifiedName], roles: [String], tenantColumn: String = "tenant_id",
-                    setting: String = "app.current_tenant_id", tenantA: String, tenantB: String) {
+        public init(
+            tables: [QualifiedName], roles: [String], tenantColumn: String = "tenant_id",
+            setting: String = "app.current_tenant_id", tenantA: String, tenantB: String
+        ) {
             self.tables = tables
             self.roles = roles
             self.tenantColumn = tenantColumn
@@ -85,8 +87,10 @@ public enum IsolationVerifier {
         for table in options.tables {
             let cols = columns[table] ?? []
             guard cols.contains(where: { $0.name == options.tenantColumn }) else {
-                checks.append(Check(table: table, role: "-", name: "tenant column", outcome: .skipped,
-                                    detail: cols.isEmpty ? "the table does not exist" : "no \(options.tenantColumn) column"))
+                checks.append(
+                    Check(
+                        table: table, role: "-", name: "tenant column", outcome: .skipped,
+                        detail: cols.isEmpty ? "the table does not exist" : "no \(options.tenantColumn) column"))
                 continue
             }
             let fixture = Fixture(table: table, columns: cols, tenantColumn: options.tenantColumn)
@@ -102,8 +106,12 @@ public enum IsolationVerifier {
                 try await c.query("RELEASE SAVEPOINT guardrail_fixture", logger: logger)
             } catch {
                 try await c.query("ROLLBACK TO SAVEPOINT guardrail_fixture", logger: logger)
-                checks.append(Check(table: table, role: "-", name: "test rows", outcome: .failed,
-                                    detail: "could not insert a row per tenant as the connecting user: \(message(error)). Run verify as a superuser or a BYPASSRLS role."))
+                checks.append(
+                    Check(
+                        table: table, role: "-", name: "test rows", outcome: .failed,
+                        detail:
+                            "could not insert a row per tenant as the connecting user: \(message(error)). Run verify as a superuser or a BYPASSRLS role."
+                    ))
                 continue
             }
             for role in options.roles {
@@ -117,7 +125,8 @@ public enum IsolationVerifier {
     /// A partition queried directly is governed by its own row-level security, not its parent's: a
     /// role with privileges on a partition that has none reads and writes every tenant's rows there.
     private static func checkPartitions(_ options: Options, on c: DatabaseConnection, logger: Logger) async throws -> [Check] {
-        let rows = try await c.query("""
+        let rows = try await c.query(
+            """
             SELECT n.nspname::text, cl.relname::text, pn.nspname::text, pc.relname::text, pc.relrowsecurity, r.role,
                    ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'DELETE']) AS p
                          WHERE pg_catalog.has_table_privilege(r.role, pc.oid, p))
@@ -138,18 +147,24 @@ public enum IsolationVerifier {
             if privileges.isEmpty {
                 checks.append(Check(table: partition, role: role, name: check, outcome: .isolated, detail: "no privileges on the partition"))
             } else if secured {
-                checks.append(Check(table: partition, role: role, name: check, outcome: .isolated,
-                                    detail: "\(privileges.joined(separator: ", ")) granted, under the partition's own row-level security"))
+                checks.append(
+                    Check(
+                        table: partition, role: role, name: check, outcome: .isolated,
+                        detail: "\(privileges.joined(separator: ", ")) granted, under the partition's own row-level security"))
             } else {
-                checks.append(Check(table: partition, role: role, name: check, outcome: .leak,
-                                    detail: "\(privileges.joined(separator: ", ")) granted on a partition without row-level security"))
+                checks.append(
+                    Check(
+                        table: partition, role: role, name: check, outcome: .leak,
+                        detail: "\(privileges.joined(separator: ", ")) granted on a partition without row-level security"))
             }
         }
         return checks
     }
 
-    private static func checkRole(_ role: String, table: QualifiedName, fixture: Fixture, options: Options,
-                                  on c: DatabaseConnection, logger: Logger) async throws -> [Check] {
+    private static func checkRole(
+        _ role: String, table: QualifiedName, fixture: Fixture, options: Options,
+        on c: DatabaseConnection, logger: Logger
+    ) async throws -> [Check] {
         try await c.query("SAVEPOINT guardrail_role", logger: logger)
         var checks: [Check] = []
         func check(_ name: String, _ outcome: Outcome, _ detail: String) {
@@ -167,45 +182,67 @@ public enum IsolationVerifier {
 
         // Reading: no row of any tenant but A may be visible. A's own test row should be.
         var own = 0
-        switch try await attempt(on: c, logger: logger, {
-            let rows = try await c.query("""
-                SELECT count(*) FILTER (WHERE \(col)::text IS DISTINCT FROM \(a)), count(*) FILTER (WHERE \(col)::text = \(a))
-                FROM \(t)
-                """, logger: logger)
-            var other = 0
-            for (n, mine) in try rows.decode((Int, Int).self) { other = n; own = mine }
-            return other
-        }) {
+        switch try await attempt(
+            on: c, logger: logger,
+            {
+                let rows = try await c.query(
+                    """
+                    SELECT count(*) FILTER (WHERE \(col)::text IS DISTINCT FROM \(a)), count(*) FILTER (WHERE \(col)::text = \(a))
+                    FROM \(t)
+                    """, logger: logger)
+                var other = 0
+                for (n, mine) in try rows.decode((Int, Int).self) { other = n; own = mine }
+                return other
+            })
+        {
         case .value(let n):
-            n == 0 ? check("read other tenants' rows", .isolated, "none visible; \(own) of tenant A's visible")
+            n == 0
+                ? check("read other tenants' rows", .isolated, "none visible; \(own) of tenant A's visible")
                 : check("read other tenants' rows", .leak, "\(n) row\(n == 1 ? "" : "s") of other tenants visible")
         case .rejected(let why): check("read other tenants' rows", .isolated, why)
         case .error(let why): check("read other tenants' rows", .failed, why)
         }
         // Inserting a row for B.
-        switch try await attempt(on: c, logger: logger, { try await c.query(fixture.insert(tenant: b), logger: logger); return 1 }) {
+        switch try await attempt(
+            on: c, logger: logger,
+            {
+                try await c.query(fixture.insert(tenant: b), logger: logger); return 1
+            })
+        {
         case .value: check("insert a row for tenant B", .leak, "the insert succeeded")
         case .rejected(let why): check("insert a row for tenant B", .isolated, why)
         case .error(let why): check("insert a row for tenant B", .failed, why)
         }
         // Moving A's row to B.
-        switch try await attempt(on: c, logger: logger, {
-            try await count(c, """
-                WITH u AS (UPDATE \(t) SET \(col) = (pg_catalog.json_populate_record(NULL::\(t), \(fixture.tenantJSON(b))::json)).\(col)
-                           WHERE \(col)::text = \(a) RETURNING 1)
-                SELECT count(*) FROM u
-                """, logger: logger)
-        }) {
-        case .value(let n): n == 0 ? check("move a row to tenant B", .isolated, "no row of tenant A visible to move") : check("move a row to tenant B", .leak, "\(n) row\(n == 1 ? "" : "s") moved to tenant B")
+        switch try await attempt(
+            on: c, logger: logger,
+            {
+                try await count(
+                    c,
+                    """
+                    WITH u AS (UPDATE \(t) SET \(col) = (pg_catalog.json_populate_record(NULL::\(t), \(fixture.tenantJSON(b))::json)).\(col)
+                               WHERE \(col)::text = \(a) RETURNING 1)
+                    SELECT count(*) FROM u
+                    """, logger: logger)
+            })
+        {
+        case .value(let n):
+            n == 0
+                ? check("move a row to tenant B", .isolated, "no row of tenant A visible to move")
+                : check("move a row to tenant B", .leak, "\(n) row\(n == 1 ? "" : "s") moved to tenant B")
         case .rejected(let why): check("move a row to tenant B", .isolated, why)
         case .error(let why): check("move a row to tenant B", .failed, why)
         }
         // Updating and deleting B's rows.
         let writes: [(String, String, PostgresQuery)] = [
-            ("update tenant B's rows", "updated",
-             "WITH u AS (UPDATE \(t) SET \(col) = \(col) WHERE \(col)::text = \(b) RETURNING 1) SELECT count(*) FROM u"),
-            ("delete tenant B's rows", "deleted",
-             "WITH d AS (DELETE FROM \(t) WHERE \(col)::text = \(b) RETURNING 1) SELECT count(*) FROM d"),
+            (
+                "update tenant B's rows", "updated",
+                "WITH u AS (UPDATE \(t) SET \(col) = \(col) WHERE \(col)::text = \(b) RETURNING 1) SELECT count(*) FROM u"
+            ),
+            (
+                "delete tenant B's rows", "deleted",
+                "WITH d AS (DELETE FROM \(t) WHERE \(col)::text = \(b) RETURNING 1) SELECT count(*) FROM d"
+            ),
         ]
         for (name, verb, query) in writes {
             switch try await attempt(on: c, logger: logger, { try await count(c, query, logger: logger) }) {
@@ -255,8 +292,10 @@ public enum IsolationVerifier {
         return "\(wrapped)"
     }
 
-    private static func observeColumns(_ tables: [QualifiedName], on c: DatabaseConnection, logger: Logger) async throws -> [QualifiedName: [Column]] {
-        let rows = try await c.query("""
+    private static func observeColumns(_ tables: [QualifiedName], on c: DatabaseConnection, logger: Logger) async throws -> [QualifiedName: [Column]]
+    {
+        let rows = try await c.query(
+            """
             SELECT n.nspname::text, cl.relname::text, a.attname::text, t.typcategory::text, coalesce(bt.typname, t.typname)::text,
                    a.attnotnull AND NOT a.atthasdef AND a.attidentity = '' AND a.attgenerated = '',
                    (SELECT e.enumlabel::text FROM pg_catalog.pg_enum e WHERE e.enumtypid = coalesce(bt.oid, t.oid) ORDER BY e.enumsortorder LIMIT 1)
@@ -269,7 +308,9 @@ public enum IsolationVerifier {
             ORDER BY 1, 2, a.attnum
             """, logger: logger)
         var result: [QualifiedName: [Column]] = [:]
-        for (schema, table, name, category, typeName, required, label) in try rows.decode((String, String, String, String, String, Bool, String?).self) {
+        for (schema, table, name, category, typeName, required, label) in try rows.decode(
+            (String, String, String, String, String, Bool, String?).self)
+        {
             result[QualifiedName(schema: schema, name: table), default: []].append(
                 Column(name: name, category: category, typeName: typeName, required: required, firstEnumLabel: label))
         }

@@ -29,8 +29,10 @@ enum PolicyCanonicalizer {
         var diagnostics: [Diagnostic]
     }
 
-    static func canonicalize(_ desired: [RowLevelSecurity], facts: [QualifiedName: CatalogState.TableFacts], locations: [Address: SourceLocation],
-                             on connection: DatabaseConnection, logger: Logger, cache: Cache? = nil) async throws -> Result {
+    static func canonicalize(
+        _ desired: [RowLevelSecurity], facts: [QualifiedName: CatalogState.TableFacts], locations: [Address: SourceLocation],
+        on connection: DatabaseConnection, logger: Logger, cache: Cache? = nil
+    ) async throws -> Result {
         let work = Work(desired, facts: facts)
         guard !work.expressions.isEmpty else { return Result(tables: desired, diagnostics: []) }
         let key = cache.map { _ in work.cacheKey(facts: facts) }
@@ -45,7 +47,8 @@ enum PolicyCanonicalizer {
         }
         do {
             try await connection.query(PostgresQuery(unsafeSQL: functionDefinition), logger: logger)
-            let result = try await connection.query("""
+            let result = try await connection.query(
+                """
                 SELECT o_table, o_expr, o_canonical, o_state, o_message, o_detail, o_hint
                 FROM pg_temp.guardrail_canonicalize(\(work.tableNames)::text[], \(work.tablePaths)::text[], \(work.tableSetup)::text[],
                                                     \(work.tableTeardown)::text[], \(work.expressionTable)::integer[], \(work.expressionSQL)::text[])
@@ -161,21 +164,29 @@ enum PolicyCanonicalizer {
             for (offset, rls) in desired.enumerated() {
                 let t = offset + 1
                 if let s = scratchIndex[t], let error = tableErrors[s] {
-                    diagnostics.append(.error("Postgres cannot copy \(rls.table) to check its policy expressions",
-                                              detail: Self.describe(error), at: locations[rls.address]))
+                    diagnostics.append(
+                        .error(
+                            "Postgres cannot copy \(rls.table) to check its policy expressions",
+                            detail: Self.describe(error), at: locations[rls.address]))
                     continue
                 }
                 for (p, policy) in rls.policies.enumerated() {
-                    for (key, text, location) in [("using", policy.using, policy.source.using), ("withCheck", policy.withCheck, policy.source.withCheck)] {
+                    for (key, text, location) in [
+                        ("using", policy.using, policy.source.using), ("withCheck", policy.withCheck, policy.source.withCheck),
+                    ] {
                         guard let text, let e = index[t]?[text] else { continue }
                         if let error = expressionErrors[e] {
-                            diagnostics.append(.error("Postgres rejects the \(key) expression of policy \"\(policy.name)\" on \(rls.table)",
-                                                      detail: Self.describe(error), at: location ?? locations[rls.address]))
+                            diagnostics.append(
+                                .error(
+                                    "Postgres rejects the \(key) expression of policy \"\(policy.name)\" on \(rls.table)",
+                                    detail: Self.describe(error), at: location ?? locations[rls.address]))
                         } else if let form = canonical[e] {
                             if key == "using" { tables[offset].policies[p].using = form } else { tables[offset].policies[p].withCheck = form }
                         } else {
-                            diagnostics.append(.error("Postgres returned no canonical form for the \(key) expression of policy \"\(policy.name)\" on \(rls.table)",
-                                                      detail: "This is a bug in Guardrail; the expression was: \(text)", at: location))
+                            diagnostics.append(
+                                .error(
+                                    "Postgres returned no canonical form for the \(key) expression of policy \"\(policy.name)\" on \(rls.table)",
+                                    detail: "This is a bug in Guardrail; the expression was: \(text)", at: location))
                         }
                     }
                 }

@@ -4,8 +4,9 @@ extension RowLevelSecurity: LiveKind {
     /// The tables and roles in scope and the ones Guardrail manages, roles and grants included. The
     /// catalog exists before Guardrail's schema does, so this runs on a database never applied to.
     public static func observe(_ context: ObservationContext, into live: inout LiveState) async throws {
-        live.catalog = try await CatalogPipeline.observe(context.connection, schema: context.schema, schemaVersion: context.schemaVersion,
-                                                         scope: context.scope, logger: context.logger)
+        live.catalog = try await CatalogPipeline.observe(
+            context.connection, schema: context.schema, schemaVersion: context.schemaVersion,
+            scope: context.scope, logger: context.logger)
     }
 
     /// Each changed table, locked in name order before live state is re-read.

@@ -14,11 +14,14 @@ enum RowLevelSecurityStore {
         var facts: [QualifiedName: CatalogState.TableFacts] = [:]
     }
 
-    static func observe(_ connection: DatabaseConnection, tables: Set<QualifiedName>, policyRoles: Set<String>, logger: Logger) async throws -> Observation {
+    static func observe(
+        _ connection: DatabaseConnection, tables: Set<QualifiedName>, policyRoles: Set<String>, logger: Logger
+    ) async throws -> Observation {
         var observation = Observation()
         guard !tables.isEmpty else { return observation }
         let wanted = tables.sorted()
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT n.nspname::text, c.relname::text, c.relkind = 'p', c.relrowsecurity, c.relforcerowsecurity,
                    pg_catalog.pg_get_userbyid(c.relowner)::text, facts.owner_members, facts.first_column, facts.columns,
                    p.polname::text, p.polcmd::text, p.polpermissive,
@@ -47,15 +50,17 @@ enum RowLevelSecurityStore {
             let table = QualifiedName(schema: row.0, name: row.1)
             if observation.tables[table] == nil {
                 observation.tables[table] = RowLevelSecurity(table: table, enabled: row.3, forced: row.4)
-                observation.facts[table] = CatalogState.TableFacts(owner: row.5, partitioned: row.2, rolesWithOwnerPrivileges: Set(row.6), firstColumn: row.7,
-                                                                            columns: row.8)
+                observation.facts[table] = CatalogState.TableFacts(
+                    owner: row.5, partitioned: row.2, rolesWithOwnerPrivileges: Set(row.6), firstColumn: row.7,
+                    columns: row.8)
             }
             guard let name = row.9, let code = row.10, let permissive = row.11, let roles = row.12 else { continue }
             guard let command = RowLevelSecurity.Command(catalogCode: code) else {
                 throw DatabaseError.other("policy \(name) on \(table) has a command Guardrail does not know (polcmd \(code))")
             }
-            policies[table, default: []].append(RowLevelSecurity.Policy(
-                name: name, command: command, mode: permissive ? .permissive : .restrictive, roles: roles, using: row.13, withCheck: row.14))
+            policies[table, default: []].append(
+                RowLevelSecurity.Policy(
+                    name: name, command: command, mode: permissive ? .permissive : .restrictive, roles: roles, using: row.13, withCheck: row.14))
         }
         for (table, list) in policies { observation.tables[table]?.policies = list.sorted { $0.name < $1.name } }
         return observation

@@ -11,7 +11,8 @@ enum TenantStore: KindStore {
 
     static func observe(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Tenant] {
         // Labels come back as two sorted arrays so no JSON is parsed client-side.
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT t.name, t.id, t.display_name, t.status,
                    coalesce(l.keys, '{}'), coalesce(l.vals, '{}')
             FROM \(schema.qualifying("tenants")) t
@@ -25,8 +26,10 @@ enum TenantStore: KindStore {
             var labels: [String: String] = [:]
             labels.reserveCapacity(keys.count)
             for (k, v) in zip(keys, values) { labels[k] = v }
-            tenants.append(Tenant(name: name, id: id.uuidString.lowercased(), displayName: displayName,
-                                  status: Tenant.Status(rawValue: status) ?? .active, labels: labels))
+            tenants.append(
+                Tenant(
+                    name: name, id: id.uuidString.lowercased(), displayName: displayName,
+                    status: Tenant.Status(rawValue: status) ?? .active, labels: labels))
         }
         return tenants
     }
@@ -34,9 +37,12 @@ enum TenantStore: KindStore {
     /// `observe`, answered from `cache` while the table holds the same row versions: one aggregate over
     /// every row's ctid and xmin, which any insert, update or delete changes, instead of 10,000 rows
     /// decoded. Run it in the same snapshot as the rest of the observation. Without a cache, `observe`.
-    static func observe(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger, cache: ObservationCache<[Tenant]>?) async throws -> [Tenant] {
+    static func observe(
+        _ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger, cache: ObservationCache<[Tenant]>?
+    ) async throws -> [Tenant] {
         guard let cache else { return try await observe(connection, schema: schema, logger: logger) }
-        let rows = try await connection.query("""
+        let rows = try await connection.query(
+            """
             SELECT count(*)::text || ':' || coalesce(md5(string_agg(ctid::text || ':' || xmin::text, ',')), '')
             FROM \(schema.qualifying("tenants"))
             """, logger: logger)
@@ -55,7 +61,8 @@ enum TenantStore: KindStore {
 
         if !updated.isEmpty {
             let c = Columns(updated)
-            try await connection.query("""
+            try await connection.query(
+                """
                 UPDATE \(table) AS t
                 SET id = u.id, display_name = u.display_name, status = u.status, labels = u.labels::jsonb, updated_at = now()
                 FROM unnest(\(c.names)::text[], \(c.ids)::text[]::uuid[], \(c.displayNames)::text[], \(c.statuses)::text[], \(c.labels)::text[])
@@ -73,7 +80,8 @@ enum TenantStore: KindStore {
                 rows.field(t.status.rawValue)
                 rows.field(t.labels.attributeValue.canonicalJSON, last: true)
             }
-            try await rows.copy(into: "tenants", columns: ["name", "id", "display_name", "status", "labels"], schema: schema, on: connection, logger: logger)
+            try await rows.copy(
+                into: "tenants", columns: ["name", "id", "display_name", "status", "labels"], schema: schema, on: connection, logger: logger)
         }
     }
 
