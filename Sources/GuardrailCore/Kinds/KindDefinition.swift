@@ -179,3 +179,34 @@ public struct KindObjects: Sendable {
 
     public func count<K: KindDefinition>(of kind: K.Type) -> Int { self[kind].count }
 }
+
+/// A value holding every kind's objects (the configuration, live state), with a typed view of each
+/// built-in kind that Guardrail's own code reads by name. A plug-in kind reads `objects[Kind.self]`.
+public protocol KindObjectsHolder {
+    var objects: KindObjects { get set }
+}
+
+extension KindObjectsHolder {
+    public var tenants: [Tenant] {
+        get { objects[Tenant.self] }
+        _modify { yield &objects[Tenant.self] }
+    }
+    public var backupSchedules: [BackupSchedule] {
+        get { objects[BackupSchedule.self] }
+        _modify { yield &objects[BackupSchedule.self] }
+    }
+    public var flags: [FeatureFlag] {
+        get { objects[FeatureFlag.self] }
+        _modify { yield &objects[FeatureFlag.self] }
+    }
+    public var guardrails: [Guardrail] {
+        get { objects[Guardrail.self] }
+        _modify { yield &objects[Guardrail.self] }
+    }
+    /// Prometheus rule groups: from alerts/ (one namespace per file) in a configuration; in live
+    /// state, the ones in the namespaces Guardrail owns on the environment's alerts target.
+    public var ruleGroups: [RuleGroup] {
+        get { objects[RuleGroup.self] }
+        _modify { yield &objects[RuleGroup.self] }
+    }
+}

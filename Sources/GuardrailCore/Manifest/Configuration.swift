@@ -1,27 +1,11 @@
 import Dispatch
 
 /// Everything the configuration folders declare, decoded and cross-checked.
-public struct Configuration: Sendable {
+public struct Configuration: KindObjectsHolder, Sendable {
     /// The kinds this configuration was read with.
     public var registry: KindRegistry = .builtIn
     /// Every kind's objects, in file order.
     public var objects = KindObjects()
-    public var tenants: [Tenant] {
-        get { objects[Tenant.self] }
-        _modify { yield &objects[Tenant.self] }
-    }
-    public var backupSchedules: [BackupSchedule] {
-        get { objects[BackupSchedule.self] }
-        _modify { yield &objects[BackupSchedule.self] }
-    }
-    public var flags: [FeatureFlag] {
-        get { objects[FeatureFlag.self] }
-        _modify { yield &objects[FeatureFlag.self] }
-    }
-    public var guardrails: [Guardrail] {
-        get { objects[Guardrail.self] }
-        _modify { yield &objects[Guardrail.self] }
-    }
     public var environments: [String: Environment] = [:]
     // Row-level security and role grants, from policies/.
     public var rowLevelSecurity: [RowLevelSecurity] {
@@ -31,11 +15,6 @@ public struct Configuration: Sendable {
     public var roleGrants: [RoleGrants] {
         get { objects[RoleGrants.self] }
         _modify { yield &objects[RoleGrants.self] }
-    }
-    /// Prometheus rule groups, from alerts/ (one namespace per file).
-    public var ruleGroups: [RuleGroup] {
-        get { objects[RuleGroup.self] }
-        _modify { yield &objects[RuleGroup.self] }
     }
     /// Alertmanager's receivers, routes and inhibit rules, from alerts/routing.yaml.
     public var alertRouting: AlertRouting? {

@@ -1,34 +1,13 @@
 import Foundation
 
 /// The live state Guardrail observed, in the same value types as the configuration.
-public struct LiveState: Sendable {
+public struct LiveState: KindObjectsHolder, Sendable {
     /// Guardrail's schema version, or nil when the schema does not exist yet.
     public var schemaVersion: Int?
     /// The kinds observed.
     public var registry: KindRegistry
     /// Every kind's live objects.
     public var objects = KindObjects()
-    public var tenants: [Tenant] {
-        get { objects[Tenant.self] }
-        _modify { yield &objects[Tenant.self] }
-    }
-    public var backupSchedules: [BackupSchedule] {
-        get { objects[BackupSchedule.self] }
-        _modify { yield &objects[BackupSchedule.self] }
-    }
-    public var flags: [FeatureFlag] {
-        get { objects[FeatureFlag.self] }
-        _modify { yield &objects[FeatureFlag.self] }
-    }
-    public var guardrails: [Guardrail] {
-        get { objects[Guardrail.self] }
-        _modify { yield &objects[Guardrail.self] }
-    }
-    /// The rule groups in the namespaces Guardrail owns on the environment's alerts target.
-    public var ruleGroups: [RuleGroup] {
-        get { objects[RuleGroup.self] }
-        _modify { yield &objects[RuleGroup.self] }
-    }
     /// Row-level security and role grants, for the tables and roles in scope.
     public var catalog = CatalogState()
     /// The routing Alertmanager runs, when the environment names one and the configuration has a routing.
