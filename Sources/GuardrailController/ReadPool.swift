@@ -18,6 +18,8 @@ import ServiceLifecycle
 public final class ReadPool: Service, Sendable {
     private let database: @Sendable () async -> Database
     private let logger: Logger
+    /// At most this many pooled connections per replica.
+    public static let maximumConnections = 4
     private let current = NIOLockedValueBox<(client: PostgresClient, database: Database)?>(nil)
 
     /// `database` is the database the environment in use names, asked again every second.
@@ -29,9 +31,11 @@ public final class ReadPool: Service, Sendable {
     public func run() async throws {
         while !Task.isShuttingDownGracefully, !Task.isCancelled {
             let database = await self.database()
-            let client = PostgresClient(
-                configuration: database.url.clientConfiguration(applicationName: "guardrail controller reads"),
-                backgroundLogger: logger)
+            var configuration = database.url.clientConfiguration(applicationName: "guardrail controller reads")
+            // A few reads at a time (the backup status, the dashboard's rollout read): a handful of
+            // connections, not the library's default twenty per replica.
+            configuration.options.maximumConnections = Self.maximumConnections
+            let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
             current.withLockedValue { $0 = (client, database) }
             await cancelWhenGracefulShutdown {
                 await withTaskGroup(of: Void.self) { group in

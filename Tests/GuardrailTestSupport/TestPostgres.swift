@@ -137,7 +137,13 @@ extension TestDatabase {
     /// A session on this database holding the apply lock, as `guardrail apply` runs.
     public func lockedSession(_ environment: ResolvedEnvironment? = nil) async throws -> Session {
         let session = try await Session.open(environment ?? self.environment(), applicationName: "test")
-        try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
+        do {
+            try await session.acquireLock(timeout: .seconds(5), applicationName: "test lock")
+        } catch {
+            // Never dropped open: postgres-nio asserts that every connection is closed.
+            await session.close()
+            throw error
+        }
         return session
     }
 }

@@ -75,7 +75,7 @@ start_postgres() {
         --auth-local=trust --auth-host=scram-sha-256 -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 \
         || { cat "$PG_DIR/initdb.log" >&2; die "initdb failed"; }
     rm -f "$pwfile"
-    PG_SERVER_OPTIONS="-c listen_addresses=127.0.0.1 -p $PGPORT -k $PG_DIR -c fsync=off -c max_connections=200"
+    PG_SERVER_OPTIONS="-c listen_addresses=127.0.0.1 -p $PGPORT -k $PG_DIR -c fsync=off -c max_connections=400"
     as_pg_user "$PG_BIN/pg_ctl" -D "$PG_DIR/data" -l "$PG_DIR/postgres.log" -w -t 60 -o "$PG_SERVER_OPTIONS" start >/dev/null \
         || { cat "$PG_DIR/postgres.log" >&2; die "postgres did not start"; }
     cat > "$PG_DIR/stop" <<STOP
