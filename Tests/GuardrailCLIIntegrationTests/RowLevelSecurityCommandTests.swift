@@ -73,9 +73,22 @@ struct RowLevelSecurityCommandTests {
             CREATE POLICY "Big ""deals""" ON public.properties AS RESTRICTIVE FOR SELECT TO {role} USING (price > 100);
             """#)
         defer { Task { await f.cleanUp() } }
-        let rls = try await f.run(["import", "--env", "local", "rls"])
+        let rls = try await f.run(["import", "--env", "local", "rls", "--reason", "adopting the hand-made policies"])
         #expect(rls.status == 0, "\(rls.output)")
         #expect(rls.stdout.contains("Imported 1 table with row-level security into policies/imported-rls.yaml"))
+        // The import is in the audit trail: who, what it adopted, and why.
+        let history = try await f.run(["history", "--env", "local", "--kind", "import"])
+        let line = history.stdout.split(separator: "\n").first { $0.contains("  import  ") }.map(String.init) ?? ""
+        #expect(line.contains("imported rls into policies/imported-rls.yaml: public.properties"), "\(history.output)")
+        let user = ProcessInfo.processInfo.environment["USER"] ?? NSUserName()
+        #expect(line.contains("(reason: adopting the hand-made policies)") && line.contains(user), "\(history.output)")
+        #expect(try await f.run(["history", "--env", "local", "--object", "rls.public.properties"]).stdout.contains("  import  "))
+        let json = try await f.run(["history", "--env", "local", "--kind", "import", "--format", "json"])
+        let actions = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [[String: Any]], "\(json.output)")
+        #expect(actions.count == 1 && actions.first?["kind"] as? String == "import", "\(json.output)")
+        let id = try #require(actions.first?["id"] as? String)
+        let shown = try await f.run(["history", "show", id, "--env", "local"])
+        #expect(shown.status == 0 && shown.stdout.contains("adopting the hand-made policies"), "\(shown.output)")
         let grants = try await f.run(["import", "--env", "local", "grants"])
         #expect(grants.status == 0, "\(grants.output)")
         let written = try String(contentsOf: f.dir.appendingPathComponent("policies/imported-rls.yaml"), encoding: .utf8)

@@ -35,9 +35,15 @@ struct ImportCommand: AsyncParsableCommand {
     @Option(name: .long, help: ArgumentHelp("How long to wait for the apply lock (e.g. 30s).", valueName: "duration"))
     var lockTimeout: GuardrailDuration = .seconds(10)
 
+    @OptionGroup var why: ReasonOption
+
     func run() async throws {
         let configuration = try global.loadConfiguration()
         let resolved = try environment.resolve(in: configuration)
+        if let refusal = resolved.missingReason(why.reason, command: "`guardrail import`") {
+            Console.error("error: " + refusal)
+            throw ExitCode.failure
+        }
         let relative = out ?? "policies/imported-\(kind.rawValue).yaml"
         let path = URL(fileURLWithPath: relative, relativeTo: global.workspace.root).standardizedFileURL
         if FileManager.default.fileExists(atPath: path.path), !force {
@@ -115,7 +121,12 @@ struct ImportCommand: AsyncParsableCommand {
             }
             try await withDiagnostics {
                 try await session.acquireLock(timeout: lockTimeout, applicationName: applicationName + " lock")
-                try await session.adopt(tables: tables, roles: roles)
+                try await session.adopt(
+                    tables: tables, roles: roles,
+                    record: .init(
+                        actor: Console.osUser, gitCommit: global.workspace.gitCommit(), reason: why.reason,
+                        summary: "imported \(kind.rawValue) into \(relative): "
+                            + (tables.map(\.description) + roles).joined(separator: ", ")))
             }
             let count = tables.count + roles.count
             let noun = kind == .rls ? "table\(count == 1 ? "" : "s") with row-level security" : "role\(count == 1 ? "" : "s")"

@@ -128,6 +128,39 @@ public enum AuditLog {
         }
     }
 
+    /// An import (`guardrail import`): who adopted which objects, why, and a one-line summary.
+    public struct Import: Sendable {
+        public var actor: String
+        public var gitCommit: String?
+        public var reason: String?
+        public var summary: String
+
+        public init(actor: String, gitCommit: String?, reason: String?, summary: String) {
+            self.actor = actor
+            self.gitCommit = gitCommit
+            self.reason = reason
+            self.summary = summary
+        }
+    }
+
+    /// An import's row: no changes and no plan, its summary under `import` (how `history` tells it
+    /// from an apply), and the addresses it adopted.
+    static func record(
+        _ record: Import, objects: [String], environment: String, on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger
+    ) async throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let summary = String(decoding: try encoder.encode(["import": record.summary]), as: UTF8.self)
+        try await connection.query(
+            """
+            INSERT INTO \(schema.qualifying("audit_log"))
+                (plan_id, environment, git_commit, os_user, added, changed, destroyed, reason,
+                 summary, first_object, objects, objects_complete)
+            VALUES (\(UUID()), \(environment), \(record.gitCommit), \(record.actor), 0, 0, 0, nullif(\(record.reason ?? ""), ''),
+                    \(summary)::jsonb, \(objects.first), \(objects), true)
+            """, logger: logger)
+    }
+
     static func recent(limit: Int, on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Entry] {
         let rows = try await connection.query(
             """

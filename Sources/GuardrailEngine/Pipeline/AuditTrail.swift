@@ -13,7 +13,7 @@ public enum AuditTrail {
         /// The plan id of an apply, or `event-N` for a rollout event: what `history show` takes.
         public var id: String
         public var at: Date
-        /// `apply`, `drift` (an apply the controller made), `flag` (kill, release) or `rollout`.
+        /// `apply`, `drift` (an apply the controller made), `import`, `flag` (kill, release) or `rollout`.
         public var kind: String
         /// The OS user, `controller <replica>`, or `controller admin API`.
         public var actor: String
@@ -23,7 +23,7 @@ public enum AuditTrail {
         public var summary: String
     }
 
-    public static let kinds = ["apply", "drift", "flag", "rollout"]
+    public static let kinds = ["apply", "drift", "import", "flag", "rollout"]
 
     /// Newest first. `object` matches an address or everything below it (`flag` matches
     /// `flag.channel.email`), and for applies any address the apply changed.
@@ -57,10 +57,11 @@ public enum AuditTrail {
             compressed
             ? """
             SELECT a.plan_id::text AS id, a.applied_at AS at,
-                   CASE WHEN a.os_user LIKE 'controller %' THEN 'drift' ELSE 'apply' END AS kind,
+                   CASE WHEN a.summary ? 'import' THEN 'import' WHEN a.os_user LIKE 'controller %' THEN 'drift' ELSE 'apply' END AS kind,
                    a.os_user AS actor, coalesce(a.first_object, a.changes -> 0 ->> 'address', 'plan.' || a.plan_id) AS object, a.git_commit,
-                   a.added || ' added, ' || a.changed || ' changed, ' || a.destroyed || ' destroyed'
-                     || coalesce(': ' || (a.summary ->> 'listed'), '')\(applyReason) AS summary,
+                   coalesce(a.summary ->> 'import',
+                            a.added || ' added, ' || a.changed || ' changed, ' || a.destroyed || ' destroyed'
+                              || coalesce(': ' || (a.summary ->> 'listed'), ''))\(applyReason) AS summary,
                    coalesce(a.objects, ARRAY(SELECT c ->> 'address' FROM json_array_elements(a.changes) c)) AS objects,
                    coalesce(a.objects_complete, true) AS complete
             FROM \(audit) a

@@ -80,12 +80,16 @@ extension Session {
 
     /// Records tables and roles as managed by Guardrail (adoption), under the apply lock, creating
     /// Guardrail's schema if needed. Their live state is not changed.
-    public func adopt(tables: [QualifiedName], roles: [String]) async throws {
+    public func adopt(tables: [QualifiedName], roles: [String], record: AuditLog.Import? = nil) async throws {
         guard lock != nil else { throw ApplyRefusal.notLocked }
-        let schema = self.schema, logger = self.logger
+        let schema = self.schema, logger = self.logger, environment = self.environment.name
         try await connection.transaction(logger: logger, context: "recording the imported objects") { c in
             try await Migrations.migrate(c, schema: schema, logger: logger)
             try await ManagedCatalogObjects.adopt(tables: tables, roles: roles, on: c, schema: schema, logger: logger)
+            if let record {
+                let objects = tables.map { RowLevelSecurity.address($0).description } + roles.map { RoleGrants.address($0).description }
+                try await AuditLog.record(record, objects: objects, environment: environment, on: c, schema: schema, logger: logger)
+            }
         }
     }
 
