@@ -77,7 +77,7 @@ struct ReadPoolTests {
 }
 
 /// A TCP listener on loopback that accepts connections and never writes a byte.
-final class SilentListener: @unchecked Sendable {
+struct SilentListener {
     let fd: Int32
     let port: Int
 

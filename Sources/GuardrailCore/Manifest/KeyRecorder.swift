@@ -1,9 +1,12 @@
 import Foundation
+import Synchronization
 
 /// Collects, while manifests are decoded, the keys each mapping was opened with: where the mapping
 /// is (`file`, `mark`) and its `allowed:` list. Tests compare them with the schema `guardrail schema`
 /// writes, so a key a decoder accepts cannot be missing from it. Off (nil) in normal runs.
-public final class KeyRecorder: @unchecked Sendable {
+///
+/// Pieces are decoded on every core at once, so what it records has one owner, the mutex.
+public final class KeyRecorder: Sendable {
     public struct Entry: Hashable, Sendable {
         public var file: String
         public var mark: YAMLMark
@@ -26,35 +29,32 @@ public final class KeyRecorder: @unchecked Sendable {
         public var key: String
     }
 
-    private let lock = NSLock()
-    private var recorded: [Entry] = []
-    private var demanded: Set<Requirement> = []
+    private struct State {
+        var recorded: [Entry] = []
+        var demanded: Set<Requirement> = []
+    }
+
+    private let state = Mutex(State())
 
     public init() {}
 
     func record(file: String, mark: YAMLMark, context: String, allowed: [String]) {
-        lock.lock()
-        recorded.append(Entry(file: file, mark: mark, context: context, allowed: allowed))
-        lock.unlock()
+        state.withLock { $0.recorded.append(Entry(file: file, mark: mark, context: context, allowed: allowed)) }
     }
 
     func recordRequired(file: String, mark: YAMLMark, key: String) {
-        lock.lock()
-        demanded.insert(Requirement(file: file, mark: mark, key: key))
-        lock.unlock()
+        _ = state.withLock { $0.demanded.insert(Requirement(file: file, mark: mark, key: key)) }
     }
 
     /// The keys decoders demanded, each once.
     public var requirements: Set<Requirement> {
-        lock.lock()
-        defer { lock.unlock() }
-        return demanded
+        state.withLock { $0.demanded }
     }
 
     /// Everything recorded, in file and position order.
     public var entries: [Entry] {
-        lock.lock()
-        defer { lock.unlock() }
-        return recorded.sorted { ($0.file, $0.mark.line, $0.mark.column, $0.context) < ($1.file, $1.mark.line, $1.mark.column, $1.context) }
+        state.withLock { $0.recorded }.sorted {
+            ($0.file, $0.mark.line, $0.mark.column, $0.context) < ($1.file, $1.mark.line, $1.mark.column, $1.context)
+        }
     }
 }
