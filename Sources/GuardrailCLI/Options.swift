@@ -70,6 +70,8 @@ struct EnvironmentOptions: ParsableArguments {
 
 /// Fails, naming the closest address, when a `--target` selects nothing in the configuration or the plan.
 func checkTargets(_ patterns: [String], configuration: Configuration, plan: Plan) throws {
+    // Without --target there is nothing to check, and no list of every address to build.
+    guard !patterns.isEmpty else { return }
     var known = Array(configuration.locations.keys)
     known += GeneratedRules.groups(for: configuration).map(\.address)
     known += plan.changes.map(\.address)

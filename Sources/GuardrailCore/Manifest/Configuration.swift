@@ -24,7 +24,7 @@ public struct Configuration: KindObjectsHolder, Sendable {
     /// Rule unit tests in promtool's format (`alerts/*_test.yaml`), run by `validate`, not decoded.
     public var ruleTestFiles: [String] = []
     /// Where each object is declared, for errors that Postgres or a later stage finds.
-    public var locations: [Address: SourceLocation] = [:]
+    public var locations = SourceLocations()
     /// The files that were read, relative to the configuration root.
     public var files: [String] = []
     /// Each flag's `metadata.labels`, by flag name: what `flag kill --selector` picks flags by. Labels
@@ -153,8 +153,9 @@ public enum ConfigurationLoader {
         for chunk in decoded {
             for (index, batch) in chunk.batches.enumerated() { perKind[index] += batch?.count ?? 0 }
         }
-        let total = perKind.reduce(0, +)
-        configuration.locations.reserveCapacity(configuration.locations.count + total)
+        for (index, count) in perKind.enumerated() {
+            configuration.locations.reserveCapacity(count, prefix: registry.kinds[index].addressPrefix)
+        }
         merge.reserve(perKind, registry: registry)
         for (pieceIndex, piece) in pieces.enumerated() {
             // Each piece is let go once merged: what the configuration keeps is shared with it.
@@ -285,9 +286,13 @@ public enum ConfigurationLoader {
         var out = DecodedPiece()
         out.batches = Array(repeating: nil, count: registry.kinds.count)
         let stem = fileStem(piece.path)
+        var labelSets = LabelSets()
         let syntax = YAMLParser.parse(bytes, file: piece.path, firstLine: piece.firstLine) { document in
             out.yamlDocuments += 1
-            guard let (index, metadata, spec) = decodeEnvelope(document, reader: reader, folder: piece.folder, registry: registry) else { return }
+            guard
+                let (index, metadata, spec) = decodeEnvelope(
+                    document, reader: reader, folder: piece.folder, registry: registry, labelSets: &labelSets)
+            else { return }
             let parts = ManifestDocument(metadata: metadata, spec: spec, path: piece.path, fileStem: stem)
             func decode<K: KindDefinition>(_ kind: K.Type) {
                 guard let decoded = K.decode(parts, references: &out.references) else { return }
@@ -311,7 +316,7 @@ public enum ConfigurationLoader {
 
     /// Reads a document's envelope: the kind (by its place in the registry), metadata and spec.
     private static func decodeEnvelope(
-        _ document: YAMLDocument, reader: NodeReader, folder: String, registry: KindRegistry
+        _ document: YAMLDocument, reader: NodeReader, folder: String, registry: KindRegistry, labelSets: inout LabelSets
     )
         -> (Int, ObjectMetadata, FieldReader)?
     {
@@ -344,7 +349,7 @@ public enum ConfigurationLoader {
         let labels =
             meta.node("labels").flatMap {
                 reader.stringMap($0, "metadata.labels", validateKey: NameRules.labelKey, validateValue: NameRules.labelValue)
-            } ?? [:]
+            }.map { labelSets.shared($0) } ?? [:]
         let annotations = meta.node("annotations").flatMap { reader.stringMap($0, "metadata.annotations") } ?? [:]
         // Opened with the kind's own context, so an unknown or repeated key reads "in Tenant spec".
         guard let specNode = top.required("spec"), let spec = reader.fields(specNode, "\(kind) spec", allowed: definition.allowedSpecKeys) else {

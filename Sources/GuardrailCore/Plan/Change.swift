@@ -16,14 +16,16 @@ public struct Change: Hashable, Sendable, Codable {
         var kind: String
         var action: Action
         var before: Attributes?
-        var after: Attributes?
+        var after: Desired?
         var hazards: [Hazard]
-        var reason: String
+        var reason: Reason
         var details: [String]
-        var rollout: RolloutPreview?
+        /// Boxed: only a flag change starting a rollout has one, and inline it was a quarter of every change.
+        var rolloutBox: Box<RolloutPreview>?
+        var rollout: RolloutPreview? { rolloutBox?.value }
 
         init(
-            address: Address, kind: String, action: Action, before: Attributes?, after: Attributes?, hazards: [Hazard], reason: String,
+            address: Address, kind: String, action: Action, before: Attributes?, after: Desired?, hazards: [Hazard], reason: Reason,
             details: [String], rollout: RolloutPreview?
         ) {
             self.address = address
@@ -34,7 +36,7 @@ public struct Change: Hashable, Sendable, Codable {
             self.hazards = hazards
             self.reason = reason
             self.details = details
-            self.rollout = rollout
+            self.rolloutBox = rollout.map(Box.init)
         }
 
         func copy() -> Storage {
@@ -42,6 +44,50 @@ public struct Change: Hashable, Sendable, Codable {
                 address: address, kind: kind, action: action, before: before, after: after, hazards: hazards, reason: reason,
                 details: details, rollout: rollout)
         }
+    }
+
+    /// The desired side as the diff found it, or as a saved plan spelled it.
+    private enum Desired {
+        case attributes(Attributes)
+        /// The configuration's own object: its attributes are worked out when read. A plan of
+        /// 100,000 new tenants held a dictionary of about 600 bytes per tenant for them otherwise,
+        /// while the object shares its strings and labels with the configuration.
+        case object(any DesiredObject)
+
+        var attributes: Attributes {
+            switch self {
+            case .attributes(let attributes): attributes
+            case .object(let box): box.attributes
+            }
+        }
+    }
+
+    /// A value shared by reference and never written.
+    final class Box<Value: Sendable>: Sendable {
+        let value: Value
+        init(_ value: Value) { self.value = value }
+    }
+
+    /// The configuration's object behind a change, held by one reference (an `any Resource` is five
+    /// words inline, with the object boxed besides).
+    private protocol DesiredObject: AnyObject, Sendable {
+        var attributes: Attributes { get }
+    }
+
+    private final class Desire<R: Resource>: DesiredObject {
+        let object: R
+        init(_ object: R) { self.object = object }
+        var attributes: Attributes { object.attributes }
+    }
+
+    /// Why, with the address left out of the two reasons a large plan is made of: a plan of
+    /// 100,000 new tenants held 100,000 sentences otherwise, each naming its own change's address.
+    enum Reason {
+        case text(String)
+        /// The object is declared and missing live (a create).
+        case notLive
+        /// The object exists live and is not declared (a delete).
+        case notDeclared
     }
 
     private var storage: Storage
@@ -73,16 +119,29 @@ public struct Change: Hashable, Sendable, Codable {
     }
     /// The desired attributes, absent for `delete`.
     public var after: Attributes? {
-        get { storage.after }
-        set { unique.after = newValue }
+        get { storage.after?.attributes }
+        set { unique.after = newValue.map(Desired.attributes) }
+    }
+
+    /// The object the desired side was made from, when the diff made this change (not when it was
+    /// read from a saved plan): what a kind's store writes without rebuilding it from `after`.
+    public func desiredObject<R: Resource>(as _: R.Type) -> R? {
+        guard case .object(let box) = storage.after else { return nil }
+        return (box as? Desire<R>)?.object
     }
     public var hazards: [Hazard] {
         get { storage.hazards }
         _modify { yield &unique.hazards }
     }
     public var reason: String {
-        get { storage.reason }
-        set { unique.reason = newValue }
+        get {
+            switch storage.reason {
+            case .text(let text): text
+            case .notLive: "\(address) is in the configuration but does not exist live"
+            case .notDeclared: "\(address) exists live but is not in the configuration"
+            }
+        }
+        set { unique.reason = .text(newValue) }
     }
     /// Facts a reviewer wants that are not attributes, such as a schedule's next run times. Never diffed.
     public var details: [String] {
@@ -92,7 +151,7 @@ public struct Change: Hashable, Sendable, Codable {
     /// For a flag change that starts a rollout: its phases, cohorts and guardrails.
     public var rollout: RolloutPreview? {
         get { storage.rollout }
-        set { unique.rollout = newValue }
+        set { unique.rolloutBox = newValue.map(Box.init) }
     }
 
     public init(
@@ -100,8 +159,25 @@ public struct Change: Hashable, Sendable, Codable {
         hazards: [Hazard] = [], reason: String, details: [String] = []
     ) {
         storage = Storage(
-            address: address, kind: kind, action: action, before: before, after: after, hazards: hazards, reason: reason,
-            details: details, rollout: nil)
+            address: address, kind: kind, action: action, before: before, after: after.map(Desired.attributes), hazards: hazards,
+            reason: .text(reason), details: details, rollout: nil)
+    }
+
+    /// A change whose desired side is `object`; `after` is its attributes.
+    public init<R: Resource>(
+        address: Address, kind: String, action: Action, before: Attributes?, desired object: R,
+        hazards: [Hazard] = [], reason: String, details: [String] = []
+    ) {
+        self.init(address: address, kind: kind, action: action, before: before, desired: object, hazards: hazards, because: .text(reason))
+        self.details = details
+    }
+
+    init<R: Resource>(
+        address: Address, kind: String, action: Action, before: Attributes?, desired object: R?, hazards: [Hazard] = [], because reason: Reason
+    ) {
+        storage = Storage(
+            address: address, kind: kind, action: action, before: before, after: object.map { .object(Desire($0)) }, hazards: hazards,
+            reason: reason, details: [], rollout: nil)
     }
 
     public static func == (a: Change, b: Change) -> Bool {
@@ -141,8 +217,9 @@ public struct Change: Hashable, Sendable, Codable {
         storage = Storage(
             address: try c.decode(Address.self, forKey: .address), kind: try c.decode(String.self, forKey: .kind),
             action: try c.decode(Action.self, forKey: .action), before: try c.decodeIfPresent(Attributes.self, forKey: .before),
-            after: try c.decodeIfPresent(Attributes.self, forKey: .after), hazards: try c.decode([Hazard].self, forKey: .hazards),
-            reason: try c.decode(String.self, forKey: .reason), details: try c.decodeIfPresent([String].self, forKey: .details) ?? [],
+            after: try c.decodeIfPresent(Attributes.self, forKey: .after).map(Desired.attributes),
+            hazards: try c.decode([Hazard].self, forKey: .hazards),
+            reason: .text(try c.decode(String.self, forKey: .reason)), details: try c.decodeIfPresent([String].self, forKey: .details) ?? [],
             rollout: try c.decodeIfPresent(RolloutPreview.self, forKey: .rollout))
     }
 

@@ -4,31 +4,25 @@ public enum Diff {
     ///
     /// An object is matched by name. A change to an attribute the kind marks immutable makes a `replace`.
     public static func changes<R: Resource>(desired: [R], observed: [R]) -> [Change] {
-        var observedByName: [String: R] = [:]
+        // Live objects by name, as positions: a map of 100,000 names to whole objects (or a second
+        // set of the desired names) was the largest thing a no-change plan held after the objects.
+        var observedByName: [String: Int32] = [:]
         observedByName.reserveCapacity(observed.count)
-        for object in observed { observedByName[object.name] = object }
-        let desiredNames = Set(desired.map(\.name))
+        for (index, object) in observed.enumerated() { observedByName[object.name] = Int32(index) }
+        var matched = [Bool](repeating: false, count: observed.count)
 
         var deletes: [Change] = []
         var replaces: [Change] = []
         var updates: [Change] = []
         var creates: [Change] = []
 
-        for object in observed where !desiredNames.contains(object.name) {
-            deletes.append(
-                Change(
-                    address: object.address, kind: R.kind, action: .delete, before: object.attributes, after: nil,
-                    hazards: [Hazard(.destroys, R.destroyHazard)],
-                    reason: "\(object.address) exists live but is not in the configuration"))
-        }
         for object in desired {
-            guard let live = observedByName[object.name] else {
-                creates.append(
-                    Change(
-                        address: object.address, kind: R.kind, action: .create, before: nil,
-                        after: object.attributes, reason: "\(object.address) is in the configuration but does not exist live"))
+            guard let index = observedByName[object.name].map(Int.init) else {
+                creates.append(Change(address: object.address, kind: R.kind, action: .create, before: nil, desired: object, because: .notLive))
                 continue
             }
+            matched[index] = true
+            let live = observed[index]
             if live == object { continue }
             let before = live.attributes, after = object.attributes
             guard before != after else { continue }
@@ -37,15 +31,22 @@ public enum Diff {
             if forcing.isEmpty {
                 updates.append(
                     Change(
-                        address: object.address, kind: R.kind, action: .update, before: before, after: after,
+                        address: object.address, kind: R.kind, action: .update, before: before, desired: object,
                         reason: "\(changed.joined(separator: ", ")) differ\(changed.count == 1 ? "s" : "") from the configuration"))
             } else {
                 replaces.append(
                     Change(
-                        address: object.address, kind: R.kind, action: .replace, before: before, after: after,
+                        address: object.address, kind: R.kind, action: .replace, before: before, desired: object,
                         hazards: [Hazard(.destroys, "\(forcing.joined(separator: ", ")) cannot change in place: " + R.destroyHazard)],
                         reason: "\(forcing.joined(separator: ", ")) changed, which forces replacement"))
             }
+        }
+        // By name, so that live objects sharing a name are kept or deleted together.
+        for object in observed where !matched[Int(observedByName[object.name]!)] {
+            deletes.append(
+                Change(
+                    address: object.address, kind: R.kind, action: .delete, before: object.attributes, desired: R?.none,
+                    hazards: [Hazard(.destroys, R.destroyHazard)], because: .notDeclared))
         }
         let byName: (Change, Change) -> Bool = { $0.address.name < $1.address.name }
         return deletes.sorted(by: byName) + replaces.sorted(by: byName) + updates.sorted(by: byName) + creates.sorted(by: byName)
@@ -59,11 +60,15 @@ public enum Diff {
         var created: [R] = []
         for change in changes where change.kind == R.kind {
             let name = change.address.name
-            guard let attributes = change.after else {
+            let object: R
+            if let desired = change.desiredObject(as: R.self) {
+                object = desired
+            } else if let attributes = change.after {
+                object = try R(name: name, attributes: attributes)
+            } else {
                 after[name] = .some(nil)
                 continue
             }
-            let object = try R(name: name, attributes: attributes)
             if change.action == .create { created.append(object) } else { after[name] = .some(object) }
         }
         guard !after.isEmpty || !created.isEmpty else { return objects }

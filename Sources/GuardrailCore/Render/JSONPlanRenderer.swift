@@ -13,6 +13,27 @@ public enum JSONPlanRenderer {
     /// `render`, as the bytes written to a file.
     public static func renderUTF8(_ plan: Plan, overrides: HazardOverrides = HazardOverrides()) throws -> [UInt8] {
         var w = PlanJSONWriter(capacity: 1024 + plan.changes.count * 512)
+        try write(plan, overrides: overrides, into: &w) { _ in }
+        return w.out
+    }
+
+    /// `renderUTF8`'s bytes handed to `consume` in pieces of about `pieceBytes` (cut between changes),
+    /// so that a plan of 100,000 changes is never one buffer: the audit log compresses it as it comes.
+    public static func render(
+        _ plan: Plan, overrides: HazardOverrides = HazardOverrides(), pieceBytes: Int, _ consume: ([UInt8]) throws -> Void
+    ) throws {
+        var w = PlanJSONWriter(capacity: pieceBytes + 64 * 1024)
+        try write(plan, overrides: overrides, into: &w) { w in
+            guard w.out.count >= pieceBytes else { return }
+            try consume(w.out)
+            w.clearOutput()
+        }
+        if !w.out.isEmpty { try consume(w.out) }
+    }
+
+    private static func write(
+        _ plan: Plan, overrides: HazardOverrides, into w: inout PlanJSONWriter, mayFlush: (inout PlanJSONWriter) throws -> Void
+    ) throws {
         try w.object { w in
             // Keys in sorted order, as the document has always had them.
             if let binding = plan.binding {
@@ -26,6 +47,7 @@ public enum JSONPlanRenderer {
                 for change in plan.changes {
                     w.element()
                     try write(change, to: &w)
+                    try mayFlush(&w)
                 }
             }
             w.key("compared")
@@ -37,7 +59,14 @@ public enum JSONPlanRenderer {
             w.key("findings")
             try w.encoded(plan.findings)
             w.key("fingerprints")
-            w.strings(plan.fingerprints)
+            // As `strings(_:)` writes a map, with room to flush: there is one per change.
+            try w.object { w in
+                for (address, fingerprint) in plan.fingerprints.sorted(by: { $0.key < $1.key }) {
+                    w.key(address)
+                    w.string(fingerprint)
+                    try mayFlush(&w)
+                }
+            }
             w.key("format_version")
             w.string(plan.formatVersion)
             if let commit = plan.gitCommit {
@@ -56,7 +85,6 @@ public enum JSONPlanRenderer {
             try w.encoded(plan.summary)
         }
         w.endLine()
-        return w.out
     }
 
     private static func write(_ change: Change, to w: inout PlanJSONWriter) throws {

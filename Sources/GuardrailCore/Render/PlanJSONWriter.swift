@@ -36,6 +36,11 @@ struct PlanJSONWriter {
         out.append(contentsOf: " : ".utf8)
     }
 
+    /// Forgets what was written so far (handed on by the caller); the layout state is kept.
+    mutating func clearOutput() {
+        out.removeAll(keepingCapacity: true)
+    }
+
     /// The document's last line break.
     mutating func endLine() {
         out.append(UInt8(ascii: "\n"))

@@ -20,15 +20,20 @@ protocol KindStore {
 }
 
 extension KindStore {
-    /// The objects of each change's `after` side, rebuilt from the plan's attributes.
+    /// The objects of each change's `after` side: the diff's objects, or rebuilt from a saved plan's attributes.
     static func objects(_ changes: [Change]) throws -> [Object] {
-        try changes.compactMap { change in
-            guard let after = change.after else { return nil }
-            do {
-                return try Object(name: change.address.name, attributes: after)
-            } catch {
-                throw DatabaseError.other("the plan's entry for \(change.address) is unreadable: \(error)")
-            }
+        try changes.compactMap(object(of:))
+    }
+
+    /// The object of `change`'s `after` side; nil for a delete.
+    static func object(of change: Change) throws -> Object? {
+        // The diff's own object when there is one: the same object the attributes are made from.
+        if let object = change.desiredObject(as: Object.self) { return object }
+        guard let after = change.after else { return nil }
+        do {
+            return try Object(name: change.address.name, attributes: after)
+        } catch {
+            throw DatabaseError.other("the plan's entry for \(change.address) is unreadable: \(error)")
         }
     }
 

@@ -2,7 +2,7 @@ import Logging
 import NIOCore
 import PostgresNIO
 
-/// Rows for `COPY ... FROM STDIN` in Postgres's text format, written straight into one buffer.
+/// Rows for `COPY ... FROM STDIN` in Postgres's text format, written straight into a buffer.
 ///
 /// A field's backslash, tab, line feed and carriage return are escaped (`\\`, `\t`, `\n`, `\r`), so
 /// no value can end its field or its row early. There are no NULLs: every column Guardrail copies
@@ -38,17 +38,29 @@ struct CopyText {
         buffer.writeInteger(last ? UInt8(ascii: "\n") : UInt8(ascii: "\t"))
     }
 
-    /// Sends the rows into `table` of `schema` on `connection`, inside the caller's transaction.
+    /// Writes `rows` into `table` of `schema` on `connection`, inside the caller's transaction, each
+    /// row's fields written by `write`. The text goes out in pieces of about `pieceBytes`, so a copy
+    /// of 100,000 rows never holds them all as text.
     ///
     /// postgres-nio quotes the table name as a single identifier, so the schema is found through a
     /// transaction-local search_path, set for this statement and put back after it.
-    func copy(into table: String, columns: [String], schema: SQLIdentifier, on connection: DatabaseConnection, logger: Logger) async throws {
-        let rows = try await connection.query("SELECT current_setting('search_path')", logger: logger)
+    static func copy<Rows: Sequence>(
+        _ rows: Rows, into table: String, columns: [String], schema: SQLIdentifier, on connection: DatabaseConnection, logger: Logger,
+        pieceBytes: Int = 1 << 20, write: (inout CopyText, Rows.Element) throws -> Void
+    ) async throws {
+        let path = try await connection.query("SELECT current_setting('search_path')", logger: logger)
         var previous = ""
-        for (path) in try rows.decode(String.self) { previous = path }
+        for (value) in try path.decode(String.self) { previous = value }
         try await connection.query("SELECT set_config('search_path', \(schema.quoted), true)", logger: logger)
         try await connection.copyFrom(table: table, columns: columns, logger: logger) { writer in
-            try await writer.write(buffer)
+            var text = CopyText(capacity: pieceBytes + 4096)
+            for row in rows {
+                try write(&text, row)
+                guard text.buffer.readableBytes >= pieceBytes else { continue }
+                try await writer.write(text.buffer)
+                text.buffer.clear()
+            }
+            if text.buffer.readableBytes > 0 { try await writer.write(text.buffer) }
         }
         try await connection.query("SELECT set_config('search_path', \(previous), true)", logger: logger)
     }

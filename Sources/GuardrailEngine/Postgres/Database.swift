@@ -144,10 +144,45 @@ public struct DatabaseConnection: Sendable {
         _ query: PostgresQuery, logger: Logger, timeout: Duration? = nil,
         file: String = #fileID, line: Int = #line
     ) async throws -> QueryRows {
+        QueryRows(
+            try await bounded(timeout) { raw in
+                raw.query(query, logger: logger, file: file, line: line).map(\.rows)
+            })
+    }
+
+    /// Runs `query` and folds its rows into `initial` with `consume` as they arrive, bounded and
+    /// failing like `query`. Only the folded value is kept: a result of 100,000 rows is never held
+    /// whole, in rows or in the buffers they point into.
+    ///
+    /// `consume` runs on the connection's event loop, one row at a time, with the next rows asked
+    /// for as each batch is consumed (postgres-nio's `onRow` path), so no read waits on the task
+    /// (see the type's note on back-pressure). It should only decode.
+    public func fold<State: Sendable>(
+        _ query: PostgresQuery, into initial: State, logger: Logger, timeout: Duration? = nil,
+        file: String = #fileID, line: Int = #line,
+        _ consume: @escaping @Sendable (inout State, PostgresRow) throws -> Void
+    ) async throws -> State {
+        try await bounded(timeout) { raw in
+            // Touched only on the event loop: by each row, then once when the query completes.
+            let state = NIOLoopBoundBox(initial, eventLoop: raw.eventLoop)
+            return raw.query(query, logger: logger, file: file, line: line) { row in try consume(&state.value, row) }
+                .map { _ in
+                    let value = state.value
+                    state.value = initial
+                    return value
+                }
+        }
+    }
+
+    /// Starts `start` on the event loop unless the connection is closed, and gives up (closing the
+    /// connection) after `timeout` or when the calling task is cancelled.
+    private func bounded<Value: Sendable>(
+        _ timeout: Duration?, _ start: @escaping @Sendable (PostgresConnection) -> EventLoopFuture<Value>
+    ) async throws -> Value {
         let raw = self.raw
         let limit = timeout ?? queryTimeout
         let eventLoop = raw.eventLoop
-        let answer = eventLoop.makePromise(of: PostgresQueryResult.self)
+        let answer = eventLoop.makePromise(of: Value.self)
         eventLoop.execute {
             guard !raw.isClosed else {
                 answer.fail(DatabaseError.connectionLost(context: nil, reason: DatabaseError.alreadyClosed, outcomeUnknown: false))
@@ -158,15 +193,14 @@ public struct DatabaseConnection: Sendable {
                     DatabaseError.connectionLost(context: nil, reason: "\(DatabaseError.noAnswer) \(Self.seconds(limit))", outcomeUnknown: false))
                 raw.close().whenComplete { _ in }
             }
-            let result: EventLoopFuture<PostgresQueryResult> = raw.query(query, logger: logger, file: file, line: line)
-            result.whenComplete { outcome in
+            start(raw).whenComplete { outcome in
                 deadline.cancel()
                 answer.completeWith(outcome)
             }
         }
         do {
             return try await withTaskCancellationHandler {
-                QueryRows(try await answer.futureResult.get().rows)
+                try await answer.futureResult.get()
             } onCancel: {
                 answer.fail(CancellationError())
                 raw.close().whenComplete { _ in }

@@ -143,6 +143,7 @@ public struct Workspace: Sendable {
         let read = try sources(folders: Self.folders.filter { $0 != "environments" })
         let refusals = read.diagnostics
         let (configuration, diagnostics) = ConfigurationLoader.load(read.sources + environments)
+        FreedMemory.release()
         diagnostics.append(contentsOf: refusals)
         return (configuration, diagnostics)
     }
@@ -154,6 +155,7 @@ public struct Workspace: Sendable {
         let sources = read.sources
         read.sources = []
         let (configuration, diagnostics) = ConfigurationLoader.load(consume sources)
+        FreedMemory.release()
         diagnostics.append(contentsOf: refusals)
         return (configuration, diagnostics)
     }

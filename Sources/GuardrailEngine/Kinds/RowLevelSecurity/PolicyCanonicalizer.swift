@@ -30,7 +30,7 @@ enum PolicyCanonicalizer {
     }
 
     static func canonicalize(
-        _ desired: [RowLevelSecurity], facts: [QualifiedName: CatalogState.TableFacts], locations: [Address: SourceLocation],
+        _ desired: [RowLevelSecurity], facts: [QualifiedName: CatalogState.TableFacts], locations: SourceLocations,
         on connection: DatabaseConnection, logger: Logger, cache: Cache? = nil
     ) async throws -> Result {
         let work = Work(desired, facts: facts)
@@ -141,7 +141,7 @@ enum PolicyCanonicalizer {
         }
 
         /// Applies canonical texts to the desired tables, or reports what Postgres rejected.
-        func finish(_ rows: [Row], locations: [Address: SourceLocation]) -> Result {
+        func finish(_ rows: [Row], locations: SourceLocations) -> Result {
             var canonical: [Int: String] = [:]
             var expressionErrors: [Int: Row] = [:]
             var tableErrors: [Int: Row] = [:]

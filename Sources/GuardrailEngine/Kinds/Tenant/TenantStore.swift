@@ -10,8 +10,9 @@ enum TenantStore: KindStore {
     static let tables = ["tenants"]
 
     static func observe(_ connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws -> [Tenant] {
-        // Labels come back as two sorted arrays so no JSON is parsed client-side.
-        let rows = try await connection.query(
+        // Labels come back as two sorted arrays so no JSON is parsed client-side. Rows are decoded
+        // as they arrive; equal label sets share one dictionary (see `LabelSets`).
+        let read = try await connection.fold(
             """
             SELECT t.name, t.id, t.display_name, t.status,
                    coalesce(l.keys, '{}'), coalesce(l.vals, '{}')
@@ -20,18 +21,18 @@ enum TenantStore: KindStore {
                 SELECT array_agg(key ORDER BY key) AS keys, array_agg(value ORDER BY key) AS vals
                 FROM jsonb_each_text(t.labels)
             ) l ON true
-            """, logger: logger)
-        var tenants: [Tenant] = []
-        for (name, id, displayName, status, keys, values) in try rows.decode((String, UUID, String, String, [String], [String]).self) {
+            """, into: (tenants: [Tenant](), labelSets: LabelSets()), logger: logger
+        ) { read, row in
+            let (name, id, displayName, status, keys, values) = try row.decode((String, UUID, String, String, [String], [String]).self)
             var labels: [String: String] = [:]
             labels.reserveCapacity(keys.count)
             for (k, v) in zip(keys, values) { labels[k] = v }
-            tenants.append(
+            read.tenants.append(
                 Tenant(
                     name: name, id: id.uuidString.lowercased(), displayName: displayName,
-                    status: Tenant.Status(rawValue: status) ?? .active, labels: labels))
+                    status: Tenant.Status(rawValue: status) ?? .active, labels: read.labelSets.shared(labels)))
         }
-        return tenants
+        return read.tenants
     }
 
     /// `observe`, answered from `cache` while the table holds the same row versions: one aggregate over
@@ -56,7 +57,10 @@ enum TenantStore: KindStore {
 
     static func apply(_ changes: [Change], on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         let table = schema.qualifying("tenants")
-        let (removed, updated, created) = try split(changes)
+        let removed = changes.filter { $0.action == .delete || $0.action == .replace }.map(\.address.name)
+        let updated = try objects(changes.filter { $0.action == .update })
+        // New tenants are read from their changes as they are copied, not gathered first.
+        let created = changes.filter { $0.action == .create || $0.action == .replace }
         try await delete(removed, from: table, on: connection, logger: logger)
 
         if !updated.isEmpty {
@@ -72,16 +76,17 @@ enum TenantStore: KindStore {
         }
         if !created.isEmpty {
             // New rows go in by COPY: no arrays for the server to parse and unnest.
-            var rows = CopyText(capacity: created.count * 160)
-            for t in created {
+            try await CopyText.copy(
+                created, into: "tenants", columns: ["name", "id", "display_name", "status", "labels"], schema: schema, on: connection,
+                logger: logger
+            ) { rows, change in
+                guard let t = try object(of: change) else { return }
                 rows.field(t.name)
                 rows.field(t.id)  // canonical UUID text, cast by the server
                 rows.field(t.displayName)
                 rows.field(t.status.rawValue)
                 rows.field(t.labels.attributeValue.canonicalJSON, last: true)
             }
-            try await rows.copy(
-                into: "tenants", columns: ["name", "id", "display_name", "status", "labels"], schema: schema, on: connection, logger: logger)
         }
     }
 
