@@ -116,8 +116,10 @@ public struct Database: Sendable {
 /// - postgres-nio's collecting path (`PSQLRowStream.all()`, state `.waitingForAll`, `New/PSQLRowStream.swift`
 ///   line 180–196 and 320–327) asks for the next rows synchronously, on the event loop, as each batch
 ///   arrives, so a `read` is always outstanding and the drained bytes land in `.waitingForRows`.
-///   `PostgresConnection.query(_:logger:)`'s EventLoopFuture form uses it; Guardrail reads every result
-///   through it. Every result Guardrail reads is needed whole anyway (tenants, ledger rows, catalog).
+///   `PostgresConnection.query(_:logger:)`'s EventLoopFuture form uses it, and `query` reads through it.
+/// - postgres-nio's `onRow` path (state `.iteratingRows`, same file, line 301–312) likewise hands each
+///   batch to a callback on the event loop and asks for more at once; `fold` reads through it, for
+///   results too large to hold as rows (100,000 tenants).
 ///
 /// Why the query is started on the event loop: a query written to a connection after SwiftNIO
 /// removed its handlers is never answered (its promise is dropped with the pipeline). On the event
