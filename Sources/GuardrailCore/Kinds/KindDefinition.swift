@@ -178,6 +178,11 @@ public struct KindObjects: Sendable {
     }
 
     public func count<K: KindDefinition>(of kind: K.Type) -> Int { self[kind].count }
+
+    /// `kind`'s objects, taken from `other` in place of these.
+    public mutating func take<K: KindDefinition>(_ kind: K.Type, from other: KindObjects) {
+        self[kind] = other[kind]
+    }
 }
 
 /// A value holding every kind's objects (the configuration, live state), with a typed view of each
@@ -202,6 +207,12 @@ extension KindObjectsHolder {
     public var guardrails: [Guardrail] {
         get { objects[Guardrail.self] }
         _modify { yield &objects[Guardrail.self] }
+    }
+    /// The routing: from alerts/routing.yaml in a configuration; in live state, the one the
+    /// environment's Alertmanager runs, when the configuration has a routing.
+    public var alertRouting: AlertRouting? {
+        get { objects[AlertRouting.self].first }
+        set { objects[AlertRouting.self] = newValue.map { [$0] } ?? [] }
     }
     /// Prometheus rule groups: from alerts/ (one namespace per file) in a configuration; in live
     /// state, the ones in the namespaces Guardrail owns on the environment's alerts target.

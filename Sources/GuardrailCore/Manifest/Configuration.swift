@@ -16,11 +16,6 @@ public struct Configuration: KindObjectsHolder, Sendable {
         get { objects[RoleGrants.self] }
         _modify { yield &objects[RoleGrants.self] }
     }
-    /// Alertmanager's receivers, routes and inhibit rules, from alerts/routing.yaml.
-    public var alertRouting: AlertRouting? {
-        get { objects[AlertRouting.self].first }
-        set { objects[AlertRouting.self] = newValue.map { [$0] } ?? [] }
-    }
     /// Rule unit tests in promtool's format (`alerts/*_test.yaml`), run by `validate`, not decoded.
     public var ruleTestFiles: [String] = []
     /// Where each object is declared, for errors that Postgres or a later stage finds.

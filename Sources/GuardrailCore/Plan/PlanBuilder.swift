@@ -10,8 +10,6 @@ public struct LiveState: KindObjectsHolder, Sendable {
     public var objects = KindObjects()
     /// Row-level security and role grants, for the tables and roles in scope.
     public var catalog = CatalogState()
-    /// The routing Alertmanager runs, when the environment names one and the configuration has a routing.
-    public var alertRouting: AlertRouting?
     /// The digest of the routing's secrets recorded at the last confirmed apply.
     public var alertRoutingSecretsDigest: String?
 

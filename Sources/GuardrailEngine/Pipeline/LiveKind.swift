@@ -21,9 +21,6 @@ public protocol LiveKind: KindDefinition {
     static var migrations: [KindMigration] { get }
     /// The tables `apply` writes; every kind's are locked in one statement, in registry order.
     static var lockedTables: [String] { get }
-    /// Whether `apply` runs in the Postgres transaction. Alert rules and routing are applied over
-    /// HTTP by the session once the transaction has committed.
-    static var appliedInTransaction: Bool { get }
 
     /// Reads every object of the kind into `live`.
     static func observe(_ context: ObservationContext, into live: inout LiveState) async throws
@@ -70,6 +67,38 @@ public struct ObservationContext: Sendable {
     }
 }
 
+/// A kind that lives outside Postgres, on a server Guardrail reaches over HTTP: alert rules on the
+/// environment's ruler, the routing in its Alertmanager. Its `observe` reads only what Postgres keeps
+/// about it. The session reads its objects beside the Postgres snapshot for a plan, reads them again
+/// before an apply whose plan touches them (so a stale plan is refused before anything is written),
+/// and writes them once the Postgres transaction has committed, in registry order: a failure then is
+/// a `Session.PartialApply`, which says that Postgres's part is in and to plan again.
+public protocol ExternalLiveKind: LiveKind {
+    /// Reads the live objects a plan of `configuration` is compared with into `live`, and sets in
+    /// `plan` what the plan needs to know about them.
+    static func observe(
+        for configuration: Configuration, _ context: ExternalContext, into live: inout LiveState, plan: inout PlanBuilder.Context
+    ) async throws
+    /// Reads them again before an apply whose plan changes or fingerprints the kind; `changes` are
+    /// the plan's changes of the kind.
+    static func observe(forApplying changes: [Change], _ context: ExternalContext, into live: inout LiveState) async throws
+    /// Makes `changes` (at least one) once the Postgres transaction has committed, against `live`
+    /// as read before it; one line per step taken.
+    static func applyExternal(_ changes: [Change], live: LiveState, _ context: ExternalContext) async throws -> [String]
+}
+
+/// What an external kind reads and writes with.
+public struct ExternalContext: Sendable {
+    public let environment: ResolvedEnvironment
+    /// The external kinds' objects of the configuration the session last planned: what an apply
+    /// writes where the plan shows less (the routing's secrets are `***` in a plan).
+    public let planned: KindObjects
+    /// The session's connection, outside any transaction once the apply has committed.
+    public let connection: DatabaseConnection
+    public let schema: SQLIdentifier
+    public let logger: Logger
+}
+
 /// What a kind's `apply` writes with.
 public struct ApplyContext: Sendable {
     public let connection: DatabaseConnection
@@ -81,7 +110,6 @@ extension LiveKind {
     public static var sinceSchemaVersion: Int? { nil }
     public static var migrations: [KindMigration] { [] }
     public static var lockedTables: [String] { [] }
-    public static var appliedInTransaction: Bool { true }
     public static func lock(for changes: [Change], _ context: ApplyContext) async throws {}
     public static func apply(_ changes: [Change], _ context: ApplyContext) async throws {
         throw DatabaseError.other("the plan contains \(kind) changes, which this Guardrail cannot apply")
@@ -92,6 +120,9 @@ extension LiveKind {
 extension KindRegistry {
     /// Each registered kind's live half, in registry order; kinds without one (environments) are left out.
     var liveKinds: [any LiveKind.Type] { kinds.compactMap { $0 as? any LiveKind.Type } }
+
+    /// The kinds that live behind HTTP, in registry order.
+    var externalKinds: [any ExternalLiveKind.Type] { kinds.compactMap { $0 as? any ExternalLiveKind.Type } }
 
     /// The live kind that applies changes of this `Change.kind`.
     func liveKind(ofChange changeKind: String) -> (any LiveKind.Type)? { kind(ofChange: changeKind) as? any LiveKind.Type }

@@ -147,21 +147,6 @@ public final class Session: @unchecked Sendable {
         var clock = StepClock()
         var live = try await observe(scope: CatalogScope(configuration))
         clock.mark("observe")
-        if let rules = environment.rulesTarget {
-            live.ruleGroups = try await rules.observe(matching: configuration.ruleGroups + GeneratedRules.groups(for: configuration))
-        }
-        clock.mark("rules")
-        plannedRouting = configuration.alertRouting
-        var routingSecretsChanged = false
-        if let alertmanager = environment.alertmanager, let routing = configuration.alertRouting {
-            live.alertRouting = try await alertmanager.observe(desired: routing)
-            routingSecretsChanged = try alertmanager.secretDigest(of: routing) != live.alertRoutingSecretsDigest
-        }
-        let configuration = try await CatalogPipeline.prepare(
-            configuration, live: live.catalog, ownSchema: schema.name, on: connection, logger: logger,
-            cache: canonicalCache)
-        clock.mark("canonicalize")
-        defer { lastPlanSteps = clock.steps }
         var context = PlanBuilder.Context(
             environment: environment.name, planID: UUID().uuidString.lowercased(),
             createdAt: ISO8601DateFormatter().string(from: now), gitCommit: gitCommit,
@@ -169,7 +154,21 @@ public final class Session: @unchecked Sendable {
         context.unmanagedAlertsReason = environment.alertsNote
         context.managesRouting = environment.alertmanager != nil
         context.unmanagedRoutingReason = environment.alertmanagerNote
-        context.routingSecretsChanged = routingSecretsChanged
+        // Kinds behind HTTP (alert rules, routing): read beside the snapshot, and what was planned
+        // kept for the apply, which writes what a plan shows only in part.
+        var planned = KindObjects()
+        let external = externalContext(planned: planned)
+        for kind in registry.externalKinds {
+            try await kind.observe(for: configuration, external, into: &live, plan: &context)
+            planned.take(kind, from: configuration.objects)
+        }
+        self.planned = planned
+        clock.mark("rules")
+        let configuration = try await CatalogPipeline.prepare(
+            configuration, live: live.catalog, ownSchema: schema.name, on: connection, logger: logger,
+            cache: canonicalCache)
+        clock.mark("canonicalize")
+        defer { lastPlanSteps = clock.steps }
         let plan = PlanBuilder.plan(desired: configuration, live: live, context: context)
         clock.mark("diff")
         guard checkRules else { return plan }
@@ -178,9 +177,13 @@ public final class Session: @unchecked Sendable {
         return checked
     }
 
-    /// The routing the last `plan` was made for: apply renders Alertmanager's file from it, since a
-    /// plan shows secrets only as `***`.
-    var plannedRouting: AlertRouting?
+    /// The external kinds' objects the last `plan` was made for: apply renders Alertmanager's file
+    /// from the routing there, since a plan shows secrets only as `***`.
+    var planned = KindObjects()
+
+    func externalContext(planned: KindObjects) -> ExternalContext {
+        ExternalContext(environment: environment, planned: planned, connection: connection, schema: schema, logger: logger)
+    }
 
     /// How long each part of the last `plan` took, for the controller's tick report.
     public private(set) var lastPlanSteps: [String: TimeInterval] = [:]
@@ -261,35 +264,21 @@ public final class Session: @unchecked Sendable {
             throw ApplyRefusal.blocked(by: blocked)
         }
         let schema = self.schema, logger = self.logger, environment = self.environment
-        // Alert rules live outside Postgres: read them now, so a stale plan is refused before anything changes.
-        let ruleChanges = plan.changes.filter { $0.kind == RuleGroup.kind }
-        let touchesRules = !ruleChanges.isEmpty || plan.fingerprints.keys.contains { $0.hasPrefix(RuleGroup.addressPrefix + ".") }
-        var liveRules: [RuleGroup] = []
-        if touchesRules {
-            guard let target = environment.rulesTarget else {
-                throw DatabaseError.other("the plan changes alert rules, but environment \"\(environment.name)\" has no alerts target in this run")
+        // Kinds behind HTTP (alert rules, routing) are read now, so a stale plan is refused before
+        // anything changes, and written once the transaction has committed.
+        let external = externalContext(planned: planned)
+        var externalLive = LiveState(schemaVersion: nil, registry: registry)
+        var externalChanges: [(kind: any ExternalLiveKind.Type, changes: [Change])] = []
+        for kind in registry.externalKinds {
+            let changes = plan.changes.filter { $0.kind == kind.kind }
+            let prefixes = kind.addressPrefixes.map { $0 + "." }
+            guard !changes.isEmpty || plan.fingerprints.keys.contains(where: { key in prefixes.contains { key.hasPrefix($0) } }) else {
+                continue
             }
-            liveRules = try await target.observe(
-                matching: ruleChanges.compactMap { change in
-                    change.after.flatMap { try? RuleGroup(name: change.address.name, attributes: $0) }
-                })
+            try await kind.observe(forApplying: changes, external, into: &externalLive)
+            externalChanges.append((kind, changes))
         }
-        let observedRules = liveRules
-        // The routing too: Alertmanager's running configuration, read before anything changes.
-        let routingChanges = plan.changes.filter { $0.kind == AlertRouting.kind }
-        let touchesRouting = !routingChanges.isEmpty || plan.fingerprints.keys.contains { $0.hasPrefix(AlertRouting.addressPrefix + ".") }
-        var observedRouting: AlertRouting?
-        if touchesRouting {
-            guard let alertmanager = environment.alertmanager else {
-                throw DatabaseError.other(
-                    "the plan changes the alert routing, but environment \"\(environment.name)\" has no alertmanager in this run")
-            }
-            guard let routing = plannedRouting else {
-                throw DatabaseError.other("the plan changes the alert routing, but this session did not plan it; run `guardrail plan` again")
-            }
-            observedRouting = try await alertmanager.observe(desired: routing)
-        }
-        let liveRouting = observedRouting
+        let observedExternal = externalLive
         let fence = self.fence
         // The audit record (the plan compressed, a summary) is built on another core while Postgres migrates, checks and writes.
         let auditRecord = BackgroundWork { Result { try AuditLog.prepare(plan, overrides: overrides) } }
@@ -323,11 +312,10 @@ public final class Session: @unchecked Sendable {
             let applying = ApplyContext(connection: c, schema: schema, logger: logger)
             for kind in kinds { if let changes = byKind[kind.kind] { try await kind.lock(for: changes, applying) } }
             var live = try await Self.observeAll(c, schema: schema, scope: CatalogScope(plan), logger: logger, registry: registry)
-            live.ruleGroups = observedRules
-            live.alertRouting = liveRouting
+            for kind in registry.externalKinds { live.objects.take(kind, from: observedExternal.objects) }
             if let staleness = PlanBuilder.staleness(of: plan, against: live) { throw ApplyRefusal.stale(staleness) }
 
-            for kind in kinds where kind.appliedInTransaction {
+            for kind in kinds where !(kind is any ExternalLiveKind.Type) {
                 if let changes = byKind[kind.kind] { try await kind.apply(changes, applying) }
             }
             try await AppliedConfiguration.record(plan.changes, planID: plan.id, actor: osUser, on: c, schema: schema, logger: logger)
@@ -337,19 +325,9 @@ public final class Session: @unchecked Sendable {
                 on: c, schema: schema, logger: logger)
             return ApplyReport(summary: plan.summary, migrations: migrated.map(\.version))
         }
-        if let target = environment.rulesTarget, !ruleChanges.isEmpty {
+        for (kind, changes) in externalChanges where !changes.isEmpty {
             do {
-                report.alertSteps = try await target.apply(ruleChanges, live: observedRules).steps
-            } catch {
-                throw PartialApply(planID: plan.id, reason: "\(error)")
-            }
-        }
-        if let alertmanager = environment.alertmanager, let routing = plannedRouting, !routingChanges.isEmpty {
-            do {
-                report.alertSteps += try await alertmanager.apply(routing)
-                try await AlertRoutingStore.record(
-                    try alertmanager.secretDigest(of: routing), alertmanager: alertmanager.baseURL,
-                    on: connection, schema: schema, logger: logger)
+                report.alertSteps += try await kind.applyExternal(changes, live: observedExternal, external)
             } catch {
                 throw PartialApply(planID: plan.id, reason: "\(error)")
             }
