@@ -91,4 +91,21 @@ struct CompactPlanTests {
         b[acme] = nil
         #expect(b.count == 1 && b[acme] == nil)
     }
+
+    @Test("the plan document handed over in pieces is, joined, the document rendered whole, whatever the piece size")
+    func piecesJoinToTheWholeDocument() throws {
+        var plan = RenderingTests.bigPlan(3000)
+        plan.fingerprints = Dictionary(uniqueKeysWithValues: plan.changes.map { ($0.address.description, Fingerprint.absent) })
+        let whole = try JSONPlanRenderer.renderUTF8(plan)
+        for pieceBytes in [1, 4096, 256 * 1024, 1 << 30] {
+            var joined: [UInt8] = []
+            var pieces = 0
+            try JSONPlanRenderer.render(plan, pieceBytes: pieceBytes) { piece in
+                joined += piece
+                pieces += 1
+            }
+            #expect(joined == whole, "pieces of \(pieceBytes) bytes")
+            if pieceBytes == 4096 { #expect(pieces > whole.count / 8192) }
+        }
+    }
 }
