@@ -170,6 +170,7 @@ def bench_pgbackrest(genv):
     report("backup run (pgbackrest incr)", incr_t, floor_incr_t, "pgbackrest backup --type=incr", 1.2)
 
     into = f"{ws}/restored"
+    primary_connections = psql_value("postgres", "SHOW max_connections")
     target = psql_value("bench_apply", "SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
     psql("bench_apply", "-c", "CREATE TABLE IF NOT EXISTS public.bench_pitr (x int)", "-c", "INSERT INTO public.bench_pitr VALUES (1)",
          "-c", "SELECT pg_switch_wal()")
@@ -185,8 +186,9 @@ def bench_pgbackrest(genv):
             subprocess.run(["chown", user, into], check=True)
         run([*floor_backup, f"--pg1-path={into}", "--type=time", f"--target={pg_target}", "--target-action=promote", "--archive-mode=off", "restore"])
         port = str(50000 + os.getpid() % 10000)
+        # Recovery needs at least the primary's max_connections (recorded in pg_control).
         run([*as_user, f"{bindir}/pg_ctl", "-D", into, "-l", f"{into}/restore.log", "-w", "-o",
-             f"-c listen_addresses=127.0.0.1 -p {port} -k {into} -c archive_mode=off -c max_connections=200", "start"])
+             f"-c listen_addresses=127.0.0.1 -p {port} -k {into} -c archive_mode=off -c max_connections={primary_connections}", "start"])
         penv = dict(os.environ, PGPASSWORD=PG["password"])
         while subprocess.run(["psql", "-X", "-A", "-t", "-h", "127.0.0.1", "-p", port, "-U", PG["user"], "-d", "postgres", "-c",
                               "SELECT pg_is_in_recovery()"], env=penv, capture_output=True, text=True).stdout.strip() != "f":
