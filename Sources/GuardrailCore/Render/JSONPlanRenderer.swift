@@ -59,14 +59,8 @@ public enum JSONPlanRenderer {
             w.key("findings")
             try w.encoded(plan.findings)
             w.key("fingerprints")
-            // As `strings(_:)` writes a map, with room to flush: there is one per change.
-            try w.object { w in
-                for (address, fingerprint) in plan.fingerprints.sorted(by: { $0.key < $1.key }) {
-                    w.key(address)
-                    w.string(fingerprint)
-                    try mayFlush(&w)
-                }
-            }
+            // There is one per change: room to flush between them, as between changes.
+            try w.strings(plan.fingerprints, afterEach: mayFlush)
             w.key("format_version")
             w.string(plan.formatVersion)
             if let commit = plan.gitCommit {

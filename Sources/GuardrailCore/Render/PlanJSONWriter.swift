@@ -99,11 +99,13 @@ struct PlanJSONWriter {
         }
     }
 
-    mutating func strings(_ map: [String: String]) {
-        object { w in
+    /// A map of strings, keys sorted; `afterEach` runs after each member (a chance to flush).
+    mutating func strings(_ map: [String: String], afterEach: (inout PlanJSONWriter) throws -> Void = { _ in }) rethrows {
+        try object { w in
             for (key, value) in map.sorted(by: { $0.key < $1.key }) {
                 w.key(key)
                 w.string(value)
+                try afterEach(&w)
             }
         }
     }

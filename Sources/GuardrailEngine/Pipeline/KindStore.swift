@@ -40,10 +40,17 @@ extension KindStore {
     /// A plan's changes split the way every store writes them: names to delete (deletes and the old
     /// half of replaces), objects to update, objects to insert (creates and the new half of replaces).
     static func split(_ changes: [Change]) throws -> (removed: [String], updated: [Object], created: [Object]) {
+        let parts = try partition(changes)
+        return (parts.removed, parts.updated, try parts.created.compactMap(object(of:)))
+    }
+
+    /// `split`, with the inserts left as their changes: for a store that reads each new object as it
+    /// writes it (`object(of:)`) rather than gathering them all first.
+    static func partition(_ changes: [Change]) throws -> (removed: [String], updated: [Object], created: [Change]) {
         (
             changes.filter { $0.action == .delete || $0.action == .replace }.map(\.address.name),
             try objects(changes.filter { $0.action == .update }),
-            try objects(changes.filter { $0.action == .create || $0.action == .replace })
+            changes.filter { $0.action == .create || $0.action == .replace }
         )
     }
 

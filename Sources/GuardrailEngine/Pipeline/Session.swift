@@ -264,13 +264,22 @@ public final class Session: @unchecked Sendable {
             throw ApplyRefusal.blocked(by: blocked)
         }
         let schema = self.schema, logger = self.logger, environment = self.environment
+        // The plan's changes by the kind that applies them, once, for the HTTP kinds and the transaction.
+        var grouped: [String: [Change]] = [:]
+        for change in plan.changes {
+            guard let kind = registry.liveKind(ofChange: change.kind) else {
+                throw DatabaseError.other("the plan contains \(change.kind) changes, which this Guardrail cannot apply")
+            }
+            grouped[kind.kind, default: []].append(change)
+        }
+        let byKind = grouped
         // Kinds behind HTTP (alert rules, routing) are read now, so a stale plan is refused before
         // anything changes, and written once the transaction has committed.
         let external = externalContext(planned: planned)
         var externalLive = LiveState(schemaVersion: nil, registry: registry)
         var externalChanges: [(kind: any ExternalLiveKind.Type, changes: [Change])] = []
         for kind in registry.externalKinds {
-            let changes = plan.changes.filter { $0.kind == kind.kind }
+            let changes = byKind[kind.kind] ?? []
             let prefixes = kind.addressPrefixes.map { $0 + "." }
             guard !changes.isEmpty || plan.fingerprints.keys.contains(where: { key in prefixes.contains { key.hasPrefix($0) } }) else {
                 continue
@@ -302,13 +311,6 @@ public final class Session: @unchecked Sendable {
             let kinds = registry.liveKinds
             let tables = kinds.flatMap { $0.lockedTables }.map { schema.qualifying($0) }
             try await c.query("LOCK TABLE \(tables) IN SHARE ROW EXCLUSIVE MODE", logger: logger)
-            var byKind: [String: [Change]] = [:]
-            for change in plan.changes {
-                guard let kind = registry.liveKind(ofChange: change.kind) else {
-                    throw DatabaseError.other("the plan contains \(change.kind) changes, which this Guardrail cannot apply")
-                }
-                byKind[kind.kind, default: []].append(change)
-            }
             let applying = ApplyContext(connection: c, schema: schema, logger: logger)
             for kind in kinds { if let changes = byKind[kind.kind] { try await kind.lock(for: changes, applying) } }
             var live = try await Self.observeAll(c, schema: schema, scope: CatalogScope(plan), logger: logger, registry: registry)

@@ -57,10 +57,8 @@ enum TenantStore: KindStore {
 
     static func apply(_ changes: [Change], on connection: DatabaseConnection, schema: SQLIdentifier, logger: Logger) async throws {
         let table = schema.qualifying("tenants")
-        let removed = changes.filter { $0.action == .delete || $0.action == .replace }.map(\.address.name)
-        let updated = try objects(changes.filter { $0.action == .update })
         // New tenants are read from their changes as they are copied, not gathered first.
-        let created = changes.filter { $0.action == .create || $0.action == .replace }
+        let (removed, updated, created) = try partition(changes)
         try await delete(removed, from: table, on: connection, logger: logger)
 
         if !updated.isEmpty {
